@@ -1,0 +1,130 @@
+/**
+ * The request context every CEL condition sees. This file is the contract between the protocol adapters (which fill
+ * it) and policy authors (who read it): every field is documented in docs/policy-context.md, and the CEL declarations
+ * below are derived from the same shape so a condition that names an unknown field fails at load time.
+ */
+
+export type Protocol = 'kubernetes' | 'postgres' | 'ssh';
+export type TargetKind = Protocol;
+
+export interface AgentContext {
+  id: string;
+  groups: string[];
+  labels: Record<string, string>;
+}
+
+export interface TargetContext {
+  name: string;
+  kind: TargetKind;
+  labels: Record<string, string>;
+}
+
+export interface SessionContext {
+  id: string;
+  /** The plan the agent's token is scoped to, or "" when the token names none. */
+  plan: string;
+}
+
+/**
+ * A Kubernetes API request, classified exactly as the API server's RequestInfo and RBAC see it.
+ * For non-resource requests (`/version`, `/healthz`, discovery under `/api`, `/apis`) `isResourceRequest` is false
+ * and `verb` is the lower-case HTTP method, as RBAC's nonResourceURLs rules use it.
+ */
+export interface K8sContext {
+  isResourceRequest: boolean;
+  method: string;
+  path: string;
+  verb: string;
+  /** "" for the core group. */
+  group: string;
+  version: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  dryRun: boolean;
+  fieldSelector: string;
+  labelSelector: string;
+  /** Query parameters, first value of each. */
+  query: Record<string, string>;
+  /** The decoded request body for create/update (an object), null otherwise or when not JSON. */
+  body: unknown;
+  /** For patch: "json" | "merge" | "strategic" | "apply"; "" otherwise. */
+  patchType: string;
+  /** For patch: the patch document as sent (a JSON Patch array, or a merge/strategic/apply object); null otherwise. */
+  patch: unknown;
+}
+
+/** A SQL statement as the Postgres parser classified it (filled by the Postgres issue). */
+export interface SqlContext {
+  text: string;
+  /** Statement kinds as the parser names them, e.g. "SelectStmt", "DeleteStmt". */
+  statements: string[];
+  readTables: string[];
+  writeTables: string[];
+  functions: string[];
+  /** True for UPDATE/DELETE statements that have no WHERE clause. */
+  unqualifiedWrite: boolean;
+}
+
+/** An SSH channel request (filled by the SSH issue). */
+export interface SshContext {
+  /** "exec" | "shell" | "subsystem" | "port-forward" */
+  kind: string;
+  command: string;
+  subsystem: string;
+  user: string;
+  forwardHost: string;
+  forwardPort: bigint;
+}
+
+export interface RequestContext {
+  protocol: Protocol;
+  agent: AgentContext;
+  target: TargetContext;
+  session: SessionContext;
+  time: Date;
+  /** Exactly one protocol section is meaningful; the others hold zero values so CEL never trips over a missing key. */
+  k8s: K8sContext;
+  sql: SqlContext;
+  ssh: SshContext;
+}
+
+export const EMPTY_K8S: K8sContext = Object.freeze({
+  isResourceRequest: false, method: '', path: '', verb: '', group: '', version: '', resource: '', subresource: '',
+  namespace: '', name: '', dryRun: false, fieldSelector: '', labelSelector: '', query: {}, body: null, patchType: '',
+  patch: null,
+}) as K8sContext;
+
+export const EMPTY_SQL: SqlContext = Object.freeze({
+  text: '', statements: [], readTables: [], writeTables: [], functions: [], unqualifiedWrite: false,
+}) as SqlContext;
+
+export const EMPTY_SSH: SshContext = Object.freeze({
+  kind: '', command: '', subsystem: '', user: '', forwardHost: '', forwardPort: 0n,
+}) as SshContext;
+
+/**
+ * CEL type declarations of the context, one entry per variable. Kept beside the TypeScript types above; the test
+ * test/policy/context.test.ts checks that both list the same fields.
+ */
+export const CEL_CONTEXT_SCHEMA = {
+  protocol: 'string',
+  agent: { id: 'string', groups: 'list<string>', labels: 'map<string, string>' },
+  target: { name: 'string', kind: 'string', labels: 'map<string, string>' },
+  session: { id: 'string', plan: 'string' },
+  time: 'google.protobuf.Timestamp',
+  k8s: {
+    isResourceRequest: 'bool', method: 'string', path: 'string', verb: 'string', group: 'string', version: 'string',
+    resource: 'string', subresource: 'string', namespace: 'string', name: 'string', dryRun: 'bool',
+    fieldSelector: 'string', labelSelector: 'string', query: 'map<string, string>', body: 'dyn', patchType: 'string',
+    patch: 'dyn',
+  },
+  sql: {
+    text: 'string', statements: 'list<string>', readTables: 'list<string>', writeTables: 'list<string>',
+    functions: 'list<string>', unqualifiedWrite: 'bool',
+  },
+  ssh: {
+    kind: 'string', command: 'string', subsystem: 'string', user: 'string', forwardHost: 'string', forwardPort: 'int',
+  },
+} as const;
