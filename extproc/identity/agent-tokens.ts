@@ -1,0 +1,187 @@
+/**
+ * Short-lived agent tokens: signed JWTs scoped to targets (the `aud` claim), one session each (`sid`), revocable by
+ * token id (`jti`). Only the token's metadata is stored, never the token itself. Verification is local (signature,
+ * expiry) plus an in-memory revocation set that pub/sub keeps current.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import type { Logger } from 'pino';
+import type { Agent, Registry } from './registry.ts';
+import { ALG, type SigningKeys } from './signing-keys.ts';
+
+export const AGENT_TOKEN_TYPE = 'portcullis-agent+jwt';
+const ISSUER = 'portcullis';
+const REVOKED = 'portcullis:tokens:revoked';
+const REVOKED_CHANNEL = 'portcullis:tokens:revoked';
+const tokenKey = (jti: string): string => `portcullis:token:${jti}`;
+
+export interface TokenRecord {
+  jti: string;
+  agent: string;
+  targets: string[];
+  sessionId: string;
+  plan: string;
+  issuedAt: string;
+  expiresAt: string;
+  issuedBy: string;
+}
+
+export type TokenFailure = 'missing' | 'malformed' | 'expired' | 'invalid' | 'revoked' | 'out_of_scope' | 'unknown_agent' | 'agent_disabled';
+
+export type TokenVerification =
+  | { ok: true; agent: Agent; token: { jti: string; sessionId: string; plan: string; targets: string[]; expiresAt: Date } }
+  | { ok: false; failure: TokenFailure; message: string };
+
+export interface TokenPolicy {
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+}
+
+export class AgentTokens {
+  private revoked = new Map<string, number>();
+  private agentCache = new Map<string, { agent: Agent | null; at: number }>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly subscriber: Redis,
+    private readonly keys: SigningKeys,
+    private readonly registry: Registry,
+    readonly policy: TokenPolicy,
+    private readonly logger?: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.subscriber.subscribe(REVOKED_CHANNEL);
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== REVOKED_CHANNEL) return;
+      const { jti, exp } = JSON.parse(message) as { jti: string; exp: number };
+      this.revoked.set(jti, exp);
+    });
+    await this.syncRevocations();
+    this.timer = setInterval(() => void this.syncRevocations(), 5000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.subscriber.unsubscribe(REVOKED_CHANNEL).catch(() => undefined);
+  }
+
+  private async syncRevocations(): Promise<void> {
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      await this.redis.zremrangebyscore(REVOKED, 0, now);
+      const entries = await this.redis.zrange(REVOKED, 0, -1, 'WITHSCORES');
+      const next = new Map<string, number>();
+      for (let i = 0; i < entries.length; i += 2) next.set(entries[i], Number(entries[i + 1]));
+      this.revoked = next;
+    } catch (err) {
+      this.logger?.warn({ err: (err as Error).message }, 'revocation sync failed; keeping the known revocations');
+    }
+  }
+
+  async issue(req: { agent: string; targets: string[]; ttlSeconds?: number; plan?: string; issuedBy: string }): Promise<{ token: string; record: TokenRecord }> {
+    const agent = await this.registry.getAgent(req.agent);
+    if (!agent) throw new TokenIssueError(`agent ${req.agent} is not registered`);
+    if (agent.disabled) throw new TokenIssueError(`agent ${req.agent} is disabled`);
+    if (req.targets.length === 0) throw new TokenIssueError('a token must be scoped to at least one target');
+    for (const t of req.targets) {
+      if (!(await this.registry.getTarget(t))) throw new TokenIssueError(`target ${t} is not registered`);
+    }
+    const ttl = req.ttlSeconds ?? this.policy.defaultTtlSeconds;
+    if (!(ttl > 0) || ttl > this.policy.maxTtlSeconds) {
+      throw new TokenIssueError(`token lifetime must be between 1s and ${this.policy.maxTtlSeconds}s`);
+    }
+    const jti = randomUUID();
+    const sessionId = `ses_${randomUUID()}`;
+    const now = Math.floor(Date.now() / 1000);
+    const { kid, key } = this.keys.current();
+    const token = await new SignJWT({ sid: sessionId, ...(req.plan ? { plan: req.plan } : {}) })
+      .setProtectedHeader({ alg: ALG, kid, typ: AGENT_TOKEN_TYPE })
+      .setIssuer(ISSUER).setSubject(agent.id).setAudience(req.targets).setJti(jti)
+      .setIssuedAt(now).setExpirationTime(now + ttl)
+      .sign(key);
+    const record: TokenRecord = {
+      jti, agent: agent.id, targets: req.targets, sessionId, plan: req.plan ?? '',
+      issuedAt: new Date(now * 1000).toISOString(), expiresAt: new Date((now + ttl) * 1000).toISOString(), issuedBy: req.issuedBy,
+    };
+    await this.redis.set(tokenKey(jti), JSON.stringify(record), 'EX', ttl);
+    return { token, record };
+  }
+
+  async revoke(jti: string): Promise<TokenRecord | null> {
+    const raw = await this.redis.get(tokenKey(jti));
+    if (!raw) return null;
+    const record = JSON.parse(raw) as TokenRecord;
+    const exp = Math.floor(Date.parse(record.expiresAt) / 1000);
+    await this.redis.multi().zadd(REVOKED, exp, jti).publish(REVOKED_CHANNEL, JSON.stringify({ jti, exp })).exec();
+    this.revoked.set(jti, exp);
+    return record;
+  }
+
+  async get(jti: string): Promise<TokenRecord | null> {
+    const raw = await this.redis.get(tokenKey(jti));
+    return raw ? (JSON.parse(raw) as TokenRecord) : null;
+  }
+
+  /** Verifies a bearer token for use against `target`. Never throws for a bad token. */
+  async verify(token: string | undefined, target: string): Promise<TokenVerification> {
+    if (!token) return { ok: false, failure: 'missing', message: 'no Portcullis agent token was presented (send it as a bearer token)' };
+    let kid: string | undefined;
+    try {
+      const header = decodeProtectedHeader(token);
+      if (header.typ !== AGENT_TOKEN_TYPE) return { ok: false, failure: 'malformed', message: 'the bearer token is not a Portcullis agent token' };
+      kid = header.kid;
+    } catch {
+      return { ok: false, failure: 'malformed', message: 'the bearer token is not a Portcullis agent token' };
+    }
+    const key = kid ? await this.keys.verificationKey(kid) : null;
+    if (!key) return { ok: false, failure: 'invalid', message: 'the agent token was not signed by a key this gateway knows' };
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: [ALG], typ: AGENT_TOKEN_TYPE, clockTolerance: 0 }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) return { ok: false, failure: 'expired', message: 'the agent token has expired; ask for a new one' };
+      return { ok: false, failure: 'invalid', message: 'the agent token is invalid' };
+    }
+    const jti = String(payload.jti ?? '');
+    if (this.revoked.has(jti)) return { ok: false, failure: 'revoked', message: `the agent token ${jti} has been revoked` };
+    const targets = Array.isArray(payload.aud) ? payload.aud : [String(payload.aud)];
+    if (!targets.includes(target)) return { ok: false, failure: 'out_of_scope', message: `the agent token is not scoped to target ${target}` };
+    const agent = await this.agent(String(payload.sub));
+    if (!agent) return { ok: false, failure: 'unknown_agent', message: `agent ${String(payload.sub)} is not registered` };
+    if (agent.disabled) return { ok: false, failure: 'agent_disabled', message: `agent ${agent.id} is disabled` };
+    return {
+      ok: true,
+      agent,
+      token: { jti, sessionId: String(payload.sid), plan: String(payload.plan ?? ''), targets, expiresAt: new Date(Number(payload.exp) * 1000) },
+    };
+  }
+
+  /** Agents are read through a short cache so a disabled agent is refused within a second, without a Redis read per request. */
+  private async agent(id: string): Promise<Agent | null> {
+    const hit = this.agentCache.get(id);
+    if (hit && Date.now() - hit.at < 1000) return hit.agent;
+    try {
+      const agent = await this.registry.getAgent(id);
+      this.agentCache.set(id, { agent, at: Date.now() });
+      return agent;
+    } catch (err) {
+      if (hit) return hit.agent; // Redis away: the last known state of the agent stands
+      throw err;
+    }
+  }
+}
+
+export class TokenIssueError extends Error {}
+
+/** True when a bearer value has the shape of an agent token (used to refuse agents at the admin API). */
+export function looksLikeAgentToken(token: string): boolean {
+  try {
+    return decodeProtectedHeader(token).typ === AGENT_TOKEN_TYPE;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * From policy text (YAML or JSON) to a compiled policy: schema validation, defaults, CEL compilation. Every problem is
+ * reported with the line and column of the offending node, so `policy lint` can print `FILE:LINE:COL: message`.
+ */
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { LineCounter, parseDocument, isMap, isScalar, Scalar, type Document, type Node, type YAMLMap } from 'yaml';
+import { parseDurationSeconds } from '../common/duration.ts';
+import type { MaskingRule } from '../masking/types.ts';
+import { compileCondition, type Condition } from './cel.ts';
+import { POLICY_SCHEMA } from './schema.ts';
+import type { ApprovalRequirement, PolicyDocument, Rule } from './types.ts';
+
+export interface PolicyProblem {
+  line: number;
+  col: number;
+  /** JSON pointer into the document, e.g. `/rules/2/when`. */
+  path: string;
+  message: string;
+}
+
+export class PolicyLoadError extends Error {
+  constructor(readonly problems: PolicyProblem[]) {
+    super(problems.map((p) => `${p.line}:${p.col}: ${p.message}`).join('\n'));
+    this.name = 'PolicyLoadError';
+  }
+}
+
+export interface CompiledRule extends Rule {
+  /** null when the rule has no condition (always matches). */
+  condition: Condition | null;
+}
+
+export interface CompiledPolicy {
+  doc: PolicyDocument;
+  rules: CompiledRule[];
+  /** Store version; null for a policy loaded from a file. */
+  version: number | null;
+  source: string;
+}
+
+const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: false });
+const validateSchema = ajv.compile(POLICY_SCHEMA);
+
+function position(doc: Document, lines: LineCounter, path: (string | number)[]): { line: number; col: number; node?: Node } {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = (depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true)) as Node | undefined;
+    if (node?.range) {
+      const { line, col } = lines.linePos(node.range[0]);
+      return { line, col, node };
+    }
+  }
+  return { line: 1, col: 1 };
+}
+
+/** The key node of `key` inside the mapping at `path` (to point at the key, not its value). */
+function keyNode(doc: Document, path: (string | number)[], key: string): Node | undefined {
+  const map = (path.length ? doc.getIn(path, true) : doc.contents) as YAMLMap | undefined;
+  if (!isMap(map)) return undefined;
+  const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
+  return pair?.key as Node | undefined;
+}
+
+function pointer(path: (string | number)[]): string {
+  return '/' + path.join('/');
+}
+
+function schemaProblem(doc: Document, lines: LineCounter, err: ErrorObject): PolicyProblem {
+  const path = err.instancePath.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
+  let message = `${err.instancePath || 'document'} ${err.message ?? 'is invalid'}`;
+  if (err.keyword === 'additionalProperties') {
+    const extra = (err.params as { additionalProperty: string }).additionalProperty;
+    const key = keyNode(doc, path, extra);
+    path.push(extra);
+    message = `unknown field "${extra}"`;
+    if (key?.range) return { ...lines.linePos(key.range[0]), path: pointer(path), message };
+  } else if (err.keyword === 'enum') {
+    message = `${err.instancePath} must be one of: ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+  }
+  const pos = position(doc, lines, path);
+  return { line: pos.line, col: pos.col, path: pointer(path), message };
+}
+
+/** Maps an offset inside a CEL expression to the line and column of the YAML scalar that holds it. */
+function celPosition(node: Node | undefined, lines: LineCounter, text: string, expr: string, offset: number): { line: number; col: number } {
+  if (!node?.range || !isScalar(node)) return { line: 1, col: 1 };
+  const before = expr.slice(0, offset);
+  const lineInExpr = before.split('\n').length - 1;
+  const colInLine = before.length - (before.lastIndexOf('\n') + 1);
+  const start = lines.linePos(node.range[0]);
+  if (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED) {
+    // Block content starts on the line after the indicator, indented by the block's indentation.
+    const line = start.line + 1 + lineInExpr;
+    const indent = /^ */.exec(text.split('\n')[start.line] ?? '')![0].length;
+    return { line, col: indent + colInLine + 1 };
+  }
+  const quoted = node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE ? 1 : 0;
+  return lineInExpr === 0 ? { line: start.line, col: start.col + quoted + colInLine } : { line: start.line + lineInExpr, col: colInLine + 1 };
+}
+
+function approvalOf(raw: Record<string, unknown>): ApprovalRequirement {
+  return {
+    group: String(raw.group),
+    grant: raw.grant === 'window' ? 'window' : 'once',
+    windowSeconds: raw.window ? parseDurationSeconds(String(raw.window)) : 3600,
+    minApprovals: typeof raw.minApprovals === 'number' ? raw.minApprovals : 1,
+    ttlSeconds: raw.ttl ? parseDurationSeconds(String(raw.ttl)) : 900,
+    holdSeconds: raw.hold ? parseDurationSeconds(String(raw.hold)) : 0,
+  };
+}
+
+function normalize(raw: Record<string, unknown>): PolicyDocument {
+  const scope = (raw.scope ?? {}) as { agents?: Record<string, unknown>; targets?: Record<string, unknown> };
+  const rules = (raw.rules as Record<string, unknown>[]).map((r): Rule => ({
+    name: String(r.name),
+    ...(r.protocol ? { protocol: r.protocol as Rule['protocol'] } : {}),
+    ...(r.when ? { when: String(r.when) } : {}),
+    action: r.action as Rule['action'],
+    ...(r.message ? { message: String(r.message) } : {}),
+    ...(r.approval ? { approval: approvalOf(r.approval as Record<string, unknown>) } : {}),
+  }));
+  const masking = ((raw.masking ?? []) as Record<string, unknown>[]).map((m): MaskingRule => ({
+    name: String(m.name),
+    ...(m.protocol ? { protocol: m.protocol as MaskingRule['protocol'] } : {}),
+    entities: (m.entities ?? []) as MaskingRule['entities'],
+    detectors: (m.detectors ?? []) as MaskingRule['detectors'],
+    columns: (m.columns ?? []) as string[],
+    paths: (m.paths ?? []) as string[],
+    strategy: (m.strategy ?? 'redact') as MaskingRule['strategy'],
+    keep: typeof m.keep === 'number' ? m.keep : 4,
+  }));
+  return {
+    name: String(raw.name),
+    ...(raw.description ? { description: String(raw.description) } : {}),
+    mode: raw.mode === 'dry-run' ? 'dry-run' : 'enforce',
+    scope: {
+      agents: {
+        ids: (scope.agents?.ids ?? []) as string[],
+        groups: (scope.agents?.groups ?? []) as string[],
+        labels: (scope.agents?.labels ?? {}) as Record<string, string>,
+      },
+      targets: {
+        names: (scope.targets?.names ?? []) as string[],
+        kinds: (scope.targets?.kinds ?? []) as PolicyDocument['scope']['targets']['kinds'],
+        labels: (scope.targets?.labels ?? {}) as Record<string, string>,
+      },
+    },
+    rules,
+    masking,
+  };
+}
+
+/** Parses, validates and compiles one policy. Throws PolicyLoadError listing every problem found. */
+export function loadPolicy(source: string, version: number | null = null): CompiledPolicy {
+  const lines = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new PolicyLoadError(doc.errors.map((e) => {
+      const { line, col } = lines.linePos(e.pos[0]);
+      return { line, col, path: '', message: e.message.split('\n')[0] };
+    }));
+  }
+  const raw = doc.toJS() as unknown;
+  if (!validateSchema(raw)) {
+    throw new PolicyLoadError((validateSchema.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => schemaProblem(doc, lines, e)));
+  }
+  const policy = normalize(raw as unknown as Record<string, unknown>);
+  const problems: PolicyProblem[] = [];
+  const seen = new Set<string>();
+  const rules = policy.rules.map((rule, i): CompiledRule => {
+    if (seen.has(rule.name)) {
+      const pos = position(doc, lines, ['rules', i, 'name']);
+      problems.push({ line: pos.line, col: pos.col, path: `/rules/${i}/name`, message: `duplicate rule name "${rule.name}"` });
+    }
+    seen.add(rule.name);
+    if (rule.when === undefined) return { ...rule, condition: null };
+    const compiled = compileCondition(rule.when);
+    if (compiled.ok) return { ...rule, condition: compiled.condition };
+    const pos = position(doc, lines, ['rules', i, 'when']);
+    const at = celPosition(pos.node, lines, source, rule.when, compiled.problem.offset);
+    problems.push({ line: at.line, col: at.col, path: `/rules/${i}/when`, message: `CEL: ${compiled.problem.message}` });
+    return { ...rule, condition: null };
+  });
+  if (problems.length) throw new PolicyLoadError(problems);
+  return { doc: policy, rules, version, source };
+}

@@ -1,0 +1,76 @@
+/**
+ * The policies this replica enforces, kept current from the store. Reads never touch Redis: `current()` returns the
+ * last set compiled. Changes arrive by pub/sub within milliseconds; a slow poll covers messages lost while the
+ * subscriber reconnected. If Redis is unreachable the last good set stays in force.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { CompiledPolicy } from './load.ts';
+import { compileVersions, POLICY_CHANNEL, PolicyStore } from './store.ts';
+
+export class PolicySet {
+  private policies: CompiledPolicy[] = [];
+  private byName = new Map<string, CompiledPolicy>();
+  private timer: NodeJS.Timeout | null = null;
+  private reloading: Promise<void> | null = null;
+  private pendingReload = false;
+
+  constructor(
+    private readonly store: PolicyStore,
+    private readonly subscriber: Redis,
+    private readonly logger?: Logger,
+  ) {}
+
+  current(): readonly CompiledPolicy[] {
+    return this.policies;
+  }
+
+  async start(pollMs = 5000): Promise<void> {
+    await this.subscriber.subscribe(POLICY_CHANNEL);
+    this.subscriber.on('message', (channel: string) => {
+      if (channel === POLICY_CHANNEL) void this.reload();
+    });
+    await this.reload();
+    this.timer = setInterval(() => void this.reload(), pollMs);
+    this.timer.unref();
+  }
+
+  /** Re-reads the current versions; concurrent calls coalesce into one more read after the running one. */
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.pendingReload = true;
+      return this.reloading;
+    }
+    this.reloading = this.load().finally(() => {
+      this.reloading = null;
+      if (this.pendingReload) {
+        this.pendingReload = false;
+        void this.reload();
+      }
+    });
+    return this.reloading;
+  }
+
+  private async load(): Promise<void> {
+    let versions;
+    try {
+      versions = await this.store.list();
+    } catch (err) {
+      this.logger?.warn({ err: (err as Error).message }, 'policy reload failed; keeping the last good policies');
+      return;
+    }
+    const next = compileVersions(versions, this.byName, (v, err) => {
+      this.logger?.error({ policy: v.name, version: v.version, err: err.message }, 'stored policy version does not compile; keeping the last good version');
+    });
+    const changed = next.length !== this.policies.length || next.some((p, i) => p !== this.policies[i]);
+    this.policies = next;
+    this.byName = new Map(next.map((p) => [p.doc.name, p]));
+    if (changed) this.logger?.info({ policies: next.map((p) => `${p.doc.name}@${p.version}`) }, 'policies loaded');
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.subscriber.unsubscribe(POLICY_CHANNEL).catch(() => undefined);
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Policies in Redis: every accepted write is a new version (author, time, source); the current version of each policy
+ * is a pointer that rollback moves forward (a rollback is itself a new version). Replicas learn of changes through
+ * pub/sub (and a slow poll as a safety net) and keep serving the last good set if Redis goes away.
+ */
+import type { Redis } from 'ioredis';
+import { loadPolicy, type CompiledPolicy } from './load.ts';
+
+export interface PolicyVersion {
+  name: string;
+  version: number;
+  author: string;
+  time: string;
+  /** True for the version that deleted the policy. */
+  deleted: boolean;
+  source: string;
+  /** Set on versions created by rollback. */
+  rolledBackFrom?: number;
+}
+
+export const POLICY_CHANNEL = 'portcullis:policy:changed';
+const NAMES = 'portcullis:policy:names';
+const versionsKey = (name: string): string => `portcullis:policy:${name}:versions`;
+const currentKey = (name: string): string => `portcullis:policy:${name}:current`;
+
+export class PolicyStore {
+  constructor(private readonly redis: Redis) {}
+
+  /** Validates and stores a new version; throws PolicyLoadError for an invalid policy (nothing is written). */
+  async put(source: string, author: string): Promise<PolicyVersion> {
+    const compiled = loadPolicy(source);
+    return this.append(compiled.doc.name, { author, deleted: false, source });
+  }
+
+  async remove(name: string, author: string): Promise<PolicyVersion> {
+    const cur = await this.get(name);
+    if (!cur) throw new Error(`policy ${name} does not exist`);
+    return this.append(name, { author, deleted: true, source: '' });
+  }
+
+  async rollback(name: string, version: number, author: string): Promise<PolicyVersion> {
+    const old = await this.version(name, version);
+    if (!old) throw new Error(`policy ${name} has no version ${version}`);
+    loadPolicy(old.source); // a version that no longer compiles (e.g. the context changed) is refused
+    return this.append(name, { author, deleted: old.deleted, source: old.source, rolledBackFrom: version });
+  }
+
+  private async append(name: string, v: Omit<PolicyVersion, 'name' | 'version' | 'time'>): Promise<PolicyVersion> {
+    // Version numbers come from the list length under WATCH, so concurrent writers never share a number.
+    for (;;) {
+      await this.redis.watch(versionsKey(name));
+      const version = (await this.redis.llen(versionsKey(name))) + 1;
+      const entry: PolicyVersion = { name, version, time: new Date().toISOString(), ...v };
+      const res = await this.redis.multi()
+        .rpush(versionsKey(name), JSON.stringify(entry))
+        .set(currentKey(name), String(version))
+        .sadd(NAMES, name)
+        .publish(POLICY_CHANNEL, JSON.stringify({ name, version }))
+        .exec();
+      if (res) return entry;
+    }
+  }
+
+  async version(name: string, version: number): Promise<PolicyVersion | null> {
+    const raw = await this.redis.lindex(versionsKey(name), version - 1);
+    return raw ? (JSON.parse(raw) as PolicyVersion) : null;
+  }
+
+  /** The current version, or null when the policy never existed or was deleted. */
+  async get(name: string): Promise<PolicyVersion | null> {
+    const cur = await this.redis.get(currentKey(name));
+    if (!cur) return null;
+    const v = await this.version(name, Number(cur));
+    return v && !v.deleted ? v : null;
+  }
+
+  async history(name: string): Promise<PolicyVersion[]> {
+    return (await this.redis.lrange(versionsKey(name), 0, -1)).map((s) => JSON.parse(s) as PolicyVersion);
+  }
+
+  async list(): Promise<PolicyVersion[]> {
+    const names = (await this.redis.smembers(NAMES)).sort();
+    const all = await Promise.all(names.map((n) => this.get(n)));
+    return all.filter((v): v is PolicyVersion => v !== null);
+  }
+}
+
+/** Compiles the current versions; a version that fails to compile keeps that policy's last good compiled form. */
+export function compileVersions(versions: PolicyVersion[], lastGood: ReadonlyMap<string, CompiledPolicy>, onError: (v: PolicyVersion, err: Error) => void): CompiledPolicy[] {
+  const out: CompiledPolicy[] = [];
+  for (const v of versions) {
+    const prev = lastGood.get(v.name);
+    if (prev && prev.version === v.version) { out.push(prev); continue; }
+    try {
+      out.push(loadPolicy(v.source, v.version));
+    } catch (err) {
+      onError(v, err as Error);
+      if (prev) out.push(prev);
+    }
+  }
+  return out.sort((a, b) => a.doc.name.localeCompare(b.doc.name));
+}
