@@ -1,0 +1,52 @@
+/** The per-session SHA-256 chain: how an event's hash is computed, and how a stored session is verified. */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical-json.ts';
+import type { RecordingEvent, VerifyResult } from './types.ts';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** SHA-256 of the canonical JSON of the event without its `hash` member (prevHash included). */
+export function hashEvent(event: Omit<RecordingEvent, 'hash'> & { hash?: string }): string {
+  const { hash: _ignored, ...rest } = event;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+}
+
+/**
+ * Incremental verifier: feed stored events in stream order. The first problem found is kept: a missing event
+ * (a gap), a reordering, an edited event (hash mismatch) or a broken link (prevHash differs from the previous hash).
+ */
+export class ChainVerifier {
+  private expectedSeq = 1;
+  private prevHash = GENESIS_HASH;
+  private bad: { seq: number; reason: string } | null = null;
+  count = 0;
+
+  /** `streamSeq` is the sequence the stream entry id claims; it must agree with the event's own `seq`. */
+  add(event: RecordingEvent | null, streamSeq: number): void {
+    this.count++;
+    if (this.bad) return;
+    if (event === null) return this.fail(streamSeq, 'stored entry is not a valid event');
+    if (streamSeq !== event.seq) return this.fail(Math.min(streamSeq, this.expectedSeq), `entry ${streamSeq} holds an event claiming seq ${event.seq}`);
+    if (event.seq > this.expectedSeq) return this.fail(this.expectedSeq, `event ${this.expectedSeq} is missing`);
+    if (event.seq < this.expectedSeq) return this.fail(event.seq, `event ${event.seq} is out of order`);
+    if (event.prevHash !== this.prevHash) return this.fail(event.seq, `event ${event.seq} does not link to the previous event`);
+    if (hashEvent(event) !== event.hash) return this.fail(event.seq, `event ${event.seq} was modified (hash mismatch)`);
+    this.prevHash = event.hash;
+    this.expectedSeq++;
+  }
+
+  /** `lastSeq`/`lastHash` as the session's metadata last recorded them: detects removal of the newest events. */
+  finish(meta: { lastSeq: number; lastHash: string } | null): VerifyResult {
+    if (!this.bad && meta && meta.lastSeq > 0) {
+      if (meta.lastSeq >= this.expectedSeq) this.fail(this.expectedSeq, `event ${this.expectedSeq} is missing (session recorded ${meta.lastSeq} events)`);
+      else if (meta.lastSeq === this.expectedSeq - 1 && meta.lastHash !== this.prevHash) this.fail(meta.lastSeq, `event ${meta.lastSeq} does not match the session's recorded last hash`);
+    }
+    return this.bad
+      ? { valid: false, events: this.count, firstBadSeq: this.bad.seq, reason: this.bad.reason }
+      : { valid: true, events: this.count };
+  }
+
+  private fail(seq: number, reason: string): void {
+    this.bad = { seq, reason };
+  }
+}

@@ -1,0 +1,15 @@
+/** Session recording: the recorder every data path writes to, and the auditor's read side. */
+export type {
+  RecordingEventType, NewRecordingEvent, RecordingEvent, FailureMode, Recorder, RecorderStats, RecordResult,
+  DecisionEventData, SessionSummary, VerifyResult,
+} from './types.ts';
+export { RECORDING_EVENT_TYPES } from './types.ts';
+export type { Protocol } from '../policy/context.ts';
+export { createRecorder, type RecorderOptions, type RecorderExtendedStats } from './recorder.ts';
+export { redact, SecretRegistry, REDACTED } from './redact.ts';
+export { GENESIS_HASH, hashEvent, ChainVerifier } from './hash-chain.ts';
+export { canonicalJson } from './canonical-json.ts';
+export { keys as recordingKeys } from './keys.ts';
+export {
+  listSessions, getSession, readEvents, verifySession, tailEvents, type SessionFilter, type SessionPage, type StoredEvent,
+} from './queries.ts';

@@ -1,0 +1,195 @@
+/** Read side of recordings: sessions by filter, one session's events in order, chain verification, live tail. */
+import type { Redis } from 'ioredis';
+import type { Protocol } from '../policy/context.ts';
+import { ChainVerifier } from './hash-chain.ts';
+import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
+import type { RecordingEvent, SessionSummary, VerifyResult } from './types.ts';
+
+export interface SessionFilter {
+  agent?: string;
+  target?: string;
+  protocol?: Protocol;
+  /** Sessions started at or after / at or before (ms since epoch). */
+  from?: number;
+  to?: number;
+  decision?: 'allow' | 'deny' | 'require_approval';
+  /** Case-insensitive substring of any action of the session. */
+  q?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface SessionPage {
+  sessions: SessionSummary[];
+  /** Pass back as `cursor` for the next (older) page; null when there is none. */
+  nextCursor: string | null;
+}
+
+const PAGE_SCAN = 200;
+
+export function summaryFromMeta(meta: Record<string, string>): SessionSummary | null {
+  if (!meta.id) return null;
+  const ms = (k: string): string | null => (meta[k] ? new Date(Number(meta[k])).toISOString() : null);
+  return {
+    id: meta.id,
+    agent: meta.agent,
+    target: meta.target,
+    protocol: meta.protocol as Protocol,
+    status: meta.status === 'ended' ? 'ended' : 'open',
+    startedAt: ms('startedAt') ?? '',
+    endedAt: ms('endedAt'),
+    lastEventAt: ms('lastEventAt'),
+    events: Number(meta.lastSeq ?? 0),
+    decisions: DECISION_ACTIONS.filter((d) => meta[`decision:${d}`] === '1'),
+    terminal: meta.termWidth ? { width: Number(meta.termWidth), height: Number(meta.termHeight) } : null,
+    truncated: meta.truncated === '1',
+  };
+}
+
+export async function getSession(redis: Redis, id: string): Promise<SessionSummary | null> {
+  return summaryFromMeta(await redis.hgetall(keys.meta(id)));
+}
+
+/**
+ * Newest first. The most selective index among agent / target / decision / protocol is walked by start time; the
+ * other filters are checked against each session's metadata (and its action texts for `q`).
+ * Cursor: `<startMs>:<sessionId>` of the last session returned.
+ */
+export async function listSessions(redis: Redis, f: SessionFilter): Promise<SessionPage> {
+  const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
+  const index = f.agent !== undefined ? keys.byAgent(f.agent)
+    : f.target !== undefined ? keys.byTarget(f.target)
+      : f.decision !== undefined ? keys.byDecision(f.decision)
+        : f.protocol !== undefined ? keys.byProtocol(f.protocol)
+          : keys.byStart;
+  let max = f.to !== undefined ? String(f.to) : '+inf';
+  const min = f.from !== undefined ? String(f.from) : '-inf';
+  let after: { score: number; id: string } | null = null;
+  if (f.cursor) {
+    const i = f.cursor.indexOf(':');
+    after = { score: Number(f.cursor.slice(0, i)), id: f.cursor.slice(i + 1) };
+    if (f.to === undefined || after.score < f.to) max = String(after.score);
+  }
+  const q = f.q?.toLowerCase();
+  const out: Array<{ s: SessionSummary; score: number }> = [];
+  let offset = 0;
+  for (;;) {
+    const page = await redis.zrange(index, max, min, 'BYSCORE', 'REV', 'LIMIT', offset, PAGE_SCAN, 'WITHSCORES');
+    if (page.length === 0) break;
+    offset += page.length / 2;
+    const ids: Array<{ id: string; score: number }> = [];
+    for (let i = 0; i < page.length; i += 2) {
+      const id = page[i];
+      const score = Number(page[i + 1]);
+      // Ties on the start time are ordered by id, descending: skip what the previous page already returned.
+      if (after && score === after.score && id >= after.id) continue;
+      ids.push({ id, score });
+    }
+    const pipe = redis.pipeline();
+    for (const { id } of ids) pipe.hgetall(keys.meta(id));
+    const metas = (await pipe.exec()) ?? [];
+    const matched: Array<{ s: SessionSummary; score: number }> = [];
+    ids.forEach(({ score }, i) => {
+      const s = summaryFromMeta((metas[i]?.[1] ?? {}) as Record<string, string>);
+      if (!s) return;
+      if (f.agent !== undefined && s.agent !== f.agent) return;
+      if (f.target !== undefined && s.target !== f.target) return;
+      if (f.protocol !== undefined && s.protocol !== f.protocol) return;
+      if (f.decision !== undefined && !s.decisions.includes(f.decision)) return;
+      matched.push({ s, score });
+    });
+    if (q) {
+      const tp = redis.pipeline();
+      for (const m of matched) tp.hvals(keys.text(m.s.id));
+      const texts = (await tp.exec()) ?? [];
+      matched.forEach((m, i) => {
+        const vals = (texts[i]?.[1] ?? []) as string[];
+        if (vals.some((t) => t.toLowerCase().includes(q))) out.push(m);
+      });
+    } else {
+      out.push(...matched);
+    }
+    if (out.length > limit || page.length / 2 < PAGE_SCAN) break;
+  }
+  const sessions = out.slice(0, limit);
+  const last = out.length > limit ? sessions[limit - 1] : null;
+  return { sessions: sessions.map((m) => m.s), nextCursor: last ? `${last.score}:${last.s.id}` : null };
+}
+
+export interface StoredEvent {
+  seq: number;
+  event: RecordingEvent | null;
+  raw: string;
+}
+
+/** A session's stored events in stream order, read in pages; from `fromSeq` (inclusive). */
+export async function* readEvents(redis: Redis, id: string, fromSeq = 1, pageSize = 1000): AsyncGenerator<StoredEvent> {
+  let start = fromSeq <= 1 ? '-' : entryId(fromSeq);
+  for (;;) {
+    const page = (await redis.xrange(keys.events(id), start, '+', 'COUNT', pageSize)) as Array<[string, string[]]>;
+    for (const [eid, fields] of page) yield parseEntry(eid, fields);
+    if (page.length < pageSize) return;
+    start = '(' + page[page.length - 1][0];
+  }
+}
+
+export function parseEntry(eid: string, fields: string[]): StoredEvent {
+  const i = fields.indexOf('e');
+  const raw = i >= 0 ? fields[i + 1] : '';
+  let event: RecordingEvent | null = null;
+  try {
+    const parsed = JSON.parse(raw) as RecordingEvent;
+    if (parsed && typeof parsed === 'object' && typeof parsed.seq === 'number') event = parsed;
+  } catch {
+    event = null;
+  }
+  return { seq: seqOfEntryId(eid), event, raw };
+}
+
+export async function sessionExists(redis: Redis, id: string): Promise<boolean> {
+  return (await redis.exists(keys.meta(id), keys.events(id))) > 0;
+}
+
+/** Recomputes the chain over every stored event and checks its head against the session's metadata. */
+export async function verifySession(redis: Redis, id: string): Promise<VerifyResult> {
+  const v = new ChainVerifier();
+  for await (const e of readEvents(redis, id)) v.add(e.event, e.seq);
+  const [lastSeq, lastHash] = await redis.hmget(keys.meta(id), 'lastSeq', 'lastHash');
+  return v.finish(lastSeq ? { lastSeq: Number(lastSeq), lastHash: lastHash ?? '' } : null);
+}
+
+/**
+ * Follows a session live: yields stored events from `fromSeq`, then new ones as they are written, until the
+ * session.end event or the signal aborts. Uses its own connection, since XREAD BLOCK holds one.
+ */
+export async function* tailEvents(redis: Redis, id: string, signal: AbortSignal, fromSeq = 1): AsyncGenerator<StoredEvent> {
+  const conn = redis.duplicate();
+  const onAbort = (): void => { conn.disconnect(); };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    let last = fromSeq <= 1 ? '0-0' : `${fromSeq - 1}-0`;
+    while (!signal.aborted) {
+      let res: Array<[string, Array<[string, string[]]>]> | null;
+      try {
+        res = (await conn.xread('COUNT', 500, 'BLOCK', 5_000, 'STREAMS', keys.events(id), last)) as typeof res;
+      } catch (err) {
+        if (signal.aborted) return;
+        throw err;
+      }
+      if (!res) {
+        // No new event within the block time: stop if the session ended while nothing was pending.
+        if ((await conn.hget(keys.meta(id), 'status')) === 'ended' && (await conn.xrevrange(keys.events(id), '+', '-', 'COUNT', 1))[0]?.[0] === last) return;
+        continue;
+      }
+      for (const [eid, fields] of res[0][1]) {
+        last = eid;
+        const e = parseEntry(eid, fields);
+        yield e;
+        if (e.event?.type === 'session.end') return;
+      }
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    conn.disconnect();
+  }
+}

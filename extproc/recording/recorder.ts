@@ -1,0 +1,463 @@
+/**
+ * The session recorder. record() is synchronous: it redacts, size-limits, chains (seq, prevHash, hash) and buffers
+ * the event. A single background writer drains the buffer in order, in pipelined batches, and retries a batch until
+ * Redis acknowledges it. Stream entry ids are the sequence numbers, so a batch retried after a lost reply cannot
+ * store an event twice.
+ *
+ * Chain ownership: one process records a session at a time. A session whose first event seen here is its
+ * `session.start` starts a new chain at seq 1. Any other unknown session id (a second process continuing it, or a
+ * session evicted from memory) is "loaded" by the writer, off the data path: the last stored entry gives the seq and
+ * hash to continue from; events recorded meanwhile wait in the buffer and are chained in order once it is loaded.
+ */
+import type { Redis } from 'ioredis';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { DEFAULT_MAX_EVENT_BYTES, limitEventData, truncateUtf8 } from './event-size.ts';
+import { GENESIS_HASH, hashEvent } from './hash-chain.ts';
+import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
+import { redact, type SecretRegistry } from './redact.ts';
+import type { FailureMode, NewRecordingEvent, Recorder, RecorderStats, RecordingEvent, RecordResult } from './types.ts';
+import { RECORDING_EVENT_TYPES } from './types.ts';
+
+export interface RecorderOptions {
+  redis: Redis;
+  failureMode: (target: string) => FailureMode;
+  /** Events held in memory awaiting Redis (default 100,000). */
+  maxBuffered?: number;
+  /** Events per pipelined write (default 2,000). */
+  batchSize?: number;
+  logger?: Logger;
+  limits?: {
+    /** Largest event data, JSON bytes; larger data is cut and marked `truncated` (default 64 KiB). */
+    maxEventBytes?: number;
+    /** Events per session; then one `error {code:'truncated'}` and later events are dropped (default 1,000,000). */
+    maxSessionEvents?: number;
+    /** Bytes of action text kept per session for free-text search (default 256 KiB). */
+    maxSearchTextBytes?: number;
+  };
+  /** Exact secret values (vault values, live agent tokens) scrubbed from every recorded string. */
+  secrets?: SecretRegistry;
+  /** Session states kept in memory; idle ones beyond this are dropped and reloaded from Redis if needed. */
+  maxSessions?: number;
+}
+
+export interface RecorderExtendedStats extends RecorderStats {
+  refused: number;
+  sessions: number;
+  redisUp: boolean;
+}
+
+interface SessionState {
+  id: string;
+  loaded: boolean;
+  seq: number;
+  lastHash: string;
+  /** Start time (ms) used as the index score; 0 until known. */
+  startMs: number;
+  indexed: boolean;
+  /** Events recorded before the chain was loaded, chained in order once it is. */
+  unassigned: Pending[];
+  /** Events buffered, not yet acknowledged. */
+  pending: number;
+  /** Events accepted for this session by this process (for the per-session limit). */
+  count: number;
+  ended: boolean;
+  truncated: boolean;
+  /** best-effort drops not yet marked in the chain by an `error {code:'dropped'}` event. */
+  droppedUnmarked: number;
+  textBytes: number;
+}
+
+interface Pending {
+  ev: RecordingEvent;
+  /** JSON of the chained event; '' until chained. */
+  json: string;
+  state: SessionState;
+  /** Position in the order of everything ever buffered (for flush()). */
+  index: number;
+}
+
+const NEW_ACTION_TYPES = new Set(['session.start', 'action']);
+const EVENT_TYPES = new Set<string>(RECORDING_EVENT_TYPES);
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 1000;
+
+export function createRecorder(opts: RecorderOptions): Recorder & { stats(): RecorderExtendedStats } {
+  return new RedisRecorder(opts);
+}
+
+class RedisRecorder implements Recorder {
+  private readonly redis: Redis;
+  private readonly failureMode: (target: string) => FailureMode;
+  private readonly maxBuffered: number;
+  private readonly batchSize: number;
+  private readonly maxEventBytes: number;
+  private readonly maxSessionEvents: number;
+  private readonly maxSearchTextBytes: number;
+  private readonly maxSessions: number;
+  private readonly secrets: SecretRegistry | undefined;
+  private readonly log: Logger;
+
+  private readonly sessions = new Map<string, SessionState>();
+  /** The buffer: queue[head..] are not yet acknowledged, in record() order. */
+  private queue: Pending[] = [];
+  private head = 0;
+  private nextIndex = 0;
+  private ackedIndex = -1;
+  private waiters: Array<{ index: number; resolve: () => void }> = [];
+
+  private written = 0;
+  private dropped = 0;
+  private refused = 0;
+  private writeFailing = false;
+  private writing = false;
+  private closed = false;
+  /** Set when close() gave up waiting: the writer stops retrying. */
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private lastDropLog = 0;
+  private readonly onReady = (): void => { this.wake?.(); };
+
+  constructor(opts: RecorderOptions) {
+    this.redis = opts.redis;
+    this.failureMode = opts.failureMode;
+    this.maxBuffered = opts.maxBuffered ?? 100_000;
+    this.batchSize = opts.batchSize ?? 2_000;
+    this.maxEventBytes = opts.limits?.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    this.maxSessionEvents = opts.limits?.maxSessionEvents ?? 1_000_000;
+    this.maxSearchTextBytes = opts.limits?.maxSearchTextBytes ?? 256 * 1024;
+    this.maxSessions = opts.maxSessions ?? 100_000;
+    this.secrets = opts.secrets;
+    this.log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'recorder' });
+    this.redis.on('ready', this.onReady);
+  }
+
+  private get buffered(): number { return this.queue.length - this.head; }
+
+  private redisUp(): boolean {
+    return this.redis.status === 'ready' && !this.writeFailing;
+  }
+
+  canAccept(target: string): boolean {
+    if (this.closed) return false;
+    if (this.failureMode(target) === 'best-effort') return true;
+    return this.redisUp() && this.buffered < this.maxBuffered;
+  }
+
+  record(input: NewRecordingEvent): RecordResult {
+    if (!EVENT_TYPES.has(input.type)) throw new TypeError(`unknown recording event type ${JSON.stringify(input.type)}`);
+    if (!input.sessionId) throw new TypeError('recording event without a sessionId');
+    if (this.closed) return this.refuse('the recorder is closed');
+    const mode = this.failureMode(input.target);
+    if (mode === 'fail-closed') {
+      if (this.buffered >= this.maxBuffered) return this.refuse('session recording is unavailable: the recording buffer is full');
+      if (NEW_ACTION_TYPES.has(input.type) && !this.redisUp()) return this.refuse('session recording is unavailable: the recording store cannot be reached');
+    }
+    let state = this.sessions.get(input.sessionId);
+    if (this.buffered >= this.maxBuffered) {
+      this.drop(state, 'buffer full');
+      return { accepted: true };
+    }
+    if (!state) {
+      state = this.newState(input.sessionId, input.type === 'session.start');
+      this.sessions.set(input.sessionId, state);
+      if (this.sessions.size > this.maxSessions) this.evictIdle();
+    }
+    if (state.truncated && input.type !== 'session.end') {
+      this.dropped++;
+      return { accepted: true };
+    }
+    if (state.droppedUnmarked > 0) {
+      const count = state.droppedUnmarked;
+      state.droppedUnmarked = 0;
+      this.enqueue(state, input, 'error', { code: 'dropped', count, message: `${count} event(s) of this session were not recorded (best-effort target, buffer full or store unreachable)` });
+    }
+    // Two places are kept back at the limit: the truncation marker and session.end.
+    if (input.type !== 'session.end' && state.count >= this.maxSessionEvents - 2) {
+      state.truncated = true;
+      this.enqueue(state, input, 'error', { code: 'truncated', limit: this.maxSessionEvents, message: 'per-session event limit reached; later events are not recorded' });
+      this.dropped++;
+      return { accepted: true };
+    }
+    const data = limitEventData(redact(input.data ?? {}, this.secrets) as Record<string, unknown>, this.maxEventBytes);
+    this.enqueue(state, input, input.type, data);
+    if (input.type === 'session.end') state.ended = true;
+    return { accepted: true };
+  }
+
+  flush(): Promise<void> {
+    const index = this.nextIndex - 1;
+    if (index <= this.ackedIndex) return Promise.resolve();
+    return new Promise((resolve) => { this.waiters.push({ index, resolve }); });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    this.stopped = true;
+    this.redis.off('ready', this.onReady);
+    this.wake?.();
+    if (this.buffered > 0) this.log.error({ lost: this.buffered }, 'recorder closed with events not acknowledged by Redis');
+  }
+
+  stats(): RecorderExtendedStats {
+    return { buffered: this.buffered, written: this.written, dropped: this.dropped, refused: this.refused, sessions: this.sessions.size, redisUp: this.redisUp() };
+  }
+
+  private refuse(reason: string): RecordResult {
+    this.refused++;
+    return { accepted: false, reason };
+  }
+
+  private drop(state: SessionState | undefined, why: string): void {
+    this.dropped++;
+    if (state) state.droppedUnmarked++;
+    const now = Date.now();
+    if (now - this.lastDropLog > 1_000) {
+      this.lastDropLog = now;
+      this.log.warn({ dropped: this.dropped, buffered: this.buffered, why }, 'recording events dropped (best-effort target)');
+    }
+  }
+
+  private newState(id: string, isStart: boolean): SessionState {
+    return {
+      id, loaded: isStart, seq: 0, lastHash: GENESIS_HASH, startMs: isStart ? Date.now() : 0, indexed: false,
+      unassigned: [], pending: 0, count: 0, ended: false, truncated: false, droppedUnmarked: 0, textBytes: 0,
+    };
+  }
+
+  private enqueue(state: SessionState, input: NewRecordingEvent, type: RecordingEvent['type'], data: Record<string, unknown>): void {
+    const ev: RecordingEvent = {
+      v: 1, type, sessionId: input.sessionId, agent: input.agent, target: input.target, protocol: input.protocol,
+      data, seq: 0, time: new Date().toISOString(), prevHash: '', hash: '',
+    };
+    if (input.requestId !== undefined) ev.requestId = input.requestId;
+    const p: Pending = { ev, json: '', state, index: this.nextIndex++ };
+    if (state.loaded) this.chain(p);
+    else state.unassigned.push(p);
+    state.pending++;
+    state.count++;
+    this.queue.push(p);
+    this.kick();
+  }
+
+  private chain(p: Pending): void {
+    const s = p.state;
+    p.ev.seq = ++s.seq;
+    p.ev.prevHash = s.lastHash;
+    p.ev.hash = hashEvent(p.ev);
+    s.lastHash = p.ev.hash;
+    p.json = JSON.stringify(p.ev);
+  }
+
+  private evictIdle(): void {
+    const target = Math.floor(this.maxSessions * 0.9);
+    for (const [id, s] of this.sessions) {
+      if (this.sessions.size <= target) break;
+      if (s.pending === 0) this.sessions.delete(id);
+    }
+  }
+
+  private kick(): void {
+    if (this.writing) return;
+    this.writing = true;
+    // The writer starts after the current data-path work yields, so record() never waits for it.
+    setImmediate(() => { void this.writeLoop(); });
+  }
+
+  private async writeLoop(): Promise<void> {
+    let delay = RETRY_MIN_MS;
+    try {
+      while (this.buffered > 0) {
+        const end = Math.min(this.queue.length, this.head + this.batchSize);
+        const batch = this.queue.slice(this.head, end);
+        let ok: boolean;
+        try {
+          await this.loadChains(batch);
+          ok = await this.writeBatch(batch);
+        } catch (err) {
+          ok = false;
+          if (!this.writeFailing) this.log.error({ err: String(err), buffered: this.buffered }, 'recording store unreachable; events stay buffered');
+        }
+        if (!ok) {
+          this.writeFailing = true;
+          if (this.stopped) return;
+          await this.sleep(delay);
+          delay = Math.min(delay * 2, RETRY_MAX_MS);
+          continue;
+        }
+        if (this.writeFailing) this.log.info({ buffered: this.buffered }, 'recording store reachable again');
+        this.writeFailing = false;
+        delay = RETRY_MIN_MS;
+        this.ack(batch);
+      }
+    } finally {
+      this.writing = false;
+    }
+    if (this.buffered > 0 && !this.closed) this.kick();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { this.wake = null; resolve(); }, ms);
+      this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
+    });
+  }
+
+  /** Chains the events of sessions not yet loaded, from the last event Redis holds for each. */
+  private async loadChains(batch: Pending[]): Promise<void> {
+    const toLoad = [...new Set(batch.filter((p) => !p.state.loaded).map((p) => p.state))];
+    if (toLoad.length === 0) return;
+    const pipe = this.redis.pipeline();
+    for (const s of toLoad) {
+      pipe.xrevrange(keys.events(s.id), '+', '-', 'COUNT', 1);
+      pipe.hget(keys.meta(s.id), 'startedAt');
+    }
+    const res = await pipe.exec();
+    if (!res) throw new Error('pipeline aborted');
+    toLoad.forEach((s, i) => {
+      const [e1, last] = res[2 * i];
+      const [e2, startedAt] = res[2 * i + 1];
+      if (e1 || e2) throw e1 ?? e2;
+      const entries = last as Array<[string, string[]]>;
+      if (entries.length > 0) {
+        const ev = JSON.parse(entries[0][1][1]) as RecordingEvent;
+        s.seq = seqOfEntryId(entries[0][0]);
+        s.lastHash = ev.hash;
+      }
+      s.startMs = startedAt ? Number(startedAt) : Date.parse(s.unassigned[0]?.ev.time ?? new Date().toISOString());
+      s.loaded = true;
+      for (const p of s.unassigned) this.chain(p);
+      s.unassigned = [];
+    });
+  }
+
+  /** One pipelined write of the batch. Returns false when it must be retried. */
+  private async writeBatch(batch: Pending[]): Promise<boolean> {
+    const pipe = this.redis.pipeline();
+    /** Pipeline position of each XADD → its event, to tell a refused XADD from any other error. */
+    const xaddAt = new Map<number, Pending>();
+    const touched = new Map<SessionState, { last: Pending; metaExtra: Record<string, string>; decisions: Set<string> }>();
+    for (const p of batch) {
+      const { ev, state } = p;
+      xaddAt.set(pipe.length, p);
+      pipe.xadd(keys.events(ev.sessionId), entryId(ev.seq), 'e', p.json);
+      let t = touched.get(state);
+      if (!t) { t = { last: p, metaExtra: {}, decisions: new Set() }; touched.set(state, t); }
+      t.last = p;
+      switch (ev.type) {
+        case 'session.start': {
+          const term = ev.data.terminal as { width?: unknown; height?: unknown } | undefined;
+          if (term && typeof term.width === 'number' && typeof term.height === 'number') {
+            t.metaExtra.termWidth = String(term.width);
+            t.metaExtra.termHeight = String(term.height);
+          }
+          break;
+        }
+        case 'session.end':
+          t.metaExtra.status = 'ended';
+          t.metaExtra.endedAt = String(Date.parse(ev.time));
+          break;
+        case 'decision':
+          if ((DECISION_ACTIONS as readonly unknown[]).includes(ev.data.action)) t.decisions.add(ev.data.action as string);
+          break;
+        case 'error':
+          if (ev.data.code === 'truncated') t.metaExtra.truncated = '1';
+          break;
+        case 'action': {
+          if (state.textBytes < this.maxSearchTextBytes) {
+            const text = truncateUtf8(collectText(ev.data), 2048);
+            state.textBytes += text.length;
+            if (text) pipe.hset(keys.text(ev.sessionId), String(ev.seq), text);
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    for (const [s, t] of touched) {
+      const ev = t.last.ev;
+      const lastMs = Date.parse(ev.time);
+      if (!s.indexed) {
+        pipe.hsetnx(keys.meta(s.id), 'startedAt', String(s.startMs));
+        pipe.hsetnx(keys.meta(s.id), 'status', 'open');
+        pipe.zadd(keys.byStart, s.startMs, s.id);
+        pipe.zadd(keys.byAgent(ev.agent), s.startMs, s.id);
+        pipe.zadd(keys.byTarget(ev.target), s.startMs, s.id);
+        pipe.zadd(keys.byProtocol(ev.protocol), s.startMs, s.id);
+      }
+      const fields: Record<string, string> = {
+        id: s.id, agent: ev.agent, target: ev.target, protocol: ev.protocol,
+        lastSeq: String(ev.seq), lastHash: ev.hash, lastEventAt: String(lastMs), ...t.metaExtra,
+      };
+      for (const d of t.decisions) {
+        fields[`decision:${d}`] = '1';
+        pipe.zadd(keys.byDecision(d), s.startMs, s.id);
+      }
+      pipe.hset(keys.meta(s.id), fields);
+      pipe.zadd(keys.byActivity, lastMs, s.id);
+    }
+    const res = await pipe.exec();
+    if (!res) return false;
+    const conflicts: Pending[] = [];
+    for (let i = 0; i < res.length; i++) {
+      const [err] = res[i];
+      if (!err) continue;
+      if (/equal or smaller than the target stream top item/.test(err.message)) {
+        const p = xaddAt.get(i);
+        if (p) { conflicts.push(p); continue; }
+      }
+      throw err;
+    }
+    if (conflicts.length > 0) await this.checkConflicts(conflicts);
+    for (const [s] of touched) s.indexed = true;
+    return true;
+  }
+
+  /** An XADD refused because the entry exists: the same event written by an earlier try, or another writer's. */
+  private async checkConflicts(conflicts: Pending[]): Promise<void> {
+    const pipe = this.redis.pipeline();
+    for (const p of conflicts) pipe.xrange(keys.events(p.ev.sessionId), entryId(p.ev.seq), entryId(p.ev.seq));
+    const res = (await pipe.exec()) ?? [];
+    conflicts.forEach((p, i) => {
+      const [err, entries] = res[i] ?? [new Error('no reply'), null];
+      if (err) throw err;
+      const stored = (entries as Array<[string, string[]]>)[0]?.[1]?.[1];
+      if (stored !== p.json) {
+        this.dropped++;
+        this.log.error({ sessionId: p.ev.sessionId, seq: p.ev.seq }, 'recording chain conflict: another writer recorded this session; event not stored');
+      }
+    });
+  }
+
+  private ack(batch: Pending[]): void {
+    this.head += batch.length;
+    this.written += batch.length;
+    for (const p of batch) {
+      const s = p.state;
+      s.pending--;
+      if (p.ev.type === 'session.end') this.log.info({ sessionId: s.id, lastSeq: p.ev.seq, lastHash: p.ev.hash }, 'session recorded');
+      if (s.ended && s.pending === 0 && this.sessions.get(s.id) === s) this.sessions.delete(s.id);
+    }
+    this.ackedIndex = batch[batch.length - 1].index;
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    if (this.waiters.length > 0) {
+      const still: typeof this.waiters = [];
+      for (const w of this.waiters) (w.index <= this.ackedIndex ? w.resolve() : still.push(w));
+      this.waiters = still;
+    }
+  }
+}
+
+/** The searchable text of an action: its string values, in order. */
+function collectText(data: unknown, out: string[] = []): string {
+  if (typeof data === 'string') out.push(data);
+  else if (Array.isArray(data)) for (const v of data) collectText(v, out);
+  else if (data !== null && typeof data === 'object') for (const v of Object.values(data)) collectText(v, out);
+  return out.join(' ');
+}

@@ -1,0 +1,81 @@
+/**
+ * Redaction applied inside Recorder.record() to every event's data, so no adapter can record a secret by mistake:
+ * credential headers, members named like a password/token/secret, anything that looks like a bearer token or a JWT,
+ * and exact secret values registered at run time (vault values, issued agent tokens).
+ */
+
+export const REDACTED = '[REDACTED]';
+
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-auth-token']);
+/** Member names whose value is a credential, whatever its shape (compared lower-case, without `-_.`, by suffix). */
+const SECRET_NAME_SUFFIXES = ['password', 'passwd', 'passphrase', 'pwd', 'secret', 'secrets', 'token', 'tokens', 'apikey',
+  'privatekey', 'credential', 'credentials', 'authorization', 'cookie', 'sessionkey'];
+
+function isSecretName(name: string): boolean {
+  const n = name.toLowerCase().replace(/[-_.]/g, '');
+  return n === 'pass' || SECRET_NAME_SUFFIXES.some((s) => n.endsWith(s));
+}
+/** `Bearer xxx` / `Basic xxx`, and JWTs (three base64url parts, the first a JSON header). */
+const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/gi;
+const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+
+/** Exact secret values to scrub from every recorded string (vault values, live agent tokens). */
+export class SecretRegistry {
+  private readonly values = new Set<string>();
+  add(value: string): void {
+    // Very short values would scrub ordinary words; they are covered by name-based redaction instead.
+    if (value.length >= 6) this.values.add(value);
+  }
+  delete(value: string): void { this.values.delete(value); }
+  get size(): number { return this.values.size; }
+  scrub(text: string): string {
+    let out = text;
+    for (const v of this.values) if (out.includes(v)) out = out.split(v).join(REDACTED);
+    return out;
+  }
+}
+
+function redactString(s: string, secrets: SecretRegistry | undefined): string {
+  let out = s;
+  if (out.length > 20) {
+    if (out.includes('earer ') || out.includes('asic ') || /bearer|basic/i.test(out)) out = out.replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`);
+    if (out.includes('eyJ')) out = out.replace(JWT, REDACTED);
+  }
+  if (secrets && secrets.size > 0) out = secrets.scrub(out);
+  return out;
+}
+
+/** Returns a redacted deep copy of `value` (plain JSON data; other values are converted as JSON would). */
+export function redact(value: unknown, secrets?: SecretRegistry): unknown {
+  return walk(value, secrets, 0);
+}
+
+function walk(value: unknown, secrets: SecretRegistry | undefined, depth: number): unknown {
+  if (typeof value === 'string') return redactString(value, secrets);
+  if (value === null || typeof value !== 'object') return typeof value === 'bigint' ? value.toString() : value;
+  if (depth > 64) return '[DEPTH LIMIT]';
+  if (Array.isArray(value)) {
+    // Header lists as [name, value] pairs (Node rawHeaders style, ext_proc header lists).
+    if (value.length === 2 && typeof value[0] === 'string' && SECRET_HEADERS.has(value[0].toLowerCase())) return [value[0], REDACTED];
+    return value.map((v) => walk(v, secrets, depth + 1));
+  }
+  if (value instanceof Uint8Array) return redactString(Buffer.from(value).toString('utf8'), secrets);
+  if (value instanceof Date) return value.toISOString();
+  const obj = value as Record<string, unknown>;
+  // {key, value} / {name, value} header entries as Envoy's HeaderMap encodes them.
+  const headerName = typeof obj.key === 'string' ? obj.key : typeof obj.name === 'string' ? obj.name : undefined;
+  const isSecretHeader = headerName !== undefined && ('value' in obj || 'raw_value' in obj || 'rawValue' in obj) && SECRET_HEADERS.has(headerName.toLowerCase());
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (v === undefined) continue;
+    if (isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue')) { out[k] = REDACTED; continue; }
+    if (SECRET_HEADERS.has(k.toLowerCase()) || (isSecretName(k) && !isCountOrFlag(v))) { out[k] = REDACTED; continue; }
+    out[k] = walk(v, secrets, depth + 1);
+  }
+  return out;
+}
+
+/** `tokenCount: 3`, `passwordSet: true`: numbers and booleans under secret-like names carry no secret. */
+function isCountOrFlag(v: unknown): boolean {
+  return typeof v === 'number' || typeof v === 'boolean' || v === null;
+}

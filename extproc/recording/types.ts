@@ -1,0 +1,89 @@
+/** The recording event model: one typed, versioned, hash-chained event per step of a session. */
+import type { Protocol } from '../policy/context.ts';
+
+export const RECORDING_EVENT_TYPES = [
+  'session.start', 'session.end', 'action', 'decision',
+  'approval.requested', 'approval.approved', 'approval.denied', 'approval.expired', 'approval.revoked',
+  'approval.consumed', 'output', 'error',
+] as const;
+export type RecordingEventType = (typeof RECORDING_EVENT_TYPES)[number];
+
+export interface NewRecordingEvent {
+  type: RecordingEventType;
+  sessionId: string;
+  agent: string;
+  target: string;
+  protocol: Protocol;
+  /** id of the request/decision this event belongs to, minted by the adapter at request start */
+  requestId?: string;
+  data: Record<string, unknown>;
+}
+
+export interface RecordingEvent extends NewRecordingEvent {
+  v: 1;
+  /** 1 for the first event of a session, then +1 per event, no gaps. */
+  seq: number;
+  /** RFC 3339, millisecond precision, UTC. */
+  time: string;
+  /** `hash` of the previous event of the session; GENESIS_HASH for seq 1. */
+  prevHash: string;
+  /** SHA-256 (hex) of the canonical JSON of every other field, prevHash included. */
+  hash: string;
+}
+
+export type FailureMode = 'fail-closed' | 'best-effort';
+
+export type RecordResult = { accepted: true } | { accepted: false; reason: string };
+
+export interface RecorderStats {
+  buffered: number;
+  written: number;
+  dropped: number;
+}
+
+export interface Recorder {
+  /**
+   * Never awaits Redis. Returns { accepted: false, reason } when the event cannot be buffered and the target is
+   * fail-closed (the adapter then refuses the action with a clear error). best-effort targets always return
+   * accepted (drops are counted).
+   */
+  record(event: NewRecordingEvent): RecordResult;
+  /** Whether a new action for this target may proceed right now (fail-closed: false while Redis is unreachable or the buffer is full). */
+  canAccept(target: string): boolean;
+  /** Resolves when everything recorded so far is acknowledged by Redis. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  stats(): RecorderStats;
+}
+
+/** Data of the `decision` event, as adapters fill it (extra fields are kept). */
+export interface DecisionEventData {
+  action: 'allow' | 'deny' | 'require_approval';
+  rule: string | null;
+  policy: string | null;
+  policyVersion: number | null;
+  reason: string;
+  message?: string;
+  /** True when the enforced action came from a dry-run evaluation or `dryRun` carries what dry-run would do. */
+  dryRun?: boolean | { action: string; rule: string | null; policy: string | null; policyVersion: number | null };
+}
+
+/** A session as the audit API lists it, built from the session's metadata hash. */
+export interface SessionSummary {
+  id: string;
+  agent: string;
+  target: string;
+  protocol: Protocol;
+  status: 'open' | 'ended';
+  startedAt: string;
+  endedAt: string | null;
+  lastEventAt: string | null;
+  events: number;
+  decisions: Array<'allow' | 'deny' | 'require_approval'>;
+  terminal: { width: number; height: number } | null;
+  truncated: boolean;
+}
+
+export type VerifyResult =
+  | { valid: true; events: number }
+  | { valid: false; events: number; firstBadSeq: number; reason: string };
