@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { Logger } from 'pino';
 import type { Principal } from '../identity/principal.ts';
 import { AdminError } from './errors.ts';
@@ -33,7 +34,10 @@ interface CompiledRoute {
   route: AdminRoute;
   pattern: RegExp;
   names: string[];
+  validateBody: ValidateFunction | null;
 }
+
+const ajv = new Ajv2020({ allErrors: true, strict: false });
 
 function compileRoute(route: AdminRoute): CompiledRoute {
   const names: string[] = [];
@@ -41,7 +45,7 @@ function compileRoute(route: AdminRoute): CompiledRoute {
     names.push(name);
     return '([^/]+)';
   });
-  return { route, pattern: new RegExp(`^${source}$`), names };
+  return { route, pattern: new RegExp(`^${source}$`), names, validateBody: route.request ? ajv.compile(route.request) : null };
 }
 
 function bearerOf(req: IncomingMessage): string | undefined {
@@ -120,6 +124,10 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       const params: Record<string, string> = {};
       c.names.forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1]); });
       const body = await readJson(req, maxBody);
+      if (c.validateBody && !c.validateBody(body ?? {})) {
+        const problems = (c.validateBody.errors ?? []).map((e) => `${e.instancePath || 'body'} ${e.message}`);
+        throw new AdminError('invalid_request', `invalid request body: ${problems.join('; ')}`, { problems });
+      }
       const reply = await c.route.handler({ principal, params, query: url.searchParams, body, signal, raw: req });
       await sendReply(res, reply, signal);
       return;

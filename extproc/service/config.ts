@@ -1,0 +1,129 @@
+/**
+ * Service configuration: embedded defaults, then a YAML/JSON file (`--config FILE` or PORTCULLIS_CONFIG), then
+ * environment variables. Validated once at start; a bad value stops the process with a message naming it.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { parse as parseYaml } from 'yaml';
+import { parseDurationSeconds } from '../common/duration.ts';
+
+export interface ServiceConfig {
+  /** Unset: a local redis-server is started on loopback (quickstart). */
+  redisUrl: string | null;
+  localRedisPort: number;
+  dataDir: string;
+  grpc: { host: string; port: number };
+  admin: { host: string; port: number; publicUrl: string | null };
+  metrics: { host: string; port: number };
+  log: { level: string };
+  tokens: { defaultTtl: string; maxTtl: string };
+  /** Seeded into an empty store at start (the quickstart's example policies and targets). */
+  bootstrap: { policies: string[]; targets: string[] };
+  recording: { maxBuffered: number; retention: string };
+  approvals: { webhooks: { url: string; format: 'json' | 'slack' }[] };
+  /** Key for the masking `hash` strategy (a vault reference); unset: a random key per data directory. */
+  maskingHashKeyRef: string | null;
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_CONFIG: ServiceConfig = {
+  redisUrl: null,
+  localRedisPort: 6390,
+  dataDir: '.portcullis',
+  grpc: { host: '127.0.0.1', port: 50051 },
+  admin: { host: '127.0.0.1', port: 8081, publicUrl: null },
+  metrics: { host: '127.0.0.1', port: 9464 },
+  log: { level: 'info' },
+  tokens: { defaultTtl: '15m', maxTtl: '1h' },
+  bootstrap: { policies: ['examples/policies/*.yaml'], targets: ['examples/targets.yaml'] },
+  recording: { maxBuffered: 100_000, retention: '720h' },
+  approvals: { webhooks: [] },
+  maskingHashKeyRef: null,
+  shutdownGraceMs: 10_000,
+};
+
+const port = { type: 'integer', minimum: 0, maximum: 65535 };
+const listener = { type: 'object', additionalProperties: false, properties: { host: { type: 'string' }, port } };
+const duration = { type: 'string', pattern: '^([0-9]+(ms|s|m|h))+$' };
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    redisUrl: { type: ['string', 'null'], pattern: '^rediss?://' },
+    localRedisPort: port,
+    dataDir: { type: 'string', minLength: 1 },
+    grpc: listener,
+    admin: { type: 'object', additionalProperties: false, properties: { host: { type: 'string' }, port, publicUrl: { type: ['string', 'null'] } } },
+    metrics: listener,
+    log: { type: 'object', additionalProperties: false, properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } } },
+    tokens: { type: 'object', additionalProperties: false, properties: { defaultTtl: duration, maxTtl: duration } },
+    bootstrap: { type: 'object', additionalProperties: false, properties: { policies: { type: 'array', items: { type: 'string' } }, targets: { type: 'array', items: { type: 'string' } } } },
+    recording: { type: 'object', additionalProperties: false, properties: { maxBuffered: { type: 'integer', minimum: 100 }, retention: duration } },
+    approvals: {
+      type: 'object', additionalProperties: false,
+      properties: { webhooks: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['url'], properties: { url: { type: 'string', pattern: '^https?://' }, format: { enum: ['json', 'slack'] } } } } },
+    },
+    maskingHashKeyRef: { type: ['string', 'null'], pattern: '^(file:/.+|env:[A-Za-z_][A-Za-z0-9_]*)$' },
+    shutdownGraceMs: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+export class ConfigError extends Error {}
+
+const validate = new Ajv2020({ allErrors: true, strict: false }).compile(CONFIG_SCHEMA);
+
+function merge<T>(base: T, over: unknown): T {
+  if (over === null || typeof over !== 'object' || Array.isArray(over) || base === null || typeof base !== 'object' || Array.isArray(base)) return over as T;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) out[k] = k in out ? merge(out[k], v) : v;
+  return out as T;
+}
+
+function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const o: Record<string, Record<string, unknown> | unknown> = {};
+  const int = (name: string): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    if (!/^\d+$/.test(v)) throw new ConfigError(`${name} must be a port number, got "${v}"`);
+    return Number(v);
+  };
+  if (env.REDIS_URL) o.redisUrl = env.REDIS_URL;
+  if (env.PORTCULLIS_DATA_DIR) o.dataDir = env.PORTCULLIS_DATA_DIR;
+  if (env.PORTCULLIS_LOG_LEVEL) o.log = { level: env.PORTCULLIS_LOG_LEVEL };
+  const ports: [string, string][] = [['PORTCULLIS_GRPC_PORT', 'grpc'], ['PORTCULLIS_ADMIN_PORT', 'admin'], ['PORTCULLIS_METRICS_PORT', 'metrics']];
+  for (const [name, key] of ports) {
+    const p = int(name);
+    if (p !== undefined) o[key] = { port: p };
+  }
+  const lr = int('PORTCULLIS_LOCAL_REDIS_PORT');
+  if (lr !== undefined) o.localRedisPort = lr;
+  return o;
+}
+
+export function loadConfig(opts: { file?: string; env: NodeJS.ProcessEnv; overrides?: Partial<ServiceConfig> }): ServiceConfig {
+  let fromFile: unknown = {};
+  const file = opts.file ?? opts.env.PORTCULLIS_CONFIG;
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+    try {
+      fromFile = parseYaml(text) ?? {};
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  const config = merge(merge(merge(DEFAULT_CONFIG, fromFile), envOverrides(opts.env)), opts.overrides ?? {});
+  if (!validate(config)) {
+    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || 'config'} ${e.message}${e.keyword === 'additionalProperties' ? ` "${(e.params as { additionalProperty: string }).additionalProperty}"` : ''}`);
+    throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n  ${problems.join('\n  ')}`);
+  }
+  for (const d of [config.tokens.defaultTtl, config.tokens.maxTtl]) parseDurationSeconds(d);
+  if (parseDurationSeconds(config.tokens.defaultTtl) > parseDurationSeconds(config.tokens.maxTtl)) {
+    throw new ConfigError('tokens.defaultTtl must not exceed tokens.maxTtl');
+  }
+  return config;
+}
