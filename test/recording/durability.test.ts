@@ -1,0 +1,108 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { startRedis, type TestRedis } from '../harness/redis.ts';
+import { waitFor } from '../harness/ports.ts';
+import { createRecorder, readEvents, verifySession, type NewRecordingEvent } from '../../extproc/recording/index.ts';
+
+let server: TestRedis;
+let redis: Redis;
+
+before(async () => {
+  server = await startRedis();
+  // Quick reconnects, so the tests do not wait out ioredis' default backoff.
+  redis = new Redis(server.url, { retryStrategy: () => 50 });
+  await redis.ping();
+});
+after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+
+function ev(sessionId: string, type: NewRecordingEvent['type'], target: string, data: Record<string, unknown> = {}): NewRecordingEvent {
+  return { type, sessionId, agent: 'agent-d', target, protocol: 'postgres', data };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('recorder durability and failure modes', () => {
+  it('loses nothing acknowledged (nor anything buffered) across a Redis restart mid-run', async () => {
+    const rec = createRecorder({ redis, failureMode: () => 'best-effort', batchSize: 100 });
+    const sessions = Array.from({ length: 20 }, (_, i) => `restart-${i}`);
+    const recorded = new Map<string, number>(sessions.map((s) => [s, 0]));
+    const round = (n: number): void => {
+      for (const s of sessions) {
+        rec.record(ev(s, n === 0 ? 'session.start' : 'action', 'db-restart', { sql: `select ${n}` }));
+        recorded.set(s, recorded.get(s)! + 1);
+      }
+    };
+    for (let n = 0; n < 30; n++) { round(n); await tick(); }
+    await rec.flush();
+    const acknowledged = rec.stats().written;
+    assert.equal(acknowledged, 600);
+
+    // Writes in flight while the server goes down, then more events while it is down.
+    for (let n = 30; n < 40; n++) round(n);
+    const inFlight = rec.flush();
+    await server.stop();
+    await waitFor(() => redis.status !== 'ready', 5_000, 'client to notice the server is gone');
+    for (let n = 40; n < 60; n++) { round(n); await tick(); }
+    assert.equal(rec.stats().dropped, 0);
+    await server.start();
+    await inFlight;
+    for (let n = 60; n < 70; n++) { round(n); await tick(); }
+    for (const s of sessions) { rec.record(ev(s, 'session.end', 'db-restart')); recorded.set(s, recorded.get(s)! + 1); }
+    await rec.flush();
+    assert.equal(rec.stats().dropped, 0);
+    assert.equal(rec.stats().buffered, 0);
+
+    for (const s of sessions) {
+      const seqs: number[] = [];
+      for await (const e of readEvents(redis, s)) seqs.push(e.event!.seq);
+      assert.deepEqual(seqs, Array.from({ length: recorded.get(s)! }, (_, i) => i + 1), s);
+      assert.deepEqual(await verifySession(redis, s), { valid: true, events: recorded.get(s)! });
+    }
+    await rec.close();
+  });
+
+  it('with Redis stopped, fail-closed refuses new actions and best-effort keeps serving and counts drops', async () => {
+    const modes: Record<string, 'fail-closed' | 'best-effort'> = { strict: 'fail-closed', lenient: 'best-effort' };
+    const rec = createRecorder({ redis, failureMode: (t) => modes[t] ?? 'fail-closed', maxBuffered: 50 });
+    rec.record(ev('fc-1', 'session.start', 'strict'));
+    rec.record(ev('be-1', 'session.start', 'lenient'));
+    await rec.flush();
+    assert.equal(rec.canAccept('strict'), true);
+
+    await server.stop();
+    await waitFor(() => !rec.canAccept('strict'), 5_000, 'fail-closed target to stop accepting');
+    assert.equal(rec.canAccept('lenient'), true);
+    const refused = rec.record(ev('fc-1', 'action', 'strict', { sql: 'delete from t' }));
+    assert.equal(refused.accepted, false);
+    assert.match(refused.accepted ? '' : refused.reason, /session recording is unavailable/);
+    assert.equal(rec.record(ev('fc-2', 'session.start', 'strict')).accepted, false);
+    // The outcome of an action already under way is still buffered, so its trail stays complete.
+    assert.equal(rec.record(ev('fc-1', 'session.end', 'strict')).accepted, true);
+
+    for (let i = 0; i < 100; i++) assert.equal(rec.record(ev('be-1', 'action', 'lenient', { sql: `select ${i}` })).accepted, true);
+    const { dropped, buffered } = rec.stats();
+    assert.equal(buffered, 50);
+    assert.equal(dropped, 51);
+    // A full buffer refuses everything on a fail-closed target.
+    assert.equal(rec.record(ev('fc-1', 'error', 'strict', { code: 'x' })).accepted, false);
+
+    await server.start();
+    await waitFor(() => rec.canAccept('strict'), 10_000, 'fail-closed target to accept again');
+    assert.equal(rec.record(ev('fc-3', 'session.start', 'strict')).accepted, true);
+    rec.record(ev('be-1', 'session.end', 'lenient'));
+    await rec.flush();
+
+    const be: NewRecordingEvent[] = [];
+    for await (const e of readEvents(redis, 'be-1')) be.push(e.event!);
+    // 1 start + 49 actions that fit, then one marker counting the 51 dropped, then session.end.
+    assert.equal(be.length, 52);
+    assert.deepEqual(be[50].data, { code: 'dropped', count: 51, message: be[50].data.message });
+    assert.deepEqual(await verifySession(redis, 'be-1'), { valid: true, events: 52 });
+    assert.deepEqual(await verifySession(redis, 'fc-1'), { valid: true, events: 2 });
+    await rec.close();
+  });
+});

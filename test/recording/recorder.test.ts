@@ -1,0 +1,165 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { startRedis, type TestRedis } from '../harness/redis.ts';
+import { waitFor } from '../harness/ports.ts';
+import { createRecorder, readEvents, recordingKeys, verifySession, type NewRecordingEvent } from '../../extproc/recording/index.ts';
+import { GENESIS_HASH, hashEvent } from '../../extproc/recording/hash-chain.ts';
+
+let server: TestRedis;
+let redis: Redis;
+
+before(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url);
+  await redis.ping();
+});
+after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+
+function ev(sessionId: string, type: NewRecordingEvent['type'], data: Record<string, unknown> = {}, target = 'db1'): NewRecordingEvent {
+  return { type, sessionId, agent: 'agent-1', target, protocol: 'postgres', data };
+}
+
+async function storedSeqs(id: string): Promise<number[]> {
+  const seqs: number[] = [];
+  for await (const e of readEvents(redis, id)) seqs.push(e.event!.seq);
+  return seqs;
+}
+
+/** Reads a session's whole stream, lets `mutate` change it, and writes it back as a forger would. */
+async function rewriteStream(id: string, mutate: (entries: Array<[string, string]>) => void): Promise<void> {
+  const raw = (await redis.xrange(recordingKeys.events(id), '-', '+')) as Array<[string, string[]]>;
+  const entries: Array<[string, string]> = raw.map(([eid, f]) => [eid, f[1]]);
+  mutate(entries);
+  await redis.del(recordingKeys.events(id));
+  for (const [eid, json] of entries) await redis.xadd(recordingKeys.events(id), eid, 'e', json);
+}
+
+describe('recorder', () => {
+  it('stores every event of many concurrent sessions once, in order, with a valid chain', async () => {
+    const rec = createRecorder({ redis, failureMode: () => 'fail-closed', batchSize: 300 });
+    const sessions = Array.from({ length: 200 }, (_, i) => `conc-${i}`);
+    const perSession = 50;
+    for (const s of sessions) assert.deepEqual(rec.record(ev(s, 'session.start')), { accepted: true });
+    // Interleave sessions, yielding to the event loop between rounds so writes overlap with recording.
+    for (let n = 0; n < perSession - 2; n++) {
+      for (const s of sessions) {
+        const r = rec.record({ ...ev(s, n % 2 ? 'action' : 'decision', { n, sql: `select ${n}` }), requestId: `${s}-r${n}` });
+        assert.equal(r.accepted, true);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    for (const s of sessions) rec.record(ev(s, 'session.end'));
+    await rec.flush();
+    assert.equal(rec.stats().buffered, 0);
+    assert.equal(rec.stats().written, sessions.length * perSession);
+    assert.equal(rec.stats().dropped, 0);
+    for (const s of sessions) {
+      const seqs = await storedSeqs(s);
+      assert.deepEqual(seqs, Array.from({ length: perSession }, (_, i) => i + 1), s);
+      assert.deepEqual(await verifySession(redis, s), { valid: true, events: perSession });
+    }
+    const first = (await readEvents(redis, 'conc-0').next()).value!.event!;
+    assert.equal(first.prevHash, GENESIS_HASH);
+    assert.equal(first.hash, hashEvent(first));
+    assert.equal(first.v, 1);
+    assert.match(first.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    await rec.close();
+  });
+
+  it('verify names the first bad sequence number after an edit, a deletion or removal of the newest event', async () => {
+    const rec = createRecorder({ redis, failureMode: () => 'fail-closed' });
+    for (const id of ['tamper-edit', 'tamper-del', 'tamper-tail']) {
+      rec.record(ev(id, 'session.start'));
+      for (let i = 0; i < 8; i++) rec.record(ev(id, 'action', { sql: `select ${i}` }));
+    }
+    await rec.flush();
+    await rec.close();
+
+    // Edit event 4 (a forger can only rewrite the whole stream: Redis streams never take a lower id again).
+    await rewriteStream('tamper-edit', (entries) => {
+      const e = JSON.parse(entries[3][1]);
+      e.data.sql = 'select 42';
+      entries[3][1] = JSON.stringify(e);
+    });
+    const r1 = await verifySession(redis, 'tamper-edit');
+    assert.equal(r1.valid, false);
+    assert.equal(r1.valid === false && r1.firstBadSeq, 4);
+
+    await redis.xdel(recordingKeys.events('tamper-del'), '6-0');
+    const r2 = await verifySession(redis, 'tamper-del');
+    assert.equal(r2.valid === false && r2.firstBadSeq, 6);
+    assert.match(r2.valid === false ? r2.reason : '', /missing/);
+
+    await redis.xdel(recordingKeys.events('tamper-tail'), '9-0');
+    const r3 = await verifySession(redis, 'tamper-tail');
+    assert.equal(r3.valid === false && r3.firstBadSeq, 9);
+
+    // An edit whose hash was recomputed still breaks the link to the next event.
+    await rewriteStream('tamper-tail', (entries) => {
+      const e = JSON.parse(entries[2][1]);
+      e.data.sql = 'select 43';
+      e.hash = hashEvent(e);
+      entries[2][1] = JSON.stringify(e);
+    });
+    const r4 = await verifySession(redis, 'tamper-tail');
+    assert.equal(r4.valid === false && r4.firstBadSeq, 4);
+  });
+
+  it('continues the chain of a session another process started', async () => {
+    const a = createRecorder({ redis, failureMode: () => 'fail-closed' });
+    a.record(ev('handover', 'session.start'));
+    a.record(ev('handover', 'action', { sql: 'select 1' }));
+    await a.flush();
+    await a.close();
+    const b = createRecorder({ redis, failureMode: () => 'fail-closed' });
+    b.record(ev('handover', 'action', { sql: 'select 2' }));
+    b.record(ev('handover', 'session.end'));
+    await b.flush();
+    await b.close();
+    assert.deepEqual(await storedSeqs('handover'), [1, 2, 3, 4]);
+    assert.deepEqual(await verifySession(redis, 'handover'), { valid: true, events: 4 });
+  });
+
+  it('marks oversized output as truncated and caps events per session with one truncation event', async () => {
+    const rec = createRecorder({ redis, failureMode: () => 'best-effort', limits: { maxEventBytes: 2048, maxSessionEvents: 10 } });
+    rec.record(ev('limits', 'session.start'));
+    rec.record(ev('limits', 'output', { rows: 'x'.repeat(10_000), columns: ['a'] }));
+    for (let i = 0; i < 20; i++) rec.record(ev('limits', 'action', { sql: `select ${i}` }));
+    rec.record(ev('limits', 'session.end'));
+    await rec.flush();
+    const events = [];
+    for await (const e of readEvents(redis, 'limits')) events.push(e.event!);
+    assert.equal(events.length, 10);
+    const out = events[1];
+    assert.equal(out.data.truncated, true);
+    assert.ok((out.data.originalBytes as number) > 10_000);
+    assert.ok(Buffer.byteLength(JSON.stringify(out.data)) <= 2048);
+    assert.deepEqual(events.filter((e) => e.type === 'error').map((e) => e.data.code), ['truncated']);
+    assert.equal(events[8].type, 'error');
+    assert.equal(events[9].type, 'session.end');
+    assert.equal(rec.stats().dropped, 20 - 6);
+    const meta = await redis.hgetall(recordingKeys.meta('limits'));
+    assert.equal(meta.truncated, '1');
+    assert.deepEqual(await verifySession(redis, 'limits'), { valid: true, events: 10 });
+    await rec.close();
+  });
+
+  it('indexes sessions and keeps them out of memory once ended', async () => {
+    const rec = createRecorder({ redis, failureMode: () => 'fail-closed' });
+    rec.record(ev('idx-1', 'session.start', { terminal: { width: 80, height: 24 } }, 'host-a'));
+    rec.record(ev('idx-1', 'decision', { action: 'deny', rule: 'r', policy: 'p', policyVersion: 3, reason: 'rule' }, 'host-a'));
+    rec.record(ev('idx-1', 'session.end', {}, 'host-a'));
+    await rec.flush();
+    await waitFor(() => rec.stats().sessions === 0, 2000, 'session state released');
+    assert.equal(await redis.zscore(recordingKeys.byTarget('host-a'), 'idx-1') !== null, true);
+    assert.equal(await redis.zscore(recordingKeys.byDecision('deny'), 'idx-1') !== null, true);
+    const meta = await redis.hgetall(recordingKeys.meta('idx-1'));
+    assert.equal(meta.status, 'ended');
+    assert.equal(meta.termWidth, '80');
+    await rec.close();
+  });
+});
