@@ -13,3 +13,6 @@ export { keys as recordingKeys } from './keys.ts';
 export {
   listSessions, getSession, readEvents, verifySession, tailEvents, type SessionFilter, type SessionPage, type StoredEvent,
 } from './queries.ts';
+export { recordingRoutes, filterOf, RECORDING_EVENT_SCHEMA, type RecordingRouteDeps } from './routes.ts';
+export { applyRetention, startRetention, removeSession, type RetentionOptions, type RetentionResult } from './retention.ts';
+export { toAsciicast, terminalOf, type AsciicastHeader } from './asciicast.ts';
