@@ -40,6 +40,11 @@ export interface SeenRequest {
   contentType?: string;
   accept?: string;
   upgrade?: string;
+  contentEncoding?: string;
+  /** The request body as UTF-8 text, when there was one and it was UTF-8. */
+  body?: string;
+  /** The request body in base64 when it was not UTF-8 (kubectl sends protobuf for some typed commands). */
+  bodyBase64?: string;
 }
 
 export interface KubeApiServer {
@@ -84,13 +89,15 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     const exp = minted.get(t);
     return exp !== undefined && exp > Date.now();
   };
-  const record = (req: IncomingMessage): void => {
+  const record = (req: IncomingMessage): SeenRequest => {
     const r: SeenRequest = { method: req.method ?? '', path: req.url ?? '' };
     if (req.headers.authorization !== undefined) { r.authorization = req.headers.authorization; seenAuthorizations.push(req.headers.authorization); }
     if (req.headers['content-type'] !== undefined) r.contentType = req.headers['content-type'];
     if (req.headers.accept !== undefined) r.accept = req.headers.accept;
     if (req.headers.upgrade !== undefined) r.upgrade = req.headers.upgrade;
+    if (req.headers['content-encoding'] !== undefined) r.contentEncoding = req.headers['content-encoding'];
     requests.push(r);
+    return r;
   };
   /** A programmed-expectation violation, or undefined. */
   const violation = (req: IncomingMessage): KubeStatus | undefined => {
@@ -102,12 +109,19 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    record(req);
+    const seen = record(req);
     const bad = violation(req);
     if (bad) return sendJson(res, bad.code, bad);
     if (!authorized(req)) return sendJson(res, 401, failure(401, 'Unauthorized', 'Unauthorized'));
     readBody(req).then((body) => {
       if (body === undefined) return sendJson(res, 413, failure(413, 'BadRequest', 'request entity too large'));
+      if (body.length > 0) {
+        try {
+          seen.body = new TextDecoder('utf-8', { fatal: true }).decode(body);
+        } catch {
+          seen.bodyBase64 = body.toString('base64');
+        }
+      }
       route(req, res, body);
     }, () => res.destroy());
   };
