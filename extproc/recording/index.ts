@@ -5,7 +5,7 @@ export type {
 } from './types.ts';
 export { RECORDING_EVENT_TYPES } from './types.ts';
 export type { Protocol } from '../policy/context.ts';
-export { createRecorder, type RecorderOptions, type RecorderExtendedStats } from './recorder.ts';
+export { createRecorder, type RecorderOptions, type RecorderExtendedStats, type RecorderWithStats } from './recorder.ts';
 export { redact, SecretRegistry, REDACTED } from './redact.ts';
 export { GENESIS_HASH, hashEvent, ChainVerifier } from './hash-chain.ts';
 export { canonicalJson } from './canonical-json.ts';

@@ -82,11 +82,15 @@ const EVENT_TYPES = new Set<string>(RECORDING_EVENT_TYPES);
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
 
-export function createRecorder(opts: RecorderOptions): Recorder & { stats(): RecorderExtendedStats } {
+export interface RecorderWithStats extends Recorder {
+  stats(): RecorderExtendedStats;
+}
+
+export function createRecorder(opts: RecorderOptions): RecorderWithStats {
   return new RedisRecorder(opts);
 }
 
-class RedisRecorder implements Recorder {
+class RedisRecorder implements RecorderWithStats {
   private readonly redis: Redis;
   private readonly failureMode: (target: string) => FailureMode;
   private readonly maxBuffered: number;
