@@ -81,14 +81,19 @@ export const sessionsCommand: CliCommand = async (argv, io) => {
       const format = flags.format ?? 'jsonl';
       return withAdminErrors(io, async () => {
         const res = await streamed(client(), path(positional[0], `/export?format=${encodeURIComponent(format)}`));
-        const out = flags.out ? createWriteStream(flags.out) : io.stdout;
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+        const body = res.body as unknown as AsyncIterable<Uint8Array>;
+        if (!flags.out) {
+          for await (const chunk of body) {
+            if (!io.stdout.write(chunk)) await new Promise((r) => io.stdout.once('drain', r));
+          }
+          return 0;
         }
-        if (flags.out) {
-          await new Promise<void>((resolve, reject) => { out.once('error', reject); (out as NodeJS.WritableStream).end(() => resolve()); });
-          io.stderr.write(`wrote ${flags.out}\n`);
+        const file = createWriteStream(flags.out);
+        for await (const chunk of body) {
+          if (!file.write(chunk)) await new Promise((r) => file.once('drain', r));
         }
+        await new Promise<void>((resolve, reject) => { file.once('error', reject); file.end(() => resolve()); });
+        io.stderr.write(`wrote ${flags.out}\n`);
         return 0;
       });
     }
