@@ -90,7 +90,7 @@ export const sessionsCommand: CliCommand = async (argv, io) => {
         }
         const file = createWriteStream(flags.out);
         for await (const chunk of body) {
-          if (!file.write(chunk)) await new Promise((r) => file.once('drain', r));
+          if (!file.write(chunk)) await new Promise<void>((r) => { file.once('drain', () => r()); });
         }
         await new Promise<void>((resolve, reject) => { file.once('error', reject); file.end(() => resolve()); });
         io.stderr.write(`wrote ${flags.out}\n`);
