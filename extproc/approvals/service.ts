@@ -226,6 +226,7 @@ export function createApprovals(opts: ApprovalsOptions): Approvals {
           resolve();
         };
         const onState = (state: string): void => { if (state !== 'pending') done(); };
+        set.add(onState);
         const timer = setTimeout(done, Math.max(0, timeoutMs));
         // Subscribed before this read, so a decision made in between is seen either here or as a message.
         load(requestId).then((s) => { if (!s || s.req.state !== 'pending') done(); }, () => done());

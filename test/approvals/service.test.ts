@@ -2,6 +2,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
+import { waitFor } from '../harness/ports.ts';
 import { AdminError } from '../../extproc/admin/errors.ts';
 import { createApprovals, type Approvals } from '../../extproc/approvals/index.ts';
 import { alice, audrey, auditSink, bob, carol, clock, dave, paula, requirement, root, sqlAction } from './fixtures.ts';
@@ -253,12 +254,15 @@ describe('who may decide', () => {
 });
 
 describe('waitForDecision', () => {
-  test('returns granted as soon as an approval lands, without a retry', async () => {
+  // The hold is far longer than the test's own timeout: only the pub/sub wake-up can make this pass.
+  test('returns granted as soon as an approval lands, without a retry', { timeout: 10_000 }, async () => {
     const { approvals, sink, clk } = setup();
-    const del = sqlAction('DELETE FROM orders', { requirement: requirement({ holdSeconds: 30 }) });
+    const del = sqlAction('DELETE FROM orders', { requirement: requirement({ holdSeconds: 120 }) });
     const first = await approvals.check(del);
     assert.equal(first.status, 'pending');
-    const waiting = approvals.waitForDecision(del, first.requestId, 30_000);
+    const waiting = approvals.waitForDecision(del, first.requestId, 120_000);
+    await waitFor(async () => ((await redis.pubsub('NUMSUB', 'portcullis:approvals:events')) as [string, number])[1] > 0, 5_000, 'the subscription');
+    await redis.ping(); // let the waiter's first read (which sees 'pending') go ahead of the approval
     // Approve from another service instance (another replica), so the news travels through Redis pub/sub.
     const other = new Redis(server.url);
     try {
@@ -271,12 +275,14 @@ describe('waitForDecision', () => {
     }
   });
 
-  test('returns denied when denied, and pending when the hold runs out', async () => {
+  test('returns denied when denied, and pending when the hold runs out', { timeout: 10_000 }, async () => {
     const { approvals } = setup();
     try {
       const del = sqlAction('DELETE FROM orders');
       const { requestId } = await approvals.check(del);
-      const waiting = approvals.waitForDecision(del, requestId, 30_000);
+      const waiting = approvals.waitForDecision(del, requestId, 120_000);
+      await waitFor(async () => ((await redis.pubsub('NUMSUB', 'portcullis:approvals:events')) as [string, number])[1] > 0, 5_000, 'the subscription');
+      await redis.ping();
       await approvals.deny(requestId, bob, 'no');
       assert.deepEqual(await waiting, { status: 'denied', requestId, reason: 'no' });
       const upd = sqlAction('UPDATE orders SET x = 1');
