@@ -1,0 +1,85 @@
+// Byte classes and small readers shared by the detectors.
+// Everything here reads linear memory with raw loads: the callers guarantee indices are inside the pending buffer
+// (or at -1, the one-byte lookbehind kept before it), so no bounds-checked (aborting) operation is ever used.
+
+export const C_DIGIT: u8 = 1;
+export const C_UPPER: u8 = 2;
+export const C_LOWER: u8 = 4;
+export const C_ALNUM: u8 = 7;
+/** Characters of an e-mail local part (RFC 5322 atext plus '.'). */
+export const C_LOCAL: u8 = 8;
+/** base64url alphabet (JWT segments). */
+export const C_B64URL: u8 = 16;
+/** Characters of a bearer token (RFC 6750 b64token). */
+export const C_TOKEN: u8 = 32;
+/** Bytes at which some detector may start: the scanner's prefilter. */
+export const C_TRIGGER: u8 = 64;
+export const C_SPACE: u8 = 128;
+
+export const CLASS: usize = memory.data(256);
+
+function setClass(from: i32, to: i32, bits: u8): void {
+  for (let c = from; c <= to; c++) store<u8>(CLASS + <usize>c, load<u8>(CLASS + <usize>c) | bits);
+}
+function setClassOf(chars: string, bits: u8): void {
+  for (let k = 0; k < chars.length; k++) {
+    const c = <usize>load<u16>(changetype<usize>(chars) + (<usize>k << 1));
+    store<u8>(CLASS + c, load<u8>(CLASS + c) | bits);
+  }
+}
+
+// Filled once at instantiation; the start function only touches the module's own memory (no host calls).
+setClass(0x30, 0x39, C_DIGIT | C_LOCAL | C_B64URL | C_TOKEN | C_TRIGGER);
+setClass(0x41, 0x5a, C_UPPER | C_LOCAL | C_B64URL | C_TOKEN | C_TRIGGER);
+setClass(0x61, 0x7a, C_LOWER | C_LOCAL | C_B64URL | C_TOKEN);
+setClassOf("!#$%&'*+/=?^_`{|}~-.", C_LOCAL);
+setClassOf("-_", C_B64URL);
+setClassOf("-._~+/=", C_TOKEN);
+setClassOf("abep+(@-", C_TRIGGER);
+setClassOf(" \t\r\n", C_SPACE);
+
+// @ts-ignore: decorator
+@inline export function cls(c: u32): u8 {
+  return load<u8>(CLASS + <usize>(c & 0xff));
+}
+// @ts-ignore: decorator
+@inline export function byteAt(p: usize, i: i32): u32 {
+  return <u32>load<u8>(p + <usize>i);
+}
+// @ts-ignore: decorator
+@inline export function isDigit(c: u32): bool {
+  return c - 0x30 < 10;
+}
+// @ts-ignore: decorator
+@inline export function isAlnum(c: u32): bool {
+  return (cls(c) & C_ALNUM) != 0;
+}
+/** The byte before position i (the lookbehind byte when i == 0). */
+// @ts-ignore: decorator
+@inline export function prevByte(p: usize, i: i32): u32 {
+  return <u32>load<u8>(p + <usize>i - 1);
+}
+
+export const NONE: i32 = 0;
+export const MATCH: i32 = 1;
+export const NEED: i32 = -1;
+
+/**
+ * Compares the bytes at i with an ASCII keyword, ignoring ASCII case (keyword given in lower case).
+ * MATCH, NONE, or NEED when the buffer ends while the bytes read so far agree and more may come.
+ */
+export function keywordAt(p: usize, len: i32, i: i32, kw: string, final: bool): i32 {
+  const n = kw.length;
+  const kp = changetype<usize>(kw);
+  for (let k = 0; k < n; k++) {
+    if (i + k >= len) return final ? NONE : NEED;
+    let c = byteAt(p, i + k);
+    if (c - 0x41 < 26) c |= 0x20;
+    if (c != <u32>load<u16>(kp + (<usize>k << 1))) return NONE;
+  }
+  return MATCH;
+}
+
+/** Scratch area for detectors (digits of a card, compacted IBAN, decoded JWT header). */
+export const SCRATCH: usize = memory.data(1024);
+export const SCRATCH_SIZE: i32 = 1024;

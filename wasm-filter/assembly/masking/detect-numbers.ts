@@ -1,0 +1,243 @@
+// Numeric detectors: payment cards, US social security numbers, phone numbers.
+// Each starts at a digit (or '+' / '(' for phones) whose previous byte is not alphanumeric.
+import { byteAt, isAlnum, isDigit, MATCH, NEED, NONE, SCRATCH } from "./bytes";
+import { CREDIT_CARD, PHONE_NUMBER, US_SSN } from "./entities";
+import { found } from "./found";
+
+// ---------------------------------------------------------------- CREDIT_CARD
+
+/**
+ * 13–19 digits, either contiguous or grouped (3–6 digits per group) by one kind of separator (space or dash),
+ * followed by a non-alphanumeric byte, Luhn-valid, with a known issuer prefix and length.
+ */
+export function detectCard(p: usize, len: i32, i: i32, final: bool): i32 {
+  let j = i;
+  let n = 0;
+  let sep: u32 = 0;
+  let group = 0;
+  let groupsOk = true;
+  while (true) {
+    if (j >= len) {
+      if (!final) return NEED;
+      break;
+    }
+    const c = byteAt(p, j);
+    if (isDigit(c)) {
+      if (n == 19) return NONE;
+      store<u8>(SCRATCH + <usize>n, <u8>(c - 0x30));
+      n++;
+      group++;
+      j++;
+      continue;
+    }
+    if ((c == 0x20 || c == 0x2d) && (sep == 0 || sep == c)) {
+      if (j + 1 >= len) {
+        if (!final) return NEED;
+        break;
+      }
+      if (!isDigit(byteAt(p, j + 1))) break;
+      sep = c;
+      if (group < 3 || group > 6) groupsOk = false;
+      group = 0;
+      j++;
+      continue;
+    }
+    break;
+  }
+  if (n < 13) return NONE;
+  if (j < len && isAlnum(byteAt(p, j))) return NONE;
+  if (sep != 0 && (!groupsOk || group < 3 || group > 6)) return NONE;
+  if (!issuerOk(n) || !luhn(n)) return NONE;
+  found(i, j, CREDIT_CARD);
+  return MATCH;
+}
+
+function d(k: i32): i32 {
+  return <i32>load<u8>(SCRATCH + <usize>k);
+}
+
+function luhn(n: i32): bool {
+  let sum = 0;
+  let dbl = false;
+  for (let k = n - 1; k >= 0; k--) {
+    let v = d(k);
+    if (dbl) {
+      v <<= 1;
+      if (v > 9) v -= 9;
+    }
+    sum += v;
+    dbl = !dbl;
+  }
+  return sum % 10 == 0;
+}
+
+function issuerOk(n: i32): bool {
+  const p1 = d(0);
+  const p2 = p1 * 10 + d(1);
+  const p3 = p2 * 10 + d(2);
+  const p4 = p3 * 10 + d(3);
+  const p6 = p4 * 100 + d(4) * 10 + d(5);
+  if (p1 == 4) return n == 13 || n == 16 || n == 19; // Visa
+  if (p2 >= 51 && p2 <= 55) return n == 16; // Mastercard
+  if (p4 >= 2221 && p4 <= 2720) return n == 16; // Mastercard 2-series
+  if (p2 == 34 || p2 == 37) return n == 15; // American Express
+  if (p4 == 6011 || (p3 >= 644 && p3 <= 649) || p2 == 65) return n >= 16; // Discover
+  if (p6 >= 622126 && p6 <= 622925) return n >= 16; // Discover co-branded UnionPay
+  if (p2 == 62) return n >= 16; // UnionPay
+  if (p4 >= 3528 && p4 <= 3589) return n >= 16; // JCB
+  if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39) return n >= 14; // Diners Club
+  if (p2 == 50 || (p2 >= 56 && p2 <= 58) || p2 == 63 || p2 == 67) return n >= 13; // Maestro
+  return false;
+}
+
+// ---------------------------------------------------------------- US_SSN
+
+/** AAA-GG-SSSS or AAAGGSSSS; area 000, 666 and 900–999, group 00 and serial 0000 are never issued. */
+export function detectSsn(p: usize, len: i32, i: i32, final: bool): i32 {
+  // Read the 9 digits, with dashes after the 3rd and 5th when the first is present.
+  let j = i;
+  let dashed = false;
+  for (let k = 0; k < 9; k++) {
+    if ((k == 3 || k == 5) && (k == 3 || dashed)) {
+      if (j >= len) return final ? NONE : NEED;
+      const c = byteAt(p, j);
+      if (c == 0x2d) {
+        if (k == 3) dashed = true;
+        j++;
+      } else if (dashed) {
+        return NONE;
+      }
+    }
+    if (j >= len) return final ? NONE : NEED;
+    const c = byteAt(p, j);
+    if (!isDigit(c)) return NONE;
+    store<u8>(SCRATCH + <usize>k, <u8>(c - 0x30));
+    j++;
+  }
+  if (j < len) {
+    const c = byteAt(p, j);
+    if (isAlnum(c)) return NONE;
+    // "123-45-6789-1" is a longer dashed number, not an SSN.
+    if (c == 0x2d) {
+      if (j + 1 >= len) {
+        if (!final) return NEED;
+      } else if (isDigit(byteAt(p, j + 1))) return NONE;
+    }
+  } else if (!final) {
+    return NEED;
+  }
+  const area = d(0) * 100 + d(1) * 10 + d(2);
+  const group = d(3) * 10 + d(4);
+  const serial = d(5) * 1000 + d(6) * 100 + d(7) * 10 + d(8);
+  if (area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0) return NONE;
+  found(i, j, US_SSN);
+  return MATCH;
+}
+
+// ---------------------------------------------------------------- PHONE_NUMBER
+
+const SEP_SPACE: i32 = 1;
+const SEP_DASH: i32 = 2;
+const SEP_DOT: i32 = 4;
+const MAX_GROUPS: i32 = 8;
+// Group lengths live after the 32 bytes the card detector uses.
+const GROUPS: usize = SCRATCH + 32;
+
+/**
+ * E.164 (`+` then 8–15 digits, first not 0, optionally grouped by single spaces, dashes or dots and one
+ * parenthesised area code) and national formats: `(415) 555-0100`, `415-555-0100`, `415.555.0100`,
+ * `020 7946 0958`, `1-800-555-0199` — 10–11 digits in 3–5 groups of at most 4 with one kind of separator
+ * (dots only in the 3-3-4 form). Ungrouped national numbers are not reported: too many identifiers look alike.
+ */
+export function detectPhone(p: usize, len: i32, i: i32, final: bool): i32 {
+  let j = i;
+  const plus = byteAt(p, i) == 0x2b;
+  if (plus) j++;
+  let digits = 0;
+  let groups = 0;
+  let group = 0;
+  let seps = 0;
+  let paren = 0; // 0 none yet, 1 open, 2 closed
+  let end = -1;
+  let firstDigit: u32 = 0;
+  while (true) {
+    if (j >= len) {
+      if (!final) return NEED;
+      break;
+    }
+    const c = byteAt(p, j);
+    if (isDigit(c)) {
+      if (digits == 0) firstDigit = c;
+      digits++;
+      if (digits > 15) return NONE;
+      group++;
+      j++;
+      end = j;
+      continue;
+    }
+    if (c == 0x28 && paren == 0 && group == 0) { // '('
+      paren = 1;
+      j++;
+      continue;
+    }
+    if (c == 0x29 && paren == 1 && group > 0) { // ')'
+      paren = 2;
+      if (!closeGroup(groups, group)) return NONE;
+      groups++;
+      group = 0;
+      j++;
+      end = -1; // a number does not end at ')'
+      if (j < len && byteAt(p, j) == 0x20) j++;
+      continue;
+    }
+    let kind = 0;
+    if (c == 0x20) kind = SEP_SPACE;
+    else if (c == 0x2d) kind = SEP_DASH;
+    else if (c == 0x2e) kind = SEP_DOT;
+    if (kind != 0 && group > 0 && paren != 1) {
+      // A separator counts only when a digit (or '(') follows.
+      if (j + 1 >= len) {
+        if (!final) return NEED;
+        break;
+      }
+      const nx = byteAt(p, j + 1);
+      if (!isDigit(nx) && !(nx == 0x28 && paren == 0)) break;
+      seps |= kind;
+      if (!closeGroup(groups, group)) return NONE;
+      groups++;
+      group = 0;
+      j++;
+      continue;
+    }
+    break;
+  }
+  if (paren == 1 || group == 0 || end < 0) return NONE;
+  if (!closeGroup(groups, group)) return NONE;
+  groups++;
+  if (end < len && isAlnum(byteAt(p, end))) return NONE;
+  // A dash or dot right after the last group followed by a digit means a longer identifier.
+  if (end + 1 < len) {
+    const c = byteAt(p, end);
+    if ((c == 0x2d || c == 0x2e) && isDigit(byteAt(p, end + 1))) return NONE;
+  }
+  if (plus) {
+    if (digits < 8 || firstDigit == 0x30) return NONE;
+  } else {
+    if (digits < 10 || digits > 11 || groups < 3 || groups > 5) return NONE;
+    if (seps != SEP_SPACE && seps != SEP_DASH && seps != SEP_DOT && !(paren == 2 && seps != SEP_DOT)) return NONE;
+    if (seps == SEP_DOT && !(groups == 3 && g(0) == 3 && g(1) == 3 && g(2) == 4)) return NONE;
+    for (let k = 0; k < groups; k++) if (g(k) > 4) return NONE;
+    if (g(groups - 1) < 2) return NONE;
+  }
+  found(i, end, PHONE_NUMBER);
+  return MATCH;
+}
+
+function closeGroup(index: i32, length: i32): bool {
+  if (index >= MAX_GROUPS) return false;
+  store<u8>(GROUPS + <usize>index, <u8>length);
+  return true;
+}
+function g(k: i32): i32 {
+  return <i32>load<u8>(GROUPS + <usize>k);
+}
