@@ -7,5 +7,6 @@ export { APPROVAL_STATES } from './types.ts';
 export { actionFingerprint, canonicalJson, kubeCanonical } from './fingerprint.ts';
 export { createApprovals, type ApprovalsOptions } from './service.ts';
 export { createWebhookNotifier, slackBody, type WebhookNotifierOptions, type WebhookTarget } from './notifier.ts';
+export { refusalMessage } from './messages.ts';
 export { approvalRoutes, APPROVAL_REQUEST_SCHEMA } from './routes.ts';
 export { IllegalTransitionError, transition } from './state-machine.ts';
