@@ -1,0 +1,91 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { createRecorder, redact, REDACTED, SecretRegistry } from '../../extproc/recording/index.ts';
+import { startRedis, type TestRedis } from '../harness/redis.ts';
+
+const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+const AGENT_TOKEN = `${b64({ alg: 'EdDSA', typ: 'portcullis-agent+jwt', kid: 'k1' })}.${b64({ sub: 'agent-1', exp: 1 })}.c2lnbmF0dXJlLXNpZw`;
+const VAULT_VALUE = 'vault-Pa55w0rd-upstream-9f3c';
+const OPAQUE_TOKEN = 'pcat_7d1f0c2e9b8a4f6e';
+
+describe('redact', () => {
+  it('removes credential headers in every shape adapters use', () => {
+    assert.deepEqual(redact({
+      headers: { Authorization: `Bearer ${AGENT_TOKEN}`, 'proxy-authorization': 'Basic dXNlcjpwYXNz', cookie: 'a=b', 'set-cookie': ['s=1'], accept: 'application/json' },
+      headerList: [{ key: 'authorization', value: 'Bearer x' }, { key: 'host', value: 'api' }],
+      rawHeaders: [['Cookie', 'sid=1'], ['Host', 'api']],
+    }), {
+      headers: { Authorization: REDACTED, 'proxy-authorization': REDACTED, cookie: REDACTED, 'set-cookie': REDACTED, accept: 'application/json' },
+      headerList: [{ key: 'authorization', value: REDACTED }, { key: 'host', value: 'api' }],
+      rawHeaders: [['Cookie', REDACTED], ['Host', 'api']],
+    });
+  });
+
+  it('removes members named like credentials, keeping counts and flags', () => {
+    assert.deepEqual(redact({
+      message: { type: 'PasswordMessage', password: 'hunter2' },
+      client_secret: 'x', apiKey: 'k', 'private-key': 'p', accessToken: 't', tokenCount: 3, passwordSet: true,
+      user: 'app', bypass: 'kept', compass: 'kept',
+    }), {
+      message: { type: 'PasswordMessage', password: REDACTED },
+      client_secret: REDACTED, apiKey: REDACTED, 'private-key': REDACTED, accessToken: REDACTED, tokenCount: 3, passwordSet: true,
+      user: 'app', bypass: 'kept', compass: 'kept',
+    });
+  });
+
+  it('removes bearer tokens and JWTs inside any string, and registered secret values', () => {
+    const secrets = new SecretRegistry();
+    secrets.add(VAULT_VALUE);
+    const out = redact({
+      command: `curl -H "Authorization: Bearer abc.def-ghi" https://x`,
+      log: `token=${AGENT_TOKEN} end`,
+      sql: `ALTER ROLE app PASSWORD '${VAULT_VALUE}'`,
+    }, secrets) as Record<string, string>;
+    assert.equal(out.command, `curl -H "Authorization: Bearer ${REDACTED}" https://x`);
+    assert.equal(out.log, `token=${REDACTED} end`);
+    assert.equal(out.sql, `ALTER ROLE app PASSWORD '${REDACTED}'`);
+  });
+});
+
+describe('nothing secret reaches Redis', () => {
+  let server: TestRedis;
+  let redis: Redis;
+  before(async () => { server = await startRedis(); redis = new Redis(server.url); await redis.ping(); });
+  after(async () => { redis.disconnect(); await server.close(); });
+
+  it('a vault value and agent tokens never appear in any key, stream or index', async () => {
+    const secrets = new SecretRegistry();
+    secrets.add(VAULT_VALUE);
+    secrets.add(OPAQUE_TOKEN);
+    const rec = createRecorder({ redis, failureMode: () => 'fail-closed', secrets });
+    const base = { sessionId: 'sec-1', agent: 'agent-1', target: 'db1', protocol: 'postgres' as const };
+    rec.record({ ...base, type: 'session.start', data: { startup: { user: 'agent-1', database: 'app' }, token: AGENT_TOKEN } });
+    rec.record({ ...base, type: 'action', data: { message: { type: 'PasswordMessage', password: AGENT_TOKEN } } });
+    rec.record({ ...base, type: 'action', data: { upstream: { type: 'SASLResponse', data: `n,,n=app,r=x,p=${VAULT_VALUE}` } } });
+    rec.record({ ...base, type: 'action', data: { sql: { text: `SELECT '${VAULT_VALUE}', '${OPAQUE_TOKEN}'` } } });
+    rec.record({ ...base, type: 'output', data: { rows: [[VAULT_VALUE], [`Bearer ${OPAQUE_TOKEN}`]] } });
+    rec.record({ ...base, protocol: 'kubernetes', type: 'action', data: { method: 'GET', path: '/api', headers: { authorization: `Bearer ${AGENT_TOKEN}` } } });
+    rec.record({ ...base, type: 'error', data: { message: `auth failed for ${AGENT_TOKEN}` } });
+    rec.record({ ...base, type: 'session.end', data: {} });
+    await rec.flush();
+    await rec.close();
+
+    let dump = '';
+    let n = 0;
+    for (const key of await redis.keys('*')) {
+      n++;
+      dump += key + '\n';
+      const type = await redis.type(key);
+      if (type === 'stream') dump += JSON.stringify(await redis.xrange(key, '-', '+'));
+      else if (type === 'hash') dump += JSON.stringify(await redis.hgetall(key));
+      else if (type === 'zset') dump += JSON.stringify(await redis.zrange(key, 0, -1));
+      else if (type === 'string') dump += await redis.get(key);
+      else assert.fail(`unexpected key type ${type} for ${key}`);
+    }
+    assert.ok(n > 5 && dump.includes('SELECT'), 'the dump holds the recording');
+    for (const secret of [VAULT_VALUE, OPAQUE_TOKEN, AGENT_TOKEN, AGENT_TOKEN.split('.')[1], 'c2lnbmF0dXJlLXNpZw']) {
+      assert.equal(dump.includes(secret), false, `secret found in Redis: ${secret.slice(0, 12)}…`);
+    }
+  });
+});
