@@ -50,6 +50,8 @@ export class AgentTokens {
     private readonly registry: Registry,
     readonly policy: TokenPolicy,
     private readonly logger?: Logger,
+    /** Milliseconds since the epoch; injectable so expiry is testable without waiting. */
+    private readonly now: () => number = Date.now,
   ) {}
 
   async start(): Promise<void> {
@@ -71,7 +73,7 @@ export class AgentTokens {
 
   private async syncRevocations(): Promise<void> {
     try {
-      const now = Math.floor(Date.now() / 1000);
+      const now = Math.floor(this.now() / 1000);
       await this.redis.zremrangebyscore(REVOKED, 0, now);
       const entries = await this.redis.zrange(REVOKED, 0, -1, 'WITHSCORES');
       const next = new Map<string, number>();
@@ -96,7 +98,7 @@ export class AgentTokens {
     }
     const jti = randomUUID();
     const sessionId = `ses_${randomUUID()}`;
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(this.now() / 1000);
     const { kid, key } = this.keys.current();
     const token = await new SignJWT({ sid: sessionId, ...(req.plan ? { plan: req.plan } : {}) })
       .setProtectedHeader({ alg: ALG, kid, typ: AGENT_TOKEN_TYPE })
@@ -141,7 +143,7 @@ export class AgentTokens {
     if (!key) return { ok: false, failure: 'invalid', message: 'the agent token was not signed by a key this gateway knows' };
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: [ALG], typ: AGENT_TOKEN_TYPE, clockTolerance: 0 }));
+      ({ payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: [ALG], typ: AGENT_TOKEN_TYPE, clockTolerance: 0, currentDate: new Date(this.now()) }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) return { ok: false, failure: 'expired', message: 'the agent token has expired; ask for a new one' };
       return { ok: false, failure: 'invalid', message: 'the agent token is invalid' };
@@ -163,10 +165,10 @@ export class AgentTokens {
   /** Agents are read through a short cache so a disabled agent is refused within a second, without a Redis read per request. */
   private async agent(id: string): Promise<Agent | null> {
     const hit = this.agentCache.get(id);
-    if (hit && Date.now() - hit.at < 1000) return hit.agent;
+    if (hit && this.now() - hit.at < 1000) return hit.agent;
     try {
       const agent = await this.registry.getAgent(id);
-      this.agentCache.set(id, { agent, at: Date.now() });
+      this.agentCache.set(id, { agent, at: this.now() });
       return agent;
     } catch (err) {
       if (hit) return hit.agent; // Redis away: the last known state of the agent stands

@@ -1,0 +1,58 @@
+/**
+ * First-start seeding for the quickstart: an admin principal whose token is written (0600) to the data directory,
+ * the bundled example policies and targets when the store has none. Nothing here runs once a store is populated.
+ */
+import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import type { Principals } from '../identity/principals.ts';
+import type { Registry } from '../identity/registry.ts';
+import { targetFromInput } from '../identity/routes.ts';
+import type { PolicyStore } from '../policy/store.ts';
+
+/** Expands `dir/*.yaml`-style patterns (one `*` in the file name) relative to `base`. */
+export function expandPattern(pattern: string, base: string): string[] {
+  const abs = resolve(base, pattern);
+  if (!basename(abs).includes('*')) return [abs];
+  const [prefix, suffix] = basename(abs).split('*');
+  try {
+    return readdirSync(dirname(abs)).filter((f) => f.startsWith(prefix) && f.endsWith(suffix)).sort().map((f) => join(dirname(abs), f));
+  } catch {
+    return [];
+  }
+}
+
+export async function ensureAdminToken(principals: Principals, dataDir: string, logger: Logger): Promise<string | null> {
+  if (await principals.hasAdmin()) return null;
+  const { token } = await principals.create({ name: 'admin', roles: ['admin', 'policy-author', 'auditor'], id: 'admin' });
+  mkdirSync(dataDir, { recursive: true });
+  const path = join(dataDir, 'admin.token');
+  writeFileSync(path, token + '\n', { mode: 0o600 });
+  chmodSync(path, 0o600);
+  logger.info({ path }, 'created the first admin principal; its token is in this file (shown nowhere else)');
+  return path;
+}
+
+export async function seedPolicies(store: PolicyStore, patterns: string[], base: string, logger: Logger): Promise<void> {
+  if ((await store.list()).length) return;
+  for (const file of patterns.flatMap((p) => expandPattern(p, base))) {
+    const v = await store.put(readFileSync(file, 'utf8'), 'bootstrap');
+    logger.info({ policy: v.name, version: v.version, file }, 'seeded policy');
+  }
+}
+
+export async function seedTargets(registry: Registry, patterns: string[], base: string, logger: Logger): Promise<void> {
+  if ((await registry.listTargets()).length) return;
+  for (const file of patterns.flatMap((p) => expandPattern(p, base))) {
+    const doc = parseYaml(readFileSync(file, 'utf8')) as { targets?: Record<string, unknown>[]; agents?: Record<string, unknown>[] } | null;
+    for (const t of doc?.targets ?? []) {
+      await registry.putTarget(targetFromInput(t));
+      logger.info({ target: t.name, file }, 'seeded target');
+    }
+    for (const a of doc?.agents ?? []) {
+      await registry.putAgent({ id: String(a.id), groups: (a.groups as string[]) ?? [], labels: (a.labels as Record<string, string>) ?? {}, disabled: false, createdAt: new Date().toISOString(), ...(a.owner ? { owner: String(a.owner) } : {}) });
+      logger.info({ agent: a.id, file }, 'seeded agent');
+    }
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The composition root: builds the core from configuration, starts the gRPC server (health + the adapters' ext_proc
+ * services), the admin API and the metrics listener, and shuts them down in order on SIGTERM: stop taking new
+ * streams, let those in flight finish, flush the recorder, then close Redis.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { startAdminServer } from '../admin/server.ts';
+import { approvalRoutes, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
+import { parseDurationSeconds } from '../common/duration.ts';
+import { AgentTokens } from '../identity/agent-tokens.ts';
+import { Principals } from '../identity/principals.ts';
+import { Registry } from '../identity/registry.ts';
+import { identityRoutes } from '../identity/routes.ts';
+import { SigningKeys } from '../identity/signing-keys.ts';
+import { PolicySet } from '../policy/policy-set.ts';
+import { policyRoutes } from '../policy/routes.ts';
+import { PolicyStore } from '../policy/store.ts';
+import { createRecorder, recordingRoutes } from '../recording/index.ts';
+import { ensureAdminToken, seedPolicies, seedTargets } from './bootstrap.ts';
+import type { ServiceConfig } from './config.ts';
+import type { GatewayCore } from './core.ts';
+import { startGrpcServer, type GrpcService } from './grpc-server.ts';
+import { startLocalRedis } from './local-redis.ts';
+import { createLogger } from './logger.ts';
+import { createMetrics, startMetricsServer } from './metrics.ts';
+import { TargetCache } from './target-cache.ts';
+
+export interface Service {
+  core: GatewayCore;
+  adminUrl: string;
+  grpcPort: number;
+  metricsUrl: string;
+  redisUrl: string;
+  /** Where the first admin token was written, when this start created it. */
+  adminTokenPath: string | null;
+  stop(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  logger?: Logger;
+  /** The protocol adapters' gRPC services, built from the core (added by the data-path issues). */
+  adapters?: ((core: GatewayCore) => GrpcService)[];
+  /** Directory that bootstrap patterns are relative to (default: the working directory). */
+  baseDir?: string;
+}
+
+export async function startService(config: ServiceConfig, opts: ServiceOptions = {}): Promise<Service> {
+  const logger = opts.logger ?? createLogger(config.log.level);
+  const local = config.redisUrl ? null : await startLocalRedis(config.dataDir, config.localRedisPort);
+  const redisUrl = config.redisUrl ?? local!.url;
+  if (local) logger.info({ redisUrl }, 'REDIS_URL not set: started a local redis-server');
+  // The data path never waits on Redis: commands fail fast while it is away instead of queueing behind a reconnect.
+  const connect = (): Redis => new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true, retryStrategy: (n) => Math.min(n * 100, 1000) });
+  const redis = connect();
+  const connections = [redis, connect(), connect(), connect()];
+  const [, policySub, tokenSub, approvalSub] = connections;
+  for (const c of connections) c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
+
+  const metrics = createMetrics();
+  const registry = new Registry(redis);
+  const principals = new Principals(redis);
+  const keys = new SigningKeys(redis);
+  await keys.load();
+  const tokens = new AgentTokens(redis, tokenSub, keys, registry, {
+    defaultTtlSeconds: parseDurationSeconds(config.tokens.defaultTtl),
+    maxTtlSeconds: parseDurationSeconds(config.tokens.maxTtl),
+  }, logger);
+  await tokens.start();
+  const store = new PolicyStore(redis);
+  const baseDir = opts.baseDir ?? process.cwd();
+  await seedPolicies(store, config.bootstrap.policies, baseDir, logger);
+  await seedTargets(registry, config.bootstrap.targets, baseDir, logger);
+  const adminTokenPath = await ensureAdminToken(principals, config.dataDir, logger);
+  const policies = new PolicySet(store, policySub, logger);
+  await policies.start();
+  const targets = new TargetCache(registry, logger);
+  await targets.start();
+
+  const recorder = createRecorder({
+    redis,
+    failureMode: (target) => targets.get(target)?.recording ?? 'fail-closed',
+    maxBuffered: config.recording.maxBuffered,
+    logger,
+  });
+  const adminBaseUrl = config.admin.publicUrl ?? `http://${config.admin.host}:${config.admin.port}`;
+  const approvals = createApprovals({
+    redis,
+    subscriber: approvalSub,
+    logger,
+    audit: (e) => { recorder.record({ type: e.type, sessionId: e.sessionId, agent: e.agent, target: e.target, protocol: e.protocol, requestId: e.requestId, data: e.data }); },
+    ...(config.approvals.webhooks.length ? { notifier: createWebhookNotifier({ urls: config.approvals.webhooks.map((w) => ({ url: w.url, format: w.format ?? 'json' })), adminBaseUrl, logger }) } : {}),
+  });
+  approvals.startExpirySweeper(5000);
+
+  const core: GatewayCore = { policies, targets, tokens, recorder, approvals, metrics, logger };
+  const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, (opts.adapters ?? []).map((make) => make(core)));
+  const admin = await startAdminServer({
+    routes: [
+      ...policyRoutes({ store, policies }),
+      ...identityRoutes({ registry, tokens, principals, keys }),
+      ...approvalRoutes({ approvals }),
+      ...recordingRoutes({ redis }),
+    ],
+    authenticate: (bearer) => principals.authenticate(bearer),
+    host: config.admin.host,
+    port: config.admin.port,
+    logger,
+  });
+  const metricsServer = await startMetricsServer(metrics, config.metrics.host, config.metrics.port);
+  logger.info({ grpc: `${config.grpc.host}:${grpcServer.port}`, admin: admin.url, metrics: metricsServer.url }, 'portcullis is serving');
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info('shutting down: draining ext_proc streams');
+      await grpcServer.shutdown(config.shutdownGraceMs);
+      await admin.close();
+      await metricsServer.close();
+      await recorder.close();
+      await approvals.close();
+      await tokens.stop();
+      await policies.stop();
+      targets.stop();
+      for (const c of connections) c.disconnect();
+      await local?.stop();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  return { core, adminUrl: admin.url, grpcPort: grpcServer.port, metricsUrl: metricsServer.url, redisUrl, adminTokenPath, stop };
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Set-up shared by `npm start`, `npm test` and `npm run demo` on a fresh machine: npm packages, then the Debian
+// packages the step needs (installed when running as root, otherwise named in a message). Plain Node, no
+// dependencies, because it runs before `npm ci`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const purpose = process.argv[2] ?? 'start';
+// command on PATH → Debian package that provides it
+const NEEDS = {
+  start: { 'redis-server': 'redis-server' },
+  demo: { 'redis-server': 'redis-server', openssl: 'openssl', kubectl: 'kubernetes-client' },
+  test: { 'redis-server': 'redis-server', openssl: 'openssl', kubectl: 'kubernetes-client' },
+};
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function npmPackages() {
+  const lock = join(root, 'package-lock.json');
+  const installed = join(root, 'node_modules', '.package-lock.json');
+  if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) return;
+  console.error('setup: installing npm packages (npm ci)');
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+}
+
+function debianPackages() {
+  const missing = Object.entries(NEEDS[purpose] ?? {}).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
+  if (!missing.length) return;
+  if (process.getuid?.() !== 0) {
+    console.error(`setup: missing Debian packages: ${missing.join(' ')}\n  install them with: sudo apt-get install -y ${missing.join(' ')}`);
+    process.exit(1);
+  }
+  console.error(`setup: installing Debian packages: ${missing.join(' ')}`);
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+function wasm() {
+  if (!existsSync(join(root, 'wasm-filter', 'build.mjs'))) return;
+  if (existsSync(join(root, 'wasm-filter', 'build', 'masking.wasm'))) return;
+  execFileSync('node', ['wasm-filter/build.mjs'], { cwd: root, stdio: 'inherit' });
+}
+
+npmPackages();
+debianPackages();
+wasm();
