@@ -200,11 +200,22 @@ export function createApprovals(opts: ApprovalsOptions): Approvals {
       subscriber = opts.subscriber ?? opts.redis.duplicate();
       subscriber.on('message', (channel: string, message: string) => {
         if (channel !== store.channel) return;
-        const { id, state } = JSON.parse(message) as { id: string; state: string };
-        for (const w of waiters.get(id) ?? []) w(state);
+        let event: { id: string; state: string };
+        try {
+          event = JSON.parse(message) as { id: string; state: string };
+        } catch {
+          return; // not ours: the channel is only written by store.ts
+        }
+        for (const w of waiters.get(event.id) ?? []) w(event.state);
       });
       await subscriber.subscribe(store.channel);
     })();
+    // A failed subscription is retried by the next waiter rather than failing every wait from now on.
+    subscribed.catch(() => {
+      if (!opts.subscriber) (subscriber as Redis | null)?.disconnect();
+      subscriber = null;
+      subscribed = null;
+    });
     return subscribed;
   };
 
