@@ -14,8 +14,8 @@ export function lineDiff(a: string, b: string): string {
   let j = 0;
   while (i < x.length || j < y.length) {
     if (i < x.length && j < y.length && x[i] === y[j]) { out.push(` ${x[i]}`); i++; j++; }
-    else if (j < y.length && (i === x.length || lcs[i][j + 1] >= lcs[i + 1][j])) { out.push(`+${y[j]}`); j++; }
-    else { out.push(`-${x[i]}`); i++; }
+    else if (i < x.length && (j === y.length || lcs[i + 1][j] >= lcs[i][j + 1])) { out.push(`-${x[i]}`); i++; }
+    else { out.push(`+${y[j]}`); j++; }
   }
   return out.join('\n');
 }

@@ -1,0 +1,68 @@
+/** Starts the whole service in-process on free ports against a test Redis, as `portcullis serve` would. */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { Role } from '../../extproc/identity/principal.ts';
+import { loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
+import type { GatewayCore } from '../../extproc/service/core.ts';
+import type { GrpcService } from '../../extproc/service/grpc-server.ts';
+import { startService, type Service } from '../../extproc/service/service.ts';
+
+export interface TestService extends Service {
+  adminToken: string;
+  /** Everything the service logged, one JSON line per entry (for "no secret in any log" checks). */
+  logs: () => string;
+  /** Calls the admin API with a bearer token; returns status and parsed body. */
+  call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  principal(name: string, roles: Role[], groups?: string[]): Promise<{ id: string; token: string }>;
+  close(): Promise<void>;
+}
+
+export async function startTestService(opts: {
+  redisUrl: string;
+  config?: Partial<ServiceConfig>;
+  adapters?: ((core: GatewayCore) => GrpcService)[];
+  env?: NodeJS.ProcessEnv;
+}): Promise<TestService> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-svc-'));
+  const config = loadConfig({
+    env: opts.env ?? {},
+    overrides: {
+      redisUrl: opts.redisUrl, dataDir,
+      grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0, publicUrl: null }, metrics: { host: '127.0.0.1', port: 0 },
+      log: { level: 'debug' }, shutdownGraceMs: 3000,
+      ...opts.config,
+    },
+  });
+  const lines: string[] = [];
+  const logger: Logger = pino({ level: 'debug', redact: { paths: ['authorization', '*.authorization', 'token', '*.token'], censor: '[redacted]' } }, { write: (s: string) => { lines.push(s); } });
+  const service = await startService(config, { logger, ...(opts.adapters ? { adapters: opts.adapters } : {}) });
+  const adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  const call: TestService['call'] = async (token, method, path, body) => {
+    const res = await fetch(service.adminUrl + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try { parsed = JSON.parse(text); } catch { /* streamed or text bodies stay text */ }
+    return { status: res.status, body: parsed };
+  };
+  return {
+    ...service,
+    adminToken,
+    logs: () => lines.join(''),
+    call,
+    async principal(name, roles, groups = []) {
+      const r = await call(adminToken, 'POST', '/v1/principals', { name, roles, groups });
+      if (r.status !== 201) throw new Error(`principal create failed: ${JSON.stringify(r.body)}`);
+      return { id: r.body.id, token: r.body.token };
+    },
+    async close() {
+      await service.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
