@@ -36,7 +36,8 @@ export async function ensureAdminToken(principals: Principals, dataDir: string, 
 
 export async function seedPolicies(store: PolicyStore, patterns: string[], base: string, logger: Logger): Promise<void> {
   if ((await store.list()).length) return;
-  for (const file of patterns.flatMap((p) => expandPattern(p, base))) {
+  // Policy tests (`*_test.yaml`, see `portcullis policy test`) live beside the policies; they are not policies.
+  for (const file of patterns.flatMap((p) => expandPattern(p, base)).filter((f) => !/_test\.ya?ml$/.test(f))) {
     const v = await store.put(readFileSync(file, 'utf8'), 'bootstrap');
     logger.info({ policy: v.name, version: v.version, file }, 'seeded policy');
   }
