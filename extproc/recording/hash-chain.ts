@@ -35,11 +35,14 @@ export class ChainVerifier {
     this.expectedSeq++;
   }
 
-  /** `lastSeq`/`lastHash` as the session's metadata last recorded them: detects removal of the newest events. */
-  finish(meta: { lastSeq: number; lastHash: string } | null): VerifyResult {
+  /**
+   * `lastSeq` (and `lastHash` when known) as recorded outside the chain — the stream's last generated id, the
+   * session's metadata: detects removal of the newest events.
+   */
+  finish(meta: { lastSeq: number; lastHash: string | null } | null): VerifyResult {
     if (!this.bad && meta && meta.lastSeq > 0) {
       if (meta.lastSeq >= this.expectedSeq) this.fail(this.expectedSeq, `event ${this.expectedSeq} is missing (session recorded ${meta.lastSeq} events)`);
-      else if (meta.lastSeq === this.expectedSeq - 1 && meta.lastHash !== this.prevHash) this.fail(meta.lastSeq, `event ${meta.lastSeq} does not match the session's recorded last hash`);
+      else if (meta.lastHash !== null && meta.lastSeq === this.expectedSeq - 1 && meta.lastHash !== this.prevHash) this.fail(meta.lastSeq, `event ${meta.lastSeq} does not match the session's recorded last hash`);
     }
     return this.bad
       ? { valid: false, events: this.count, firstBadSeq: this.bad.seq, reason: this.bad.reason }
@@ -49,4 +52,18 @@ export class ChainVerifier {
   private fail(seq: number, reason: string): void {
     this.bad = { seq, reason };
   }
+}
+
+/**
+ * Chains an event on the hot path: builds its canonical JSON directly (members in sorted order, `data` already
+ * canonical), so one string serves as both the hashed bytes and the stored form. Must agree with hashEvent();
+ * the recorder tests verify every stored event with it.
+ */
+export function sealEvent(ev: Omit<RecordingEvent, 'hash' | 'data'>, canonicalData: string): { hash: string; json: string } {
+  const body = `{"agent":${JSON.stringify(ev.agent)},"data":${canonicalData},"prevHash":${JSON.stringify(ev.prevHash)},`
+    + `"protocol":${JSON.stringify(ev.protocol)},${ev.requestId === undefined ? '' : `"requestId":${JSON.stringify(ev.requestId)},`}`
+    + `"seq":${ev.seq},"sessionId":${JSON.stringify(ev.sessionId)},"target":${JSON.stringify(ev.target)},`
+    + `"time":${JSON.stringify(ev.time)},"type":${JSON.stringify(ev.type)},"v":1}`;
+  const hash = createHash('sha256').update(body).digest('hex');
+  return { hash, json: `${body.slice(0, -1)},"hash":"${hash}"}` };
 }

@@ -155,7 +155,21 @@ export async function verifySession(redis: Redis, id: string): Promise<VerifyRes
   const v = new ChainVerifier();
   for await (const e of readEvents(redis, id)) v.add(e.event, e.seq);
   const [lastSeq, lastHash] = await redis.hmget(keys.meta(id), 'lastSeq', 'lastHash');
-  return v.finish(lastSeq ? { lastSeq: Number(lastSeq), lastHash: lastHash ?? '' } : null);
+  // A stream remembers the last id it generated even after that entry is deleted; the metadata may lag by a second.
+  const generated = await lastGeneratedSeq(redis, id);
+  const metaSeq = lastSeq ? Number(lastSeq) : 0;
+  if (generated > metaSeq) return v.finish({ lastSeq: generated, lastHash: null });
+  return v.finish(metaSeq > 0 ? { lastSeq: metaSeq, lastHash: lastHash ?? '' } : null);
+}
+
+async function lastGeneratedSeq(redis: Redis, id: string): Promise<number> {
+  try {
+    const info = (await redis.xinfo('STREAM', keys.events(id))) as unknown[];
+    const i = info.indexOf('last-generated-id');
+    return i >= 0 ? seqOfEntryId(String(info[i + 1])) : 0;
+  } catch {
+    return 0; // no stream
+  }
 }
 
 /**

@@ -13,8 +13,10 @@ import type { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_EVENT_BYTES, limitEventData, truncateUtf8 } from './event-size.ts';
-import { GENESIS_HASH, hashEvent } from './hash-chain.ts';
+import { canonicalJson } from './canonical-json.ts';
+import { GENESIS_HASH, sealEvent } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
+import { AppendBatch } from './redis-append.ts';
 import { redact, type SecretRegistry } from './redact.ts';
 import type { FailureMode, NewRecordingEvent, Recorder, RecorderStats, RecordingEvent, RecordResult } from './types.ts';
 import { RECORDING_EVENT_TYPES } from './types.ts';
@@ -66,12 +68,25 @@ interface SessionState {
   /** best-effort drops not yet marked in the chain by an `error {code:'dropped'}` event. */
   droppedUnmarked: number;
   textBytes: number;
+  /** Decisions already in the session's index entries. */
+  decisions: Set<string>;
+  /** When lastSeq/lastHash/lastEventAt were last written (ms). */
+  progressAt: number;
+}
+
+interface Touched {
+  last: Pending;
+  metaExtra: Record<string, string>;
+  decisions: string[];
+  text: string[];
 }
 
 interface Pending {
   ev: RecordingEvent;
   /** JSON of the chained event; '' until chained. */
   json: string;
+  /** Canonical JSON of `ev.data`, kept until the event is chained. */
+  canonicalData: string;
   state: SessionState;
   /** Position in the order of everything ever buffered (for flush()). */
   index: number;
@@ -81,6 +96,7 @@ const NEW_ACTION_TYPES = new Set(['session.start', 'action']);
 const EVENT_TYPES = new Set<string>(RECORDING_EVENT_TYPES);
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
+const PROGRESS_EVERY_MS = 1000;
 
 export interface RecorderWithStats extends Recorder {
   stats(): RecorderExtendedStats;
@@ -183,8 +199,7 @@ class RedisRecorder implements RecorderWithStats {
       this.dropped++;
       return { accepted: true };
     }
-    const data = limitEventData(redact(input.data ?? {}, this.secrets) as Record<string, unknown>, this.maxEventBytes);
-    this.enqueue(state, input, input.type, data);
+    this.enqueue(state, input, input.type, redact(input.data ?? {}, this.secrets) as Record<string, unknown>);
     if (input.type === 'session.end') state.ended = true;
     return { accepted: true };
   }
@@ -228,16 +243,24 @@ class RedisRecorder implements RecorderWithStats {
     return {
       id, loaded: isStart, seq: 0, lastHash: GENESIS_HASH, startMs: isStart ? Date.now() : 0, indexed: false,
       unassigned: [], pending: 0, count: 0, ended: false, truncated: false, droppedUnmarked: 0, textBytes: 0,
+      decisions: new Set(), progressAt: 0,
     };
   }
 
-  private enqueue(state: SessionState, input: NewRecordingEvent, type: RecordingEvent['type'], data: Record<string, unknown>): void {
+  private enqueue(state: SessionState, input: NewRecordingEvent, type: RecordingEvent['type'], redacted: Record<string, unknown>): void {
+    let data = redacted;
+    let canonicalData = canonicalJson(data);
+    // UTF-16 length × 3 bounds the UTF-8 size: only measure bytes when the data could be over the limit.
+    if (canonicalData.length * 3 > this.maxEventBytes && Buffer.byteLength(canonicalData) > this.maxEventBytes) {
+      data = limitEventData(data, this.maxEventBytes);
+      canonicalData = canonicalJson(data);
+    }
     const ev: RecordingEvent = {
       v: 1, type, sessionId: input.sessionId, agent: input.agent, target: input.target, protocol: input.protocol,
       data, seq: 0, time: new Date().toISOString(), prevHash: '', hash: '',
     };
     if (input.requestId !== undefined) ev.requestId = input.requestId;
-    const p: Pending = { ev, json: '', state, index: this.nextIndex++ };
+    const p: Pending = { ev, json: '', canonicalData, state, index: this.nextIndex++ };
     if (state.loaded) this.chain(p);
     else state.unassigned.push(p);
     state.pending++;
@@ -250,9 +273,11 @@ class RedisRecorder implements RecorderWithStats {
     const s = p.state;
     p.ev.seq = ++s.seq;
     p.ev.prevHash = s.lastHash;
-    p.ev.hash = hashEvent(p.ev);
-    s.lastHash = p.ev.hash;
-    p.json = JSON.stringify(p.ev);
+    const { hash, json } = sealEvent(p.ev, p.canonicalData);
+    p.ev.hash = hash;
+    s.lastHash = hash;
+    p.json = json;
+    p.canonicalData = '';
   }
 
   private evictIdle(): void {
@@ -337,18 +362,16 @@ class RedisRecorder implements RecorderWithStats {
     });
   }
 
-  /** One pipelined write of the batch. Returns false when it must be retried. */
+  /** One write of the batch (a single script call). Returns false when it must be retried. */
   private async writeBatch(batch: Pending[]): Promise<boolean> {
-    const pipe = this.redis.pipeline();
-    /** Pipeline position of each XADD → its event, to tell a refused XADD from any other error. */
-    const xaddAt = new Map<number, Pending>();
-    const touched = new Map<SessionState, { last: Pending; metaExtra: Record<string, string>; decisions: Set<string> }>();
+    const out = new AppendBatch();
+    const now = Date.now();
+    const touched = new Map<SessionState, Touched>();
     for (const p of batch) {
       const { ev, state } = p;
-      xaddAt.set(pipe.length, p);
-      pipe.xadd(keys.events(ev.sessionId), entryId(ev.seq), 'e', p.json);
+      out.xadd(keys.events(ev.sessionId), entryId(ev.seq), p.json);
       let t = touched.get(state);
-      if (!t) { t = { last: p, metaExtra: {}, decisions: new Set() }; touched.set(state, t); }
+      if (!t) { t = { last: p, metaExtra: {}, decisions: [], text: [] }; touched.set(state, t); }
       t.last = p;
       switch (ev.type) {
         case 'session.start': {
@@ -363,60 +386,66 @@ class RedisRecorder implements RecorderWithStats {
           t.metaExtra.status = 'ended';
           t.metaExtra.endedAt = String(Date.parse(ev.time));
           break;
-        case 'decision':
-          if ((DECISION_ACTIONS as readonly unknown[]).includes(ev.data.action)) t.decisions.add(ev.data.action as string);
+        case 'decision': {
+          const action = ev.data.action as string;
+          if ((DECISION_ACTIONS as readonly string[]).includes(action) && !state.decisions.has(action) && !t.decisions.includes(action)) t.decisions.push(action);
           break;
+        }
         case 'error':
           if (ev.data.code === 'truncated') t.metaExtra.truncated = '1';
           break;
-        case 'action': {
+        case 'action':
           if (state.textBytes < this.maxSearchTextBytes) {
             const text = truncateUtf8(collectText(ev.data), 2048);
             state.textBytes += text.length;
-            if (text) pipe.hset(keys.text(ev.sessionId), String(ev.seq), text);
+            if (text) t.text.push(String(ev.seq), text);
           }
           break;
-        }
         default:
           break;
       }
     }
+    const progressed: SessionState[] = [];
     for (const [s, t] of touched) {
       const ev = t.last.ev;
-      const lastMs = Date.parse(ev.time);
+      const meta = keys.meta(s.id);
+      const start = String(s.startMs);
       if (!s.indexed) {
-        pipe.hsetnx(keys.meta(s.id), 'startedAt', String(s.startMs));
-        pipe.hsetnx(keys.meta(s.id), 'status', 'open');
-        pipe.zadd(keys.byStart, s.startMs, s.id);
-        pipe.zadd(keys.byAgent(ev.agent), s.startMs, s.id);
-        pipe.zadd(keys.byTarget(ev.target), s.startMs, s.id);
-        pipe.zadd(keys.byProtocol(ev.protocol), s.startMs, s.id);
+        out.command('HSET', meta, 'id', s.id, 'agent', ev.agent, 'target', ev.target, 'protocol', ev.protocol);
+        out.command('HSETNX', meta, 'startedAt', start);
+        out.command('HSETNX', meta, 'status', 'open');
+        out.command('ZADD', keys.byStart, start, s.id);
+        out.command('ZADD', keys.byAgent(ev.agent), start, s.id);
+        out.command('ZADD', keys.byTarget(ev.target), start, s.id);
+        out.command('ZADD', keys.byProtocol(ev.protocol), start, s.id);
       }
-      const fields: Record<string, string> = {
-        id: s.id, agent: ev.agent, target: ev.target, protocol: ev.protocol,
-        lastSeq: String(ev.seq), lastHash: ev.hash, lastEventAt: String(lastMs), ...t.metaExtra,
-      };
       for (const d of t.decisions) {
-        fields[`decision:${d}`] = '1';
-        pipe.zadd(keys.byDecision(d), s.startMs, s.id);
+        out.command('HSET', meta, `decision:${d}`, '1');
+        out.command('ZADD', keys.byDecision(d), start, s.id);
       }
-      pipe.hset(keys.meta(s.id), fields);
-      pipe.zadd(keys.byActivity, lastMs, s.id);
+      if (t.text.length) out.command('HSET', keys.text(s.id), ...t.text);
+      const extra = Object.entries(t.metaExtra).flat();
+      // Progress (last seq/hash/time) is written at most once a second per session, and with every state change:
+      // it serves listings and retention; the chain itself lives in the stream.
+      if (!s.indexed || extra.length || t.decisions.length || now - s.progressAt >= PROGRESS_EVERY_MS) {
+        const lastMs = String(Date.parse(ev.time));
+        out.command('HSET', meta, 'lastSeq', String(ev.seq), 'lastHash', ev.hash, 'lastEventAt', lastMs, ...extra);
+        out.command('ZADD', keys.byActivity, lastMs, s.id);
+        progressed.push(s);
+      }
     }
-    const res = await pipe.exec();
-    if (!res) return false;
+    const refused = await out.run(this.redis);
     const conflicts: Pending[] = [];
-    for (let i = 0; i < res.length; i++) {
-      const [err] = res[i];
-      if (!err) continue;
-      if (/equal or smaller than the target stream top item/.test(err.message)) {
-        const p = xaddAt.get(i);
-        if (p) { conflicts.push(p); continue; }
-      }
-      throw err;
+    for (const r of refused) {
+      if (!/equal or smaller than the target stream top item/.test(r.error)) throw new Error(r.error);
+      conflicts.push(batch[r.index]);
     }
     if (conflicts.length > 0) await this.checkConflicts(conflicts);
-    for (const [s] of touched) s.indexed = true;
+    for (const [s, t] of touched) {
+      s.indexed = true;
+      for (const d of t.decisions) s.decisions.add(d);
+    }
+    for (const s of progressed) s.progressAt = now;
     return true;
   }
 
