@@ -14,6 +14,7 @@
  *   dry-run one is, the request is allowed (a dry-run rollout never blocks). `dryRun` reports what all policies in
  *   scope would have decided together.
  */
+import { celInput, type CelInput } from './cel.ts';
 import type { RequestContext } from './context.ts';
 import type { CompiledPolicy, CompiledRule } from './load.ts';
 import type { AgentSelector, Decision, RuleAction, TargetSelector, Verdict } from './types.ts';
@@ -45,22 +46,22 @@ const RANK: Record<RuleAction, number> = { allow: 1, require_approval: 2, deny: 
 
 interface Match { policy: CompiledPolicy; rule: CompiledRule; action: RuleAction; reason: 'rule' | 'error'; error?: string }
 
-function matchRule(policy: CompiledPolicy, rule: CompiledRule, ctx: RequestContext): Match | null {
+function matchRule(policy: CompiledPolicy, rule: CompiledRule, ctx: RequestContext, input: () => CelInput): Match | null {
   if (rule.protocol && rule.protocol !== ctx.protocol) return null;
   if (rule.condition === null) return { policy, rule, action: rule.action, reason: 'rule' };
   try {
-    return rule.condition(ctx) ? { policy, rule, action: rule.action, reason: 'rule' } : null;
+    return rule.condition(input()) ? { policy, rule, action: rule.action, reason: 'rule' } : null;
   } catch (err) {
     if (rule.action === 'allow') return null;
     return { policy, rule, action: 'deny', reason: 'error', error: (err as Error).message.split('\n')[0] };
   }
 }
 
-function verdictOf(policies: readonly CompiledPolicy[], ctx: RequestContext, fallback: DefaultAction): Verdict {
+function verdictOf(policies: readonly CompiledPolicy[], ctx: RequestContext, input: () => CelInput, fallback: DefaultAction): Verdict {
   let best: Match | null = null;
   for (const policy of policies) {
     for (const rule of policy.rules) {
-      const m = matchRule(policy, rule, ctx);
+      const m = matchRule(policy, rule, ctx, input);
       if (m && (!best || RANK[m.action] > RANK[best.action])) {
         best = m;
         if (m.action === 'deny') break;
@@ -94,12 +95,15 @@ export function decide(policies: readonly CompiledPolicy[], ctx: RequestContext,
   const scoped = policies.filter((p) => inScope(p, ctx));
   const enforced = scoped.filter((p) => p.doc.mode === 'enforce');
   const hasDryRun = enforced.length !== scoped.length;
+  // Built on first use: a decision that reaches no condition pays nothing for it.
+  let built: CelInput | undefined;
+  const input = (): CelInput => (built ??= celInput(ctx));
   const enforcedVerdict: Verdict = enforced.length === 0 && hasDryRun
     ? { action: 'allow', reason: 'default', policy: null, policyVersion: null, rule: null, message: 'only dry-run policies apply' }
-    : verdictOf(enforced, ctx, fallback);
+    : verdictOf(enforced, ctx, input, fallback);
   return {
     ...enforcedVerdict,
-    ...(hasDryRun ? { dryRun: verdictOf(scoped, ctx, fallback) } : {}),
+    ...(hasDryRun ? { dryRun: verdictOf(scoped, ctx, input, fallback) } : {}),
     masking: enforced.flatMap((p) => p.doc.masking.filter((m) => !m.protocol || m.protocol === ctx.protocol)),
   };
 }
