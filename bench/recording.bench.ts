@@ -13,7 +13,7 @@ import { startRedis } from '../test/harness/redis.ts';
 const SECONDS = Number(process.argv[2] ?? 5);
 const SESSIONS = 1000;
 const BURST = 500;
-const BATCH = 2000;
+const BATCH = Number(process.env.BATCH ?? 2000);
 const MAX_BUFFERED = 100_000;
 
 function sampleEvents(): NewRecordingEvent[] {

@@ -17,7 +17,7 @@ import { canonicalJson } from './canonical-json.ts';
 import { GENESIS_HASH, sealEvent } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
 import { AppendBatch } from './redis-append.ts';
-import { redact, type SecretRegistry } from './redact.ts';
+import { redact, redactToCanonical, type SecretRegistry } from './redact.ts';
 import type { FailureMode, NewRecordingEvent, Recorder, RecorderStats, RecordingEvent, RecordResult } from './types.ts';
 import { RECORDING_EVENT_TYPES } from './types.ts';
 
@@ -51,6 +51,7 @@ export interface RecorderExtendedStats extends RecorderStats {
 
 interface SessionState {
   id: string;
+  eventsKey: string;
   loaded: boolean;
   seq: number;
   lastHash: string;
@@ -81,8 +82,18 @@ interface Touched {
   text: string[];
 }
 
+/** What the writer needs from an event besides its JSON, taken at record() time (the data itself is not kept). */
+interface WriteNote {
+  terminal?: { width: number; height: number };
+  decision?: string;
+  truncated?: true;
+  /** Searchable text of an action (redacted). */
+  text?: string;
+}
+
 interface Pending {
-  ev: RecordingEvent;
+  ev: Omit<RecordingEvent, 'data'>;
+  note: WriteNote | null;
   /** JSON of the chained event; '' until chained. */
   json: string;
   /** Canonical JSON of `ev.data`, kept until the event is chained. */
@@ -190,16 +201,16 @@ class RedisRecorder implements RecorderWithStats {
     if (state.droppedUnmarked > 0) {
       const count = state.droppedUnmarked;
       state.droppedUnmarked = 0;
-      this.enqueue(state, input, 'error', { code: 'dropped', count, message: `${count} event(s) of this session were not recorded (best-effort target, buffer full or store unreachable)` });
+      this.enqueue(state, input, 'error', { code: 'dropped', count, message: `${count} event(s) of this session were not recorded (best-effort target, buffer full or store unreachable)` }, true);
     }
     // Two places are kept back at the limit: the truncation marker and session.end.
     if (input.type !== 'session.end' && state.count >= this.maxSessionEvents - 2) {
       state.truncated = true;
-      this.enqueue(state, input, 'error', { code: 'truncated', limit: this.maxSessionEvents, message: 'per-session event limit reached; later events are not recorded' });
+      this.enqueue(state, input, 'error', { code: 'truncated', limit: this.maxSessionEvents, message: 'per-session event limit reached; later events are not recorded' }, true);
       this.dropped++;
       return { accepted: true };
     }
-    this.enqueue(state, input, input.type, redact(input.data ?? {}, this.secrets) as Record<string, unknown>);
+    this.enqueue(state, input, input.type, input.data ?? {});
     if (input.type === 'session.end') state.ended = true;
     return { accepted: true };
   }
@@ -241,27 +252,26 @@ class RedisRecorder implements RecorderWithStats {
 
   private newState(id: string, isStart: boolean): SessionState {
     return {
-      id, loaded: isStart, seq: 0, lastHash: GENESIS_HASH, startMs: isStart ? Date.now() : 0, indexed: false,
+      id, eventsKey: keys.events(id), loaded: isStart, seq: 0, lastHash: GENESIS_HASH, startMs: isStart ? Date.now() : 0, indexed: false,
       unassigned: [], pending: 0, count: 0, ended: false, truncated: false, droppedUnmarked: 0, textBytes: 0,
       decisions: new Set(), progressAt: 0,
     };
   }
 
-  private enqueue(state: SessionState, input: NewRecordingEvent, type: RecordingEvent['type'], redacted: Record<string, unknown>): void {
-    let data = redacted;
-    let canonicalData = canonicalJson(data);
+  private enqueue(state: SessionState, input: NewRecordingEvent, type: RecordingEvent['type'], data: Record<string, unknown>, trusted = false): void {
+    const texts = type === 'action' && state.textBytes < this.maxSearchTextBytes ? [] as string[] : null;
+    let canonicalData = trusted ? canonicalJson(data) : redactToCanonical(data, this.secrets, texts);
     // UTF-16 length × 3 bounds the UTF-8 size: only measure bytes when the data could be over the limit.
     if (canonicalData.length * 3 > this.maxEventBytes && Buffer.byteLength(canonicalData) > this.maxEventBytes) {
-      data = limitEventData(data, this.maxEventBytes);
-      canonicalData = canonicalJson(data);
+      canonicalData = canonicalJson(limitEventData(redact(data, this.secrets) as Record<string, unknown>, this.maxEventBytes));
     }
-    const ev: RecordingEvent = {
+    const ev: Omit<RecordingEvent, 'data'> = {
       v: 1, type, sessionId: input.sessionId, agent: input.agent, target: input.target, protocol: input.protocol,
-      data, seq: 0, time: new Date().toISOString(), prevHash: '', hash: '',
+      seq: 0, time: new Date().toISOString(), prevHash: '', hash: '',
     };
     if (input.requestId !== undefined) ev.requestId = input.requestId;
-    const p: Pending = { ev, json: '', canonicalData, state, index: this.nextIndex++ };
-    if (state.loaded) this.chain(p);
+    const p: Pending = { ev, note: noteOf(type, data, texts, state), json: '', canonicalData, state, index: this.nextIndex++ };
+    if (state.loaded && state.unassigned.length === 0) this.chain(p);
     else state.unassigned.push(p);
     state.pending++;
     state.count++;
@@ -369,40 +379,23 @@ class RedisRecorder implements RecorderWithStats {
     const touched = new Map<SessionState, Touched>();
     for (const p of batch) {
       const { ev, state } = p;
-      out.xadd(keys.events(ev.sessionId), entryId(ev.seq), p.json);
+      out.xadd(state.eventsKey, entryId(ev.seq), p.json);
       let t = touched.get(state);
       if (!t) { t = { last: p, metaExtra: {}, decisions: [], text: [] }; touched.set(state, t); }
       t.last = p;
-      switch (ev.type) {
-        case 'session.start': {
-          const term = ev.data.terminal as { width?: unknown; height?: unknown } | undefined;
-          if (term && typeof term.width === 'number' && typeof term.height === 'number') {
-            t.metaExtra.termWidth = String(term.width);
-            t.metaExtra.termHeight = String(term.height);
-          }
-          break;
+      if (ev.type === 'session.end') {
+        t.metaExtra.status = 'ended';
+        t.metaExtra.endedAt = String(Date.parse(ev.time));
+      }
+      const note = p.note;
+      if (note) {
+        if (note.terminal) {
+          t.metaExtra.termWidth = String(note.terminal.width);
+          t.metaExtra.termHeight = String(note.terminal.height);
         }
-        case 'session.end':
-          t.metaExtra.status = 'ended';
-          t.metaExtra.endedAt = String(Date.parse(ev.time));
-          break;
-        case 'decision': {
-          const action = ev.data.action as string;
-          if ((DECISION_ACTIONS as readonly string[]).includes(action) && !state.decisions.has(action) && !t.decisions.includes(action)) t.decisions.push(action);
-          break;
-        }
-        case 'error':
-          if (ev.data.code === 'truncated') t.metaExtra.truncated = '1';
-          break;
-        case 'action':
-          if (state.textBytes < this.maxSearchTextBytes) {
-            const text = truncateUtf8(collectText(ev.data), 2048);
-            state.textBytes += text.length;
-            if (text) t.text.push(String(ev.seq), text);
-          }
-          break;
-        default:
-          break;
+        if (note.decision && !state.decisions.has(note.decision) && !t.decisions.includes(note.decision)) t.decisions.push(note.decision);
+        if (note.truncated) t.metaExtra.truncated = '1';
+        if (note.text) t.text.push(String(ev.seq), note.text);
       }
     }
     const progressed: SessionState[] = [];
@@ -487,10 +480,23 @@ class RedisRecorder implements RecorderWithStats {
   }
 }
 
-/** The searchable text of an action: its string values, in order. */
-function collectText(data: unknown, out: string[] = []): string {
-  if (typeof data === 'string') out.push(data);
-  else if (Array.isArray(data)) for (const v of data) collectText(v, out);
-  else if (data !== null && typeof data === 'object') for (const v of Object.values(data)) collectText(v, out);
-  return out.join(' ');
+function noteOf(type: RecordingEvent['type'], data: Record<string, unknown>, texts: string[] | null, state: SessionState): WriteNote | null {
+  switch (type) {
+    case 'session.start': {
+      const t = data.terminal as { width?: unknown; height?: unknown } | undefined;
+      return t && typeof t.width === 'number' && typeof t.height === 'number' ? { terminal: { width: t.width, height: t.height } } : null;
+    }
+    case 'decision':
+      return (DECISION_ACTIONS as readonly unknown[]).includes(data.action) ? { decision: data.action as string } : null;
+    case 'error':
+      return data.code === 'truncated' ? { truncated: true } : null;
+    case 'action': {
+      if (!texts || texts.length === 0) return null;
+      const text = truncateUtf8(texts.join(' '), 2048);
+      state.textBytes += text.length;
+      return { text };
+    }
+    default:
+      return null;
+  }
 }

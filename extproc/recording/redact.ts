@@ -11,9 +11,17 @@ const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie'
 const SECRET_NAME_SUFFIXES = ['password', 'passwd', 'passphrase', 'pwd', 'secret', 'secrets', 'token', 'tokens', 'apikey',
   'privatekey', 'credential', 'credentials', 'authorization', 'cookie', 'sessionkey'];
 
+const secretNameCache = new Map<string, boolean>();
+
 function isSecretName(name: string): boolean {
-  const n = name.toLowerCase().replace(/[-_.]/g, '');
-  return n === 'pass' || SECRET_NAME_SUFFIXES.some((s) => n.endsWith(s));
+  let r = secretNameCache.get(name);
+  if (r === undefined) {
+    const n = name.toLowerCase().replace(/[-_.]/g, '');
+    r = n === 'pass' || SECRET_NAME_SUFFIXES.some((s) => n.endsWith(s));
+    // Member names come from adapters' fixed vocabularies; the bound only guards against data used as keys.
+    if (secretNameCache.size < 10_000) secretNameCache.set(name, r);
+  }
+  return r;
 }
 /** `Bearer xxx` / `Basic xxx`, and JWTs (three base64url parts, the first a JSON header). */
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/gi;
@@ -78,4 +86,56 @@ function walk(value: unknown, secrets: SecretRegistry | undefined, depth: number
 /** `tokenCount: 3`, `passwordSet: true`: numbers and booleans under secret-like names carry no secret. */
 function isCountOrFlag(v: unknown): boolean {
   return typeof v === 'number' || typeof v === 'boolean' || v === null;
+}
+
+/**
+ * The hot-path form used by the recorder: canonicalJson(redact(value, secrets)) in one pass, without building the
+ * redacted copy. When `texts` is given, the redacted strings are appended to it (the searchable text of an action).
+ */
+export function redactToCanonical(value: unknown, secrets: SecretRegistry | undefined, texts: string[] | null): string {
+  return emit(value, secrets, texts, 0);
+}
+
+function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string[] | null, depth: number): string {
+  if (typeof value === 'string') {
+    const r = redactString(value, secrets);
+    if (texts) texts.push(r);
+    return JSON.stringify(r);
+  }
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'bigint') return JSON.stringify(value.toString());
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (depth > 64) return '"[DEPTH LIMIT]"';
+  if (Array.isArray(value)) {
+    if (value.length === 2 && typeof value[0] === 'string' && SECRET_HEADERS.has(value[0].toLowerCase())) {
+      return `[${JSON.stringify(value[0])},"${REDACTED}"]`;
+    }
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i];
+      out += (i > 0 ? ',' : '') + (v === undefined || typeof v === 'function' ? 'null' : emit(v, secrets, texts, depth + 1));
+    }
+    return out + ']';
+  }
+  if (value instanceof Uint8Array || value instanceof Date) return emit(walk(value, secrets, depth), secrets, texts, depth);
+  const obj = value as Record<string, unknown>;
+  const headerName = typeof obj.key === 'string' ? obj.key : typeof obj.name === 'string' ? obj.name : undefined;
+  const isSecretHeader = headerName !== undefined && ('value' in obj || 'raw_value' in obj || 'rawValue' in obj) && SECRET_HEADERS.has(headerName.toLowerCase());
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined || typeof v === 'function') continue;
+    out += (first ? '' : ',') + JSON.stringify(k) + ':';
+    first = false;
+    if ((isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue'))
+      || SECRET_HEADERS.has(k.toLowerCase()) || (isSecretName(k) && !isCountOrFlag(v))) {
+      out += `"${REDACTED}"`;
+    } else {
+      out += emit(v, secrets, texts, depth + 1);
+    }
+  }
+  return out + '}';
 }
