@@ -146,8 +146,8 @@ const GROUPS: usize = SCRATCH + 32;
 /**
  * E.164 (`+` then 8–15 digits, first not 0, optionally grouped by single spaces, dashes or dots and one
  * parenthesised area code) and national formats: `(415) 555-0100`, `415-555-0100`, `415.555.0100`,
- * `020 7946 0958`, `1-800-555-0199` — 10–11 digits in 3–5 groups of at most 4 with one kind of separator
- * (dots only in the 3-3-4 form). Ungrouped national numbers are not reported: too many identifiers look alike.
+ * `020 7946 0958`, `1-800-555-0199`, `01 23 45 67 89` with one kind of separator (see nationalShape).
+ * Ungrouped national numbers are not reported: too many identifiers look alike.
  */
 export function detectPhone(p: usize, len: i32, i: i32, final: bool): i32 {
   let j = i;
@@ -223,14 +223,24 @@ export function detectPhone(p: usize, len: i32, i: i32, final: bool): i32 {
   if (plus) {
     if (digits < 8 || firstDigit == 0x30) return NONE;
   } else {
-    if (digits < 10 || digits > 11 || groups < 3 || groups > 5) return NONE;
     if (seps != SEP_SPACE && seps != SEP_DASH && seps != SEP_DOT && !(paren == 2 && seps != SEP_DOT)) return NONE;
-    if (seps == SEP_DOT && !(groups == 3 && g(0) == 3 && g(1) == 3 && g(2) == 4)) return NONE;
-    for (let k = 0; k < groups; k++) if (g(k) > 4) return NONE;
-    if (g(groups - 1) < 2) return NONE;
+    if (!nationalShape(groups, seps == SEP_DOT)) return NONE;
   }
   found(i, end, PHONE_NUMBER);
   return MATCH;
+}
+
+/**
+ * The national groupings reported: 3-3-4 (North America), 3-4-4 (UK), 1-3-3-4 (North America with trunk prefix),
+ * 2-2-2-2-2 (France). Dots only in 3-3-4. Other groupings of 10–11 digits are too often something else (account
+ * numbers, IBAN tails, dates).
+ */
+function nationalShape(groups: i32, dots: bool): bool {
+  if (groups == 3) return g(0) == 3 && g(2) == 4 && (g(1) == 3 || (g(1) == 4 && !dots));
+  if (dots) return false;
+  if (groups == 4) return g(0) == 1 && g(1) == 3 && g(2) == 3 && g(3) == 4;
+  if (groups == 5) return g(0) == 2 && g(1) == 2 && g(2) == 2 && g(3) == 2 && g(4) == 2;
+  return false;
 }
 
 function closeGroup(index: i32, length: i32): bool {

@@ -182,21 +182,16 @@ export function detectBearer(p: usize, len: i32, i: i32, final: bool): i32 {
   while (j < len && (byteAt(p, j) == 0x20 || byteAt(p, j) == 0x09)) j++;
   if (j >= len) return final ? NONE : NEED;
   const s = j;
-  let strong = false;
-  while (j < len && (cls(byteAt(p, j)) & C_TOKEN) != 0) {
-    if ((cls(byteAt(p, j)) & C_ALNUM) == 0 || (cls(byteAt(p, j)) & C_DIGIT) != 0) strong = true;
-    j++;
-  }
+  while (j < len && (cls(byteAt(p, j)) & C_TOKEN) != 0) j++;
   if (j >= len && !final) return needValue(s, len, BEARER_TOKEN, CONT_RUN, C_TOKEN);
-  const n = j - s;
-  if (n < 8 || (n < 16 && !strong)) return NONE;
+  if (!tokenLike(p, s, j)) return NONE;
   found(s, j, BEARER_TOKEN);
   return MATCH;
 }
 
 /**
  * `Authorization: <scheme> <credentials>` or `authorization=<credentials>` as header text, JSON or YAML: the
- * credentials are masked whatever the scheme (Bearer, Basic, token…).
+ * credentials after a known scheme (Bearer, Basic, token, Digest…), or a schemeless value that looks like a token.
  */
 export function detectAuthorization(p: usize, len: i32, i: i32, final: bool): i32 {
   clear();
@@ -208,19 +203,43 @@ export function detectAuthorization(p: usize, len: i32, i: i32, final: bool): i3
   while (j < len && (cls(byteAt(p, j)) & C_TOKEN) != 0) j++;
   if (j >= len && !final) return needValue(s1, len, BEARER_TOKEN, CONT_RUN, C_TOKEN);
   if (j == s1) return NONE;
-  if (j < len && byteAt(p, j) == 0x20) {
+  if (j < len && byteAt(p, j) == 0x20 && isScheme(p, len, s1, j)) {
     const s2 = j + 1;
     let k = s2;
     while (k < len && (cls(byteAt(p, k)) & C_TOKEN) != 0) k++;
     if (k >= len && !final) return needValue(s2, len, BEARER_TOKEN, CONT_RUN, C_TOKEN);
-    if (k > s2) {
-      found(s2, k, BEARER_TOKEN);
-      return MATCH;
-    }
+    if (k == s2) return NONE;
+    found(s2, k, BEARER_TOKEN);
+    return MATCH;
   }
-  if (j - s1 < 8) return NONE;
+  // No known scheme: the value itself is the credential, if it looks like one (see detectBearer).
+  if (!tokenLike(p, s1, j)) return NONE;
   found(s1, j, BEARER_TOKEN);
   return MATCH;
+}
+
+/** Authentication schemes (IANA registry and common API ones) followed by credentials. */
+function isScheme(p: usize, len: i32, s: i32, e: i32): bool {
+  const n = e - s;
+  if (n == 5) return keywordAt(p, len, s, "basic", true) == MATCH || keywordAt(p, len, s, "token", true) == MATCH;
+  if (n == 6) return keywordAt(p, len, s, "bearer", true) == MATCH || keywordAt(p, len, s, "digest", true) == MATCH ||
+    keywordAt(p, len, s, "apikey", true) == MATCH;
+  if (n == 9) return keywordAt(p, len, s, "negotiate", true) == MATCH;
+  if (n == 4) return keywordAt(p, len, s, "ntlm", true) == MATCH || keywordAt(p, len, s, "dpop", true) == MATCH;
+  if (n == 16) return keywordAt(p, len, s, "aws4-hmac-sha256", true) == MATCH;
+  return false;
+}
+
+/** At least 16 token characters, or at least 8 with a digit or a token symbol. */
+function tokenLike(p: usize, s: i32, e: i32): bool {
+  const n = e - s;
+  if (n >= 16) return true;
+  if (n < 8) return false;
+  for (let k = s; k < e; k++) {
+    const c = cls(byteAt(p, k));
+    if ((c & C_ALNUM) == 0 || (c & C_DIGIT) != 0) return true;
+  }
+  return false;
 }
 
 /** The quote that opened the value skipSeparator found (0 if none), and whether it was escaped (`\"`). */
@@ -245,7 +264,8 @@ function skipSeparator(p: usize, len: i32, from: i32): i32 {
   if (j >= len) return -2;
   valueQuote = 0;
   valueEscaped = false;
-  if (byteAt(p, j) == 0x5c && j + 1 < len && byteAt(p, j + 1) == 0x22) {
+  if (byteAt(p, j) == 0x5c && j + 1 >= len) return -2;
+  if (byteAt(p, j) == 0x5c && byteAt(p, j + 1) == 0x22) {
     valueEscaped = true;
     j++;
   }

@@ -78,7 +78,7 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
     if (r == NEED) {
       const needAt = c == 0x40 ? mStart : i;
       if (len - needAt < CARRY_MAX) {
-        cutAt = needAt;
+        cutAt = keepLocalRun(p, needAt, lastEnd);
         return spanCount;
       }
       if (mCont != CONT_NONE && mStart >= lastEnd) {
@@ -100,13 +100,18 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
     }
     i++;
   }
-  if (!final) {
-    // A trailing run of local-part bytes may be the start of an e-mail address whose '@' is in the next chunk.
-    let r = len;
-    while (r > lastEnd && len - r <= 64 && (cls(byteAt(p, r - 1)) & C_LOCAL) != 0) r--;
-    if (len - r <= 64 && r < cutAt) cutAt = r;
-  }
+  if (!final) cutAt = keepLocalRun(p, len, lastEnd);
   return spanCount;
+}
+
+/**
+ * Moves a cut back to the start of the run of e-mail local-part bytes before it (if the run is short enough to be
+ * one): the address's '@' may be in the next chunk, and the local part must not be sent before it is seen.
+ */
+function keepLocalRun(p: usize, cut: i32, floor: i32): i32 {
+  let r = cut;
+  while (r > floor && cut - r <= 64 && (cls(byteAt(p, r - 1)) & C_LOCAL) != 0) r--;
+  return cut - r <= 64 ? r : cut;
 }
 
 /** Continues masking a value begun in an earlier chunk; returns where scanning resumes, or -1 if the data is used up. */
@@ -152,7 +157,8 @@ function tryAt(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool, lastE
     if (prevAlnum) return 0;
     if (on(mask, CREDIT_CARD) && (r = detectCard(p, len, i, final)) != 0) return r;
     if (on(mask, US_SSN) && (r = detectSsn(p, len, i, final)) != 0) return r;
-    if (on(mask, PHONE_NUMBER) && (r = detectPhone(p, len, i, final)) != 0) return r;
+    // After '+' the number was already tried as E.164; its national reading would be a false friend.
+    if (on(mask, PHONE_NUMBER) && prev != 0x2b && (r = detectPhone(p, len, i, final)) != 0) return r;
     return 0;
   }
   switch (c) {
