@@ -42,7 +42,7 @@ function grownSize(have: i32, need: i32): i32 {
 }
 
 function ensurePending(need: i32): bool {
-  if (need <= pendCap) return true;
+  if (need <= pendCap && pendBase != 0) return true;
   const cap = grownSize(pendCap, need);
   const p = alloc(cap + 16);
   if (p == 0) return false;
