@@ -5,3 +5,6 @@ export type { ClassifyError, ClassifyErrorCode } from './classify-error.ts';
 export { resolveRequestInfo } from './request-info.ts';
 export type { RequestInfo } from './request-info.ts';
 export type { PatchType } from './patch.ts';
+export { kubeExtProcAdapter, TARGET_METADATA, type KubeAdapterOptions } from './ext-proc-service.ts';
+export { KubeProcessor, METADATA_NAMESPACE, type Awaiting, type ProcessorDeps, type Reply } from './processor.ts';
+export { UpstreamCredentials, CredentialError } from './credentials.ts';

@@ -4,7 +4,7 @@
  * one timer per direction, pipelined STREAMED chunks, mutation and content-length rules, immediate responses, fail
  * closed or open, and half-close + reset (or graceful) at the end. Test code: it stands in for Envoy, it is not Envoy.
  */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type {
   BodyMutation, BodySendMode, CommonResponse, ExternalProcessorClient, HeaderMutation, ProcessingRequest,
   ProcessingResponse,
@@ -336,7 +336,9 @@ export class ExtProcFilter {
   private send(msg: ProcessingRequest, dir: Dir): void {
     if (!this.call) {
       this.host.counters.inc('streams_started');
-      this.call = this.host.client.Process();
+      const metadata = new grpc.Metadata();
+      for (const [k, v] of this.host.settings.initialMetadata) metadata.add(k, v);
+      this.call = this.host.client.Process(metadata);
       const call = this.call;
       call.on('data', (r: ProcessingResponse) => this.onMessage(r));
       call.on('status', (st: grpc.StatusObject) => this.onStatus(st));

@@ -56,6 +56,8 @@ export interface ExtProcSettings {
   routes: RouteMatch[];
   /** HCM upgrade_configs upgrade types, lower-case. */
   upgradeTypes: string[];
+  /** grpc_service.initial_metadata: sent as gRPC call metadata on every stream, as Envoy does. */
+  initialMetadata: [string, string][];
 }
 
 export type SettingsOverrides = Partial<Omit<ExtProcSettings, 'modes' | 'mutationRules'>> & {
@@ -159,6 +161,7 @@ export function loadExtProcSettings(file: string, listener: string, overrides: S
     bufferLimitBytes: Number(l.per_connection_buffer_limit_bytes ?? 1024 * 1024),
     routes,
     upgradeTypes: (hcm.upgrade_configs ?? []).map((u: { upgrade_type: string }) => u.upgrade_type.toLowerCase()),
+    initialMetadata: (ep.grpc_service?.initial_metadata ?? []).map((m: { key: string; value: string }) => [m.key, m.value] as [string, string]),
   };
   const { modes, mutationRules, ...rest } = overrides;
   return {
