@@ -8,14 +8,17 @@ import { found } from "./found";
 
 /**
  * 13–19 digits, either contiguous or grouped (3–6 digits per group) by one kind of separator (space or dash),
- * followed by a non-alphanumeric byte, Luhn-valid, with a known issuer prefix and length.
+ * followed by a non-alphanumeric byte, Luhn-valid, with a known issuer prefix and length. When a grouped number
+ * fails, the number without its last group is tried once (a card followed by its expiry or CVV: `4111 … 1111 12/25`).
  */
 export function detectCard(p: usize, len: i32, i: i32, final: bool): i32 {
   let j = i;
   let n = 0;
   let sep: u32 = 0;
   let group = 0;
-  let groupsOk = true;
+  let prevN = 0; // digits and end before the last group, for the one retry
+  let prevEnd = 0;
+  let whole = true; // the last group belongs to the number (not cut short by too many digits)
   while (true) {
     if (j >= len) {
       if (!final) return NEED;
@@ -23,33 +26,47 @@ export function detectCard(p: usize, len: i32, i: i32, final: bool): i32 {
     }
     const c = byteAt(p, j);
     if (isDigit(c)) {
-      if (n == 19) return NONE;
+      if (n == 19) {
+        if (sep == 0) return NONE;
+        whole = false;
+        break;
+      }
       store<u8>(SCRATCH + <usize>n, <u8>(c - 0x30));
       n++;
       group++;
       j++;
       continue;
     }
-    if ((c == 0x20 || c == 0x2d) && (sep == 0 || sep == c)) {
+    if ((c == 0x20 || c == 0x2d) && (sep == 0 || sep == c) && group >= 3 && group <= 6) {
       if (j + 1 >= len) {
         if (!final) return NEED;
         break;
       }
       if (!isDigit(byteAt(p, j + 1))) break;
       sep = c;
-      if (group < 3 || group > 6) groupsOk = false;
+      prevN = n;
+      prevEnd = j;
       group = 0;
       j++;
       continue;
     }
     break;
   }
-  if (n < 13) return NONE;
-  if (j < len && isAlnum(byteAt(p, j))) return NONE;
-  if (sep != 0 && (!groupsOk || group < 3 || group > 6)) return NONE;
-  if (!issuerOk(n) || !luhn(n)) return NONE;
-  found(i, j, CREDIT_CARD);
-  return MATCH;
+  if (whole && (sep == 0 || (group >= 3 && group <= 6)) && cardOk(p, len, n, j)) {
+    found(i, j, CREDIT_CARD);
+    return MATCH;
+  }
+  if (sep != 0 && cardOk(p, len, prevN, prevEnd)) {
+    found(i, prevEnd, CREDIT_CARD);
+    return MATCH;
+  }
+  return NONE;
+}
+
+function cardOk(p: usize, len: i32, n: i32, end: i32): bool {
+  if (n < 13) return false;
+  if (end < len && isAlnum(byteAt(p, end))) return false;
+  return issuerOk(n) && luhn(n);
 }
 
 function d(k: i32): i32 {
