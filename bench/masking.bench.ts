@@ -1,0 +1,87 @@
+/**
+ * Masking throughput of the wasm core with every built-in detector on, on mixed text (prose, numbers, JSON and log
+ * lines, one sensitive value per ~1 KiB) and on plain prose, beside a plain Buffer copy of the same data.
+ * Run: node --import tsx bench/masking.bench.ts [MiB]
+ */
+import { builtinPlan, loadMaskingEngine } from '../extproc/masking/index.ts';
+
+const MIB = Number(process.argv[2] ?? 32);
+const SIZE = MIB * 1024 * 1024;
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const WORDS = ('the request was approved by the policy engine after review of agent plan steps and the database ' +
+  'returned rows for customers orders invoices with status pending shipped delivered at region eu-west-1 ' +
+  'pod nginx-7d9f restarted container exit code 137 latency p99 42ms retries 3 version v1.28.4').split(' ');
+const VALUES = [
+  'card 4111 1111 1111 1111', 'ssn 078-05-1120', 'mail jane.doe@example.com', 'tel +1 415 555 0100',
+  'iban DE89 3704 0044 0532 0130 00', 'AKIAIOSFODNN7EXAMPLE', 'Authorization: Bearer abc123def456ghi789',
+  '"password": "hunter2"', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk',
+];
+
+function corpus(mixed: boolean): Buffer {
+  const r = rng(mixed ? 1 : 2);
+  const parts: string[] = [];
+  let n = 0;
+  let sinceValue = 0;
+  while (n < SIZE) {
+    let piece: string;
+    if (mixed && sinceValue > 1024) {
+      piece = VALUES[Math.floor(r() * VALUES.length)];
+      sinceValue = 0;
+    } else if (mixed && r() < 0.05) {
+      piece = `{"id":${Math.floor(r() * 1e6)},"ts":"2024-05-0${1 + Math.floor(r() * 9)}T12:00:00Z","ok":true}`;
+    } else {
+      piece = WORDS[Math.floor(r() * WORDS.length)];
+    }
+    piece += r() < 0.08 ? '\n' : ' ';
+    parts.push(piece);
+    n += piece.length;
+    sinceValue += piece.length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, SIZE);
+}
+
+function measure(name: string, bytes: number, run: () => void): number {
+  run(); // warm-up
+  const times: number[] = [];
+  for (let k = 0; k < 5; k++) {
+    const t = process.hrtime.bigint();
+    run();
+    times.push(Number(process.hrtime.bigint() - t) / 1e9);
+  }
+  times.sort((a, b) => a - b);
+  const mbs = bytes / 1e6 / times[2];
+  console.log(`${name.padEnd(44)} ${mbs.toFixed(1).padStart(9)} MB/s`);
+  return mbs;
+}
+
+const engine = await loadMaskingEngine({ hashKey: Buffer.from('bench') });
+const plan = builtinPlan();
+const hashPlan = builtinPlan(undefined, 'hash');
+const mixed = corpus(true);
+const plain = corpus(false);
+const CHUNK = 64 * 1024;
+
+console.log(`masking benchmark: ${MIB} MiB, all ${plan.builtin.length} built-in detectors, median of 5 runs`);
+const base = measure('baseline: Buffer copy', SIZE, () => { Buffer.from(mixed); });
+const results: [string, number][] = [
+  ['wasm maskBytes, mixed text, redact', measure('wasm maskBytes, mixed text, redact', SIZE, () => { engine.maskBytes(mixed, plan); })],
+  ['wasm maskBytes, mixed text, hash', measure('wasm maskBytes, mixed text, hash', SIZE, () => { engine.maskBytes(mixed, hashPlan); })],
+  ['wasm stream (64 KiB chunks), mixed text', measure('wasm stream (64 KiB chunks), mixed text', SIZE, () => {
+    const s = engine.createStream(plan);
+    for (let k = 0; k < SIZE; k += CHUNK) s.push(mixed.subarray(k, k + CHUNK));
+    s.end();
+  })],
+  ['wasm maskBytes, plain prose', measure('wasm maskBytes, plain prose', SIZE, () => { engine.maskBytes(plain, plan); })],
+];
+const found = engine.maskBytes(mixed, plan).findings.reduce((n, f) => n + f.count, 0);
+console.log(`values masked in the mixed text: ${found} (${(SIZE / found).toFixed(0)} bytes per value)`);
+for (const [name, mbs] of results) console.log(`ratio ${name}: ${(mbs / base).toFixed(3)} of Buffer copy`);
+console.log(`goal >= 150 MB/s on one core (wasm maskBytes, mixed): ${results[0][1] >= 150 ? 'met' : 'NOT met'}`);
