@@ -84,14 +84,15 @@ export function maskKubeJson(engine: MaskingEngine, plan: CompiledMasking, value
 }
 
 /**
- * A whole JSON body. Returns null when nothing changed (the body goes on untouched). Without path rules a raw scan
- * that finds nothing lets the body through unparsed; a body that is not JSON is masked as text.
+ * A whole JSON body. Returns null when nothing changed (the body goes on untouched). One raw scan of the bytes
+ * decides whether content detection can find anything; when it cannot, the structured walk runs path rules only
+ * (plain JS, no detector calls per string). Secrets always get the full walk: their values are base64, which a raw
+ * scan cannot see into. A body that is not JSON is masked as text.
  */
 export function maskJsonBody(engine: MaskingEngine, plan: CompiledMasking, body: Uint8Array, resource: string, found: Findings): Uint8Array | null {
-  if (plan.paths.length === 0 && resource !== 'secrets') {
-    const scan = engine.maskBytes(body, plan);
-    if (scan.findings.length === 0) return null;
-  }
+  const secret = resource === 'secrets';
+  const contentFound = secret || (!plan.contentEmpty && engine.maskBytes(body, plan).findings.length > 0);
+  if (!contentFound && plan.paths.length === 0) return null;
   let doc: unknown;
   try {
     doc = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
@@ -99,9 +100,19 @@ export function maskJsonBody(engine: MaskingEngine, plan: CompiledMasking, body:
     return maskTextBody(engine, plan, body, found);
   }
   const before = found.total;
-  const masked = maskKubeJson(engine, plan, doc, resource, found);
+  const masked = maskKubeJson(engine, contentFound ? plan : pathsOnly(plan), doc, resource, found);
   if (found.total === before) return null;
   return Buffer.from(JSON.stringify(masked));
+}
+
+const pathsOnlyPlans = new WeakMap<CompiledMasking, CompiledMasking>();
+function pathsOnly(plan: CompiledMasking): CompiledMasking {
+  let p = pathsOnlyPlans.get(plan);
+  if (!p) {
+    p = { ...plan, entityMask: 0, custom: [], contentEmpty: true };
+    pathsOnlyPlans.set(plan, p);
+  }
+  return p;
 }
 
 export function maskTextBody(engine: MaskingEngine, plan: CompiledMasking, body: Uint8Array, found: Findings): Uint8Array | null {
