@@ -64,7 +64,8 @@ function lookahead(p: usize, len: i32, i: i32): i32 {
 function mod97(n: i32): bool {
   let r: u32 = 0;
   for (let k = 0; k < n; k++) {
-    const c = <u32>load<u8>(SCRATCH + <usize>((k + 4) % n));
+    const at = k + 4 < n ? k + 4 : k + 4 - n; // the first four characters move to the end
+    const c = <u32>load<u8>(SCRATCH + <usize>at);
     if (isDigit(c)) r = (r * 10 + (c - 0x30)) % 97;
     else r = (r * 100 + (c - 0x41 + 10)) % 97;
   }
