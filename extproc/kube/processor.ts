@@ -392,11 +392,9 @@ export class KubeProcessor {
 
   private refuse(r: Refusal, details?: KubeStatus['details']): Reply {
     this.log.info({ status: r.code, cause: r.cause, method: this.method, path: this.path.split('?')[0] }, 'kube request refused');
-    if (this.agent && this.awaiting !== 'nothing') {
-      if (!DECIDED_BY_POLICY.has(r.cause)) {
-        this.recordDecisionData({ action: 'deny', rule: null, policy: null, policyVersion: null, reason: r.cause, message: r.message });
-      }
+    if (this.awaiting !== 'nothing' && !DECIDED_BY_POLICY.has(r.cause)) {
       this.deps.core.metrics.decisions.inc({ protocol: 'kubernetes', action: 'deny', reason: r.cause });
+      if (this.agent) this.recordDecisionData({ action: 'deny', rule: null, policy: null, policyVersion: null, reason: r.cause, message: r.message });
     }
     if (this.agent && !this.outputRecorded) {
       this.outputRecorded = true;
