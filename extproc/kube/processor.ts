@@ -553,8 +553,10 @@ function durationOf(ms: number): { seconds: number; nanos: number } {
 }
 
 function requestMetadata(requestId: string, sessionId: string, agent: string | undefined): Struct {
-  const fields: Record<string, { string_value: string }> = { request_id: { string_value: requestId } };
-  if (sessionId) fields.session_id = { string_value: sessionId };
-  if (agent) fields.agent = { string_value: agent };
-  return { fields: { [METADATA_NAMESPACE]: { struct_value: { fields } } } };
+  // google.protobuf.Value comes from protobufjs's built-in descriptors, whose field names stay camelCase even with
+  // keepCase (`structValue`, `stringValue`; snake_case members are silently dropped on the wire).
+  const fields: Record<string, { stringValue: string }> = { request_id: { stringValue: requestId } };
+  if (sessionId) fields.session_id = { stringValue: sessionId };
+  if (agent) fields.agent = { stringValue: agent };
+  return { fields: { [METADATA_NAMESPACE]: { structValue: { fields } } } } as unknown as Struct;
 }
