@@ -5,6 +5,7 @@
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { LineCounter, parseDocument, isMap, isScalar, Scalar, type Document, type Node, type YAMLMap } from 'yaml';
 import { parseDurationSeconds } from '../common/duration.ts';
+import { compileMaskingRules, MaskingRulesError } from '../masking/compile.ts';
 import type { MaskingRule } from '../masking/types.ts';
 import { compileCondition, type Condition } from './cel.ts';
 import { POLICY_SCHEMA } from './schema.ts';
@@ -180,6 +181,18 @@ export function loadPolicy(source: string, version: number | null = null): Compi
     problems.push({ line: at.line, col: at.col, path: `/rules/${i}/when`, message: `CEL: ${compiled.problem.message}` });
     return { ...rule, condition: null };
   });
+  try {
+    compileMaskingRules(policy.masking);
+  } catch (err) {
+    if (!(err instanceof MaskingRulesError)) throw err;
+    for (const issue of err.issues) {
+      // `detectors[1].pattern` → ['masking', i, 'detectors', 1, 'pattern']
+      const field = issue.field.split(/[.[\]]+/).filter(Boolean).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+      const path: (string | number)[] = ['masking', issue.index, ...field];
+      const pos = position(doc, lines, path);
+      problems.push({ line: pos.line, col: pos.col, path: pointer(path), message: issue.message });
+    }
+  }
   if (problems.length) throw new PolicyLoadError(problems);
   return { doc: policy, rules, version, source };
 }

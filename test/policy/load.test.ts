@@ -76,3 +76,19 @@ test('JSON policies load as well', () => {
   assert.equal(p.doc.name, 'j');
   assert.equal(p.doc.mode, 'enforce');
 });
+
+test('masking rules are validated at load: a bad regular expression or JSON path is reported at its position', () => {
+  const src = [
+    'name: masks',
+    'rules: []',
+    'masking:',
+    '  - name: tickets',
+    '    detectors:',
+    '      - { name: TICKET, kind: regex, pattern: "TCK-(" }',
+    '    paths: ["$.data[["]',
+  ].join('\n');
+  const ps = problems(src);
+  assert.equal(ps.length, 2, ps.join('\n'));
+  assert.match(ps[0], /^6:/);
+  assert.match(ps[1], /^7:/);
+});
