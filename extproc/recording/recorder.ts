@@ -108,6 +108,8 @@ const EVENT_TYPES = new Set<string>(RECORDING_EVENT_TYPES);
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
 const PROGRESS_EVERY_MS = 1000;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 export interface RecorderWithStats extends Recorder {
   stats(): RecorderExtendedStats;
@@ -177,7 +179,9 @@ class RedisRecorder implements RecorderWithStats {
 
   record(input: NewRecordingEvent): RecordResult {
     if (!EVENT_TYPES.has(input.type)) throw new TypeError(`unknown recording event type ${JSON.stringify(input.type)}`);
-    if (!input.sessionId) throw new TypeError('recording event without a sessionId');
+    if (!input.sessionId || input.sessionId.length > 256 || CONTROL_CHARS.test(input.sessionId)) {
+      throw new TypeError('recording event without a valid sessionId (1-256 characters, no control characters)');
+    }
     if (this.closed) return this.refuse('the recorder is closed');
     const mode = this.failureMode(input.target);
     if (mode === 'fail-closed') {

@@ -1,26 +1,34 @@
 /**
  * The write side of the store: one Lua script call per batch. Compared with a pipeline of single commands it costs
- * the client one command instead of thousands (ioredis spends microseconds per command), and Redis applies the
- * batch atomically: the AOF holds all of it or none.
+ * the client one command instead of thousands (ioredis spends microseconds and several allocations per command and
+ * per argument), and Redis applies the batch atomically: the AOF holds all of it or none.
  *
- * Arguments: the number of events N, then per event (stream key, entry id, JSON); then any number of plain commands,
- * each as (arg count, command, args…). An XADD refused because its entry id exists (a retried batch) does not stop
- * the batch; the script returns the 1-based positions and errors of refused XADDs.
+ * Arguments: ARGV[1] packs the events as lines `key \n id \n json \n …` (JSON text never holds a raw newline, and
+ * session ids are refused if they do); then any number of plain commands, each as (arg count, command, args…).
+ * An XADD refused because its entry id exists (a retried batch) does not stop the batch; the script returns the
+ * 1-based positions and errors of refused XADDs.
  */
 import type { Redis } from 'ioredis';
 
 const SCRIPT = `
-local n = tonumber(ARGV[1])
+local blob = ARGV[1]
+local len = #blob
 local refused = {}
-local i = 2
-for k = 1, n do
-  local r = redis.pcall('XADD', ARGV[i], ARGV[i + 1], 'e', ARGV[i + 2])
+local pos = 1
+local k = 0
+while pos <= len do
+  local e1 = string.find(blob, '\\n', pos, true)
+  local e2 = string.find(blob, '\\n', e1 + 1, true)
+  local e3 = string.find(blob, '\\n', e2 + 1, true) or (len + 1)
+  k = k + 1
+  local r = redis.pcall('XADD', string.sub(blob, pos, e1 - 1), string.sub(blob, e1 + 1, e2 - 1), 'e', string.sub(blob, e2 + 1, e3 - 1))
   if type(r) == 'table' and r.err then
     refused[#refused + 1] = k
     refused[#refused + 1] = r.err
   end
-  i = i + 3
+  pos = e3 + 1
 end
+local i = 2
 while i <= #ARGV do
   local c = tonumber(ARGV[i])
   redis.call(unpack(ARGV, i + 1, i + c))
@@ -46,7 +54,7 @@ export class AppendBatch {
   /** Runs the batch; returns the refused XADDs as (0-based event position, error message). */
   async run(redis: Redis): Promise<Array<{ index: number; error: string }>> {
     // ioredis flattens array arguments; one array avoids spreading thousands of arguments.
-    const args = [String(this.count)].concat(this.events, this.commands);
+    const args = [this.events.join('\n')].concat(this.commands);
     const res = (await redis.eval(SCRIPT, 0, args)) as Array<number | string>;
     const out: Array<{ index: number; error: string }> = [];
     for (let i = 0; i < res.length; i += 2) out.push({ index: Number(res[i]) - 1, error: String(res[i + 1]) });
