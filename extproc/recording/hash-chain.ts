@@ -1,5 +1,5 @@
 /** The per-session SHA-256 chain: how an event's hash is computed, and how a stored session is verified. */
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.ts';
 import type { RecordingEvent, VerifyResult } from './types.ts';
 
@@ -64,6 +64,6 @@ export function sealEvent(ev: Omit<RecordingEvent, 'hash' | 'data'>, canonicalDa
     + `"protocol":${JSON.stringify(ev.protocol)},${ev.requestId === undefined ? '' : `"requestId":${JSON.stringify(ev.requestId)},`}`
     + `"seq":${ev.seq},"sessionId":${JSON.stringify(ev.sessionId)},"target":${JSON.stringify(ev.target)},`
     + `"time":${JSON.stringify(ev.time)},"type":${JSON.stringify(ev.type)},"v":1}`;
-  const hash = createHash('sha256').update(body).digest('hex');
+  const hash = oneShotHash('sha256', body, 'hex');
   return { hash, json: `${body.slice(0, -1)},"hash":"${hash}"}` };
 }

@@ -17,7 +17,7 @@ function isSecretName(name: string): boolean {
   let r = secretNameCache.get(name);
   if (r === undefined) {
     const n = name.toLowerCase().replace(/[-_.]/g, '');
-    r = n === 'pass' || SECRET_NAME_SUFFIXES.some((s) => n.endsWith(s));
+    r = n === 'pass' || SECRET_HEADERS.has(name.toLowerCase()) || SECRET_NAME_SUFFIXES.some((s) => n.endsWith(s));
     // Member names come from adapters' fixed vocabularies; the bound only guards against data used as keys.
     if (secretNameCache.size < 10_000) secretNameCache.set(name, r);
   }
@@ -77,7 +77,7 @@ function walk(value: unknown, secrets: SecretRegistry | undefined, depth: number
   for (const [k, v] of Object.entries(obj)) {
     if (v === undefined) continue;
     if (isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue')) { out[k] = REDACTED; continue; }
-    if (SECRET_HEADERS.has(k.toLowerCase()) || (isSecretName(k) && !isCountOrFlag(v))) { out[k] = REDACTED; continue; }
+    if (isSecretName(k) && !isCountOrFlag(v)) { out[k] = REDACTED; continue; }
     out[k] = walk(v, secrets, depth + 1);
   }
   return out;
@@ -130,8 +130,7 @@ function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string
     if (v === undefined || typeof v === 'function') continue;
     out += (first ? '' : ',') + JSON.stringify(k) + ':';
     first = false;
-    if ((isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue'))
-      || SECRET_HEADERS.has(k.toLowerCase()) || (isSecretName(k) && !isCountOrFlag(v))) {
+    if ((isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue')) || (isSecretName(k) && !isCountOrFlag(v))) {
       out += `"${REDACTED}"`;
     } else {
       out += emit(v, secrets, texts, depth + 1);

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { createRecorder, redact, REDACTED, SecretRegistry } from '../../extproc/recording/index.ts';
+import { canonicalJson, createRecorder, redact, REDACTED, SecretRegistry } from '../../extproc/recording/index.ts';
+import { redactToCanonical } from '../../extproc/recording/redact.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -45,6 +46,20 @@ describe('redact', () => {
     assert.equal(out.command, `curl -H "Authorization: Bearer ${REDACTED}" https://x`);
     assert.equal(out.log, `token=${REDACTED} end`);
     assert.equal(out.sql, `ALTER ROLE app PASSWORD '${REDACTED}'`);
+  });
+
+  it('the one-pass form the recorder uses equals canonical JSON of the redacted copy', () => {
+    const secrets = new SecretRegistry();
+    secrets.add(VAULT_VALUE);
+    const samples: unknown[] = [
+      { z: 1, a: [1, 'two', null, undefined, { y: true, b: 'Bearer abcdefghijklmnopqrstuvwxyz' }], m: { password: 'p', n: 1.5 } },
+      { headers: [['Authorization', 'x'], ['Host', 'h']], list: [{ name: 'Cookie', value: 'c' }], 'é': 'ünïcode "quoted"\n' },
+      { sql: { text: `select '${VAULT_VALUE}'` }, big: 12345678901234567890n, date: new Date(0), fn: () => 1, bytes: Buffer.from('hi') },
+    ];
+    for (const s of samples) {
+      const texts: string[] = [];
+      assert.equal(redactToCanonical(s, secrets, texts), canonicalJson(redact(s, secrets)));
+    }
   });
 });
 
