@@ -2,8 +2,14 @@
  * Short-lived agent tokens: signed JWTs scoped to targets (the `aud` claim), one session each (`sid`), revocable by
  * token id (`jti`). Only the token's metadata is stored, never the token itself. Verification is local (signature,
  * expiry) plus an in-memory revocation set that pub/sub keeps current.
+ *
+ * An Ed25519 verify through WebCrypto costs a few hundred microseconds and a thread-pool round trip, on every request
+ * of every stream; an agent presents the same token for its whole session. So a verified signature is remembered
+ * briefly (VerifiedTokens): keyed by the token's SHA-256 (the token itself is never held), good until the token's
+ * `exp` or VERIFIED_TTL_MS, whichever is sooner, and dropped when the token is revoked. Only the signature and the
+ * claims are remembered: revocation, target scope and the agent's state are checked on every call, as before.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Logger } from 'pino';
@@ -15,6 +21,10 @@ const ISSUER = 'portcullis';
 const REVOKED = 'portcullis:tokens:revoked';
 const REVOKED_CHANNEL = 'portcullis:tokens:revoked';
 const tokenKey = (jti: string): string => `portcullis:token:${jti}`;
+/** How long a verified signature is trusted without re-checking it (never past the token's own expiry). */
+export const VERIFIED_TTL_MS = 5000;
+/** Verified tokens remembered at most; the oldest goes first. */
+const VERIFIED_MAX = 10_000;
 
 export interface TokenRecord {
   jti: string;
@@ -41,6 +51,7 @@ export interface TokenPolicy {
 export class AgentTokens {
   private revoked = new Map<string, number>();
   private agentCache = new Map<string, { agent: Agent | null; at: number }>();
+  private verified = new VerifiedTokens();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -60,6 +71,7 @@ export class AgentTokens {
       if (channel !== REVOKED_CHANNEL) return;
       const { jti, exp } = JSON.parse(message) as { jti: string; exp: number };
       this.revoked.set(jti, exp);
+      this.verified.dropJti(jti);
     });
     await this.syncRevocations();
     this.timer = setInterval(() => void this.syncRevocations(), 5000);
@@ -120,6 +132,7 @@ export class AgentTokens {
     const exp = Math.floor(Date.parse(record.expiresAt) / 1000);
     await this.redis.multi().zadd(REVOKED, exp, jti).publish(REVOKED_CHANNEL, JSON.stringify({ jti, exp })).exec();
     this.revoked.set(jti, exp);
+    this.verified.dropJti(jti);
     return record;
   }
 
@@ -131,6 +144,26 @@ export class AgentTokens {
   /** Verifies a bearer token for use against `target`. Never throws for a bad token. */
   async verify(token: string | undefined, target: string): Promise<TokenVerification> {
     if (!token) return { ok: false, failure: 'missing', message: 'no Portcullis agent token was presented (send it as a bearer token)' };
+    const now = this.now();
+    const digest = createHash('sha256').update(token).digest('base64');
+    // Fast path: this exact token's signature was verified moments ago and it has not expired since.
+    const claims = this.verified.get(digest, now) ?? await this.verifySignature(token, digest, now);
+    if ('failure' in claims) return claims;
+    const { jti, targets } = claims;
+    if (this.revoked.has(jti)) return { ok: false, failure: 'revoked', message: `the agent token ${jti} has been revoked` };
+    if (!targets.includes(target)) return { ok: false, failure: 'out_of_scope', message: `the agent token is not scoped to target ${target}` };
+    const agent = await this.agent(claims.sub);
+    if (!agent) return { ok: false, failure: 'unknown_agent', message: `agent ${claims.sub} is not registered` };
+    if (agent.disabled) return { ok: false, failure: 'agent_disabled', message: `agent ${agent.id} is disabled` };
+    return {
+      ok: true,
+      agent,
+      token: { jti, sessionId: claims.sessionId, plan: claims.plan, targets, expiresAt: new Date(claims.exp * 1000) },
+    };
+  }
+
+  /** The full check (header, key, signature, issuer, expiry); remembers the claims of a token that passes. */
+  private async verifySignature(token: string, digest: string, now: number): Promise<VerifiedClaims | { ok: false; failure: TokenFailure; message: string }> {
     let kid: string | undefined;
     try {
       const header = decodeProtectedHeader(token);
@@ -143,23 +176,22 @@ export class AgentTokens {
     if (!key) return { ok: false, failure: 'invalid', message: 'the agent token was not signed by a key this gateway knows' };
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: [ALG], typ: AGENT_TOKEN_TYPE, clockTolerance: 0, currentDate: new Date(this.now()) }));
+      ({ payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: [ALG], typ: AGENT_TOKEN_TYPE, clockTolerance: 0, currentDate: new Date(now) }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) return { ok: false, failure: 'expired', message: 'the agent token has expired; ask for a new one' };
       return { ok: false, failure: 'invalid', message: 'the agent token is invalid' };
     }
-    const jti = String(payload.jti ?? '');
-    if (this.revoked.has(jti)) return { ok: false, failure: 'revoked', message: `the agent token ${jti} has been revoked` };
-    const targets = Array.isArray(payload.aud) ? payload.aud : [String(payload.aud)];
-    if (!targets.includes(target)) return { ok: false, failure: 'out_of_scope', message: `the agent token is not scoped to target ${target}` };
-    const agent = await this.agent(String(payload.sub));
-    if (!agent) return { ok: false, failure: 'unknown_agent', message: `agent ${String(payload.sub)} is not registered` };
-    if (agent.disabled) return { ok: false, failure: 'agent_disabled', message: `agent ${agent.id} is disabled` };
-    return {
-      ok: true,
-      agent,
-      token: { jti, sessionId: String(payload.sid), plan: String(payload.plan ?? ''), targets, expiresAt: new Date(Number(payload.exp) * 1000) },
+    const claims: VerifiedClaims = {
+      jti: String(payload.jti ?? ''),
+      sub: String(payload.sub),
+      sessionId: String(payload.sid),
+      plan: String(payload.plan ?? ''),
+      targets: Array.isArray(payload.aud) ? payload.aud : [String(payload.aud)],
+      exp: Number(payload.exp),
     };
+    // A token without an expiry (none we issue) is never remembered: there would be no bound but the TTL.
+    if (payload.exp !== undefined) this.verified.set(digest, claims, now);
+    return claims;
   }
 
   /** Agents are read through a short cache so a disabled agent is refused within a second, without a Redis read per request. */
@@ -178,6 +210,43 @@ export class AgentTokens {
 }
 
 export class TokenIssueError extends Error {}
+
+/** What a valid signature vouches for; the per-call checks (revocation, scope, agent) run on these. */
+interface VerifiedClaims { jti: string; sub: string; sessionId: string; plan: string; targets: string[]; exp: number }
+
+/**
+ * Tokens whose signature verified, by SHA-256 of the token. An entry is good while `now < until`, where `until` is
+ * the earlier of the token's expiry (jose refuses once `exp <= now` in whole seconds) and VERIFIED_TTL_MS after the
+ * check; past it, the token goes through the full check again, which reports the expiry itself.
+ */
+class VerifiedTokens {
+  private entries = new Map<string, { claims: VerifiedClaims; until: number }>();
+
+  get(digest: string, now: number): VerifiedClaims | undefined {
+    const e = this.entries.get(digest);
+    if (!e) return undefined;
+    if (now < e.until) return e.claims;
+    this.entries.delete(digest);
+    return undefined;
+  }
+
+  set(digest: string, claims: VerifiedClaims, now: number): void {
+    const until = Math.min(claims.exp * 1000, now + VERIFIED_TTL_MS);
+    if (!(now < until)) return;
+    if (this.entries.size >= VERIFIED_MAX) {
+      for (const [k, e] of this.entries) if (e.until <= now) this.entries.delete(k);
+      // Still full of live entries: the oldest goes (Map keeps insertion order).
+      if (this.entries.size >= VERIFIED_MAX) this.entries.delete(this.entries.keys().next().value!);
+    }
+    this.entries.delete(digest);
+    this.entries.set(digest, { claims, until });
+  }
+
+  /** Revocation drops the token at once (verify checks the revocation set on every call as well). */
+  dropJti(jti: string): void {
+    for (const [k, e] of this.entries) if (e.claims.jti === jti) this.entries.delete(k);
+  }
+}
 
 /** True when a bearer value has the shape of an agent token (used to refuse agents at the admin API). */
 export function looksLikeAgentToken(token: string): boolean {

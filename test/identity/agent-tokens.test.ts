@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { AgentTokens } from '../../extproc/identity/agent-tokens.ts';
+import { AgentTokens, VERIFIED_TTL_MS } from '../../extproc/identity/agent-tokens.ts';
 import { Registry } from '../../extproc/identity/registry.ts';
 import { SigningKeys } from '../../extproc/identity/signing-keys.ts';
 import { waitFor } from '../harness/ports.ts';
@@ -99,4 +99,37 @@ test('malformed, foreign and missing tokens are refused with a reason; a disable
   const fresh = await tokenService();
   assert.equal(((await fresh.verify(token, 'kube-dev')) as { failure: string }).failure, 'agent_disabled');
   await registry.putAgent({ id: 'planner', groups: ['agents'], labels: {}, disabled: false, createdAt: new Date().toISOString() });
+});
+
+// The verified-token cache (a signature is re-checked at most every VERIFIED_TTL_MS) must never let through what the
+// full check would refuse: these guard revocation, expiry and scope on a token whose verification is remembered.
+test('verified-token cache: revocation wins at once on this replica and within the pub/sub delay on others', async () => {
+  const a = await tokenService();
+  const b = await tokenService();
+  const { token, record } = await a.issue({ agent: 'planner', targets: ['kube-dev'], issuedBy: 'admin' });
+  for (const t of [a, b]) {
+    assert.ok((await t.verify(token, 'kube-dev')).ok);
+    assert.ok((await t.verify(token, 'kube-dev')).ok); // now served from the cache
+    const scope = await t.verify(token, 'kube-prod');
+    assert.equal(scope.ok ? 'ok' : scope.failure, 'out_of_scope');
+  }
+  await a.revoke(record.jti);
+  const here = await a.verify(token, 'kube-dev');
+  assert.equal(here.ok ? 'ok' : here.failure, 'revoked', 'the revoking replica refuses with no delay');
+  await waitFor(async () => { const r = await b.verify(token, 'kube-dev'); return !r.ok && r.failure === 'revoked'; }, 1000, 'revocation on replica b');
+  assert.ok(VERIFIED_TTL_MS > 1000, 'replica b was refused before its cache entry could have lapsed');
+});
+
+test('verified-token cache: expiry wins over a remembered verification', async () => {
+  let clock = Date.now();
+  const tokens = await tokenService(() => clock);
+  const { token, record } = await tokens.issue({ agent: 'planner', targets: ['kube-dev'], ttlSeconds: 2, issuedBy: 'admin' });
+  const exp = Date.parse(record.expiresAt);
+  assert.ok((await tokens.verify(token, 'kube-dev')).ok);
+  clock = exp - 1; // still inside the cache's own window (VERIFIED_TTL_MS), and the token's last valid millisecond
+  assert.ok(exp - 1 - Date.now() < VERIFIED_TTL_MS);
+  assert.ok((await tokens.verify(token, 'kube-dev')).ok);
+  clock = exp;
+  const res = await tokens.verify(token, 'kube-dev');
+  assert.equal(res.ok ? 'ok' : res.failure, 'expired');
 });
