@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
   token: { summary: 'issue and revoke agent tokens', load: async () => (await import('./commands/identity.ts')).tokenCommand },
   target: { summary: 'list and apply targets', load: async () => (await import('./commands/identity.ts')).targetCommand },
   approvals: { summary: 'list, show, approve, deny and revoke approval requests', load: async () => (await import('./commands/approvals.ts')).approvalsCommand },
+  sessions: { summary: 'list, show, verify, export and tail recorded sessions (auditors)', load: async () => (await import('./commands/sessions.ts')).sessionsCommand },
   mask: { summary: 'mask stdin to stdout with built-in or policy masking rules', load: async () => (await import('./commands/mask.ts')).maskCommand },
   k8s: { summary: 'classify a Kubernetes API request offline (k8s classify METHOD PATH)', load: async () => (await import('./commands/k8s.ts')).k8sCommand },
   principal: { summary: 'create human principals (admins, policy authors, approvers, auditors)', load: async () => (await import('./commands/identity.ts')).principalCommand },

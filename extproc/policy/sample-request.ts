@@ -24,7 +24,7 @@ export const SAMPLE_REQUEST_SCHEMA = {
     agent: { type: 'object' },
     target: { type: 'object' },
     session: { type: 'object' },
-    time: { type: 'string', format: 'date-time' },
+    time: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$', description: 'RFC 3339' },
     k8s: { type: 'object' },
     sql: { type: 'object' },
     ssh: { type: 'object' },
