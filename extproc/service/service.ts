@@ -16,7 +16,7 @@ import { SigningKeys } from '../identity/signing-keys.ts';
 import { PolicySet } from '../policy/policy-set.ts';
 import { policyRoutes } from '../policy/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
-import { createRecorder, recordingRoutes } from '../recording/index.ts';
+import { createRecorder, recordingRoutes, startRetention } from '../recording/index.ts';
 import { ensureAdminToken, seedPolicies, seedTargets } from './bootstrap.ts';
 import type { ServiceConfig } from './config.ts';
 import type { GatewayCore } from './core.ts';
@@ -83,6 +83,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     maxBuffered: config.recording.maxBuffered,
     logger,
   });
+  const retention = startRetention({ redis, maxAgeSeconds: parseDurationSeconds(config.recording.retention), intervalSeconds: 3600, logger });
   const adminBaseUrl = config.admin.publicUrl ?? `http://${config.admin.host}:${config.admin.port}`;
   const approvals = createApprovals({
     redis,
@@ -117,6 +118,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
       await grpcServer.shutdown(config.shutdownGraceMs);
       await admin.close();
       await metricsServer.close();
+      retention.stop();
       await recorder.close();
       await approvals.close();
       await tokens.stop();
