@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Protocol } from '../policy/context.ts';
+import { canonicalJson } from '../common/canonical-json.ts';
 
 /** 'sha256:' + hex over the protocol, the target and the canonical bytes of the action. */
 export function actionFingerprint(parts: { protocol: Protocol; target: string; canonical: string | Uint8Array }): string {
@@ -36,12 +37,4 @@ function bodyDigest(body: unknown): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** JSON with object keys sorted at every level. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const keys = Object.keys(v as object).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
+export { canonicalJson };

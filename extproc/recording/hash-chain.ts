@@ -1,6 +1,6 @@
 /** The per-session SHA-256 chain: how an event's hash is computed, and how a stored session is verified. */
 import { createHash, hash as oneShotHash } from 'node:crypto';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson } from '../common/canonical-json.ts';
 import type { RecordingEvent, VerifyResult } from './types.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);

@@ -8,7 +8,7 @@ export type { Protocol } from '../policy/context.ts';
 export { createRecorder, type RecorderOptions, type RecorderExtendedStats, type RecorderWithStats } from './recorder.ts';
 export { redact, SecretRegistry, REDACTED } from './redact.ts';
 export { GENESIS_HASH, hashEvent, ChainVerifier } from './hash-chain.ts';
-export { canonicalJson } from './canonical-json.ts';
+export { canonicalJson } from '../common/canonical-json.ts';
 export { keys as recordingKeys } from './keys.ts';
 export {
   listSessions, getSession, readEvents, verifySession, tailEvents, type SessionFilter, type SessionPage, type StoredEvent,

@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_EVENT_BYTES, limitEventData, truncateUtf8 } from './event-size.ts';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson } from '../common/canonical-json.ts';
 import { GENESIS_HASH, sealEvent } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
 import { AppendBatch } from './redis-append.ts';
