@@ -4,7 +4,8 @@
  *   keepCase: true  -> field names are the proto's snake_case names (`raw_value`, `end_of_stream`);
  *   longs: String   -> int64 (e.g. Duration.seconds) arrive as decimal strings; send a string or a number;
  *   enums: String   -> enums arrive as their names ('SEND', 'CONTINUE_AND_REPLACE'); send a name or a number;
- *   defaults: false -> a field that is unset, zero, false or empty is *absent* (undefined) on received messages;
+ *   defaults: false -> a field that is unset, zero, false or empty is *absent* (undefined) on messages from Envoy
+ *                      (protobufjs, unlike Envoy, does encode a default value that a sender set explicitly);
  *   oneofs: true    -> received messages also carry the name of the set oneof member (`request`, `response`,
  *                      `mutation`); it is ignored when sending;
  *   bytes           -> Buffer (send a Buffer or Uint8Array; never a string, protobufjs would base64-decode it).

@@ -34,7 +34,14 @@ export async function startProcessor(impl: ExternalProcessorImplementation, port
   return {
     address: `127.0.0.1:${bound}`,
     port: bound,
-    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+    // Graceful first; streams a test left open must not hold the process.
+    close: () => new Promise<void>((resolve) => {
+      const force = setTimeout(() => server.forceShutdown(), 500);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    }),
   };
 }
 

@@ -120,7 +120,7 @@ export class ExtProcFilter {
     const bm = this.bodyMode(dir);
     s.clRemoved = bm === 'STREAMED' || bm === 'BUFFERED_PARTIAL';
     s.callback = 'HeadersCallback';
-    const hh = { headers: toHeaderMap(headers), end_of_stream: endStream };
+    const hh = { headers: toHeaderMap(headers), ...(endStream ? { end_of_stream: true } : {}) };
     this.send(dir === 'request' ? { request_headers: hh } : { response_headers: hh }, dir);
   }
 
@@ -247,7 +247,8 @@ export class ExtProcFilter {
     if (endStream) s.eosSent = true;
     if (state !== 'StreamedBodyCallback') s.bodySent = true;
     this.transition(dir, state);
-    const body = { body: chunk, end_of_stream: endStream };
+    // Envoy (C++) never puts a false/empty default on the wire; protobufjs would if it were set explicitly.
+    const body = { ...(chunk.length > 0 ? { body: chunk } : {}), ...(endStream ? { end_of_stream: true } : {}) };
     this.send(dir === 'request' ? { request_body: body } : { response_body: body }, dir);
   }
 

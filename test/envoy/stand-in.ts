@@ -58,7 +58,13 @@ export async function startEnvoyStandIn(opts: StandInOptions): Promise<EnvoyStan
 
   const ctx: StreamContext = { settings, counters, client, upstreamUrl, upstreamTls, agent, ca: opts.upstream.ca };
   const server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => handleRequest(ctx, req, res));
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(ctx, req, socket as Socket, head));
+  // Upgraded sockets leave the HTTP server's bookkeeping: close() must end them itself.
+  const upgraded = new Set<Socket>();
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket as Socket);
+    socket.on('close', () => upgraded.delete(socket as Socket));
+    handleUpgrade(ctx, req, socket as Socket, head);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
 
@@ -71,6 +77,7 @@ export async function startEnvoyStandIn(opts: StandInOptions): Promise<EnvoyStan
     settings,
     close: async () => {
       server.closeAllConnections();
+      for (const s of upgraded) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       agent.destroy();
       client.close();
@@ -364,6 +371,7 @@ function handleUpgrade(ctx: StreamContext, req: http.IncomingMessage, socket: So
     closed = true;
     filter?.onDestroy();
     socket.end();
+    socket.destroySoon();
     upSocket?.destroy();
   };
   const localReply = (r: LocalReply) => {
