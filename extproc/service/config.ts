@@ -91,9 +91,10 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.PORTCULLIS_DATA_DIR) o.dataDir = env.PORTCULLIS_DATA_DIR;
   if (env.PORTCULLIS_LOG_LEVEL) o.log = { level: env.PORTCULLIS_LOG_LEVEL };
   const ports: [string, string][] = [['PORTCULLIS_GRPC_PORT', 'grpc'], ['PORTCULLIS_ADMIN_PORT', 'admin'], ['PORTCULLIS_METRICS_PORT', 'metrics']];
+  const host = env.PORTCULLIS_LISTEN_HOST;
   for (const [name, key] of ports) {
     const p = int(name);
-    if (p !== undefined) o[key] = { port: p };
+    if (p !== undefined || host) o[key] = { ...(p !== undefined ? { port: p } : {}), ...(host ? { host } : {}) };
   }
   const lr = int('PORTCULLIS_LOCAL_REDIS_PORT');
   if (lr !== undefined) o.localRedisPort = lr;
