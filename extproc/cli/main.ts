@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
   mask: { summary: 'mask stdin to stdout with built-in or policy masking rules', load: async () => (await import('./commands/mask.ts')).maskCommand },
   k8s: { summary: 'classify a Kubernetes API request offline (k8s classify METHOD PATH)', load: async () => (await import('./commands/k8s.ts')).k8sCommand },
   principal: { summary: 'create human principals (admins, policy authors, approvers, auditors)', load: async () => (await import('./commands/identity.ts')).principalCommand },
+  demo: { summary: 'try the Kubernetes path without Envoy (uses the test stand-ins by design)', load: async () => (await import('./commands/demo.ts')).demoCommand },
 };
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
