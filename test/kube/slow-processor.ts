@@ -30,7 +30,7 @@ export async function startSlowProcessor(target: string, rule: SlowRule): Promis
       let queue: Promise<void> = Promise.resolve();
       const then = (fn: () => void | Promise<void>) => { queue = queue.then(async () => { if (!gone) await fn(); }); };
       call.on('data', (req: ProcessingRequest) => {
-        if (req.request_headers) {
+        if ('request_headers' in req && req.request_headers) {
           const path = req.request_headers.headers?.headers?.find((h) => h.key === ':path');
           slow = rule.paths.test(Buffer.from(path?.raw_value ?? '').toString('latin1'));
         }
@@ -40,7 +40,7 @@ export async function startSlowProcessor(target: string, rule: SlowRule): Promis
       call.on('cancelled', () => { gone = true; upstream.cancel(); });
       call.on('error', () => { gone = true; upstream.cancel(); });
       upstream.on('data', (res: ProcessingResponse) => {
-        const hold = slow && rule.kind in res;
+        const hold = slow && (res as Record<string, unknown>)[rule.kind] != null;
         then(async () => {
           if (hold) {
             delayed++;
