@@ -2,8 +2,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import type { Role } from '../../extproc/identity/principal.ts';
+import { Principals } from '../../extproc/identity/principals.ts';
 import { loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
 import type { GatewayCore } from '../../extproc/service/core.ts';
 import type { GrpcService } from '../../extproc/service/grpc-server.ts';
@@ -38,7 +40,10 @@ export async function startTestService(opts: {
   const lines: string[] = [];
   const logger: Logger = pino({ level: 'debug', redact: { paths: ['authorization', '*.authorization', 'token', '*.token'], censor: '[redacted]' } }, { write: (s: string) => { lines.push(s); } });
   const service = await startService(config, { logger, ...(opts.adapters ? { adapters: opts.adapters } : {}) });
-  const adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  // The first instance on a Redis writes the bootstrap admin token; later instances on the same Redis get their own.
+  const adminToken = service.adminTokenPath
+    ? readFileSync(service.adminTokenPath, 'utf8').trim()
+    : await withRedis(opts.redisUrl, async (r) => (await new Principals(r).create({ name: 'test-admin', roles: ['admin'] })).token);
   const call: TestService['call'] = async (token, method, path, body) => {
     const res = await fetch(service.adminUrl + path, {
       method,
@@ -65,4 +70,13 @@ export async function startTestService(opts: {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+async function withRedis<T>(url: string, use: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis(url);
+  try {
+    return await use(r);
+  } finally {
+    r.disconnect();
+  }
 }

@@ -18,13 +18,13 @@ after(async () => {
   await redis.close();
 });
 
-const sample = { request: { k8s: { isResourceRequest: true, verb: 'delete', resource: 'pods', namespace: 'dev' } } };
+const sample = { request: { k8s: { isResourceRequest: true, verb: 'delete', resource: 'pods', namespace: 'staging' } } };
 
 test('a policy written through one instance is enforced by another within a second, without restart', async () => {
   const author = await a.principal('author', ['policy-author']);
   // The two instances share one Redis, so a principal created on A authenticates on B too.
   assert.equal((await b.call(author.token, 'POST', '/v1/policies/evaluate', sample)).body.action, 'deny');
-  const written = await a.call(author.token, 'POST', '/v1/policies', { source: 'name: dev-deletes\nrules:\n  - { name: dev, when: k8s.namespace == "dev", action: allow }\n' });
+  const written = await a.call(author.token, 'POST', '/v1/policies', { source: 'name: dev-deletes\nrules:\n  - { name: dev, when: k8s.namespace == "staging", action: allow }\n' });
   assert.equal(written.status, 201);
   const started = Date.now();
   await waitFor(async () => (await b.call(author.token, 'POST', '/v1/policies/evaluate', sample)).body.action === 'allow', 1000, 'instance B to enforce the new policy');
