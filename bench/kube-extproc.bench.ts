@@ -10,34 +10,15 @@
  * the per-round ratios, with the spread of the p50 ratio so noise is visible.
  * Run: node --import tsx bench/kube-extproc.bench.ts [requests per round=500] [rounds=5]
  */
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { kubeExtProcAdapter } from '../extproc/kube/index.ts';
-import { startEchoProcessor } from '../test/envoy/echo-processor.ts';
-import { startEnvoyStandIn, type EnvoyStandIn } from '../test/envoy/stand-in.ts';
-import { startRedis } from '../test/harness/redis.ts';
-import { startTestService } from '../test/harness/service.ts';
-import { startKubeApiServer } from '../test/kube-apiserver/server.ts';
+import type { EnvoyStandIn } from '../test/envoy/stand-in.ts';
+import { startKubeBench, UPSTREAM_TOKEN } from './kube-setup.ts';
 
 const N = Number(process.argv[2] ?? 500);
 const ROUNDS = Number(process.argv[3] ?? 5);
 const WARM_UP = 100;
 const CONCURRENCY = 8;
-const UPSTREAM_TOKEN = 'bench-upstream-token-5b2c';
-
-function policyWithTwentyRules(): string {
-  const base = readFileSync(new URL('../examples/policies/kubernetes-guardrails.yaml', import.meta.url), 'utf8');
-  const filler = Array.from({ length: 13 }, (_, i) => [
-    `  - name: filler-${i}`,
-    `    when: k8s.namespace == "team-${i}" && k8s.verb in ["delete", "deletecollection"] && k8s.resource != "events"`,
-    '    action: deny',
-    `    message: team-${i} is read-only for agents.`,
-  ].join('\n')).join('\n');
-  return base.replace('\nmasking:', `\n${filler}\nmasking:`);
-}
 
 async function measure(envoy: EnvoyStandIn, token: string, concurrency: number): Promise<number[]> {
   const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency, ca: envoy.caPem });
@@ -62,23 +43,10 @@ const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.leng
 const median = (xs: number[]): number => pct([...xs].sort((a, b) => a - b), 50);
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
-  writeFileSync(join(dir, 'kube-token'), UPSTREAM_TOKEN);
-  const redis = await startRedis({ appendonly: false });
-  const api = await startKubeApiServer({ tls: true, expectedToken: UPSTREAM_TOKEN });
-  const svc = await startTestService({ redisUrl: redis.url, adapters: [kubeExtProcAdapter()], config: { bootstrap: { policies: [], targets: [] }, log: { level: 'warn' } } });
-  const admin = svc.adminToken;
-  const created = await svc.call(admin, 'POST', '/v1/policies', { source: policyWithTwentyRules() });
-  if (created.status !== 201) throw new Error(JSON.stringify(created.body));
-  await svc.call(admin, 'POST', '/v1/targets', { name: 'kube-dev', kind: 'kubernetes', address: api.url, credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` } });
-  await svc.call(admin, 'POST', '/v1/agents', { id: 'bench-agent', groups: ['agents'] });
-  await svc.core.targets.refresh();
-  await svc.core.policies.reload();
-  const token = (await svc.call(admin, 'POST', '/v1/tokens', { agent: 'bench-agent', targets: ['kube-dev'], ttl: '1h' })).body.token as string;
-  const echo = await startEchoProcessor();
-  const upstream = { url: api.url, ca: api.caPem };
-  const ours = await startEnvoyStandIn({ processorAddress: `127.0.0.1:${svc.grpcPort}`, upstream });
-  const bare = await startEnvoyStandIn({ processorAddress: echo.address, upstream });
+  const bench = await startKubeBench();
+  const { svc, agentToken: token } = bench;
+  const ours = await bench.standIn('portcullis');
+  const bare = await bench.standIn('echo');
   try {
     console.log(`${N} requests per side per round, ${ROUNDS} rounds, GET /api/v1/namespaces/dev/pods through the Envoy stand-in (TLS, bodies BUFFERED)`);
     for (const c of [1, CONCURRENCY]) {
@@ -100,13 +68,7 @@ async function main(): Promise<void> {
     await svc.core.recorder.flush();
     console.log(`recorded events: ${JSON.stringify(svc.core.recorder.stats())}`);
   } finally {
-    await ours.close();
-    await bare.close();
-    await echo.close();
-    await svc.close();
-    await api.close();
-    await redis.close();
-    rmSync(dir, { recursive: true, force: true });
+    await bench.close();
   }
 }
 
