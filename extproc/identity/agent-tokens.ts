@@ -9,7 +9,7 @@
  * `exp` or VERIFIED_TTL_MS, whichever is sooner, and dropped when the token is revoked. Only the signature and the
  * claims are remembered: revocation, target scope and the agent's state are checked on every call, as before.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Logger } from 'pino';
@@ -145,7 +145,7 @@ export class AgentTokens {
   async verify(token: string | undefined, target: string): Promise<TokenVerification> {
     if (!token) return { ok: false, failure: 'missing', message: 'no Portcullis agent token was presented (send it as a bearer token)' };
     const now = this.now();
-    const digest = createHash('sha256').update(token).digest('base64');
+    const digest = hash('sha256', token, 'base64');
     // Fast path: this exact token's signature was verified moments ago and it has not expired since.
     const claims = this.verified.get(digest, now) ?? await this.verifySignature(token, digest, now);
     if ('failure' in claims) return claims;

@@ -92,7 +92,7 @@ export function maskKubeJson(engine: MaskingEngine, plan: CompiledMasking, value
 export function maskJsonBody(engine: MaskingEngine, plan: CompiledMasking, body: Uint8Array, resource: string, found: Findings): Uint8Array | null {
   const secret = resource === 'secrets';
   const contentFound = secret || (!plan.contentEmpty && engine.maskBytes(body, plan).findings.length > 0);
-  if (!contentFound && plan.paths.length === 0) return null;
+  if (!contentFound && !anyPathMayMatch(plan, body)) return null;
   let doc: unknown;
   try {
     doc = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
@@ -103,6 +103,45 @@ export function maskJsonBody(engine: MaskingEngine, plan: CompiledMasking, body:
   const masked = maskKubeJson(engine, contentFound ? plan : pathsOnly(plan), doc, resource, found);
   if (found.total === before) return null;
   return Buffer.from(JSON.stringify(masked));
+}
+
+/**
+ * Fast path for the common response (a Pod list, a Deployment): no path rule can match unless every member name the
+ * path spells out occurs in the document, and the raw bytes show whether one does: without a `\u` escape in the
+ * body, a member name without `"`, `\`, `/` or control characters can only be written as itself between quotes. A
+ * body with any `\u`, or a path of wildcards only, takes the full walk.
+ */
+export function anyPathMayMatch(plan: CompiledMasking, body: Uint8Array): boolean {
+  if (plan.paths.length === 0) return false;
+  const needles = pathNeedles(plan);
+  if (needles.some((n) => n === null)) return true;
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (buf.includes(UNICODE_ESCAPE)) return true;
+  return needles.some((names) => names!.every((name) => buf.includes(name)));
+}
+
+const UNICODE_ESCAPE = Buffer.from('\\u');
+/** A name a JSON encoder may only write verbatim (no escape applies to any of its characters but `\u`). */
+const VERBATIM_NAME = /^[^"\\/\u0000-\u001f\u2028\u2029]+$/;
+const needleCache = new WeakMap<CompiledMasking, (Buffer[] | null)[]>();
+
+/** Per path: the quoted member names it requires, or null when it requires none we can look for. */
+function pathNeedles(plan: CompiledMasking): (Buffer[] | null)[] {
+  let needles = needleCache.get(plan);
+  if (!needles) {
+    needles = plan.paths.map(({ path }) => {
+      const names: Buffer[] = [];
+      for (const seg of path) {
+        const key = seg.kind === 'key' || seg.kind === 'descend' ? seg.key : null;
+        if (key === null) continue;
+        if (!VERBATIM_NAME.test(key)) return null;
+        names.push(Buffer.from(JSON.stringify(key), 'utf8'));
+      }
+      return names.length > 0 ? names : null;
+    });
+    needleCache.set(plan, needles);
+  }
+  return needles;
 }
 
 const pathsOnlyPlans = new WeakMap<CompiledMasking, CompiledMasking>();
