@@ -188,7 +188,7 @@ export class KubeProcessor {
   }
 
   async requestBody(b: HttpBody): Promise<Reply> {
-    const body = b.body ? Buffer.from(b.body) : Buffer.alloc(0);
+    const body = bytesOf(b.body);
     if (body.length > this.deps.maxRequestBodyBytes) {
       this.recordAction({ method: this.method, path: this.path, bytes: body.length });
       return this.refuse(refusal(413, 'BadRequest', 'body-too-large', `request bodies over ${this.deps.maxRequestBodyBytes} bytes are not accepted by the gateway`));
@@ -345,7 +345,7 @@ export class KubeProcessor {
   }
 
   async responseBody(b: HttpBody): Promise<Reply> {
-    const chunk = b.body ? Buffer.from(b.body) : Buffer.alloc(0);
+    const chunk = bytesOf(b.body);
     this.response.bytes += chunk.length;
     const engine = await this.deps.engine();
     if (this.responseMode === 'buffered') {
@@ -482,6 +482,11 @@ export function headerMap(map: HeaderMap | undefined): Map<string, string> {
     out.set(h.key, prev === undefined ? v : `${prev},${v}`);
   }
   return out;
+}
+
+/** A body as a Buffer over the decoded message's own bytes (not a copy: nothing else holds the message). */
+function bytesOf(body: Uint8Array | undefined): Buffer {
+  return body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.alloc(0);
 }
 
 function bearerOf(authorization: string | undefined): string | undefined {

@@ -117,7 +117,14 @@ export function anyPathMayMatch(plan: CompiledMasking, body: Uint8Array): boolea
   if (needles.some((n) => n === null)) return true;
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   if (buf.includes(UNICODE_ESCAPE)) return true;
-  return needles.some((names) => names!.every((name) => buf.includes(name)));
+  // Paths share names ($.data.* and $.items[*].data.*): each name is looked for once per body.
+  const present = new Map<Buffer, boolean>();
+  const has = (name: Buffer): boolean => {
+    let p = present.get(name);
+    if (p === undefined) present.set(name, p = buf.includes(name));
+    return p;
+  };
+  return needles.some((names) => names!.every(has));
 }
 
 const UNICODE_ESCAPE = Buffer.from('\\u');
@@ -129,13 +136,16 @@ const needleCache = new WeakMap<CompiledMasking, (Buffer[] | null)[]>();
 function pathNeedles(plan: CompiledMasking): (Buffer[] | null)[] {
   let needles = needleCache.get(plan);
   if (!needles) {
+    const interned = new Map<string, Buffer>();
     needles = plan.paths.map(({ path }) => {
       const names: Buffer[] = [];
       for (const seg of path) {
         const key = seg.kind === 'key' || seg.kind === 'descend' ? seg.key : null;
         if (key === null) continue;
         if (!VERBATIM_NAME.test(key)) return null;
-        names.push(Buffer.from(JSON.stringify(key), 'utf8'));
+        const quoted = JSON.stringify(key);
+        if (!interned.has(quoted)) interned.set(quoted, Buffer.from(quoted, 'utf8'));
+        names.push(interned.get(quoted)!);
       }
       return names.length > 0 ? names : null;
     });
