@@ -51,6 +51,7 @@ export interface TokenPolicy {
 export class AgentTokens {
   private revoked = new Map<string, number>();
   private agentCache = new Map<string, { agent: Agent | null; at: number }>();
+  private agentRefresh = new Map<string, Promise<Agent | null>>();
   private verified = new VerifiedTokens();
   private timer: NodeJS.Timeout | null = null;
 
@@ -198,14 +199,19 @@ export class AgentTokens {
   private async agent(id: string): Promise<Agent | null> {
     const hit = this.agentCache.get(id);
     if (hit && this.now() - hit.at < 1000) return hit.agent;
-    try {
-      const agent = await this.registry.getAgent(id);
-      this.agentCache.set(id, { agent, at: this.now() });
-      return agent;
-    } catch (err) {
-      if (hit) return hit.agent; // Redis away: the last known state of the agent stands
-      throw err;
+    let refresh = this.agentRefresh.get(id);
+    if (!refresh) {
+      refresh = this.registry.getAgent(id)
+        .then((agent) => { this.agentCache.set(id, { agent, at: this.now() }); return agent; })
+        .finally(() => this.agentRefresh.delete(id));
+      this.agentRefresh.set(id, refresh);
     }
+    if (!hit) return refresh;
+    // A stale entry answers now while one refresh runs: a request never waits on Redis for an agent it has seen,
+    // so a Redis outage cannot stall decisions past Envoy's message timeout. The last known state of the agent
+    // stands until Redis answers (a change reaches this replica about a second plus one round trip later).
+    refresh.catch((err: unknown) => this.logger?.warn({ err: (err as Error).message, agent: id }, 'agent refresh failed; using the last known state'));
+    return hit.agent;
   }
 }
 

@@ -8,6 +8,7 @@
  * An XADD refused because its entry id exists (a retried batch) does not stop the batch; the script returns the
  * 1-based positions and errors of refused XADDs.
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 const SCRIPT = `
@@ -37,6 +38,18 @@ end
 return refused
 `;
 
+const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');
+
+/** EVALSHA, falling back to EVAL once when Redis does not have the script cached (first use, or after a restart). */
+async function runScript(redis: Redis, args: string[]): Promise<unknown> {
+  try {
+    return await redis.evalsha(SCRIPT_SHA, 0, args);
+  } catch (err) {
+    if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+    return redis.eval(SCRIPT, 0, args);
+  }
+}
+
 export class AppendBatch {
   private readonly events: string[] = [];
   private readonly commands: string[] = [];
@@ -55,7 +68,7 @@ export class AppendBatch {
   async run(redis: Redis): Promise<Array<{ index: number; error: string }>> {
     // ioredis flattens array arguments; one array avoids spreading thousands of arguments.
     const args = [this.events.join('\n')].concat(this.commands);
-    const res = (await redis.eval(SCRIPT, 0, args)) as Array<number | string>;
+    const res = (await runScript(redis, args)) as Array<number | string>;
     const out: Array<{ index: number; error: string }> = [];
     for (let i = 0; i < res.length; i += 2) out.push({ index: Number(res[i]) - 1, error: String(res[i + 1]) });
     return out;

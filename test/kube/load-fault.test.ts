@@ -177,22 +177,15 @@ test('Redis lost mid-load: decisions go on, fail-closed refuses new actions with
   await outage;
   t.diagnostic(`fail-closed target, Redis stopped after 150: ${formatOutcomes(fc.outcomes)}`);
   assert.ok((fc.outcomes.get('503') ?? 0) > 0, `new actions refused while recording is unavailable: ${formatOutcomes(fc.outcomes)}`);
-  // 504: a decision that waited on Redis past message_timeout (see the todo below) — failed closed all the same.
-  assert.deepEqual([...fc.outcomes.keys()].filter((k) => !['200', '403', '503', '504'].includes(k)), [], formatOutcomes(fc.outcomes));
+  // No decision waits on Redis while it is away, so nothing times out (504).
+  assert.deepEqual([...fc.outcomes.keys()].filter((k) => !['200', '403', '503'].includes(k)), [], formatOutcomes(fc.outcomes));
 
   // Redis is still down: the best-effort target keeps deciding from the policy in memory.
   const be = await runLoad({ url: bestEffort.url, ca: bestEffort.caPem, token: s.tokens['kube-be'], requests: 200, concurrency: CONCURRENCY, path: mixed });
   t.diagnostic(`best-effort target, Redis down: ${formatOutcomes(be.outcomes)}; recorder ${JSON.stringify(s.svc.core.recorder.stats())}`);
-  assert.deepEqual([...be.outcomes.keys()].filter((k) => !['200', '403', '504'].includes(k)), [], formatOutcomes(be.outcomes));
+  assert.deepEqual([...be.outcomes.keys()].filter((k) => !['200', '403'].includes(k)), [], formatOutcomes(be.outcomes));
   assert.ok((be.outcomes.get('200') ?? 0) > 0, formatOutcomes(be.outcomes));
   assert.ok(s.svc.core.recorder.stats().dropped > 0, 'best-effort drops are counted');
-  await t.test('no decision waits on Redis while it is away', {
-    todo: 'AgentTokens.agent() refreshes its 1 s agent cache with a Redis read that waits up to ~1.7 s on a dead '
-      + 'connection (ioredis retries; service.ts retryStrategy caps at 1 s): serve the cached agent while Redis is not ready',
-  }, () => {
-    assert.equal(fc.outcomes.get('504') ?? 0, 0, `fail-closed target: ${formatOutcomes(fc.outcomes)}`);
-    assert.equal(be.outcomes.get('504') ?? 0, 0, `best-effort target: ${formatOutcomes(be.outcomes)}`);
-  });
 
   await s.redis.start();
   await waitFor(() => s.svc.core.recorder.canAccept('kube-dev'), 15_000, 'the recorder to accept again');
