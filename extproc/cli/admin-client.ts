@@ -70,6 +70,9 @@ export async function withAdminErrors(io: CliIO, action: () => Promise<number>):
   }
 }
 
+/** A command line that does not parse; the dispatcher prints it and exits 2. */
+export class UsageError extends Error {}
+
 /** Parses `--flag value` and `--flag=value` pairs and positional arguments. Booleans are `--flag` alone. */
 export function parseFlags(argv: string[], booleans: readonly string[] = []): { flags: Record<string, string>; positional: string[] } {
   const flags: Record<string, string> = {};
@@ -82,7 +85,7 @@ export function parseFlags(argv: string[], booleans: readonly string[] = []): { 
     const name = a.slice(2);
     if (booleans.includes(name)) { flags[name] = 'true'; continue; }
     const v = argv[i + 1];
-    if (v === undefined) throw new Error(`--${name} needs a value`);
+    if (v === undefined) throw new UsageError(`--${name} needs a value`);
     flags[name] = v;
     i++;
   }

@@ -1,4 +1,5 @@
 /** The `portcullis` command: dispatch to one module per command word. Importable, so tests run it in-process. */
+import { UsageError } from './admin-client.ts';
 import type { CliCommand, CliIO } from './types.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand> }> = {
@@ -26,6 +27,6 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return await (await cmd.load())(rest, io);
   } catch (err) {
     io.stderr.write(`portcullis ${name}: ${(err as Error).message}\n`);
-    return 1;
+    return err instanceof UsageError ? 2 : 1;
   }
 }

@@ -1,13 +1,12 @@
+import { tokenTable } from '../harness/admin-auth.ts';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
-import { AdminError } from '../../extproc/admin/errors.ts';
 import { startAdminServer, type AdminServer } from '../../extproc/admin/server.ts';
 import { approvalRoutes, createApprovals, type Approvals, type ApprovalRequest } from '../../extproc/approvals/index.ts';
 import { approvalsCommand } from '../../extproc/cli/commands/approvals.ts';
-import { looksLikeAgentToken } from '../../extproc/identity/agent-tokens.ts';
 import type { Principal } from '../../extproc/identity/principal.ts';
 import { alice, audrey, auditSink, bob, carol, dave, paula, requirement, root, sqlAction } from './fixtures.ts';
 
@@ -17,13 +16,8 @@ const AGENT_TOKEN = `${b64({ alg: 'EdDSA', typ: 'portcullis-agent+jwt', kid: 'k1
 
 const PRINCIPALS: Record<string, Principal> = { alice, bob, carol, dave, root, audrey, paula };
 
-async function authenticate(bearer: string | undefined): Promise<Principal> {
-  if (!bearer) throw new AdminError('unauthenticated', 'a bearer token is required');
-  if (looksLikeAgentToken(bearer)) throw new AdminError('unauthenticated', 'agent tokens cannot call the admin API');
-  const p = PRINCIPALS[bearer.replace(/^tok-/, '')];
-  if (!p) throw new AdminError('unauthenticated', 'unknown token');
-  return p;
-}
+// HTTP calls use the bare names as tokens, the CLI calls `tok-<name>`.
+const authenticate = tokenTable({ ...PRINCIPALS, ...Object.fromEntries(Object.entries(PRINCIPALS).map(([name, p]) => [`tok-${name}`, p])) });
 
 let redisServer: TestRedis;
 let redis: Redis;

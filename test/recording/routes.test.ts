@@ -1,3 +1,4 @@
+import { tokenTable } from '../harness/admin-auth.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -5,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Redis } from 'ioredis';
-import { AdminError } from '../../extproc/admin/errors.ts';
 import { startAdminServer, type AdminServer } from '../../extproc/admin/server.ts';
 import type { Principal } from '../../extproc/identity/principal.ts';
 import { sessionsCommand, EXIT_TAMPERED } from '../../extproc/cli/commands/sessions.ts';
@@ -24,12 +24,7 @@ const PRINCIPALS: Record<string, Principal> = {
   'tok-bob': { id: 'bob', name: 'Bob', roles: ['approver'], groups: ['dba'] },
 };
 
-async function authenticate(bearer: string | undefined): Promise<Principal> {
-  if (!bearer) throw new AdminError('unauthenticated', 'a bearer token is required');
-  const p = PRINCIPALS[bearer];
-  if (!p) throw new AdminError('unauthenticated', 'unknown token');
-  return p;
-}
+const authenticate = tokenTable(PRINCIPALS);
 
 let server: TestRedis;
 let redis: Redis;

@@ -16,14 +16,7 @@ const USAGE = `usage:
 
 export const approvalsCommand: CliCommand = async (argv, io) => {
   const [sub, ...rest] = argv;
-  let parsed: ReturnType<typeof parseFlags>;
-  try {
-    parsed = parseFlags(rest, ['json']);
-  } catch (err) {
-    io.stderr.write(`error: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const { flags, positional } = parsed;
+  const { flags, positional } = parseFlags(rest, ['json']);
   const json = flags.json === 'true';
   const client = (): ReturnType<typeof adminClient> => adminClient(io.env);
 

@@ -21,14 +21,7 @@ export const EXIT_TAMPERED = 3;
 
 export const sessionsCommand: CliCommand = async (argv, io) => {
   const [sub, ...rest] = argv;
-  let parsed: ReturnType<typeof parseFlags>;
-  try {
-    parsed = parseFlags(rest, ['json']);
-  } catch (err) {
-    io.stderr.write(`error: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const { flags, positional } = parsed;
+  const { flags, positional } = parseFlags(rest, ['json']);
   const json = flags.json === 'true';
   const client = (): ReturnType<typeof adminClient> => adminClient(io.env);
   const path = (id: string, tail = ''): string => `/v1/sessions/${encodeURIComponent(id)}${tail}`;
