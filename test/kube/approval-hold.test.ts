@@ -1,0 +1,193 @@
+/**
+ * Approval hold, end to end: a `require_approval` rule with `hold: 10s` keeps the agent's call open (the processor
+ * sends override_message_timeout, envoy-facts B.3) through the Envoy stand-in (envoy/portcullis.yaml: message_timeout
+ * 0.5 s, max_message_timeout 30 s) while an approver decides over the admin API. An approval during the hold lets the
+ * same call through with no retry; no decision within the hold, or a denial, ends it with a 403 Status — never a 504.
+ * Without the override the stand-in would answer 504 after 0.5 s, so each test also reads its counters.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
+import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
+import { waitFor } from '../harness/ports.ts';
+import { startRedis, type TestRedis } from '../harness/redis.ts';
+import { startTestService, type TestService } from '../harness/service.ts';
+import { kubectlEnv, type KubectlEnv } from '../kube-apiserver/kubectl.ts';
+import { startKubeApiServer, type KubeApiServer } from '../kube-apiserver/server.ts';
+
+const UPSTREAM_TOKEN = 'hold-upstream-token-5e21';
+const HOLD_POLICY = `apiVersion: portcullis.dev/v1
+kind: Policy
+name: hold-test
+mode: enforce
+scope:
+  targets:
+    kinds: [kubernetes]
+rules:
+  - name: read-anything
+    when: k8s.verb in ["get", "list", "watch"]
+    action: allow
+  - name: discovery
+    when: "!k8s.isResourceRequest && k8s.verb == \\"get\\""
+    action: allow
+  - name: big-scale-in-prod
+    when: >-
+      k8s.namespace == "prod" && k8s.resource == "deployments" && k8s.subresource == "scale"
+      && has(k8s.body.spec) && has(k8s.body.spec.replicas) && int(k8s.body.spec.replicas) > 10
+    action: require_approval
+    message: Scaling production above 10 replicas needs an SRE.
+    approval:
+      group: sre
+      grant: once
+      ttl: 30m
+      hold: 10s
+`;
+
+let redis: TestRedis;
+let api: KubeApiServer;
+let svc: TestService;
+let envoy: EnvoyStandIn;
+let kubectl: KubectlEnv;
+let agentToken = '';
+let approverToken = '';
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-hold-'));
+
+before(async () => {
+  writeFileSync(join(dir, 'kube-token'), UPSTREAM_TOKEN);
+  writeFileSync(join(dir, 'hold.yaml'), HOLD_POLICY);
+  redis = await startRedis({ appendonly: false });
+  api = await startKubeApiServer({ tls: true, expectedToken: UPSTREAM_TOKEN });
+  svc = await startTestService({
+    redisUrl: redis.url, adapters: [kubeExtProcAdapter()],
+    config: { bootstrap: { policies: [join(dir, 'hold.yaml')], targets: [] } },
+  });
+  const admin = svc.adminToken;
+  const put = await svc.call(admin, 'POST', '/v1/targets', {
+    name: 'kube-dev', kind: 'kubernetes', address: api.url, credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` },
+  });
+  assert.equal(put.status, 201, JSON.stringify(put.body));
+  assert.equal((await svc.call(admin, 'POST', '/v1/agents', { id: 'scaler', groups: ['agents'] })).status, 201);
+  await svc.core.targets.refresh();
+  agentToken = (await svc.call(admin, 'POST', '/v1/tokens', { agent: 'scaler', targets: ['kube-dev'], ttl: '30m' })).body.token;
+  approverToken = (await svc.principal('sre-1', ['approver'], ['sre'])).token;
+  envoy = await startEnvoyStandIn({ processorAddress: `127.0.0.1:${svc.grpcPort}`, upstream: { url: api.url, ca: api.caPem } });
+  kubectl = kubectlEnv(envoy.url, envoy.caPem, agentToken);
+});
+
+after(async () => {
+  kubectl?.cleanup();
+  await envoy?.close();
+  await svc?.close();
+  await api?.close();
+  await redis?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const scalesOf = (replicas: number) => api.requests.filter((q) => q.method === 'PATCH' && q.path.includes('/deployments/web/scale')
+  && q.body !== undefined && JSON.parse(q.body).spec?.replicas === replicas);
+
+/** The pending approval raised for `replicas`, once the held call has raised it. */
+async function pendingFor(replicas: number): Promise<string> {
+  return waitFor(async () => {
+    const r = await svc.call(approverToken, 'GET', '/v1/approvals?state=pending');
+    const item = (r.body.items as { id: string; summary: string }[]).find((i) => i.summary.endsWith(`replicas ${replicas}`));
+    return item?.id;
+  }, 8000, `a pending approval for replicas ${replicas}`);
+}
+
+/** PATCH …/deployments/web/scale through the stand-in, as kubectl scale sends it. */
+function scale(replicas: number): Promise<{ status: number; body: any; ms: number }> {
+  const body = JSON.stringify({ spec: { replicas } });
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${envoy.url}/apis/apps/v1/namespaces/prod/deployments/web/scale`, {
+      method: 'PATCH', ca: envoy.caPem, agent: false,
+      headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/merge-patch+json', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => {
+        let parsed: unknown = text;
+        try { parsed = JSON.parse(text); } catch { /* a local reply from the stand-in is plain text */ }
+        resolve({ status: res.statusCode ?? 0, body: parsed, ms: Date.now() - started });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function assertOverrideHonoured(before: Record<string, number>): void {
+  const now = envoy.counters.snapshot();
+  assert.equal(now.override_message_timeout_received - before.override_message_timeout_received, 1, 'one timeout override per held call');
+  assert.equal(now.override_message_timeout_ignored - before.override_message_timeout_ignored, 0, 'the override was within max_message_timeout');
+  assert.equal(now.message_timeouts - before.message_timeouts, 0, 'no per-message timeout fired');
+}
+
+test('kubectl scale is held; an approval during the hold lets the same call through, upstream sees it once', async () => {
+  const before = envoy.counters.snapshot();
+  const running = kubectl.run(['scale', 'deployment', 'web', '-n', 'prod', '--replicas=20'], { timeoutMs: 20_000 });
+  const id = await pendingFor(20);
+  assert.equal(scalesOf(20).length, 0, 'nothing reached the API server before the approval');
+  const approved = await svc.call(approverToken, 'POST', `/v1/approvals/${id}/approve`, { reason: 'hold test' });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+
+  const r = await running;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /deployment.apps\/web scaled/);
+  assert.equal(scalesOf(20).length, 1, 'the API server saw exactly the approved scale, once');
+  assertOverrideHonoured(before);
+  const after = await svc.call(approverToken, 'GET', `/v1/approvals/${id}`);
+  assert.equal(after.body.state, 'consumed', 'the once grant went to the held call');
+});
+
+test('a raw HTTPS PATCH held for a slow approver completes with 200 without a retry', async () => {
+  const before = envoy.counters.snapshot();
+  const running = scale(25);
+  const id = await pendingFor(25);
+  // The approver takes a few seconds, well past message_timeout (0.5 s): only the timeout override keeps the call open.
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal((await svc.call(approverToken, 'POST', `/v1/approvals/${id}/approve`, {})).status, 200);
+  const r = await running;
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.kind, 'Scale');
+  assert.equal(r.body.spec.replicas, 25);
+  assert.equal(scalesOf(25).length, 1);
+  assertOverrideHonoured(before);
+});
+
+test('no decision within the hold: a 403 Status naming the approval request, not a 504', async () => {
+  const before = envoy.counters.snapshot();
+  const running = scale(30);
+  const id = await pendingFor(30);
+  const r = await running;
+  assert.equal(r.status, 403, JSON.stringify(r.body));
+  assert.deepEqual([r.body.kind, r.body.reason], ['Status', 'Forbidden']);
+  assert.match(r.body.message, new RegExp(`approval required .* request ${id} is waiting for approver group "sre"`));
+  // A semantic bound, not a performance one: the refusal cannot come before the hold has run out.
+  assert.ok(r.ms >= 10_000, `refused after ${r.ms} ms: the call was not held for the whole hold`);
+  assert.equal(scalesOf(30).length, 0, 'the API server never saw the unapproved scale');
+  assertOverrideHonoured(before);
+  assert.ok(!envoy.counters.localReplies.some((l) => l.status === 504), 'no gateway timeout');
+  const pending = await svc.call(approverToken, 'GET', `/v1/approvals/${id}`);
+  assert.equal(pending.body.state, 'pending', 'the request stays open for a later approval and retry');
+});
+
+test('a denial during the hold ends the call at once with a 403 quoting the denial', async () => {
+  const before = envoy.counters.snapshot();
+  const running = scale(40);
+  const id = await pendingFor(40);
+  assert.equal((await svc.call(approverToken, 'POST', `/v1/approvals/${id}/deny`, { reason: 'not during the freeze' })).status, 200);
+  const r = await running;
+  assert.equal(r.status, 403, JSON.stringify(r.body));
+  assert.deepEqual([r.body.kind, r.body.reason], ['Status', 'Forbidden']);
+  assert.match(r.body.message, /denied/);
+  assert.match(r.body.message, /not during the freeze/);
+  // The hold is 10 s: an answer inside it means the denial woke the held call (pub/sub), not the hold's end.
+  assert.ok(r.ms < 10_000, `the denial took ${r.ms} ms to reach the agent: it waited out the hold`);
+  assert.equal(scalesOf(40).length, 0, 'the API server never saw the denied scale');
+  assertOverrideHonoured(before);
+});
