@@ -92,11 +92,11 @@ const scalesOf = (replicas: number) => api.requests.filter((q) => q.method === '
 
 /** The pending approval raised for `replicas`, once the held call has raised it. */
 async function pendingFor(replicas: number): Promise<string> {
-  return waitFor(async () => {
+  return waitFor<string | undefined>(async () => {
     const r = await svc.call(approverToken, 'GET', '/v1/approvals?state=pending');
     const item = (r.body.items as { id: string; summary: string }[]).find((i) => i.summary.endsWith(`replicas ${replicas}`));
     return item?.id;
-  }, 8000, `a pending approval for replicas ${replicas}`);
+  }, 8000, `a pending approval for replicas ${replicas}`) as Promise<string>;
 }
 
 /** PATCH …/deployments/web/scale through the stand-in, as kubectl scale sends it. */
