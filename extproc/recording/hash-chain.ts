@@ -1,5 +1,5 @@
 /** The per-session SHA-256 chain: how an event's hash is computed, and how a stored session is verified. */
-import { createHash, hash as oneShotHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { canonicalJson } from '../common/canonical-json.ts';
 import type { RecordingEvent, VerifyResult } from './types.ts';
 
@@ -55,15 +55,15 @@ export class ChainVerifier {
 }
 
 /**
- * Chains an event on the hot path: builds its canonical JSON directly (members in sorted order, `data` already
- * canonical), so one string serves as both the hashed bytes and the stored form. Must agree with hashEvent();
- * the recorder tests verify every stored event with it.
+ * The canonical JSON of an event without `hash`, built directly for the known shape (members in sorted order, `data`
+ * already canonical) instead of through a generic walk. Must agree with hashEvent(); the recorder tests verify every
+ * stored event with it.
  */
-export function sealEvent(ev: Omit<RecordingEvent, 'hash' | 'data'>, canonicalData: string): { hash: string; json: string } {
-  const body = `{"agent":${JSON.stringify(ev.agent)},"data":${canonicalData},"prevHash":${JSON.stringify(ev.prevHash)},`
+export function canonicalEventBody(ev: Omit<RecordingEvent, 'hash' | 'data'>, canonicalData: string, sessionIdJson = JSON.stringify(ev.sessionId)): string {
+  // time (toISOString()) and type (one of RECORDING_EVENT_TYPES) never need escaping; prevHash may come from a stored
+  // event, so it is quoted like any other string.
+  return `{"agent":${JSON.stringify(ev.agent)},"data":${canonicalData},"prevHash":${JSON.stringify(ev.prevHash)},`
     + `"protocol":${JSON.stringify(ev.protocol)},${ev.requestId === undefined ? '' : `"requestId":${JSON.stringify(ev.requestId)},`}`
-    + `"seq":${ev.seq},"sessionId":${JSON.stringify(ev.sessionId)},"target":${JSON.stringify(ev.target)},`
-    + `"time":${JSON.stringify(ev.time)},"type":${JSON.stringify(ev.type)},"v":1}`;
-  const hash = oneShotHash('sha256', body, 'hex');
-  return { hash, json: `${body.slice(0, -1)},"hash":"${hash}"}` };
+    + `"seq":${ev.seq},"sessionId":${sessionIdJson},"target":${JSON.stringify(ev.target)},`
+    + `"time":"${ev.time}","type":"${ev.type}","v":1}`;
 }

@@ -14,7 +14,8 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_EVENT_BYTES, limitEventData, truncateUtf8 } from './event-size.ts';
 import { canonicalJson } from '../common/canonical-json.ts';
-import { GENESIS_HASH, sealEvent } from './hash-chain.ts';
+import { EventSlabs, storedJson } from './event-slab.ts';
+import { canonicalEventBody, GENESIS_HASH } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
 import { AppendBatch } from './redis-append.ts';
 import { redact, redactToCanonical, type SecretRegistry } from './redact.ts';
@@ -52,6 +53,8 @@ export interface RecorderExtendedStats extends RecorderStats {
 interface SessionState {
   id: string;
   eventsKey: string;
+  /** JSON of the id, made once per session rather than per event. */
+  idJson: string;
   loaded: boolean;
   seq: number;
   lastHash: string;
@@ -94,10 +97,13 @@ interface WriteNote {
 interface Pending {
   ev: Omit<RecordingEvent, 'data'>;
   note: WriteNote | null;
-  /** JSON of the chained event; '' until chained. */
-  json: string;
   /** Canonical JSON of `ev.data`, kept until the event is chained. */
   canonicalData: string;
+  /** Once chained: the stored bytes, `slab[start, end)` = `key\nid\njson\n` (see event-slab.ts). */
+  slab: Buffer | null;
+  start: number;
+  jsonStart: number;
+  end: number;
   state: SessionState;
   /** Position in the order of everything ever buffered (for flush()). */
   index: number;
@@ -132,6 +138,10 @@ class RedisRecorder implements RecorderWithStats {
   private readonly log: Logger;
 
   private readonly sessions = new Map<string, SessionState>();
+  private readonly slabs = new EventSlabs();
+  /** toISOString() of the current millisecond: events come many to a millisecond under load. */
+  private isoMs = -1;
+  private iso = '';
   /** The buffer: queue[head..] are not yet acknowledged, in record() order. */
   private queue: Pending[] = [];
   private head = 0;
@@ -256,7 +266,7 @@ class RedisRecorder implements RecorderWithStats {
 
   private newState(id: string, isStart: boolean): SessionState {
     return {
-      id, eventsKey: keys.events(id), loaded: isStart, seq: 0, lastHash: GENESIS_HASH, startMs: isStart ? Date.now() : 0, indexed: false,
+      id, eventsKey: keys.events(id), idJson: JSON.stringify(id), loaded: isStart, seq: 0, lastHash: GENESIS_HASH, startMs: isStart ? Date.now() : 0, indexed: false,
       unassigned: [], pending: 0, count: 0, ended: false, truncated: false, droppedUnmarked: 0, textBytes: 0,
       decisions: new Set(), progressAt: 0,
     };
@@ -271,10 +281,12 @@ class RedisRecorder implements RecorderWithStats {
     }
     const ev: Omit<RecordingEvent, 'data'> = {
       v: 1, type, sessionId: input.sessionId, agent: input.agent, target: input.target, protocol: input.protocol,
-      seq: 0, time: new Date().toISOString(), prevHash: '', hash: '',
+      seq: 0, time: this.now(), prevHash: '', hash: '',
     };
     if (input.requestId !== undefined) ev.requestId = input.requestId;
-    const p: Pending = { ev, note: noteOf(type, data, texts, state), json: '', canonicalData, state, index: this.nextIndex++ };
+    const p: Pending = {
+      ev, note: noteOf(type, data, texts, state), canonicalData, slab: null, start: 0, jsonStart: 0, end: 0, state, index: this.nextIndex++,
+    };
     if (state.loaded && state.unassigned.length === 0) this.chain(p);
     else state.unassigned.push(p);
     state.pending++;
@@ -283,14 +295,26 @@ class RedisRecorder implements RecorderWithStats {
     this.kick();
   }
 
+  private now(): string {
+    const ms = Date.now();
+    if (ms !== this.isoMs) {
+      this.isoMs = ms;
+      this.iso = new Date(ms).toISOString();
+    }
+    return this.iso;
+  }
+
   private chain(p: Pending): void {
     const s = p.state;
     p.ev.seq = ++s.seq;
     p.ev.prevHash = s.lastHash;
-    const { hash, json } = sealEvent(p.ev, p.canonicalData);
-    p.ev.hash = hash;
-    s.lastHash = hash;
-    p.json = json;
+    const sealed = this.slabs.seal(`${s.eventsKey}\n${entryId(p.ev.seq)}\n`, canonicalEventBody(p.ev, p.canonicalData, s.idJson));
+    p.ev.hash = sealed.hash;
+    s.lastHash = sealed.hash;
+    p.slab = sealed.slab;
+    p.start = sealed.start;
+    p.jsonStart = sealed.jsonStart;
+    p.end = sealed.end;
     p.canonicalData = '';
   }
 
@@ -378,12 +402,11 @@ class RedisRecorder implements RecorderWithStats {
 
   /** One write of the batch (a single script call). Returns false when it must be retried. */
   private async writeBatch(batch: Pending[]): Promise<boolean> {
-    const out = new AppendBatch();
+    const out = new AppendBatch(batch as Array<Pending & { slab: Buffer }>);
     const now = Date.now();
     const touched = new Map<SessionState, Touched>();
     for (const p of batch) {
       const { ev, state } = p;
-      out.xadd(state.eventsKey, entryId(ev.seq), p.json);
       let t = touched.get(state);
       if (!t) { t = { last: p, metaExtra: {}, decisions: [], text: [] }; touched.set(state, t); }
       t.last = p;
@@ -455,7 +478,7 @@ class RedisRecorder implements RecorderWithStats {
       const [err, entries] = res[i] ?? [new Error('no reply'), null];
       if (err) throw err;
       const stored = (entries as Array<[string, string[]]>)[0]?.[1]?.[1];
-      if (stored !== p.json) {
+      if (stored !== storedJson(p as Pending & { slab: Buffer })) {
         this.dropped++;
         this.log.error({ sessionId: p.ev.sessionId, seq: p.ev.seq }, 'recording chain conflict: another writer recorded this session; event not stored');
       }

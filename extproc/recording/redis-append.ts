@@ -4,12 +4,14 @@
  * per argument), and Redis applies the batch atomically: the AOF holds all of it or none.
  *
  * Arguments: ARGV[1] packs the events as lines `key \n id \n json \n …` (JSON text never holds a raw newline, and
- * session ids are refused if they do); then any number of plain commands, each as (arg count, command, args…).
+ * session ids are refused if they do), the bytes written when each event was chained (event-slab.ts); then any number
+ * of plain commands, each as (arg count, command, args…).
  * An XADD refused because its entry id exists (a retried batch) does not stop the batch; the script returns the
  * 1-based positions and errors of refused XADDs.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { packEvents, type SealedEvent } from './event-slab.ts';
 
 const SCRIPT = `
 local blob = ARGV[1]
@@ -41,7 +43,7 @@ return refused
 const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');
 
 /** EVALSHA, falling back to EVAL once when Redis does not have the script cached (first use, or after a restart). */
-async function runScript(redis: Redis, args: string[]): Promise<unknown> {
+async function runScript(redis: Redis, args: Array<string | Buffer>): Promise<unknown> {
   try {
     return await redis.evalsha(SCRIPT_SHA, 0, args);
   } catch (err) {
@@ -51,14 +53,10 @@ async function runScript(redis: Redis, args: string[]): Promise<unknown> {
 }
 
 export class AppendBatch {
-  private readonly events: string[] = [];
   private readonly commands: string[] = [];
-  count = 0;
 
-  xadd(key: string, id: string, json: string): void {
-    this.events.push(key, id, json);
-    this.count++;
-  }
+  /** XADDs of these sealed events, in this order. */
+  constructor(private readonly events: ReadonlyArray<Pick<SealedEvent, 'slab' | 'start' | 'end'>>) {}
 
   command(...args: string[]): void {
     this.commands.push(String(args.length), ...args);
@@ -67,7 +65,7 @@ export class AppendBatch {
   /** Runs the batch; returns the refused XADDs as (0-based event position, error message). */
   async run(redis: Redis): Promise<Array<{ index: number; error: string }>> {
     // ioredis flattens array arguments; one array avoids spreading thousands of arguments.
-    const args = [this.events.join('\n')].concat(this.commands);
+    const args = ([packEvents(this.events)] as Array<string | Buffer>).concat(this.commands);
     const res = (await runScript(redis, args)) as Array<number | string>;
     const out: Array<{ index: number; error: string }> = [];
     for (let i = 0; i < res.length; i += 2) out.push({ index: Number(res[i]) - 1, error: String(res[i + 1]) });
