@@ -71,6 +71,8 @@ interface SessionState {
   truncated: boolean;
   /** best-effort drops not yet marked in the chain by an `error {code:'dropped'}` event. */
   droppedUnmarked: number;
+  /** Who the session belongs to, from its last dropped event: what the `dropped` marker is recorded as. */
+  droppedAs: Pick<NewRecordingEvent, 'sessionId' | 'agent' | 'target' | 'protocol'> | null;
   textBytes: number;
   /** Decisions already in the session's index entries. */
   decisions: Set<string>;
@@ -138,6 +140,8 @@ class RedisRecorder implements RecorderWithStats {
   private readonly log: Logger;
 
   private readonly sessions = new Map<string, SessionState>();
+  /** Sessions with best-effort drops not yet marked in their chain (see markDrops()). */
+  private readonly unmarked = new Set<SessionState>();
   private readonly slabs = new EventSlabs();
   /** toISOString() of the current millisecond: events come many to a millisecond under load. */
   private isoMs = -1;
@@ -199,24 +203,21 @@ class RedisRecorder implements RecorderWithStats {
       if (NEW_ACTION_TYPES.has(input.type) && !this.redisUp()) return this.refuse('session recording is unavailable: the recording store cannot be reached');
     }
     let state = this.sessions.get(input.sessionId);
-    if (this.buffered >= this.maxBuffered) {
-      this.drop(state, 'buffer full');
-      return { accepted: true };
-    }
     if (!state) {
       state = this.newState(input.sessionId, input.type === 'session.start');
       this.sessions.set(input.sessionId, state);
       if (this.sessions.size > this.maxSessions) this.evictIdle();
     }
+    if (this.buffered >= this.maxBuffered) {
+      // The state is kept even when every event of the session is dropped, so its chain can say so later.
+      this.drop(state, input, 'buffer full');
+      return { accepted: true };
+    }
     if (state.truncated && input.type !== 'session.end') {
       this.dropped++;
       return { accepted: true };
     }
-    if (state.droppedUnmarked > 0) {
-      const count = state.droppedUnmarked;
-      state.droppedUnmarked = 0;
-      this.enqueue(state, input, 'error', { code: 'dropped', count, message: `${count} event(s) of this session were not recorded (best-effort target, buffer full or store unreachable)` }, true);
-    }
+    if (state.droppedUnmarked > 0) this.markDropped(state, input);
     // Two places are kept back at the limit: the truncation marker and session.end.
     if (input.type !== 'session.end' && state.count >= this.maxSessionEvents - 2) {
       state.truncated = true;
@@ -230,6 +231,7 @@ class RedisRecorder implements RecorderWithStats {
   }
 
   flush(): Promise<void> {
+    this.markDrops();
     const index = this.nextIndex - 1;
     if (index <= this.ackedIndex) return Promise.resolve();
     return new Promise((resolve) => { this.waiters.push({ index, resolve }); });
@@ -238,6 +240,7 @@ class RedisRecorder implements RecorderWithStats {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.markDrops();
     await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 5_000).unref())]);
     this.stopped = true;
     this.redis.off('ready', this.onReady);
@@ -254,9 +257,11 @@ class RedisRecorder implements RecorderWithStats {
     return { accepted: false, reason };
   }
 
-  private drop(state: SessionState | undefined, why: string): void {
+  private drop(state: SessionState, input: NewRecordingEvent, why: string): void {
     this.dropped++;
-    if (state) state.droppedUnmarked++;
+    state.droppedUnmarked++;
+    state.droppedAs = { sessionId: input.sessionId, agent: input.agent, target: input.target, protocol: input.protocol };
+    this.unmarked.add(state);
     const now = Date.now();
     if (now - this.lastDropLog > 1_000) {
       this.lastDropLog = now;
@@ -264,10 +269,38 @@ class RedisRecorder implements RecorderWithStats {
     }
   }
 
+  /** Records `error {code:'dropped', count}` in the session's chain for its drops so far. */
+  private markDropped(state: SessionState, as: Pick<NewRecordingEvent, 'sessionId' | 'agent' | 'target' | 'protocol'>): void {
+    const count = state.droppedUnmarked;
+    state.droppedUnmarked = 0;
+    state.droppedAs = null;
+    this.unmarked.delete(state);
+    const message = `${count} event(s) of this session were not recorded (best-effort target, buffer full or store unreachable)`;
+    this.enqueue(state, { ...as, type: 'error', data: {} }, 'error', { code: 'dropped', count, message }, true);
+  }
+
+  /**
+   * Marks the drops of sessions that recorded nothing since, as soon as the buffer has room again: without this, a
+   * session whose last (or every) event was dropped would show no gap at all. A truncated session records nothing
+   * more but its session.end; its truncation marker already says so.
+   */
+  private markDrops(): void {
+    for (const s of this.unmarked) {
+      if (this.buffered >= this.maxBuffered) return;
+      if (s.truncated) {
+        this.unmarked.delete(s);
+        s.droppedUnmarked = 0;
+        s.droppedAs = null;
+        continue;
+      }
+      this.markDropped(s, s.droppedAs!);
+    }
+  }
+
   private newState(id: string, isStart: boolean): SessionState {
     return {
       id, eventsKey: keys.events(id), idJson: JSON.stringify(id), loaded: isStart, seq: 0, lastHash: GENESIS_HASH, startMs: isStart ? Date.now() : 0, indexed: false,
-      unassigned: [], pending: 0, count: 0, ended: false, truncated: false, droppedUnmarked: 0, textBytes: 0,
+      unassigned: [], pending: 0, count: 0, ended: false, truncated: false, droppedUnmarked: 0, droppedAs: null, textBytes: 0,
       decisions: new Set(), progressAt: 0,
     };
   }
@@ -322,7 +355,7 @@ class RedisRecorder implements RecorderWithStats {
     const target = Math.floor(this.maxSessions * 0.9);
     for (const [id, s] of this.sessions) {
       if (this.sessions.size <= target) break;
-      if (s.pending === 0) this.sessions.delete(id);
+      if (s.pending === 0 && s.droppedUnmarked === 0) this.sessions.delete(id);
     }
   }
 
@@ -495,6 +528,7 @@ class RedisRecorder implements RecorderWithStats {
       if (s.ended && s.pending === 0 && this.sessions.get(s.id) === s) this.sessions.delete(s.id);
     }
     this.ackedIndex = batch[batch.length - 1].index;
+    if (this.unmarked.size > 0) this.markDrops();
     if (this.head > 4096 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;

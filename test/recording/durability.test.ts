@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { waitFor } from '../harness/ports.ts';
-import { createRecorder, readEvents, verifySession, type NewRecordingEvent } from '../../extproc/recording/index.ts';
+import { createRecorder, readEvents, recordingKeys, verifySession, type NewRecordingEvent } from '../../extproc/recording/index.ts';
 
 let server: TestRedis;
 let redis: Redis;
@@ -103,6 +103,49 @@ describe('recorder durability and failure modes', () => {
     assert.deepEqual(be[50].data, { code: 'dropped', count: 51, message: be[50].data.message });
     assert.deepEqual(await verifySession(redis, 'be-1'), { valid: true, events: 52 });
     assert.deepEqual(await verifySession(redis, 'fc-1'), { valid: true, events: 2 });
+    await rec.close();
+  });
+
+  // Issue 4: a best-effort session whose events were dropped, and which records nothing afterwards (or whose every
+  // event was dropped), used to leave no trace in its chain; only stats().dropped counted the loss.
+  it('marks best-effort drops in the chain once recording works again, even for sessions that record nothing more', async () => {
+    const rec = createRecorder({ redis, failureMode: () => 'best-effort', maxBuffered: 5 });
+    rec.record(ev('gap-stored', 'session.start', 'lenient'));
+    rec.record(ev('gap-stored', 'action', 'lenient', { sql: 'select 1' }));
+    await rec.flush();
+
+    await server.stop();
+    await waitFor(() => redis.status !== 'ready', 5_000, 'client to notice the server is gone');
+    for (let i = 0; i < 5; i++) rec.record(ev('gap-filler', i === 0 ? 'session.start' : 'action', 'lenient', { sql: `select ${i}` }));
+    assert.equal(rec.stats().buffered, 5);
+    // The buffer is full: these are all dropped. gap-stored never records again; gap-lost has nothing stored at all.
+    for (let i = 0; i < 3; i++) rec.record(ev('gap-stored', 'action', 'lenient', { sql: `select ${i}` }));
+    rec.record(ev('gap-lost', 'session.start', 'lenient'));
+    for (let i = 0; i < 3; i++) rec.record(ev('gap-lost', 'action', 'lenient', { sql: `select ${i}` }));
+    rec.record(ev('gap-lost', 'session.end', 'lenient'));
+    assert.equal(rec.stats().dropped, 8);
+
+    await server.start();
+    await waitFor(() => rec.stats().redisUp && rec.stats().buffered === 0, 10_000, 'the buffer to drain');
+    await rec.flush();
+
+    const stored: Record<string, NewRecordingEvent[]> = {};
+    for (const id of ['gap-stored', 'gap-lost', 'gap-filler']) {
+      stored[id] = [];
+      for await (const e of readEvents(redis, id)) stored[id].push(e.event!);
+    }
+    assert.deepEqual(stored['gap-stored'].map((e) => e.type), ['session.start', 'action', 'error']);
+    assert.equal(stored['gap-stored'][2].data.code, 'dropped');
+    assert.equal(stored['gap-stored'][2].data.count, 3);
+    assert.deepEqual(stored['gap-lost'].map((e) => [e.type, e.data.code, e.data.count]), [['error', 'dropped', 5]]);
+    assert.deepEqual(stored['gap-filler'].map((e) => e.type), ['session.start', 'action', 'action', 'action', 'action']);
+    assert.deepEqual(await verifySession(redis, 'gap-stored'), { valid: true, events: 3 });
+    assert.deepEqual(await verifySession(redis, 'gap-lost'), { valid: true, events: 1 });
+    // The session whose every event was lost is still listed for the auditor, under its agent and target.
+    const meta = await redis.hgetall(recordingKeys.meta('gap-lost'));
+    assert.equal(meta.agent, 'agent-d');
+    assert.equal(meta.target, 'lenient');
+    assert.equal(rec.stats().dropped, 8);
     await rec.close();
   });
 });
