@@ -193,7 +193,9 @@ class RedisRecorder implements RecorderWithStats {
 
   record(input: NewRecordingEvent): RecordResult {
     if (!EVENT_TYPES.has(input.type)) throw new TypeError(`unknown recording event type ${JSON.stringify(input.type)}`);
-    if (!input.sessionId || input.sessionId.length > 256 || CONTROL_CHARS.test(input.sessionId)) {
+    let state = this.sessions.get(input.sessionId);
+    // A session id held in memory was checked when its state was made.
+    if (!state && (!input.sessionId || input.sessionId.length > 256 || CONTROL_CHARS.test(input.sessionId))) {
       throw new TypeError('recording event without a valid sessionId (1-256 characters, no control characters)');
     }
     if (this.closed) return this.refuse('the recorder is closed');
@@ -202,7 +204,6 @@ class RedisRecorder implements RecorderWithStats {
       if (this.buffered >= this.maxBuffered) return this.refuse('session recording is unavailable: the recording buffer is full');
       if (NEW_ACTION_TYPES.has(input.type) && !this.redisUp()) return this.refuse('session recording is unavailable: the recording store cannot be reached');
     }
-    let state = this.sessions.get(input.sessionId);
     if (!state) {
       state = this.newState(input.sessionId, input.type === 'session.start');
       this.sessions.set(input.sessionId, state);

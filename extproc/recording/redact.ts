@@ -11,17 +11,28 @@ const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie'
 const SECRET_NAME_SUFFIXES = ['password', 'passwd', 'passphrase', 'pwd', 'secret', 'secrets', 'token', 'tokens', 'apikey',
   'privatekey', 'credential', 'credentials', 'authorization', 'cookie', 'sessionkey'];
 
-const secretNameCache = new Map<string, boolean>();
+/** What the recorder needs to know about a member name: whether it names a secret, and its JSON (`"name":`). */
+interface MemberName {
+  secret: boolean;
+  json: string;
+}
 
-function isSecretName(name: string): boolean {
-  let r = secretNameCache.get(name);
+const memberNames = new Map<string, MemberName>();
+
+function memberName(name: string): MemberName {
+  let r = memberNames.get(name);
   if (r === undefined) {
     const n = name.toLowerCase().replace(/[-_.]/g, '');
-    r = n === 'pass' || SECRET_HEADERS.has(name.toLowerCase()) || SECRET_NAME_SUFFIXES.some((s) => n.endsWith(s));
+    const secret = n === 'pass' || SECRET_HEADERS.has(name.toLowerCase()) || SECRET_NAME_SUFFIXES.some((s) => n.endsWith(s));
+    r = { secret, json: `${JSON.stringify(name)}:` };
     // Member names come from adapters' fixed vocabularies; the bound only guards against data used as keys.
-    if (secretNameCache.size < 10_000) secretNameCache.set(name, r);
+    if (memberNames.size < 10_000) memberNames.set(name, r);
   }
   return r;
+}
+
+function isSecretName(name: string): boolean {
+  return memberName(name).secret;
 }
 /** `Bearer xxx` / `Basic xxx`, and JWTs (three base64url parts, the first a JSON header). */
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/gi;
@@ -102,6 +113,8 @@ function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string
     if (texts) texts.push(r);
     return JSON.stringify(r);
   }
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'bigint') return JSON.stringify(value.toString());
     return JSON.stringify(value) ?? 'null';
@@ -128,9 +141,10 @@ function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string
   for (const k of keys) {
     const v = obj[k];
     if (v === undefined || typeof v === 'function') continue;
-    out += (first ? '' : ',') + JSON.stringify(k) + ':';
+    const name = memberName(k);
+    out += first ? name.json : ',' + name.json;
     first = false;
-    if ((isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue')) || (isSecretName(k) && !isCountOrFlag(v))) {
+    if ((isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue')) || (name.secret && !isCountOrFlag(v))) {
       out += `"${REDACTED}"`;
     } else {
       out += emit(v, secrets, texts, depth + 1);

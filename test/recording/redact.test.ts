@@ -55,6 +55,7 @@ describe('redact', () => {
       { z: 1, a: [1, 'two', null, undefined, { y: true, b: 'Bearer abcdefghijklmnopqrstuvwxyz' }], m: { password: 'p', n: 1.5 } },
       { headers: [['Authorization', 'x'], ['Host', 'h']], list: [{ name: 'Cookie', value: 'c' }], 'é': 'ünïcode "quoted"\n' },
       { sql: { text: `select '${VAULT_VALUE}'` }, big: 12345678901234567890n, date: new Date(0), fn: () => 1, bytes: Buffer.from('hi') },
+      { n: [-0, 0.1, 1e21, 1e-7, -3, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER], b: [true, false], tokenCount: 2, passwordSet: false },
     ];
     for (const s of samples) {
       const texts: string[] = [];
