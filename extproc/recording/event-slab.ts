@@ -20,15 +20,17 @@ export interface SealedEvent {
   start: number;
   jsonStart: number;
   end: number;
-  hash: string;
 }
 
 export class EventSlabs {
   private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
   private used = 0;
 
-  /** `head` is `key\nid\n`; `body` is the canonical JSON of the event without `hash`. */
-  seal(head: string, body: string): SealedEvent {
+  /**
+   * `head` is `key\nid\n`; `body` is the canonical JSON of the event without `hash`. Fills `into` with where the
+   * bytes are (the caller's own object: no allocation per event) and returns the hash.
+   */
+  seal(into: SealedEvent, head: string, body: string): string {
     // UTF-16 length × 3 bounds the UTF-8 size.
     const need = (head.length + body.length) * 3 + HASH_SUFFIX_BYTES;
     if (this.used + need > this.slab.length) {
@@ -42,8 +44,17 @@ export class EventSlabs {
     const hash = oneShotHash('sha256', slab.subarray(jsonStart, bodyEnd), 'hex');
     const end = bodyEnd - 1 + slab.write(`,"hash":"${hash}"}\n`, bodyEnd - 1, 'latin1');
     this.used = end;
-    return { slab, start, jsonStart, end, hash };
+    into.slab = slab;
+    into.start = start;
+    into.jsonStart = jsonStart;
+    into.end = end;
+    return hash;
   }
+}
+
+/** The hash of a sealed event, read back from its stored bytes (`…"hash":"<64 hex>"}\n`). */
+export function sealedHash(e: Pick<SealedEvent, 'slab' | 'end'>): string {
+  return e.slab.toString('latin1', e.end - 67, e.end - 3);
 }
 
 /** The stored JSON of a sealed event, as a string (what Redis holds in the entry's `e` field). */

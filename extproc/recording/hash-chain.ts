@@ -54,15 +54,18 @@ export class ChainVerifier {
   }
 }
 
+/** The members of an event besides data, v and the chain links. */
+export type EventHeader = Pick<RecordingEvent, 'type' | 'sessionId' | 'agent' | 'target' | 'protocol' | 'requestId' | 'seq' | 'time'>;
+
 /**
  * The canonical JSON of an event without `hash`, built directly for the known shape (members in sorted order, `data`
  * already canonical) instead of through a generic walk. Must agree with hashEvent(); the recorder tests verify every
  * stored event with it.
  */
-export function canonicalEventBody(ev: Omit<RecordingEvent, 'hash' | 'data'>, canonicalData: string, sessionIdJson = JSON.stringify(ev.sessionId)): string {
+export function canonicalEventBody(ev: EventHeader, prevHash: string, canonicalData: string, sessionIdJson = JSON.stringify(ev.sessionId)): string {
   // time (toISOString()) and type (one of RECORDING_EVENT_TYPES) never need escaping; prevHash may come from a stored
   // event, so it is quoted like any other string.
-  return `{"agent":${JSON.stringify(ev.agent)},"data":${canonicalData},"prevHash":${JSON.stringify(ev.prevHash)},`
+  return `{"agent":${JSON.stringify(ev.agent)},"data":${canonicalData},"prevHash":${JSON.stringify(prevHash)},`
     + `"protocol":${JSON.stringify(ev.protocol)},${ev.requestId === undefined ? '' : `"requestId":${JSON.stringify(ev.requestId)},`}`
     + `"seq":${ev.seq},"sessionId":${sessionIdJson},"target":${JSON.stringify(ev.target)},`
     + `"time":"${ev.time}","type":"${ev.type}","v":1}`;

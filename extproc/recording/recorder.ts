@@ -14,8 +14,8 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_EVENT_BYTES, limitEventData, truncateUtf8 } from './event-size.ts';
 import { canonicalJson } from '../common/canonical-json.ts';
-import { EventSlabs, storedJson } from './event-slab.ts';
-import { canonicalEventBody, GENESIS_HASH } from './hash-chain.ts';
+import { EventSlabs, sealedHash, storedJson } from './event-slab.ts';
+import { canonicalEventBody, GENESIS_HASH, type EventHeader } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
 import { AppendBatch } from './redis-append.ts';
 import { redact, redactToCanonical, type SecretRegistry } from './redact.ts';
@@ -96,12 +96,15 @@ interface WriteNote {
   text?: string;
 }
 
-interface Pending {
-  ev: Omit<RecordingEvent, 'data'>;
+/**
+ * A buffered event: its header members, and once chained its stored bytes, `slab[start, end)` = `key\nid\njson\n`
+ * (see event-slab.ts; the hash is read back from there when needed). One flat object per event, and no per-event
+ * strings beyond the caller's: what stays alive while the buffer waits on Redis is what the GC must copy.
+ */
+interface Pending extends EventHeader {
   note: WriteNote | null;
-  /** Canonical JSON of `ev.data`, kept until the event is chained. */
+  /** Canonical JSON of the event's data, kept until the event is chained. */
   canonicalData: string;
-  /** Once chained: the stored bytes, `slab[start, end)` = `key\nid\njson\n` (see event-slab.ts). */
   slab: Buffer | null;
   start: number;
   jsonStart: number;
@@ -313,13 +316,10 @@ class RedisRecorder implements RecorderWithStats {
     if (canonicalData.length * 3 > this.maxEventBytes && Buffer.byteLength(canonicalData) > this.maxEventBytes) {
       canonicalData = canonicalJson(limitEventData(redact(data, this.secrets) as Record<string, unknown>, this.maxEventBytes));
     }
-    const ev: Omit<RecordingEvent, 'data'> = {
-      v: 1, type, sessionId: input.sessionId, agent: input.agent, target: input.target, protocol: input.protocol,
-      seq: 0, time: this.now(), prevHash: '', hash: '',
-    };
-    if (input.requestId !== undefined) ev.requestId = input.requestId;
     const p: Pending = {
-      ev, note: noteOf(type, data, texts, state), canonicalData, slab: null, start: 0, jsonStart: 0, end: 0, state, index: this.nextIndex++,
+      type, sessionId: input.sessionId, agent: input.agent, target: input.target, protocol: input.protocol, requestId: input.requestId,
+      seq: 0, time: this.now(), note: noteOf(type, data, texts, state), canonicalData, slab: null, start: 0, jsonStart: 0, end: 0,
+      state, index: this.nextIndex++,
     };
     if (state.loaded && state.unassigned.length === 0) this.chain(p);
     else state.unassigned.push(p);
@@ -340,15 +340,8 @@ class RedisRecorder implements RecorderWithStats {
 
   private chain(p: Pending): void {
     const s = p.state;
-    p.ev.seq = ++s.seq;
-    p.ev.prevHash = s.lastHash;
-    const sealed = this.slabs.seal(`${s.eventsKey}\n${entryId(p.ev.seq)}\n`, canonicalEventBody(p.ev, p.canonicalData, s.idJson));
-    p.ev.hash = sealed.hash;
-    s.lastHash = sealed.hash;
-    p.slab = sealed.slab;
-    p.start = sealed.start;
-    p.jsonStart = sealed.jsonStart;
-    p.end = sealed.end;
+    p.seq = ++s.seq;
+    s.lastHash = this.slabs.seal(p as Pending & { slab: Buffer }, `${s.eventsKey}\n${entryId(p.seq)}\n`, canonicalEventBody(p, s.lastHash, p.canonicalData, s.idJson));
     p.canonicalData = '';
   }
 
@@ -427,7 +420,7 @@ class RedisRecorder implements RecorderWithStats {
         s.seq = seqOfEntryId(entries[0][0]);
         s.lastHash = ev.hash;
       }
-      s.startMs = startedAt ? Number(startedAt) : Date.parse(s.unassigned[0]?.ev.time ?? new Date().toISOString());
+      s.startMs = startedAt ? Number(startedAt) : Date.parse(s.unassigned[0]?.time ?? new Date().toISOString());
       s.loaded = true;
       for (const p of s.unassigned) this.chain(p);
       s.unassigned = [];
@@ -440,13 +433,13 @@ class RedisRecorder implements RecorderWithStats {
     const now = Date.now();
     const touched = new Map<SessionState, Touched>();
     for (const p of batch) {
-      const { ev, state } = p;
+      const state = p.state;
       let t = touched.get(state);
       if (!t) { t = { last: p, metaExtra: {}, decisions: [], text: [] }; touched.set(state, t); }
       t.last = p;
-      if (ev.type === 'session.end') {
+      if (p.type === 'session.end') {
         t.metaExtra.status = 'ended';
-        t.metaExtra.endedAt = String(Date.parse(ev.time));
+        t.metaExtra.endedAt = String(Date.parse(p.time));
       }
       const note = p.note;
       if (note) {
@@ -456,12 +449,12 @@ class RedisRecorder implements RecorderWithStats {
         }
         if (note.decision && !state.decisions.has(note.decision) && !t.decisions.includes(note.decision)) t.decisions.push(note.decision);
         if (note.truncated) t.metaExtra.truncated = '1';
-        if (note.text) t.text.push(String(ev.seq), note.text);
+        if (note.text) t.text.push(String(p.seq), note.text);
       }
     }
     const progressed: SessionState[] = [];
     for (const [s, t] of touched) {
-      const ev = t.last.ev;
+      const ev = t.last;
       const meta = keys.meta(s.id);
       const start = String(s.startMs);
       if (!s.indexed) {
@@ -483,7 +476,7 @@ class RedisRecorder implements RecorderWithStats {
       // it serves listings and retention; the chain itself lives in the stream.
       if (!s.indexed || extra.length || t.decisions.length || now - s.progressAt >= PROGRESS_EVERY_MS) {
         const lastMs = String(Date.parse(ev.time));
-        out.command('HSET', meta, 'lastSeq', String(ev.seq), 'lastHash', ev.hash, 'lastEventAt', lastMs, ...extra);
+        out.command('HSET', meta, 'lastSeq', String(ev.seq), 'lastHash', sealedHash(ev as Pending & { slab: Buffer }), 'lastEventAt', lastMs, ...extra);
         out.command('ZADD', keys.byActivity, lastMs, s.id);
         progressed.push(s);
       }
@@ -506,7 +499,7 @@ class RedisRecorder implements RecorderWithStats {
   /** An XADD refused because the entry exists: the same event written by an earlier try, or another writer's. */
   private async checkConflicts(conflicts: Pending[]): Promise<void> {
     const pipe = this.redis.pipeline();
-    for (const p of conflicts) pipe.xrange(keys.events(p.ev.sessionId), entryId(p.ev.seq), entryId(p.ev.seq));
+    for (const p of conflicts) pipe.xrange(keys.events(p.sessionId), entryId(p.seq), entryId(p.seq));
     const res = (await pipe.exec()) ?? [];
     conflicts.forEach((p, i) => {
       const [err, entries] = res[i] ?? [new Error('no reply'), null];
@@ -514,7 +507,7 @@ class RedisRecorder implements RecorderWithStats {
       const stored = (entries as Array<[string, string[]]>)[0]?.[1]?.[1];
       if (stored !== storedJson(p as Pending & { slab: Buffer })) {
         this.dropped++;
-        this.log.error({ sessionId: p.ev.sessionId, seq: p.ev.seq }, 'recording chain conflict: another writer recorded this session; event not stored');
+        this.log.error({ sessionId: p.sessionId, seq: p.seq }, 'recording chain conflict: another writer recorded this session; event not stored');
       }
     });
   }
@@ -525,7 +518,7 @@ class RedisRecorder implements RecorderWithStats {
     for (const p of batch) {
       const s = p.state;
       s.pending--;
-      if (p.ev.type === 'session.end') this.log.info({ sessionId: s.id, lastSeq: p.ev.seq, lastHash: p.ev.hash }, 'session recorded');
+      if (p.type === 'session.end') this.log.info({ sessionId: s.id, lastSeq: p.seq, lastHash: sealedHash(p as Pending & { slab: Buffer }) }, 'session recorded');
       if (s.ended && s.pending === 0 && this.sessions.get(s.id) === s) this.sessions.delete(s.id);
     }
     this.ackedIndex = batch[batch.length - 1].index;
