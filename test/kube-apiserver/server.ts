@@ -30,6 +30,11 @@ export interface KubeApiServerOptions {
   logFollowLines?: number;
   /** Milliseconds between followed log lines (default 100). */
   logIntervalMs?: number;
+  /**
+   * Write each watch event in two chunks, split at the index this returns for the event's line (e.g. mid-value), the
+   * second a few milliseconds later so it reaches the proxy as a chunk of its own. Default: one write per event.
+   */
+  watchSplitAt?: (line: string) => number;
 }
 
 export interface SeenRequest {
@@ -343,11 +348,27 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     };
     const matches = (o: KubeObject): boolean =>
       (!def.namespaced || namespace === '' || o.metadata.namespace === namespace) && select([o], q).length === 1;
+    // Writes stay in order when an event is split: each waits for the one before it.
+    let written = Promise.resolve();
+    const send = (line: string): void => {
+      const splitAt = opts.watchSplitAt;
+      if (!splitAt) return void res.write(line);
+      written = written.then(() => new Promise<void>((resolve) => {
+        const at = splitAt(line);
+        if (res.destroyed) return resolve();
+        if (at <= 0 || at >= line.length) {
+          res.write(line);
+          return resolve();
+        }
+        res.write(line.slice(0, at));
+        setTimeout(() => { if (!res.destroyed) res.write(line.slice(at)); resolve(); }, 20);
+      }));
+    };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     const rv = q.get('resourceVersion');
-    if (rv === null || rv === '' || rv === '0') for (const o of select(store.list(def, namespace), q)) res.write(encode('ADDED', o));
+    if (rv === null || rv === '' || rv === '0') for (const o of select(store.list(def, namespace), q)) send(encode('ADDED', o));
     const unsubscribe = store.subscribe((e: WatchEvent) => {
-      if (e.def === def && matches(e.object)) res.write(encode(e.type, e.object));
+      if (e.def === def && matches(e.object)) send(encode(e.type, e.object));
     });
     const timeout = Number(q.get('timeoutSeconds') ?? 0);
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;

@@ -1,0 +1,236 @@
+/**
+ * Watches through the Envoy stand-in (envoy/portcullis.yaml) with the bundled policy: events reach the client while
+ * the watch is still open (STREAMED, not buffered until the end), a Secret's data and PII in any watched object are
+ * masked, and an event the API server writes in two chunks split mid-value (watchSplitAt) leaks nothing at the
+ * boundary. Bounded: each watch is closed by the test once the events it waits for have arrived.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
+import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
+import { waitFor } from '../harness/ports.ts';
+import { startRedis, type TestRedis } from '../harness/redis.ts';
+import { startTestService, type TestService } from '../harness/service.ts';
+import { findResource } from '../kube-apiserver/discovery.ts';
+import { kubectlEnv, type KubectlEnv } from '../kube-apiserver/kubectl.ts';
+import { DB_SECRET_PLAIN, type KubeObject } from '../kube-apiserver/objects.ts';
+import { startKubeApiServer, type KubeApiServer } from '../kube-apiserver/server.ts';
+
+const UPSTREAM_TOKEN = 'watch-upstream-token-8a03';
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+const ROTATED = { password: 'R0tated-Pa55w0rd!', 'admin-email': 'oncall.lead@example.com' };
+const SUPPORT_EMAIL = 'support@example.com';
+const NEW_EMAIL = 'escalations.desk@example.com';
+/** Values the API server writes split in the middle, one in each chunk (base64 for Secrets, plain for PII). */
+const SPLIT_IN = [NEW_EMAIL, b64(ROTATED.password), b64(DB_SECRET_PLAIN.password), SUPPORT_EMAIL];
+/** Everything that must never reach a client, in any encoding it could travel in. */
+const PLAIN = [...Object.values(DB_SECRET_PLAIN), ...Object.values(ROTATED), SUPPORT_EMAIL, NEW_EMAIL].filter((v) => v.length > 3);
+const FORBIDDEN = [...PLAIN, ...PLAIN.map(b64)];
+
+let redis: TestRedis;
+let api: KubeApiServer;
+let svc: TestService;
+let envoy: EnvoyStandIn;
+let kubectl: KubectlEnv;
+let agentToken = '';
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'));
+const secrets = findResource('', 'v1', 'secrets')!;
+const configmaps = findResource('', 'v1', 'configmaps')!;
+
+before(async () => {
+  writeFileSync(join(dir, 'kube-token'), UPSTREAM_TOKEN);
+  redis = await startRedis({ appendonly: false });
+  api = await startKubeApiServer({
+    tls: true, expectedToken: UPSTREAM_TOKEN,
+    // Mid-value: half of the value in each chunk; events without one are split in half.
+    watchSplitAt: (line) => {
+      const v = SPLIT_IN.find((s) => line.includes(s));
+      return v ? line.indexOf(v) + Math.floor(v.length / 2) : Math.floor(line.length / 2);
+    },
+  });
+  svc = await startTestService({
+    redisUrl: redis.url, adapters: [kubeExtProcAdapter()],
+    config: { bootstrap: { policies: ['examples/policies/kubernetes-guardrails.yaml'], targets: [] } },
+  });
+  const admin = svc.adminToken;
+  const put = await svc.call(admin, 'POST', '/v1/targets', {
+    name: 'kube-dev', kind: 'kubernetes', address: api.url, credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` },
+  });
+  assert.equal(put.status, 201, JSON.stringify(put.body));
+  assert.equal((await svc.call(admin, 'POST', '/v1/agents', { id: 'watcher', groups: ['agents'] })).status, 201);
+  await svc.core.targets.refresh();
+  agentToken = (await svc.call(admin, 'POST', '/v1/tokens', { agent: 'watcher', targets: ['kube-dev'], ttl: '30m' })).body.token;
+  envoy = await startEnvoyStandIn({ processorAddress: `127.0.0.1:${svc.grpcPort}`, upstream: { url: api.url, ca: api.caPem } });
+  kubectl = kubectlEnv(envoy.url, envoy.caPem, agentToken);
+});
+
+after(async () => {
+  kubectl?.cleanup();
+  await envoy?.close();
+  await svc?.close();
+  await api?.close();
+  await redis?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** An open raw watch through the stand-in: its status and what has arrived so far, whether it has ended, a way to stop. */
+interface RawWatch { status: () => number; text: () => string; ended: () => boolean; close: () => void }
+
+/** Returns at once: a watch whose headers never come (a buffered response) must fail the test, not hang it. */
+function rawWatch(path: string): RawWatch {
+  let status = 0;
+  let text = '';
+  let ended = false;
+  const req = https.get(`${envoy.url}${path}`, { ca: envoy.caPem, agent: false, headers: { authorization: `Bearer ${agentToken}`, accept: 'application/json' } }, (res) => {
+    status = res.statusCode ?? 0;
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => { text += c; });
+    res.on('close', () => { ended = true; });
+  });
+  req.on('error', () => { ended = true; });
+  return { status: () => status, text: () => text, ended: () => ended, close: () => req.destroy() };
+}
+
+/** Complete event lines received so far, parsed (a partial last line is left out). */
+function eventsOf(text: string): { type: string; object: KubeObject }[] {
+  return text.split('\n').slice(0, -1).filter((l) => l !== '').map((l) => JSON.parse(l));
+}
+
+function assertNothingLeaks(text: string): void {
+  for (const v of FORBIDDEN) assert.ok(!text.includes(v), `a watched value reached the client: ${v.slice(0, 4)}…`);
+}
+
+function assertSecretMasked(o: KubeObject): void {
+  const data = o.data as Record<string, string>;
+  assert.ok(Object.keys(data).length > 0);
+  for (const [k, v] of Object.entries(data)) assert.match(Buffer.from(v, 'base64').toString('utf8'), /REDACTED/, `data.${k}`);
+}
+
+test('a raw Secret watch streams events as they happen, each split mid-value upstream, with every data value masked', async () => {
+  const sentBefore = envoy.counters.get('stream_msgs_sent');
+  const w = rawWatch('/api/v1/namespaces/prod/secrets?watch=true');
+  try {
+    await waitFor(() => eventsOf(w.text()).some((e) => e.type === 'ADDED' && e.object.metadata.name === 'db'), 8000, 'the ADDED event for prod/db');
+    const db = structuredClone(api.store.get(secrets, 'prod', 'db')!);
+    db.metadata.labels = { ...db.metadata.labels, rotated: 'yes' };
+    db.data = { ...(db.data as Record<string, string>), password: b64(ROTATED.password), 'admin-email': b64(ROTATED['admin-email']) };
+    api.store.put(secrets, db);
+    const modified = await waitFor(() => eventsOf(w.text()).find((e) => e.type === 'MODIFIED'), 8000, 'the MODIFIED event');
+    assert.ok(!w.ended(), 'the MODIFIED event arrived while the watch was still open');
+    assert.equal(w.status(), 200);
+    assert.equal(modified.object.metadata.labels?.rotated, 'yes');
+
+    const events = eventsOf(w.text());
+    for (const e of events) assertSecretMasked(e.object);
+    assertNothingLeaks(w.text());
+    // Each event reached the processor as (at least) two body chunks: the split was really there to mask across.
+    const sent = envoy.counters.get('stream_msgs_sent') - sentBefore;
+    assert.ok(sent >= 1 + 1 + 2 * events.length, `${sent} ext_proc messages for ${events.length} split events`);
+  } finally {
+    w.close();
+  }
+});
+
+test('PII in a watched ConfigMap is masked, an e-mail address split across chunks included', async () => {
+  const w = rawWatch('/api/v1/namespaces/prod/configmaps?watch=1');
+  try {
+    await waitFor(() => eventsOf(w.text()).some((e) => e.object.metadata.name === 'app-config'), 8000, 'the ADDED event for app-config');
+    const cm = structuredClone(api.store.get(configmaps, 'prod', 'app-config')!);
+    // Outside `data` (which the path rule redacts whole): only PII detection can catch it.
+    cm.metadata.annotations = { team: 'payments', contact: NEW_EMAIL };
+    api.store.put(configmaps, cm);
+    const modified = await waitFor(() => eventsOf(w.text()).find((e) => e.type === 'MODIFIED'), 8000, 'the MODIFIED event');
+    assert.ok(!w.ended(), 'the MODIFIED event arrived while the watch was still open');
+    assert.equal(w.status(), 200);
+    const annotations = modified.object.metadata.annotations!;
+    assert.equal(annotations.team, 'payments', 'values without PII pass unchanged');
+    assert.notEqual(annotations.contact, NEW_EMAIL);
+    assert.match(annotations.contact, /\*{4}/, 'masked by the e-mail rule (partial)');
+    assertNothingLeaks(w.text());
+  } finally {
+    w.close();
+  }
+});
+
+/** A running `kubectl … -w`: its output so far, and a way to stop it (a watch never ends on its own). */
+interface KubectlWatch { stdout: () => string; stop: () => Promise<{ stdout: string; stderr: string }> }
+
+function kubectlWatch(args: string[]): KubectlWatch {
+  const child = spawn('kubectl', ['--kubeconfig', kubectl.kubeconfig, ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: kubectl.dir, KUBECACHEDIR: join(kubectl.dir, 'cache'), KUBECONFIG: kubectl.kubeconfig },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return {
+    stdout: () => stdout,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await closed;
+      return { stdout, stderr };
+    },
+  };
+}
+
+/**
+ * kubectl lists first, then watches from the list's resourceVersion; the stand-in replays nothing from there, so a
+ * change is made only once kubectl's watch request is open upstream — and repeated (a new resourceVersion each time)
+ * in case it landed between the request and the subscription.
+ */
+async function changeUntilSeen(w: KubectlWatch, change: (n: number) => void, seen: (stdout: string) => boolean): Promise<void> {
+  const watchesBefore = (): number => api.requests.filter((q) => q.path.startsWith('/api/v1/namespaces/prod/secrets?') && /[?&]watch=(true|1)/.test(q.path)).length;
+  const already = watchesBefore();
+  await waitFor(() => watchesBefore() > already, 10_000, 'kubectl\'s watch request upstream');
+  for (let n = 1; ; n++) {
+    change(n);
+    try {
+      await waitFor(() => seen(w.stdout()), 1000, 'the change on kubectl\'s output');
+      return;
+    } catch (err) {
+      if (n >= 10) throw new Error(`${(err as Error).message}\nstdout: ${w.stdout()}`);
+    }
+  }
+}
+
+test('kubectl get secrets -n prod -w -o json: streamed events, Secret data masked', async () => {
+  const w = kubectlWatch(['get', 'secrets', '-n', 'prod', '-w', '-o', 'json']);
+  let out: { stdout: string; stderr: string };
+  try {
+    await changeUntilSeen(w, (n) => {
+      const db = structuredClone(api.store.get(secrets, 'prod', 'db')!);
+      db.metadata.labels = { ...db.metadata.labels, 'rotated-by': `kubectl-watch-${n}` };
+      db.data = { ...(db.data as Record<string, string>), password: b64(ROTATED.password) };
+      api.store.put(secrets, db);
+    }, (stdout) => stdout.includes('"rotated-by": "kubectl-watch-'));
+  } finally {
+    out = await w.stop();
+  }
+  assertNothingLeaks(out.stdout);
+  const passwords = [...out.stdout.matchAll(/"password": "([^"]+)"/g)].map((m) => Buffer.from(m[1], 'base64').toString('utf8'));
+  assert.ok(passwords.length >= 2, `the listed Secret and at least one watch event: ${out.stdout}`);
+  for (const v of passwords) assert.match(v, /REDACTED/);
+});
+
+test('kubectl get secrets -n prod -w: table rows stream, a change appears while the watch runs', async () => {
+  const w = kubectlWatch(['get', 'secrets', '-n', 'prod', '-w']);
+  let out: { stdout: string; stderr: string };
+  try {
+    await changeUntilSeen(w, (n) => {
+      const db = structuredClone(api.store.get(secrets, 'prod', 'db')!);
+      db.metadata.labels = { ...db.metadata.labels, touched: String(n) };
+      api.store.put(secrets, db);
+    }, (stdout) => (stdout.match(/^db\s/gm) ?? []).length >= 2);
+  } finally {
+    out = await w.stop();
+  }
+  assert.match(out.stdout, /^NAME\s+TYPE\s+DATA\s+AGE/m);
+  assertNothingLeaks(out.stdout);
+});
