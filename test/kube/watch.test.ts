@@ -120,7 +120,7 @@ test('a raw Secret watch streams events as they happen, each split mid-value ups
     db.metadata.labels = { ...db.metadata.labels, rotated: 'yes' };
     db.data = { ...(db.data as Record<string, string>), password: b64(ROTATED.password), 'admin-email': b64(ROTATED['admin-email']) };
     api.store.put(secrets, db);
-    const modified = await waitFor(() => eventsOf(w.text()).find((e) => e.type === 'MODIFIED'), 8000, 'the MODIFIED event');
+    const modified = (await waitFor(() => eventsOf(w.text()).find((e) => e.type === 'MODIFIED'), 8000, 'the MODIFIED event'))!;
     assert.ok(!w.ended(), 'the MODIFIED event arrived while the watch was still open');
     assert.equal(w.status(), 200);
     assert.equal(modified.object.metadata.labels?.rotated, 'yes');
@@ -144,7 +144,7 @@ test('PII in a watched ConfigMap is masked, an e-mail address split across chunk
     // Outside `data` (which the path rule redacts whole): only PII detection can catch it.
     cm.metadata.annotations = { team: 'payments', contact: NEW_EMAIL };
     api.store.put(configmaps, cm);
-    const modified = await waitFor(() => eventsOf(w.text()).find((e) => e.type === 'MODIFIED'), 8000, 'the MODIFIED event');
+    const modified = (await waitFor(() => eventsOf(w.text()).find((e) => e.type === 'MODIFIED'), 8000, 'the MODIFIED event'))!;
     assert.ok(!w.ended(), 'the MODIFIED event arrived while the watch was still open');
     assert.equal(w.status(), 200);
     const annotations = modified.object.metadata.annotations!;
