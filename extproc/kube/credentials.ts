@@ -42,7 +42,12 @@ export class UpstreamCredentials {
     if (hit && hit.key === key && this.now() < hit.refreshAt) return hit.token;
     const running = this.inflight.get(key);
     if (running) return running;
-    const p = this.obtain(target, cred).then((c) => {
+    const p = this.obtain(target, cred).catch((err: unknown) => {
+      // One error type for "no credential now" (vault unreadable, API server unreachable, TokenRequest refused), so the
+      // adapter can refuse the agent with a Status; none of these messages holds a secret.
+      if (err instanceof CredentialError) throw err;
+      throw new CredentialError(target.name, `target ${target.name}: ${err instanceof Error ? err.message : String(err)}`);
+    }).then((c) => {
       this.cache.set(target.name, { key, ...c });
       return c.token;
     }).finally(() => this.inflight.delete(key));

@@ -15,6 +15,7 @@ import type {
   ProcessingResponse, Struct,
 } from '../envoy-api/index.ts';
 import type { Agent, Target } from '../identity/registry.ts';
+import type { SecretValue } from '../identity/vault.ts';
 import type { CompiledMasking, MaskingEngine } from '../masking/index.ts';
 import { EMPTY_SQL, EMPTY_SSH, type K8sContext, type RequestContext } from '../policy/context.ts';
 import { decide } from '../policy/evaluate.ts';
@@ -24,7 +25,7 @@ import type { GatewayCore } from '../service/core.ts';
 import type { ClassifyError } from './classify-error.ts';
 import { isClassifyError } from './classify-error.ts';
 import { classifyKubeRequest } from './classify-request.ts';
-import type { UpstreamCredentials } from './credentials.ts';
+import { CredentialError, type UpstreamCredentials } from './credentials.ts';
 import { refusal, statusResponse, type KubeStatus, type Refusal } from './kube-status.ts';
 import type { MaskingPlans } from './masking-plans.ts';
 import {
@@ -63,7 +64,7 @@ export const METADATA_NAMESPACE = 'envoy.filters.http.ext_proc';
 /** Headers the API server honours that would change who the request runs as. */
 const IMPERSONATION = /^impersonate-/;
 /** Refusals whose decision event the policy path has already recorded. */
-const DECIDED_BY_POLICY = new Set(['policy-deny', 'approval-required', 'approval-denied', 'approval-misconfigured']);
+const DECIDED_BY_POLICY = new Set(['policy-deny', 'approval-required', 'approval-denied', 'approval-misconfigured', 'upstream-credential']);
 /** Margin between the approval hold and the message timeout override, so our answer lands before Envoy's timer. */
 const HOLD_MARGIN_MS = 1000;
 
@@ -290,7 +291,18 @@ export class KubeProcessor {
 
   /** Continue upstream as the target's identity: the agent's token replaced, the response made maskable. */
   private async allow(phase: 'request_headers' | 'request_body'): Promise<Reply> {
-    const token = await this.deps.credentials.tokenFor(this.target!);
+    let token: SecretValue;
+    try {
+      token = await this.deps.credentials.tokenFor(this.target!);
+    } catch (err) {
+      if (!(err instanceof CredentialError)) throw err;
+      // Fail closed in Kubernetes terms: never upstream without the target's own credential. The detail goes to the
+      // log and the recording; the agent learns only that the gateway has no credential right now.
+      this.log.error({ err: err.message }, 'upstream credential unavailable; refusing');
+      this.record('error', { code: 'upstream-credential', message: err.message });
+      return this.refuse(refusal(503, 'ServiceUnavailable', 'upstream-credential',
+        `the gateway could not obtain its upstream credential for target ${this.target!.name}; try again shortly`));
+    }
     const set: HeaderValueOption[] = [setHeader('authorization', `Bearer ${token.reveal()}`)];
     if (this.responseMode !== 'none') {
       // The body must reach us as plain JSON or text: no compression, no protobuf/CBOR we could not mask.
