@@ -225,20 +225,24 @@ export function createApprovals(opts: ApprovalsOptions): Approvals {
   const approvals: Approvals = {
     check,
 
-    async waitForDecision(a, requestId, timeoutMs) {
+    async waitForDecision(a, requestId, timeoutMs, signal) {
+      signal?.throwIfAborted();
       await subscribe();
-      await new Promise<void>((resolve) => {
+      await new Promise<void>((resolve, reject) => {
         let set = waiters.get(requestId);
         if (!set) waiters.set(requestId, (set = new Set()));
-        const done = (): void => {
+        const finish = (): void => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
           set!.delete(onState);
           if (set!.size === 0) waiters.delete(requestId);
-          resolve();
         };
+        const done = (): void => { finish(); resolve(); };
+        const onAbort = (): void => { finish(); reject(signal!.reason); };
         const onState = (state: string): void => { if (state !== 'pending') done(); };
         set.add(onState);
         const timer = setTimeout(done, Math.max(0, timeoutMs));
+        signal?.addEventListener('abort', onAbort, { once: true });
         // Subscribed before this read, so a decision made in between is seen either here or as a message.
         load(requestId).then((s) => { if (!s || s.req.state !== 'pending') done(); }, () => done());
       });

@@ -123,9 +123,10 @@ export interface Approvals {
   check(action: ActionForApproval): Promise<ApprovalCheck>;
   /**
    * Waits (pub/sub, no polling) until the request leaves 'pending' or timeoutMs passes; then re-runs check semantics
-   * (consuming a once grant).
+   * (consuming a once grant). When `signal` aborts first (the agent went away), it rejects with the abort reason and
+   * consumes nothing, so the grant stays for the agent's retry.
    */
-  waitForDecision(action: ActionForApproval, requestId: string, timeoutMs: number): Promise<ApprovalCheck>;
+  waitForDecision(action: ActionForApproval, requestId: string, timeoutMs: number, signal?: AbortSignal): Promise<ApprovalCheck>;
   approve(requestId: string, approver: Principal, reason?: string): Promise<ApprovalRequest>;
   deny(requestId: string, approver: Principal, reason?: string): Promise<ApprovalRequest>;
   revoke(requestId: string, by: Principal, reason?: string): Promise<ApprovalRequest>;

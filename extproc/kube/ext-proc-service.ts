@@ -57,6 +57,8 @@ export function runStream(call: Call, deps: ProcessorDeps): void {
   const target = deps.core.targets.get(targetName);
   const processor = new KubeProcessor(deps, target?.kind === 'kubernetes' ? target : undefined, targetName);
   let closed = false;
+  // Aborted when Envoy ends the stream: a held request then stops waiting for its approval without consuming it.
+  const streamEnded = new AbortController();
   let inFlight = 0;
   let clientDone = false;
   let queue: Promise<void> = Promise.resolve();
@@ -82,7 +84,7 @@ export function runStream(call: Call, deps: ProcessorDeps): void {
             return;
           case 'hold':
             call.write(reply.message);
-            reply = await reply.resume();
+            reply = await reply.resume(streamEnded.signal);
             break;
           case 'fail':
             processor.fault(new Error(reply.message));
@@ -95,6 +97,7 @@ export function runStream(call: Call, deps: ProcessorDeps): void {
         }
       }
     } catch (err) {
+      if (streamEnded.signal.aborted && err === streamEnded.signal.reason) return; // the agent left during a hold
       processor.fault(err);
       close('failed', 'internal error in the Kubernetes processor');
     }
@@ -113,12 +116,14 @@ export function runStream(call: Call, deps: ProcessorDeps): void {
   // Envoy half-closes when the HTTP stream is over (graceful close): finish what is queued, then end.
   call.on('end', () => {
     clientDone = true;
+    streamEnded.abort(new Error('Envoy ended the ext_proc stream'));
     if (inFlight === 0 && !closed) {
       processor.streamClosed();
       close('client-closed');
     }
   });
   call.on('cancelled', () => {
+    streamEnded.abort(new Error('Envoy cancelled the ext_proc stream'));
     if (closed) return;
     processor.streamClosed();
     close('cancelled');

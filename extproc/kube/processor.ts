@@ -50,8 +50,11 @@ export interface ProcessorDeps {
 export type Reply =
   /** Write `message`; `end` = no further message can come on this stream (the loop closes it with OK). */
   | { kind: 'respond'; message: ProcessingResponse; end: boolean }
-  /** Write `message` (an override_message_timeout), then wait for `resume()` and handle its reply. */
-  | { kind: 'hold'; message: ProcessingResponse; resume: () => Promise<Reply> }
+  /**
+   * Write `message` (an override_message_timeout), then wait for `resume()` and handle its reply. The loop aborts
+   * `signal` when Envoy ends the stream first (the agent went away), and resume() then rejects without side effects.
+   */
+  | { kind: 'hold'; message: ProcessingResponse; resume: (signal: AbortSignal) => Promise<Reply> }
   /** End the stream with a gRPC error (Envoy fails closed). */
   | { kind: 'fail'; message: string };
 
@@ -221,9 +224,11 @@ export class KubeProcessor {
     metrics.decisionSeconds.observe({ protocol: 'kubernetes' }, (performance.now() - this.startedAt) / 1000);
 
     switch (decision.action) {
-      case 'allow':
+      case 'allow': {
         this.recordDecision(decision);
-        return this.allow(phase);
+        const upstream = await this.upstreamToken();
+        return upstream.ok ? this.allow(phase, upstream.token) : upstream.reply;
+      }
       case 'deny':
         this.recordDecision(decision);
         return this.refuse(refusal(403, 'Forbidden', 'policy-deny', decision.message), statusDetails(k8s));
@@ -260,19 +265,33 @@ export class KubeProcessor {
       rule: decision.rule,
       requirement,
     };
+    const upstream = await this.upstreamToken();
+    if (!upstream.ok) {
+      this.recordDecision(decision);
+      return upstream.reply;
+    }
+    const token = upstream.token;
     const holdMs = Math.min(requirement.holdSeconds * 1000, this.deps.maxMessageTimeoutMs - HOLD_MARGIN_MS);
     const settle = async (check: ApprovalCheck, mayHold: boolean): Promise<Reply> => {
       switch (check.status) {
         case 'granted':
           this.recordDecision(decision, { approval: { requestId: check.requestId, status: 'granted', grant: check.grant } });
-          return this.allow(phase);
+          return this.allow(phase, token);
         case 'pending':
           if (mayHold && holdMs > 0) {
             // Envoy honours one override per message, and ignores the rest of the response that carries it (B.3).
             return {
               kind: 'hold',
               message: { override_message_timeout: durationOf(holdMs + HOLD_MARGIN_MS) },
-              resume: async () => settle(await this.deps.core.approvals.waitForDecision(action, check.requestId, holdMs), false),
+              resume: async (signal) => {
+                try {
+                  return settle(await this.deps.core.approvals.waitForDecision(action, check.requestId, holdMs, signal), false);
+                } catch (err) {
+                  // The agent went away while held: nothing was consumed, the request stays for its retry.
+                  if (signal.aborted) this.recordDecision(decision, { approval: { requestId: check.requestId, status: 'abandoned' } });
+                  throw err;
+                }
+              },
             };
           }
           this.recordDecision(decision, { approval: { requestId: check.requestId, status: 'pending', expiresAt: check.expiresAt } });
@@ -289,20 +308,26 @@ export class KubeProcessor {
     return settle(await this.deps.core.approvals.check(action), true);
   }
 
-  /** Continue upstream as the target's identity: the agent's token replaced, the response made maskable. */
-  private async allow(phase: 'request_headers' | 'request_body'): Promise<Reply> {
-    let token: SecretValue;
+  /**
+   * The target's upstream credential, or the refusal to send when the gateway cannot obtain it. Fetched before an
+   * approval is consulted, so a grant is never used up by a request that could not have gone upstream.
+   */
+  private async upstreamToken(): Promise<{ ok: true; token: SecretValue } | { ok: false; reply: Reply }> {
     try {
-      token = await this.deps.credentials.tokenFor(this.target!);
+      return { ok: true, token: await this.deps.credentials.tokenFor(this.target!) };
     } catch (err) {
       if (!(err instanceof CredentialError)) throw err;
       // Fail closed in Kubernetes terms: never upstream without the target's own credential. The detail goes to the
       // log and the recording; the agent learns only that the gateway has no credential right now.
       this.log.error({ err: err.message }, 'upstream credential unavailable; refusing');
       this.record('error', { code: 'upstream-credential', message: err.message });
-      return this.refuse(refusal(503, 'ServiceUnavailable', 'upstream-credential',
-        `the gateway could not obtain its upstream credential for target ${this.target!.name}; try again shortly`));
+      return { ok: false, reply: this.refuse(refusal(503, 'ServiceUnavailable', 'upstream-credential',
+        `the gateway could not obtain its upstream credential for target ${this.target!.name}; try again shortly`)) };
     }
+  }
+
+  /** Continue upstream as the target's identity: the agent's token replaced, the response made maskable. */
+  private allow(phase: 'request_headers' | 'request_body', token: SecretValue): Reply {
     const set: HeaderValueOption[] = [setHeader('authorization', `Bearer ${token.reveal()}`)];
     if (this.responseMode !== 'none') {
       // The body must reach us as plain JSON or text: no compression, no protobuf/CBOR we could not mask.

@@ -191,3 +191,33 @@ test('a denial during the hold ends the call at once with a 403 quoting the deni
   assert.equal(scalesOf(40).length, 0, 'the API server never saw the denied scale');
   assertOverrideHonoured(before);
 });
+
+// Regression: a held call whose agent disconnected used to wait on, and an approval then consumed the once grant for
+// a call nobody would receive; the agent's retry raised a new request.
+test('an agent that gives up during the hold keeps its grant: the abandoned call consumes nothing, the retry runs once', async () => {
+  const body = JSON.stringify({ spec: { replicas: 50 } });
+  const req = https.request(`${envoy.url}/apis/apps/v1/namespaces/prod/deployments/web/scale`, {
+    method: 'PATCH', ca: envoy.caPem, agent: false,
+    headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/merge-patch+json', 'content-length': Buffer.byteLength(body) },
+  });
+  req.on('error', () => undefined);
+  req.end(body);
+  const id = await pendingFor(50);
+  req.destroy();
+  // The processor records the abandoned hold once the stand-in has ended the ext_proc stream.
+  const sessionEvents = async (): Promise<{ type: string; data: any }[]> => {
+    const sessions = await svc.call(svc.adminToken, 'GET', '/v1/sessions?agent=scaler');
+    const all: { type: string; data: any }[] = [];
+    for (const s of sessions.body.sessions as { id: string }[]) all.push(...(await svc.call(svc.adminToken, 'GET', `/v1/sessions/${s.id}/events?limit=10000`)).body.events);
+    return all;
+  };
+  await waitFor(async () => { await svc.core.recorder.flush(); return (await sessionEvents()).some((e) => e.type === 'decision' && e.data.approval?.requestId === id && e.data.approval?.status === 'abandoned'); }, 5000, 'the abandoned hold to be recorded');
+  assert.equal((await svc.call(approverToken, 'POST', `/v1/approvals/${id}/approve`, {})).status, 200);
+  const state = await svc.call(approverToken, 'GET', `/v1/approvals/${id}`);
+  assert.equal(state.body.state, 'approved', 'the grant is still there for the retry');
+  assert.equal(scalesOf(50).length, 0, 'the abandoned call never reached the API server');
+  const retry = await scale(50);
+  assert.equal(retry.status, 200, JSON.stringify(retry.body));
+  assert.equal(scalesOf(50).length, 1);
+  assert.equal((await svc.call(approverToken, 'GET', `/v1/approvals/${id}`)).body.state, 'consumed');
+});
