@@ -6,5 +6,6 @@ export { resolveRequestInfo } from './request-info.ts';
 export type { RequestInfo } from './request-info.ts';
 export type { PatchType } from './patch.ts';
 export { kubeExtProcAdapter, TARGET_METADATA, type KubeAdapterOptions } from './ext-proc-service.ts';
-export { KubeProcessor, METADATA_NAMESPACE, type Awaiting, type ProcessorDeps, type Reply } from './processor.ts';
+export { KubeProcessor, type Awaiting, type ProcessorDeps, type Reply } from './processor.ts';
+export { METADATA_NAMESPACE } from './envoy-messages.ts';
 export { UpstreamCredentials, CredentialError } from './credentials.ts';

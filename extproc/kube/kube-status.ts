@@ -3,6 +3,8 @@
  * Envoy immediate responses: kubectl prints `Error from server (<Reason>): <message>` for them, like the API server's.
  */
 import type { ImmediateResponse } from '../envoy-api/index.ts';
+import type { K8sContext } from '../policy/context.ts';
+import type { ClassifyError } from './classify-error.ts';
 
 export type StatusReason =
   | 'Unauthorized' | 'Forbidden' | 'BadRequest' | 'MethodNotAllowed' | 'UnsupportedMediaType' | 'NotAcceptable'
@@ -50,5 +52,32 @@ export function statusResponse(r: Refusal, requestId: string, details?: KubeStat
     },
     body: Buffer.from(JSON.stringify(kubeStatus(r, details))),
     details: `portcullis_${r.cause}`,
+  };
+}
+
+export function classifyRefusal(e: ClassifyError): Refusal {
+  switch (e.code) {
+    case 'bad-path':
+    case 'bad-query':
+    case 'bad-body':
+      return refusal(400, 'BadRequest', e.code, e.message);
+    case 'ambiguous-path':
+    case 'unsupported-method':
+      return refusal(403, 'Forbidden', e.code, e.message);
+    case 'unsupported-content-type':
+    case 'unsupported-content-encoding':
+      return refusal(415, 'UnsupportedMediaType', e.code, e.message);
+    default: {
+      const never: never = e.code;
+      return refusal(400, 'BadRequest', 'bad-request', `request refused (${String(never)})`);
+    }
+  }
+}
+
+export function statusDetails(k8s: K8sContext): KubeStatus['details'] {
+  return {
+    ...(k8s.name ? { name: k8s.name } : {}),
+    ...(k8s.group ? { group: k8s.group } : {}),
+    ...(k8s.resource ? { kind: k8s.resource } : {}),
   };
 }

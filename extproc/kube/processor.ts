@@ -11,8 +11,7 @@ import {
   actionFingerprint, kubeCanonical, refusalMessage, type ActionForApproval, type ApprovalCheck,
 } from '../approvals/index.ts';
 import type {
-  BodySendMode, HeaderMap, HeaderValueOption, HttpBody, HttpHeaders, ProcessingMode, ProcessingRequest,
-  ProcessingResponse, Struct,
+  BodySendMode, HeaderValueOption, HttpBody, HttpHeaders, ProcessingMode, ProcessingRequest, ProcessingResponse,
 } from '../envoy-api/index.ts';
 import type { Agent, Target } from '../identity/registry.ts';
 import type { SecretValue } from '../identity/vault.ts';
@@ -22,16 +21,17 @@ import { decide } from '../policy/evaluate.ts';
 import type { Decision } from '../policy/types.ts';
 import type { RecordResult } from '../recording/index.ts';
 import type { GatewayCore } from '../service/core.ts';
-import type { ClassifyError } from './classify-error.ts';
 import { isClassifyError } from './classify-error.ts';
 import { classifyKubeRequest } from './classify-request.ts';
 import { CredentialError, type UpstreamCredentials } from './credentials.ts';
-import { refusal, statusResponse, type KubeStatus, type Refusal } from './kube-status.ts';
+import { bearerOf, bytesOf, durationOf, headerMap, requestMetadata, setHeader } from './envoy-messages.ts';
+import { classifyRefusal, refusal, statusDetails, statusResponse, type KubeStatus, type Refusal } from './kube-status.ts';
 import type { MaskingPlans } from './masking-plans.ts';
 import {
   contentKind, Findings, LogMasker, masksAnything, maskJsonBody, maskTextBody, WatchMasker, type ContentKind,
   type StreamMasker,
 } from './response-masking.ts';
+import { approvalSummary, maskableAccept, streamingKind } from './request-shape.ts';
 import type { SeenSessions } from './seen-sessions.ts';
 
 /** What the processors of one adapter share. */
@@ -62,8 +62,6 @@ export type Awaiting = 'request_headers' | 'request_body' | 'response_headers' |
 
 type ResponseMode = 'none' | 'buffered' | 'streamed';
 
-/** The namespace Envoy writes our dynamic metadata to (listed in metadata_options.receiving_namespaces). */
-export const METADATA_NAMESPACE = 'envoy.filters.http.ext_proc';
 /** Headers the API server honours that would change who the request runs as. */
 const IMPERSONATION = /^impersonate-/;
 /** Refusals whose decision event the policy path has already recorded. */
@@ -507,101 +505,4 @@ export class KubeProcessor {
     const t = this.target!;
     return { name: t.name, kind: t.kind, labels: t.labels };
   }
-}
-
-// -------------------------------------------------------------------------------------------------- pure helpers
-
-export function headerMap(map: HeaderMap | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const h of map?.headers ?? []) {
-    const v = h.raw_value !== undefined ? Buffer.from(h.raw_value).toString('latin1') : h.value ?? '';
-    const prev = out.get(h.key);
-    out.set(h.key, prev === undefined ? v : `${prev},${v}`);
-  }
-  return out;
-}
-
-/** A body as a Buffer over the decoded message's own bytes (not a copy: nothing else holds the message). */
-function bytesOf(body: Uint8Array | undefined): Buffer {
-  return body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.alloc(0);
-}
-
-function bearerOf(authorization: string | undefined): string | undefined {
-  if (!authorization) return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  return m ? m[1] : undefined;
-}
-
-function setHeader(key: string, value: string): HeaderValueOption {
-  return { header: { key, raw_value: Buffer.from(value, 'latin1') }, append: { value: false } };
-}
-
-/** `watch` for watch requests, `log` for followed logs: their response bodies never end on their own. */
-export function streamingKind(rawPath: string): 'watch' | 'log' | null {
-  const q = rawPath.indexOf('?');
-  const path = q < 0 ? rawPath : rawPath.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? '' : rawPath.slice(q + 1));
-  const watch = query.get('watch');
-  if (watch === 'true' || watch === '1' || /^\/apis?\/(?:[^/]+\/)?[^/]+\/watch\//.test(path)) return 'watch';
-  if (/\/pods\/[^/]+\/log\/?$/.test(path) && query.get('follow') === 'true') return 'log';
-  return null;
-}
-
-/** Accept without media types we cannot mask (protobuf, CBOR, YAML); JSON when nothing is left. */
-export function maskableAccept(accept: string | undefined): string {
-  if (accept === undefined || accept.trim() === '') return 'application/json';
-  const kept = accept.split(',').map((s) => s.trim()).filter((s) => {
-    const media = s.split(';')[0].trim().toLowerCase();
-    return media === '*/*' || media === 'application/*' || media === 'text/plain' || media === 'application/json' || media.endsWith('+json');
-  });
-  return kept.length === accept.split(',').length ? accept : kept.length > 0 ? kept.join(',') : 'application/json';
-}
-
-function classifyRefusal(e: ClassifyError): Refusal {
-  switch (e.code) {
-    case 'bad-path':
-    case 'bad-query':
-    case 'bad-body':
-      return refusal(400, 'BadRequest', e.code, e.message);
-    case 'ambiguous-path':
-    case 'unsupported-method':
-      return refusal(403, 'Forbidden', e.code, e.message);
-    case 'unsupported-content-type':
-    case 'unsupported-content-encoding':
-      return refusal(415, 'UnsupportedMediaType', e.code, e.message);
-    default: {
-      const never: never = e.code;
-      return refusal(400, 'BadRequest', 'bad-request', `request refused (${String(never)})`);
-    }
-  }
-}
-
-function statusDetails(k8s: K8sContext): KubeStatus['details'] {
-  return {
-    ...(k8s.name ? { name: k8s.name } : {}),
-    ...(k8s.group ? { group: k8s.group } : {}),
-    ...(k8s.resource ? { kind: k8s.resource } : {}),
-  };
-}
-
-/** e.g. "PATCH deployments/web/scale in prod: replicas 20". */
-export function approvalSummary(k8s: K8sContext): string {
-  const obj = [k8s.resource, k8s.name, k8s.subresource].filter((s) => s !== '').join('/');
-  const where = k8s.namespace ? ` in ${k8s.namespace}` : '';
-  const spec = (k8s.body as { spec?: { replicas?: unknown } } | null)?.spec;
-  const replicas = spec && typeof spec === 'object' && 'replicas' in spec ? `: replicas ${String(spec.replicas)}` : '';
-  return `${k8s.method} ${obj || k8s.path}${where}${replicas}`;
-}
-
-function durationOf(ms: number): { seconds: number; nanos: number } {
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
-}
-
-function requestMetadata(requestId: string, sessionId: string, agent: string | undefined): Struct {
-  // google.protobuf.Value comes from protobufjs's built-in descriptors, whose field names stay camelCase even with
-  // keepCase (`structValue`, `stringValue`; snake_case members are silently dropped on the wire).
-  const fields: Record<string, { stringValue: string }> = { request_id: { stringValue: requestId } };
-  if (sessionId) fields.session_id = { stringValue: sessionId };
-  if (agent) fields.agent = { stringValue: agent };
-  return { fields: { [METADATA_NAMESPACE]: { structValue: { fields } } } } as unknown as Struct;
 }

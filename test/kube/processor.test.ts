@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { newExtProcClient, type ExternalProcessorClient, type ProcessingRequest, type ProcessingResponse } from '../../extproc/envoy-api/index.ts';
 import { kubeExtProcAdapter, TARGET_METADATA } from '../../extproc/kube/index.ts';
-import { maskableAccept, streamingKind } from '../../extproc/kube/processor.ts';
+import { maskableAccept, streamingKind } from '../../extproc/kube/request-shape.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
 
