@@ -293,7 +293,7 @@ export class KubeProcessor {
             };
           }
           this.recordDecision(decision, { approval: { requestId: check.requestId, status: 'pending', expiresAt: check.expiresAt } });
-          return this.refuse(refusal(403, 'Forbidden', 'approval-required', refusalMessage(check, action)), statusDetails(k8s));
+          return this.refuse(refusal(403, 'Forbidden', 'approval-required', refusalMessage(check, action, decision.message)), statusDetails(k8s));
         case 'denied':
           this.recordDecision(decision, { approval: { requestId: check.requestId, status: 'denied' } });
           return this.refuse(refusal(403, 'Forbidden', 'approval-denied', refusalMessage(check, action)), statusDetails(k8s));

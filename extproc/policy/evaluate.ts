@@ -78,7 +78,8 @@ function verdictOf(policies: readonly CompiledPolicy[], ctx: RequestContext, inp
   const { policy, rule } = best;
   const message = best.reason === 'error'
     ? `policy ${policy.doc.name} rule ${rule.name} could not be evaluated: ${best.error}`
-    : rule.message ?? (best.action === 'allow' ? '' : `${best.action === 'deny' ? 'denied' : 'approval required'} by policy ${policy.doc.name} rule ${rule.name}`);
+    // require_approval without a message of its own: the adapter's approval text (request id, approver group) says it.
+    : rule.message ?? (best.action === 'deny' ? `denied by policy ${policy.doc.name} rule ${rule.name}` : '');
   return {
     action: best.action,
     reason: best.reason,

@@ -38,7 +38,7 @@ export interface Rule {
   /** CEL source; absent means "always". */
   when?: string;
   action: RuleAction;
-  /** Shown to the agent for deny and require_approval. */
+  /** Shown to the agent for deny and require_approval (it then leads the approval text with the request id). */
   message?: string;
   approval?: ApprovalRequirement;
 }

@@ -10,3 +10,8 @@ test('the agent is told approval is required, by whom, and the request id to quo
   assert.equal(refusalMessage({ status: 'denied', requestId: 'apr_2', reason: 'not now' }, sqlAction('DELETE FROM t')),
     'denied by an approver (rule prod-db/destructive-writes, request apr_2): not now');
 });
+
+test("the policy rule's own message leads the approval text when it has one", () => {
+  const m = refusalMessage({ status: 'pending', requestId: 'apr_3', expiresAt: '2030-01-01T00:05:00.000Z' }, sqlAction('DELETE FROM t'), 'Deletes in prod need a DBA.');
+  assert.match(m, /^Deletes in prod need a DBA\. — approval required \(rule prod-db\/destructive-writes\): request apr_3 is waiting/);
+});
