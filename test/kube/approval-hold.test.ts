@@ -11,13 +11,12 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
-import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
+import { startKubeStack, type KubeStack } from './kube-stack.ts';
+import type { EnvoyStandIn } from '../envoy/stand-in.ts';
 import { waitFor } from '../harness/ports.ts';
-import { startRedis, type TestRedis } from '../harness/redis.ts';
-import { startTestService, type TestService } from '../harness/service.ts';
-import { kubectlEnv, type KubectlEnv } from '../kube-apiserver/kubectl.ts';
-import { startKubeApiServer, type KubeApiServer } from '../kube-apiserver/server.ts';
+import type { TestService } from '../harness/service.ts';
+import type { KubectlEnv } from '../kube-apiserver/kubectl.ts';
+import type { KubeApiServer } from '../kube-apiserver/server.ts';
 
 const UPSTREAM_TOKEN = 'hold-upstream-token-5e21';
 const HOLD_POLICY = `apiVersion: portcullis.dev/v1
@@ -47,43 +46,26 @@ rules:
       hold: 10s
 `;
 
-let redis: TestRedis;
 let api: KubeApiServer;
 let svc: TestService;
 let envoy: EnvoyStandIn;
 let kubectl: KubectlEnv;
 let agentToken = '';
 let approverToken = '';
+let stack: KubeStack;
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-hold-'));
 
 before(async () => {
-  writeFileSync(join(dir, 'kube-token'), UPSTREAM_TOKEN);
   writeFileSync(join(dir, 'hold.yaml'), HOLD_POLICY);
-  redis = await startRedis({ appendonly: false });
-  api = await startKubeApiServer({ tls: true, expectedToken: UPSTREAM_TOKEN });
-  svc = await startTestService({
-    redisUrl: redis.url, adapters: [kubeExtProcAdapter()],
-    config: { bootstrap: { policies: [join(dir, 'hold.yaml')], targets: [] } },
+  stack = await startKubeStack({
+    policies: [join(dir, 'hold.yaml')], agent: 'scaler', vaultToken: UPSTREAM_TOKEN, credential: 'static-token', redis: { appendonly: false },
   });
-  const admin = svc.adminToken;
-  const put = await svc.call(admin, 'POST', '/v1/targets', {
-    name: 'kube-dev', kind: 'kubernetes', address: api.url, credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` },
-  });
-  assert.equal(put.status, 201, JSON.stringify(put.body));
-  assert.equal((await svc.call(admin, 'POST', '/v1/agents', { id: 'scaler', groups: ['agents'] })).status, 201);
-  await svc.core.targets.refresh();
-  agentToken = (await svc.call(admin, 'POST', '/v1/tokens', { agent: 'scaler', targets: ['kube-dev'], ttl: '30m' })).body.token;
+  ({ api, svc, envoy, kubectl, agentToken } = stack);
   approverToken = (await svc.principal('sre-1', ['approver'], ['sre'])).token;
-  envoy = await startEnvoyStandIn({ processorAddress: `127.0.0.1:${svc.grpcPort}`, upstream: { url: api.url, ca: api.caPem } });
-  kubectl = kubectlEnv(envoy.url, envoy.caPem, agentToken);
 });
 
 after(async () => {
-  kubectl?.cleanup();
-  await envoy?.close();
-  await svc?.close();
-  await api?.close();
-  await redis?.close();
+  await stack?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

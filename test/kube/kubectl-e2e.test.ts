@@ -4,22 +4,19 @@
  * bundled policy examples/policies/kubernetes-guardrails.yaml and real Redis. Everything starts once per file.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { startKubeStack, type KubeStack } from './kube-stack.ts';
 import https from 'node:https';
 import { Redis } from 'ioredis';
 import { AgentTokens } from '../../extproc/identity/agent-tokens.ts';
 import { Registry } from '../../extproc/identity/registry.ts';
 import { SigningKeys } from '../../extproc/identity/signing-keys.ts';
-import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
-import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
-import { startRedis, type TestRedis } from '../harness/redis.ts';
-import { startTestService, type TestService } from '../harness/service.ts';
+import type { EnvoyStandIn } from '../envoy/stand-in.ts';
+import type { TestRedis } from '../harness/redis.ts';
+import type { TestService } from '../harness/service.ts';
 import { kubectlEnv, type KubectlEnv } from '../kube-apiserver/kubectl.ts';
 import { DB_SECRET_PLAIN } from '../kube-apiserver/objects.ts';
-import { startKubeApiServer, type KubeApiServer } from '../kube-apiserver/server.ts';
+import type { KubeApiServer } from '../kube-apiserver/server.ts';
 
 const VAULT_TOKEN = 'vault-kube-sa-token-9c1e77d2';
 let redis: TestRedis;
@@ -31,43 +28,19 @@ let agentToken = '';
 let sessionId = '';
 let approverToken = '';
 let auditorToken = '';
-const vaultDir = mkdtempSync(join(tmpdir(), 'portcullis-kube-vault-'));
+let stack: KubeStack;
 
 before(async () => {
-  redis = await startRedis();
-  api = await startKubeApiServer({ tls: true, tokenRequestToken: VAULT_TOKEN, logFollowLines: 12, logIntervalMs: 60 });
-  writeFileSync(join(vaultDir, 'kube-token'), VAULT_TOKEN);
-  svc = await startTestService({
-    redisUrl: redis.url,
-    adapters: [kubeExtProcAdapter()],
-    config: { bootstrap: { policies: ['examples/policies/kubernetes-guardrails.yaml'], targets: [] } },
+  stack = await startKubeStack({
+    policies: ['examples/policies/kubernetes-guardrails.yaml'], agent: 'planner-1', vaultToken: VAULT_TOKEN,
+    credential: 'token-request', api: { logFollowLines: 12, logIntervalMs: 60 },
   });
-  const admin = svc.adminToken;
-  const put = await svc.call(admin, 'POST', '/v1/targets', {
-    name: 'kube-dev', kind: 'kubernetes', address: api.url, caRef: `file:${api.caPath}`, recording: 'fail-closed',
-    credential: { kind: 'token-request', tokenRef: `file:${join(vaultDir, 'kube-token')}`, namespace: 'prod', serviceAccount: 'portcullis-agent', ttlSeconds: 3600 },
-  });
-  assert.equal(put.status, 201, JSON.stringify(put.body));
-  assert.equal((await svc.call(admin, 'POST', '/v1/agents', { id: 'planner-1', groups: ['agents'] })).status, 201);
-  await svc.core.targets.refresh();
-  const issued = await svc.call(admin, 'POST', '/v1/tokens', { agent: 'planner-1', targets: ['kube-dev'], ttl: '30m' });
-  assert.equal(issued.status, 201);
-  agentToken = issued.body.token;
-  sessionId = issued.body.sessionId;
+  ({ redis, api, svc, envoy, kubectl, agentToken, sessionId } = stack);
   approverToken = (await svc.principal('sre-approver', ['approver'], ['sre'])).token;
   auditorToken = (await svc.principal('auditor-1', ['auditor'])).token;
-  envoy = await startEnvoyStandIn({ processorAddress: `127.0.0.1:${svc.grpcPort}`, upstream: { url: api.url, ca: api.caPem } });
-  kubectl = kubectlEnv(envoy.url, envoy.caPem, agentToken);
 });
 
-after(async () => {
-  kubectl?.cleanup();
-  await envoy?.close();
-  await svc?.close();
-  await api?.close();
-  await redis?.close();
-  rmSync(vaultDir, { recursive: true, force: true });
-});
+after(() => stack?.close());
 
 test('kubectl get pods -n dev works', async () => {
   const r = await kubectl.run(['get', 'pods', '-n', 'dev']);

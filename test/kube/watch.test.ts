@@ -6,20 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
-import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
+import { startKubeStack, type KubeStack } from './kube-stack.ts';
+import type { EnvoyStandIn } from '../envoy/stand-in.ts';
 import { waitFor } from '../harness/ports.ts';
-import { startRedis, type TestRedis } from '../harness/redis.ts';
-import { startTestService, type TestService } from '../harness/service.ts';
 import { findResource } from '../kube-apiserver/discovery.ts';
-import { kubectlEnv, type KubectlEnv } from '../kube-apiserver/kubectl.ts';
+import type { KubectlEnv } from '../kube-apiserver/kubectl.ts';
 import { DB_SECRET_PLAIN, type KubeObject } from '../kube-apiserver/objects.ts';
-import { startKubeApiServer, type KubeApiServer } from '../kube-apiserver/server.ts';
+import type { KubeApiServer } from '../kube-apiserver/server.ts';
 
 const UPSTREAM_TOKEN = 'watch-upstream-token-8a03';
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -32,51 +28,30 @@ const SPLIT_IN = [NEW_EMAIL, b64(ROTATED.password), b64(DB_SECRET_PLAIN.password
 const PLAIN = [...Object.values(DB_SECRET_PLAIN), ...Object.values(ROTATED), SUPPORT_EMAIL, NEW_EMAIL].filter((v) => v.length > 3);
 const FORBIDDEN = [...PLAIN, ...PLAIN.map(b64)];
 
-let redis: TestRedis;
 let api: KubeApiServer;
-let svc: TestService;
 let envoy: EnvoyStandIn;
 let kubectl: KubectlEnv;
 let agentToken = '';
-const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'));
+let stack: KubeStack;
 const secrets = findResource('', 'v1', 'secrets')!;
 const configmaps = findResource('', 'v1', 'configmaps')!;
 
 before(async () => {
-  writeFileSync(join(dir, 'kube-token'), UPSTREAM_TOKEN);
-  redis = await startRedis({ appendonly: false });
-  api = await startKubeApiServer({
-    tls: true, expectedToken: UPSTREAM_TOKEN,
+  stack = await startKubeStack({
+    policies: ['examples/policies/kubernetes-guardrails.yaml'], agent: 'watcher', vaultToken: UPSTREAM_TOKEN,
+    credential: 'static-token', redis: { appendonly: false },
+    api: {
     // Mid-value: half of the value in each chunk; events without one are split in half.
     watchSplitAt: (line) => {
       const v = SPLIT_IN.find((s) => line.includes(s));
       return v ? line.indexOf(v) + Math.floor(v.length / 2) : Math.floor(line.length / 2);
     },
+    },
   });
-  svc = await startTestService({
-    redisUrl: redis.url, adapters: [kubeExtProcAdapter()],
-    config: { bootstrap: { policies: ['examples/policies/kubernetes-guardrails.yaml'], targets: [] } },
-  });
-  const admin = svc.adminToken;
-  const put = await svc.call(admin, 'POST', '/v1/targets', {
-    name: 'kube-dev', kind: 'kubernetes', address: api.url, credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` },
-  });
-  assert.equal(put.status, 201, JSON.stringify(put.body));
-  assert.equal((await svc.call(admin, 'POST', '/v1/agents', { id: 'watcher', groups: ['agents'] })).status, 201);
-  await svc.core.targets.refresh();
-  agentToken = (await svc.call(admin, 'POST', '/v1/tokens', { agent: 'watcher', targets: ['kube-dev'], ttl: '30m' })).body.token;
-  envoy = await startEnvoyStandIn({ processorAddress: `127.0.0.1:${svc.grpcPort}`, upstream: { url: api.url, ca: api.caPem } });
-  kubectl = kubectlEnv(envoy.url, envoy.caPem, agentToken);
+  ({ api, envoy, kubectl, agentToken } = stack);
 });
 
-after(async () => {
-  kubectl?.cleanup();
-  await envoy?.close();
-  await svc?.close();
-  await api?.close();
-  await redis?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => stack?.close());
 
 /** An open raw watch through the stand-in: its status and what has arrived so far, whether it has ended, a way to stop. */
 interface RawWatch { status: () => number; text: () => string; ended: () => boolean; close: () => void }
