@@ -9,3 +9,4 @@ export { kubeExtProcAdapter, TARGET_METADATA, type KubeAdapterOptions } from './
 export { KubeProcessor, type Awaiting, type ProcessorDeps, type Reply } from './processor.ts';
 export { METADATA_NAMESPACE } from './envoy-messages.ts';
 export { UpstreamCredentials, CredentialError } from './credentials.ts';
+export { classifyK8sSample } from './sample-classifier.ts';

@@ -5,7 +5,7 @@ import { lineDiff } from './diff.ts';
 import { decide } from './evaluate.ts';
 import { loadPolicy, PolicyLoadError, type CompiledPolicy } from './load.ts';
 import type { PolicySet } from './policy-set.ts';
-import { contextFromSample, SAMPLE_REQUEST_SCHEMA, type SampleRequest } from './sample-request.ts';
+import { contextFromSample, SAMPLE_REQUEST_SCHEMA, SampleRequestError, type K8sSampleClassifier, type SampleRequest } from './sample-request.ts';
 import type { PolicyStore, PolicyVersion } from './store.ts';
 
 const AUTHORS = ['policy-author', 'admin'] as const;
@@ -27,7 +27,7 @@ async function mustGet(store: PolicyStore, name: string): Promise<PolicyVersion>
   return v;
 }
 
-export function policyRoutes(deps: { store: PolicyStore; policies: PolicySet }): AdminRoute[] {
+export function policyRoutes(deps: { store: PolicyStore; policies: PolicySet; classifyK8s?: K8sSampleClassifier }): AdminRoute[] {
   const { store } = deps;
   return [
     { method: 'GET', path: '/v1/policies', roles: READERS, tag: 'policies', summary: 'List the current version of every policy', response: { type: 'array', items: versionSchema },
@@ -57,8 +57,13 @@ export function policyRoutes(deps: { store: PolicyStore; policies: PolicySet }):
         try {
           policies = body.sources ? body.sources.map((s) => loadPolicy(s)).sort((a, b) => a.doc.name.localeCompare(b.doc.name)) : deps.policies.current();
         } catch (err) { return invalid(err); }
-        const { ctx, defaultAction } = contextFromSample(body.request);
-        return { body: decide(policies, ctx, defaultAction) };
+        try {
+          const { ctx, defaultAction } = contextFromSample(body.request, deps.classifyK8s);
+          return { body: decide(policies, ctx, defaultAction) };
+        } catch (err) {
+          if (err instanceof SampleRequestError) throw new AdminError('invalid_request', err.message);
+          throw err;
+        }
       } },
     { method: 'GET', path: '/v1/policies/{name}', roles: READERS, tag: 'policies', summary: 'The current version of a policy', response: versionSchema,
       handler: async (req) => ({ body: await mustGet(store, req.params.name) }) },

@@ -9,6 +9,7 @@ import { startAdminServer } from '../admin/server.ts';
 import { approvalRoutes, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
 import { parseDurationSeconds } from '../common/duration.ts';
 import { AgentTokens } from '../identity/agent-tokens.ts';
+import { classifyK8sSample } from '../kube/index.ts';
 import { Principals } from '../identity/principals.ts';
 import { Registry } from '../identity/registry.ts';
 import { identityRoutes } from '../identity/routes.ts';
@@ -98,7 +99,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
   const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, (opts.adapters ?? []).map((make) => make(core)));
   const admin = await startAdminServer({
     routes: [
-      ...policyRoutes({ store, policies }),
+      ...policyRoutes({ store, policies, classifyK8s: classifyK8sSample }),
       ...identityRoutes({ registry, tokens, principals, keys }),
       ...approvalRoutes({ approvals }),
       ...recordingRoutes({ redis }),

@@ -89,6 +89,13 @@ test('policy lifecycle through the API: create, invalid with line and column, ve
   });
   assert.equal(evald.body.action, 'deny');
   assert.equal(evald.body.rule, 'no-namespace-deletion');
+  const asSent = await svc.call(author, 'POST', '/v1/policies/evaluate', {
+    request: { k8s: { method: 'DELETE', path: '/api/v1/namespaces/prod' }, target: { name: 'kube-dev', kind: 'kubernetes' } },
+  });
+  assert.deepEqual([asSent.body.action, asSent.body.rule], ['deny', 'no-namespace-deletion'], 'a request given as sent is classified');
+  const refused = await svc.call(author, 'POST', '/v1/policies/evaluate', { request: { k8s: { method: 'GET', path: '/api//v1/pods' } } });
+  assert.equal(refused.status, 400);
+  assert.match(refused.body.message, /refused by the gateway/);
   const badBody = await svc.call(author, 'POST', '/v1/policies', { sauce: 'x' });
   assert.equal(badBody.status, 400);
   assert.equal(badBody.body.code, 'invalid_request');

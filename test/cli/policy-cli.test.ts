@@ -39,7 +39,7 @@ test('policy eval: deny for a request matching a deny rule, default deny for one
 test('policy test runs the cases beside the policies and fails on a wrong expectation', () => {
   const ok = portcullis('policy', 'test', 'examples/policies');
   assert.equal(ok.status, 0, ok.stdout);
-  assert.match(ok.stdout, /6 passed, 0 failed/);
+  assert.match(ok.stdout, /8 passed, 0 failed/);
   const bad = mkdtempSync(join(tmpdir(), 'portcullis-cli-test-'));
   writeFileSync(join(bad, 'p.yaml'), 'name: p\nrules:\n  - { name: reads, when: k8s.verb == "get", action: allow }\n');
   writeFileSync(join(bad, 'p_test.yaml'), 'cases:\n  - name: delete is allowed (wrong)\n    request: { k8s: { verb: delete } }\n    expect: { action: allow }\n');
@@ -52,4 +52,16 @@ test('policy schema prints the JSON Schema editors validate against', () => {
   const schema = JSON.parse(portcullis('policy', 'schema').stdout);
   assert.equal(schema.title, 'Portcullis policy');
   assert.ok(schema.properties.rules);
+});
+
+test('policy eval classifies a request given as method and path, and refuses one the gateway would refuse', () => {
+  const file = join(dir, 'as-sent.json');
+  writeFileSync(file, JSON.stringify({ k8s: { method: 'DELETE', path: '/api/v1/namespaces/prod' } }));
+  const d = JSON.parse(portcullis('policy', 'eval', '--policy', 'examples/policies/kubernetes-guardrails.yaml', '--request', file).stdout);
+  assert.deepEqual([d.action, d.rule], ['deny', 'no-namespace-deletion']);
+  const odd = join(dir, 'odd.json');
+  writeFileSync(odd, JSON.stringify({ k8s: { method: 'GET', path: '/api/v1/namespaces/prod/../kube-system/secrets' } }));
+  const r = portcullis('policy', 'eval', '--policy', 'examples/policies/kubernetes-guardrails.yaml', '--request', odd);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /refused by the gateway/);
 });

@@ -7,7 +7,8 @@ import { join, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { decide } from '../../policy/evaluate.ts';
 import { loadPolicy, PolicyLoadError, type CompiledPolicy } from '../../policy/load.ts';
-import { contextFromSample, type SampleRequest } from '../../policy/sample-request.ts';
+import { classifyK8sSample } from '../../kube/index.ts';
+import { contextFromSample, SampleRequestError, type SampleRequest } from '../../policy/sample-request.ts';
 import { POLICY_SCHEMA } from '../../policy/schema.ts';
 import type { RuleAction } from '../../policy/types.ts';
 import { adminClient, parseFlags, withAdminErrors } from '../admin-client.ts';
@@ -72,7 +73,7 @@ function runTests(dir: string, io: CliIO): number {
   for (const file of testFiles) {
     const doc = parseYaml(readFileSync(file, 'utf8')) as { cases?: TestCase[] };
     for (const c of doc.cases ?? []) {
-      const { ctx, defaultAction } = contextFromSample(c.request);
+      const { ctx, defaultAction } = contextFromSample(c.request, classifyK8sSample);
       const d = decide(policies, ctx, defaultAction);
       const problems: string[] = [];
       if (d.action !== c.expect.action) problems.push(`action ${d.action}, expected ${c.expect.action}`);
@@ -115,11 +116,11 @@ export const policyCommand: CliCommand = async (argv, io) => {
       }
       if (!files.length || !request) { io.stderr.write(USAGE); return 2; }
       try {
-        const { ctx, defaultAction } = contextFromSample(readSample(request));
+        const { ctx, defaultAction } = contextFromSample(readSample(request), classifyK8sSample);
         json(decide(loadFiles(files), ctx, defaultAction));
         return 0;
       } catch (err) {
-        if (err instanceof PolicyLoadError) { io.stderr.write(`${err.message}\n`); return 1; }
+        if (err instanceof PolicyLoadError || err instanceof SampleRequestError) { io.stderr.write(`${err.message}\n`); return 1; }
         throw err;
       }
     }
