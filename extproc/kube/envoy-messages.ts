@@ -10,7 +10,11 @@ export const METADATA_NAMESPACE = 'envoy.filters.http.ext_proc';
 export function headerMap(map: HeaderMap | undefined): Map<string, string> {
   const out = new Map<string, string>();
   for (const h of map?.headers ?? []) {
-    const v = h.raw_value !== undefined ? Buffer.from(h.raw_value).toString('latin1') : h.value ?? '';
+    const raw = h.raw_value;
+    // A view over the decoded bytes, not a copy (Buffer.from(Uint8Array) would copy every header value).
+    const v = raw !== undefined
+      ? (Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)).toString('latin1')
+      : h.value ?? '';
     const prev = out.get(h.key);
     out.set(h.key, prev === undefined ? v : `${prev},${v}`);
   }
