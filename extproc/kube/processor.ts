@@ -458,11 +458,16 @@ export class KubeProcessor {
     return this.record('action', { ...data, path: String(data.path ?? '').split('?')[0] });
   }
 
-  /** The classified request, minus anything secret: a Secret's body is left out, other bodies are masked. */
+  /**
+   * The classified request, minus anything secret: a Secret's body is left out, other bodies are masked. Its method
+   * and path are the action's own `method` and `path`, recorded once there rather than again under `k8s`.
+   */
   private async recordActionOf(k8s: K8sContext, body: Buffer | null): Promise<RecordResult> {
-    let recorded: Record<string, unknown> = { ...k8s };
+    const { method: _method, path: _path, ...rest } = k8s;
+    const recorded: Record<string, unknown> = rest;
     if (k8s.resource === 'secrets' || k8s.resource === 'serviceaccounts') {
-      recorded = { ...recorded, body: k8s.body === null ? null : '[omitted: secret]', patch: k8s.patch === null ? null : '[omitted: secret]' };
+      recorded.body = k8s.body === null ? null : '[omitted: secret]';
+      recorded.patch = k8s.patch === null ? null : '[omitted: secret]';
     } else if (masksAnything(this.masking) && (k8s.body !== null || k8s.patch !== null)) {
       const engine = await this.deps.engine();
       recorded.body = engine.maskJson(k8s.body, this.masking).value;

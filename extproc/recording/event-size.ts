@@ -48,6 +48,8 @@ function cloneCollect(value: unknown, strings: Array<{ parent: Record<string, un
 /** The longest prefix of `s` of at most maxBytes UTF-8 bytes, never splitting a character. */
 export function truncateUtf8(s: string, maxBytes: number): string {
   if (maxBytes <= 0) return '';
+  // UTF-16 length × 3 bounds the UTF-8 size: a string that surely fits is returned without encoding it.
+  if (s.length * 3 <= maxBytes) return s;
   const buf = Buffer.from(s, 'utf8');
   if (buf.length <= maxBytes) return s;
   let end = maxBytes;

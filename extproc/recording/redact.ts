@@ -107,11 +107,50 @@ export function redactToCanonical(value: unknown, secrets: SecretRegistry | unde
   return emit(value, secrets, texts, 0);
 }
 
+/** Strings JSON.stringify would leave as they are between quotes: no `"`, `\\`, control characters or surrogates. */
+// eslint-disable-next-line no-control-regex
+const JSON_PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** JSON.stringify(s), without its generic path for the common string that needs no escaping. */
+function quote(s: string): string {
+  return s.length < 256 && JSON_PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
+/**
+ * Sorted member names of objects already seen, by their own (insertion) order: adapters build their event data in a
+ * few fixed shapes, so the sort is done once per shape. Looked up by first name and count, then compared name by name.
+ */
+const sortedKeyCache = new Map<string, Array<{ keys: string[]; sorted: string[] }>>();
+let sortedKeyCacheSize = 0;
+
+function sortedKeys(obj: Record<string, unknown>): string[] {
+  const keys = Object.keys(obj);
+  if (keys.length < 2) return keys;
+  const id = `${keys.length}:${keys[0]}`;
+  const list = sortedKeyCache.get(id);
+  if (list !== undefined) {
+    for (const e of list) if (sameKeys(e.keys, keys)) return e.sorted;
+  }
+  const sorted = keys.slice().sort();
+  // Member names come from adapters' fixed vocabularies; the bound only guards against data used as keys.
+  if (sortedKeyCacheSize < 2_000 && keys.length <= 64 && (list === undefined || list.length < 16)) {
+    sortedKeyCacheSize++;
+    if (list === undefined) sortedKeyCache.set(id, [{ keys, sorted }]);
+    else list.push({ keys, sorted });
+  }
+  return sorted;
+}
+
+function sameKeys(a: string[], b: string[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string[] | null, depth: number): string {
   if (typeof value === 'string') {
     const r = redactString(value, secrets);
     if (texts) texts.push(r);
-    return JSON.stringify(r);
+    return quote(r);
   }
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
@@ -135,7 +174,7 @@ function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string
   const obj = value as Record<string, unknown>;
   const headerName = typeof obj.key === 'string' ? obj.key : typeof obj.name === 'string' ? obj.name : undefined;
   const isSecretHeader = headerName !== undefined && ('value' in obj || 'raw_value' in obj || 'rawValue' in obj) && SECRET_HEADERS.has(headerName.toLowerCase());
-  const keys = Object.keys(obj).sort();
+  const keys = sortedKeys(obj);
   let out = '{';
   let first = true;
   for (const k of keys) {
