@@ -119,6 +119,11 @@ const EVENT_TYPES = new Set<string>(RECORDING_EVENT_TYPES);
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
 const PROGRESS_EVERY_MS = 1000;
+/** The first minute of year 10000 (ms): toISOString() changes form from there on. */
+const MAX_ISO_MINUTE = 253402300800000;
+/** `ss.` for each second of a minute and `mmmZ` for each millisecond of a second, made once. */
+const SS: string[] = Array.from({ length: 60 }, (_, i) => `${String(i).padStart(2, '0')}.`);
+const MMM_Z: string[] = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(3, '0')}Z`);
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
@@ -149,6 +154,9 @@ class RedisRecorder implements RecorderWithStats {
   /** toISOString() of the current millisecond: events come many to a millisecond under load. */
   private isoMs = -1;
   private iso = '';
+  /** toISOString() of the current minute up to its seconds (`2026-01-02T03:04:`), so a new millisecond formats only `ss.mmmZ`. */
+  private isoMinute = -1;
+  private isoMinutePrefix = '';
   /** The buffer: queue[head..] are not yet acknowledged, in record() order. */
   private queue: Pending[] = [];
   private head = 0;
@@ -333,7 +341,18 @@ class RedisRecorder implements RecorderWithStats {
     const ms = Date.now();
     if (ms !== this.isoMs) {
       this.isoMs = ms;
-      this.iso = new Date(ms).toISOString();
+      if (ms >= 0 && ms < MAX_ISO_MINUTE) {
+        // From 1970 to 9999 toISOString() is `YYYY-MM-DDTHH:MM:ss.mmmZ`, and a minute is 60,000 ms in UTC.
+        const inMinute = ms % 60_000;
+        const minute = ms - inMinute;
+        if (minute !== this.isoMinute) {
+          this.isoMinute = minute;
+          this.isoMinutePrefix = new Date(minute).toISOString().slice(0, 17);
+        }
+        this.iso = this.isoMinutePrefix + SS[Math.floor(inMinute / 1000)] + MMM_Z[inMinute % 1000];
+      } else {
+        this.iso = new Date(ms).toISOString();
+      }
     }
     return this.iso;
   }

@@ -118,30 +118,30 @@ function quote(s: string): string {
 
 /**
  * Sorted member names of objects already seen, by their own (insertion) order: adapters build their event data in a
- * few fixed shapes, so the sort is done once per shape. Looked up by first name and count, then compared name by name.
+ * few fixed shapes, so the sort is done once per shape. Looked up by first name, then compared name by name.
  */
 const sortedKeyCache = new Map<string, Array<{ keys: string[]; sorted: string[] }>>();
+const NO_SHAPES: Array<{ keys: string[]; sorted: string[] }> = [];
 let sortedKeyCacheSize = 0;
 
 function sortedKeys(obj: Record<string, unknown>): string[] {
   const keys = Object.keys(obj);
   if (keys.length < 2) return keys;
-  const id = `${keys.length}:${keys[0]}`;
-  const list = sortedKeyCache.get(id);
-  if (list !== undefined) {
-    for (const e of list) if (sameKeys(e.keys, keys)) return e.sorted;
-  }
+  const id = keys[0];
+  const list = sortedKeyCache.get(id) ?? NO_SHAPES;
+  for (let i = 0; i < list.length; i++) if (sameKeys(list[i].keys, keys)) return list[i].sorted;
   const sorted = keys.slice().sort();
   // Member names come from adapters' fixed vocabularies; the bound only guards against data used as keys.
-  if (sortedKeyCacheSize < 2_000 && keys.length <= 64 && (list === undefined || list.length < 16)) {
+  if (sortedKeyCacheSize < 2_000 && keys.length <= 64 && list.length < 16) {
     sortedKeyCacheSize++;
-    if (list === undefined) sortedKeyCache.set(id, [{ keys, sorted }]);
+    if (list === NO_SHAPES) sortedKeyCache.set(id, [{ keys, sorted }]);
     else list.push({ keys, sorted });
   }
   return sorted;
 }
 
 function sameKeys(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
