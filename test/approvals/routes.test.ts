@@ -1,7 +1,7 @@
 import { tokenTable } from '../harness/admin-auth.ts';
+import { runCommand } from '../harness/cli.ts';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startAdminServer, type AdminServer } from '../../extproc/admin/server.ts';
@@ -47,17 +47,8 @@ async function call(token: string, method: string, path: string, body?: unknown)
   return { status: res.status, body: await res.json() };
 }
 
-async function cli(token: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const code = await approvalsCommand(argv, {
-    stdin: new PassThrough(), stdout, stderr, env: { PORTCULLIS_ADMIN_URL: admin.url, PORTCULLIS_TOKEN: `tok-${token}` },
-  });
-  return { code, out, err };
+function cli(token: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runCommand(approvalsCommand, argv, { PORTCULLIS_ADMIN_URL: admin.url, PORTCULLIS_TOKEN: `tok-${token}` });
 }
 
 test('an agent token is refused by every approval endpoint, before anything happens', async () => {

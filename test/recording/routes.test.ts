@@ -1,10 +1,10 @@
 import { tokenTable } from '../harness/admin-auth.ts';
+import { runCommand } from '../harness/cli.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { Redis } from 'ioredis';
 import { startAdminServer, type AdminServer } from '../../extproc/admin/server.ts';
 import type { Principal } from '../../extproc/identity/principal.ts';
@@ -43,15 +43,8 @@ async function get(path: string, token = 'tok-audrey'): Promise<{ status: number
   return { status: res.status, body, text, type: res.headers.get('content-type') ?? '' };
 }
 
-async function cli(argv: string[], token = 'tok-audrey'): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const code = await sessionsCommand(argv, { stdin: new PassThrough(), stdout, stderr, env: { PORTCULLIS_ADMIN_URL: admin.url, PORTCULLIS_TOKEN: token } });
-  return { code, out, err };
+function cli(argv: string[], token = 'tok-audrey'): Promise<{ code: number; out: string; err: string }> {
+  return runCommand(sessionsCommand, argv, { PORTCULLIS_ADMIN_URL: admin.url, PORTCULLIS_TOKEN: token });
 }
 
 before(async () => {
