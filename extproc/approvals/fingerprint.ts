@@ -19,22 +19,4 @@ export function actionFingerprint(parts: { protocol: Protocol; target: string; c
   return `sha256:${h.digest('hex')}`;
 }
 
-/**
- * The canonical form of a Kubernetes API request: method, path, query sorted by key then value, and a digest of the
- * body. A body given as raw bytes/string is digested as sent; a decoded value is digested as canonical JSON (keys
- * sorted), so a client that re-serialises the same object on retry still matches.
- */
-export function kubeCanonical(req: { method: string; path: string; query?: URLSearchParams | Record<string, string>; body?: unknown }): string {
-  const q = req.query instanceof URLSearchParams ? [...req.query.entries()] : Object.entries(req.query ?? {});
-  q.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
-  const query = q.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
-  return [req.method.toUpperCase(), req.path, query, bodyDigest(req.body)].join('\n');
-}
-
-function bodyDigest(body: unknown): string {
-  if (body === undefined || body === null) return '-';
-  const bytes = typeof body === 'string' || body instanceof Uint8Array ? body : canonicalJson(body);
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 export { canonicalJson };

@@ -4,7 +4,7 @@ export type {
   ApprovalRequest, Approvals, ApprovalState, ApprovalTransition, ApprovalVote, Notifier,
 } from './types.ts';
 export { APPROVAL_STATES } from './types.ts';
-export { actionFingerprint, canonicalJson, kubeCanonical } from './fingerprint.ts';
+export { actionFingerprint, canonicalJson } from './fingerprint.ts';
 export { createApprovals, type ApprovalsOptions } from './service.ts';
 export { createWebhookNotifier, slackBody, type WebhookNotifierOptions, type WebhookTarget } from './notifier.ts';
 export { refusalMessage } from './messages.ts';

@@ -2,7 +2,7 @@
  * Wire → policy input for the Kubernetes API: one pure function from a request's method, raw path, content type and
  * (capped) body to the `k8s` section of the policy context, or a refusal with a reason the agent may read.
  */
-import type { K8sContext } from '../policy/context.ts';
+import type { K8sContext } from '../spine/index.ts';
 import type { ClassifyError } from './classify-error.ts';
 import { refuse } from './classify-error.ts';
 import { parseKubePath } from './kube-path.ts';

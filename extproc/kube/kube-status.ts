@@ -1,13 +1,15 @@
 /**
  * Kubernetes `Status` objects (k8s.io/apimachinery meta/v1 Status) for the refusals the gateway answers itself, as
  * Envoy immediate responses: kubectl prints `Error from server (<Reason>): <message>` for them, like the API server's.
+ * Every refusal code of the spine maps to the HTTP status and StatusReason the API server itself uses for that case.
  */
 import type { ImmediateResponse } from '../envoy-api/index.ts';
-import type { K8sContext } from '../policy/context.ts';
+import type { K8sContext, Refusal, RefusalCode } from '../spine/index.ts';
 import type { ClassifyError } from './classify-error.ts';
+import { refusal } from '../spine/index.ts';
 
 export type StatusReason =
-  | 'Unauthorized' | 'Forbidden' | 'BadRequest' | 'MethodNotAllowed' | 'UnsupportedMediaType' | 'NotAcceptable'
+  | 'Unauthorized' | 'Forbidden' | 'BadRequest' | 'UnsupportedMediaType' | 'NotAcceptable' | 'RequestEntityTooLarge'
   | 'ServiceUnavailable' | 'InternalError';
 
 export interface KubeStatus {
@@ -21,28 +23,42 @@ export interface KubeStatus {
   code: number;
 }
 
-export interface Refusal {
-  code: number;
-  reason: StatusReason;
-  message: string;
-  /** Short machine-readable cause, for logs, metrics and the recording (never shown beyond the message). */
-  cause: string;
-}
-
-export function refusal(code: number, reason: StatusReason, cause: string, message: string): Refusal {
-  return { code, reason, cause, message };
+/** The HTTP status and Status reason of each refusal code (apimachinery's StatusReason* constants). */
+export function statusOf(code: RefusalCode): { code: number; reason: StatusReason } {
+  switch (code) {
+    case 'unauthenticated': return { code: 401, reason: 'Unauthorized' };
+    case 'forbidden':
+    case 'unsupported':
+    case 'policy-deny':
+    case 'approval-required':
+    case 'approval-denied': return { code: 403, reason: 'Forbidden' };
+    case 'bad-request': return { code: 400, reason: 'BadRequest' };
+    case 'unsupported-media': return { code: 415, reason: 'UnsupportedMediaType' };
+    case 'too-large': return { code: 413, reason: 'RequestEntityTooLarge' };
+    case 'unmaskable-response': return { code: 406, reason: 'NotAcceptable' };
+    case 'recording-unavailable':
+    case 'upstream-credential': return { code: 503, reason: 'ServiceUnavailable' };
+    case 'misconfigured':
+    case 'internal': return { code: 500, reason: 'InternalError' };
+    default: {
+      const never: never = code;
+      return { code: 500, reason: `InternalError${String(never)}` as never };
+    }
+  }
 }
 
 export function kubeStatus(r: Refusal, details?: KubeStatus['details']): KubeStatus {
-  const s: KubeStatus = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: r.message, reason: r.reason, code: r.code };
+  const { code, reason } = statusOf(r.code);
+  const s: KubeStatus = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: r.message, reason, code };
   if (details && Object.keys(details).length > 0) s.details = details;
   return s;
 }
 
 /** The immediate_response that carries a Status; the request id lets the agent (and support) find the recording. */
 export function statusResponse(r: Refusal, requestId: string, details?: KubeStatus['details']): ImmediateResponse {
+  const status = kubeStatus(r, details);
   return {
-    status: { code: r.code },
+    status: { code: status.code },
     headers: {
       set_headers: [
         { header: { key: 'content-type', raw_value: Buffer.from('application/json') } },
@@ -50,26 +66,27 @@ export function statusResponse(r: Refusal, requestId: string, details?: KubeStat
         { header: { key: 'x-portcullis-request-id', raw_value: Buffer.from(requestId) } },
       ],
     },
-    body: Buffer.from(JSON.stringify(kubeStatus(r, details))),
-    details: `portcullis_${r.cause}`,
+    body: Buffer.from(JSON.stringify(status)),
+    details: `portcullis_${r.detail}`,
   };
 }
 
+/** A request the classifier could not read, as the refusal the API server would give for it. */
 export function classifyRefusal(e: ClassifyError): Refusal {
   switch (e.code) {
     case 'bad-path':
     case 'bad-query':
     case 'bad-body':
-      return refusal(400, 'BadRequest', e.code, e.message);
+      return refusal('bad-request', e.message, e.code);
     case 'ambiguous-path':
     case 'unsupported-method':
-      return refusal(403, 'Forbidden', e.code, e.message);
+      return refusal('unsupported', e.message, e.code);
     case 'unsupported-content-type':
     case 'unsupported-content-encoding':
-      return refusal(415, 'UnsupportedMediaType', e.code, e.message);
+      return refusal('unsupported-media', e.message, e.code);
     default: {
       const never: never = e.code;
-      return refusal(400, 'BadRequest', 'bad-request', `request refused (${String(never)})`);
+      return refusal('bad-request', `request refused (${String(never)})`);
     }
   }
 }

@@ -1,5 +1,5 @@
 /** What a Kubernetes request's path and headers say about how to treat it: streaming, acceptable media, a summary. */
-import type { K8sContext } from '../policy/context.ts';
+import type { K8sContext } from '../spine/index.ts';
 
 /** `watch` for watch requests, `log` for followed logs: their response bodies never end on their own. */
 export function streamingKind(rawPath: string): 'watch' | 'log' | null {

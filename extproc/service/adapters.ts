@@ -1,6 +1,5 @@
-/** The protocol adapters the service runs: each turns the core into a gRPC service Envoy calls. */
+/** The protocol adapters `portcullis serve` runs. */
 import { kubeExtProcAdapter } from '../kube/index.ts';
-import type { GatewayCore } from './core.ts';
-import type { GrpcService } from './grpc-server.ts';
+import type { DataPathAdapter } from '../streams/index.ts';
 
-export const DATA_PATH_ADAPTERS: ((core: GatewayCore) => GrpcService)[] = [kubeExtProcAdapter()];
+export const DATA_PATH_ADAPTERS: DataPathAdapter[] = [kubeExtProcAdapter()];

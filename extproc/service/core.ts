@@ -1,20 +1,23 @@
 /**
- * What a protocol adapter gets from the service: the core (policy, identities, recording, approvals, masking) as
- * plain interfaces. Adapters import this type only; the composition root (service.ts) builds it.
+ * The core as the composition root holds it: the concrete stores and caches, which satisfy the spine's ports
+ * (spine/core.ts) and which operators' tooling and tests can also drive directly (refresh, reload, flush).
  */
 import type { Logger } from 'pino';
 import type { Approvals } from '../approvals/index.ts';
 import type { AgentTokens } from '../identity/agent-tokens.ts';
+import type { UpstreamCredentials } from '../identity/upstream-credentials.ts';
 import type { PolicySet } from '../policy/policy-set.ts';
-import type { Recorder } from '../recording/index.ts';
+import type { RecorderWithStats } from '../recording/index.ts';
+import type { GatewayCore } from '../spine/index.ts';
 import type { Metrics } from './metrics.ts';
 import type { TargetCache } from './target-cache.ts';
 
-export interface GatewayCore {
+export interface ServiceCore extends GatewayCore {
   policies: PolicySet;
   targets: TargetCache;
   tokens: AgentTokens;
-  recorder: Recorder;
+  credentials: UpstreamCredentials;
+  recorder: RecorderWithStats;
   approvals: Approvals;
   metrics: Metrics;
   logger: Logger;

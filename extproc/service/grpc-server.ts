@@ -4,11 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { healthServiceDefinition, type HealthImplementation, type ServingStatus } from '../envoy-api/index.ts';
-
-export interface GrpcService {
-  definition: grpc.ServiceDefinition;
-  implementation: grpc.UntypedServiceImplementation;
-}
+import type { GrpcService } from '../streams/index.ts';
 
 export interface GrpcServer {
   port: number;

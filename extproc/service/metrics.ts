@@ -2,12 +2,10 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DataPathMetrics } from '../spine/index.ts';
 
-export interface Metrics {
+export interface Metrics extends DataPathMetrics {
   registry: Registry;
-  decisions: Counter<'protocol' | 'action' | 'reason'>;
-  decisionSeconds: Histogram<'protocol'>;
-  extprocStreams: Counter<'service' | 'outcome'>;
 }
 
 export function createMetrics(): Metrics {

@@ -9,6 +9,7 @@ import { startAdminServer } from '../admin/server.ts';
 import { approvalRoutes, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
 import { parseDurationSeconds } from '../common/duration.ts';
 import { AgentTokens } from '../identity/agent-tokens.ts';
+import { UpstreamCredentials } from '../identity/upstream-credentials.ts';
 import { classifyK8sSample } from '../kube/index.ts';
 import { Principals } from '../identity/principals.ts';
 import { Registry } from '../identity/registry.ts';
@@ -18,17 +19,20 @@ import { PolicySet } from '../policy/policy-set.ts';
 import { policyRoutes } from '../policy/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
 import { createRecorder, recordingRoutes, startRetention } from '../recording/index.ts';
+import { Spine } from '../spine/index.ts';
+import type { DataPathAdapter } from '../streams/index.ts';
 import { ensureAdminToken, seedPolicies, seedTargets } from './bootstrap.ts';
 import type { ServiceConfig } from './config.ts';
-import type { GatewayCore } from './core.ts';
-import { startGrpcServer, type GrpcService } from './grpc-server.ts';
+import type { ServiceCore } from './core.ts';
+import { startGrpcServer } from './grpc-server.ts';
+import { adapterServices, startTcpListeners } from './listeners.ts';
 import { startLocalRedis } from './local-redis.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics, startMetricsServer } from './metrics.ts';
 import { TargetCache } from './target-cache.ts';
 
 export interface Service {
-  core: GatewayCore;
+  core: ServiceCore;
   adminUrl: string;
   grpcPort: number;
   metricsUrl: string;
@@ -40,8 +44,8 @@ export interface Service {
 
 export interface ServiceOptions {
   logger?: Logger;
-  /** The protocol adapters' gRPC services, built from the core (added by the data-path issues). */
-  adapters?: ((core: GatewayCore) => GrpcService)[];
+  /** The protocol adapters to serve, each given the spine (default: none). */
+  adapters?: DataPathAdapter[];
   /** Directory that bootstrap patterns are relative to (default: the working directory). */
   baseDir?: string;
 }
@@ -95,8 +99,11 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
   });
   approvals.startExpirySweeper(5000);
 
-  const core: GatewayCore = { policies, targets, tokens, recorder, approvals, metrics, logger };
-  const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, (opts.adapters ?? []).map((make) => make(core)));
+  const core: ServiceCore = { policies, targets, tokens, credentials: new UpstreamCredentials(), recorder, approvals, metrics, logger };
+  const spine = new Spine(core);
+  const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
+  const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, served.grpc);
+  const tcpListeners = await startTcpListeners(served.tcp);
   const admin = await startAdminServer({
     routes: [
       ...policyRoutes({ store, policies, classifyK8s: classifyK8sSample }),
@@ -117,6 +124,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     stopping ??= (async () => {
       logger.info('shutting down: draining ext_proc streams');
       await grpcServer.shutdown(config.shutdownGraceMs);
+      for (const l of tcpListeners) await l.close();
       await admin.close();
       await metricsServer.close();
       retention.stop();

@@ -7,8 +7,7 @@ import { pino, type Logger } from 'pino';
 import type { Role } from '../../extproc/identity/principal.ts';
 import { Principals } from '../../extproc/identity/principals.ts';
 import { loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
-import type { GatewayCore } from '../../extproc/service/core.ts';
-import type { GrpcService } from '../../extproc/service/grpc-server.ts';
+import type { DataPathAdapter } from '../../extproc/streams/index.ts';
 import { startService, type Service } from '../../extproc/service/service.ts';
 
 export interface TestService extends Service {
@@ -24,7 +23,7 @@ export interface TestService extends Service {
 export async function startTestService(opts: {
   redisUrl: string;
   config?: Partial<ServiceConfig>;
-  adapters?: ((core: GatewayCore) => GrpcService)[];
+  adapters?: DataPathAdapter[];
   env?: NodeJS.ProcessEnv;
 }): Promise<TestService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-svc-'));

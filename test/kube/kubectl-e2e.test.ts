@@ -167,7 +167,8 @@ test('the whole run is in the recording, and no secret value is anywhere in Redi
   assert.ok(actions.some((e) => e.data.k8s?.resource === 'namespaces' && e.data.k8s.verb === 'delete'));
   assert.ok(decisions.some((e) => e.data.action === 'deny' && e.data.rule === 'no-namespace-deletion'));
   assert.ok(decisions.some((e) => e.data.action === 'deny' && e.data.rule === 'no-exec'));
-  assert.ok(decisions.some((e) => e.data.action === 'require_approval' && e.data.approval?.status === 'granted'));
+  // An approved action went upstream: recorded as allowed, with the policy's own verdict beside it.
+  assert.ok(decisions.some((e) => e.data.action === 'allow' && e.data.policyAction === 'require_approval' && e.data.approval?.status === 'granted'));
   assert.ok(events.some((e) => e.type === 'approval.consumed'));
   assert.ok(outputs.some((e) => e.data.masked?.length > 0), 'masking summarised in outputs');
   // Every request has its action, decision and output under one request id.

@@ -1,5 +1,5 @@
 /**
- * TokenRequest upstream credentials (extproc/kube/credentials.ts) against the real API stand-in: a minted token is
+ * TokenRequest upstream credentials (extproc/identity/upstream-credentials.ts) against the real API stand-in: a minted token is
  * cached and reused, re-minted at 80% of its life (an injected clock moves time), concurrent callers share one mint,
  * a failed mint throws a CredentialError and is not cached. End to end through the Envoy stand-in: a target whose mint
  * fails refuses the agent with a 503 Status and nothing reaches the API server, and the long-lived credential is only
@@ -12,11 +12,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Target } from '../../extproc/identity/registry.ts';
-import { CredentialError, kubeExtProcAdapter, UpstreamCredentials } from '../../extproc/kube/index.ts';
+import { CredentialError, UpstreamCredentials } from '../../extproc/identity/upstream-credentials.ts';
+import type { SecretValue } from '../../extproc/identity/vault.ts';
+import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
 import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
 import { startKubeApiServer, type KubeApiServer } from '../kube-apiserver/server.ts';
+
+/** The bearer token a Kubernetes target's credential yields. */
+async function tokenFor(creds: UpstreamCredentials, t: Target): Promise<SecretValue> {
+  const secret = await creds.credentialFor(t);
+  assert.equal(secret.kind, 'bearer-token');
+  return (secret as { token: SecretValue }).token;
+}
 
 const VAULT_TOKEN = 'long-lived-token-request-credential-77ab';
 const TOKEN_PATH = '/api/v1/namespaces/prod/serviceaccounts/portcullis-agent/token';
@@ -56,8 +65,8 @@ test('a minted token is cached and reused while it is fresh', async () => {
   const before = api.mintedTokens.length;
   const creds = new UpstreamCredentials(clock().now);
   const t = target();
-  const first = (await creds.tokenFor(t)).reveal();
-  const second = (await creds.tokenFor(t)).reveal();
+  const first = (await tokenFor(creds, t)).reveal();
+  const second = (await tokenFor(creds, t)).reveal();
   assert.deepEqual(mintsSince(before), [first], 'one TokenRequest');
   assert.equal(second, first);
   assert.notEqual(first, VAULT_TOKEN);
@@ -68,16 +77,16 @@ test('the token is re-minted at 80% of its life, not before', async () => {
   const c = clock();
   const creds = new UpstreamCredentials(c.now);
   const t = target({ ttlSeconds: 600 });
-  const first = (await creds.tokenFor(t)).reveal();
+  const first = (await tokenFor(creds, t)).reveal();
   // 600 s of life (the stand-in's expiry is stamped in whole seconds, so a little under): renewal due at ~480 s.
   c.advance(470_000);
-  assert.equal((await creds.tokenFor(t)).reveal(), first, 'still fresh at 470 s');
+  assert.equal((await tokenFor(creds, t)).reveal(), first, 'still fresh at 470 s');
   assert.equal(mintsSince(before).length, 1);
   c.advance(15_000);
-  const renewed = (await creds.tokenFor(t)).reveal();
+  const renewed = (await tokenFor(creds, t)).reveal();
   assert.notEqual(renewed, first, 're-minted at 485 s, well before expiry at 600 s');
   assert.deepEqual(mintsSince(before), [first, renewed]);
-  assert.equal((await creds.tokenFor(t)).reveal(), renewed, 'the new token is cached in turn');
+  assert.equal((await tokenFor(creds, t)).reveal(), renewed, 'the new token is cached in turn');
 });
 
 test('concurrent callers share one mint, for the first token and for a renewal', async () => {
@@ -85,25 +94,25 @@ test('concurrent callers share one mint, for the first token and for a renewal',
   const c = clock();
   const creds = new UpstreamCredentials(c.now);
   const t = target();
-  const firsts = await Promise.all(Array.from({ length: 8 }, () => creds.tokenFor(t)));
+  const firsts = await Promise.all(Array.from({ length: 8 }, () => tokenFor(creds, t)));
   assert.equal(new Set(firsts.map((s) => s.reveal())).size, 1);
   c.advance(590_000);
-  const renewals = await Promise.all(Array.from({ length: 8 }, () => creds.tokenFor(t)));
+  const renewals = await Promise.all(Array.from({ length: 8 }, () => tokenFor(creds, t)));
   assert.equal(new Set(renewals.map((s) => s.reveal())).size, 1);
   assert.equal(mintsSince(before).length, 2, 'two TokenRequests for sixteen callers');
 });
 
 test('a failed mint throws a CredentialError that says why, and is retried on the next call (not cached)', async () => {
   const creds = new UpstreamCredentials();
-  await assert.rejects(creds.tokenFor(target({ serviceAccount: 'no-such-sa' })), (err: unknown) => {
+  await assert.rejects(tokenFor(creds, target({ serviceAccount: 'no-such-sa' })), (err: unknown) => {
     assert.ok(err instanceof CredentialError);
     assert.match(err.message, /TokenRequest for prod\/no-such-sa on target kube-prod failed with HTTP 404/);
     return true;
   });
-  await assert.rejects(creds.tokenFor(target({ tokenFile: 'wrong-token' })), /failed with HTTP 401/);
-  await assert.rejects(creds.tokenFor(target({ tokenFile: 'missing-file' })), CredentialError);
+  await assert.rejects(tokenFor(creds, target({ tokenFile: 'wrong-token' })), /failed with HTTP 401/);
+  await assert.rejects(tokenFor(creds, target({ tokenFile: 'missing-file' })), CredentialError);
   // Nothing listens on port 1: a network failure is a CredentialError too, naming the target.
-  await assert.rejects(creds.tokenFor(target({ address: 'https://127.0.0.1:1' })), (err: unknown) => {
+  await assert.rejects(tokenFor(creds, target({ address: 'https://127.0.0.1:1' })), (err: unknown) => {
     assert.ok(err instanceof CredentialError, String(err));
     assert.match(err.message, /kube-prod/);
     return true;
@@ -111,9 +120,9 @@ test('a failed mint throws a CredentialError that says why, and is retried on th
   const before = api.mintedTokens.length;
   const t = target({ name: 'kube-flaky', tokenFile: 'flaky-token' });
   writeFileSync(join(dir, 'flaky-token'), 'wrong');
-  await assert.rejects(creds.tokenFor(t), CredentialError);
+  await assert.rejects(tokenFor(creds, t), CredentialError);
   writeFileSync(join(dir, 'flaky-token'), VAULT_TOKEN);
-  const ok = await creds.tokenFor(t);
+  const ok = await tokenFor(creds, t);
   assert.deepEqual(mintsSince(before), [ok.reveal()], 'the failure was not cached');
 });
 

@@ -1,12 +1,19 @@
 /**
- * Upstream credentials for Kubernetes targets: the bearer token the gateway presents to the API server in place of
- * the agent's. A static token is read from the vault (re-read every few seconds, so a rotated file is picked up); a
- * `token-request` credential mints a short-lived service-account token with the TokenRequest API and reuses it until
- * shortly before it expires. Concurrent requests share one mint. Values stay wrapped in SecretValue.
+ * Upstream credentials: what the gateway presents to a target in place of the agent's token, obtained from the vault
+ * at the moment of use and cached briefly. For Kubernetes, a static token is read from the vault (re-read every few
+ * seconds, so a rotated file is picked up), and a `token-request` credential mints a short-lived service-account
+ * token with the TokenRequest API, reused until shortly before it expires; concurrent callers share one mint. A
+ * password or SSH key is read from the vault the same way. Values stay wrapped in SecretValue.
  */
 import https from 'node:https';
-import type { Target, UpstreamCredential } from '../identity/registry.ts';
-import { resolveSecret, SecretValue } from '../identity/vault.ts';
+import type { Target, UpstreamCredential } from './registry.ts';
+import { resolveSecret, SecretValue } from './vault.ts';
+
+/** A credential ready to present upstream. */
+export type UpstreamSecret =
+  | { kind: 'bearer-token'; token: SecretValue }
+  | { kind: 'password'; user: string; password: SecretValue }
+  | { kind: 'ssh-key'; user: string; privateKey: SecretValue };
 
 export class CredentialError extends Error {
   constructor(readonly target: string, message: string) {
@@ -18,7 +25,7 @@ export class CredentialError extends Error {
 interface Cached {
   /** The credential it was made for: a changed target definition invalidates it. */
   key: string;
-  token: SecretValue;
+  secret: UpstreamSecret;
   /** When to stop using it (ms since epoch). */
   refreshAt: number;
 }
@@ -27,19 +34,17 @@ const STATIC_REREAD_MS = 5000;
 
 export class UpstreamCredentials {
   private readonly cache = new Map<string, Cached>();
-  private readonly inflight = new Map<string, Promise<SecretValue>>();
+  private readonly inflight = new Map<string, Promise<UpstreamSecret>>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** The bearer token for `target`; throws CredentialError when there is none or it cannot be obtained. */
-  async tokenFor(target: Target): Promise<SecretValue> {
+  /** The credential for `target`; throws CredentialError when there is none or it cannot be obtained now. */
+  async credentialFor(target: Target): Promise<UpstreamSecret> {
     const cred = target.credential;
-    if (!cred || (cred.kind !== 'static-token' && cred.kind !== 'token-request')) {
-      throw new CredentialError(target.name, `target ${target.name} has no Kubernetes credential (static-token or token-request)`);
-    }
+    if (!cred) throw new CredentialError(target.name, `target ${target.name} has no upstream credential`);
     const key = JSON.stringify([target.address, target.caRef ?? '', cred]);
     const hit = this.cache.get(target.name);
-    if (hit && hit.key === key && this.now() < hit.refreshAt) return hit.token;
+    if (hit && hit.key === key && this.now() < hit.refreshAt) return hit.secret;
     const running = this.inflight.get(key);
     if (running) return running;
     const p = this.obtain(target, cred).catch((err: unknown) => {
@@ -49,21 +54,25 @@ export class UpstreamCredentials {
       throw new CredentialError(target.name, `target ${target.name}: ${err instanceof Error ? err.message : String(err)}`);
     }).then((c) => {
       this.cache.set(target.name, { key, ...c });
-      return c.token;
+      return c.secret;
     }).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
 
-  private async obtain(target: Target, cred: UpstreamCredential): Promise<{ token: SecretValue; refreshAt: number }> {
+  private async obtain(target: Target, cred: UpstreamCredential): Promise<{ secret: UpstreamSecret; refreshAt: number }> {
+    const reread = this.now() + STATIC_REREAD_MS;
     switch (cred.kind) {
       case 'static-token':
-        return { token: await resolveSecret(cred.tokenRef), refreshAt: this.now() + STATIC_REREAD_MS };
-      case 'token-request':
-        return this.mint(target, cred);
+        return { secret: { kind: 'bearer-token', token: await resolveSecret(cred.tokenRef) }, refreshAt: reread };
+      case 'token-request': {
+        const minted = await this.mint(target, cred);
+        return { secret: { kind: 'bearer-token', token: minted.token }, refreshAt: minted.refreshAt };
+      }
       case 'password':
+        return { secret: { kind: 'password', user: cred.user, password: await resolveSecret(cred.passwordRef) }, refreshAt: reread };
       case 'ssh-key':
-        throw new CredentialError(target.name, `target ${target.name}: a ${cred.kind} credential cannot authenticate to Kubernetes`);
+        return { secret: { kind: 'ssh-key', user: cred.user, privateKey: await resolveSecret(cred.privateKeyRef) }, refreshAt: reread };
       default: {
         const never: never = cred;
         throw new CredentialError(target.name, `unknown credential ${JSON.stringify(never)}`);

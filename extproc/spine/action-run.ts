@@ -1,0 +1,254 @@
+/**
+ * One action of a session through the spine: record what the agent asked → decide → hold for approval → obtain the
+ * upstream credential → record the outcome the agent gets. Every way out goes through finish(), which records the
+ * decision; a second finish() is a bug and throws, so "recorded exactly once" is enforced, not hoped for.
+ *
+ * States: `undecided` → (`awaiting-approval` →) `decided`. The adapter then records the output once.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { actionFingerprint, refusalMessage, type ActionForApproval, type ApprovalCheck } from '../approvals/index.ts';
+import type { UpstreamSecret } from '../identity/upstream-credentials.ts';
+import { CredentialError } from '../identity/upstream-credentials.ts';
+import type { CompiledMasking } from '../masking/index.ts';
+import { EMPTY_K8S, EMPTY_SQL, EMPTY_SSH, type RequestContext } from '../policy/context.ts';
+import { decide } from '../policy/evaluate.ts';
+import type { MaskingPlans } from '../policy/masking-plans.ts';
+import type { Decision } from '../policy/types.ts';
+import type { RecordingEventType, RecordResult } from '../recording/index.ts';
+import type { Action, DecideOptions, FinalOutcome, Outcome } from './action.ts';
+import type { GatewayCore } from './core.ts';
+import type { ApprovalStatus, DecisionEventData } from './decision-event.ts';
+import { refusal, type Refusal } from './refusal.ts';
+import type { Session } from './session.ts';
+
+type RunState = 'undecided' | 'awaiting-approval' | 'decided';
+
+/** What the decision event says beyond the outcome: the policy's decision and the approval, when there was one. */
+interface DecisionBasis {
+  decision: Decision | null;
+  approval?: DecisionEventData['approval'];
+}
+
+const GATEWAY: DecisionBasis = { decision: null };
+
+export const RECORDING_UNAVAILABLE = refusal('recording-unavailable', 'session recording is unavailable and this target requires it; try again shortly');
+
+export class ActionRun {
+  private state: RunState = 'undecided';
+  private outputRecorded = false;
+  private readonly startedAt = performance.now();
+  private logger: Logger | undefined;
+
+  constructor(
+    private readonly core: GatewayCore,
+    private readonly plans: MaskingPlans,
+    readonly session: Session,
+    /** Minted by the adapter when the action started; every event of the action carries it. */
+    readonly requestId: string,
+  ) {}
+
+  /** The masking plan for this session's agent and target under the policies in force now (null: nothing masks). */
+  masking(): CompiledMasking | null {
+    return this.plans.planFor(this.core.policies.current(), this.session.maskingScope);
+  }
+
+  get decided(): boolean {
+    return this.state === 'decided';
+  }
+
+  /**
+   * Refuses an action the adapter could not or would not classify (a malformed request, a protocol feature the gateway
+   * refuses). `seen` is what the recording keeps of it.
+   */
+  refuse(r: Refusal, seen: Record<string, unknown>): FinalOutcome {
+    this.record('action', seen);
+    return this.finish({ kind: 'refuse', refusal: r }, GATEWAY);
+  }
+
+  /** Decides a classified action. A `hold` outcome records nothing until it is resumed. */
+  async decide(action: Action, opts: DecideOptions): Promise<Outcome> {
+    if (this.state !== 'undecided') throw new Error(`action ${this.requestId} is already ${this.state}`);
+    if (!this.record('action', action.recorded).accepted) {
+      return this.finish({ kind: 'refuse', refusal: RECORDING_UNAVAILABLE }, GATEWAY);
+    }
+    const ctx = this.context(action);
+    const decision = decide(this.core.policies.current(), ctx, this.session.target.defaultAction);
+    this.core.metrics.decisionSeconds.observe({ protocol: this.session.protocol }, (performance.now() - this.startedAt) / 1000);
+    switch (decision.action) {
+      case 'deny':
+        return this.finish({ kind: 'refuse', refusal: refusal('policy-deny', decision.message, decision.reason) }, { decision });
+      case 'allow': {
+        const credential = await this.credential(opts);
+        if ('refusal' in credential) return this.finish(credential, { decision });
+        return this.finish({ kind: 'allow', credential: credential.secret }, { decision });
+      }
+      case 'require_approval':
+        return this.requireApproval(decision, action, opts);
+      default: {
+        const never: never = decision.action;
+        throw new Error(`unknown decision ${String(never)}`);
+      }
+    }
+  }
+
+  /** Records what came back to the agent, once (later calls are ignored: the first is what the agent got). */
+  output(data: Record<string, unknown>): void {
+    if (this.outputRecorded) return;
+    this.outputRecorded = true;
+    this.record('output', data);
+  }
+
+  /** Records a problem with the action after its decision (e.g. a response the gateway could not mask). */
+  error(data: { code: string } & Record<string, unknown>): void {
+    this.record('error', data);
+  }
+
+  /**
+   * An internal fault: the agent gets the protocol's internal error. An undecided action is recorded as refused with
+   * code `internal` (that is what the agent got); a decided one gets an `error` event.
+   */
+  fault(err: unknown): void {
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : 'internal error';
+    this.log.error({ err: message, state: this.state }, 'internal fault; failing the action closed');
+    if (this.state === 'decided') this.record('error', { code: 'internal', message });
+    else this.finish({ kind: 'refuse', refusal: refusal('internal', 'internal error in the gateway') }, GATEWAY);
+  }
+
+  private async requireApproval(decision: Decision, action: Action, opts: DecideOptions): Promise<Outcome> {
+    const requirement = decision.approval;
+    if (!requirement || !decision.rule || !decision.policy) {
+      return this.finish({ kind: 'refuse', refusal: refusal('policy-deny', decision.message, 'approval-misconfigured') }, { decision });
+    }
+    const { agent, target } = this.session;
+    const forApproval: ActionForApproval = {
+      agent: { id: agent.id, groups: agent.groups, ...(agent.owner ? { owner: agent.owner } : {}) },
+      target: target.name,
+      protocol: this.session.protocol,
+      sessionId: this.session.id,
+      fingerprint: actionFingerprint({ protocol: this.session.protocol, target: target.name, canonical: action.canonical() }),
+      summary: action.summary(),
+      policy: decision.policy,
+      policyVersion: decision.policyVersion,
+      rule: decision.rule,
+      requirement,
+    };
+    // The credential comes before the approval is consulted: a grant is never used up by an action that could not
+    // have gone upstream.
+    const credential = await this.credential(opts);
+    if ('refusal' in credential) return this.finish(credential, { decision });
+    const holdMs = Math.min(requirement.holdSeconds * 1000, opts.maxHoldMs);
+    const approvals = this.core.approvals;
+
+    const settle = (check: ApprovalCheck, mayHold: boolean): Outcome => {
+      const approval = (status: ApprovalStatus, extra: Partial<NonNullable<DecisionEventData['approval']>> = {}) => ({ decision, approval: { requestId: check.requestId, status, ...extra } });
+      switch (check.status) {
+        case 'granted':
+          return this.finish({ kind: 'allow', credential: credential.secret }, approval('granted', { grant: check.grant }));
+        case 'pending':
+          if (mayHold && holdMs > 0) {
+            this.state = 'awaiting-approval';
+            return {
+              kind: 'hold',
+              holdMs,
+              resume: async (signal) => {
+                try {
+                  return settle(await approvals.waitForDecision(forApproval, check.requestId, holdMs, signal), false) as FinalOutcome;
+                } catch (err) {
+                  // The agent went away while held: nothing was consumed, the request stays for its retry.
+                  if (signal.aborted && this.state !== 'decided') {
+                    this.finish({ kind: 'refuse', refusal: refusal('approval-required', 'the agent went away while waiting for approval', 'abandoned') }, approval('abandoned'));
+                  }
+                  throw err;
+                }
+              },
+            };
+          }
+          return this.finish(
+            { kind: 'refuse', refusal: refusal('approval-required', refusalMessage(check, forApproval, decision.message)) },
+            approval('pending', { expiresAt: check.expiresAt }),
+          );
+        case 'denied':
+          return this.finish({ kind: 'refuse', refusal: refusal('approval-denied', refusalMessage(check, forApproval)) }, approval('denied'));
+        default: {
+          const never: never = check;
+          throw new Error(`unknown approval check ${JSON.stringify(never)}`);
+        }
+      }
+    };
+    return settle(await approvals.check(forApproval), true);
+  }
+
+  /** The target's upstream credential, or the refusal the agent gets when the gateway cannot obtain it. */
+  private async credential(opts: DecideOptions): Promise<{ secret: UpstreamSecret | null } | { kind: 'refuse'; refusal: Refusal }> {
+    if (opts.credential === null) return { secret: null };
+    const target = this.session.target;
+    try {
+      const secret = await this.core.credentials.credentialFor(target);
+      if (secret.kind !== opts.credential) {
+        throw new CredentialError(target.name, `target ${target.name} has a ${secret.kind} credential; ${this.session.protocol} needs a ${opts.credential}`);
+      }
+      return { secret };
+    } catch (err) {
+      if (!(err instanceof CredentialError)) throw err;
+      // Fail closed: never upstream without the target's own credential. The cause goes to the log and the recording;
+      // the agent learns only that the gateway has no credential right now.
+      this.log.error({ err: err.message }, 'upstream credential unavailable; refusing');
+      this.record('error', { code: 'upstream-credential', message: err.message });
+      return { kind: 'refuse', refusal: refusal('upstream-credential', `the gateway could not obtain its upstream credential for target ${target.name}; try again shortly`) };
+    }
+  }
+
+  /** The one exit: records the decision the agent got, counts it, and returns the outcome. */
+  private finish(outcome: FinalOutcome, basis: DecisionBasis): FinalOutcome {
+    if (this.state === 'decided') throw new Error(`action ${this.requestId} decided twice`);
+    this.state = 'decided';
+    const d = basis.decision;
+    const refused = outcome.kind === 'refuse' ? outcome.refusal : null;
+    const enforced: DecisionEventData['action'] = refused === null ? 'allow' : refused.code === 'approval-required' ? 'require_approval' : 'deny';
+    const byPolicy = d !== null && (refused === null || refused.code === 'policy-deny' || refused.code === 'approval-required' || refused.code === 'approval-denied');
+    const data: DecisionEventData = {
+      action: enforced,
+      code: refused?.code ?? null,
+      ...(refused && refused.detail !== refused.code && refused.detail !== d?.reason ? { detail: refused.detail } : {}),
+      reason: byPolicy ? d.reason : 'gateway',
+      policy: d?.policy ?? null,
+      policyVersion: d?.policyVersion ?? null,
+      rule: d?.rule ?? null,
+      message: refused?.message ?? '',
+      ...(d && d.action !== enforced ? { policyAction: d.action } : {}),
+      ...(d?.dryRun ? { dryRun: { action: d.dryRun.action, rule: d.dryRun.rule, policy: d.dryRun.policy, policyVersion: d.dryRun.policyVersion } } : {}),
+      ...(basis.approval ? { approval: basis.approval } : {}),
+      latencyMs: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
+    };
+    this.core.metrics.decisions.inc({ protocol: this.session.protocol, action: enforced, reason: data.reason === 'gateway' ? data.code ?? 'gateway' : data.reason });
+    if (refused) this.log.info({ code: refused.code, detail: refused.detail }, 'action refused');
+    this.record('decision', data as unknown as Record<string, unknown>);
+    return outcome;
+  }
+
+  private context(action: Action): RequestContext {
+    const s = this.session;
+    const section = action.section;
+    return {
+      protocol: section.protocol,
+      agent: s.agentContext,
+      target: s.targetContext,
+      session: { id: s.id, plan: s.plan },
+      time: new Date(),
+      k8s: section.protocol === 'kubernetes' ? section.k8s : EMPTY_K8S,
+      sql: section.protocol === 'postgres' ? section.sql : EMPTY_SQL,
+      ssh: section.protocol === 'ssh' ? section.ssh : EMPTY_SSH,
+    };
+  }
+
+  private record(type: RecordingEventType, data: Record<string, unknown>): RecordResult {
+    const s = this.session;
+    return this.core.recorder.record({ type, sessionId: s.id, agent: s.agent.id, target: s.target.name, protocol: s.protocol, requestId: this.requestId, data });
+  }
+
+  /** The action's logger, made on first use: an allowed action logs nothing, and a pino child costs ~20 µs. */
+  private get log(): Logger {
+    return (this.logger ??= this.core.logger.child({ requestId: this.requestId, target: this.session.target.name, protocol: this.session.protocol }));
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The ports the spine needs from the core, as interfaces. The composition root (service/) builds them from the
+ * concrete stores; adapters never see them, only the Spine built over them.
+ */
+import type { Logger } from 'pino';
+import type { Counter, Histogram } from 'prom-client';
+import type { Approvals } from '../approvals/index.ts';
+import type { TokenVerification } from '../identity/agent-tokens.ts';
+import type { Target } from '../identity/registry.ts';
+import type { UpstreamSecret } from '../identity/upstream-credentials.ts';
+import type { CompiledPolicy } from '../policy/load.ts';
+import type { Recorder } from '../recording/index.ts';
+
+export interface PolicySource {
+  /** The policies in force, sorted by name; never waits on Redis. */
+  current(): readonly CompiledPolicy[];
+}
+
+export interface TargetSource {
+  get(name: string): Target | undefined;
+}
+
+export interface TokenVerifier {
+  /** Never throws for a bad token. */
+  verify(token: string | undefined, target: string): Promise<TokenVerification>;
+}
+
+export interface CredentialSource {
+  /** The target's upstream credential; throws CredentialError when there is none or it cannot be obtained now. */
+  credentialFor(target: Target): Promise<UpstreamSecret>;
+}
+
+export interface DataPathMetrics {
+  decisions: Counter<'protocol' | 'action' | 'reason'>;
+  decisionSeconds: Histogram<'protocol'>;
+  extprocStreams: Counter<'service' | 'outcome'>;
+}
+
+export interface GatewayCore {
+  policies: PolicySource;
+  targets: TargetSource;
+  tokens: TokenVerifier;
+  credentials: CredentialSource;
+  recorder: Recorder;
+  approvals: Pick<Approvals, 'check' | 'waitForDecision'>;
+  metrics: DataPathMetrics;
+  logger: Logger;
+}

@@ -1,0 +1,73 @@
+/**
+ * The spine: the one pipeline every data path runs each action through. An adapter authenticates the agent once per
+ * session (or per request, where the protocol sends a token each time), begins an ActionRun per action, hands it the
+ * typed action and renders the outcome in its protocol. The spine never sees a wire format.
+ */
+import type { Logger } from 'pino';
+import { MaskingPlans } from '../policy/masking-plans.ts';
+import type { Protocol } from '../policy/context.ts';
+import { ActionRun, RECORDING_UNAVAILABLE } from './action-run.ts';
+import type { GatewayCore } from './core.ts';
+import { refusal, type Refusal } from './refusal.ts';
+import { SeenSessions } from './seen-sessions.ts';
+import { Session } from './session.ts';
+
+export type Authentication = { ok: true; session: Session } | { ok: false; refusal: Refusal };
+
+export interface AuthenticationRequest {
+  protocol: Protocol;
+  /** The target the listener serves (from Envoy's stream metadata, or the agent's login name). */
+  target: string;
+  /** The agent's short-lived token, as presented; undefined when none was. */
+  token: string | undefined;
+}
+
+export class Spine {
+  private readonly plans = new MaskingPlans();
+  private readonly seen = new SeenSessions();
+
+  constructor(private readonly core: GatewayCore) {}
+
+  get logger(): Logger {
+    return this.core.logger;
+  }
+
+  /**
+   * Token → agent, target scope, revocation; then whether the target's recording can accept a new action. The first
+   * time this process sees a session it records `session.start`. A refusal here is logged and counted, not recorded:
+   * there is no session to record it in.
+   */
+  async authenticate(req: AuthenticationRequest): Promise<Authentication> {
+    const target = this.core.targets.get(req.target);
+    if (!target || target.kind !== req.protocol) {
+      this.core.logger.error({ target: req.target, protocol: req.protocol }, 'stream names no known target of its protocol (check the listener\'s x-portcullis-target metadata); refusing');
+      return this.refused(req.protocol, refusal('misconfigured', `gateway misconfigured: this listener names no ${req.protocol} target`, 'no-target'));
+    }
+    const verified = await this.core.tokens.verify(req.token, target.name);
+    if (!verified.ok) {
+      const code = verified.failure === 'out_of_scope' || verified.failure === 'agent_disabled' ? 'forbidden' : 'unauthenticated';
+      this.core.logger.info({ target: target.name, failure: verified.failure }, 'agent token refused');
+      return this.refused(req.protocol, refusal(code, verified.message, `token-${verified.failure}`));
+    }
+    if (!this.core.recorder.canAccept(target.name)) return this.refused(req.protocol, RECORDING_UNAVAILABLE);
+    const { token, agent } = verified;
+    const session = new Session(token.sessionId, req.protocol, agent, target, token.plan, token.jti);
+    if (this.seen.first(session.id)) {
+      this.core.recorder.record({
+        type: 'session.start', sessionId: session.id, agent: agent.id, target: target.name, protocol: req.protocol,
+        data: { agent: agent.id, target: target.name, plan: session.plan, tokenId: token.jti },
+      });
+    }
+    return { ok: true, session };
+  }
+
+  /** Starts one action of `session`; `requestId` is minted by the adapter at the start of the action. */
+  begin(session: Session, requestId: string): ActionRun {
+    return new ActionRun(this.core, this.plans, session, requestId);
+  }
+
+  private refused(protocol: Protocol, r: Refusal): Authentication {
+    this.core.metrics.decisions.inc({ protocol, action: 'deny', reason: r.code });
+    return { ok: false, refusal: r };
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The HTTP ext_proc stream loop (envoy.service.ext_proc.v3.ExternalProcessor/Process): one loop per gRPC stream, the
+ * only code that reads or writes it. Each message goes, in order, to the stream's processor — and only when it is the
+ * message the processor awaits; anything else fails the stream (Envoy then fails the request closed). STREAMED chunks
+ * are answered FIFO, as Envoy applies them. The loop writes each reply; on a hold it writes the timeout override and
+ * waits; it ends the stream with OK exactly when the processor says no further message can come (an earlier OK would
+ * make Envoy pass the rest through unprocessed, docs/envoy-behaviour.md B.1), or with a gRPC error on an internal
+ * fault. Nothing throws out of the loop.
+ */
+import * as grpc from '@grpc/grpc-js';
+import {
+  extProcServiceDefinition, type ExternalProcessorImplementation, type HttpBody, type HttpHeaders, type ProcessingRequest,
+  type ProcessingResponse,
+} from '../envoy-api/index.ts';
+import type { GrpcService } from './grpc-service.ts';
+import type { HttpExtProcListener, StreamLoopDeps } from './listener.ts';
+
+/** The message a processor awaits next; trailers are configured SKIP and pass through unchanged if they come. */
+export type HttpPhase = 'request_headers' | 'request_body' | 'response_headers' | 'response_body';
+
+export type HttpReply =
+  /** Write `message`; `end` = no further message can come on this stream (the loop closes it with OK). */
+  | { kind: 'respond'; message: ProcessingResponse; end: boolean }
+  /**
+   * Write `message` (an override_message_timeout), then wait for `resume()` and handle its reply. The loop aborts
+   * `signal` when Envoy ends the stream first (the agent went away); resume() then rejects.
+   */
+  | { kind: 'hold'; message: ProcessingResponse; resume: (signal: AbortSignal) => Promise<HttpReply> }
+  /** End the stream with a gRPC error (Envoy fails closed). */
+  | { kind: 'fail'; message: string };
+
+/** One HTTP stream's processing: one method per phase, each returning the reply for the loop to write. */
+export interface HttpStreamProcessor {
+  /** The phase whose message the processor accepts next; `nothing` once its last reply has gone. */
+  readonly awaiting: HttpPhase | 'nothing';
+  requestHeaders(h: HttpHeaders): Promise<HttpReply>;
+  requestBody(b: HttpBody): Promise<HttpReply>;
+  responseHeaders(h: HttpHeaders): Promise<HttpReply>;
+  responseBody(b: HttpBody): Promise<HttpReply>;
+  /** Envoy ended the stream before the processor's last reply (the client went away, or Envoy reset it). */
+  streamClosed(): void;
+  /** An internal fault; the loop fails the stream after this. */
+  fault(err: unknown): void;
+}
+
+type Call = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
+type StreamEnd = 'completed' | 'failed' | 'cancelled' | 'client-closed';
+
+/**
+ * Why a held request stops waiting. Shared, not made per stream: an Error captures a stack (~5-10 µs) and every stream
+ * ends, while only a hold ever reads the reason (compared by identity with its own stream's signal).
+ */
+const STREAM_ENDED = new Error('Envoy ended the ext_proc stream');
+const STREAM_CANCELLED = new Error('Envoy cancelled the ext_proc stream');
+
+export function httpExtProcService(listener: HttpExtProcListener, deps: StreamLoopDeps): GrpcService {
+  const implementation: ExternalProcessorImplementation = { Process: (call) => runHttpStream(call, listener, deps) };
+  return { definition: extProcServiceDefinition(), implementation };
+}
+
+/** Routes one message to the phase method, if it is the phase the processor awaits. */
+function dispatch(processor: HttpStreamProcessor, msg: ProcessingRequest): Promise<HttpReply> | HttpReply {
+  const kind = msg.request;
+  switch (kind) {
+    // Trailers are configured SKIP; should a deployment send them anyway, they pass unchanged.
+    case 'request_trailers': return { kind: 'respond', message: { request_trailers: {} }, end: false };
+    case 'response_trailers': return { kind: 'respond', message: { response_trailers: {} }, end: false };
+    case undefined: return { kind: 'fail', message: 'ProcessingRequest without a kind' };
+    default:
+      if (kind !== processor.awaiting) return { kind: 'fail', message: `unexpected ${kind} message while awaiting ${processor.awaiting}` };
+  }
+  switch (msg.request) {
+    case 'request_headers': return processor.requestHeaders(msg.request_headers);
+    case 'request_body': return processor.requestBody(msg.request_body);
+    case 'response_headers': return processor.responseHeaders(msg.response_headers);
+    case 'response_body': return processor.responseBody(msg.response_body);
+    default: return { kind: 'fail', message: `unknown ProcessingRequest ${String(msg.request)}` };
+  }
+}
+
+export function runHttpStream(call: Call, listener: HttpExtProcListener, deps: StreamLoopDeps): void {
+  const processor = listener.open({ metadata: (key) => metadataValue(call, key) });
+  let closed = false;
+  // Aborted when Envoy ends the stream: a held request then stops waiting. Made on the first hold (an AbortController
+  // costs ~5 µs and almost no stream holds); until then `endedBy` records the end.
+  let streamEnded: AbortController | undefined;
+  let endedBy: Error | undefined;
+  const endStream = (reason: Error): void => {
+    endedBy ??= reason;
+    streamEnded?.abort(endedBy);
+  };
+  const holdSignal = (): AbortSignal => {
+    if (!streamEnded) {
+      streamEnded = new AbortController();
+      if (endedBy) streamEnded.abort(endedBy);
+    }
+    return streamEnded.signal;
+  };
+  let inFlight = 0;
+  let clientDone = false;
+  let queue: Promise<void> = Promise.resolve();
+
+  const close = (end: StreamEnd, error?: string): void => {
+    if (closed) return;
+    closed = true;
+    deps.metrics.extprocStreams.inc({ service: listener.name, outcome: end });
+    if (error !== undefined) call.emit('error', { code: grpc.status.INTERNAL, details: error });
+    else if (end !== 'cancelled') call.end();
+  };
+
+  const handle = async (msg: ProcessingRequest): Promise<void> => {
+    if (closed) return;
+    try {
+      let reply = await dispatch(processor, msg);
+      for (;;) {
+        if (closed) return;
+        switch (reply.kind) {
+          case 'respond':
+            call.write(reply.message);
+            if (reply.end) close('completed');
+            return;
+          case 'hold':
+            call.write(reply.message);
+            reply = await reply.resume(holdSignal());
+            break;
+          case 'fail':
+            processor.fault(new Error(reply.message));
+            close('failed', reply.message);
+            return;
+          default: {
+            const never: never = reply;
+            throw new Error(`unknown reply ${JSON.stringify(never)}`);
+          }
+        }
+      }
+    } catch (err) {
+      if (endedBy !== undefined && err === endedBy) return; // the agent left during a hold
+      processor.fault(err);
+      close('failed', `internal error in the ${listener.name} processor`);
+    }
+  };
+
+  call.on('data', (msg: ProcessingRequest) => {
+    inFlight++;
+    queue = queue.then(() => handle(msg)).finally(() => {
+      inFlight--;
+      if (clientDone && inFlight === 0 && !closed) {
+        processor.streamClosed();
+        close('client-closed');
+      }
+    });
+  });
+  // Envoy half-closes when the HTTP stream is over (graceful close): finish what is queued, then end.
+  call.on('end', () => {
+    clientDone = true;
+    endStream(STREAM_ENDED);
+    if (inFlight === 0 && !closed) {
+      processor.streamClosed();
+      close('client-closed');
+    }
+  });
+  call.on('cancelled', () => {
+    endStream(STREAM_CANCELLED);
+    if (closed) return;
+    processor.streamClosed();
+    close('cancelled');
+  });
+  call.on('error', (err: Error) => deps.logger.debug({ err: err.message, listener: listener.name }, 'ext_proc stream error'));
+}
+
+export function metadataValue(call: { metadata: grpc.Metadata }, key: string): string | undefined {
+  const v = call.metadata.get(key)[0];
+  return v === undefined ? undefined : String(v);
+}
