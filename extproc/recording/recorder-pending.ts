@@ -1,0 +1,73 @@
+/**
+ * A buffered event, from record() until Redis acknowledges it: its header, what the writer will need from its data,
+ * and once chained its stored bytes in a slab (event-slab.ts). One flat object per event, and no per-event strings
+ * beyond the caller's: what stays alive while the buffer waits on Redis is what the GC must copy.
+ */
+import { truncateUtf8 } from './event-size.ts';
+import type { EventSlabs } from './event-slab.ts';
+import { canonicalEventBody, type EventHeader } from './hash-chain.ts';
+import { DECISION_ACTIONS, entryId } from './keys.ts';
+import type { SessionState } from './recorder-session.ts';
+import type { RecordingEvent } from './types.ts';
+
+/** What the writer needs from an event besides its JSON, taken at record() time (the data itself is not kept). */
+export interface WriteNote {
+  terminal?: { width: number; height: number };
+  decision?: string;
+  truncated?: true;
+  /** Searchable text of an action (redacted). */
+  text?: string;
+}
+
+/**
+ * Its stored bytes, once chained, are `slab[start, end)` = `key\nid\njson\n` (see event-slab.ts; the hash is read
+ * back from there when needed).
+ */
+export interface Pending extends EventHeader {
+  note: WriteNote | null;
+  /** Canonical JSON of the event's data, kept until the event is chained. */
+  canonicalData: string;
+  slab: Buffer | null;
+  start: number;
+  jsonStart: number;
+  end: number;
+  state: SessionState;
+  /** Position in the order of everything ever buffered (for flush()). */
+  index: number;
+}
+
+/** A chained event: its bytes are in a slab. Everything the writer sends has been chained. */
+export type ChainedPending = Pending & { slab: Buffer };
+
+/**
+ * Gives the event the session's next seq and links it to the previous hash, writing its stored bytes into the slabs.
+ * The canonical data is dropped once it is in the slab.
+ */
+export function chainEvent(p: Pending, slabs: EventSlabs): void {
+  const s = p.state;
+  p.seq = ++s.seq;
+  s.lastHash = slabs.seal(p as ChainedPending, `${s.eventsKey}\n${entryId(p.seq)}\n`, canonicalEventBody(p, s.lastHash, p.canonicalData, s.idJson));
+  p.canonicalData = '';
+}
+
+/** The note of an event; `texts` are the action's redacted strings, null when the session's search text is full. */
+export function noteOf(type: RecordingEvent['type'], data: Record<string, unknown>, texts: string[] | null, state: SessionState): WriteNote | null {
+  switch (type) {
+    case 'session.start': {
+      const t = data.terminal as { width?: unknown; height?: unknown } | undefined;
+      return t && typeof t.width === 'number' && typeof t.height === 'number' ? { terminal: { width: t.width, height: t.height } } : null;
+    }
+    case 'decision':
+      return (DECISION_ACTIONS as readonly unknown[]).includes(data.action) ? { decision: data.action as string } : null;
+    case 'error':
+      return data.code === 'truncated' ? { truncated: true } : null;
+    case 'action': {
+      if (!texts || texts.length === 0) return null;
+      const text = truncateUtf8(texts.join(' '), 2048);
+      state.textBytes += text.length;
+      return { text };
+    }
+    default:
+      return null;
+  }
+}
