@@ -146,10 +146,6 @@ export function parseEntry(eid: string, fields: string[]): StoredEvent {
   return { seq: seqOfEntryId(eid), event, raw };
 }
 
-export async function sessionExists(redis: Redis, id: string): Promise<boolean> {
-  return (await redis.exists(keys.meta(id), keys.events(id))) > 0;
-}
-
 /** Recomputes the chain over every stored event and checks its head against the session's metadata. */
 export async function verifySession(redis: Redis, id: string): Promise<VerifyResult> {
   const v = new ChainVerifier();
