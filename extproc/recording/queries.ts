@@ -129,7 +129,7 @@ export async function* readEvents(redis: Redis, id: string, fromSeq = 1, pageSiz
     const page = (await redis.xrange(keys.events(id), start, '+', 'COUNT', pageSize)) as Array<[string, string[]]>;
     for (const [eid, fields] of page) yield parseEntry(eid, fields);
     if (page.length < pageSize) return;
-    start = '(' + page[page.length - 1][0];
+    start = `(${page[page.length - 1][0]}`;
   }
 }
 
