@@ -15,7 +15,7 @@ export function canonicalJson(value: unknown): string {
       const v = value[i];
       out += v === undefined || typeof v === 'function' ? 'null' : canonicalJson(v);
     }
-    return out + ']';
+    return `${out}]`;
   }
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
     return canonicalJson((value as { toJSON(): unknown }).toJSON());
@@ -29,7 +29,7 @@ export function canonicalJson(value: unknown): string {
     if (v === undefined || typeof v === 'function') continue;
     if (!first) out += ',';
     first = false;
-    out += JSON.stringify(k) + ':' + canonicalJson(v);
+    out += `${JSON.stringify(k)}:${canonicalJson(v)}`;
   }
-  return out + '}';
+  return `${out}}`;
 }

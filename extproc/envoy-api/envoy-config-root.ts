@@ -13,7 +13,7 @@ export const envoyConfigProtos: readonly string[] = [
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/extensions/filters/network/local_ratelimit/v3/local_rate_limit.proto',
   'envoy/extensions/filters/network/wasm/v3/wasm.proto',
-  'envoy/extensions/filters/network/ext_proc/v3/ext_proc.proto', // the project's own (envoy-facts appendix)
+  'envoy/extensions/filters/network/ext_proc/v3/ext_proc.proto', // the project's own (docs/envoy-behaviour.md, appendix)
   'envoy/extensions/filters/http/ext_proc/v3/ext_proc.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/wasm/v3/wasm.proto',

@@ -29,7 +29,7 @@ export function newProtoRoot(): protobuf.Root {
 /**
  * Envoy's ProcessingRequest gained `protocol_config` (field 11, Envoy 1.34) after the 1.31 API copy we load. Envoy
  * sends it on the first message of each stream, so it is added here with Envoy's exact name and number
- * (envoy-facts.md A (2), B.9) rather than copying Envoy's newer proto into the repo.
+ * (docs/envoy-behaviour.md A point 2, B.9) rather than copying Envoy's newer proto into the repo.
  */
 function addProtocolConfig(root: protobuf.Root): void {
   const pkg = root.lookup('envoy.service.ext_proc.v3') as protobuf.Namespace;

@@ -184,7 +184,7 @@ export type ProcessingResponseKind =
 
 /**
  * Processor -> Envoy. The last member (no kind) is legal only together with `override_message_timeout`, which Envoy
- * handles alone, ignoring the rest of that message (envoy-facts B.3).
+ * handles alone, ignoring the rest of that message (docs/envoy-behaviour.md B.3).
  */
 export type ProcessingResponse = ProcessingResponseCommon & (
   | { response?: 'request_headers'; request_headers: HeadersResponse }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 
-/** Envoy's API protos as shipped by @grpc/grpc-js-xds (the Envoy 1.31 API, see envoy-facts.md A). */
+/** Envoy's API protos as shipped by @grpc/grpc-js-xds (the Envoy 1.31 API, see docs/envoy-behaviour.md A). */
 const xdsDeps = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
 
 /** Protos written in the project: network ext_proc (newer than the shipped copy) and grpc.health.v1. */

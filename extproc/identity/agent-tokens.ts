@@ -11,7 +11,7 @@
  */
 import { hash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { decodeProtectedHeader, errors as joseErrors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import type { Agent, Registry } from './registry.ts';
 import { ALG, type SigningKeys } from './signing-keys.ts';
@@ -175,7 +175,7 @@ export class AgentTokens {
     }
     const key = kid ? await this.keys.verificationKey(kid) : null;
     if (!key) return { ok: false, failure: 'invalid', message: 'the agent token was not signed by a key this gateway knows' };
-    let payload;
+    let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: [ALG], typ: AGENT_TOKEN_TYPE, clockTolerance: 0, currentDate: new Date(now) }));
     } catch (err) {
@@ -242,7 +242,8 @@ class VerifiedTokens {
     if (this.entries.size >= VERIFIED_MAX) {
       for (const [k, e] of this.entries) if (e.until <= now) this.entries.delete(k);
       // Still full of live entries: the oldest goes (Map keeps insertion order).
-      if (this.entries.size >= VERIFIED_MAX) this.entries.delete(this.entries.keys().next().value!);
+      const oldest = this.entries.keys().next();
+      if (this.entries.size >= VERIFIED_MAX && !oldest.done) this.entries.delete(oldest.value);
     }
     this.entries.delete(digest);
     this.entries.set(digest, { claims, until });

@@ -24,10 +24,6 @@ export class VaultError extends Error {
   }
 }
 
-export function isVaultRef(ref: string): boolean {
-  return new RegExp(VAULT_REF_PATTERN).test(ref);
-}
-
 export async function resolveSecret(ref: string, env: NodeJS.ProcessEnv = process.env): Promise<SecretValue> {
   if (ref.startsWith('env:')) {
     const name = ref.slice(4);

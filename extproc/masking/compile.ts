@@ -98,7 +98,9 @@ export function validateMaskingRules(raw: unknown): MaskingRule[] {
       if (!BUILTIN_ENTITIES.includes(e as BuiltinEntity)) bad(`entities[${k}]`, `unknown entity ${JSON.stringify(e)} (known: ${BUILTIN_ENTITIES.join(', ')})`);
     });
     const detectors = list('detectors');
-    detectors.forEach((d, k) => checkDetectorShape(d, (f, m) => bad(`detectors[${k}]${f}`, m)));
+    detectors.forEach((d, k) => {
+      checkDetectorShape(d, (f, m) => bad(`detectors[${k}]${f}`, m));
+    });
     const strings = (field: string): string[] => {
       const v = list(field);
       v.forEach((s, k) => { if (typeof s !== 'string' || s === '') bad(`${field}[${k}]`, 'must be a non-empty string'); });

@@ -38,7 +38,9 @@ class FindingCounter {
 
 function configure(core: WasmCore, plan: CompiledMasking): void {
   if (core.configured === plan) return;
-  plan.builtin.forEach((b, id) => core.setStrategy(id, b.strategy, b.keep));
+  plan.builtin.forEach((b, id) => {
+    core.setStrategy(id, b.strategy, b.keep);
+  });
   for (const d of plan.custom) {
     core.setName(d.id, d.name);
     core.setStrategy(d.id, d.strategy, d.keep);

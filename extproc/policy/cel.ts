@@ -74,8 +74,3 @@ export function compileCondition(source: string): { ok: true; condition: Conditi
     },
   };
 }
-
-/** The names and types CEL sees, for docs and `portcullis policy context`. */
-export function celDeclarations(): unknown {
-  return environment.getDefinitions();
-}

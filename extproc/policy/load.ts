@@ -62,7 +62,7 @@ function keyNode(doc: Document, path: (string | number)[], key: string): Node | 
 }
 
 function pointer(path: (string | number)[]): string {
-  return '/' + path.join('/');
+  return `/${path.join('/')}`;
 }
 
 function schemaProblem(doc: Document, lines: LineCounter, err: ErrorObject): PolicyProblem {
@@ -91,7 +91,7 @@ function celPosition(node: Node | undefined, lines: LineCounter, text: string, e
   if (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED) {
     // Block content starts on the line after the indicator, indented by the block's indentation.
     const line = start.line + 1 + lineInExpr;
-    const indent = /^ */.exec(text.split('\n')[start.line] ?? '')![0].length;
+    const indent = (text.split('\n')[start.line] ?? '').match(/^ */)?.[0].length ?? 0;
     return { line, col: indent + colInLine + 1 };
   }
   const quoted = node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE ? 1 : 0;

@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { CompiledPolicy } from './load.ts';
-import { compileVersions, POLICY_CHANNEL, PolicyStore } from './store.ts';
+import { compileVersions, POLICY_CHANNEL, type PolicyStore, type PolicyVersion } from './store.ts';
 
 export class PolicySet {
   private policies: CompiledPolicy[] = [];
@@ -52,7 +52,7 @@ export class PolicySet {
   }
 
   private async load(): Promise<void> {
-    let versions;
+    let versions: PolicyVersion[];
     try {
       versions = await this.store.list();
     } catch (err) {

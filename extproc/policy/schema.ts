@@ -66,6 +66,7 @@ export const POLICY_SCHEMA = {
           },
         },
         allOf: [
+          // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keywords, not a thenable.
           { if: { properties: { action: { const: 'require_approval' } } }, then: { required: ['approval'] } },
         ],
       },

@@ -34,13 +34,13 @@ export async function* toAsciicast(events: AsyncIterable<RecordingEvent>): Async
       };
       const termType = (ev.data.terminal as { term?: unknown }).term;
       if (typeof termType === 'string') header.env = { TERM: termType };
-      yield JSON.stringify(header) + '\n';
+      yield `${JSON.stringify(header)}\n`;
       continue;
     }
     if (ev.type !== 'output') continue;
     const { stream, text } = ev.data as { stream?: unknown; text?: unknown };
     if ((stream !== 'stdout' && stream !== 'stderr') || typeof text !== 'string' || text === '') continue;
     const seconds = Math.max(0, (Date.parse(ev.time) - startMs) / 1000);
-    yield JSON.stringify([seconds, 'o', text]) + '\n';
+    yield `${JSON.stringify([seconds, 'o', text])}\n`;
   }
 }

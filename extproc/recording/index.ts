@@ -1,7 +1,7 @@
 /** Session recording: the recorder every data path writes to, and the auditor's read side. */
 export type {
   RecordingEventType, NewRecordingEvent, RecordingEvent, FailureMode, Recorder, RecorderStats, RecordResult,
-  DecisionEventData, SessionSummary, VerifyResult,
+  SessionSummary, VerifyResult,
 } from './types.ts';
 export { RECORDING_EVENT_TYPES } from './types.ts';
 export type { Protocol } from '../policy/context.ts';

@@ -129,7 +129,7 @@ export async function* readEvents(redis: Redis, id: string, fromSeq = 1, pageSiz
     const page = (await redis.xrange(keys.events(id), start, '+', 'COUNT', pageSize)) as Array<[string, string[]]>;
     for (const [eid, fields] of page) yield parseEntry(eid, fields);
     if (page.length < pageSize) return;
-    start = '(' + page[page.length - 1][0];
+    start = `(${page[page.length - 1][0]}`;
   }
 }
 
@@ -144,10 +144,6 @@ export function parseEntry(eid: string, fields: string[]): StoredEvent {
     event = null;
   }
   return { seq: seqOfEntryId(eid), event, raw };
-}
-
-export async function sessionExists(redis: Redis, id: string): Promise<boolean> {
-  return (await redis.exists(keys.meta(id), keys.events(id))) > 0;
 }
 
 /** Recomputes the chain over every stored event and checks its head against the session's metadata. */

@@ -108,7 +108,7 @@ export function redactToCanonical(value: unknown, secrets: SecretRegistry | unde
 }
 
 /** Strings JSON.stringify would leave as they are between quotes: no `"`, `\\`, control characters or surrogates. */
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what JSON must escape.
 const JSON_PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
 
 /** JSON.stringify(s), without its generic path for the common string that needs no escaping. */
@@ -168,7 +168,7 @@ function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string
       const v = value[i];
       out += (i > 0 ? ',' : '') + (v === undefined || typeof v === 'function' ? 'null' : emit(v, secrets, texts, depth + 1));
     }
-    return out + ']';
+    return `${out}]`;
   }
   if (value instanceof Uint8Array || value instanceof Date) return emit(walk(value, secrets, depth), secrets, texts, depth);
   const obj = value as Record<string, unknown>;
@@ -181,7 +181,7 @@ function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string
     const v = obj[k];
     if (v === undefined || typeof v === 'function') continue;
     const name = memberName(k);
-    out += first ? name.json : ',' + name.json;
+    out += first ? name.json : `,${name.json}`;
     first = false;
     if ((isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue')) || (name.secret && !isCountOrFlag(v))) {
       out += `"${REDACTED}"`;
@@ -189,5 +189,5 @@ function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string
       out += emit(v, secrets, texts, depth + 1);
     }
   }
-  return out + '}';
+  return `${out}}`;
 }

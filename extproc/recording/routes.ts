@@ -159,7 +159,7 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
 
 async function* jsonLines(redis: Redis, id: string): AsyncGenerator<string> {
   // The stored bytes, unparsed: the export is exactly what verify checks.
-  for await (const e of readEvents(redis, id)) yield e.raw + '\n';
+  for await (const e of readEvents(redis, id)) yield `${e.raw}\n`;
 }
 
 async function* eventsOf(redis: Redis, id: string): AsyncGenerator<RecordingEvent> {
@@ -167,7 +167,7 @@ async function* eventsOf(redis: Redis, id: string): AsyncGenerator<RecordingEven
 }
 
 async function* tailLines(redis: Redis, id: string, signal: AbortSignal, fromSeq: number): AsyncGenerator<string> {
-  for await (const e of tailEvents(redis, id, signal, fromSeq)) yield e.raw + '\n';
+  for await (const e of tailEvents(redis, id, signal, fromSeq)) yield `${e.raw}\n`;
 }
 
 function safeName(id: string): string {

@@ -56,18 +56,6 @@ export interface Recorder {
   stats(): RecorderStats;
 }
 
-/** Data of the `decision` event, as adapters fill it (extra fields are kept). */
-export interface DecisionEventData {
-  action: 'allow' | 'deny' | 'require_approval';
-  rule: string | null;
-  policy: string | null;
-  policyVersion: number | null;
-  reason: string;
-  message?: string;
-  /** True when the enforced action came from a dry-run evaluation or `dryRun` carries what dry-run would do. */
-  dryRun?: boolean | { action: string; rule: string | null; policy: string | null; policyVersion: number | null };
-}
-
 /** A session as the audit API lists it, built from the session's metadata hash. */
 export interface SessionSummary {
   id: string;

@@ -79,7 +79,7 @@ test('policy lifecycle through the API: create, invalid with line and column, ve
   const v2 = await svc.call(author, 'PUT', '/v1/policies/api-test', { source: policySource.replace('"get"', '"list"') });
   assert.equal(v2.body.version, 2);
   const diff = await svc.call(author, 'GET', '/v1/policies/api-test/diff?from=1&to=2');
-  assert.match(diff.body.diff, /-    when: k8s.verb == "get"\n\+    when: k8s.verb == "list"/);
+  assert.match(diff.body.diff, /- {4}when: k8s.verb == "get"\n\+ {4}when: k8s.verb == "list"/);
   const rb = await svc.call(author, 'POST', '/v1/policies/api-test/rollback', { version: 1 });
   assert.deepEqual([rb.body.version, rb.body.rolledBackFrom], [3, 1]);
   const versions = await svc.call(tokens.auditor, 'GET', '/v1/policies/api-test/versions');

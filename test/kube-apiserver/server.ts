@@ -3,7 +3,7 @@
  * followed logs, the scale subresource, TokenRequest, and errors as real `Status` objects. It records every request and
  * every Authorization header it sees, so a test can assert what the upstream was (and was not) shown.
  *
- * Programmed by the request (STYLE.md §14): a request carrying `x-standin-forbid-authorization: <substring>` is
+ * Programmed by the request (docs/architecture.md, "How we test"): a request carrying `x-standin-forbid-authorization: <substring>` is
  * answered 400 when its Authorization header contains that substring — so one table row can state "the upstream must
  * never see the agent's token" and the failure shows where it happened.
  */

@@ -1,6 +1,6 @@
 /**
  * Approval hold, end to end: a `require_approval` rule with `hold: 10s` keeps the agent's call open (the processor
- * sends override_message_timeout, envoy-facts B.3) through the Envoy stand-in (envoy/portcullis.yaml: message_timeout
+ * sends override_message_timeout, docs/envoy-behaviour.md B.3) through the Envoy stand-in (envoy/portcullis.yaml: message_timeout
  * 0.5 s, max_message_timeout 30 s) while an approver decides over the admin API. An approval during the hold lets the
  * same call through with no retry; no decision within the hold, or a denial, ends it with a 403 Status — never a 504.
  * Without the override the stand-in would answer 504 after 0.5 s, so each test also reads its counters.

@@ -91,7 +91,7 @@ describe('nothing secret reaches Redis', () => {
     let n = 0;
     for (const key of await redis.keys('*')) {
       n++;
-      dump += key + '\n';
+      dump += `${key}\n`;
       const type = await redis.type(key);
       if (type === 'stream') dump += JSON.stringify(await redis.xrange(key, '-', '+'));
       else if (type === 'hash') dump += JSON.stringify(await redis.hgetall(key));

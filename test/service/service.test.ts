@@ -46,6 +46,6 @@ test('stopping (what SIGTERM does) turns health NOT_SERVING for watchers, then c
   await svc.close();
   client.close();
   assert.deepEqual(statuses.slice(0, 2), ['SERVING', 'NOT_SERVING']);
-  await assert.rejects(fetch(svc.adminUrl + '/v1/policies'));
+  await assert.rejects(fetch(`${svc.adminUrl}/v1/policies`));
   await assert.rejects(check(`127.0.0.1:${svc.grpcPort}`));
 });

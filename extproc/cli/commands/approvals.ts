@@ -67,7 +67,7 @@ function table(items: ApprovalRequest[]): string {
       r.state === 'approved' ? (r.grantExpiresAt ?? '') : r.expiresAt, oneLine(r.summary, 60)]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
+  return `${rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')}\n`;
 }
 
 function details(r: ApprovalRequest): string {
@@ -90,7 +90,7 @@ function details(r: ApprovalRequest): string {
   for (const v of r.approvals) lines.push(`approved by: ${v.name || v.by} at ${v.at}${v.reason ? ` — ${v.reason}` : ''}`);
   if (r.denial) lines.push(`denied by:   ${r.denial.name || r.denial.by} at ${r.denial.at}${r.denial.reason ? ` — ${r.denial.reason}` : ''}`);
   if (r.revocation) lines.push(`revoked by:  ${r.revocation.name || r.revocation.by} at ${r.revocation.at}${r.revocation.reason ? ` — ${r.revocation.reason}` : ''}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function oneLine(s: string, max: number): string {

@@ -90,13 +90,13 @@ async function start(dir: string, io: CliIO, stops: (() => Promise<void>)[]): Pr
   stops.push(() => service.stop());
 
   const admin = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
-  const call = async (method: string, path: string, body: unknown, ok: number[]): Promise<any> => {
+  const call = async (method: string, path: string, body: unknown, ok: number[]): Promise<{ token?: string }> => {
     const res = await fetch(service.adminUrl + path, {
       method, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
     });
-    const parsed = await res.json().catch(() => null);
+    const parsed = (await res.json().catch(() => null)) as { token?: string } | null;
     if (!ok.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(parsed)}`);
-    return parsed;
+    return parsed ?? {};
   };
   await call('PUT', `/v1/targets/${TARGET}`, {
     name: TARGET, kind: 'kubernetes', address: api.url, caRef: `file:${join(dir, 'kube-ca.crt')}`, recording: 'fail-closed',

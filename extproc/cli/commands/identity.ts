@@ -11,7 +11,7 @@ export const agentCommand: CliCommand = (argv, io) => withAdminErrors(io, async 
   const client = adminClient(io.env);
   const [sub, ...rest] = argv;
   const { flags, positional } = parseFlags(rest);
-  const out = (v: unknown): number => { io.stdout.write(JSON.stringify(v, null, 2) + '\n'); return 0; };
+  const out = (v: unknown): number => { io.stdout.write(`${JSON.stringify(v, null, 2)}\n`); return 0; };
   switch (sub) {
     case 'list': return out(await client.request('GET', '/v1/agents'));
     case 'get': return out(await client.request('GET', `/v1/agents/${encodeURIComponent(positional[0])}`));
@@ -39,7 +39,7 @@ export const tokenCommand: CliCommand = (argv, io) => withAdminErrors(io, async 
         agent: flags.agent, targets: list(flags.target), ...(flags.ttl ? { ttl: flags.ttl } : {}), ...(flags.plan ? { plan: flags.plan } : {}),
       })) as { token: string; jti: string; expiresAt: string };
       // The token alone on stdout, so `TOKEN=$(portcullis token issue …)` works; its id and expiry on stderr.
-      io.stdout.write(r.token + '\n');
+      io.stdout.write(`${r.token}\n`);
       io.stderr.write(`token id ${r.jti}, expires ${r.expiresAt}\n`);
       return 0;
     }
@@ -48,7 +48,7 @@ export const tokenCommand: CliCommand = (argv, io) => withAdminErrors(io, async 
       io.stdout.write(`revoked ${positional[0]}\n`);
       return 0;
     case 'show':
-      io.stdout.write(JSON.stringify(await client.request('GET', `/v1/tokens/${encodeURIComponent(positional[0])}`), null, 2) + '\n');
+      io.stdout.write(`${JSON.stringify(await client.request('GET', `/v1/tokens/${encodeURIComponent(positional[0])}`), null, 2)}\n`);
       return 0;
   }
   io.stderr.write('usage: portcullis token issue --agent A --target T[,T2] [--ttl 10m] [--plan P] | revoke TOKEN_ID | show TOKEN_ID\n');
@@ -60,7 +60,7 @@ export const targetCommand: CliCommand = (argv, io) => withAdminErrors(io, async
   const [sub, ...rest] = argv;
   switch (sub) {
     case 'list':
-      io.stdout.write(JSON.stringify(await client.request('GET', '/v1/targets'), null, 2) + '\n');
+      io.stdout.write(`${JSON.stringify(await client.request('GET', '/v1/targets'), null, 2)}\n`);
       return 0;
     case 'apply': {
       // A YAML file with `targets:` (the same shape as examples/targets.yaml); existing targets are replaced.
@@ -82,10 +82,10 @@ export const principalCommand: CliCommand = (argv, io) => withAdminErrors(io, as
   const client = adminClient(io.env);
   const [sub, ...rest] = argv;
   const { flags, positional } = parseFlags(rest);
-  if (sub === 'list') { io.stdout.write(JSON.stringify(await client.request('GET', '/v1/principals'), null, 2) + '\n'); return 0; }
+  if (sub === 'list') { io.stdout.write(`${JSON.stringify(await client.request('GET', '/v1/principals'), null, 2)}\n`); return 0; }
   if (sub === 'create' && positional[0] && flags.roles) {
     const r = (await client.request('POST', '/v1/principals', { name: positional[0], roles: list(flags.roles), groups: list(flags.groups) })) as { id: string; token: string };
-    io.stdout.write(r.token + '\n');
+    io.stdout.write(`${r.token}\n`);
     io.stderr.write(`principal ${r.id} created; the token above is shown only once\n`);
     return 0;
   }

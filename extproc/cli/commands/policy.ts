@@ -97,7 +97,7 @@ function walk(dir: string): string[] {
 
 export const policyCommand: CliCommand = async (argv, io) => {
   const [sub, ...rest] = argv;
-  const json = (v: unknown): void => { io.stdout.write(JSON.stringify(v, null, 2) + '\n'); };
+  const json = (v: unknown): void => { io.stdout.write(`${JSON.stringify(v, null, 2)}\n`); };
   switch (sub) {
     case 'lint':
       return lint(rest, io);
@@ -152,7 +152,7 @@ export const policyCommand: CliCommand = async (argv, io) => {
         }
         if (sub === 'diff') {
           const q = `from=${Number(flags.from)}${flags.to ? `&to=${Number(flags.to)}` : ''}`;
-          io.stdout.write(((await client.request('GET', `/v1/policies/${name}/diff?${q}`)) as { diff: string }).diff + '\n');
+          io.stdout.write(`${((await client.request('GET', `/v1/policies/${name}/diff?${q}`)) as { diff: string }).diff}\n`);
         }
         if (sub === 'rollback') {
           const v = (await client.request('POST', `/v1/policies/${name}/rollback`, { version: Number(flags.version) })) as { version: number };

@@ -2,13 +2,13 @@
 import { ConfigError, loadConfig } from '../../service/config.ts';
 import { MissingRedisError } from '../../service/local-redis.ts';
 import { DATA_PATH_ADAPTERS } from '../../service/adapters.ts';
-import { startService } from '../../service/service.ts';
+import { type Service, startService } from '../../service/service.ts';
 import { parseFlags } from '../admin-client.ts';
 import type { CliCommand } from '../types.ts';
 
 export const serveCommand: CliCommand = async (argv, io) => {
   const { flags } = parseFlags(argv);
-  let service;
+  let service: Service;
   try {
     const config = loadConfig({ ...(flags.config ? { file: flags.config } : {}), env: io.env });
     service = await startService(config, { adapters: DATA_PATH_ADAPTERS });

@@ -128,8 +128,7 @@ async function* lines(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   let buf = '';
   for await (const chunk of body) {
     buf += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       if (line) yield line;
@@ -145,11 +144,11 @@ function table(sessions: SessionSummary[]): string {
     rows.push([s.id, s.startedAt, s.status + (s.truncated ? ' (truncated)' : ''), s.agent, s.target, s.protocol, String(s.events), s.decisions.join(',')]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
+  return `${rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')}\n`;
 }
 
 function details(s: SessionSummary): string {
-  return [
+  return `${[
     `session   ${s.id}`,
     `agent     ${s.agent}`,
     `target    ${s.target} (${s.protocol})`,
@@ -159,7 +158,7 @@ function details(s: SessionSummary): string {
     `events    ${s.events}`,
     `decisions ${s.decisions.join(', ') || '-'}`,
     '',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 /** One line per event: `#seq time type summary`. */
