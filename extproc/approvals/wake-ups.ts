@@ -54,6 +54,8 @@ export function createDecisionWaits(core: ApprovalsCore, redis: Redis, given?: R
     async wait(requestId, timeoutMs, signal) {
       signal?.throwIfAborted();
       await subscribe();
+      // The agent may have gone while the subscription was made: an abort event fired then would never be seen.
+      signal?.throwIfAborted();
       await new Promise<void>((resolve, reject) => {
         let set = waiters.get(requestId);
         if (!set) waiters.set(requestId, (set = new Set()));
