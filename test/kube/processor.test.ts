@@ -146,6 +146,16 @@ test('a message in the wrong phase fails the stream with a gRPC error (Envoy fai
   assert.equal(status.code, grpc.status.INTERNAL);
 });
 
+test('after an allowed request, a second request_headers is refused by the loop, not decided again', async () => {
+  const { replies, status } = await script('kube-dev', [
+    { request_headers: hdrs({ ':method': 'GET', ':path': '/api/v1/namespaces/dev/pods', ...auth() }, true) },
+    { request_headers: hdrs({ ':method': 'DELETE', ':path': '/api/v1/namespaces/prod', ...auth() }, true) },
+  ]);
+  assert.equal(replies.length, 1, 'only the first request was answered');
+  assert.equal(status.code, grpc.status.INTERNAL);
+  assert.match(status.details, /unexpected request_headers message while awaiting response_headers/);
+});
+
 test('streaming kinds and maskable Accept headers', () => {
   assert.equal(streamingKind('/api/v1/namespaces/dev/pods?watch=true'), 'watch');
   assert.equal(streamingKind('/api/v1/watch/namespaces/dev/pods'), 'watch');
