@@ -31,6 +31,8 @@ export interface RecorderOptions {
   maxBuffered?: number;
   /** Events per pipelined write (default 2,000). */
   batchSize?: number;
+  /** How long a small buffer waits for more events before the writer runs (default 2 ms; 0 = at once). */
+  coalesceMs?: number;
   logger?: Logger;
   limits?: {
     /** Largest event data, JSON bytes; larger data is cut and marked `truncated` (default 64 KiB). */
@@ -72,6 +74,8 @@ class RedisRecorder implements RecorderWithStats {
   private readonly failureMode: (target: string) => FailureMode;
   private readonly maxBuffered: number;
   private readonly batchSize: number;
+  private readonly coalesceMs: number;
+  private writeTimer: NodeJS.Timeout | null = null;
   private readonly maxEventBytes: number;
   private readonly maxSessionEvents: number;
   private readonly maxSearchTextBytes: number;
@@ -111,6 +115,7 @@ class RedisRecorder implements RecorderWithStats {
     this.failureMode = opts.failureMode;
     this.maxBuffered = opts.maxBuffered ?? 100_000;
     this.batchSize = opts.batchSize ?? 2_000;
+    this.coalesceMs = opts.coalesceMs ?? 2;
     this.maxEventBytes = opts.limits?.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
     this.maxSessionEvents = opts.limits?.maxSessionEvents ?? 1_000_000;
     this.maxSearchTextBytes = opts.limits?.maxSearchTextBytes ?? 256 * 1024;
@@ -178,6 +183,7 @@ class RedisRecorder implements RecorderWithStats {
     this.drops.markAll();
     const index = this.nextIndex - 1;
     if (index <= this.ackedIndex) return Promise.resolve();
+    if (this.writeTimer) setImmediate(this.startWriter);
     return new Promise((resolve) => { this.waiters.push({ index, resolve }); });
   }
 
@@ -224,9 +230,18 @@ class RedisRecorder implements RecorderWithStats {
   private kick(): void {
     if (this.writing) return;
     this.writing = true;
-    // The writer starts after the current data-path work yields, so record() never waits for it.
-    setImmediate(() => { void this.writeLoop(); });
+    // The writer starts after the current data-path work yields, so record() never waits for it. A small buffer waits
+    // up to coalesceMs for more: one script call per few requests instead of one per request (each call costs the
+    // event loop tens of microseconds that the next request would wait behind). A full batch, or a flush(), goes now.
+    if (this.buffered >= this.batchSize || this.coalesceMs === 0) setImmediate(this.startWriter);
+    else this.writeTimer = setTimeout(this.startWriter, this.coalesceMs);
   }
+
+  private readonly startWriter = (): void => {
+    if (this.writeTimer) clearTimeout(this.writeTimer);
+    this.writeTimer = null;
+    void this.writeLoop();
+  };
 
   private async writeLoop(): Promise<void> {
     let delay = RETRY_MIN_MS;
