@@ -48,7 +48,10 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 export async function startEnvoyStandIn(opts: StandInOptions): Promise<EnvoyStandIn> {
   const settings = loadExtProcSettings(opts.config ?? DEFAULT_CONFIG, opts.listener ?? 'kubernetes', opts.overrides);
   const counters = new Counters();
-  const client = newExtProcClient(opts.processorAddress);
+  // Envoy's gRPC client makes no transparent retries (docs/envoy-behaviour.md B.15): a stream the processor refuses
+  // (REFUSED_STREAM, or opened as a GOAWAY crosses it) is a gRPC error for that request. grpc-js clients retry those on
+  // their own unless retries are off, and grpc-js 1.14 turns them off only for the number 0 (not `false`).
+  const client = newExtProcClient(opts.processorAddress, undefined, { 'grpc.enable_retries': 0 });
   const cert = makeThrowawayCert();
   const upstreamUrl = new URL(opts.upstream.url);
   const upstreamTls = upstreamUrl.protocol === 'https:';

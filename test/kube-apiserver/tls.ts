@@ -1,4 +1,4 @@
-/** A throwaway self-signed certificate for the stand-in: kubectl sends bearer tokens only over TLS (envoy-facts B.14). */
+/** A throwaway self-signed certificate for the stand-in: kubectl sends bearer tokens only over TLS (docs/envoy-behaviour.md B.14). */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
