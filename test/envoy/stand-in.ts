@@ -205,7 +205,12 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
   const resGate = gate(undefined as http.IncomingMessage | undefined);
   let filter: ExtProcFilter | undefined;
 
+  let replied = false;
   const localReply = (r: LocalReply) => {
+    // One reply per stream: the upstream request we abort below reports an error of its own, which is ours, not the
+    // upstream's; and once the response is complete the stream is gone (see endResponse).
+    if (replied) return;
+    replied = true;
     counters.localReplies.push({ status: r.status, details: r.details });
     clearTimeout(routeTimer);
     clearTimeout(idleTimer);
@@ -270,22 +275,31 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     },
   };
 
+  // The response is complete: Envoy's HCM ends the HTTP stream and destroys its filters there and then (the ext_proc
+  // stream is closed, a late gRPC error can no longer touch the response), not when the socket has flushed it.
+  const endResponse = () => {
+    res.end();
+    replied = true;
+    clearTimeout(routeTimer);
+    clearTimeout(idleTimer);
+    filter!.onDestroy();
+  };
   const responseSink: DirectionSink = {
     headers(h, endStream) {
       responseStarted = true;
       res.writeHead(Number(get(h, ':status') ?? 200), flat(h));
-      if (endStream) res.end();
+      if (endStream) endResponse();
     },
     data(chunk, endStream) {
       if (chunk.length > 0 && !res.write(chunk)) {
         resGate.pause('client');
         res.once('drain', () => resGate.resume('client'));
       }
-      if (endStream) res.end();
+      if (endStream) endResponse();
     },
     trailers(t) {
       res.addTrailers(trailersObject(t));
-      res.end();
+      endResponse();
     },
   };
 
