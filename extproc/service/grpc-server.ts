@@ -15,16 +15,17 @@ export interface GrpcServer {
 
 export async function startGrpcServer(host: string, port: number, services: GrpcService[]): Promise<GrpcServer> {
   // Keepalive and HTTP/2 settings tolerate Envoy's pattern of many short streams per connection.
+  //
+  // No max_connection_age: every GOAWAY it sends refuses the streams Envoy opens on that connection in the same
+  // moment, and Envoy's gRPC client does not retry a refused stream (docs/envoy-behaviour.md B.15): each is a 500.
+  // Measured through a stand-in with retries off, 3,000 requests from 8 clients: with Envoy's graceful-close flag
+  // (envoy/portcullis.yaml) 0 lost without an age and 26-32 with a 1 s age; with Envoy's default half-close + reset
+  // the age (once meant to keep nghttp2's rapid-reset defence from dropping the connection) lost 28-70, against 0-8
+  // to the connection drops it was meant to prevent. See README "The Kubernetes path under load and faults".
   const server = new grpc.Server({
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
     'grpc.max_concurrent_streams': 10_000,
-    // Without Envoy's graceful-close flag every ext_proc stream ends with a reset, and nghttp2's rapid-reset defence
-    // (a budget of 1,000 resets per HTTP/2 connection, refilled at 33/s; Node 20 cannot change it and grpc-js would
-    // not pass it) kills the connection with every stream in flight once the budget is spent. A fresh connection
-    // each second (GOAWAY NO_ERROR; streams in flight finish, no grace limit so watches live on) never spends it
-    // below ~900 streams/s per Envoy connection: measured 2-8 lost requests of 3,000 without it, 0 with it.
-    'grpc.max_connection_age_ms': 1000,
   });
   let status: ServingStatus = 'SERVING';
   const watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();

@@ -1,6 +1,6 @@
 /**
  * A strict check of Envoy bootstrap YAML against Envoy's API protos (the 1.31 copy in @grpc/grpc-js-xds plus the
- * project's own protos), at least as strict as Envoy's own loader (envoy-facts.md A): unknown fields, unknown `@type`s,
+ * project's own protos), at least as strict as Envoy's own loader (docs/envoy-behaviour.md A): unknown fields, unknown `@type`s,
  * bad enum names, two members of one oneof, and the protoc-gen-validate rules Envoy enforces that matter for configs
  * (string min_len — e.g. an empty `stat_prefix` —, required messages, min_items, numeric and duration bounds, required
  * oneofs). Lenient where Envoy is: quoted booleans and numbers, `{seconds: 60}` or "60s" durations, a single value

@@ -1,5 +1,5 @@
 /**
- * One HTTP stream's worth of Envoy's HTTP ext_proc filter (envoy.filters.http.ext_proc), as envoy-facts.md section B
+ * One HTTP stream's worth of Envoy's HTTP ext_proc filter (envoy.filters.http.ext_proc), as docs/envoy-behaviour.md section B
  * describes it: one lazily opened gRPC stream per HTTP request, a state per direction named by the answer it awaits,
  * one timer per direction, pipelined STREAMED chunks, mutation and content-length rules, immediate responses, fail
  * closed or open, and half-close + reset (or graceful) at the end. Test code: it stands in for Envoy, it is not Envoy.

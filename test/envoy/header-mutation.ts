@@ -1,6 +1,6 @@
 /**
  * Header maps as the ext_proc filter sees them, and header mutations applied under Envoy's mutation rules
- * (envoy-facts B.8): routing headers, `host` and `x-envoy-*` are not modifiable by default and such changes are
+ * (docs/envoy-behaviour.md B.8): routing headers, `host` and `x-envoy-*` are not modifiable by default and such changes are
  * silently ignored (counted as rejected_header_mutations) unless disallow_is_error; bad characters or too many
  * entries are errors.
  */

@@ -89,7 +89,7 @@ function resolveModes(pm: Record<string, string> | undefined): Modes {
   };
 }
 
-/** Applies a mode_override to the configured modes as Envoy does (envoy-facts B.7). */
+/** Applies a mode_override to the configured modes as Envoy does (docs/envoy-behaviour.md B.7). */
 export function effectiveOverride(configured: Modes, override: Record<string, HeaderSendMode | BodySendMode | undefined>): Modes {
   const h = (v: unknown, base: 'SEND' | 'SKIP') => (v === undefined || v === 'DEFAULT' ? base : (v as 'SEND' | 'SKIP'));
   return {

@@ -1,15 +1,17 @@
 /**
- * Conformance tests of the Envoy stand-in against envoy-facts.md section B, one per legal message ordering as in
+ * Conformance tests of the Envoy stand-in against docs/envoy-behaviour.md section B, one per legal message ordering as in
  * Envoy's ordering_test.cc, plus the error paths. Processors are scripted grpc-js servers (a queue of replies per
  * stream); the upstream is a plain node:http server.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { extProcServiceDefinition, newExtProcClient } from '../../extproc/envoy-api/index.ts';
 import type { ProcessingRequest, ProcessingResponse } from '../../extproc/envoy-api/index.ts';
 import { waitFor } from '../harness/ports.ts';
 import { continueResponse, startProcessor } from './echo-processor.ts';
@@ -609,6 +611,98 @@ describe('upgrades (kubectl exec / attach / port-forward)', () => {
     } finally {
       upstream.off('upgrade', onUpgrade);
       for (const u of upgradedUpstream) u.destroy(); // upgraded sockets are outside the server's closeAllConnections
+    }
+  });
+});
+
+// ------------------------------------------------------------------------------------------------ refused streams
+
+/**
+ * A bare ExternalProcessor over raw HTTP/2 (gRPC framing by hand) that can refuse chosen streams before processing
+ * them, the way an HTTP/2 server refuses streams it will not serve: `RST_STREAM REFUSED_STREAM`, or a GOAWAY whose
+ * last-stream-id is below the stream (what grpc-js's max_connection_age does to streams that cross it). Every other
+ * stream gets CONTINUE answers and ends with grpc-status 0 when the client half-closes.
+ */
+async function startRefusingProcessor(refuse: (n: number) => 'rst' | 'goaway' | false): Promise<{ address: string; streams: () => number; close: () => Promise<void> }> {
+  const method = extProcServiceDefinition().Process;
+  const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
+  let n = 0;
+  server.on('stream', (stream, _headers) => {
+    stream.on('error', () => {});
+    const how = refuse(n++);
+    if (how === 'rst') return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    if (how === 'goaway') return void stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, (stream.id ?? 3) - 2);
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    let buf = Buffer.alloc(0);
+    stream.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
+        const len = buf.readUInt32BE(1);
+        const req = method.requestDeserialize(buf.subarray(5, 5 + len)) as ProcessingRequest;
+        buf = buf.subarray(5 + len);
+        const out = method.responseSerialize(continueResponse(req));
+        const prefix = Buffer.alloc(5);
+        prefix.writeUInt32BE(out.length, 1);
+        stream.write(Buffer.concat([prefix, out]));
+      }
+    });
+    stream.on('end', () => stream.end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    streams: () => n,
+    close: async () => {
+      for (const s of sessions) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe('refused streams: no transparent retries (B.15)', () => {
+  for (const how of ['rst', 'goaway'] as const) {
+    test(`a stream refused by ${how === 'rst' ? 'RST_STREAM REFUSED_STREAM' : 'a GOAWAY below its id'} fails closed (500), it is not retried`, async () => {
+      fresh();
+      // The first stream on the connection is served (so the GOAWAY case has a lower stream id to point to), the
+      // second is refused, the rest are served.
+      const p = await startRefusingProcessor((i) => (i === 1 ? how : false));
+      const s = await startEnvoyStandIn({ processorAddress: p.address, upstream: { url: upstreamUrl }, overrides: { messageTimeoutMs: 5000 } });
+      try {
+        assert.equal((await request(s, {})).status, 200);
+        const refused = await request(s, {});
+        assert.equal(refused.status, 500, 'Envoy has no transparent retry: a refused ext_proc stream is a gRPC error');
+        assert.match(s.counters.localReplies.at(-1)!.details, /^ext_proc_error_gRPC_error_14\{/);
+        assert.equal(s.counters.get('streams_failed'), 1);
+        assert.equal(seen.length, 1, 'the refused request never reached the upstream');
+        assert.equal(p.streams(), 2, 'the refused stream was not retried');
+        // The next request opens a new stream (on a new connection after the GOAWAY) and goes through.
+        assert.equal((await request(s, {})).status, 200);
+        assert.equal(seen.length, 2);
+      } finally {
+        await s.close();
+        await p.close();
+      }
+    });
+  }
+
+  test('control: a default grpc-js client retries the refused stream on its own (what the stand-in must not do)', async () => {
+    const p = await startRefusingProcessor((i) => (i === 0 ? 'rst' : false));
+    const client = newExtProcClient(p.address);
+    try {
+      const answer = await new Promise<ProcessingResponse>((resolve, reject) => {
+        const call = client.Process();
+        call.on('data', (r: ProcessingResponse) => { resolve(r); call.end(); });
+        call.on('error', reject);
+        call.write({ request_headers: { headers: { headers: [] }, end_of_stream: true } } as ProcessingRequest);
+      });
+      assert.equal(answer.response, 'request_headers');
+      assert.equal(p.streams(), 2, 'refused once, retried transparently');
+    } finally {
+      client.close();
+      await p.close();
     }
   });
 });

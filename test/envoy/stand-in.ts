@@ -48,7 +48,10 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 export async function startEnvoyStandIn(opts: StandInOptions): Promise<EnvoyStandIn> {
   const settings = loadExtProcSettings(opts.config ?? DEFAULT_CONFIG, opts.listener ?? 'kubernetes', opts.overrides);
   const counters = new Counters();
-  const client = newExtProcClient(opts.processorAddress);
+  // Envoy's gRPC client makes no transparent retries (docs/envoy-behaviour.md B.15): a stream the processor refuses
+  // (REFUSED_STREAM, or opened as a GOAWAY crosses it) is a gRPC error for that request. grpc-js clients retry those on
+  // their own unless retries are off, and grpc-js 1.14 turns them off only for the number 0 (not `false`).
+  const client = newExtProcClient(opts.processorAddress, undefined, { 'grpc.enable_retries': 0 });
   const cert = makeThrowawayCert();
   const upstreamUrl = new URL(opts.upstream.url);
   const upstreamTls = upstreamUrl.protocol === 'https:';
@@ -202,7 +205,12 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
   const resGate = gate(undefined as http.IncomingMessage | undefined);
   let filter: ExtProcFilter | undefined;
 
+  let replied = false;
   const localReply = (r: LocalReply) => {
+    // One reply per stream: the upstream request we abort below reports an error of its own, which is ours, not the
+    // upstream's; and once the response is complete the stream is gone (see endResponse).
+    if (replied) return;
+    replied = true;
     counters.localReplies.push({ status: r.status, details: r.details });
     clearTimeout(routeTimer);
     clearTimeout(idleTimer);
@@ -267,22 +275,31 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     },
   };
 
+  // The response is complete: Envoy's HCM ends the HTTP stream and destroys its filters there and then (the ext_proc
+  // stream is closed, a late gRPC error can no longer touch the response), not when the socket has flushed it.
+  const endResponse = () => {
+    res.end();
+    replied = true;
+    clearTimeout(routeTimer);
+    clearTimeout(idleTimer);
+    filter!.onDestroy();
+  };
   const responseSink: DirectionSink = {
     headers(h, endStream) {
       responseStarted = true;
       res.writeHead(Number(get(h, ':status') ?? 200), flat(h));
-      if (endStream) res.end();
+      if (endStream) endResponse();
     },
     data(chunk, endStream) {
       if (chunk.length > 0 && !res.write(chunk)) {
         resGate.pause('client');
         res.once('drain', () => resGate.resume('client'));
       }
-      if (endStream) res.end();
+      if (endStream) endResponse();
     },
     trailers(t) {
       res.addTrailers(trailersObject(t));
-      res.end();
+      endResponse();
     },
   };
 

@@ -91,7 +91,11 @@ export class ObjectStore {
     return gone;
   }
 
+  /** Watch subscriptions made so far (never decreases): a test waits for a client's watch to be live, not a while. */
+  subscriptions = 0;
+
   subscribe(listener: Listener): () => void {
+    this.subscriptions++;
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

@@ -31,8 +31,9 @@ export interface KubeApiServerOptions {
   /** Milliseconds between followed log lines (default 100). */
   logIntervalMs?: number;
   /**
-   * Write each watch event in two chunks, split at the index this returns for the event's line (e.g. mid-value), the
-   * second a few milliseconds later so it reaches the proxy as a chunk of its own. Default: one write per event.
+   * Write each watch event in two chunks (two HTTP/1.1 chunks, which a proxy's parser delivers as two body callbacks
+   * however TCP coalesces them), split at the index this returns for the event's line (e.g. mid-value), the second a
+   * few milliseconds later. Default: one write per event.
    */
   watchSplitAt?: (line: string) => number;
 }

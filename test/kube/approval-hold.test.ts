@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startKubeStack, type KubeStack } from './kube-stack.ts';
@@ -54,6 +55,16 @@ let agentToken = '';
 let approverToken = '';
 let stack: KubeStack;
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-hold-'));
+/** Only a guard against hanging: each wait ends as soon as its event happens. */
+const HANG_GUARD_MS = 60_000;
+
+/**
+ * Every hold, as the service's own wait for a decision saw it (the service runs in this process): its timeout, and
+ * after how long it ended. Whether a hold was ended by a decision or ran out is read here, not guessed from how long
+ * the agent waited, which a loaded machine stretches.
+ */
+interface Hold { timeoutMs: number; endedAfterMs?: number }
+const holds = new Map<string, Hold>();
 
 before(async () => {
   writeFileSync(join(dir, 'hold.yaml'), HOLD_POLICY);
@@ -62,6 +73,18 @@ before(async () => {
   });
   ({ api, svc, envoy, kubectl, agentToken } = stack);
   approverToken = (await svc.principal('sre-1', ['approver'], ['sre'])).token;
+  const approvals = svc.core.approvals;
+  const wait = approvals.waitForDecision.bind(approvals);
+  approvals.waitForDecision = async (action, requestId, timeoutMs, signal) => {
+    const hold: Hold = { timeoutMs };
+    holds.set(requestId, hold);
+    const t0 = performance.now();
+    try {
+      return await wait(action, requestId, timeoutMs, signal);
+    } finally {
+      hold.endedAfterMs = performance.now() - t0;
+    }
+  };
 });
 
 after(async () => {
@@ -78,7 +101,7 @@ async function pendingFor(replicas: number): Promise<string> {
     const r = await svc.call(approverToken, 'GET', '/v1/approvals?state=pending');
     const item = (r.body.items as { id: string; summary: string }[]).find((i) => i.summary.endsWith(`replicas ${replicas}`));
     return item?.id;
-  }, 8000, `a pending approval for replicas ${replicas}`) as Promise<string>;
+  }, HANG_GUARD_MS, `a pending approval for replicas ${replicas}`) as Promise<string>;
 }
 
 /** PATCH …/deployments/web/scale through the stand-in, as kubectl scale sends it. */
@@ -111,7 +134,7 @@ function assertOverrideHonoured(before: Record<string, number>): void {
 
 test('kubectl scale is held; an approval during the hold lets the same call through, upstream sees it once', async () => {
   const before = envoy.counters.snapshot();
-  const running = kubectl.run(['scale', 'deployment', 'web', '-n', 'prod', '--replicas=20'], { timeoutMs: 20_000 });
+  const running = kubectl.run(['scale', 'deployment', 'web', '-n', 'prod', '--replicas=20'], { timeoutMs: HANG_GUARD_MS });
   const id = await pendingFor(20);
   assert.equal(scalesOf(20).length, 0, 'nothing reached the API server before the approval');
   const approved = await svc.call(approverToken, 'POST', `/v1/approvals/${id}/approve`, { reason: 'hold test' });
@@ -149,7 +172,10 @@ test('no decision within the hold: a 403 Status naming the approval request, not
   assert.equal(r.status, 403, JSON.stringify(r.body));
   assert.deepEqual([r.body.kind, r.body.reason], ['Status', 'Forbidden']);
   assert.match(r.body.message, new RegExp(`approval required .* request ${id} is waiting for approver group "sre"`));
-  // A semantic bound, not a performance one: the refusal cannot come before the hold has run out.
+  // The hold ran out (no decision woke it); and a lower bound a loaded machine cannot miss (it only makes calls
+  // slower): the hold started after the call did, so the refusal cannot come sooner than the hold's 10 s.
+  const hold = holds.get(id)!;
+  assert.ok(hold.endedAfterMs! >= hold.timeoutMs - 1, `the hold ended after ${hold.endedAfterMs} of its ${hold.timeoutMs} ms`);
   assert.ok(r.ms >= 10_000, `refused after ${r.ms} ms: the call was not held for the whole hold`);
   assert.equal(scalesOf(30).length, 0, 'the API server never saw the unapproved scale');
   assertOverrideHonoured(before);
@@ -162,14 +188,17 @@ test('a denial during the hold ends the call at once with a 403 quoting the deni
   const before = envoy.counters.snapshot();
   const running = scale(40);
   const id = await pendingFor(40);
+  const hold = (await waitFor(() => holds.get(id), HANG_GUARD_MS, 'the held call to wait for a decision'))!;
   assert.equal((await svc.call(approverToken, 'POST', `/v1/approvals/${id}/deny`, { reason: 'not during the freeze' })).status, 200);
   const r = await running;
   assert.equal(r.status, 403, JSON.stringify(r.body));
   assert.deepEqual([r.body.kind, r.body.reason], ['Status', 'Forbidden']);
   assert.match(r.body.message, /denied/);
   assert.match(r.body.message, /not during the freeze/);
-  // The hold is 10 s: an answer inside it means the denial woke the held call (pub/sub), not the hold's end.
-  assert.ok(r.ms < 10_000, `the denial took ${r.ms} ms to reach the agent: it waited out the hold`);
+  // The denial woke the held call (pub/sub): its wait ended before its own timeout (a timer can fire up to 1 ms
+  // early by libuv's clock), not when the hold ran out.
+  assert.ok(hold.endedAfterMs !== undefined && hold.endedAfterMs < hold.timeoutMs - 1,
+    `the hold ended after ${hold.endedAfterMs} of its ${hold.timeoutMs} ms: it waited out the hold instead of being woken by the denial`);
   assert.equal(scalesOf(40).length, 0, 'the API server never saw the denied scale');
   assertOverrideHonoured(before);
 });
@@ -193,7 +222,7 @@ test('an agent that gives up during the hold keeps its grant: the abandoned call
     for (const s of sessions.body.sessions as { id: string }[]) all.push(...(await svc.call(svc.adminToken, 'GET', `/v1/sessions/${s.id}/events?limit=10000`)).body.events);
     return all;
   };
-  await waitFor(async () => { await svc.core.recorder.flush(); return (await sessionEvents()).some((e) => e.type === 'decision' && e.data.approval?.requestId === id && e.data.approval?.status === 'abandoned'); }, 5000, 'the abandoned hold to be recorded');
+  await waitFor(async () => { await svc.core.recorder.flush(); return (await sessionEvents()).some((e) => e.type === 'decision' && e.data.approval?.requestId === id && e.data.approval?.status === 'abandoned'); }, HANG_GUARD_MS, 'the abandoned hold to be recorded');
   assert.equal((await svc.call(approverToken, 'POST', `/v1/approvals/${id}/approve`, {})).status, 200);
   const state = await svc.call(approverToken, 'GET', `/v1/approvals/${id}`);
   assert.equal(state.body.state, 'approved', 'the grant is still there for the retry');

@@ -1,7 +1,8 @@
 /**
  * A deliberately slow ExternalProcessor for fault tests: it relays every stream to the real processor (call metadata
- * included) and holds chosen replies back for `delayMs`, so Envoy's message_timeout fires on them. Which replies: those
- * of kind `kind` on streams whose request :path matches `paths`; every other stream is relayed at once.
+ * included) and holds chosen replies back until Envoy gives up on the stream (its message_timeout fires, it resets the
+ * stream), so the timeout fires on them however fast or slow the machine is. Which replies: those of kind `kind` on
+ * streams whose request :path matches `paths`; every other stream is relayed at once.
  */
 import * as grpc from '@grpc/grpc-js';
 import { newExtProcClient } from '../../extproc/envoy-api/index.ts';
@@ -12,7 +13,6 @@ export interface SlowRule {
   paths: RegExp;
   /** The reply to hold back: 'request_headers' (nothing reaches the upstream) or 'response_body' (nothing reaches the client). */
   kind: 'request_headers' | 'response_body';
-  delayMs: number;
 }
 
 export async function startSlowProcessor(target: string, rule: SlowRule): Promise<RunningProcessor & { delayed: () => number }> {
@@ -25,7 +25,10 @@ export async function startSlowProcessor(target: string, rule: SlowRule): Promis
       const upstream = client.Process(metadata);
       let slow = false;
       let gone = false;
-      // Replies leave in order, each after its delay; the end (OK or error) only after them, since an OK close
+      let markGone!: () => void;
+      const goneNow = new Promise<void>((resolve) => { markGone = resolve; });
+      const leave = () => { gone = true; markGone(); upstream.cancel(); };
+      // Replies leave in order, a held one only when the stream is gone (so never); the end (OK or error) only after them, since an OK close
       // before an answer would make Envoy pass the rest through unprocessed.
       let queue: Promise<void> = Promise.resolve();
       const then = (fn: () => void | Promise<void>) => { queue = queue.then(async () => { if (!gone) await fn(); }); };
@@ -37,14 +40,14 @@ export async function startSlowProcessor(target: string, rule: SlowRule): Promis
         upstream.write(req);
       });
       call.on('end', () => upstream.end());
-      call.on('cancelled', () => { gone = true; upstream.cancel(); });
-      call.on('error', () => { gone = true; upstream.cancel(); });
+      call.on('cancelled', leave);
+      call.on('error', leave);
       upstream.on('data', (res: ProcessingResponse) => {
         const hold = slow && (res as Record<string, unknown>)[rule.kind] != null;
         then(async () => {
           if (hold) {
             delayed++;
-            await new Promise((r) => setTimeout(r, rule.delayMs));
+            await goneNow; // never answered: only Envoy's timeout (then its reset) ends this stream
           }
           if (!gone) call.write(res);
         });
@@ -55,6 +58,7 @@ export async function startSlowProcessor(target: string, rule: SlowRule): Promis
   });
   return {
     ...running,
+    /** Replies held back so far. */
     delayed: () => delayed,
     close: async () => { await running.close(); client.close(); },
   };
