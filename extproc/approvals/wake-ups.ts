@@ -57,22 +57,22 @@ export function createDecisionWaits(core: ApprovalsCore, redis: Redis, given?: R
       // The agent may have gone while the subscription was made: an abort event fired then would never be seen.
       signal?.throwIfAborted();
       await new Promise<void>((resolve, reject) => {
-        let set = waiters.get(requestId);
-        if (!set) waiters.set(requestId, (set = new Set()));
+        const set = waiters.get(requestId) ?? new Set();
+        waiters.set(requestId, set);
         const finish = (): void => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
-          set!.delete(onState);
-          if (set!.size === 0) waiters.delete(requestId);
+          set.delete(onState);
+          if (set.size === 0) waiters.delete(requestId);
         };
         const done = (): void => { finish(); resolve(); };
-        const onAbort = (): void => { finish(); reject(signal!.reason); };
+        const onAbort = (): void => { finish(); reject(signal?.reason); };
         const onState = (state: string): void => { if (state !== 'pending') done(); };
         set.add(onState);
         const timer = setTimeout(done, Math.max(0, timeoutMs));
         signal?.addEventListener('abort', onAbort, { once: true });
         // Subscribed before this read, so a decision made in between is seen either here or as a message.
-        load(requestId).then((s) => { if (!s || s.req.state !== 'pending') done(); }, () => done());
+        load(requestId).then((s) => { if (s?.req.state !== 'pending') done(); }, () => done());
       });
     },
 

@@ -73,7 +73,26 @@ export class KubeProcessor implements HttpStreamProcessor {
 
   /** The request's logger, made on first use: an allowed request logs nothing, and a pino child costs ~20 µs. */
   private get log(): Logger {
-    return (this.logger ??= this.deps.spine.logger.child({ requestId: this.requestId, target: this.targetName }));
+    this.logger ??= this.deps.spine.logger.child({ requestId: this.requestId, target: this.targetName });
+    return this.logger;
+  }
+
+  /** The action through the spine; every phase after the request headers has one (the loop enforces the order). */
+  private get action(): ActionRun {
+    if (!this.run) throw new Error(`no authenticated action while awaiting ${this.phase}`);
+    return this.run;
+  }
+
+  /** The masking plan of a response that is masked (responseMode is not 'none' only when there is one). */
+  private get plan(): CompiledMasking {
+    if (!this.masking) throw new Error('masking a response without a masking plan');
+    return this.masking;
+  }
+
+  /** The masker of a STREAMED response, made at its headers. */
+  private get streamMasker(): StreamMasker {
+    if (!this.masker) throw new Error('a streamed body before its headers');
+    return this.masker;
   }
 
   private transition(to: HttpPhase | 'nothing'): void {
@@ -143,7 +162,7 @@ export class KubeProcessor implements HttpStreamProcessor {
       }),
       summary: () => approvalSummary(k8s),
     };
-    const outcome = await this.run!.decide(action, { maxHoldMs: Math.max(0, this.deps.maxMessageTimeoutMs - HOLD_MARGIN_MS), credential: 'bearer-token' });
+    const outcome = await this.action.decide(action, { maxHoldMs: Math.max(0, this.deps.maxMessageTimeoutMs - HOLD_MARGIN_MS), credential: 'bearer-token' });
     return this.render(outcome, phase);
   }
 
@@ -208,15 +227,15 @@ export class KubeProcessor implements HttpStreamProcessor {
     }
     this.bodyKind = contentKind(this.response.contentType);
     if (this.bodyKind === 'other') {
-      this.run!.error({ code: 'unmaskable-response', status: this.response.status, contentType: this.response.contentType });
+      this.action.error({ code: 'unmaskable-response', status: this.response.status, contentType: this.response.contentType });
       return this.refuse(refusal('unmaskable-response',
         `the API server answered with content type ${JSON.stringify(this.response.contentType)}, which the gateway cannot mask; ask for JSON`));
     }
     const engine = await this.deps.engine();
     if (this.responseMode === 'streamed') {
       this.masker = this.bodyKind === 'json' && this.streaming === 'watch'
-        ? new WatchMasker(engine, this.masking!, this.resource(), this.findings)
-        : new LogMasker(engine, this.masking!, this.findings);
+        ? new WatchMasker(engine, this.plan, this.resource(), this.findings)
+        : new LogMasker(engine, this.plan, this.findings);
     }
     this.transition('response_body');
     // The masked body may differ in length: drop content-length now, in the same headers answer (B.14).
@@ -229,16 +248,16 @@ export class KubeProcessor implements HttpStreamProcessor {
     const engine = await this.deps.engine();
     if (this.responseMode === 'buffered') {
       const masked = this.bodyKind === 'json'
-        ? maskJsonBody(engine, this.masking!, chunk, this.resource(), this.findings)
-        : maskTextBody(engine, this.masking!, chunk, this.findings);
+        ? maskJsonBody(engine, this.plan, chunk, this.resource(), this.findings)
+        : maskTextBody(engine, this.plan, chunk, this.findings);
       this.response.sentBytes = masked ? masked.length : chunk.length;
       this.recordOutput(true);
       this.transition('nothing');
       // BUFFERED: one body message; trailers are SKIP, so nothing follows it.
       return this.respond({ response_body: { response: masked ? { body_mutation: { body: masked } } : {} } }, true);
     }
-    let out = Buffer.from(this.masker!.push(chunk));
-    if (b.end_of_stream) out = Buffer.concat([out, Buffer.from(this.masker!.end())]);
+    let out = Buffer.from(this.streamMasker.push(chunk));
+    if (b.end_of_stream) out = Buffer.concat([out, Buffer.from(this.streamMasker.end())]);
     this.response.sentBytes += out.length;
     // An empty `body` could be dropped on the wire and let the original chunk through: clear it explicitly.
     const body_mutation = out.length > 0 ? { body: out } : { clear_body: true };
@@ -273,7 +292,7 @@ export class KubeProcessor implements HttpStreamProcessor {
 
   /** Refuses a request before it could be classified: the spine records what was seen and the refusal. */
   private refuseUnclassified(r: Refusal, bytes?: number): HttpReply {
-    this.run!.refuse(r, { method: this.method, path: this.path.split('?')[0], ...(bytes === undefined ? {} : { bytes }) });
+    this.action.refuse(r, { method: this.method, path: this.path.split('?')[0], ...(bytes === undefined ? {} : { bytes }) });
     return this.refuse(r);
   }
 

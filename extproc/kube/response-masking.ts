@@ -121,14 +121,18 @@ export function anyPathMayMatch(plan: CompiledMasking, body: Uint8Array): boolea
   const present = new Map<Buffer, boolean>();
   const has = (name: Buffer): boolean => {
     let p = present.get(name);
-    if (p === undefined) present.set(name, p = buf.includes(name));
+    if (p === undefined) {
+      p = buf.includes(name);
+      present.set(name, p);
+    }
     return p;
   };
-  return needles.some((names) => names!.every(has));
+  return needles.some((names) => names?.every(has));
 }
 
 const UNICODE_ESCAPE = Buffer.from('\\u');
 /** A name a JSON encoder may only write verbatim (no escape applies to any of its characters but `\u`). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: JSON escapes exactly these control characters
 const VERBATIM_NAME = /^[^"\\/\u0000-\u001f\u2028\u2029]+$/;
 const needleCache = new WeakMap<CompiledMasking, (Buffer[] | null)[]>();
 
@@ -144,8 +148,12 @@ function pathNeedles(plan: CompiledMasking): (Buffer[] | null)[] {
         if (key === null) continue;
         if (!VERBATIM_NAME.test(key)) return null;
         const quoted = JSON.stringify(key);
-        if (!interned.has(quoted)) interned.set(quoted, Buffer.from(quoted, 'utf8'));
-        names.push(interned.get(quoted)!);
+        let needle = interned.get(quoted);
+        if (!needle) {
+          needle = Buffer.from(quoted, 'utf8');
+          interned.set(quoted, needle);
+        }
+        names.push(needle);
       }
       return names.length > 0 ? names : null;
     });

@@ -58,7 +58,8 @@ export class DropMarks {
         this.forget(s);
         continue;
       }
-      this.mark(s, s.droppedAs!);
+      if (s.droppedAs) this.mark(s, s.droppedAs);
+      else this.forget(s);
     }
   }
 

@@ -58,7 +58,7 @@ const NEW_ACTION_TYPES = new Set(['session.start', 'action']);
 const EVENT_TYPES = new Set<string>(RECORDING_EVENT_TYPES);
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: session ids must not hold control characters (they are key names and line-framed)
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 export interface RecorderWithStats extends Recorder {

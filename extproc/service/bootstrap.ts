@@ -28,7 +28,7 @@ export async function ensureAdminToken(principals: Principals, dataDir: string, 
   const { token } = await principals.create({ name: 'admin', roles: ['admin', 'policy-author', 'auditor'], id: 'admin' });
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, 'admin.token');
-  writeFileSync(path, token + '\n', { mode: 0o600 });
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   logger.info({ path }, 'created the first admin principal; its token is in this file (shown nowhere else)');
   return path;

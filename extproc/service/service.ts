@@ -53,7 +53,7 @@ export interface ServiceOptions {
 export async function startService(config: ServiceConfig, opts: ServiceOptions = {}): Promise<Service> {
   const logger = opts.logger ?? createLogger(config.log.level);
   const local = config.redisUrl ? null : await startLocalRedis(config.dataDir, config.localRedisPort);
-  const redisUrl = config.redisUrl ?? local!.url;
+  const redisUrl = config.redisUrl ?? local?.url ?? '';
   if (local) logger.info({ redisUrl }, 'REDIS_URL not set: started a local redis-server');
   // The data path never waits on Redis: commands fail fast while it is away instead of queueing behind a reconnect.
   const connect = (): Redis => new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true, retryStrategy: (n) => Math.min(n * 100, 1000) });

@@ -249,6 +249,7 @@ export class ActionRun {
 
   /** The action's logger, made on first use: an allowed action logs nothing, and a pino child costs ~20 µs. */
   private get log(): Logger {
-    return (this.logger ??= this.core.logger.child({ requestId: this.requestId, target: this.session.target.name, protocol: this.session.protocol }));
+    this.logger ??= this.core.logger.child({ requestId: this.requestId, target: this.session.target.name, protocol: this.session.protocol });
+    return this.logger;
   }
 }

@@ -99,12 +99,12 @@ export function runNetworkStream(call: Call, listener: NetworkExtProcListener, d
     // Envoy sends one direction per message; a message with both is malformed (read_data is taken first, as Envoy
     // applies it first in answers).
     const direction: Direction | null = msg.read_data ? 'read' : msg.write_data ? 'write' : null;
-    if (direction === null) {
+    const data = msg.read_data ?? msg.write_data;
+    if (direction === null || data === undefined) {
       processor.fault(new Error('network ProcessingRequest without read_data or write_data'));
       close('failed', 'network ProcessingRequest without read_data or write_data');
       return;
     }
-    const data = direction === 'read' ? msg.read_data! : msg.write_data!;
     const chunk = bytesOf(data.data);
     inFlight++;
     queues[direction] = queues[direction].then(() => handle(direction, chunk, data.end_of_stream === true)).finally(settle);
