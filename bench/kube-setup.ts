@@ -31,6 +31,11 @@ export interface KubeBench {
   svc: TestService;
   /** An agent token for our processor's stand-in. The echo processor swaps no token: its clients send UPSTREAM_TOKEN. */
   agentToken: string;
+  /** The bare echo processor (host:port). */
+  echoAddress: string;
+  /** The API server stand-in, and the CA that signed its certificate. */
+  apiUrl: string;
+  apiCaPem: string;
   /** An Envoy stand-in in front of our service or of the echo processor (closed by close()). */
   standIn(processor: 'portcullis' | 'echo', overrides?: SettingsOverrides): Promise<EnvoyStandIn>;
   close(): Promise<void>;
@@ -55,6 +60,9 @@ export async function startKubeBench(): Promise<KubeBench> {
   return {
     svc,
     agentToken,
+    echoAddress: echo.address,
+    apiUrl: api.url,
+    apiCaPem: api.caPem,
     async standIn(processor, overrides) {
       const address = processor === 'echo' ? echo.address : `127.0.0.1:${svc.grpcPort}`;
       const s = await startEnvoyStandIn({ processorAddress: address, upstream: { url: api.url, ca: api.caPem }, overrides });

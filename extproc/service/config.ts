@@ -19,7 +19,11 @@ export interface ServiceConfig {
   tokens: { defaultTtl: string; maxTtl: string };
   /** Seeded into an empty store at start (the quickstart's example policies and targets). */
   bootstrap: { policies: string[]; targets: string[] };
-  recording: { maxBuffered: number; retention: string };
+  /**
+   * `batchWindow`: how long recorded events wait for more before one write to Redis (one script call per few requests
+   * instead of one per request; events stay in memory that much longer).
+   */
+  recording: { maxBuffered: number; retention: string; batchWindow?: string };
   approvals: { webhooks: { url: string; format: 'json' | 'slack' }[] };
   /** Key for the masking `hash` strategy (a vault reference); unset: a random key per data directory. */
   maskingHashKeyRef: string | null;
@@ -36,7 +40,7 @@ export const DEFAULT_CONFIG: ServiceConfig = {
   log: { level: 'info' },
   tokens: { defaultTtl: '15m', maxTtl: '1h' },
   bootstrap: { policies: ['examples/policies/*.yaml'], targets: ['examples/targets.yaml'] },
-  recording: { maxBuffered: 100_000, retention: '720h' },
+  recording: { maxBuffered: 100_000, retention: '720h', batchWindow: '5ms' },
   approvals: { webhooks: [] },
   maskingHashKeyRef: null,
   shutdownGraceMs: 10_000,
@@ -58,7 +62,7 @@ export const CONFIG_SCHEMA = {
     log: { type: 'object', additionalProperties: false, properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } } },
     tokens: { type: 'object', additionalProperties: false, properties: { defaultTtl: duration, maxTtl: duration } },
     bootstrap: { type: 'object', additionalProperties: false, properties: { policies: { type: 'array', items: { type: 'string' } }, targets: { type: 'array', items: { type: 'string' } } } },
-    recording: { type: 'object', additionalProperties: false, properties: { maxBuffered: { type: 'integer', minimum: 100 }, retention: duration } },
+    recording: { type: 'object', additionalProperties: false, properties: { maxBuffered: { type: 'integer', minimum: 100 }, retention: duration, batchWindow: duration } },
     approvals: {
       type: 'object', additionalProperties: false,
       properties: { webhooks: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['url'], properties: { url: { type: 'string', pattern: '^https?://' }, format: { enum: ['json', 'slack'] } } } } },

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { startAdminServer } from '../admin/server.ts';
 import { approvalRoutes, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
-import { parseDurationSeconds } from '../common/duration.ts';
+import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
 import { AgentTokens } from '../identity/agent-tokens.ts';
 import { UpstreamCredentials } from '../identity/upstream-credentials.ts';
 import { classifyK8sSample } from '../kube/index.ts';
@@ -86,6 +86,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     redis,
     failureMode: (target) => targets.get(target)?.recording ?? 'fail-closed',
     maxBuffered: config.recording.maxBuffered,
+    coalesceMs: parseDurationMs(config.recording.batchWindow ?? '5ms'),
     logger,
   });
   const retention = startRetention({ redis, maxAgeSeconds: parseDurationSeconds(config.recording.retention), intervalSeconds: 3600, logger });
