@@ -57,20 +57,25 @@ async function main(): Promise<void> {
     echo: { client: newExtProcClient(bench.echoAddress, undefined, { 'grpc.enable_retries': 0 }), messages: script(UPSTREAM_TOKEN) },
     portcullis: { client: newExtProcClient(`127.0.0.1:${bench.svc.grpcPort}`, undefined, { 'grpc.enable_retries': 0 }), messages: script(bench.agentToken) },
   };
-  const run = async (side: keyof typeof sides, n: number): Promise<number[]> => {
+  /** Latencies (ms, sorted) and the process's CPU time per stream (µs): both sides run in this one process. */
+  const run = async (side: keyof typeof sides, n: number): Promise<{ times: number[]; cpu: number }> => {
     const { client, messages } = sides[side];
     const times: number[] = [];
+    const cpu0 = process.cpuUsage();
     for (let i = 0; i < n; i++) times.push(await oneStream(client, md, messages));
-    return times.sort((a, b) => a - b);
+    // The recorder's writes of this side's events belong to its cost.
+    await bench.svc.core.recorder.flush();
+    const cpu = process.cpuUsage(cpu0);
+    return { times: times.sort((a, b) => a - b), cpu: (cpu.user + cpu.system) / n };
   };
   try {
     await run('echo', 500);
     await run('portcullis', 500);
-    const rounds: { e50: number; o50: number; e99: number; o99: number }[] = [];
+    const rounds: { e50: number; o50: number; e99: number; o99: number; ecpu: number; ocpu: number }[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const e = await run('echo', N);
       const o = await run('portcullis', N);
-      rounds.push({ e50: pct(e, 50), o50: pct(o, 50), e99: pct(e, 99), o99: pct(o, 99) });
+      rounds.push({ e50: pct(e.times, 50), o50: pct(o.times, 50), e99: pct(e.times, 99), o99: pct(o.times, 99), ecpu: e.cpu, ocpu: o.cpu });
     }
     const us = (ms: number): string => `${(ms * 1000).toFixed(0)} µs`;
     console.log(`${N} streams per side per round, ${ROUNDS} rounds: an allowed GET of a ${podList.length}-byte Pod list, scripted ext_proc messages over gRPC`);
@@ -78,6 +83,7 @@ async function main(): Promise<void> {
     console.log(`  portcullis p50 ${us(median(rounds.map((x) => x.o50)))}  p99 ${us(median(rounds.map((x) => x.o99)))}`);
     console.log(`  added      p50 ${us(median(rounds.map((x) => x.o50 - x.e50)))}  p99 ${us(median(rounds.map((x) => x.o99 - x.e99)))}`);
     console.log(`  added p50 per round: ${rounds.map((x) => us(x.o50 - x.e50)).join(' ')}`);
+    console.log(`  CPU per request (client, processor and recorder, one process): echo ${median(rounds.map((x) => x.ecpu)).toFixed(0)} µs, portcullis ${median(rounds.map((x) => x.ocpu)).toFixed(0)} µs, added ${median(rounds.map((x) => x.ocpu - x.ecpu)).toFixed(0)} µs`);
   } finally {
     for (const s of Object.values(sides)) s.client.close();
     await bench.close();

@@ -152,16 +152,7 @@ export class KubeProcessor implements HttpStreamProcessor {
     });
     if (isClassifyError(k8s)) return this.refuseUnclassified(classifyRefusal(k8s));
     this.k8s = k8s;
-    const { method, path: rawPath } = this;
-    const action: Action = {
-      section: { protocol: 'kubernetes', k8s },
-      recorded: await this.recordedAction(k8s, body),
-      canonical: () => kubeCanonical({
-        method, path: k8s.path, query: new URLSearchParams(rawPath.includes('?') ? rawPath.slice(rawPath.indexOf('?') + 1) : ''),
-        body: (k8s.patchType !== '' ? k8s.patch : k8s.body) ?? (body && body.length > 0 ? body : null),
-      }),
-      summary: () => approvalSummary(k8s),
-    };
+    const action = new KubeAction(k8s, this.method, this.path, body, await this.recordedAction(k8s, body));
     const outcome = await this.action.decide(action, { maxHoldMs: Math.max(0, this.deps.maxMessageTimeoutMs - HOLD_MARGIN_MS), credential: 'bearer-token' });
     return this.render(outcome, phase);
   }
@@ -329,5 +320,35 @@ export class KubeProcessor implements HttpStreamProcessor {
 
   private resource(): string {
     return this.k8s?.resource ?? '';
+  }
+}
+
+/** A classified request as the spine's typed action; the approval key and summary are only made when a rule asks. */
+class KubeAction implements Action {
+  readonly section: Action['section'];
+
+  constructor(
+    private readonly k8s: K8sContext,
+    private readonly method: string,
+    private readonly rawPath: string,
+    private readonly body: Buffer | null,
+    readonly recorded: Record<string, unknown>,
+  ) {
+    this.section = { protocol: 'kubernetes', k8s };
+  }
+
+  canonical(): string {
+    const { k8s, rawPath, body } = this;
+    const q = rawPath.indexOf('?');
+    return kubeCanonical({
+      method: this.method,
+      path: k8s.path,
+      query: new URLSearchParams(q < 0 ? '' : rawPath.slice(q + 1)),
+      body: (k8s.patchType !== '' ? k8s.patch : k8s.body) ?? (body && body.length > 0 ? body : null),
+    });
+  }
+
+  summary(): string {
+    return approvalSummary(this.k8s);
   }
 }

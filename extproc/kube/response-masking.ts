@@ -119,15 +119,23 @@ export function anyPathMayMatch(plan: CompiledMasking, body: Uint8Array): boolea
   if (buf.includes(UNICODE_ESCAPE)) return true;
   // Paths share names ($.data.* and $.items[*].data.*): each name is looked for once per body.
   const present = new Map<Buffer, boolean>();
-  const has = (name: Buffer): boolean => {
-    let p = present.get(name);
-    if (p === undefined) {
-      p = buf.includes(name);
-      present.set(name, p);
+  for (const names of needles) {
+    if (names === null) continue;
+    let all = true;
+    for (const name of names) {
+      let p = present.get(name);
+      if (p === undefined) {
+        p = buf.includes(name);
+        present.set(name, p);
+      }
+      if (!p) {
+        all = false;
+        break;
+      }
     }
-    return p;
-  };
-  return needles.some((names) => names?.every(has));
+    if (all) return true;
+  }
+  return false;
 }
 
 const UNICODE_ESCAPE = Buffer.from('\\u');

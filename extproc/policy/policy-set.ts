@@ -63,9 +63,11 @@ export class PolicySet {
       this.logger?.error({ policy: v.name, version: v.version, err: err.message }, 'stored policy version does not compile; keeping the last good version');
     });
     const changed = next.length !== this.policies.length || next.some((p, i) => p !== this.policies[i]);
+    // An unchanged set keeps its identity: what is cached per policy set (masking plans) stays valid across polls.
+    if (!changed) return;
     this.policies = next;
     this.byName = new Map(next.map((p) => [p.doc.name, p]));
-    if (changed) this.logger?.info({ policies: next.map((p) => `${p.doc.name}@${p.version}`) }, 'policies loaded');
+    this.logger?.info({ policies: next.map((p) => `${p.doc.name}@${p.version}`) }, 'policies loaded');
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,9 @@
 /**
- * The session recorder. record() is synchronous: it redacts, size-limits, chains (seq, prevHash, hash) and buffers
- * the event. A single background writer drains the buffer in order, in batches (recorder-batch.ts), and retries a
- * batch until Redis acknowledges it. Stream entry ids are the sequence numbers, so a batch retried after a lost reply
+ * The session recorder. record() is synchronous: it redacts, size-limits and buffers the event with its time. A single
+ * background writer chains the buffered events (seq, prevHash, hash, sealed into off-heap slabs) in the order they
+ * were recorded, drains the buffer in batches (recorder-batch.ts), and retries a batch until Redis acknowledges it.
+ * Chaining in the writer rather than in record() keeps hashing and copying off the action's own path; the order, and
+ * so the chain, is the same. Stream entry ids are the sequence numbers, so a batch retried after a lost reply
  * cannot store an event twice.
  *
  * Chain ownership: one process records a session at a time. A session whose first event seen here is its
@@ -219,8 +221,7 @@ class RedisRecorder implements RecorderWithStats {
       seq: 0, time: this.clock.now(), note: noteOf(type, data, texts, state), canonicalData, slab: null, start: 0, jsonStart: 0, end: 0,
       state, index: this.nextIndex++,
     };
-    if (state.loaded && state.unassigned.length === 0) chainEvent(p, this.slabs);
-    else state.unassigned.push(p);
+    state.unassigned.push(p);
     state.pending++;
     state.count++;
     this.queue.push(p);
@@ -251,6 +252,7 @@ class RedisRecorder implements RecorderWithStats {
         const batch = this.queue.slice(this.head, end);
         let ok: boolean;
         try {
+          this.chainLoaded(batch);
           await loadChains(this.redis, batch, this.slabs);
           await writeBatch(this.redis, batch, this.onLost);
           ok = true;
@@ -274,6 +276,16 @@ class RedisRecorder implements RecorderWithStats {
       this.writing = false;
     }
     if (this.buffered > 0 && !this.closed) this.kick();
+  }
+
+  /** Chains, in recorded order, the waiting events of every loaded session in the batch (loadChains does the rest). */
+  private chainLoaded(batch: Pending[]): void {
+    for (const p of batch) {
+      const s = p.state;
+      if (!s.loaded || s.unassigned.length === 0) continue;
+      for (const q of s.unassigned) chainEvent(q, this.slabs);
+      s.unassigned = [];
+    }
   }
 
   private sleep(ms: number): Promise<void> {

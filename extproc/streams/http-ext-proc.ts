@@ -79,53 +79,114 @@ function dispatch(processor: HttpStreamProcessor, msg: ProcessingRequest): Promi
 }
 
 export function runHttpStream(call: Call, listener: HttpExtProcListener, deps: StreamLoopDeps): void {
-  const processor = listener.open({ metadata: (key) => metadataValue(call, key) });
-  let closed = false;
-  // Aborted when Envoy ends the stream: a held request then stops waiting. Made on the first hold (an AbortController
-  // costs ~5 µs and almost no stream holds); until then `endedBy` records the end.
-  let streamEnded: AbortController | undefined;
-  let endedBy: Error | undefined;
-  const endStream = (reason: Error): void => {
-    endedBy ??= reason;
-    streamEnded?.abort(endedBy);
+  new HttpStreamLoop(call, listener, deps).start();
+}
+
+/**
+ * One stream's loop. A class rather than closures: a stream is short-lived and there are thousands a second, so its
+ * handlers are methods made once, not functions made per stream.
+ */
+class HttpStreamLoop {
+  private readonly processor: HttpStreamProcessor;
+  private closed = false;
+  /**
+   * Aborted when Envoy ends the stream: a held request then stops waiting. Made on the first hold (an AbortController
+   * costs ~5 µs and almost no stream holds); until then `endedBy` records the end.
+   */
+  private streamEnded: AbortController | undefined;
+  private endedBy: Error | undefined;
+  private inFlight = 0;
+  private clientDone = false;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly call: Call,
+    private readonly listener: HttpExtProcListener,
+    private readonly deps: StreamLoopDeps,
+  ) {
+    this.processor = listener.open({ metadata: (key) => metadataValue(call, key) });
+  }
+
+  start(): void {
+    this.call.on('data', this.onData);
+    this.call.on('end', this.onEnd);
+    this.call.on('cancelled', this.onCancelled);
+    this.call.on('error', this.onError);
+  }
+
+  private readonly onData = (msg: ProcessingRequest): void => {
+    this.inFlight++;
+    this.queue = this.queue.then(() => this.handle(msg)).finally(this.settle);
   };
-  const holdSignal = (): AbortSignal => {
-    if (!streamEnded) {
-      streamEnded = new AbortController();
-      if (endedBy) streamEnded.abort(endedBy);
+
+  private readonly settle = (): void => {
+    this.inFlight--;
+    if (this.clientDone && this.inFlight === 0 && !this.closed) {
+      this.processor.streamClosed();
+      this.close('client-closed');
     }
-    return streamEnded.signal;
-  };
-  let inFlight = 0;
-  let clientDone = false;
-  let queue: Promise<void> = Promise.resolve();
-
-  const close = (end: StreamEnd, error?: string): void => {
-    if (closed) return;
-    closed = true;
-    deps.metrics.extprocStreams.inc({ service: listener.name, outcome: end });
-    if (error !== undefined) call.emit('error', { code: grpc.status.INTERNAL, details: error });
-    else if (end !== 'cancelled') call.end();
   };
 
-  const handle = async (msg: ProcessingRequest): Promise<void> => {
-    if (closed) return;
+  /** Envoy half-closes when the HTTP stream is over (graceful close): finish what is queued, then end. */
+  private readonly onEnd = (): void => {
+    this.clientDone = true;
+    this.endStream(STREAM_ENDED);
+    if (this.inFlight === 0 && !this.closed) {
+      this.processor.streamClosed();
+      this.close('client-closed');
+    }
+  };
+
+  private readonly onCancelled = (): void => {
+    this.endStream(STREAM_CANCELLED);
+    if (this.closed) return;
+    this.processor.streamClosed();
+    this.close('cancelled');
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.deps.logger.debug({ err: err.message, listener: this.listener.name }, 'ext_proc stream error');
+  };
+
+  private endStream(reason: Error): void {
+    this.endedBy ??= reason;
+    this.streamEnded?.abort(this.endedBy);
+  }
+
+  private holdSignal(): AbortSignal {
+    if (!this.streamEnded) {
+      this.streamEnded = new AbortController();
+      if (this.endedBy) this.streamEnded.abort(this.endedBy);
+    }
+    return this.streamEnded.signal;
+  }
+
+  private close(end: StreamEnd, error?: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deps.metrics.extprocStreams.inc({ service: this.listener.name, outcome: end });
+    if (error !== undefined) this.call.emit('error', { code: grpc.status.INTERNAL, details: error });
+    else if (end !== 'cancelled') this.call.end();
+  }
+
+  private async handle(msg: ProcessingRequest): Promise<void> {
+    if (this.closed) return;
     try {
-      let reply = await dispatch(processor, msg);
+      let reply = await dispatch(this.processor, msg);
       for (;;) {
-        if (closed) return;
+        if (this.closed) return;
         switch (reply.kind) {
           case 'respond':
-            call.write(reply.message);
-            if (reply.end) close('completed');
+            this.call.write(reply.message);
+            if (reply.end) this.close('completed');
             return;
           case 'hold':
-            call.write(reply.message);
-            reply = await reply.resume(holdSignal());
+            this.call.write(reply.message);
+            reply = await reply.resume(this.holdSignal());
             break;
           case 'fail':
-            processor.fault(new Error(reply.message));
-            close('failed', reply.message);
+            this.processor.fault(new Error(reply.message));
+            this.close('failed', reply.message);
             return;
           default: {
             const never: never = reply;
@@ -134,38 +195,11 @@ export function runHttpStream(call: Call, listener: HttpExtProcListener, deps: S
         }
       }
     } catch (err) {
-      if (endedBy !== undefined && err === endedBy) return; // the agent left during a hold
-      processor.fault(err);
-      close('failed', `internal error in the ${listener.name} processor`);
+      if (this.endedBy !== undefined && err === this.endedBy) return; // the agent left during a hold
+      this.processor.fault(err);
+      this.close('failed', `internal error in the ${this.listener.name} processor`);
     }
-  };
-
-  call.on('data', (msg: ProcessingRequest) => {
-    inFlight++;
-    queue = queue.then(() => handle(msg)).finally(() => {
-      inFlight--;
-      if (clientDone && inFlight === 0 && !closed) {
-        processor.streamClosed();
-        close('client-closed');
-      }
-    });
-  });
-  // Envoy half-closes when the HTTP stream is over (graceful close): finish what is queued, then end.
-  call.on('end', () => {
-    clientDone = true;
-    endStream(STREAM_ENDED);
-    if (inFlight === 0 && !closed) {
-      processor.streamClosed();
-      close('client-closed');
-    }
-  });
-  call.on('cancelled', () => {
-    endStream(STREAM_CANCELLED);
-    if (closed) return;
-    processor.streamClosed();
-    close('cancelled');
-  });
-  call.on('error', (err: Error) => deps.logger.debug({ err: err.message, listener: listener.name }, 'ext_proc stream error'));
+  }
 }
 
 export function metadataValue(call: { metadata: grpc.Metadata }, key: string): string | undefined {
