@@ -6,13 +6,13 @@
  * Run: node --import tsx bench/kube-load.bench.ts [requests=3000]
  */
 import { formatOutcomes, percentile, runLoad, type LoadResult } from '../test/harness/https-load.ts';
-import { startKubeBench, UPSTREAM_TOKEN } from './kube-setup.ts';
+import { startSplitKubeBench, UPSTREAM_TOKEN } from './kube-setup.ts';
 
 const N = Number(process.argv[2] ?? 3000);
 const CONCURRENCY = 8;
 
 async function main(): Promise<void> {
-  const bench = await startKubeBench();
+  const bench = await startSplitKubeBench();
   try {
     console.log(`${N} requests per row, ${CONCURRENCY} concurrent keep-alive HTTPS clients, GET /api/v1/namespaces/dev/pods through the Envoy stand-in`);
     for (const gracefulClose of [true, false]) {
@@ -31,8 +31,6 @@ async function main(): Promise<void> {
       const [[, e], [, o]] = rows;
       console.log(`  ratio      p50 ${(percentile(o.okLatencies, 50) / percentile(e.okLatencies, 50)).toFixed(2)}x  p99 ${(percentile(o.okLatencies, 99) / percentile(e.okLatencies, 99)).toFixed(2)}x`);
     }
-    await bench.svc.core.recorder.flush();
-    console.log(`recorded events: ${JSON.stringify(bench.svc.core.recorder.stats())}`);
   } finally {
     await bench.close();
   }

@@ -40,7 +40,7 @@ export const DEFAULT_CONFIG: ServiceConfig = {
   log: { level: 'info' },
   tokens: { defaultTtl: '15m', maxTtl: '1h' },
   bootstrap: { policies: ['examples/policies/*.yaml'], targets: ['examples/targets.yaml'] },
-  recording: { maxBuffered: 100_000, retention: '720h', batchWindow: '5ms' },
+  recording: { maxBuffered: 100_000, retention: '720h', batchWindow: '10ms' },
   approvals: { webhooks: [] },
   maskingHashKeyRef: null,
   shutdownGraceMs: 10_000,

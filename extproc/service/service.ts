@@ -86,7 +86,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     redis,
     failureMode: (target) => targets.get(target)?.recording ?? 'fail-closed',
     maxBuffered: config.recording.maxBuffered,
-    coalesceMs: parseDurationMs(config.recording.batchWindow ?? '5ms'),
+    coalesceMs: parseDurationMs(config.recording.batchWindow ?? '10ms'),
     logger,
   });
   const retention = startRetention({ redis, maxAgeSeconds: parseDurationSeconds(config.recording.retention), intervalSeconds: 3600, logger });
