@@ -189,7 +189,7 @@ function checkField(field: protobuf.Field, value: unknown, path: string, problem
   if (field.repeated) {
     // Envoy (protobuf JSON) leniently takes a single value for a list.
     const items = Array.isArray(value) ? value : [value];
-    items.forEach((item, i) => checkSingle(field, item, `${path}[${i}]`, problems));
+    for (const [i, item] of items.entries()) checkSingle(field, item, `${path}[${i}]`, problems);
     return;
   }
   if (Array.isArray(value)) {

@@ -25,10 +25,15 @@ export interface RunningProcessor {
   close(): Promise<void>;
 }
 
-/** Starts a gRPC server on 127.0.0.1 (port 0 = any) serving `impl`. */
-export async function startProcessor(impl: ExternalProcessorImplementation, port = 0): Promise<RunningProcessor> {
+/** Starts a gRPC server on 127.0.0.1 (port 0 = any) serving `impl` as ExternalProcessor. */
+export function startProcessor(impl: ExternalProcessorImplementation, port = 0): Promise<RunningProcessor> {
+  return startTestGrpcServer(extProcServiceDefinition(), impl, port);
+}
+
+/** Starts a gRPC server on 127.0.0.1 (port 0 = any) serving one service. */
+export async function startTestGrpcServer(definition: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation, port = 0): Promise<RunningProcessor> {
   const server = new grpc.Server();
-  server.addService(extProcServiceDefinition(), impl);
+  server.addService(definition, impl);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   return {

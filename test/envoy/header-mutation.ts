@@ -55,7 +55,7 @@ export interface MutationContext {
   onRejected(): void;
 }
 
-function valueOf(hv: HeaderValue): string {
+function headerValueOf(hv: HeaderValue): string {
   if (hv.value !== undefined && hv.value !== '' && hv.raw_value !== undefined && hv.raw_value.length > 0) {
     throw new MutationError(`header ${hv.key}: both value and raw_value set`);
   }
@@ -87,7 +87,7 @@ export function applyHeaderMutation(h: HeaderList, m: HeaderMutation | undefined
     if (!hv) continue;
     const name = hv.key.toLowerCase();
     if (!TOKEN.test(name)) throw new MutationError(`invalid header name: ${JSON.stringify(hv.key)}`);
-    const value = valueOf(hv);
+    const value = headerValueOf(hv);
     if (BAD_VALUE.test(value)) throw new MutationError(`invalid value for header ${name}`);
     if (name === 'content-length' && ctx.contentLengthRemoved) continue;
     if (check(name, ctx.rules) === 'disallow') {

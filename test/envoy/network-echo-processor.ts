@@ -3,8 +3,8 @@
  * direction (Envoy injects exactly what the answer carries, so a processor that changes nothing must still echo).
  * The baseline the Portcullis network processor is measured against, and the simplest processor for stand-in tests.
  */
-import * as grpc from '@grpc/grpc-js';
 import { networkExtProcServiceDefinition } from '../../extproc/envoy-api/index.ts';
+import { type RunningProcessor, startTestGrpcServer } from './echo-processor.ts';
 import type {
   NetworkExternalProcessorImplementation, NetworkProcessingRequest, NetworkProcessingResponse,
 } from '../../extproc/envoy-api/index.ts';
@@ -16,30 +16,11 @@ export function echoResponse(req: NetworkProcessingRequest): NetworkProcessingRe
   return {};
 }
 
-export interface RunningNetworkProcessor {
-  address: string;
-  port: number;
-  close(): Promise<void>;
-}
+export type RunningNetworkProcessor = RunningProcessor;
 
 /** Starts a gRPC server on 127.0.0.1 (port 0 = any) serving `impl` as NetworkExternalProcessor. */
-export async function startNetworkProcessor(impl: NetworkExternalProcessorImplementation, port = 0): Promise<RunningNetworkProcessor> {
-  const server = new grpc.Server();
-  server.addService(networkExtProcServiceDefinition(), impl);
-  const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-  return {
-    address: `127.0.0.1:${bound}`,
-    port: bound,
-    // Graceful first; streams a test left open must not hold the process.
-    close: () => new Promise<void>((resolve) => {
-      const force = setTimeout(() => server.forceShutdown(), 500);
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    }),
-  };
+export function startNetworkProcessor(impl: NetworkExternalProcessorImplementation, port = 0): Promise<RunningNetworkProcessor> {
+  return startTestGrpcServer(networkExtProcServiceDefinition(), impl, port);
 }
 
 /** The network echo processor: ends its side when Envoy half-closes. */

@@ -105,8 +105,7 @@ class Upstream extends Changes {
         let pending = '';
         s.on('data', (c: Buffer) => {
           pending += c.toString('latin1');
-          let i: number;
-          while ((i = pending.indexOf('\n')) >= 0) {
+          for (let i = pending.indexOf('\n'); i >= 0; i = pending.indexOf('\n')) {
             s.write(`echo:${pending.slice(0, i)}\n`);
             pending = pending.slice(i + 1);
           }

@@ -63,7 +63,7 @@ class ScriptedProcessor {
           else if ('error' in step) call.emit('error', { code: step.error, details: 'scripted failure', metadata: new grpc.Metadata() });
           else if ('silent' in step) return;
           else if ('timeline' in step) for (const [ms, m] of step.timeline) setTimeout(() => call.write(m), ms);
-          else (Array.isArray(step) ? step : [step]).forEach((m) => call.write(m));
+          else for (const m of Array.isArray(step) ? step : [step]) call.write(m);
         });
         // grpc-js also emits 'cancelled' after a normal finish; only a cancel before our own end counts.
         let ended = false;
