@@ -24,25 +24,41 @@ const CONCURRENCY = 8;
 
 async function measure(envoy: EnvoyStandIn, token: string, concurrency: number): Promise<number[]> {
   const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency, ca: envoy.caPem });
-  const once = () => new Promise<number>((resolve, reject) => {
-    const t0 = performance.now();
-    https.get(`${envoy.url}/api/v1/namespaces/dev/pods`, { agent, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`HTTP ${res.statusCode}`))));
-    }).on('error', reject);
-  });
+  const once = () =>
+    new Promise<number>((resolve, reject) => {
+      const t0 = performance.now();
+      https
+        .get(
+          `${envoy.url}/api/v1/namespaces/dev/pods`,
+          { agent, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`HTTP ${res.statusCode}`)),
+            );
+          },
+        )
+        .on('error', reject);
+    });
   for (let i = 0; i < WARM_UP; i++) await once(); // warm-up: JIT, connections, caches
   const times: number[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next++ < N) times.push(await once());
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < N) times.push(await once());
+    }),
+  );
   agent.destroy();
   return times.sort((a, b) => a - b);
 }
 
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-const median = (xs: number[]): number => pct([...xs].sort((a, b) => a - b), 50);
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const median = (xs: number[]): number =>
+  pct(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 async function main(): Promise<void> {
   // The processors run in a process of their own, as an ext_proc service does beside Envoy.
@@ -51,7 +67,9 @@ async function main(): Promise<void> {
   const ours = await bench.standIn('portcullis');
   const bare = await bench.standIn('echo');
   try {
-    console.log(`${N} requests per side per round, ${ROUNDS} rounds, GET /api/v1/namespaces/dev/pods through the Envoy stand-in (TLS, bodies BUFFERED)`);
+    console.log(
+      `${N} requests per side per round, ${ROUNDS} rounds, GET /api/v1/namespaces/dev/pods through the Envoy stand-in (TLS, bodies BUFFERED)`,
+    );
     for (const c of [1, CONCURRENCY]) {
       const rounds: { e50: number; e99: number; o50: number; o99: number }[] = [];
       for (let r = 0; r < ROUNDS; r++) {
@@ -61,12 +79,17 @@ async function main(): Promise<void> {
         rounds.push({ e50: pct(e, 50), e99: pct(e, 99), o50: pct(o, 50), o99: pct(o, 99) });
       }
       const added = rounds.map((x) => (x.o50 - x.e50) * 1000).sort((a, b) => a - b);
-      const line = (name: string, p50: number, p99: number) => `  ${name.padEnd(10)} p50 ${p50.toFixed(3)} ms  p99 ${p99.toFixed(3)} ms`;
+      const line = (name: string, p50: number, p99: number) =>
+        `  ${name.padEnd(10)} p50 ${p50.toFixed(3)} ms  p99 ${p99.toFixed(3)} ms`;
       console.log(`concurrency ${c} (medians of ${ROUNDS} rounds):`);
       console.log(line('echo', median(rounds.map((x) => x.e50)), median(rounds.map((x) => x.e99))));
       console.log(line('portcullis', median(rounds.map((x) => x.o50)), median(rounds.map((x) => x.o99))));
-      console.log(`  added      p50 ${median(added).toFixed(0)} µs  p99 ${median(rounds.map((x) => (x.o99 - x.e99) * 1000)).toFixed(0)} µs  (budget p50 ≤ 250 µs, goal ≤ 100 µs)`);
-      console.log(`  added p50 per round (µs): ${added.map((x) => x.toFixed(0)).join(' ')}; ratio p50 ${median(rounds.map((x) => x.o50 / x.e50)).toFixed(2)}x`);
+      console.log(
+        `  added      p50 ${median(added).toFixed(0)} µs  p99 ${median(rounds.map((x) => (x.o99 - x.e99) * 1000)).toFixed(0)} µs  (budget p50 ≤ 250 µs, goal ≤ 100 µs)`,
+      );
+      console.log(
+        `  added p50 per round (µs): ${added.map((x) => x.toFixed(0)).join(' ')}; ratio p50 ${median(rounds.map((x) => x.o50 / x.e50)).toFixed(2)}x`,
+      );
     }
   } finally {
     await bench.close();

@@ -24,12 +24,14 @@ export const UPSTREAM_TOKEN = 'bench-upstream-token-5b2c';
 
 export function policyWithTwentyRules(): string {
   const base = readFileSync(new URL('../examples/policies/kubernetes-guardrails.yaml', import.meta.url), 'utf8');
-  const filler = Array.from({ length: 13 }, (_, i) => [
-    `  - name: filler-${i}`,
-    `    when: k8s.namespace == "team-${i}" && k8s.verb in ["delete", "deletecollection"] && k8s.resource != "events"`,
-    '    action: deny',
-    `    message: team-${i} is read-only for agents.`,
-  ].join('\n')).join('\n');
+  const filler = Array.from({ length: 13 }, (_, i) =>
+    [
+      `  - name: filler-${i}`,
+      `    when: k8s.namespace == "team-${i}" && k8s.verb in ["delete", "deletecollection"] && k8s.resource != "events"`,
+      '    action: deny',
+      `    message: team-${i} is read-only for agents.`,
+    ].join('\n'),
+  ).join('\n');
   return base.replace('\nmasking:', `\n${filler}\nmasking:`);
 }
 
@@ -44,18 +46,31 @@ export interface Processors {
 export async function startProcessors(redisUrl: string, apiUrl: string): Promise<Processors> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   writeFileSync(join(dir, 'kube-token'), UPSTREAM_TOKEN);
-  const svc = await startTestService({ redisUrl, adapters: [kubeExtProcAdapter()], config: { bootstrap: { policies: [], targets: [] }, log: { level: 'warn' } } });
+  const svc = await startTestService({
+    redisUrl,
+    adapters: [kubeExtProcAdapter()],
+    config: { bootstrap: { policies: [], targets: [] }, log: { level: 'warn' } },
+  });
   const admin = svc.adminToken;
   const created = await svc.call(admin, 'POST', '/v1/policies', { source: policyWithTwentyRules() });
   if (created.status !== 201) throw new Error(JSON.stringify(created.body));
-  await svc.call(admin, 'POST', '/v1/targets', { name: 'kube-dev', kind: 'kubernetes', address: apiUrl, credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` } });
+  await svc.call(admin, 'POST', '/v1/targets', {
+    name: 'kube-dev',
+    kind: 'kubernetes',
+    address: apiUrl,
+    credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` },
+  });
   await svc.call(admin, 'POST', '/v1/agents', { id: 'bench-agent', groups: ['agents'] });
   await svc.core.targets.refresh();
   await svc.core.policies.reload();
-  const agentToken = (await svc.call(admin, 'POST', '/v1/tokens', { agent: 'bench-agent', targets: ['kube-dev'], ttl: '1h' })).body.token as string;
+  const agentToken = (
+    await svc.call(admin, 'POST', '/v1/tokens', { agent: 'bench-agent', targets: ['kube-dev'], ttl: '1h' })
+  ).body.token as string;
   const echo = await startEchoProcessor();
   return {
-    svc, echo, agentToken,
+    svc,
+    echo,
+    agentToken,
     async close() {
       await echo.close();
       await svc.close();
@@ -86,9 +101,14 @@ async function startUpstreams() {
   const api = await startKubeApiServer({ tls: true, expectedToken: UPSTREAM_TOKEN });
   const standIns: EnvoyStandIn[] = [];
   return {
-    redis, api,
+    redis,
+    api,
     async standIn(address: string, overrides?: SettingsOverrides): Promise<EnvoyStandIn> {
-      const s = await startEnvoyStandIn({ processorAddress: address, upstream: { url: api.url, ca: api.caPem }, overrides });
+      const s = await startEnvoyStandIn({
+        processorAddress: address,
+        upstream: { url: api.url, ca: api.caPem },
+        overrides,
+      });
       standIns.push(s);
       return s;
     },
@@ -109,7 +129,8 @@ export async function startKubeBench(): Promise<KubeBench> {
     echoAddress: p.echo.address,
     apiUrl: up.api.url,
     apiCaPem: up.api.caPem,
-    standIn: (processor, overrides) => up.standIn(processor === 'echo' ? p.echo.address : `127.0.0.1:${p.svc.grpcPort}`, overrides),
+    standIn: (processor, overrides) =>
+      up.standIn(processor === 'echo' ? p.echo.address : `127.0.0.1:${p.svc.grpcPort}`, overrides),
     async close() {
       await p.close();
       await up.close();
@@ -124,14 +145,19 @@ export async function startSplitKubeBench(): Promise<KubeStandIns> {
   // to see where the processor's time goes.
   const nodeArgs = (process.env.BENCH_PROCESSOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const script = new URL('./processors-child.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, up.redis.url, up.api.url], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const ready = await new Promise<{ grpcAddress: string; echoAddress: string; agentToken: string }>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the processors' process exited (${code}) before it was ready`)));
-    createInterface({ input: child.stdout }).once('line', (line) => resolve(JSON.parse(line)));
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, up.redis.url, up.api.url], {
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
+  const ready = await new Promise<{ grpcAddress: string; echoAddress: string; agentToken: string }>(
+    (resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`the processors' process exited (${code}) before it was ready`)));
+      createInterface({ input: child.stdout }).once('line', (line) => resolve(JSON.parse(line)));
+    },
+  );
   return {
     agentToken: ready.agentToken,
-    standIn: (processor, overrides) => up.standIn(processor === 'echo' ? ready.echoAddress : ready.grpcAddress, overrides),
+    standIn: (processor, overrides) =>
+      up.standIn(processor === 'echo' ? ready.echoAddress : ready.grpcAddress, overrides),
     async close() {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.stdin.end();

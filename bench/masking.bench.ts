@@ -16,13 +16,21 @@ function rng(seed: number): () => number {
   };
 }
 
-const WORDS = ('the request was approved by the policy engine after review of agent plan steps and the database ' +
-  'returned rows for customers orders invoices with status pending shipped delivered at region eu-west-1 ' +
-  'pod nginx-7d9f restarted container exit code 137 latency p99 42ms retries 3 version v1.28.4').split(' ');
+const WORDS = (
+  'the request was approved by the policy engine after review of agent plan steps and the database '
+  + 'returned rows for customers orders invoices with status pending shipped delivered at region eu-west-1 '
+  + 'pod nginx-7d9f restarted container exit code 137 latency p99 42ms retries 3 version v1.28.4'
+).split(' ');
 const VALUES = [
-  'card 4111 1111 1111 1111', 'ssn 078-05-1120', 'mail jane.doe@example.com', 'tel +1 415 555 0100',
-  'iban DE89 3704 0044 0532 0130 00', 'AKIAIOSFODNN7EXAMPLE', 'Authorization: Bearer abc123def456ghi789',
-  '"password": "hunter2"', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk',
+  'card 4111 1111 1111 1111',
+  'ssn 078-05-1120',
+  'mail jane.doe@example.com',
+  'tel +1 415 555 0100',
+  'iban DE89 3704 0044 0532 0130 00',
+  'AKIAIOSFODNN7EXAMPLE',
+  'Authorization: Bearer abc123def456ghi789',
+  '"password": "hunter2"',
+  'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk',
 ];
 
 function corpus(mixed: boolean): Buffer {
@@ -70,16 +78,36 @@ const plain = corpus(false);
 const CHUNK = 64 * 1024;
 
 console.log(`masking benchmark: ${MIB} MiB, all ${plan.builtin.length} built-in detectors, median of 5 runs`);
-const base = measure('baseline: Buffer copy', SIZE, () => { Buffer.from(mixed); });
+const base = measure('baseline: Buffer copy', SIZE, () => {
+  Buffer.from(mixed);
+});
 const results: [string, number][] = [
-  ['wasm maskBytes, mixed text, redact', measure('wasm maskBytes, mixed text, redact', SIZE, () => { engine.maskBytes(mixed, plan); })],
-  ['wasm maskBytes, mixed text, hash', measure('wasm maskBytes, mixed text, hash', SIZE, () => { engine.maskBytes(mixed, hashPlan); })],
-  ['wasm stream (64 KiB chunks), mixed text', measure('wasm stream (64 KiB chunks), mixed text', SIZE, () => {
-    const s = engine.createStream(plan);
-    for (let k = 0; k < SIZE; k += CHUNK) s.push(mixed.subarray(k, k + CHUNK));
-    s.end();
-  })],
-  ['wasm maskBytes, plain prose', measure('wasm maskBytes, plain prose', SIZE, () => { engine.maskBytes(plain, plan); })],
+  [
+    'wasm maskBytes, mixed text, redact',
+    measure('wasm maskBytes, mixed text, redact', SIZE, () => {
+      engine.maskBytes(mixed, plan);
+    }),
+  ],
+  [
+    'wasm maskBytes, mixed text, hash',
+    measure('wasm maskBytes, mixed text, hash', SIZE, () => {
+      engine.maskBytes(mixed, hashPlan);
+    }),
+  ],
+  [
+    'wasm stream (64 KiB chunks), mixed text',
+    measure('wasm stream (64 KiB chunks), mixed text', SIZE, () => {
+      const s = engine.createStream(plan);
+      for (let k = 0; k < SIZE; k += CHUNK) s.push(mixed.subarray(k, k + CHUNK));
+      s.end();
+    }),
+  ],
+  [
+    'wasm maskBytes, plain prose',
+    measure('wasm maskBytes, plain prose', SIZE, () => {
+      engine.maskBytes(plain, plan);
+    }),
+  ],
 ];
 const found = engine.maskBytes(mixed, plan).findings.reduce((n, f) => n + f.count, 0);
 console.log(`values masked in the mixed text: ${found} (${(SIZE / found).toFixed(0)} bytes per value)`);

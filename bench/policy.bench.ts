@@ -22,7 +22,16 @@ const empty = [loadPolicy('name: empty\nrules: []\n', 1)];
 const { ctx } = contextFromSample({
   agent: { id: 'planner', groups: ['agents'], labels: { team: 'platform' } },
   target: { name: 'kube', kind: 'kubernetes' },
-  k8s: { isResourceRequest: true, verb: 'patch', resource: 'deployments', group: 'apps', version: 'v1', namespace: 'prod-2', name: 'web', body: { spec: { replicas: 3 } } },
+  k8s: {
+    isResourceRequest: true,
+    verb: 'patch',
+    resource: 'deployments',
+    group: 'apps',
+    version: 'v1',
+    namespace: 'prod-2',
+    name: 'web',
+    body: { spec: { replicas: 3 } },
+  },
 });
 
 function measure(policies: typeof twenty, n: number): { p50: number; p99: number } {

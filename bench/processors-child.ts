@@ -7,7 +7,9 @@ import { startProcessors } from './kube-setup.ts';
 
 const [redisUrl, apiUrl] = process.argv.slice(2);
 const p = await startProcessors(redisUrl, apiUrl);
-process.stdout.write(`${JSON.stringify({ grpcAddress: `127.0.0.1:${p.svc.grpcPort}`, echoAddress: p.echo.address, agentToken: p.agentToken })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ grpcAddress: `127.0.0.1:${p.svc.grpcPort}`, echoAddress: p.echo.address, agentToken: p.agentToken })}\n`,
+);
 process.stdin.resume();
 process.stdin.on('end', () => {
   void p.close().then(() => process.exit(0));

@@ -19,10 +19,48 @@ const MAX_BUFFERED = 100_000;
 function sampleEvents(): NewRecordingEvent[] {
   const out: NewRecordingEvent[] = [];
   for (let s = 0; s < SESSIONS; s++) {
-    const base = { sessionId: `bench-${s}`, agent: `agent-${s % 50}`, target: `db-${s % 7}`, protocol: 'postgres' as const };
-    out.push({ ...base, type: 'action', requestId: `r-${s}`, data: { sql: { text: `SELECT id, name, email FROM customers WHERE region = 'eu-west' AND id > ${s} LIMIT 100`, statements: ['SelectStmt'], readTables: ['customers'] } } });
-    out.push({ ...base, type: 'decision', requestId: `r-${s}`, data: { action: 'allow', rule: 'read-customers', policy: 'prod-db', policyVersion: 12, reason: 'rule', dryRun: false } });
-    out.push({ ...base, type: 'output', requestId: `r-${s}`, data: { rows: 100, columns: ['id', 'name', 'email'], sample: [[1, 'A*** B***', 'a***@example.com']], bytes: 6120 } });
+    const base = {
+      sessionId: `bench-${s}`,
+      agent: `agent-${s % 50}`,
+      target: `db-${s % 7}`,
+      protocol: 'postgres' as const,
+    };
+    out.push({
+      ...base,
+      type: 'action',
+      requestId: `r-${s}`,
+      data: {
+        sql: {
+          text: `SELECT id, name, email FROM customers WHERE region = 'eu-west' AND id > ${s} LIMIT 100`,
+          statements: ['SelectStmt'],
+          readTables: ['customers'],
+        },
+      },
+    });
+    out.push({
+      ...base,
+      type: 'decision',
+      requestId: `r-${s}`,
+      data: {
+        action: 'allow',
+        rule: 'read-customers',
+        policy: 'prod-db',
+        policyVersion: 12,
+        reason: 'rule',
+        dryRun: false,
+      },
+    });
+    out.push({
+      ...base,
+      type: 'output',
+      requestId: `r-${s}`,
+      data: {
+        rows: 100,
+        columns: ['id', 'name', 'email'],
+        sample: [[1, 'A*** B***', 'a***@example.com']],
+        bytes: 6120,
+      },
+    });
   }
   return out;
 }
@@ -47,14 +85,27 @@ async function main(): Promise<void> {
   await redis.ping();
   try {
     const events = sampleEvents();
-    const payload = JSON.stringify({ ...events[0], v: 1, seq: 1, time: new Date().toISOString(), prevHash: '0'.repeat(64), hash: 'f'.repeat(64) });
+    const payload = JSON.stringify({
+      ...events[0],
+      v: 1,
+      seq: 1,
+      time: new Date().toISOString(),
+      prevHash: '0'.repeat(64),
+      hash: 'f'.repeat(64),
+    });
 
     await rawXadd(redis, payload, 50_000); // warm-up
     const rawRate = await rawXadd(redis, payload, 400_000);
     await redis.flushall();
 
-    const rec = createRecorder({ redis, failureMode: () => 'best-effort', batchSize: BATCH, maxBuffered: MAX_BUFFERED });
-    for (let s = 0; s < SESSIONS; s++) rec.record({ ...events[s * 3], type: 'session.start', data: { client: 'bench' } });
+    const rec = createRecorder({
+      redis,
+      failureMode: () => 'best-effort',
+      batchSize: BATCH,
+      maxBuffered: MAX_BUFFERED,
+    });
+    for (let s = 0; s < SESSIONS; s++)
+      rec.record({ ...events[s * 3], type: 'session.start', data: { client: 'bench' } });
     await rec.flush();
 
     const latencies = new Float64Array(Math.ceil(SECONDS * 400_000));
@@ -88,12 +139,20 @@ async function main(): Promise<void> {
     const sorted = latencies.slice(0, n).sort();
 
     const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
-    console.log(`recording benchmark: ${SESSIONS} concurrent sessions, ${SECONDS}s, batch ${BATCH}, Redis appendonly no`);
+    console.log(
+      `recording benchmark: ${SESSIONS} concurrent sessions, ${SECONDS}s, batch ${BATCH}, Redis appendonly no`,
+    );
     console.log(`  raw pipelined XADD (baseline, same process): ${fmt(rawRate)} events/s`);
-    console.log(`  recorder, sustained (acknowledged by Redis): ${fmt(recRate)} events/s  (${fmt(recordedDuring)} recorded, ${dropped} dropped, ${waitedTurns} producer turns yielded)`);
+    console.log(
+      `  recorder, sustained (acknowledged by Redis): ${fmt(recRate)} events/s  (${fmt(recordedDuring)} recorded, ${dropped} dropped, ${waitedTurns} producer turns yielded)`,
+    );
     console.log(`  ratio recorder / raw XADD:                   ${(recRate / rawRate).toFixed(2)}`);
-    console.log(`  record() call on the data path: p50 ${percentile(sorted, 0.5).toFixed(1)} µs, p99 ${percentile(sorted, 0.99).toFixed(1)} µs, p99.9 ${percentile(sorted, 0.999).toFixed(1)} µs, max ${sorted[sorted.length - 1].toFixed(0)} µs`);
-    console.log(`  event-loop delay during the run: p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`);
+    console.log(
+      `  record() call on the data path: p50 ${percentile(sorted, 0.5).toFixed(1)} µs, p99 ${percentile(sorted, 0.99).toFixed(1)} µs, p99.9 ${percentile(sorted, 0.999).toFixed(1)} µs, max ${sorted[sorted.length - 1].toFixed(0)} µs`,
+    );
+    console.log(
+      `  event-loop delay during the run: p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`,
+    );
     console.log(`  goal ≥ 50,000 events/s: ${recRate >= 50_000 ? 'met' : 'NOT met'}`);
     await rec.close();
   } finally {

@@ -12,14 +12,24 @@ import { startKubeBench } from './kube-setup.ts';
 const N = Number(process.argv[2] ?? 5000);
 const ROUNDS = Number(process.argv[3] ?? 5);
 
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-const median = (xs: number[]): number => pct([...xs].sort((a, b) => a - b), 50);
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const median = (xs: number[]): number =>
+  pct(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 async function main(): Promise<void> {
   const bench = await startKubeBench();
   const spine = new Spine(bench.svc.core);
   const k8s = classifyKubeRequest({ method: 'GET', path: '/api/v1/namespaces/dev/pods' }) as K8sContext;
-  const action: Action = { section: { protocol: 'kubernetes', k8s }, recorded: { method: 'GET', path: k8s.path }, canonical: () => k8s.path, summary: () => k8s.path };
+  const action: Action = {
+    section: { protocol: 'kubernetes', k8s },
+    recorded: { method: 'GET', path: k8s.path },
+    canonical: () => k8s.path,
+    summary: () => k8s.path,
+  };
   const opts = { maxHoldMs: 0, credential: 'bearer-token' as const };
   let n = 0;
   const oneAction = async (): Promise<number> => {
@@ -55,7 +65,9 @@ async function main(): Promise<void> {
       await bench.svc.core.recorder.flush();
     }
     console.log(`${N} allowed actions per round, ${ROUNDS} rounds (medians): one action through the spine`);
-    console.log(`  spine       p50 ${median(rounds.map((x) => x.a50)).toFixed(1)} µs  p99 ${median(rounds.map((x) => x.a99)).toFixed(1)} µs`);
+    console.log(
+      `  spine       p50 ${median(rounds.map((x) => x.a50)).toFixed(1)} µs  p99 ${median(rounds.map((x) => x.a99)).toFixed(1)} µs`,
+    );
     console.log(`  token check p50 ${median(rounds.map((x) => x.t50)).toFixed(1)} µs (part of the above)`);
     console.log(`  spine p50 per round (µs): ${rounds.map((x) => x.a50.toFixed(1)).join(' ')}`);
   } finally {

@@ -5,4 +5,9 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../extproc/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
+process.exitCode = await main(process.argv.slice(2), {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+});

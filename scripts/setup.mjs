@@ -29,15 +29,22 @@ function npmPackages() {
 }
 
 function debianPackages() {
-  const missing = Object.entries(NEEDS[purpose] ?? {}).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
+  const missing = Object.entries(NEEDS[purpose] ?? {})
+    .filter(([cmd]) => !have(cmd))
+    .map(([, pkg]) => pkg);
   if (!missing.length) return;
   if (process.getuid?.() !== 0) {
-    console.error(`setup: missing Debian packages: ${missing.join(' ')}\n  install them with: sudo apt-get install -y ${missing.join(' ')}`);
+    console.error(
+      `setup: missing Debian packages: ${missing.join(' ')}\n  install them with: sudo apt-get install -y ${missing.join(' ')}`,
+    );
     process.exit(1);
   }
   console.error(`setup: installing Debian packages: ${missing.join(' ')}`);
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 }
 
 function wasm() {

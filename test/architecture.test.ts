@@ -72,17 +72,17 @@ test('the spine imports only core concerns and common/: no loop, adapter, Envoy 
   assert.deepEqual(problems.map(show), []);
 });
 
-test('the stream loops import only the spine\'s public face, the Envoy API and common/', () => {
+test("the stream loops import only the spine's public face, the Envoy API and common/", () => {
   const problems = importsOf(['streams']).filter(
     (i) =>
-      i.path !== null &&
-      !['streams', 'envoy-api', 'common'].includes(concernOf(i.path)) &&
-      i.path !== 'extproc/spine/index.ts',
+      i.path !== null
+      && !['streams', 'envoy-api', 'common'].includes(concernOf(i.path))
+      && i.path !== 'extproc/spine/index.ts',
   );
   assert.deepEqual(problems.map(show), []);
 });
 
-test('adapters translate only: they import the spine\'s and the loops\' public faces, the masking engine, the Envoy API and common/, never each other', () => {
+test("adapters translate only: they import the spine's and the loops' public faces, the masking engine, the Envoy API and common/, never each other", () => {
   const allowedFaces = ['extproc/spine/index.ts', 'extproc/streams/index.ts', 'extproc/masking/index.ts'];
   const problems: Import[] = [];
   for (const adapter of ADAPTERS) {

@@ -19,14 +19,20 @@ const wasmPath = join(here, 'build', 'masking.wasm');
 const module = await WebAssembly.compile(await readFile(wasmPath));
 const imports = WebAssembly.Module.imports(module);
 if (imports.length > 0) {
-  process.stderr.write(`masking core: must import nothing, imports ${imports.map((i) => `${i.module}.${i.name}`).join(', ')}\n`);
+  process.stderr.write(
+    `masking core: must import nothing, imports ${imports.map((i) => `${i.module}.${i.name}`).join(', ')}\n`,
+  );
   process.exit(1);
 }
 const wat = await readFile(join(here, 'build', 'masking.wat'), 'utf8');
 const traps = wat.split('\n').filter((line) => /\bunreachable\b/.test(line)).length;
 if (traps > 0) {
-  process.stderr.write(`masking core: ${traps} 'unreachable' instruction(s) in build/masking.wat: some input could trap\n`);
+  process.stderr.write(
+    `masking core: ${traps} 'unreachable' instruction(s) in build/masking.wat: some input could trap\n`,
+  );
   process.exit(1);
 }
 const exportsList = WebAssembly.Module.exports(module).map((e) => e.name);
-process.stdout.write(`masking core: ${wasmPath} (${(await readFile(wasmPath)).length} bytes, exports ${exportsList.join(' ')})\n`);
+process.stdout.write(
+  `masking core: ${wasmPath} (${(await readFile(wasmPath)).length} bytes, exports ${exportsList.join(' ')})\n`,
+);

@@ -23,7 +23,9 @@ export class AdminError extends Error {
     this.code = code;
     this.details = details;
   }
-  get status(): number { return ERROR_STATUS[this.code]; }
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
   toJSON(): { code: ErrorCode; message: string; details: unknown } {
     return { code: this.code, message: this.message, details: this.details ?? null };
   }

@@ -16,7 +16,10 @@ export function buildOpenApi(routes: readonly AdminRoute[]): Record<string, unkn
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
-      name: m[1], in: 'path', required: true, schema: { type: 'string' },
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
     }));
     paths[r.path] ??= {};
     paths[r.path][r.method.toLowerCase()] = {
@@ -27,8 +30,14 @@ export function buildOpenApi(routes: readonly AdminRoute[]): Record<string, unkn
       ...(params.length ? { parameters: params } : {}),
       ...(r.request ? { requestBody: { required: true, content: { 'application/json': { schema: r.request } } } } : {}),
       responses: {
-        '200': { description: 'OK', ...(r.response ? { content: { 'application/json': { schema: r.response } } } : {}) },
-        default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+        '200': {
+          description: 'OK',
+          ...(r.response ? { content: { 'application/json': { schema: r.response } } } : {}),
+        },
+        default: {
+          description: 'Error',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
       },
     };
   }

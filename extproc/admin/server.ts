@@ -45,7 +45,12 @@ function compileRoute(route: AdminRoute): CompiledRoute {
     names.push(name);
     return '([^/]+)';
   });
-  return { route, pattern: new RegExp(`^${source}$`), names, validateBody: route.request ? ajv.compile(route.request) : null };
+  return {
+    route,
+    pattern: new RegExp(`^${source}$`),
+    names,
+    validateBody: route.request ? ajv.compile(route.request) : null,
+  };
 }
 
 function bearerOf(req: IncomingMessage): string | undefined {
@@ -119,10 +124,15 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       pathMatched = true;
       if (c.route.method !== req.method) continue;
       if (!c.route.roles.some((r) => principal.roles.includes(r))) {
-        throw new AdminError('forbidden', `${c.route.method} ${c.route.path} requires one of the roles: ${c.route.roles.join(', ')}`);
+        throw new AdminError(
+          'forbidden',
+          `${c.route.method} ${c.route.path} requires one of the roles: ${c.route.roles.join(', ')}`,
+        );
       }
       const params: Record<string, string> = {};
-      c.names.forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1]); });
+      c.names.forEach((n, i) => {
+        params[n] = decodeURIComponent(m[i + 1]);
+      });
       const body = await readJson(req, maxBody);
       if (c.validateBody && !c.validateBody(body ?? {})) {
         const problems = (c.validateBody.errors ?? []).map((e) => `${e.instancePath || 'body'} ${e.message}`);
@@ -141,8 +151,12 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     res.on('close', () => abort.abort());
     handle(req, res, abort.signal).catch((err: unknown) => {
       const e = err instanceof AdminError ? err : new AdminError('internal', 'internal error');
-      if (!(err instanceof AdminError)) opts.logger?.error({ err, path: req.url?.split('?')[0] }, 'admin request failed');
-      if (res.headersSent) { res.destroy(); return; }
+      if (!(err instanceof AdminError))
+        opts.logger?.error({ err, path: req.url?.split('?')[0] }, 'admin request failed');
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       sendJson(res, e.status, e.toJSON());
     });
   });
@@ -154,9 +168,10 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

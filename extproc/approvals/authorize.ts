@@ -15,14 +15,20 @@ export function canSeeAll(p: Principal): boolean {
 export function assertCanView(p: Principal, req: ApprovalRequest): void {
   if (canSeeAll(p)) return;
   if (p.roles.includes('approver') && p.groups.includes(req.group)) return;
-  throw new AdminError('forbidden', `approval ${req.id} belongs to approver group "${req.group}", which you are not in`);
+  throw new AdminError(
+    'forbidden',
+    `approval ${req.id} belongs to approver group "${req.group}", which you are not in`,
+  );
 }
 
 /** For approve and deny. */
 export function assertCanDecide(p: Principal, req: ApprovalRequest): void {
-  if (!p.roles.includes('approver')) throw new AdminError('forbidden', 'only principals with the approver role can approve or deny');
+  if (!p.roles.includes('approver'))
+    throw new AdminError('forbidden', 'only principals with the approver role can approve or deny');
   if (!p.groups.includes(req.group)) {
-    throw new AdminError('forbidden', `approval ${req.id} needs a member of approver group "${req.group}"`, { group: req.group });
+    throw new AdminError('forbidden', `approval ${req.id} needs a member of approver group "${req.group}"`, {
+      group: req.group,
+    });
   }
   assertNotSelf(p, req);
 }
@@ -31,13 +37,18 @@ export function assertCanRevoke(p: Principal, req: ApprovalRequest): void {
   if (p.roles.includes('admin')) return;
   if (!p.roles.includes('approver')) throw new AdminError('forbidden', 'only approvers and admins can revoke');
   if (!p.groups.includes(req.group)) {
-    throw new AdminError('forbidden', `approval ${req.id} belongs to approver group "${req.group}", which you are not in`);
+    throw new AdminError(
+      'forbidden',
+      `approval ${req.id} belongs to approver group "${req.group}", which you are not in`,
+    );
   }
 }
 
 function assertNotSelf(p: Principal, req: ApprovalRequest): void {
   // The agent's owner raised the request through the agent; an id equal to the agent's is the agent itself.
   if (p.id === req.agentOwner || p.id === req.agent) {
-    throw new AdminError('forbidden', `you cannot decide approval ${req.id}: it was raised by your own identity`, { reason: 'self_approval' });
+    throw new AdminError('forbidden', `you cannot decide approval ${req.id}: it was raised by your own identity`, {
+      reason: 'self_approval',
+    });
   }
 }

@@ -13,9 +13,10 @@ import type { ActionForApproval, ApprovalCheck, ApprovalRequest } from './types.
  * action its rule matches for that agent and target. Parts are length-prefixed, so no two part lists are confused.
  */
 function coverKey(a: ActionForApproval): string {
-  const parts = a.requirement.grant === 'window'
-    ? ['window', a.policy, a.rule, a.agent.id, a.target]
-    : ['once', a.agent.id, a.target, a.fingerprint];
+  const parts =
+    a.requirement.grant === 'window'
+      ? ['window', a.policy, a.rule, a.agent.id, a.target]
+      : ['once', a.agent.id, a.target, a.fingerprint];
   const h = createHash('sha256');
   for (const p of parts) h.update(`${Buffer.byteLength(p)}:${p}`);
   return `${parts[0]}:${h.digest('hex')}`;
@@ -70,7 +71,12 @@ export function createCheck(core: ApprovalsCore): (a: ActionForApproval) => Prom
           case 'approved': {
             if (req.grant === 'window') {
               // Not a state change: a window grant covers many actions; each use is recorded, not notified.
-              report('approval.used', req, { fingerprint: a.fingerprint, summary: a.summary, sessionId: a.sessionId }, false);
+              report(
+                'approval.used',
+                req,
+                { fingerprint: a.fingerprint, summary: a.summary, sessionId: a.sessionId },
+                false,
+              );
               return { status: 'granted', requestId: req.id, grant: 'window' };
             }
             const at = iso();
@@ -82,10 +88,13 @@ export function createCheck(core: ApprovalsCore): (a: ActionForApproval) => Prom
           case 'denied': {
             // A denial sticks for the rule's ttl, so an agent retrying in a loop cannot flood approvers.
             const until = Date.parse(req.decidedAt ?? req.createdAt) + req.ttlSeconds * 1000;
-            if (now() < until) return { status: 'denied', requestId: req.id, reason: req.denial?.reason ?? 'denied by an approver' };
+            if (now() < until)
+              return { status: 'denied', requestId: req.id, reason: req.denial?.reason ?? 'denied by an approver' };
             break;
           }
-          case 'consumed': case 'expired': case 'revoked':
+          case 'consumed':
+          case 'expired':
+          case 'revoked':
             break;
           default: {
             const never: never = req.state;

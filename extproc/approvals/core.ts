@@ -29,17 +29,37 @@ export interface ApprovalsCore {
 }
 
 export function createCore(opts: ApprovalsOptions): ApprovalsCore {
-  const store = createApprovalStore(opts.redis, { prefix: opts.prefix, retentionSeconds: opts.retentionSeconds ?? 30 * 86_400 });
+  const store = createApprovalStore(opts.redis, {
+    prefix: opts.prefix,
+    retentionSeconds: opts.retentionSeconds ?? 30 * 86_400,
+  });
   const now = opts.now ?? Date.now;
   const iso = (): string => new Date(now()).toISOString();
   const log = opts.logger;
 
-  const report = (type: ApprovalEventType, req: ApprovalRequest, data: Record<string, unknown> = {}, notify = true): void => {
+  const report = (
+    type: ApprovalEventType,
+    req: ApprovalRequest,
+    data: Record<string, unknown> = {},
+    notify = true,
+  ): void => {
     const event: ApprovalAuditEvent = {
-      type, sessionId: req.sessionId, agent: req.agent, target: req.target, protocol: req.protocol, requestId: req.id,
+      type,
+      sessionId: req.sessionId,
+      agent: req.agent,
+      target: req.target,
+      protocol: req.protocol,
+      requestId: req.id,
       data: {
-        state: req.state, summary: req.summary, fingerprint: req.fingerprint, policy: req.policy,
-        policyVersion: req.policyVersion, rule: req.rule, group: req.group, grant: req.grant, ...data,
+        state: req.state,
+        summary: req.summary,
+        fingerprint: req.fingerprint,
+        policy: req.policy,
+        policyVersion: req.policyVersion,
+        rule: req.rule,
+        group: req.group,
+        grant: req.grant,
+        ...data,
       },
     };
     try {

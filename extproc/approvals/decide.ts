@@ -11,7 +11,11 @@ import { transition } from './state-machine.ts';
 import type { ApprovalEventType, ApprovalRequest, Approvals, ApprovalVote } from './types.ts';
 
 /** What one approver action does to a request: the new request, and how the change is reported. */
-type Change = (req: ApprovalRequest) => { next: ApprovalRequest; type: ApprovalEventType; data: Record<string, unknown> };
+type Change = (req: ApprovalRequest) => {
+  next: ApprovalRequest;
+  type: ApprovalEventType;
+  data: Record<string, unknown>;
+};
 
 function conflictUnless(req: ApprovalRequest, ...states: ApprovalRequest['state'][]): void {
   if (!states.includes(req.state)) {
@@ -35,8 +39,12 @@ export function createDecisions(core: ApprovalsCore): Pick<Approvals, 'approve' 
     throw new AdminError('unavailable', `approval ${id} is changing too often; try again`);
   };
 
-  const vote = (p: Principal, reason: string | undefined): ApprovalVote =>
-    ({ by: p.id, name: p.name, at: iso(), reason: reason?.trim() || null });
+  const vote = (p: Principal, reason: string | undefined): ApprovalVote => ({
+    by: p.id,
+    name: p.name,
+    at: iso(),
+    reason: reason?.trim() || null,
+  });
 
   return {
     approve(requestId, approver, reason) {
@@ -44,7 +52,10 @@ export function createDecisions(core: ApprovalsCore): Pick<Approvals, 'approve' 
         assertCanDecide(approver, req);
         conflictUnless(req, 'pending');
         if (req.approvals.some((v) => v.by === approver.id)) {
-          throw new AdminError('conflict', `you have already approved ${req.id}; approvals must come from distinct approvers`);
+          throw new AdminError(
+            'conflict',
+            `you have already approved ${req.id}; approvals must come from distinct approvers`,
+          );
         }
         const v = vote(approver, reason);
         const approvals = [...req.approvals, v];
@@ -54,10 +65,23 @@ export function createDecisions(core: ApprovalsCore): Pick<Approvals, 'approve' 
           return { next: { ...req, approvals }, type: 'approval.approved', data: { ...data, quorumMet: false } };
         }
         const lifetime = req.grant === 'window' ? req.windowSeconds : req.ttlSeconds;
-        const next = transition(req, 'approved', v.at, v.by, {
-          approvals, decidedAt: v.at, grantExpiresAt: new Date(Date.parse(v.at) + lifetime * 1000).toISOString(),
-        }, log);
-        return { next, type: 'approval.approved', data: { ...data, quorumMet: true, grantExpiresAt: next.grantExpiresAt } };
+        const next = transition(
+          req,
+          'approved',
+          v.at,
+          v.by,
+          {
+            approvals,
+            decidedAt: v.at,
+            grantExpiresAt: new Date(Date.parse(v.at) + lifetime * 1000).toISOString(),
+          },
+          log,
+        );
+        return {
+          next,
+          type: 'approval.approved',
+          data: { ...data, quorumMet: true, grantExpiresAt: next.grantExpiresAt },
+        };
       });
     },
 

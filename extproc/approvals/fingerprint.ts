@@ -8,7 +8,11 @@ import type { Protocol } from '../policy/context.ts';
 import { canonicalJson } from '../common/canonical-json.ts';
 
 /** 'sha256:' + hex over the protocol, the target and the canonical bytes of the action. */
-export function actionFingerprint(parts: { protocol: Protocol; target: string; canonical: string | Uint8Array }): string {
+export function actionFingerprint(parts: {
+  protocol: Protocol;
+  target: string;
+  canonical: string | Uint8Array;
+}): string {
   const h = createHash('sha256');
   // Length-prefixed fields: no separator byte inside a target name can make two different actions collide.
   for (const field of [parts.protocol, parts.target, parts.canonical]) {

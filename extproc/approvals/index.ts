@@ -1,7 +1,17 @@
 /** The approval workflow's public surface: what the protocol adapters, the admin API and the composition root use. */
 export type {
-  ActionForApproval, ApprovalAuditEvent, ApprovalCheck, ApprovalEventType, ApprovalListFilter, ApprovalNotification,
-  ApprovalRequest, Approvals, ApprovalState, ApprovalTransition, ApprovalVote, Notifier,
+  ActionForApproval,
+  ApprovalAuditEvent,
+  ApprovalCheck,
+  ApprovalEventType,
+  ApprovalListFilter,
+  ApprovalNotification,
+  ApprovalRequest,
+  Approvals,
+  ApprovalState,
+  ApprovalTransition,
+  ApprovalVote,
+  Notifier,
 } from './types.ts';
 export { APPROVAL_STATES } from './types.ts';
 export { actionFingerprint, canonicalJson } from './fingerprint.ts';

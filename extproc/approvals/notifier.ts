@@ -49,7 +49,9 @@ export function createWebhookNotifier(opts: WebhookNotifierOptions): Notifier & 
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
       })
       .then(
-        () => { queued--; },
+        () => {
+          queued--;
+        },
         (err: unknown) => {
           const ctx = { approval: n.request.id, type: n.type, webhook: redact(target.url), attempt, err: String(err) };
           if (closed || attempt >= maxAttempts) {
@@ -59,12 +61,18 @@ export function createWebhookNotifier(opts: WebhookNotifierOptions): Notifier & 
           }
           opts.logger?.warn(ctx, 'approval webhook failed; retrying');
           const delay = Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
-          const t = setTimeout(() => { timers.delete(t); deliver(target, body, n, attempt + 1); }, delay);
+          const t = setTimeout(() => {
+            timers.delete(t);
+            deliver(target, body, n, attempt + 1);
+          }, delay);
           t.unref();
           timers.add(t);
         },
       )
-      .finally(() => { clearTimeout(timer); inflight.delete(abort); });
+      .finally(() => {
+        clearTimeout(timer);
+        inflight.delete(abort);
+      });
   };
 
   return {
@@ -72,11 +80,16 @@ export function createWebhookNotifier(opts: WebhookNotifierOptions): Notifier & 
       if (closed) return;
       for (const target of opts.urls) {
         if (queued >= maxQueued) {
-          opts.logger?.error({ approval: n.request.id, type: n.type, webhook: redact(target.url) }, 'approval webhook queue full; dropped');
+          opts.logger?.error(
+            { approval: n.request.id, type: n.type, webhook: redact(target.url) },
+            'approval webhook queue full; dropped',
+          );
           continue;
         }
         queued++;
-        const body = JSON.stringify(target.format === 'slack' ? slackBody(n, base) : { type: n.type, request: n.request });
+        const body = JSON.stringify(
+          target.format === 'slack' ? slackBody(n, base) : { type: n.type, request: n.request },
+        );
         deliver(target, body, n, 1);
       }
     },
@@ -114,7 +127,10 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export function approvalLinks(req: ApprovalRequest, adminBaseUrl: string): { show: string; approve: string; deny: string } {
+export function approvalLinks(
+  req: ApprovalRequest,
+  adminBaseUrl: string,
+): { show: string; approve: string; deny: string } {
   const u = `${adminBaseUrl}/v1/approvals/${encodeURIComponent(req.id)}`;
   return { show: u, approve: `${u}/approve`, deny: `${u}/deny` };
 }
@@ -124,24 +140,49 @@ export function slackBody(n: ApprovalNotification, adminBaseUrl: string): { text
   const r = n.request;
   const links = approvalLinks(r, adminBaseUrl);
   let headline = HEADLINE[n.type];
-  if (n.type === 'approval.approved' && r.state === 'pending') headline = `Approval ${r.approvals.length} of ${r.minApprovals}`;
-  const who = n.type === 'approval.denied' ? r.denial : n.type === 'approval.revoked' ? r.revocation : r.approvals.at(-1);
-  const by = who && n.type !== 'approval.requested' && n.type !== 'approval.expired' && n.type !== 'approval.consumed'
-    ? ` by ${esc(who.name || who.by)}${who.reason ? `: ${esc(who.reason)}` : ''}` : '';
-  const detail = `agent \`${esc(r.agent)}\` on \`${esc(r.target)}\` (${r.protocol}), rule \`${esc(r.policy)}/${esc(r.rule)}\`, ` +
-    `group \`${esc(r.group)}\`, grant ${r.grant}, request \`${r.id}\``;
-  const actions = r.state === 'pending' ? ` <${links.approve}|Approve> · <${links.deny}|Deny> · <${links.show}|Details>` : ` <${links.show}|Details>`;
+  if (n.type === 'approval.approved' && r.state === 'pending')
+    headline = `Approval ${r.approvals.length} of ${r.minApprovals}`;
+  const who =
+    n.type === 'approval.denied' ? r.denial : n.type === 'approval.revoked' ? r.revocation : r.approvals.at(-1);
+  const by =
+    who && n.type !== 'approval.requested' && n.type !== 'approval.expired' && n.type !== 'approval.consumed'
+      ? ` by ${esc(who.name || who.by)}${who.reason ? `: ${esc(who.reason)}` : ''}`
+      : '';
+  const detail =
+    `agent \`${esc(r.agent)}\` on \`${esc(r.target)}\` (${r.protocol}), rule \`${esc(r.policy)}/${esc(r.rule)}\`, `
+    + `group \`${esc(r.group)}\`, grant ${r.grant}, request \`${r.id}\``;
+  const actions =
+    r.state === 'pending'
+      ? ` <${links.approve}|Approve> · <${links.deny}|Deny> · <${links.show}|Details>`
+      : ` <${links.show}|Details>`;
   const text = `*${headline}*${by}: ${esc(r.summary)} — ${detail}.${actions}`;
   const blocks: unknown[] = [
     { type: 'section', text: { type: 'mrkdwn', text: `*${headline}*${by}\n${esc(r.summary)}` } },
-    { type: 'context', elements: [{ type: 'mrkdwn', text: detail + (r.state === 'pending' ? `, expires ${r.expiresAt}` : `, state ${r.state}`) }] },
+    {
+      type: 'context',
+      elements: [
+        { type: 'mrkdwn', text: detail + (r.state === 'pending' ? `, expires ${r.expiresAt}` : `, state ${r.state}`) },
+      ],
+    },
   ];
   if (r.state === 'pending') {
     blocks.push({
       type: 'actions',
       elements: [
-        { type: 'button', text: { type: 'plain_text', text: 'Approve' }, style: 'primary', url: links.approve, action_id: 'approve' },
-        { type: 'button', text: { type: 'plain_text', text: 'Deny' }, style: 'danger', url: links.deny, action_id: 'deny' },
+        {
+          type: 'button',
+          text: { type: 'plain_text', text: 'Approve' },
+          style: 'primary',
+          url: links.approve,
+          action_id: 'approve',
+        },
+        {
+          type: 'button',
+          text: { type: 'plain_text', text: 'Deny' },
+          style: 'danger',
+          url: links.deny,
+          action_id: 'deny',
+        },
       ],
     });
   }

@@ -4,12 +4,23 @@
  */
 import { AdminError } from '../admin/errors.ts';
 import type { AdminRoute, JsonSchema } from '../admin/route.ts';
-import { APPROVAL_STATES, type ApprovalListFilter, type ApprovalRequest, type Approvals, type ApprovalState } from './types.ts';
+import {
+  APPROVAL_STATES,
+  type ApprovalListFilter,
+  type ApprovalRequest,
+  type Approvals,
+  type ApprovalState,
+} from './types.ts';
 
 const vote: JsonSchema = {
   type: 'object',
   required: ['by', 'name', 'at', 'reason'],
-  properties: { by: { type: 'string' }, name: { type: 'string' }, at: { type: 'string', format: 'date-time' }, reason: { type: ['string', 'null'] } },
+  properties: {
+    by: { type: 'string' },
+    name: { type: 'string' },
+    at: { type: 'string', format: 'date-time' },
+    reason: { type: ['string', 'null'] },
+  },
 };
 const nullableVote: JsonSchema = { oneOf: [vote, { type: 'null' }] };
 const dateTime = { type: 'string', format: 'date-time' };
@@ -17,8 +28,24 @@ const nullableDateTime = { type: ['string', 'null'], format: 'date-time' };
 
 export const APPROVAL_REQUEST_SCHEMA: JsonSchema = {
   type: 'object',
-  required: ['id', 'state', 'agent', 'target', 'protocol', 'sessionId', 'summary', 'fingerprint', 'policy', 'rule', 'group',
-    'grant', 'minApprovals', 'createdAt', 'expiresAt', 'approvals'],
+  required: [
+    'id',
+    'state',
+    'agent',
+    'target',
+    'protocol',
+    'sessionId',
+    'summary',
+    'fingerprint',
+    'policy',
+    'rule',
+    'group',
+    'grant',
+    'minApprovals',
+    'createdAt',
+    'expiresAt',
+    'approvals',
+  ],
   properties: {
     id: { type: 'string' },
     state: { type: 'string', enum: [...APPROVAL_STATES] },
@@ -50,7 +77,12 @@ export const APPROVAL_REQUEST_SCHEMA: JsonSchema = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { from: { type: 'string' }, to: { type: 'string' }, at: dateTime, by: { type: ['string', 'null'] } },
+        properties: {
+          from: { type: 'string' },
+          to: { type: 'string' },
+          at: dateTime,
+          by: { type: ['string', 'null'] },
+        },
       },
     },
   },
@@ -64,12 +96,14 @@ const REASON_BODY: JsonSchema = {
 
 function reasonOf(body: unknown): string | undefined {
   if (body === undefined || body === null) return undefined;
-  if (typeof body !== 'object' || Array.isArray(body)) throw new AdminError('invalid_request', 'the body must be an object {reason?}');
+  if (typeof body !== 'object' || Array.isArray(body))
+    throw new AdminError('invalid_request', 'the body must be an object {reason?}');
   const extra = Object.keys(body).filter((k) => k !== 'reason');
   if (extra.length) throw new AdminError('invalid_request', `unknown field(s): ${extra.join(', ')}`);
   const reason = (body as { reason?: unknown }).reason;
   if (reason === undefined) return undefined;
-  if (typeof reason !== 'string' || reason.length > 2000) throw new AdminError('invalid_request', 'reason must be a string of at most 2000 characters');
+  if (typeof reason !== 'string' || reason.length > 2000)
+    throw new AdminError('invalid_request', 'reason must be a string of at most 2000 characters');
   return reason;
 }
 
@@ -85,7 +119,8 @@ function filterOf(q: URLSearchParams): ApprovalListFilter {
   const limit = q.get('limit');
   if (limit !== null) {
     const n = Number(limit);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new AdminError('invalid_request', 'limit must be an integer from 1 to 1000');
+    if (!Number.isInteger(n) || n < 1 || n > 1000)
+      throw new AdminError('invalid_request', 'limit must be an integer from 1 to 1000');
     f.limit = n;
   }
   const agent = q.get('agent');
@@ -120,9 +155,14 @@ export function approvalRoutes(deps: { approvals: Approvals }): AdminRoute[] {
       method: 'GET',
       path: '/v1/approvals',
       roles: ['approver', 'admin', 'auditor'],
-      summary: 'List approval requests, most recent first (approvers see those of their groups). Query: state (pending, …, all), agent, target, limit.',
+      summary:
+        'List approval requests, most recent first (approvers see those of their groups). Query: state (pending, …, all), agent, target, limit.',
       tag: 'approvals',
-      response: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: APPROVAL_REQUEST_SCHEMA } } },
+      response: {
+        type: 'object',
+        required: ['items'],
+        properties: { items: { type: 'array', items: APPROVAL_REQUEST_SCHEMA } },
+      },
       async handler(req) {
         return { body: { items: await approvals.list(filterOf(req.query), req.principal) } };
       },
@@ -138,11 +178,20 @@ export function approvalRoutes(deps: { approvals: Approvals }): AdminRoute[] {
         return { body: await approvals.get(req.params.id, req.principal) };
       },
     },
-    decision('approve', ['approver'], 'Approve a pending request (needs the approver role and membership of its group; never your own agent\'s request).',
-      (id, req) => approvals.approve(id, req.principal, reasonOf(req.body))),
-    decision('deny', ['approver'], 'Deny a pending request; one denial denies it.',
-      (id, req) => approvals.deny(id, req.principal, reasonOf(req.body))),
-    decision('revoke', ['approver', 'admin'], 'Revoke a pending request or an approved grant (a window grant stops covering actions at once).',
-      (id, req) => approvals.revoke(id, req.principal, reasonOf(req.body))),
+    decision(
+      'approve',
+      ['approver'],
+      "Approve a pending request (needs the approver role and membership of its group; never your own agent's request).",
+      (id, req) => approvals.approve(id, req.principal, reasonOf(req.body)),
+    ),
+    decision('deny', ['approver'], 'Deny a pending request; one denial denies it.', (id, req) =>
+      approvals.deny(id, req.principal, reasonOf(req.body)),
+    ),
+    decision(
+      'revoke',
+      ['approver', 'admin'],
+      'Revoke a pending request or an approved grant (a window grant stops covering actions at once).',
+      (id, req) => approvals.revoke(id, req.principal, reasonOf(req.body)),
+    ),
   ];
 }

@@ -12,7 +12,11 @@ const LEGAL: Record<ApprovalState, readonly ApprovalState[]> = {
 };
 
 export class IllegalTransitionError extends Error {
-  constructor(readonly id: string, readonly from: ApprovalState, readonly to: ApprovalState) {
+  constructor(
+    readonly id: string,
+    readonly from: ApprovalState,
+    readonly to: ApprovalState,
+  ) {
     super(`approval ${id}: illegal transition ${from} -> ${to}`);
     this.name = 'IllegalTransitionError';
   }

@@ -53,7 +53,11 @@ export interface ApprovalStore {
   get(id: string): Promise<StoredRequest | null>;
   getMany(ids: string[]): Promise<StoredRequest[]>;
   /** Creates `req` and points the cover at it, unless the cover no longer points at `expected`. */
-  create(coverKey: string, expected: string | null, req: ApprovalRequest): Promise<{ created: true } | { created: false; current: string | null }>;
+  create(
+    coverKey: string,
+    expected: string | null,
+    req: ApprovalRequest,
+  ): Promise<{ created: true } | { created: false; current: string | null }>;
   /** Writes `next` if the request is still at revision `rev`. */
   save(next: ApprovalRequest, rev: string): Promise<boolean>;
   /** Ids whose request or grant deadline is at or before nowMs. */
@@ -71,7 +75,10 @@ export function deadlineOf(req: ApprovalRequest): number | null {
   return null;
 }
 
-export function createApprovalStore(redis: Redis, opts: { prefix?: string; retentionSeconds?: number } = {}): ApprovalStore {
+export function createApprovalStore(
+  redis: Redis,
+  opts: { prefix?: string; retentionSeconds?: number } = {},
+): ApprovalStore {
   const p = opts.prefix ?? 'portcullis:approvals:';
   const retentionMs = opts.retentionSeconds && opts.retentionSeconds > 0 ? String(opts.retentionSeconds * 1000) : '';
   const channel = `${p}events`;
@@ -101,15 +108,40 @@ export function createApprovalStore(redis: Redis, opts: { prefix?: string; reten
       return out;
     },
     async create(coverKey, expected, req) {
-      const r = (await redis.eval(CREATE, 5, `${p}cover:${coverKey}`, reqKey(req.id), `${p}all`, `${p}pending`, `${p}deadlines`,
-        expected ?? '', req.id, JSON.stringify(req), req.state, Date.parse(req.createdAt), Date.parse(req.expiresAt), channel)) as [number, string];
+      const r = (await redis.eval(
+        CREATE,
+        5,
+        `${p}cover:${coverKey}`,
+        reqKey(req.id),
+        `${p}all`,
+        `${p}pending`,
+        `${p}deadlines`,
+        expected ?? '',
+        req.id,
+        JSON.stringify(req),
+        req.state,
+        Date.parse(req.createdAt),
+        Date.parse(req.expiresAt),
+        channel,
+      )) as [number, string];
       return r[0] === 1 ? { created: true } : { created: false, current: r[1] || null };
     },
     async save(next, rev) {
       const deadline = deadlineOf(next);
-      const r = await redis.eval(SAVE, 3, reqKey(next.id), `${p}pending`, `${p}deadlines`,
-        next.id, rev, JSON.stringify(next), next.state, deadline === null ? '' : String(deadline),
-        isFinal(next.state) ? retentionMs : '', channel);
+      const r = await redis.eval(
+        SAVE,
+        3,
+        reqKey(next.id),
+        `${p}pending`,
+        `${p}deadlines`,
+        next.id,
+        rev,
+        JSON.stringify(next),
+        next.state,
+        deadline === null ? '' : String(deadline),
+        isFinal(next.state) ? retentionMs : '',
+        channel,
+      );
       return r === 1;
     },
     async due(nowMs, max) {
@@ -120,7 +152,12 @@ export function createApprovalStore(redis: Redis, opts: { prefix?: string; reten
     },
     async forget(ids) {
       if (ids.length === 0) return;
-      await redis.multi().zrem(`${p}all`, ...ids).zrem(`${p}pending`, ...ids).zrem(`${p}deadlines`, ...ids).exec();
+      await redis
+        .multi()
+        .zrem(`${p}all`, ...ids)
+        .zrem(`${p}pending`, ...ids)
+        .zrem(`${p}deadlines`, ...ids)
+        .exec();
     },
   };
 }

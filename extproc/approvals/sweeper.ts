@@ -28,8 +28,15 @@ export function createSweeper(core: ApprovalsCore): Sweeper {
       let progressed = false;
       for (const id of ids) {
         const s = await store.get(id);
-        if (!s) { await store.forget([id]); progressed = true; continue; }
-        if (isDue(s.req) && (await expire(s))) { changed++; progressed = true; }
+        if (!s) {
+          await store.forget([id]);
+          progressed = true;
+          continue;
+        }
+        if (isDue(s.req) && (await expire(s))) {
+          changed++;
+          progressed = true;
+        }
       }
       // A round that changed nothing (every expiry lost a race) ends the sweep rather than spinning on the same ids.
       if (ids.length < ROUND || !progressed) return changed;
@@ -45,7 +52,9 @@ export function createSweeper(core: ApprovalsCore): Sweeper {
         sweeping = true;
         sweep()
           .catch((err: unknown) => log?.error({ err }, 'approval expiry sweep failed'))
-          .finally(() => { sweeping = false; });
+          .finally(() => {
+            sweeping = false;
+          });
       }, intervalMs);
       timer.unref();
     },

@@ -8,7 +8,14 @@ import type { ApprovalRequirement } from '../policy/types.ts';
  * lifetime ended unused, or a window closed) | revoked. consumed, denied, expired, revoked are final.
  */
 export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'revoked' | 'consumed';
-export const APPROVAL_STATES: readonly ApprovalState[] = ['pending', 'approved', 'denied', 'expired', 'revoked', 'consumed'];
+export const APPROVAL_STATES: readonly ApprovalState[] = [
+  'pending',
+  'approved',
+  'denied',
+  'expired',
+  'revoked',
+  'consumed',
+];
 
 /** What the data path proposes: the agent, where, the exact action (fingerprint) and the rule that asked for approval. */
 export interface ActionForApproval {
@@ -84,7 +91,11 @@ export interface ApprovalRequest {
 }
 
 export type ApprovalEventType =
-  | 'approval.requested' | 'approval.approved' | 'approval.denied' | 'approval.expired' | 'approval.revoked'
+  | 'approval.requested'
+  | 'approval.approved'
+  | 'approval.denied'
+  | 'approval.expired'
+  | 'approval.revoked'
   | 'approval.consumed'
   /** A window grant let an action through (a once grant's use is `approval.consumed`). */
   | 'approval.used';
@@ -126,7 +137,12 @@ export interface Approvals {
    * (consuming a once grant). When `signal` aborts first (the agent went away), it rejects with the abort reason and
    * consumes nothing, so the grant stays for the agent's retry.
    */
-  waitForDecision(action: ActionForApproval, requestId: string, timeoutMs: number, signal?: AbortSignal): Promise<ApprovalCheck>;
+  waitForDecision(
+    action: ActionForApproval,
+    requestId: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ApprovalCheck>;
   approve(requestId: string, approver: Principal, reason?: string): Promise<ApprovalRequest>;
   deny(requestId: string, approver: Principal, reason?: string): Promise<ApprovalRequest>;
   revoke(requestId: string, by: Principal, reason?: string): Promise<ApprovalRequest>;

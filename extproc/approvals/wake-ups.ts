@@ -65,14 +65,27 @@ export function createDecisionWaits(core: ApprovalsCore, redis: Redis, given?: R
           set.delete(onState);
           if (set.size === 0) waiters.delete(requestId);
         };
-        const done = (): void => { finish(); resolve(); };
-        const onAbort = (): void => { finish(); reject(signal?.reason); };
-        const onState = (state: string): void => { if (state !== 'pending') done(); };
+        const done = (): void => {
+          finish();
+          resolve();
+        };
+        const onAbort = (): void => {
+          finish();
+          reject(signal?.reason);
+        };
+        const onState = (state: string): void => {
+          if (state !== 'pending') done();
+        };
         set.add(onState);
         const timer = setTimeout(done, Math.max(0, timeoutMs));
         signal?.addEventListener('abort', onAbort, { once: true });
         // Subscribed before this read, so a decision made in between is seen either here or as a message.
-        load(requestId).then((s) => { if (s?.req.state !== 'pending') done(); }, () => done());
+        load(requestId).then(
+          (s) => {
+            if (s?.req.state !== 'pending') done();
+          },
+          () => done(),
+        );
       });
     },
 

@@ -14,7 +14,12 @@ export interface AdminClient {
 }
 
 export class AdminClientError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details: unknown) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: unknown,
+  ) {
     super(message);
   }
 }
@@ -63,7 +68,9 @@ export async function withAdminErrors(io: CliIO, action: () => Promise<number>):
       return 1;
     }
     if (err instanceof TypeError && String(err.message).includes('fetch failed')) {
-      io.stderr.write('error: the admin API is not reachable (is `portcullis serve` running? set PORTCULLIS_ADMIN_URL)\n');
+      io.stderr.write(
+        'error: the admin API is not reachable (is `portcullis serve` running? set PORTCULLIS_ADMIN_URL)\n',
+      );
       return 1;
     }
     throw err;
@@ -74,16 +81,28 @@ export async function withAdminErrors(io: CliIO, action: () => Promise<number>):
 export class UsageError extends Error {}
 
 /** Parses `--flag value` and `--flag=value` pairs and positional arguments. Booleans are `--flag` alone. */
-export function parseFlags(argv: string[], booleans: readonly string[] = []): { flags: Record<string, string>; positional: string[] } {
+export function parseFlags(
+  argv: string[],
+  booleans: readonly string[] = [],
+): { flags: Record<string, string>; positional: string[] } {
   const flags: Record<string, string> = {};
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (!a.startsWith('--')) { positional.push(a); continue; }
+    if (!a.startsWith('--')) {
+      positional.push(a);
+      continue;
+    }
     const eq = a.indexOf('=');
-    if (eq > 0) { flags[a.slice(2, eq)] = a.slice(eq + 1); continue; }
+    if (eq > 0) {
+      flags[a.slice(2, eq)] = a.slice(eq + 1);
+      continue;
+    }
     const name = a.slice(2);
-    if (booleans.includes(name)) { flags[name] = 'true'; continue; }
+    if (booleans.includes(name)) {
+      flags[name] = 'true';
+      continue;
+    }
     const v = argv[i + 1];
     if (v === undefined) throw new UsageError(`--${name} needs a value`);
     flags[name] = v;

@@ -4,23 +4,57 @@ import type { CliCommand, CliIO } from './types.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand> }> = {
   serve: { summary: 'run the gateway service', load: async () => (await import('./commands/serve.ts')).serveCommand },
-  policy: { summary: 'lint, eval, test, schema, apply, history, diff, rollback', load: async () => (await import('./commands/policy.ts')).policyCommand },
-  agent: { summary: 'register and manage agents', load: async () => (await import('./commands/identity.ts')).agentCommand },
-  token: { summary: 'issue and revoke agent tokens', load: async () => (await import('./commands/identity.ts')).tokenCommand },
-  target: { summary: 'list and apply targets', load: async () => (await import('./commands/identity.ts')).targetCommand },
-  approvals: { summary: 'list, show, approve, deny and revoke approval requests', load: async () => (await import('./commands/approvals.ts')).approvalsCommand },
-  sessions: { summary: 'list, show, verify, export and tail recorded sessions (auditors)', load: async () => (await import('./commands/sessions.ts')).sessionsCommand },
-  mask: { summary: 'mask stdin to stdout with built-in or policy masking rules', load: async () => (await import('./commands/mask.ts')).maskCommand },
-  k8s: { summary: 'classify a Kubernetes API request offline (k8s classify METHOD PATH)', load: async () => (await import('./commands/k8s.ts')).k8sCommand },
-  principal: { summary: 'create human principals (admins, policy authors, approvers, auditors)', load: async () => (await import('./commands/identity.ts')).principalCommand },
-  demo: { summary: 'try the Kubernetes path without Envoy (uses the test stand-ins by design)', load: async () => (await import('./commands/demo.ts')).demoCommand },
+  policy: {
+    summary: 'lint, eval, test, schema, apply, history, diff, rollback',
+    load: async () => (await import('./commands/policy.ts')).policyCommand,
+  },
+  agent: {
+    summary: 'register and manage agents',
+    load: async () => (await import('./commands/identity.ts')).agentCommand,
+  },
+  token: {
+    summary: 'issue and revoke agent tokens',
+    load: async () => (await import('./commands/identity.ts')).tokenCommand,
+  },
+  target: {
+    summary: 'list and apply targets',
+    load: async () => (await import('./commands/identity.ts')).targetCommand,
+  },
+  approvals: {
+    summary: 'list, show, approve, deny and revoke approval requests',
+    load: async () => (await import('./commands/approvals.ts')).approvalsCommand,
+  },
+  sessions: {
+    summary: 'list, show, verify, export and tail recorded sessions (auditors)',
+    load: async () => (await import('./commands/sessions.ts')).sessionsCommand,
+  },
+  mask: {
+    summary: 'mask stdin to stdout with built-in or policy masking rules',
+    load: async () => (await import('./commands/mask.ts')).maskCommand,
+  },
+  k8s: {
+    summary: 'classify a Kubernetes API request offline (k8s classify METHOD PATH)',
+    load: async () => (await import('./commands/k8s.ts')).k8sCommand,
+  },
+  principal: {
+    summary: 'create human principals (admins, policy authors, approvers, auditors)',
+    load: async () => (await import('./commands/identity.ts')).principalCommand,
+  },
+  demo: {
+    summary: 'try the Kubernetes path without Envoy (uses the test stand-ins by design)',
+    load: async () => (await import('./commands/demo.ts')).demoCommand,
+  },
 };
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv;
   const cmd = name ? COMMANDS[name] : undefined;
   if (!cmd) {
-    io.stderr.write(`usage: portcullis <command> [args]\n\ncommands:\n${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(11)}${c.summary}`).join('\n')}\n`);
+    io.stderr.write(
+      `usage: portcullis <command> [args]\n\ncommands:\n${Object.entries(COMMANDS)
+        .map(([n, c]) => `  ${n.padEnd(11)}${c.summary}`)
+        .join('\n')}\n`,
+    );
     return name ? 2 : 0;
   }
   try {

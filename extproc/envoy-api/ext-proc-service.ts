@@ -34,11 +34,24 @@ export function newProtoRoot(): protobuf.Root {
 function addProtocolConfig(root: protobuf.Root): void {
   const pkg = root.lookup('envoy.service.ext_proc.v3') as protobuf.Namespace;
   const cfg = new protobuf.Type('ProtocolConfiguration')
-    .add(new protobuf.Field('request_body_mode', 1, 'envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode'))
-    .add(new protobuf.Field('response_body_mode', 2, 'envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode'))
+    .add(
+      new protobuf.Field(
+        'request_body_mode',
+        1,
+        'envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode',
+      ),
+    )
+    .add(
+      new protobuf.Field(
+        'response_body_mode',
+        2,
+        'envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode',
+      ),
+    )
     .add(new protobuf.Field('send_body_without_waiting_for_header_response', 3, 'bool'));
   pkg.add(cfg);
-  root.lookupType('envoy.service.ext_proc.v3.ProcessingRequest')
+  root
+    .lookupType('envoy.service.ext_proc.v3.ProcessingRequest')
     .add(new protobuf.Field('protocol_config', 11, 'envoy.service.ext_proc.v3.ProtocolConfiguration'));
 }
 
@@ -51,7 +64,10 @@ export function extProcPackageDefinition(): protoLoader.PackageDefinition {
     root.loadSync(EXT_PROC_PROTO, { keepCase: true });
     addProtocolConfig(root);
     root.resolveAll();
-    extProcPackage = protoLoader.fromJSON(root.toJSON() as Parameters<typeof protoLoader.fromJSON>[0], protoLoaderOptions);
+    extProcPackage = protoLoader.fromJSON(
+      root.toJSON() as Parameters<typeof protoLoader.fromJSON>[0],
+      protoLoaderOptions,
+    );
   }
   return extProcPackage;
 }
@@ -71,7 +87,10 @@ export interface ExternalProcessorImplementation extends grpc.UntypedServiceImpl
 /** A client of ExternalProcessor: `Process()` opens one bidi stream (Envoy opens one per HTTP request). */
 export interface ExternalProcessorClient extends grpc.Client {
   Process(options?: grpc.CallOptions): grpc.ClientDuplexStream<ProcessingRequest, ProcessingResponse>;
-  Process(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<ProcessingRequest, ProcessingResponse>;
+  Process(
+    metadata: grpc.Metadata,
+    options?: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<ProcessingRequest, ProcessingResponse>;
 }
 
 /** Creates a client for the ExternalProcessor at `address` (host:port). */

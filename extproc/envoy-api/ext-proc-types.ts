@@ -103,19 +103,23 @@ export interface ProcessingRequestCommon {
 }
 
 export type ProcessingRequestKind =
-  | 'request_headers' | 'response_headers'
-  | 'request_body' | 'response_body'
-  | 'request_trailers' | 'response_trailers';
+  | 'request_headers'
+  | 'response_headers'
+  | 'request_body'
+  | 'response_body'
+  | 'request_trailers'
+  | 'response_trailers';
 
 /** Envoy -> processor. Narrow with `msg.request === 'request_headers'` (set on received messages) or `'x' in msg`. */
-export type ProcessingRequest = ProcessingRequestCommon & (
-  | { request?: 'request_headers'; request_headers: HttpHeaders }
-  | { request?: 'response_headers'; response_headers: HttpHeaders }
-  | { request?: 'request_body'; request_body: HttpBody }
-  | { request?: 'response_body'; response_body: HttpBody }
-  | { request?: 'request_trailers'; request_trailers: HttpTrailers }
-  | { request?: 'response_trailers'; response_trailers: HttpTrailers }
-);
+export type ProcessingRequest = ProcessingRequestCommon &
+  (
+    | { request?: 'request_headers'; request_headers: HttpHeaders }
+    | { request?: 'response_headers'; response_headers: HttpHeaders }
+    | { request?: 'request_body'; request_body: HttpBody }
+    | { request?: 'response_body'; response_body: HttpBody }
+    | { request?: 'request_trailers'; request_trailers: HttpTrailers }
+    | { request?: 'response_trailers'; response_trailers: HttpTrailers }
+  );
 
 export interface HeaderMutation {
   set_headers?: HeaderValueOption[];
@@ -177,22 +181,26 @@ export interface ProcessingResponseCommon {
 }
 
 export type ProcessingResponseKind =
-  | 'request_headers' | 'response_headers'
-  | 'request_body' | 'response_body'
-  | 'request_trailers' | 'response_trailers'
+  | 'request_headers'
+  | 'response_headers'
+  | 'request_body'
+  | 'response_body'
+  | 'request_trailers'
+  | 'response_trailers'
   | 'immediate_response';
 
 /**
  * Processor -> Envoy. The last member (no kind) is legal only together with `override_message_timeout`, which Envoy
  * handles alone, ignoring the rest of that message (docs/envoy-behaviour.md B.3).
  */
-export type ProcessingResponse = ProcessingResponseCommon & (
-  | { response?: 'request_headers'; request_headers: HeadersResponse }
-  | { response?: 'response_headers'; response_headers: HeadersResponse }
-  | { response?: 'request_body'; request_body: BodyResponse }
-  | { response?: 'response_body'; response_body: BodyResponse }
-  | { response?: 'request_trailers'; request_trailers: TrailersResponse }
-  | { response?: 'response_trailers'; response_trailers: TrailersResponse }
-  | { response?: 'immediate_response'; immediate_response: ImmediateResponse }
-  | { response?: undefined }
-);
+export type ProcessingResponse = ProcessingResponseCommon &
+  (
+    | { response?: 'request_headers'; request_headers: HeadersResponse }
+    | { response?: 'response_headers'; response_headers: HeadersResponse }
+    | { response?: 'request_body'; request_body: BodyResponse }
+    | { response?: 'response_body'; response_body: BodyResponse }
+    | { response?: 'request_trailers'; request_trailers: TrailersResponse }
+    | { response?: 'response_trailers'; response_trailers: TrailersResponse }
+    | { response?: 'immediate_response'; immediate_response: ImmediateResponse }
+    | { response?: undefined }
+  );

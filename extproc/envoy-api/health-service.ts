@@ -25,7 +25,10 @@ let pkg: protoLoader.PackageDefinition | undefined;
 
 /** grpc-js service definition of grpc.health.v1.Health (protos/grpc/health/v1/health.proto; not in the xDS deps). */
 export function healthServiceDefinition(): grpc.ServiceDefinition {
-  pkg ??= protoLoader.loadSync('grpc/health/v1/health.proto', { ...protoLoaderOptions, includeDirs: [...protoIncludeDirs] });
+  pkg ??= protoLoader.loadSync('grpc/health/v1/health.proto', {
+    ...protoLoaderOptions,
+    includeDirs: [...protoIncludeDirs],
+  });
   return pkg['grpc.health.v1.Health'] as grpc.ServiceDefinition;
 }
 

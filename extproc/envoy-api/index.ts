@@ -13,9 +13,18 @@ export {
 export type { ExternalProcessorImplementation, ExternalProcessorClient } from './ext-proc-service.ts';
 export type * from './ext-proc-types.ts';
 export { networkExtProcServiceDefinition, newNetworkExtProcClient } from './network-ext-proc-service.ts';
-export type { NetworkExternalProcessorImplementation, NetworkExternalProcessorClient } from './network-ext-proc-service.ts';
+export type {
+  NetworkExternalProcessorImplementation,
+  NetworkExternalProcessorClient,
+} from './network-ext-proc-service.ts';
 export type * from './network-ext-proc-types.ts';
 export { healthServiceDefinition, newHealthClient } from './health-service.ts';
-export type { HealthImplementation, HealthClient, HealthCheckRequest, HealthCheckResponse, ServingStatus } from './health-service.ts';
+export type {
+  HealthImplementation,
+  HealthClient,
+  HealthCheckRequest,
+  HealthCheckResponse,
+  ServingStatus,
+} from './health-service.ts';
 export { loadEnvoyConfigRoot, lookupTypeUrl, envoyConfigProtos } from './envoy-config-root.ts';
 export { protoIncludeDirs, projectProtoDir } from './proto-paths.ts';

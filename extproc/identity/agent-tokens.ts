@@ -37,10 +37,22 @@ export interface TokenRecord {
   issuedBy: string;
 }
 
-export type TokenFailure = 'missing' | 'malformed' | 'expired' | 'invalid' | 'revoked' | 'out_of_scope' | 'unknown_agent' | 'agent_disabled';
+export type TokenFailure =
+  | 'missing'
+  | 'malformed'
+  | 'expired'
+  | 'invalid'
+  | 'revoked'
+  | 'out_of_scope'
+  | 'unknown_agent'
+  | 'agent_disabled';
 
 export type TokenVerification =
-  | { ok: true; agent: Agent; token: { jti: string; sessionId: string; plan: string; targets: string[]; expiresAt: Date } }
+  | {
+      ok: true;
+      agent: Agent;
+      token: { jti: string; sessionId: string; plan: string; targets: string[]; expiresAt: Date };
+    }
   | { ok: false; failure: TokenFailure; message: string };
 
 export interface TokenPolicy {
@@ -97,7 +109,13 @@ export class AgentTokens {
     }
   }
 
-  async issue(req: { agent: string; targets: string[]; ttlSeconds?: number; plan?: string; issuedBy: string }): Promise<{ token: string; record: TokenRecord }> {
+  async issue(req: {
+    agent: string;
+    targets: string[];
+    ttlSeconds?: number;
+    plan?: string;
+    issuedBy: string;
+  }): Promise<{ token: string; record: TokenRecord }> {
     const agent = await this.registry.getAgent(req.agent);
     if (!agent) throw new TokenIssueError(`agent ${req.agent} is not registered`);
     if (agent.disabled) throw new TokenIssueError(`agent ${req.agent} is disabled`);
@@ -115,12 +133,22 @@ export class AgentTokens {
     const { kid, key } = this.keys.current();
     const token = await new SignJWT({ sid: sessionId, ...(req.plan ? { plan: req.plan } : {}) })
       .setProtectedHeader({ alg: ALG, kid, typ: AGENT_TOKEN_TYPE })
-      .setIssuer(ISSUER).setSubject(agent.id).setAudience(req.targets).setJti(jti)
-      .setIssuedAt(now).setExpirationTime(now + ttl)
+      .setIssuer(ISSUER)
+      .setSubject(agent.id)
+      .setAudience(req.targets)
+      .setJti(jti)
+      .setIssuedAt(now)
+      .setExpirationTime(now + ttl)
       .sign(key);
     const record: TokenRecord = {
-      jti, agent: agent.id, targets: req.targets, sessionId, plan: req.plan ?? '',
-      issuedAt: new Date(now * 1000).toISOString(), expiresAt: new Date((now + ttl) * 1000).toISOString(), issuedBy: req.issuedBy,
+      jti,
+      agent: agent.id,
+      targets: req.targets,
+      sessionId,
+      plan: req.plan ?? '',
+      issuedAt: new Date(now * 1000).toISOString(),
+      expiresAt: new Date((now + ttl) * 1000).toISOString(),
+      issuedBy: req.issuedBy,
     };
     await this.redis.set(tokenKey(jti), JSON.stringify(record), 'EX', ttl);
     return { token, record };
@@ -144,15 +172,22 @@ export class AgentTokens {
 
   /** Verifies a bearer token for use against `target`. Never throws for a bad token. */
   async verify(token: string | undefined, target: string): Promise<TokenVerification> {
-    if (!token) return { ok: false, failure: 'missing', message: 'no Portcullis agent token was presented (send it as a bearer token)' };
+    if (!token)
+      return {
+        ok: false,
+        failure: 'missing',
+        message: 'no Portcullis agent token was presented (send it as a bearer token)',
+      };
     const now = this.now();
     const digest = hash('sha256', token, 'base64');
     // Fast path: this exact token's signature was verified moments ago and it has not expired since.
-    const claims = this.verified.get(digest, now) ?? await this.verifySignature(token, digest, now);
+    const claims = this.verified.get(digest, now) ?? (await this.verifySignature(token, digest, now));
     if ('failure' in claims) return claims;
     const { jti, targets } = claims;
-    if (this.revoked.has(jti)) return { ok: false, failure: 'revoked', message: `the agent token ${jti} has been revoked` };
-    if (!targets.includes(target)) return { ok: false, failure: 'out_of_scope', message: `the agent token is not scoped to target ${target}` };
+    if (this.revoked.has(jti))
+      return { ok: false, failure: 'revoked', message: `the agent token ${jti} has been revoked` };
+    if (!targets.includes(target))
+      return { ok: false, failure: 'out_of_scope', message: `the agent token is not scoped to target ${target}` };
     const agent = await this.agent(claims.sub);
     if (!agent) return { ok: false, failure: 'unknown_agent', message: `agent ${claims.sub} is not registered` };
     if (agent.disabled) return { ok: false, failure: 'agent_disabled', message: `agent ${agent.id} is disabled` };
@@ -164,22 +199,35 @@ export class AgentTokens {
   }
 
   /** The full check (header, key, signature, issuer, expiry); remembers the claims of a token that passes. */
-  private async verifySignature(token: string, digest: string, now: number): Promise<VerifiedClaims | { ok: false; failure: TokenFailure; message: string }> {
+  private async verifySignature(
+    token: string,
+    digest: string,
+    now: number,
+  ): Promise<VerifiedClaims | { ok: false; failure: TokenFailure; message: string }> {
     let kid: string | undefined;
     try {
       const header = decodeProtectedHeader(token);
-      if (header.typ !== AGENT_TOKEN_TYPE) return { ok: false, failure: 'malformed', message: 'the bearer token is not a Portcullis agent token' };
+      if (header.typ !== AGENT_TOKEN_TYPE)
+        return { ok: false, failure: 'malformed', message: 'the bearer token is not a Portcullis agent token' };
       kid = header.kid;
     } catch {
       return { ok: false, failure: 'malformed', message: 'the bearer token is not a Portcullis agent token' };
     }
     const key = kid ? await this.keys.verificationKey(kid) : null;
-    if (!key) return { ok: false, failure: 'invalid', message: 'the agent token was not signed by a key this gateway knows' };
+    if (!key)
+      return { ok: false, failure: 'invalid', message: 'the agent token was not signed by a key this gateway knows' };
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: [ALG], typ: AGENT_TOKEN_TYPE, clockTolerance: 0, currentDate: new Date(now) }));
+      ({ payload } = await jwtVerify(token, key, {
+        issuer: ISSUER,
+        algorithms: [ALG],
+        typ: AGENT_TOKEN_TYPE,
+        clockTolerance: 0,
+        currentDate: new Date(now),
+      }));
     } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) return { ok: false, failure: 'expired', message: 'the agent token has expired; ask for a new one' };
+      if (err instanceof joseErrors.JWTExpired)
+        return { ok: false, failure: 'expired', message: 'the agent token has expired; ask for a new one' };
       return { ok: false, failure: 'invalid', message: 'the agent token is invalid' };
     }
     const claims: VerifiedClaims = {
@@ -201,8 +249,12 @@ export class AgentTokens {
     if (hit && this.now() - hit.at < 1000) return hit.agent;
     let refresh = this.agentRefresh.get(id);
     if (!refresh) {
-      refresh = this.registry.getAgent(id)
-        .then((agent) => { this.agentCache.set(id, { agent, at: this.now() }); return agent; })
+      refresh = this.registry
+        .getAgent(id)
+        .then((agent) => {
+          this.agentCache.set(id, { agent, at: this.now() });
+          return agent;
+        })
         .finally(() => this.agentRefresh.delete(id));
       this.agentRefresh.set(id, refresh);
     }
@@ -210,7 +262,9 @@ export class AgentTokens {
     // A stale entry answers now while one refresh runs: a request never waits on Redis for an agent it has seen,
     // so a Redis outage cannot stall decisions past Envoy's message timeout. The last known state of the agent
     // stands until Redis answers (a change reaches this replica about a second plus one round trip later).
-    refresh.catch((err: unknown) => this.logger?.warn({ err: (err as Error).message, agent: id }, 'agent refresh failed; using the last known state'));
+    refresh.catch((err: unknown) =>
+      this.logger?.warn({ err: (err as Error).message, agent: id }, 'agent refresh failed; using the last known state'),
+    );
     return hit.agent;
   }
 }
@@ -218,7 +272,14 @@ export class AgentTokens {
 export class TokenIssueError extends Error {}
 
 /** What a valid signature vouches for; the per-call checks (revocation, scope, agent) run on these. */
-interface VerifiedClaims { jti: string; sub: string; sessionId: string; plan: string; targets: string[]; exp: number }
+interface VerifiedClaims {
+  jti: string;
+  sub: string;
+  sessionId: string;
+  plan: string;
+  targets: string[];
+  exp: number;
+}
 
 /**
  * Tokens whose signature verified, by SHA-256 of the token. An entry is good while `now < until`, where `until` is

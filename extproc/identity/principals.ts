@@ -16,10 +16,24 @@ export class Principals {
   constructor(private readonly redis: Redis) {}
 
   /** Creates a principal and its first token; the token is returned once and never stored in clear. */
-  async create(p: { name: string; roles: Role[]; groups?: string[]; id?: string }): Promise<{ principal: Principal; token: string }> {
-    const principal: Principal = { id: p.id ?? `usr_${randomUUID()}`, name: p.name, roles: p.roles, groups: p.groups ?? [] };
+  async create(p: {
+    name: string;
+    roles: Role[];
+    groups?: string[];
+    id?: string;
+  }): Promise<{ principal: Principal; token: string }> {
+    const principal: Principal = {
+      id: p.id ?? `usr_${randomUUID()}`,
+      name: p.name,
+      roles: p.roles,
+      groups: p.groups ?? [],
+    };
     const token = `pcu_${randomBytes(32).toString('base64url')}`;
-    await this.redis.multi().hset(PRINCIPALS, principal.id, JSON.stringify(principal)).hset(TOKENS, digest(token), principal.id).exec();
+    await this.redis
+      .multi()
+      .hset(PRINCIPALS, principal.id, JSON.stringify(principal))
+      .hset(TOKENS, digest(token), principal.id)
+      .exec();
     return { principal, token };
   }
 
@@ -38,8 +52,10 @@ export class Principals {
 
   /** The admin server's authenticate function. */
   async authenticate(bearer: string | undefined): Promise<Principal> {
-    if (!bearer) throw new AdminError('unauthenticated', 'the admin API needs a bearer token (Authorization: Bearer <token>)');
-    if (looksLikeAgentToken(bearer)) throw new AdminError('unauthenticated', 'agent tokens are not accepted by the admin API');
+    if (!bearer)
+      throw new AdminError('unauthenticated', 'the admin API needs a bearer token (Authorization: Bearer <token>)');
+    if (looksLikeAgentToken(bearer))
+      throw new AdminError('unauthenticated', 'agent tokens are not accepted by the admin API');
     const id = await this.redis.hget(TOKENS, digest(bearer));
     const principal = id ? await this.get(id) : null;
     if (!principal) throw new AdminError('unauthenticated', 'unknown or revoked admin token');

@@ -48,22 +48,32 @@ const TARGETS = 'portcullis:targets';
 export class Registry {
   constructor(private readonly redis: Redis) {}
 
-  async putAgent(agent: Agent): Promise<void> { await this.redis.hset(AGENTS, agent.id, JSON.stringify(agent)); }
+  async putAgent(agent: Agent): Promise<void> {
+    await this.redis.hset(AGENTS, agent.id, JSON.stringify(agent));
+  }
   async getAgent(id: string): Promise<Agent | null> {
     const raw = await this.redis.hget(AGENTS, id);
     return raw ? (JSON.parse(raw) as Agent) : null;
   }
   async listAgents(): Promise<Agent[]> {
-    return Object.values(await this.redis.hgetall(AGENTS)).map((s) => JSON.parse(s) as Agent).sort((a, b) => a.id.localeCompare(b.id));
+    return Object.values(await this.redis.hgetall(AGENTS))
+      .map((s) => JSON.parse(s) as Agent)
+      .sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  async putTarget(target: Target): Promise<void> { await this.redis.hset(TARGETS, target.name, JSON.stringify(target)); }
+  async putTarget(target: Target): Promise<void> {
+    await this.redis.hset(TARGETS, target.name, JSON.stringify(target));
+  }
   async getTarget(name: string): Promise<Target | null> {
     const raw = await this.redis.hget(TARGETS, name);
     return raw ? (JSON.parse(raw) as Target) : null;
   }
   async listTargets(): Promise<Target[]> {
-    return Object.values(await this.redis.hgetall(TARGETS)).map((s) => JSON.parse(s) as Target).sort((a, b) => a.name.localeCompare(b.name));
+    return Object.values(await this.redis.hgetall(TARGETS))
+      .map((s) => JSON.parse(s) as Target)
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
-  async deleteTarget(name: string): Promise<boolean> { return (await this.redis.hdel(TARGETS, name)) === 1; }
+  async deleteTarget(name: string): Promise<boolean> {
+    return (await this.redis.hdel(TARGETS, name)) === 1;
+  }
 }

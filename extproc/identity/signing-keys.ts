@@ -7,7 +7,13 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 
-interface StoredKey { kid: string; createdAt: number; retiredAt: number | null; privateJwk: JWK; publicJwk: JWK }
+interface StoredKey {
+  kid: string;
+  createdAt: number;
+  retiredAt: number | null;
+  privateJwk: JWK;
+  publicJwk: JWK;
+}
 const KEYS = 'portcullis:signing-keys';
 const CURRENT = 'portcullis:signing-key:current';
 export const ALG = 'EdDSA';
@@ -26,7 +32,9 @@ export class SigningKeys {
       current = await this.redis.get(CURRENT);
     }
     const all = Object.values(await this.redis.hgetall(KEYS)).map((s) => JSON.parse(s) as StoredKey);
-    this.verifyKeys = new Map(await Promise.all(all.map(async (k) => [k.kid, await importJWK(k.publicJwk, ALG)] as const)));
+    this.verifyKeys = new Map(
+      await Promise.all(all.map(async (k) => [k.kid, await importJWK(k.publicJwk, ALG)] as const)),
+    );
     const cur = all.find((k) => k.kid === current);
     if (!cur) throw new Error('the current signing key is missing from the keyring');
     this.signing = { kid: cur.kid, key: await importJWK(cur.privateJwk, ALG) };
@@ -37,7 +45,13 @@ export class SigningKeys {
     const { publicKey, privateKey } = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true });
     const kid = randomUUID();
     const now = Date.now();
-    const entry: StoredKey = { kid, createdAt: now, retiredAt: null, privateJwk: await exportJWK(privateKey), publicJwk: await exportJWK(publicKey) };
+    const entry: StoredKey = {
+      kid,
+      createdAt: now,
+      retiredAt: null,
+      privateJwk: await exportJWK(privateKey),
+      publicJwk: await exportJWK(publicKey),
+    };
     const prev = await this.redis.get(CURRENT);
     const multi = this.redis.multi().hset(KEYS, kid, JSON.stringify(entry)).set(CURRENT, kid);
     if (prev) {

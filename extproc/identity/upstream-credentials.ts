@@ -16,7 +16,10 @@ export type UpstreamSecret =
   | { kind: 'ssh-key'; user: string; privateKey: SecretValue };
 
 export class CredentialError extends Error {
-  constructor(readonly target: string, message: string) {
+  constructor(
+    readonly target: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'CredentialError';
   }
@@ -47,20 +50,29 @@ export class UpstreamCredentials {
     if (hit && hit.key === key && this.now() < hit.refreshAt) return hit.secret;
     const running = this.inflight.get(key);
     if (running) return running;
-    const p = this.obtain(target, cred).catch((err: unknown) => {
-      // One error type for "no credential now" (vault unreadable, API server unreachable, TokenRequest refused), so the
-      // adapter can refuse the agent with a Status; none of these messages holds a secret.
-      if (err instanceof CredentialError) throw err;
-      throw new CredentialError(target.name, `target ${target.name}: ${err instanceof Error ? err.message : String(err)}`);
-    }).then((c) => {
-      this.cache.set(target.name, { key, ...c });
-      return c.secret;
-    }).finally(() => this.inflight.delete(key));
+    const p = this.obtain(target, cred)
+      .catch((err: unknown) => {
+        // One error type for "no credential now" (vault unreadable, API server unreachable, TokenRequest refused), so the
+        // adapter can refuse the agent with a Status; none of these messages holds a secret.
+        if (err instanceof CredentialError) throw err;
+        throw new CredentialError(
+          target.name,
+          `target ${target.name}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      })
+      .then((c) => {
+        this.cache.set(target.name, { key, ...c });
+        return c.secret;
+      })
+      .finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
 
-  private async obtain(target: Target, cred: UpstreamCredential): Promise<{ secret: UpstreamSecret; refreshAt: number }> {
+  private async obtain(
+    target: Target,
+    cred: UpstreamCredential,
+  ): Promise<{ secret: UpstreamSecret; refreshAt: number }> {
     const reread = this.now() + STATIC_REREAD_MS;
     switch (cred.kind) {
       case 'static-token':
@@ -70,9 +82,15 @@ export class UpstreamCredentials {
         return { secret: { kind: 'bearer-token', token: minted.token }, refreshAt: minted.refreshAt };
       }
       case 'password':
-        return { secret: { kind: 'password', user: cred.user, password: await resolveSecret(cred.passwordRef) }, refreshAt: reread };
+        return {
+          secret: { kind: 'password', user: cred.user, password: await resolveSecret(cred.passwordRef) },
+          refreshAt: reread,
+        };
       case 'ssh-key':
-        return { secret: { kind: 'ssh-key', user: cred.user, privateKey: await resolveSecret(cred.privateKeyRef) }, refreshAt: reread };
+        return {
+          secret: { kind: 'ssh-key', user: cred.user, privateKey: await resolveSecret(cred.privateKeyRef) },
+          refreshAt: reread,
+        };
       default: {
         const never: never = cred;
         throw new CredentialError(target.name, `unknown credential ${JSON.stringify(never)}`);
@@ -80,18 +98,28 @@ export class UpstreamCredentials {
     }
   }
 
-  private async mint(target: Target, cred: Extract<UpstreamCredential, { kind: 'token-request' }>): Promise<{ token: SecretValue; refreshAt: number }> {
+  private async mint(
+    target: Target,
+    cred: Extract<UpstreamCredential, { kind: 'token-request' }>,
+  ): Promise<{ token: SecretValue; refreshAt: number }> {
     const bearer = await resolveSecret(cred.tokenRef);
     const ca = target.caRef ? (await resolveSecret(target.caRef)).reveal() : undefined;
-    const url = new URL(`/api/v1/namespaces/${encodeURIComponent(cred.namespace)}/serviceaccounts/${encodeURIComponent(cred.serviceAccount)}/token`, target.address);
+    const url = new URL(
+      `/api/v1/namespaces/${encodeURIComponent(cred.namespace)}/serviceaccounts/${encodeURIComponent(cred.serviceAccount)}/token`,
+      target.address,
+    );
     const body = JSON.stringify({
-      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
       spec: { expirationSeconds: cred.ttlSeconds, ...(cred.audiences?.length ? { audiences: cred.audiences } : {}) },
     });
     const started = this.now();
     const res = await postJson(url, body, bearer, ca);
     if (res.status !== 201 && res.status !== 200) {
-      throw new CredentialError(target.name, `TokenRequest for ${cred.namespace}/${cred.serviceAccount} on target ${target.name} failed with HTTP ${res.status}`);
+      throw new CredentialError(
+        target.name,
+        `TokenRequest for ${cred.namespace}/${cred.serviceAccount} on target ${target.name} failed with HTTP ${res.status}`,
+      );
     }
     const status = (res.body as { status?: { token?: unknown; expirationTimestamp?: unknown } } | undefined)?.status;
     if (typeof status?.token !== 'string' || status.token === '') {
@@ -106,28 +134,49 @@ export class UpstreamCredentials {
   }
 }
 
-function postJson(url: URL, body: string, bearer: SecretValue, ca: string | undefined): Promise<{ status: number; body: unknown }> {
+function postJson(
+  url: URL,
+  body: string,
+  bearer: SecretValue,
+  ca: string | undefined,
+): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${bearer.reveal()}`, 'content-length': Buffer.byteLength(body) },
-      ...(ca ? { ca } : {}),
-      timeout: 5000,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > 1024 * 1024) { req.destroy(new Error('TokenRequest response too large')); return; }
-        chunks.push(c);
-      });
-      res.on('end', () => {
-        let parsed: unknown;
-        try { parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { parsed = undefined; }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-      res.on('error', reject);
-    });
+    const req = https.request(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          authorization: `Bearer ${bearer.reveal()}`,
+          'content-length': Buffer.byteLength(body),
+        },
+        ...(ca ? { ca } : {}),
+        timeout: 5000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > 1024 * 1024) {
+            req.destroy(new Error('TokenRequest response too large'));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () => {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            parsed = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('TokenRequest timed out')));
     req.on('error', (err) => reject(new Error(`TokenRequest failed: ${err.message}`)));
     req.end(body);

@@ -7,18 +7,31 @@ import { readFile } from 'node:fs/promises';
 
 export class SecretValue {
   readonly #value: string;
-  constructor(value: string) { this.#value = value; }
+  constructor(value: string) {
+    this.#value = value;
+  }
   /** The only way to read the value: name the place that needs it. */
-  reveal(): string { return this.#value; }
-  toString(): string { return '[secret]'; }
-  toJSON(): string { return '[secret]'; }
-  [Symbol.for('nodejs.util.inspect.custom')](): string { return '[secret]'; }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return '[secret]';
+  }
+  toJSON(): string {
+    return '[secret]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return '[secret]';
+  }
 }
 
 export const VAULT_REF_PATTERN = '^(file:/.+|env:[A-Za-z_][A-Za-z0-9_]*)$';
 
 export class VaultError extends Error {
-  constructor(readonly ref: string, message: string) {
+  constructor(
+    readonly ref: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'VaultError';
   }
@@ -28,7 +41,8 @@ export async function resolveSecret(ref: string, env: NodeJS.ProcessEnv = proces
   if (ref.startsWith('env:')) {
     const name = ref.slice(4);
     const v = env[name];
-    if (v === undefined || v === '') throw new VaultError(ref, `vault reference ${ref}: environment variable ${name} is not set`);
+    if (v === undefined || v === '')
+      throw new VaultError(ref, `vault reference ${ref}: environment variable ${name} is not set`);
     return new SecretValue(v);
   }
   if (ref.startsWith('file:')) {
@@ -36,7 +50,10 @@ export async function resolveSecret(ref: string, env: NodeJS.ProcessEnv = proces
     try {
       return new SecretValue((await readFile(path, 'utf8')).trim());
     } catch (err) {
-      throw new VaultError(ref, `vault reference ${ref}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new VaultError(
+        ref,
+        `vault reference ${ref}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
   throw new VaultError(ref, `vault reference must be file:/path or env:NAME`);

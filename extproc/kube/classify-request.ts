@@ -33,7 +33,10 @@ export function classifyKubeRequest(req: KubeRequest): K8sContext | ClassifyErro
   const bytes = req.body ?? new Uint8Array(0);
   const encoding = (req.contentEncoding ?? '').trim().toLowerCase();
   if (bytes.length > 0 && encoding !== '' && encoding !== 'identity') {
-    return refuse('unsupported-content-encoding', `request bodies with content-encoding ${JSON.stringify(encoding)} cannot be inspected`);
+    return refuse(
+      'unsupported-content-encoding',
+      `request bodies with content-encoding ${JSON.stringify(encoding)} cannot be inspected`,
+    );
   }
 
   let body: unknown = null;
@@ -43,12 +46,20 @@ export function classifyKubeRequest(req: KubeRequest): K8sContext | ClassifyErro
     const decoded = decodePatch(req.contentType, bytes);
     if ('refused' in decoded) return decoded;
     ({ body, patch, patchType } = decoded);
-  } else if (info.isResourceRequest && bytes.length > 0 && (req.method === 'POST' || req.method === 'PUT' || req.method === 'DELETE')) {
+  } else if (
+    info.isResourceRequest
+    && bytes.length > 0
+    && (req.method === 'POST' || req.method === 'PUT' || req.method === 'DELETE')
+  ) {
     const mediaType = bodyMediaType(req.contentType);
     let decoded: { value: unknown } | ClassifyError;
     if (mediaType === 'application/json') decoded = decodeJson(bytes, 'request body');
     else if (mediaType === 'application/yaml') decoded = decodeYaml(bytes, 'request body');
-    else return refuse('unsupported-content-type', `request bodies of type ${JSON.stringify(mediaType)} cannot be inspected; send JSON`);
+    else
+      return refuse(
+        'unsupported-content-type',
+        `request bodies of type ${JSON.stringify(mediaType)} cannot be inspected; send JSON`,
+      );
     if ('refused' in decoded) return decoded;
     body = decoded.value;
   }
@@ -85,12 +96,17 @@ export function classifyKubeRequest(req: KubeRequest): K8sContext | ClassifyErro
  * runs must never relax an exec.
  */
 function isDryRun(
-  isResource: boolean, verb: string, subresource: string, method: string, body: unknown, query: Map<string, string[]>,
+  isResource: boolean,
+  verb: string,
+  subresource: string,
+  method: string,
+  body: unknown,
+  query: Map<string, string[]>,
 ): boolean {
   if (!isResource || !DRY_RUN_VERBS.has(verb) || !DRY_RUN_SUBRESOURCES.has(subresource)) return false;
   let values: unknown = query.get('dryRun') ?? [];
   if (method === 'DELETE' && body !== null) {
-    values = typeof body === 'object' && !Array.isArray(body) ? (body as { dryRun?: unknown }).dryRun ?? [] : [];
+    values = typeof body === 'object' && !Array.isArray(body) ? ((body as { dryRun?: unknown }).dryRun ?? []) : [];
   }
   return Array.isArray(values) && values.length > 0 && values.every((v) => v === 'All');
 }

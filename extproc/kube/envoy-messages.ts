@@ -12,9 +12,10 @@ export function headerMap(map: HeaderMap | undefined): Map<string, string> {
   for (const h of map?.headers ?? []) {
     const raw = h.raw_value;
     // A view over the decoded bytes, not a copy (Buffer.from(Uint8Array) would copy every header value).
-    const v = raw !== undefined
-      ? (Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)).toString('latin1')
-      : h.value ?? '';
+    const v =
+      raw !== undefined
+        ? (Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)).toString('latin1')
+        : (h.value ?? '');
     const prev = out.get(h.key);
     out.set(h.key, prev === undefined ? v : `${prev},${v}`);
   }

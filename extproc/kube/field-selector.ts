@@ -31,7 +31,10 @@ function splitTerms(s: string): string[] {
     const c = s[i];
     if (inSlash) inSlash = false;
     else if (c === '\\') inSlash = true;
-    else if (c === ',') { terms.push(s.slice(start, i)); start = i + 1; }
+    else if (c === ',') {
+      terms.push(s.slice(start, i));
+      start = i + 1;
+    }
   }
   terms.push(s.slice(start));
   return terms;

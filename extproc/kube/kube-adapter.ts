@@ -23,16 +23,22 @@ export function kubeExtProcAdapter(opts: KubeAdapterOptions = {}): DataPathAdapt
     let engine: Promise<MaskingEngine> | undefined;
     const deps: ProcessorDeps = {
       spine,
-      engine: opts.engine ?? (() => {
-        engine ??= loadMaskingEngine().catch((err: unknown) => {
-          engine = undefined;
-          throw err;
-        });
-        return engine;
-      }),
+      engine:
+        opts.engine
+        ?? (() => {
+          engine ??= loadMaskingEngine().catch((err: unknown) => {
+            engine = undefined;
+            throw err;
+          });
+          return engine;
+        }),
       maxMessageTimeoutMs: opts.maxMessageTimeoutMs ?? 30_000,
       maxRequestBodyBytes: opts.maxRequestBodyBytes ?? 8 * 1024 * 1024,
     };
-    return { kind: 'http-ext-proc', name: 'kube', open: (stream) => new KubeProcessor(deps, stream.metadata(TARGET_METADATA) ?? '') };
+    return {
+      kind: 'http-ext-proc',
+      name: 'kube',
+      open: (stream) => new KubeProcessor(deps, stream.metadata(TARGET_METADATA) ?? ''),
+    };
   };
 }

@@ -7,7 +7,12 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../common/canonical-json.ts';
 
-export function kubeCanonical(req: { method: string; path: string; query?: URLSearchParams | Record<string, string>; body?: unknown }): string {
+export function kubeCanonical(req: {
+  method: string;
+  path: string;
+  query?: URLSearchParams | Record<string, string>;
+  body?: unknown;
+}): string {
   const q = req.query instanceof URLSearchParams ? [...req.query.entries()] : Object.entries(req.query ?? {});
   q.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
   const query = q.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');

@@ -46,14 +46,18 @@ export function parseKubePath(rawPath: string): ParsedKubePath | ClassifyError {
       if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return refuse('bad-path', 'the request path has an invalid percent-encoding');
       const decoded = String.fromCharCode(parseInt(hex, 16));
       if (!UNRESERVED.test(decoded)) {
-        return refuse('ambiguous-path', `the request path percent-encodes a reserved character (%${hex.toUpperCase()})`);
+        return refuse(
+          'ambiguous-path',
+          `the request path percent-encodes a reserved character (%${hex.toUpperCase()})`,
+        );
       }
       path += decoded;
       i += 2;
       continue;
     }
     const code = c.charCodeAt(0);
-    if (code <= 0x20 || code >= 0x7f || c === '\\') return refuse('bad-path', 'the request path contains a character that must be percent-encoded');
+    if (code <= 0x20 || code >= 0x7f || c === '\\')
+      return refuse('bad-path', 'the request path contains a character that must be percent-encoded');
     path += c;
   }
 
@@ -62,7 +66,8 @@ export function parseKubePath(rawPath: string): ParsedKubePath | ClassifyError {
   if (inner !== '') {
     for (const seg of inner.split('/')) {
       if (seg === '') return refuse('ambiguous-path', 'the request path contains an empty segment ("//")');
-      if (seg === '.' || seg === '..') return refuse('ambiguous-path', 'the request path contains a dot segment ("." or "..")');
+      if (seg === '.' || seg === '..')
+        return refuse('ambiguous-path', 'the request path contains a dot segment ("." or "..")');
     }
   }
 

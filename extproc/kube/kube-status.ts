@@ -9,8 +9,14 @@ import type { ClassifyError } from './classify-error.ts';
 import { refusal } from '../spine/index.ts';
 
 export type StatusReason =
-  | 'Unauthorized' | 'Forbidden' | 'BadRequest' | 'UnsupportedMediaType' | 'NotAcceptable' | 'RequestEntityTooLarge'
-  | 'ServiceUnavailable' | 'InternalError';
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'BadRequest'
+  | 'UnsupportedMediaType'
+  | 'NotAcceptable'
+  | 'RequestEntityTooLarge'
+  | 'ServiceUnavailable'
+  | 'InternalError';
 
 export interface KubeStatus {
   kind: 'Status';
@@ -26,20 +32,28 @@ export interface KubeStatus {
 /** The HTTP status and Status reason of each refusal code (apimachinery's StatusReason* constants). */
 export function statusOf(code: RefusalCode): { code: number; reason: StatusReason } {
   switch (code) {
-    case 'unauthenticated': return { code: 401, reason: 'Unauthorized' };
+    case 'unauthenticated':
+      return { code: 401, reason: 'Unauthorized' };
     case 'forbidden':
     case 'unsupported':
     case 'policy-deny':
     case 'approval-required':
-    case 'approval-denied': return { code: 403, reason: 'Forbidden' };
-    case 'bad-request': return { code: 400, reason: 'BadRequest' };
-    case 'unsupported-media': return { code: 415, reason: 'UnsupportedMediaType' };
-    case 'too-large': return { code: 413, reason: 'RequestEntityTooLarge' };
-    case 'unmaskable-response': return { code: 406, reason: 'NotAcceptable' };
+    case 'approval-denied':
+      return { code: 403, reason: 'Forbidden' };
+    case 'bad-request':
+      return { code: 400, reason: 'BadRequest' };
+    case 'unsupported-media':
+      return { code: 415, reason: 'UnsupportedMediaType' };
+    case 'too-large':
+      return { code: 413, reason: 'RequestEntityTooLarge' };
+    case 'unmaskable-response':
+      return { code: 406, reason: 'NotAcceptable' };
     case 'recording-unavailable':
-    case 'upstream-credential': return { code: 503, reason: 'ServiceUnavailable' };
+    case 'upstream-credential':
+      return { code: 503, reason: 'ServiceUnavailable' };
     case 'misconfigured':
-    case 'internal': return { code: 500, reason: 'InternalError' };
+    case 'internal':
+      return { code: 500, reason: 'InternalError' };
     default: {
       const never: never = code;
       return { code: 500, reason: `InternalError${String(never)}` as never };
@@ -49,7 +63,15 @@ export function statusOf(code: RefusalCode): { code: number; reason: StatusReaso
 
 export function kubeStatus(r: Refusal, details?: KubeStatus['details']): KubeStatus {
   const { code, reason } = statusOf(r.code);
-  const s: KubeStatus = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: r.message, reason, code };
+  const s: KubeStatus = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: r.message,
+    reason,
+    code,
+  };
   if (details && Object.keys(details).length > 0) s.details = details;
   return s;
 }

@@ -7,11 +7,23 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type {
-  BodySendMode, HeaderValueOption, HttpBody, HttpHeaders, ProcessingMode, ProcessingResponse,
+  BodySendMode,
+  HeaderValueOption,
+  HttpBody,
+  HttpHeaders,
+  ProcessingMode,
+  ProcessingResponse,
 } from '../envoy-api/index.ts';
 import type { CompiledMasking, MaskingEngine } from '../masking/index.ts';
 import {
-  refusal, type Action, type ActionRun, type K8sContext, type Outcome, type Refusal, type Spine, type UpstreamSecret,
+  refusal,
+  type Action,
+  type ActionRun,
+  type K8sContext,
+  type Outcome,
+  type Refusal,
+  type Spine,
+  type UpstreamSecret,
 } from '../spine/index.ts';
 import type { HttpPhase, HttpReply, HttpStreamProcessor } from '../streams/index.ts';
 import { isClassifyError } from './classify-error.ts';
@@ -20,7 +32,14 @@ import { bearerOf, bytesOf, durationOf, headerMap, requestMetadata, setHeader } 
 import { kubeCanonical } from './kube-fingerprint.ts';
 import { classifyRefusal, statusDetails, statusOf, statusResponse, type KubeStatus } from './kube-status.ts';
 import {
-  contentKind, Findings, LogMasker, masksAnything, maskJsonBody, maskTextBody, WatchMasker, type ContentKind,
+  contentKind,
+  Findings,
+  LogMasker,
+  masksAnything,
+  maskJsonBody,
+  maskTextBody,
+  WatchMasker,
+  type ContentKind,
   type StreamMasker,
 } from './response-masking.ts';
 import { approvalSummary, maskableAccept, streamingKind } from './request-shape.ts';
@@ -65,7 +84,10 @@ export class KubeProcessor implements HttpStreamProcessor {
   private masker: StreamMasker | undefined;
   private readonly findings = new Findings();
 
-  constructor(private readonly deps: ProcessorDeps, private readonly targetName: string) {}
+  constructor(
+    private readonly deps: ProcessorDeps,
+    private readonly targetName: string,
+  ) {}
 
   get awaiting(): HttpPhase | 'nothing' {
     return this.phase;
@@ -106,27 +128,43 @@ export class KubeProcessor implements HttpStreamProcessor {
     this.headers = headerMap(h.headers);
     this.method = this.headers.get(':method') ?? '';
     this.path = this.headers.get(':path') ?? '';
-    this.upgrade = (this.headers.get('connection') ?? '').toLowerCase().includes('upgrade') && this.headers.has('upgrade');
+    this.upgrade =
+      (this.headers.get('connection') ?? '').toLowerCase().includes('upgrade') && this.headers.has('upgrade');
     const hasBody = !h.end_of_stream && !this.upgrade;
 
-    const auth = await this.deps.spine.authenticate({ protocol: 'kubernetes', target: this.targetName, token: bearerOf(this.headers.get('authorization')) });
+    const auth = await this.deps.spine.authenticate({
+      protocol: 'kubernetes',
+      target: this.targetName,
+      token: bearerOf(this.headers.get('authorization')),
+    });
     if (!auth.ok) return this.refuse(auth.refusal);
     this.run = this.deps.spine.begin(auth.session, this.requestId);
 
     const impersonation = [...this.headers.keys()].find((k) => IMPERSONATION.test(k));
     if (impersonation) {
-      return this.refuseUnclassified(refusal('unsupported',
-        `impersonation (${impersonation}) is not allowed through the gateway: requests run as the target's own identity`, 'impersonation'));
+      return this.refuseUnclassified(
+        refusal(
+          'unsupported',
+          `impersonation (${impersonation}) is not allowed through the gateway: requests run as the target's own identity`,
+          'impersonation',
+        ),
+      );
     }
     const encoding = (this.headers.get('content-encoding') ?? '').trim().toLowerCase();
     if (hasBody && encoding !== '' && encoding !== 'identity') {
-      return this.refuseUnclassified(refusal('unsupported-media',
-        `request bodies with content-encoding ${JSON.stringify(encoding)} cannot be inspected; send them uncompressed`, 'compressed-body'));
+      return this.refuseUnclassified(
+        refusal(
+          'unsupported-media',
+          `request bodies with content-encoding ${JSON.stringify(encoding)} cannot be inspected; send them uncompressed`,
+          'compressed-body',
+        ),
+      );
     }
 
     this.masking = this.run.masking();
     this.streaming = streamingKind(this.path);
-    this.responseMode = this.upgrade || !masksAnything(this.masking) ? 'none' : this.streaming ? 'streamed' : 'buffered';
+    this.responseMode =
+      this.upgrade || !masksAnything(this.masking) ? 'none' : this.streaming ? 'streamed' : 'buffered';
 
     if (hasBody) {
       // Write verbs are decided on the whole body (BUFFERED); Envoy holds the headers until then, so the header
@@ -140,20 +178,33 @@ export class KubeProcessor implements HttpStreamProcessor {
   async requestBody(b: HttpBody): Promise<HttpReply> {
     const body = bytesOf(b.body);
     if (body.length > this.deps.maxRequestBodyBytes) {
-      return this.refuseUnclassified(refusal('too-large', `request bodies over ${this.deps.maxRequestBodyBytes} bytes are not accepted by the gateway`, 'body-too-large'), body.length);
+      return this.refuseUnclassified(
+        refusal(
+          'too-large',
+          `request bodies over ${this.deps.maxRequestBodyBytes} bytes are not accepted by the gateway`,
+          'body-too-large',
+        ),
+        body.length,
+      );
     }
     return this.decideRequest(body, 'request_body');
   }
 
   private async decideRequest(body: Buffer | null, phase: RequestPhase): Promise<HttpReply> {
     const k8s = classifyKubeRequest({
-      method: this.method, path: this.path, contentType: this.headers.get('content-type'),
-      contentEncoding: this.headers.get('content-encoding'), body,
+      method: this.method,
+      path: this.path,
+      contentType: this.headers.get('content-type'),
+      contentEncoding: this.headers.get('content-encoding'),
+      body,
     });
     if (isClassifyError(k8s)) return this.refuseUnclassified(classifyRefusal(k8s));
     this.k8s = k8s;
     const action = new KubeAction(k8s, this.method, this.path, body, await this.recordedAction(k8s, body));
-    const outcome = await this.action.decide(action, { maxHoldMs: Math.max(0, this.deps.maxMessageTimeoutMs - HOLD_MARGIN_MS), credential: 'bearer-token' });
+    const outcome = await this.action.decide(action, {
+      maxHoldMs: Math.max(0, this.deps.maxMessageTimeoutMs - HOLD_MARGIN_MS),
+      credential: 'bearer-token',
+    });
     return this.render(outcome, phase);
   }
 
@@ -180,7 +231,8 @@ export class KubeProcessor implements HttpStreamProcessor {
 
   /** Continue upstream as the target's identity: the agent's token replaced, the response made maskable. */
   private allow(phase: RequestPhase, credential: UpstreamSecret | null): HttpReply {
-    if (credential?.kind !== 'bearer-token') throw new Error('the spine allowed a Kubernetes request without a bearer token');
+    if (credential?.kind !== 'bearer-token')
+      throw new Error('the spine allowed a Kubernetes request without a bearer token');
     const set: HeaderValueOption[] = [setHeader('authorization', `Bearer ${credential.token.reveal()}`)];
     if (this.responseMode !== 'none') {
       // The body must reach us as plain JSON or text: no compression, no protobuf/CBOR we could not mask.
@@ -188,7 +240,9 @@ export class KubeProcessor implements HttpStreamProcessor {
       const accept = maskableAccept(this.headers.get('accept'));
       if (accept !== this.headers.get('accept')) set.push(setHeader('accept', accept));
     }
-    const remove = [...this.headers.keys()].filter((k) => k === 'x-remote-user' || k === 'x-remote-group' || k.startsWith('x-remote-extra-'));
+    const remove = [...this.headers.keys()].filter(
+      (k) => k === 'x-remote-user' || k === 'x-remote-group' || k.startsWith('x-remote-extra-'),
+    );
     const response = { header_mutation: { set_headers: set, ...(remove.length ? { remove_headers: remove } : {}) } };
     this.transition('response_headers');
     if (phase === 'request_headers') {
@@ -199,7 +253,8 @@ export class KubeProcessor implements HttpStreamProcessor {
 
   /** Body modes for both directions (an override always sets both, docs/envoy-behaviour.md B.7). */
   private modes(request: BodySendMode): ProcessingMode {
-    const response: BodySendMode = this.responseMode === 'none' ? 'NONE' : this.responseMode === 'streamed' ? 'STREAMED' : 'BUFFERED';
+    const response: BodySendMode =
+      this.responseMode === 'none' ? 'NONE' : this.responseMode === 'streamed' ? 'STREAMED' : 'BUFFERED';
     return { request_body_mode: this.upgrade ? 'NONE' : request, response_body_mode: response };
   }
 
@@ -218,19 +273,31 @@ export class KubeProcessor implements HttpStreamProcessor {
     }
     this.bodyKind = contentKind(this.response.contentType);
     if (this.bodyKind === 'other') {
-      this.action.error({ code: 'unmaskable-response', status: this.response.status, contentType: this.response.contentType });
-      return this.refuse(refusal('unmaskable-response',
-        `the API server answered with content type ${JSON.stringify(this.response.contentType)}, which the gateway cannot mask; ask for JSON`));
+      this.action.error({
+        code: 'unmaskable-response',
+        status: this.response.status,
+        contentType: this.response.contentType,
+      });
+      return this.refuse(
+        refusal(
+          'unmaskable-response',
+          `the API server answered with content type ${JSON.stringify(this.response.contentType)}, which the gateway cannot mask; ask for JSON`,
+        ),
+      );
     }
     const engine = await this.deps.engine();
     if (this.responseMode === 'streamed') {
-      this.masker = this.bodyKind === 'json' && this.streaming === 'watch'
-        ? new WatchMasker(engine, this.plan, this.resource(), this.findings)
-        : new LogMasker(engine, this.plan, this.findings);
+      this.masker =
+        this.bodyKind === 'json' && this.streaming === 'watch'
+          ? new WatchMasker(engine, this.plan, this.resource(), this.findings)
+          : new LogMasker(engine, this.plan, this.findings);
     }
     this.transition('response_body');
     // The masked body may differ in length: drop content-length now, in the same headers answer (B.14).
-    return this.respond({ response_headers: { response: { header_mutation: { remove_headers: ['content-length'] } } } }, false);
+    return this.respond(
+      { response_headers: { response: { header_mutation: { remove_headers: ['content-length'] } } } },
+      false,
+    );
   }
 
   async responseBody(b: HttpBody): Promise<HttpReply> {
@@ -238,9 +305,10 @@ export class KubeProcessor implements HttpStreamProcessor {
     this.response.bytes += chunk.length;
     const engine = await this.deps.engine();
     if (this.responseMode === 'buffered') {
-      const masked = this.bodyKind === 'json'
-        ? maskJsonBody(engine, this.plan, chunk, this.resource(), this.findings)
-        : maskTextBody(engine, this.plan, chunk, this.findings);
+      const masked =
+        this.bodyKind === 'json'
+          ? maskJsonBody(engine, this.plan, chunk, this.resource(), this.findings)
+          : maskTextBody(engine, this.plan, chunk, this.findings);
       this.response.sentBytes = masked ? masked.length : chunk.length;
       this.recordOutput(true);
       this.transition('nothing');
@@ -267,7 +335,11 @@ export class KubeProcessor implements HttpStreamProcessor {
   /** An internal fault: recorded through the spine (when the agent is known) and logged; the loop fails the stream. */
   fault(err: unknown): void {
     if (this.run) this.run.fault(err);
-    else this.log.error({ err: err instanceof Error ? err.message : String(err), awaiting: this.phase }, 'kube ext_proc internal fault; failing the stream closed');
+    else
+      this.log.error(
+        { err: err instanceof Error ? err.message : String(err), awaiting: this.phase },
+        'kube ext_proc internal fault; failing the stream closed',
+      );
     this.transition('nothing');
   }
 
@@ -276,21 +348,37 @@ export class KubeProcessor implements HttpStreamProcessor {
   private respond(message: ProcessingResponse, end: boolean): HttpReply {
     if (!this.metadataSent) {
       this.metadataSent = true;
-      message.dynamic_metadata = requestMetadata(this.requestId, this.run?.session.id ?? '', this.run?.session.agent.id);
+      message.dynamic_metadata = requestMetadata(
+        this.requestId,
+        this.run?.session.id ?? '',
+        this.run?.session.agent.id,
+      );
     }
     return { kind: 'respond', message, end };
   }
 
   /** Refuses a request before it could be classified: the spine records what was seen and the refusal. */
   private refuseUnclassified(r: Refusal, bytes?: number): HttpReply {
-    this.action.refuse(r, { method: this.method, path: this.path.split('?')[0], ...(bytes === undefined ? {} : { bytes }) });
+    this.action.refuse(r, {
+      method: this.method,
+      path: this.path.split('?')[0],
+      ...(bytes === undefined ? {} : { bytes }),
+    });
     return this.refuse(r);
   }
 
   /** Answers with a Status and ends the stream; the spine has already recorded the decision, this records the output. */
   private refuse(r: Refusal, details?: KubeStatus['details']): HttpReply {
-    this.log.info({ code: r.code, detail: r.detail, method: this.method, path: this.path.split('?')[0] }, 'kube request refused');
-    this.run?.output({ status: statusOf(r.code).code, refusedBy: 'gateway', reason: statusOf(r.code).reason, message: r.message });
+    this.log.info(
+      { code: r.code, detail: r.detail, method: this.method, path: this.path.split('?')[0] },
+      'kube request refused',
+    );
+    this.run?.output({
+      status: statusOf(r.code).code,
+      refusedBy: 'gateway',
+      reason: statusOf(r.code).reason,
+      message: r.message,
+    });
     this.transition('nothing');
     return this.respond({ immediate_response: statusResponse(r, this.requestId, details) }, true);
   }
@@ -315,7 +403,15 @@ export class KubeProcessor implements HttpStreamProcessor {
 
   private recordOutput(complete: boolean): void {
     const { status, contentType, bytes, sentBytes } = this.response;
-    this.run?.output({ status, contentType, bytes, sentBytes, complete, mode: this.responseMode, masked: this.findings.list() });
+    this.run?.output({
+      status,
+      contentType,
+      bytes,
+      sentBytes,
+      complete,
+      mode: this.responseMode,
+      masked: this.findings.list(),
+    });
   }
 
   private resource(): string {

@@ -40,7 +40,8 @@ export function decodeYaml(bytes: Uint8Array, what: string): { value: unknown } 
     return refuse('bad-body', `the ${what} is not valid UTF-8`);
   }
   const docs = parseAllDocuments(text, { version: '1.1', merge: true, uniqueKeys: true, strict: true });
-  if (!Array.isArray(docs) || docs.length !== 1) return refuse('bad-body', `the ${what} must be a single YAML document`);
+  if (!Array.isArray(docs) || docs.length !== 1)
+    return refuse('bad-body', `the ${what} must be a single YAML document`);
   const doc = docs[0];
   if (doc.errors.length > 0) return refuse('bad-body', `the ${what} is not valid YAML`);
   try {

@@ -33,7 +33,12 @@ const SPECIAL_VERBS_NO_SUBRESOURCES = new Set(['proxy']);
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 const VERBS_WITH_SELECTORS = new Set(['list', 'watch', 'deletecollection']);
 const METHOD_VERBS: Record<string, string> = {
-  POST: 'create', GET: 'get', HEAD: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete',
+  POST: 'create',
+  GET: 'get',
+  HEAD: 'get',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
 };
 
 /**
@@ -41,10 +46,25 @@ const METHOD_VERBS: Record<string, string> = {
  * no verb (OPTIONS, lower-case `get`, …) is refused: the API server would authorize it with verb "" and route it
  * nowhere, and a rule written against verbs could not say anything sensible about it.
  */
-export function resolveRequestInfo(method: string, path: string, query: Map<string, string[]>): RequestInfo | ClassifyError {
+export function resolveRequestInfo(
+  method: string,
+  path: string,
+  query: Map<string, string[]>,
+): RequestInfo | ClassifyError {
   const info: RequestInfo = {
-    isResourceRequest: false, path, verb: method.toLowerCase(), apiPrefix: '', group: '', version: '', namespace: '',
-    resource: '', subresource: '', name: '', fieldSelector: '', labelSelector: '', verbViaPathPrefix: false,
+    isResourceRequest: false,
+    path,
+    verb: method.toLowerCase(),
+    apiPrefix: '',
+    group: '',
+    version: '',
+    namespace: '',
+    resource: '',
+    subresource: '',
+    name: '',
+    fieldSelector: '',
+    labelSelector: '',
+    verbViaPathPrefix: false,
   };
   let parts = splitPath(path);
   if (parts.length < 3 || !API_PREFIXES.has(parts[0])) return info;
@@ -66,7 +86,8 @@ export function resolveRequestInfo(method: string, path: string, query: Map<stri
     parts = parts.slice(1);
   } else {
     const verb = METHOD_VERBS[method];
-    if (verb === undefined) return refuse('unsupported-method', `method ${JSON.stringify(method)} has no Kubernetes verb`);
+    if (verb === undefined)
+      return refuse('unsupported-method', `method ${JSON.stringify(method)} has no Kubernetes verb`);
     info.verb = verb;
   }
 

@@ -15,10 +15,19 @@ export function streamingKind(rawPath: string): 'watch' | 'log' | null {
 /** Accept without media types we cannot mask (protobuf, CBOR, YAML); JSON when nothing is left. */
 export function maskableAccept(accept: string | undefined): string {
   if (accept === undefined || accept.trim() === '') return 'application/json';
-  const kept = accept.split(',').map((s) => s.trim()).filter((s) => {
-    const media = s.split(';')[0].trim().toLowerCase();
-    return media === '*/*' || media === 'application/*' || media === 'text/plain' || media === 'application/json' || media.endsWith('+json');
-  });
+  const kept = accept
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => {
+      const media = s.split(';')[0].trim().toLowerCase();
+      return (
+        media === '*/*'
+        || media === 'application/*'
+        || media === 'text/plain'
+        || media === 'application/json'
+        || media.endsWith('+json')
+      );
+    });
   return kept.length === accept.split(',').length ? accept : kept.length > 0 ? kept.join(',') : 'application/json';
 }
 

@@ -49,7 +49,13 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Masks one decoded response document; `resource` tells Secrets apart when items carry no `kind`. */
-export function maskKubeJson(engine: MaskingEngine, plan: CompiledMasking, value: unknown, resource: string, found: Findings): unknown {
+export function maskKubeJson(
+  engine: MaskingEngine,
+  plan: CompiledMasking,
+  value: unknown,
+  resource: string,
+  found: Findings,
+): unknown {
   const maskObject = (o: unknown): unknown => {
     const secret = isObject(o) && (o.kind === 'Secret' || (o.kind === undefined && resource === 'secrets'));
     const r = engine.maskJson(o, plan, secret ? { base64Paths: ['$.data.*'] } : {});
@@ -89,7 +95,13 @@ export function maskKubeJson(engine: MaskingEngine, plan: CompiledMasking, value
  * (plain JS, no detector calls per string). Secrets always get the full walk: their values are base64, which a raw
  * scan cannot see into. A body that is not JSON is masked as text.
  */
-export function maskJsonBody(engine: MaskingEngine, plan: CompiledMasking, body: Uint8Array, resource: string, found: Findings): Uint8Array | null {
+export function maskJsonBody(
+  engine: MaskingEngine,
+  plan: CompiledMasking,
+  body: Uint8Array,
+  resource: string,
+  found: Findings,
+): Uint8Array | null {
   const secret = resource === 'secrets';
   const contentFound = secret || (!plan.contentEmpty && engine.maskBytes(body, plan).findings.length > 0);
   if (!contentFound && !anyPathMayMatch(plan, body)) return null;
@@ -180,7 +192,12 @@ function pathsOnly(plan: CompiledMasking): CompiledMasking {
   return p;
 }
 
-export function maskTextBody(engine: MaskingEngine, plan: CompiledMasking, body: Uint8Array, found: Findings): Uint8Array | null {
+export function maskTextBody(
+  engine: MaskingEngine,
+  plan: CompiledMasking,
+  body: Uint8Array,
+  found: Findings,
+): Uint8Array | null {
   const r = engine.maskBytes(body, plan);
   found.add(r.findings);
   return r.findings.length === 0 ? null : r.output;
@@ -257,9 +274,13 @@ export class WatchMasker implements StreamMasker {
       return Buffer.from(r.output);
     }
     const before = this.found.total;
-    const masked = isObject(event) && 'object' in event
-      ? { ...maskKubeJsonShallow(event, this.engine, this.plan, this.found), object: maskKubeJson(this.engine, this.plan, event.object, this.resource, this.found) }
-      : maskKubeJson(this.engine, this.plan, event, this.resource, this.found);
+    const masked =
+      isObject(event) && 'object' in event
+        ? {
+            ...maskKubeJsonShallow(event, this.engine, this.plan, this.found),
+            object: maskKubeJson(this.engine, this.plan, event.object, this.resource, this.found),
+          }
+        : maskKubeJson(this.engine, this.plan, event, this.resource, this.found);
     if (this.found.total === before) return line;
     return Buffer.from(`${JSON.stringify(masked)}${trimmedEnd < line.length ? '\n' : ''}`);
   }
@@ -276,7 +297,11 @@ function maskKubeJsonShallow(event: Json, engine: MaskingEngine, plan: CompiledM
 export class LogMasker implements StreamMasker {
   private readonly stream: MaskingStream;
 
-  constructor(engine: MaskingEngine, plan: CompiledMasking, private readonly found: Findings) {
+  constructor(
+    engine: MaskingEngine,
+    plan: CompiledMasking,
+    private readonly found: Findings,
+  ) {
     this.stream = engine.createStream(plan);
   }
 

@@ -6,7 +6,12 @@ import type { K8sContext } from '../spine/index.ts';
 import { isClassifyError } from './classify-error.ts';
 import { classifyKubeRequest } from './classify-request.ts';
 
-export function classifyK8sSample(request: { method: string; path: string; body: unknown; contentType: string }): K8sContext | string {
+export function classifyK8sSample(request: {
+  method: string;
+  path: string;
+  body: unknown;
+  contentType: string;
+}): K8sContext | string {
   const { method, path, body, contentType } = request;
   const bytes = body === null ? null : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
   const r = classifyKubeRequest({ method, path, contentType, body: bytes });

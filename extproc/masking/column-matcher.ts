@@ -12,7 +12,9 @@ const PART = /^[A-Za-z_*][A-Za-z0-9_$*]*$/;
 export function parseColumnPattern(text: string): ColumnPattern {
   const parts = text.split('.');
   if (parts.length > 3 || parts.some((p) => !PART.test(p))) {
-    throw new ColumnPatternError('expected column, table.column or schema.table.column (letters, digits, _, $ and * wildcards)');
+    throw new ColumnPatternError(
+      'expected column, table.column or schema.table.column (letters, digits, _, $ and * wildcards)',
+    );
   }
   const re = (p: string): RegExp => new RegExp(`^${p.replace(/\$/g, '\\$').replace(/\*/g, '.*')}$`, 'i');
   const column = re(parts[parts.length - 1]);

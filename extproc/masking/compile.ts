@@ -6,7 +6,12 @@ import { matchColumn, parseColumnPattern, type ColumnPattern } from './column-ma
 import { findCustom, type CustomMatcher } from './custom-detectors.ts';
 import { parseJsonPath, type JsonPath } from './json-path.ts';
 import {
-  BUILTIN_ENTITIES, STRATEGIES, type BuiltinEntity, type CustomDetector, type MaskingRule, type Strategy,
+  BUILTIN_ENTITIES,
+  STRATEGIES,
+  type BuiltinEntity,
+  type CustomDetector,
+  type MaskingRule,
+  type Strategy,
 } from './types.ts';
 
 export interface MaskingRuleIssue {
@@ -68,16 +73,20 @@ const REGEX_FLAGS = /^[imsu]*$/;
 export function validateMaskingRules(raw: unknown): MaskingRule[] {
   const issues: MaskingRuleIssue[] = [];
   if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) throw new MaskingRulesError([{ index: -1, field: '', message: 'masking must be a list of rules' }]);
+  if (!Array.isArray(raw))
+    throw new MaskingRulesError([{ index: -1, field: '', message: 'masking must be a list of rules' }]);
   const rules = raw.map((r: unknown, index): MaskingRule => {
-    const bad = (field: string, message: string): void => { issues.push({ index, field, message }); };
+    const bad = (field: string, message: string): void => {
+      issues.push({ index, field, message });
+    };
     if (typeof r !== 'object' || r === null || Array.isArray(r)) {
       bad('', 'a masking rule must be an object');
       return emptyRule(`masking-${index}`);
     }
     const o = r as Record<string, unknown>;
     for (const key of Object.keys(o)) {
-      if (!['name', 'protocol', 'entities', 'detectors', 'columns', 'paths', 'strategy', 'keep'].includes(key)) bad(key, 'unknown field');
+      if (!['name', 'protocol', 'entities', 'detectors', 'columns', 'paths', 'strategy', 'keep'].includes(key))
+        bad(key, 'unknown field');
     }
     const name = o.name ?? `masking-${index}`;
     if (typeof name !== 'string' || !LABEL.test(name)) bad('name', 'must be 1–64 letters, digits, _ . : -');
@@ -87,15 +96,20 @@ export function validateMaskingRules(raw: unknown): MaskingRule[] {
     const strategy = o.strategy ?? 'redact';
     if (!STRATEGIES.includes(strategy as Strategy)) bad('strategy', `must be one of ${STRATEGIES.join(', ')}`);
     const keep = o.keep ?? 4;
-    if (!Number.isInteger(keep) || (keep as number) < 0 || (keep as number) > 64) bad('keep', 'must be an integer from 0 to 64');
+    if (!Number.isInteger(keep) || (keep as number) < 0 || (keep as number) > 64)
+      bad('keep', 'must be an integer from 0 to 64');
     const list = (field: string): unknown[] => {
       const v = o[field] ?? [];
-      if (!Array.isArray(v)) { bad(field, 'must be a list'); return []; }
+      if (!Array.isArray(v)) {
+        bad(field, 'must be a list');
+        return [];
+      }
       return v;
     };
     const entities = list('entities');
     entities.forEach((e, k) => {
-      if (!BUILTIN_ENTITIES.includes(e as BuiltinEntity)) bad(`entities[${k}]`, `unknown entity ${JSON.stringify(e)} (known: ${BUILTIN_ENTITIES.join(', ')})`);
+      if (!BUILTIN_ENTITIES.includes(e as BuiltinEntity))
+        bad(`entities[${k}]`, `unknown entity ${JSON.stringify(e)} (known: ${BUILTIN_ENTITIES.join(', ')})`);
     });
     const detectors = list('detectors');
     detectors.forEach((d, k) => {
@@ -103,7 +117,9 @@ export function validateMaskingRules(raw: unknown): MaskingRule[] {
     });
     const strings = (field: string): string[] => {
       const v = list(field);
-      v.forEach((s, k) => { if (typeof s !== 'string' || s === '') bad(`${field}[${k}]`, 'must be a non-empty string'); });
+      v.forEach((s, k) => {
+        if (typeof s !== 'string' || s === '') bad(`${field}[${k}]`, 'must be a non-empty string');
+      });
       return v as string[];
     };
     return {
@@ -126,17 +142,26 @@ function emptyRule(name: string): MaskingRule {
 }
 
 function checkDetectorShape(d: unknown, bad: (field: string, message: string) => void): void {
-  if (typeof d !== 'object' || d === null) { bad('', 'a detector must be an object'); return; }
+  if (typeof d !== 'object' || d === null) {
+    bad('', 'a detector must be an object');
+    return;
+  }
   const o = d as Record<string, unknown>;
-  if (typeof o.name !== 'string' || !NAME.test(o.name)) bad('.name', 'must be UPPER_SNAKE_CASE (A–Z, 0–9, _; at most 48)');
+  if (typeof o.name !== 'string' || !NAME.test(o.name))
+    bad('.name', 'must be UPPER_SNAKE_CASE (A–Z, 0–9, _; at most 48)');
   else if (BUILTIN_ENTITIES.includes(o.name as BuiltinEntity)) bad('.name', 'is the name of a built-in entity');
   if (o.kind === 'regex') {
     if (typeof o.pattern !== 'string' || o.pattern === '') bad('.pattern', 'must be a non-empty string');
-    if (o.flags !== undefined && (typeof o.flags !== 'string' || !REGEX_FLAGS.test(o.flags))) bad('.flags', 'may only contain i, m, s, u');
+    if (o.flags !== undefined && (typeof o.flags !== 'string' || !REGEX_FLAGS.test(o.flags)))
+      bad('.flags', 'may only contain i, m, s, u');
   } else if (o.kind === 'words') {
     if (!Array.isArray(o.words) || o.words.length === 0) bad('.words', 'must be a non-empty list');
-    else o.words.forEach((w, k) => { if (typeof w !== 'string' || w.trim() === '') bad(`.words[${k}]`, 'must be a non-empty string'); });
-    if (o.caseSensitive !== undefined && typeof o.caseSensitive !== 'boolean') bad('.caseSensitive', 'must be a boolean');
+    else
+      o.words.forEach((w, k) => {
+        if (typeof w !== 'string' || w.trim() === '') bad(`.words[${k}]`, 'must be a non-empty string');
+      });
+    if (o.caseSensitive !== undefined && typeof o.caseSensitive !== 'boolean')
+      bad('.caseSensitive', 'must be a boolean');
   } else {
     bad('.kind', "must be 'regex' or 'words'");
   }
@@ -156,7 +181,10 @@ function stricter(a: EntityMasking | undefined, b: EntityMasking): EntityMasking
  * compiled; all rules are validated either way. An empty list (or rules that name nothing) compiles to a plan that
  * masks nothing.
  */
-export function compileMaskingRules(raw: readonly unknown[] | MaskingRule[], opts: { protocol?: MaskingRule['protocol'] } = {}): CompiledMasking {
+export function compileMaskingRules(
+  raw: readonly unknown[] | MaskingRule[],
+  opts: { protocol?: MaskingRule['protocol'] } = {},
+): CompiledMasking {
   const rules = validateMaskingRules(raw);
   const issues: MaskingRuleIssue[] = [];
   const builtin: (EntityMasking | undefined)[] = BUILTIN_ENTITIES.map(() => undefined);
@@ -171,7 +199,11 @@ export function compileMaskingRules(raw: readonly unknown[] | MaskingRule[], opt
     rule.detectors.forEach((d, k) => {
       const previous = seen.get(d.name);
       if (previous !== undefined && previous !== index) {
-        issues.push({ index, field: `detectors[${k}].name`, message: `detector ${d.name} is already defined by masking[${previous}]` });
+        issues.push({
+          index,
+          field: `detectors[${k}].name`,
+          message: `detector ${d.name} is already defined by masking[${previous}]`,
+        });
         return;
       }
       seen.set(d.name, index);
@@ -179,7 +211,11 @@ export function compileMaskingRules(raw: readonly unknown[] | MaskingRule[], opt
       try {
         find = findCustom(d);
       } catch (err) {
-        issues.push({ index, field: `detectors[${k}].${d.kind === 'regex' ? 'pattern' : 'words'}`, message: (err as Error).message });
+        issues.push({
+          index,
+          field: `detectors[${k}].${d.kind === 'regex' ? 'pattern' : 'words'}`,
+          message: (err as Error).message,
+        });
         return;
       }
       if (!applies) return;
@@ -213,7 +249,9 @@ export function compileMaskingRules(raw: readonly unknown[] | MaskingRule[], opt
   });
   if (issues.length > 0) throw new MaskingRulesError(issues);
   let entityMask = 0;
-  builtin.forEach((b, i) => { if (b) entityMask |= 1 << i; });
+  builtin.forEach((b, i) => {
+    if (b) entityMask |= 1 << i;
+  });
   return {
     entityMask,
     builtin: builtin.map((b) => b ?? { strategy: 'redact', keep: 4 }),
@@ -230,6 +268,10 @@ export function columnMatcher(plan: CompiledMasking): (column: string, table?: s
 }
 
 /** A plan for the CLI and tests: the given built-in entities (all when omitted) with one strategy. */
-export function builtinPlan(entities: readonly BuiltinEntity[] = BUILTIN_ENTITIES, strategy: Strategy = 'redact', keep = 4): CompiledMasking {
+export function builtinPlan(
+  entities: readonly BuiltinEntity[] = BUILTIN_ENTITIES,
+  strategy: Strategy = 'redact',
+  keep = 4,
+): CompiledMasking {
   return compileMaskingRules([{ name: 'builtin', entities: [...entities], strategy, keep }]);
 }

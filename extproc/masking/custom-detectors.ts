@@ -39,7 +39,10 @@ function wordsRegex(words: readonly string[], caseSensitive: boolean): RegExp {
     .sort((a, b) => b.length - a.length)
     .map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   // Whole words only: no letter, digit or underscore on either side.
-  return new RegExp(`(?<![\\p{L}\\p{N}_])(?:${alternatives.join('|')})(?![\\p{L}\\p{N}_])`, caseSensitive ? 'gu' : 'giu');
+  return new RegExp(
+    `(?<![\\p{L}\\p{N}_])(?:${alternatives.join('|')})(?![\\p{L}\\p{N}_])`,
+    caseSensitive ? 'gu' : 'giu',
+  );
 }
 
 /**
@@ -62,11 +65,17 @@ export function utf8Text(bytes: Uint8Array): { text: string; offsets: Uint32Arra
     } else if (b >= 0xe0 && b < 0xf0 && cont(bytes, i + 1) && cont(bytes, i + 2)) {
       cp = ((b & 0x0f) << 12) | ((bytes[i + 1] & 0x3f) << 6) | (bytes[i + 2] & 0x3f);
       n = 3;
-      if (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000)) { cp = 0xfffd; n = 1; }
+      if (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000)) {
+        cp = 0xfffd;
+        n = 1;
+      }
     } else if (b >= 0xf0 && b < 0xf5 && cont(bytes, i + 1) && cont(bytes, i + 2) && cont(bytes, i + 3)) {
       cp = ((b & 0x07) << 18) | ((bytes[i + 1] & 0x3f) << 12) | ((bytes[i + 2] & 0x3f) << 6) | (bytes[i + 3] & 0x3f);
       n = 4;
-      if (cp < 0x10000 || cp > 0x10ffff) { cp = 0xfffd; n = 1; }
+      if (cp < 0x10000 || cp > 0x10ffff) {
+        cp = 0xfffd;
+        n = 1;
+      }
     }
     if (cp >= 0x10000) {
       offsets[units.length] = i;

@@ -54,7 +54,13 @@ function entityName(plan: CompiledMasking, id: number): string {
 }
 
 /** One scan-and-rewrite step over the core's carry plus `chunk`. */
-function step(core: WasmCore, plan: CompiledMasking, chunk: Uint8Array, final: boolean, counter: FindingCounter): Uint8Array {
+function step(
+  core: WasmCore,
+  plan: CompiledMasking,
+  chunk: Uint8Array,
+  final: boolean,
+  counter: FindingCounter,
+): Uint8Array {
   configure(core, plan);
   const scanned = core.scan(chunk, plan.entityMask, final);
   let spans = scanned.spans;
@@ -71,7 +77,14 @@ function step(core: WasmCore, plan: CompiledMasking, chunk: Uint8Array, final: b
  * Adds custom detector spans to the core's: built-in spans win overlaps; when streaming, the cut is lowered to the
  * start of the current line (at most CUSTOM_HOLD bytes back) and never left inside a span.
  */
-function mergeCustom(plan: CompiledMasking, pending: Uint8Array, builtin: CoreSpan[], coreCut: number, total: number, final: boolean): { spans: CoreSpan[]; cut: number } {
+function mergeCustom(
+  plan: CompiledMasking,
+  pending: Uint8Array,
+  builtin: CoreSpan[],
+  coreCut: number,
+  total: number,
+  final: boolean,
+): { spans: CoreSpan[]; cut: number } {
   const { text, offsets } = utf8Text(pending);
   const found: CoreSpan[] = [];
   for (const d of plan.custom) {
@@ -89,14 +102,18 @@ function mergeCustom(plan: CompiledMasking, pending: Uint8Array, builtin: CoreSp
     cut = nl >= 0 ? floor + nl + 1 : floor;
     // Built-in spans are complete: never split one. A custom match across the cut waits for more data.
     for (const s of builtin) if (s.start < cut && cut < s.end) cut = s.end;
-    for (const s of all) if (s.entity >= CUSTOM_ID_BASE && s.start < cut && (s.end > cut || s.end === total)) cut = s.start;
+    for (const s of all)
+      if (s.entity >= CUSTOM_ID_BASE && s.start < cut && (s.end > cut || s.end === total)) cut = s.start;
   }
   return { spans: all.filter((s) => s.end <= cut), cut };
 }
 
 export class MaskingStream {
   private readonly counter = new FindingCounter();
-  constructor(private readonly core: WasmCore, private readonly plan: CompiledMasking) {}
+  constructor(
+    private readonly core: WasmCore,
+    private readonly plan: CompiledMasking,
+  ) {}
 
   /** Masks what can be decided so far; holds back at most the carry-over cap (plus the chunk itself). */
   push(chunk: Uint8Array): Uint8Array {
@@ -125,7 +142,10 @@ export interface MaskJsonOptions {
 export class MaskingEngine {
   private readonly core: WasmCore;
 
-  constructor(private readonly module: WebAssembly.Module, private readonly hashKey: Uint8Array) {
+  constructor(
+    private readonly module: WebAssembly.Module,
+    private readonly hashKey: Uint8Array,
+  ) {
     this.core = new WasmCore(module, hashKey);
   }
 
@@ -171,9 +191,15 @@ export class MaskingEngine {
    */
   maskBase64Value(value: string, plan: CompiledMasking, field?: FieldMasking): { value: string; findings: Finding[] } {
     const decoded = decodeBase64(value);
-    if (!decoded) return field ? { value: this.maskFieldText(value, field), findings: [{ entity: field.label, count: 1 }] } : this.maskText(value, plan);
+    if (!decoded)
+      return field
+        ? { value: this.maskFieldText(value, field), findings: [{ entity: field.label, count: 1 }] }
+        : this.maskText(value, plan);
     if (field) {
-      return { value: Buffer.from(this.maskField(decoded, field)).toString('base64'), findings: [{ entity: field.label, count: 1 }] };
+      return {
+        value: Buffer.from(this.maskField(decoded, field)).toString('base64'),
+        findings: [{ entity: field.label, count: 1 }],
+      };
     }
     const r = this.maskBytes(decoded, plan);
     if (r.findings.length === 0) return { value, findings: [] };
@@ -214,14 +240,22 @@ export class MaskingEngine {
       if (Array.isArray(v)) {
         return v.map((child, i) => {
           loc.push(i);
-          try { return visit(child); } finally { loc.pop(); }
+          try {
+            return visit(child);
+          } finally {
+            loc.pop();
+          }
         });
       }
       if (v !== null && typeof v === 'object') {
         const out: Record<string, unknown> = {};
         for (const [k, child] of Object.entries(v)) {
           loc.push(k);
-          try { out[k] = visit(child); } finally { loc.pop(); }
+          try {
+            out[k] = visit(child);
+          } finally {
+            loc.pop();
+          }
         }
         return out;
       }
@@ -236,8 +270,9 @@ function decodeBase64(value: string): Uint8Array | undefined {
   return Buffer.from(value, 'base64');
 }
 
-export async function loadMaskingEngine(opts: { hashKey?: Uint8Array; wasmPath?: string } = {}): Promise<MaskingEngine> {
+export async function loadMaskingEngine(
+  opts: { hashKey?: Uint8Array; wasmPath?: string } = {},
+): Promise<MaskingEngine> {
   const module = await compileCore(opts.wasmPath);
   return new MaskingEngine(module, opts.hashKey ?? randomBytes(32));
 }
-

@@ -2,7 +2,11 @@
 export { BUILTIN_ENTITIES, STRATEGIES } from './types.ts';
 export type { BuiltinEntity, CustomDetector, MaskingRule, Strategy } from './types.ts';
 export {
-  builtinPlan, columnMatcher, compileMaskingRules, MaskingRulesError, validateMaskingRules,
+  builtinPlan,
+  columnMatcher,
+  compileMaskingRules,
+  MaskingRulesError,
+  validateMaskingRules,
 } from './compile.ts';
 export type { CompiledMasking, EntityMasking, FieldMasking, MaskingRuleIssue } from './compile.ts';
 export { loadMaskingEngine, MaskingEngine, MaskingStream } from './engine.ts';

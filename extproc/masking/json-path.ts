@@ -22,14 +22,22 @@ export function parseJsonPath(text: string): JsonPath {
     const rest = text.slice(i);
     if (rest.startsWith('..')) {
       const m = name.exec(rest.slice(2));
-      if (rest[2] === '*') { out.push({ kind: 'descend', key: null }); i += 3; continue; }
+      if (rest[2] === '*') {
+        out.push({ kind: 'descend', key: null });
+        i += 3;
+        continue;
+      }
       if (!m) throw new JsonPathError(`expected a member name after '..' at ${i}`);
       out.push({ kind: 'descend', key: m[0] });
       i += 2 + m[0].length;
       continue;
     }
     if (rest[0] === '.') {
-      if (rest[1] === '*') { out.push({ kind: 'any' }); i += 2; continue; }
+      if (rest[1] === '*') {
+        out.push({ kind: 'any' });
+        i += 2;
+        continue;
+      }
       const m = name.exec(rest.slice(1));
       if (!m) throw new JsonPathError(`expected a member name after '.' at ${i}`);
       out.push({ kind: 'key', key: m[0] });

@@ -2,8 +2,16 @@
 
 /** Built-in detectors of the AssemblyScript engine (wasm-filter/assembly/masking). */
 export const BUILTIN_ENTITIES = [
-  'CREDIT_CARD', 'US_SSN', 'EMAIL_ADDRESS', 'PHONE_NUMBER', 'IBAN_CODE',
-  'JWT', 'AWS_ACCESS_KEY', 'PRIVATE_KEY', 'BEARER_TOKEN', 'PASSWORD',
+  'CREDIT_CARD',
+  'US_SSN',
+  'EMAIL_ADDRESS',
+  'PHONE_NUMBER',
+  'IBAN_CODE',
+  'JWT',
+  'AWS_ACCESS_KEY',
+  'PRIVATE_KEY',
+  'BEARER_TOKEN',
+  'PASSWORD',
 ] as const;
 export type BuiltinEntity = (typeof BUILTIN_ENTITIES)[number];
 

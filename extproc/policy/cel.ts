@@ -31,7 +31,13 @@ const environment = (() => {
       continue;
     }
     const typeName = `portcullis.${name}`;
-    const ctor = { [typeName]: class { constructor(plain: object) { Object.assign(this, plain); } } }[typeName] as Section;
+    const ctor = {
+      [typeName]: class {
+        constructor(plain: object) {
+          Object.assign(this, plain);
+        }
+      },
+    }[typeName] as Section;
     env.registerType(typeName, { ctor, fields: type as Record<string, string> });
     env.registerVariable(name, typeName);
     sections.set(name, ctor);
@@ -45,7 +51,11 @@ export function celInput(ctx: RequestContext): CelInput {
   return input as unknown as CelInput;
 }
 
-interface CelErrorLike { summary?: string; message: string; range?: { start: number } }
+interface CelErrorLike {
+  summary?: string;
+  message: string;
+  range?: { start: number };
+}
 
 function problemOf(err: unknown): CelProblem {
   const e = err as CelErrorLike;
@@ -53,7 +63,9 @@ function problemOf(err: unknown): CelProblem {
 }
 
 /** Compiles and type-checks a condition; it must be a bool expression. */
-export function compileCondition(source: string): { ok: true; condition: Condition } | { ok: false; problem: CelProblem } {
+export function compileCondition(
+  source: string,
+): { ok: true; condition: Condition } | { ok: false; problem: CelProblem } {
   let checked: { valid: boolean; type?: string; error?: unknown };
   try {
     checked = environment.check(source) as typeof checked;

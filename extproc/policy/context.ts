@@ -91,17 +91,41 @@ export interface RequestContext {
 }
 
 export const EMPTY_K8S: K8sContext = Object.freeze({
-  isResourceRequest: false, method: '', path: '', verb: '', group: '', version: '', resource: '', subresource: '',
-  namespace: '', name: '', dryRun: false, fieldSelector: '', labelSelector: '', query: {}, body: null, patchType: '',
+  isResourceRequest: false,
+  method: '',
+  path: '',
+  verb: '',
+  group: '',
+  version: '',
+  resource: '',
+  subresource: '',
+  namespace: '',
+  name: '',
+  dryRun: false,
+  fieldSelector: '',
+  labelSelector: '',
+  query: {},
+  body: null,
+  patchType: '',
   patch: null,
 }) as K8sContext;
 
 export const EMPTY_SQL: SqlContext = Object.freeze({
-  text: '', statements: [], readTables: [], writeTables: [], functions: [], unqualifiedWrite: false,
+  text: '',
+  statements: [],
+  readTables: [],
+  writeTables: [],
+  functions: [],
+  unqualifiedWrite: false,
 }) as SqlContext;
 
 export const EMPTY_SSH: SshContext = Object.freeze({
-  kind: '', command: '', subsystem: '', user: '', forwardHost: '', forwardPort: 0n,
+  kind: '',
+  command: '',
+  subsystem: '',
+  user: '',
+  forwardHost: '',
+  forwardPort: 0n,
 }) as SshContext;
 
 /**
@@ -115,16 +139,38 @@ export const CEL_CONTEXT_SCHEMA = {
   session: { id: 'string', plan: 'string' },
   time: 'google.protobuf.Timestamp',
   k8s: {
-    isResourceRequest: 'bool', method: 'string', path: 'string', verb: 'string', group: 'string', version: 'string',
-    resource: 'string', subresource: 'string', namespace: 'string', name: 'string', dryRun: 'bool',
-    fieldSelector: 'string', labelSelector: 'string', query: 'map<string, string>', body: 'dyn', patchType: 'string',
+    isResourceRequest: 'bool',
+    method: 'string',
+    path: 'string',
+    verb: 'string',
+    group: 'string',
+    version: 'string',
+    resource: 'string',
+    subresource: 'string',
+    namespace: 'string',
+    name: 'string',
+    dryRun: 'bool',
+    fieldSelector: 'string',
+    labelSelector: 'string',
+    query: 'map<string, string>',
+    body: 'dyn',
+    patchType: 'string',
     patch: 'dyn',
   },
   sql: {
-    text: 'string', statements: 'list<string>', readTables: 'list<string>', writeTables: 'list<string>',
-    functions: 'list<string>', unqualifiedWrite: 'bool',
+    text: 'string',
+    statements: 'list<string>',
+    readTables: 'list<string>',
+    writeTables: 'list<string>',
+    functions: 'list<string>',
+    unqualifiedWrite: 'bool',
   },
   ssh: {
-    kind: 'string', command: 'string', subsystem: 'string', user: 'string', forwardHost: 'string', forwardPort: 'int',
+    kind: 'string',
+    command: 'string',
+    subsystem: 'string',
+    user: 'string',
+    forwardHost: 'string',
+    forwardPort: 'int',
   },
 } as const;

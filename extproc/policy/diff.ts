@@ -13,9 +13,17 @@ export function lineDiff(a: string, b: string): string {
   let i = 0;
   let j = 0;
   while (i < x.length || j < y.length) {
-    if (i < x.length && j < y.length && x[i] === y[j]) { out.push(` ${x[i]}`); i++; j++; }
-    else if (i < x.length && (j === y.length || lcs[i + 1][j] >= lcs[i][j + 1])) { out.push(`-${x[i]}`); i++; }
-    else { out.push(`+${y[j]}`); j++; }
+    if (i < x.length && j < y.length && x[i] === y[j]) {
+      out.push(` ${x[i]}`);
+      i++;
+      j++;
+    } else if (i < x.length && (j === y.length || lcs[i + 1][j] >= lcs[i][j + 1])) {
+      out.push(`-${x[i]}`);
+      i++;
+    } else {
+      out.push(`+${y[j]}`);
+      j++;
+    }
   }
   return out.join('\n');
 }

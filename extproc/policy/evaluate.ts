@@ -44,9 +44,20 @@ export function inScope(policy: CompiledPolicy, ctx: RequestContext): boolean {
 
 const RANK: Record<RuleAction, number> = { allow: 1, require_approval: 2, deny: 3 };
 
-interface Match { policy: CompiledPolicy; rule: CompiledRule; action: RuleAction; reason: 'rule' | 'error'; error?: string }
+interface Match {
+  policy: CompiledPolicy;
+  rule: CompiledRule;
+  action: RuleAction;
+  reason: 'rule' | 'error';
+  error?: string;
+}
 
-function matchRule(policy: CompiledPolicy, rule: CompiledRule, ctx: RequestContext, input: () => CelInput): Match | null {
+function matchRule(
+  policy: CompiledPolicy,
+  rule: CompiledRule,
+  ctx: RequestContext,
+  input: () => CelInput,
+): Match | null {
   if (rule.protocol && rule.protocol !== ctx.protocol) return null;
   if (rule.condition === null) return { policy, rule, action: rule.action, reason: 'rule' };
   try {
@@ -57,7 +68,12 @@ function matchRule(policy: CompiledPolicy, rule: CompiledRule, ctx: RequestConte
   }
 }
 
-function verdictOf(policies: readonly CompiledPolicy[], ctx: RequestContext, input: () => CelInput, fallback: DefaultAction): Verdict {
+function verdictOf(
+  policies: readonly CompiledPolicy[],
+  ctx: RequestContext,
+  input: () => CelInput,
+  fallback: DefaultAction,
+): Verdict {
   let best: Match | null = null;
   for (const policy of policies) {
     for (const rule of policy.rules) {
@@ -71,15 +87,20 @@ function verdictOf(policies: readonly CompiledPolicy[], ctx: RequestContext, inp
   }
   if (!best) {
     return {
-      action: fallback, reason: 'default', policy: null, policyVersion: null, rule: null,
+      action: fallback,
+      reason: 'default',
+      policy: null,
+      policyVersion: null,
+      rule: null,
       message: fallback === 'deny' ? `no policy allows this request for target ${ctx.target.name} (default deny)` : '',
     };
   }
   const { policy, rule } = best;
-  const message = best.reason === 'error'
-    ? `policy ${policy.doc.name} rule ${rule.name} could not be evaluated: ${best.error}`
-    // require_approval without a message of its own: the adapter's approval text (request id, approver group) says it.
-    : rule.message ?? (best.action === 'deny' ? `denied by policy ${policy.doc.name} rule ${rule.name}` : '');
+  const message =
+    best.reason === 'error'
+      ? `policy ${policy.doc.name} rule ${rule.name} could not be evaluated: ${best.error}`
+      : // require_approval without a message of its own: the adapter's approval text (request id, approver group) says it.
+        (rule.message ?? (best.action === 'deny' ? `denied by policy ${policy.doc.name} rule ${rule.name}` : ''));
   return {
     action: best.action,
     reason: best.reason,
@@ -99,9 +120,17 @@ export function decide(policies: readonly CompiledPolicy[], ctx: RequestContext,
   // Built on first use: a decision that reaches no condition pays nothing for it.
   let built: CelInput | undefined;
   const input = (): CelInput => (built ??= celInput(ctx));
-  const enforcedVerdict: Verdict = enforced.length === 0 && hasDryRun
-    ? { action: 'allow', reason: 'default', policy: null, policyVersion: null, rule: null, message: 'only dry-run policies apply' }
-    : verdictOf(enforced, ctx, input, fallback);
+  const enforcedVerdict: Verdict =
+    enforced.length === 0 && hasDryRun
+      ? {
+          action: 'allow',
+          reason: 'default',
+          policy: null,
+          policyVersion: null,
+          rule: null,
+          message: 'only dry-run policies apply',
+        }
+      : verdictOf(enforced, ctx, input, fallback);
   return {
     ...enforcedVerdict,
     ...(hasDryRun ? { dryRun: verdictOf(scoped, ctx, input, fallback) } : {}),

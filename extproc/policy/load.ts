@@ -42,7 +42,11 @@ export interface CompiledPolicy {
 const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: false });
 const validateSchema = ajv.compile(POLICY_SCHEMA);
 
-function position(doc: Document, lines: LineCounter, path: (string | number)[]): { line: number; col: number; node?: Node } {
+function position(
+  doc: Document,
+  lines: LineCounter,
+  path: (string | number)[],
+): { line: number; col: number; node?: Node } {
   for (let depth = path.length; depth >= 0; depth--) {
     const node = (depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true)) as Node | undefined;
     if (node?.range) {
@@ -66,7 +70,10 @@ function pointer(path: (string | number)[]): string {
 }
 
 function schemaProblem(doc: Document, lines: LineCounter, err: ErrorObject): PolicyProblem {
-  const path = err.instancePath.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
+  const path = err.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
   let message = `${err.instancePath || 'document'} ${err.message ?? 'is invalid'}`;
   if (err.keyword === 'additionalProperties') {
     const extra = (err.params as { additionalProperty: string }).additionalProperty;
@@ -82,7 +89,13 @@ function schemaProblem(doc: Document, lines: LineCounter, err: ErrorObject): Pol
 }
 
 /** Maps an offset inside a CEL expression to the line and column of the YAML scalar that holds it. */
-function celPosition(node: Node | undefined, lines: LineCounter, text: string, expr: string, offset: number): { line: number; col: number } {
+function celPosition(
+  node: Node | undefined,
+  lines: LineCounter,
+  text: string,
+  expr: string,
+  offset: number,
+): { line: number; col: number } {
   if (!node?.range || !isScalar(node)) return { line: 1, col: 1 };
   const before = expr.slice(0, offset);
   const lineInExpr = before.split('\n').length - 1;
@@ -95,7 +108,9 @@ function celPosition(node: Node | undefined, lines: LineCounter, text: string, e
     return { line, col: indent + colInLine + 1 };
   }
   const quoted = node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE ? 1 : 0;
-  return lineInExpr === 0 ? { line: start.line, col: start.col + quoted + colInLine } : { line: start.line + lineInExpr, col: colInLine + 1 };
+  return lineInExpr === 0
+    ? { line: start.line, col: start.col + quoted + colInLine }
+    : { line: start.line + lineInExpr, col: colInLine + 1 };
 }
 
 function approvalOf(raw: Record<string, unknown>): ApprovalRequirement {
@@ -111,24 +126,28 @@ function approvalOf(raw: Record<string, unknown>): ApprovalRequirement {
 
 function normalize(raw: Record<string, unknown>): PolicyDocument {
   const scope = (raw.scope ?? {}) as { agents?: Record<string, unknown>; targets?: Record<string, unknown> };
-  const rules = (raw.rules as Record<string, unknown>[]).map((r): Rule => ({
-    name: String(r.name),
-    ...(r.protocol ? { protocol: r.protocol as Rule['protocol'] } : {}),
-    ...(r.when ? { when: String(r.when) } : {}),
-    action: r.action as Rule['action'],
-    ...(r.message ? { message: String(r.message) } : {}),
-    ...(r.approval ? { approval: approvalOf(r.approval as Record<string, unknown>) } : {}),
-  }));
-  const masking = ((raw.masking ?? []) as Record<string, unknown>[]).map((m): MaskingRule => ({
-    name: String(m.name),
-    ...(m.protocol ? { protocol: m.protocol as MaskingRule['protocol'] } : {}),
-    entities: (m.entities ?? []) as MaskingRule['entities'],
-    detectors: (m.detectors ?? []) as MaskingRule['detectors'],
-    columns: (m.columns ?? []) as string[],
-    paths: (m.paths ?? []) as string[],
-    strategy: (m.strategy ?? 'redact') as MaskingRule['strategy'],
-    keep: typeof m.keep === 'number' ? m.keep : 4,
-  }));
+  const rules = (raw.rules as Record<string, unknown>[]).map(
+    (r): Rule => ({
+      name: String(r.name),
+      ...(r.protocol ? { protocol: r.protocol as Rule['protocol'] } : {}),
+      ...(r.when ? { when: String(r.when) } : {}),
+      action: r.action as Rule['action'],
+      ...(r.message ? { message: String(r.message) } : {}),
+      ...(r.approval ? { approval: approvalOf(r.approval as Record<string, unknown>) } : {}),
+    }),
+  );
+  const masking = ((raw.masking ?? []) as Record<string, unknown>[]).map(
+    (m): MaskingRule => ({
+      name: String(m.name),
+      ...(m.protocol ? { protocol: m.protocol as MaskingRule['protocol'] } : {}),
+      entities: (m.entities ?? []) as MaskingRule['entities'],
+      detectors: (m.detectors ?? []) as MaskingRule['detectors'],
+      columns: (m.columns ?? []) as string[],
+      paths: (m.paths ?? []) as string[],
+      strategy: (m.strategy ?? 'redact') as MaskingRule['strategy'],
+      keep: typeof m.keep === 'number' ? m.keep : 4,
+    }),
+  );
   return {
     name: String(raw.name),
     ...(raw.description ? { description: String(raw.description) } : {}),
@@ -155,14 +174,18 @@ export function loadPolicy(source: string, version: number | null = null): Compi
   const lines = new LineCounter();
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
-    throw new PolicyLoadError(doc.errors.map((e) => {
-      const { line, col } = lines.linePos(e.pos[0]);
-      return { line, col, path: '', message: e.message.split('\n')[0] };
-    }));
+    throw new PolicyLoadError(
+      doc.errors.map((e) => {
+        const { line, col } = lines.linePos(e.pos[0]);
+        return { line, col, path: '', message: e.message.split('\n')[0] };
+      }),
+    );
   }
   const raw = doc.toJS() as unknown;
   if (!validateSchema(raw)) {
-    throw new PolicyLoadError((validateSchema.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => schemaProblem(doc, lines, e)));
+    throw new PolicyLoadError(
+      (validateSchema.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => schemaProblem(doc, lines, e)),
+    );
   }
   const policy = normalize(raw as unknown as Record<string, unknown>);
   const problems: PolicyProblem[] = [];
@@ -170,7 +193,12 @@ export function loadPolicy(source: string, version: number | null = null): Compi
   const rules = policy.rules.map((rule, i): CompiledRule => {
     if (seen.has(rule.name)) {
       const pos = position(doc, lines, ['rules', i, 'name']);
-      problems.push({ line: pos.line, col: pos.col, path: `/rules/${i}/name`, message: `duplicate rule name "${rule.name}"` });
+      problems.push({
+        line: pos.line,
+        col: pos.col,
+        path: `/rules/${i}/name`,
+        message: `duplicate rule name "${rule.name}"`,
+      });
     }
     seen.add(rule.name);
     if (rule.when === undefined) return { ...rule, condition: null };
@@ -178,7 +206,12 @@ export function loadPolicy(source: string, version: number | null = null): Compi
     if (compiled.ok) return { ...rule, condition: compiled.condition };
     const pos = position(doc, lines, ['rules', i, 'when']);
     const at = celPosition(pos.node, lines, source, rule.when, compiled.problem.offset);
-    problems.push({ line: at.line, col: at.col, path: `/rules/${i}/when`, message: `CEL: ${compiled.problem.message}` });
+    problems.push({
+      line: at.line,
+      col: at.col,
+      path: `/rules/${i}/when`,
+      message: `CEL: ${compiled.problem.message}`,
+    });
     return { ...rule, condition: null };
   });
   try {
@@ -187,7 +220,10 @@ export function loadPolicy(source: string, version: number | null = null): Compi
     if (!(err instanceof MaskingRulesError)) throw err;
     for (const issue of err.issues) {
       // `detectors[1].pattern` → ['masking', i, 'detectors', 1, 'pattern']
-      const field = issue.field.split(/[.[\]]+/).filter(Boolean).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+      const field = issue.field
+        .split(/[.[\]]+/)
+        .filter(Boolean)
+        .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
       const path: (string | number)[] = ['masking', issue.index, ...field];
       const pos = position(doc, lines, path);
       problems.push({ line: pos.line, col: pos.col, path: pointer(path), message: issue.message });

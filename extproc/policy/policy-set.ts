@@ -60,7 +60,10 @@ export class PolicySet {
       return;
     }
     const next = compileVersions(versions, this.byName, (v, err) => {
-      this.logger?.error({ policy: v.name, version: v.version, err: err.message }, 'stored policy version does not compile; keeping the last good version');
+      this.logger?.error(
+        { policy: v.name, version: v.version, err: err.message },
+        'stored policy version does not compile; keeping the last good version',
+      );
     });
     const changed = next.length !== this.policies.length || next.some((p, i) => p !== this.policies[i]);
     // An unchanged set keeps its identity: what is cached per policy set (masking plans) stays valid across polls.

@@ -5,19 +5,39 @@ import { lineDiff } from './diff.ts';
 import { decide } from './evaluate.ts';
 import { loadPolicy, PolicyLoadError, type CompiledPolicy } from './load.ts';
 import type { PolicySet } from './policy-set.ts';
-import { contextFromSample, SAMPLE_REQUEST_SCHEMA, SampleRequestError, type K8sSampleClassifier, type SampleRequest } from './sample-request.ts';
+import {
+  contextFromSample,
+  SAMPLE_REQUEST_SCHEMA,
+  SampleRequestError,
+  type K8sSampleClassifier,
+  type SampleRequest,
+} from './sample-request.ts';
 import type { PolicyStore, PolicyVersion } from './store.ts';
 
 const AUTHORS = ['policy-author', 'admin'] as const;
 const READERS = ['policy-author', 'admin', 'auditor'] as const;
-const sourceBody = { type: 'object', additionalProperties: false, required: ['source'], properties: { source: { type: 'string', minLength: 1, description: 'The policy document, YAML or JSON.' } } };
+const sourceBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['source'],
+  properties: { source: { type: 'string', minLength: 1, description: 'The policy document, YAML or JSON.' } },
+};
 const versionSchema = {
   type: 'object',
-  properties: { name: { type: 'string' }, version: { type: 'integer' }, author: { type: 'string' }, time: { type: 'string' }, deleted: { type: 'boolean' }, source: { type: 'string' }, rolledBackFrom: { type: 'integer' } },
+  properties: {
+    name: { type: 'string' },
+    version: { type: 'integer' },
+    author: { type: 'string' },
+    time: { type: 'string' },
+    deleted: { type: 'boolean' },
+    source: { type: 'string' },
+    rolledBackFrom: { type: 'integer' },
+  },
 };
 
 function invalid(err: unknown): never {
-  if (err instanceof PolicyLoadError) throw new AdminError('invalid_policy', 'the policy is invalid', { problems: err.problems });
+  if (err instanceof PolicyLoadError)
+    throw new AdminError('invalid_policy', 'the policy is invalid', { problems: err.problems });
   throw err;
 }
 
@@ -27,18 +47,45 @@ async function mustGet(store: PolicyStore, name: string): Promise<PolicyVersion>
   return v;
 }
 
-export function policyRoutes(deps: { store: PolicyStore; policies: PolicySet; classifyK8s?: K8sSampleClassifier }): AdminRoute[] {
+export function policyRoutes(deps: {
+  store: PolicyStore;
+  policies: PolicySet;
+  classifyK8s?: K8sSampleClassifier;
+}): AdminRoute[] {
   const { store } = deps;
   return [
-    { method: 'GET', path: '/v1/policies', roles: READERS, tag: 'policies', summary: 'List the current version of every policy', response: { type: 'array', items: versionSchema },
-      handler: async () => ({ body: await store.list() }) },
-    { method: 'POST', path: '/v1/policies', roles: AUTHORS, tag: 'policies', summary: 'Create a policy or add a new version of it', request: sourceBody, response: versionSchema,
+    {
+      method: 'GET',
+      path: '/v1/policies',
+      roles: READERS,
+      tag: 'policies',
+      summary: 'List the current version of every policy',
+      response: { type: 'array', items: versionSchema },
+      handler: async () => ({ body: await store.list() }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/policies',
+      roles: AUTHORS,
+      tag: 'policies',
+      summary: 'Create a policy or add a new version of it',
+      request: sourceBody,
+      response: versionSchema,
       handler: async (req) => {
         try {
           return { status: 201, body: await store.put((req.body as { source: string }).source, req.principal.name) };
-        } catch (err) { return invalid(err); }
-      } },
-    { method: 'POST', path: '/v1/policies/validate', roles: AUTHORS, tag: 'policies', summary: 'Validate a policy without storing it', request: sourceBody,
+        } catch (err) {
+          return invalid(err);
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/policies/validate',
+      roles: AUTHORS,
+      tag: 'policies',
+      summary: 'Validate a policy without storing it',
+      request: sourceBody,
       response: { type: 'object', properties: { valid: { type: 'boolean' }, problems: { type: 'array' } } },
       handler: async (req) => {
         try {
@@ -48,15 +95,30 @@ export function policyRoutes(deps: { store: PolicyStore; policies: PolicySet; cl
           if (err instanceof PolicyLoadError) return { body: { valid: false, problems: err.problems } };
           throw err;
         }
-      } },
-    { method: 'POST', path: '/v1/policies/evaluate', roles: AUTHORS, tag: 'policies', summary: 'Decide a sample request against the policies in force, or against the given policy sources',
-      request: { type: 'object', additionalProperties: false, required: ['request'], properties: { request: SAMPLE_REQUEST_SCHEMA, sources: { type: 'array', items: { type: 'string' } } } },
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/policies/evaluate',
+      roles: AUTHORS,
+      tag: 'policies',
+      summary: 'Decide a sample request against the policies in force, or against the given policy sources',
+      request: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['request'],
+        properties: { request: SAMPLE_REQUEST_SCHEMA, sources: { type: 'array', items: { type: 'string' } } },
+      },
       handler: async (req) => {
         const body = req.body as { request: SampleRequest; sources?: string[] };
         let policies: readonly CompiledPolicy[];
         try {
-          policies = body.sources ? body.sources.map((s) => loadPolicy(s)).sort((a, b) => a.doc.name.localeCompare(b.doc.name)) : deps.policies.current();
-        } catch (err) { return invalid(err); }
+          policies = body.sources
+            ? body.sources.map((s) => loadPolicy(s)).sort((a, b) => a.doc.name.localeCompare(b.doc.name))
+            : deps.policies.current();
+        } catch (err) {
+          return invalid(err);
+        }
         try {
           const { ctx, defaultAction } = contextFromSample(body.request, deps.classifyK8s);
           return { body: decide(policies, ctx, defaultAction) };
@@ -64,44 +126,103 @@ export function policyRoutes(deps: { store: PolicyStore; policies: PolicySet; cl
           if (err instanceof SampleRequestError) throw new AdminError('invalid_request', err.message);
           throw err;
         }
-      } },
-    { method: 'GET', path: '/v1/policies/{name}', roles: READERS, tag: 'policies', summary: 'The current version of a policy', response: versionSchema,
-      handler: async (req) => ({ body: await mustGet(store, req.params.name) }) },
-    { method: 'PUT', path: '/v1/policies/{name}', roles: AUTHORS, tag: 'policies', summary: 'Replace a policy with a new version', request: sourceBody, response: versionSchema,
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/policies/{name}',
+      roles: READERS,
+      tag: 'policies',
+      summary: 'The current version of a policy',
+      response: versionSchema,
+      handler: async (req) => ({ body: await mustGet(store, req.params.name) }),
+    },
+    {
+      method: 'PUT',
+      path: '/v1/policies/{name}',
+      roles: AUTHORS,
+      tag: 'policies',
+      summary: 'Replace a policy with a new version',
+      request: sourceBody,
+      response: versionSchema,
       handler: async (req) => {
         let compiled: CompiledPolicy;
-        try { compiled = loadPolicy((req.body as { source: string }).source); } catch (err) { return invalid(err); }
-        if (compiled.doc.name !== req.params.name) throw new AdminError('invalid_request', `the document is named ${compiled.doc.name}, not ${req.params.name}`);
+        try {
+          compiled = loadPolicy((req.body as { source: string }).source);
+        } catch (err) {
+          return invalid(err);
+        }
+        if (compiled.doc.name !== req.params.name)
+          throw new AdminError('invalid_request', `the document is named ${compiled.doc.name}, not ${req.params.name}`);
         return { body: await store.put(compiled.source, req.principal.name) };
-      } },
-    { method: 'DELETE', path: '/v1/policies/{name}', roles: AUTHORS, tag: 'policies', summary: 'Delete a policy (recorded as a new version; roll back to restore)', response: versionSchema,
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/policies/{name}',
+      roles: AUTHORS,
+      tag: 'policies',
+      summary: 'Delete a policy (recorded as a new version; roll back to restore)',
+      response: versionSchema,
       handler: async (req) => {
         await mustGet(store, req.params.name);
         return { body: await store.remove(req.params.name, req.principal.name) };
-      } },
-    { method: 'GET', path: '/v1/policies/{name}/versions', roles: READERS, tag: 'policies', summary: 'Every version of a policy, oldest first', response: { type: 'array', items: versionSchema },
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/policies/{name}/versions',
+      roles: READERS,
+      tag: 'policies',
+      summary: 'Every version of a policy, oldest first',
+      response: { type: 'array', items: versionSchema },
       handler: async (req) => {
         const h = await store.history(req.params.name);
         if (!h.length) throw new AdminError('not_found', `no policy named ${req.params.name}`);
         return { body: h };
-      } },
-    { method: 'GET', path: '/v1/policies/{name}/diff', roles: READERS, tag: 'policies', summary: 'Line diff between two versions (?from=N&to=M; to defaults to the current one)',
-      response: { type: 'object', properties: { from: { type: 'integer' }, to: { type: 'integer' }, diff: { type: 'string' } } },
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/policies/{name}/diff',
+      roles: READERS,
+      tag: 'policies',
+      summary: 'Line diff between two versions (?from=N&to=M; to defaults to the current one)',
+      response: {
+        type: 'object',
+        properties: { from: { type: 'integer' }, to: { type: 'integer' }, diff: { type: 'string' } },
+      },
       handler: async (req) => {
         const from = Number(req.query.get('from'));
         const to = req.query.get('to') ? Number(req.query.get('to')) : (await mustGet(store, req.params.name)).version;
         const [a, b] = await Promise.all([store.version(req.params.name, from), store.version(req.params.name, to)]);
         if (!a || !b) throw new AdminError('not_found', `policy ${req.params.name} has no version ${!a ? from : to}`);
         return { body: { from, to, diff: lineDiff(a.source, b.source) } };
-      } },
-    { method: 'POST', path: '/v1/policies/{name}/rollback', roles: AUTHORS, tag: 'policies', summary: 'Make an earlier version current again (as a new version)',
-      request: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: { type: 'integer', minimum: 1 } } }, response: versionSchema,
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/policies/{name}/rollback',
+      roles: AUTHORS,
+      tag: 'policies',
+      summary: 'Make an earlier version current again (as a new version)',
+      request: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['version'],
+        properties: { version: { type: 'integer', minimum: 1 } },
+      },
+      response: versionSchema,
       handler: async (req) => {
         const { version } = req.body as { version: number };
-        if (!(await store.version(req.params.name, version))) throw new AdminError('not_found', `policy ${req.params.name} has no version ${version}`);
+        if (!(await store.version(req.params.name, version)))
+          throw new AdminError('not_found', `policy ${req.params.name} has no version ${version}`);
         try {
           return { body: await store.rollback(req.params.name, version, req.principal.name) };
-        } catch (err) { return invalid(err); }
-      } },
+        } catch (err) {
+          return invalid(err);
+        }
+      },
+    },
   ];
 }

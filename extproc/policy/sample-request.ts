@@ -9,7 +9,12 @@ import type { DefaultAction } from './evaluate.ts';
  * Classifies a Kubernetes request given as method, path (and body) exactly as the Kubernetes adapter does; injected
  * by the edges (CLI, service) so the policy core stays free of wire formats. Returns a reason string when refused.
  */
-export type K8sSampleClassifier = (request: { method: string; path: string; body: unknown; contentType: string }) => K8sContext | string;
+export type K8sSampleClassifier = (request: {
+  method: string;
+  path: string;
+  body: unknown;
+  contentType: string;
+}) => K8sContext | string;
 
 export class SampleRequestError extends Error {}
 
@@ -32,8 +37,16 @@ export const SAMPLE_REQUEST_SCHEMA = {
     agent: { type: 'object' },
     target: { type: 'object' },
     session: { type: 'object' },
-    time: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$', description: 'RFC 3339' },
-    k8s: { type: 'object', description: 'The classified k8s context, or just method and path (plus body, contentType) to classify as the Kubernetes adapter does.' },
+    time: {
+      type: 'string',
+      pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$',
+      description: 'RFC 3339',
+    },
+    k8s: {
+      type: 'object',
+      description:
+        'The classified k8s context, or just method and path (plus body, contentType) to classify as the Kubernetes adapter does.',
+    },
     sql: { type: 'object' },
     ssh: { type: 'object' },
   },
@@ -44,15 +57,23 @@ export const SAMPLE_REQUEST_SCHEMA = {
  * `contentType`): then `classifyK8s` fills the rest, so a policy test says what kubectl sends rather than how it is
  * classified.
  */
-export function contextFromSample(s: SampleRequest, classifyK8s?: K8sSampleClassifier): { ctx: RequestContext; defaultAction: DefaultAction } {
-  const k8s = s.k8s && s.k8s.verb === undefined && s.k8s.method && s.k8s.path && classifyK8s
-    ? classified(s.k8s as Partial<K8sContext> & { method: string; path: string; contentType?: string }, classifyK8s)
-    : { ...EMPTY_K8S, ...s.k8s };
+export function contextFromSample(
+  s: SampleRequest,
+  classifyK8s?: K8sSampleClassifier,
+): { ctx: RequestContext; defaultAction: DefaultAction } {
+  const k8s =
+    s.k8s && s.k8s.verb === undefined && s.k8s.method && s.k8s.path && classifyK8s
+      ? classified(s.k8s as Partial<K8sContext> & { method: string; path: string; contentType?: string }, classifyK8s)
+      : { ...EMPTY_K8S, ...s.k8s };
   const protocol: Protocol = s.protocol ?? (s.sql ? 'postgres' : s.ssh ? 'ssh' : 'kubernetes');
   const ctx: RequestContext = {
     protocol,
     agent: { id: s.agent?.id ?? 'sample-agent', groups: s.agent?.groups ?? [], labels: s.agent?.labels ?? {} },
-    target: { name: s.target?.name ?? 'sample-target', kind: s.target?.kind ?? protocol, labels: s.target?.labels ?? {} },
+    target: {
+      name: s.target?.name ?? 'sample-target',
+      kind: s.target?.kind ?? protocol,
+      labels: s.target?.labels ?? {},
+    },
     session: { id: s.session?.id ?? 'sample-session', plan: s.session?.plan ?? '' },
     time: s.time ? new Date(s.time) : new Date(),
     k8s,
@@ -62,8 +83,17 @@ export function contextFromSample(s: SampleRequest, classifyK8s?: K8sSampleClass
   return { ctx, defaultAction: s.target?.defaultAction ?? 'deny' };
 }
 
-function classified(k: Partial<K8sContext> & { method: string; path: string; contentType?: string }, classify: K8sSampleClassifier): K8sContext {
-  const r = classify({ method: k.method, path: k.path, body: k.body ?? null, contentType: k.contentType ?? 'application/json' });
-  if (typeof r === 'string') throw new SampleRequestError(`the sample's Kubernetes request is refused by the gateway: ${r}`);
+function classified(
+  k: Partial<K8sContext> & { method: string; path: string; contentType?: string },
+  classify: K8sSampleClassifier,
+): K8sContext {
+  const r = classify({
+    method: k.method,
+    path: k.path,
+    body: k.body ?? null,
+    contentType: k.contentType ?? 'application/json',
+  });
+  if (typeof r === 'string')
+    throw new SampleRequestError(`the sample's Kubernetes request is refused by the gateway: ${r}`);
   return r;
 }

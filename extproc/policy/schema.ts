@@ -21,20 +21,31 @@ export const POLICY_SCHEMA = {
   properties: {
     apiVersion: { const: 'portcullis.dev/v1' },
     kind: { const: 'Policy' },
-    name: { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', description: 'Unique policy name (DNS label).' },
+    name: {
+      type: 'string',
+      pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$',
+      description: 'Unique policy name (DNS label).',
+    },
     description: { type: 'string' },
-    mode: { enum: ['enforce', 'dry-run'], default: 'enforce', description: 'dry-run: decisions are recorded, not enforced.' },
+    mode: {
+      enum: ['enforce', 'dry-run'],
+      default: 'enforce',
+      description: 'dry-run: decisions are recorded, not enforced.',
+    },
     scope: {
       type: 'object',
       additionalProperties: false,
-      description: 'Which agents and targets the policy applies to. Within a selector every non-empty field must match; a list matches when it contains the value.',
+      description:
+        'Which agents and targets the policy applies to. Within a selector every non-empty field must match; a list matches when it contains the value.',
       properties: {
         agents: {
-          type: 'object', additionalProperties: false,
+          type: 'object',
+          additionalProperties: false,
           properties: { ids: stringList, groups: stringList, labels },
         },
         targets: {
-          type: 'object', additionalProperties: false,
+          type: 'object',
+          additionalProperties: false,
           properties: { names: stringList, kinds: { type: 'array', items: protocol }, labels },
         },
       },
@@ -48,7 +59,11 @@ export const POLICY_SCHEMA = {
         properties: {
           name: { type: 'string', minLength: 1 },
           protocol,
-          when: { type: 'string', minLength: 1, description: 'CEL condition over the request context; absent means always.' },
+          when: {
+            type: 'string',
+            minLength: 1,
+            description: 'CEL condition over the request context; absent means always.',
+          },
           action: { enum: ['allow', 'deny', 'require_approval'] },
           message: { type: 'string', description: 'Shown to the agent when the rule denies or asks for approval.' },
           approval: {
@@ -61,7 +76,11 @@ export const POLICY_SCHEMA = {
               window: { ...duration, description: 'For grant: window, how long the grant lasts.' },
               minApprovals: { type: 'integer', minimum: 1, maximum: 10, default: 1 },
               ttl: { ...duration, description: 'How long the request stays pending (default 15m).' },
-              hold: { ...duration, description: 'Hold the action this long for a quick approval where the protocol allows it (default 0s).' },
+              hold: {
+                ...duration,
+                description:
+                  'Hold the action this long for a quick approval where the protocol allows it (default 0s).',
+              },
             },
           },
         },
@@ -86,12 +105,26 @@ export const POLICY_SCHEMA = {
             items: {
               oneOf: [
                 {
-                  type: 'object', additionalProperties: false, required: ['name', 'kind', 'pattern'],
-                  properties: { name: { type: 'string' }, kind: { const: 'regex' }, pattern: { type: 'string' }, flags: { type: 'string', pattern: '^[imsu]*$' } },
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['name', 'kind', 'pattern'],
+                  properties: {
+                    name: { type: 'string' },
+                    kind: { const: 'regex' },
+                    pattern: { type: 'string' },
+                    flags: { type: 'string', pattern: '^[imsu]*$' },
+                  },
                 },
                 {
-                  type: 'object', additionalProperties: false, required: ['name', 'kind', 'words'],
-                  properties: { name: { type: 'string' }, kind: { const: 'words' }, words: stringList, caseSensitive: { type: 'boolean' } },
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['name', 'kind', 'words'],
+                  properties: {
+                    name: { type: 'string' },
+                    kind: { const: 'words' },
+                    words: stringList,
+                    caseSensitive: { type: 'boolean' },
+                  },
                 },
               ],
             },

@@ -51,7 +51,8 @@ export class PolicyStore {
       await this.redis.watch(versionsKey(name));
       const version = (await this.redis.llen(versionsKey(name))) + 1;
       const entry: PolicyVersion = { name, version, time: new Date().toISOString(), ...v };
-      const res = await this.redis.multi()
+      const res = await this.redis
+        .multi()
         .rpush(versionsKey(name), JSON.stringify(entry))
         .set(currentKey(name), String(version))
         .sadd(NAMES, name)
@@ -86,11 +87,18 @@ export class PolicyStore {
 }
 
 /** Compiles the current versions; a version that fails to compile keeps that policy's last good compiled form. */
-export function compileVersions(versions: PolicyVersion[], lastGood: ReadonlyMap<string, CompiledPolicy>, onError: (v: PolicyVersion, err: Error) => void): CompiledPolicy[] {
+export function compileVersions(
+  versions: PolicyVersion[],
+  lastGood: ReadonlyMap<string, CompiledPolicy>,
+  onError: (v: PolicyVersion, err: Error) => void,
+): CompiledPolicy[] {
   const out: CompiledPolicy[] = [];
   for (const v of versions) {
     const prev = lastGood.get(v.name);
-    if (prev && prev.version === v.version) { out.push(prev); continue; }
+    if (prev && prev.version === v.version) {
+      out.push(prev);
+      continue;
+    }
     try {
       out.push(loadPolicy(v.source, v.version));
     } catch (err) {

@@ -16,7 +16,10 @@ export interface AsciicastHeader {
 
 /** The terminal size a session.start declares, or null for a non-terminal session. */
 export function terminalOf(start: RecordingEvent | undefined): { width: number; height: number } | null {
-  const t = start?.type === 'session.start' ? (start.data.terminal as { width?: unknown; height?: unknown } | undefined) : undefined;
+  const t =
+    start?.type === 'session.start'
+      ? (start.data.terminal as { width?: unknown; height?: unknown } | undefined)
+      : undefined;
   return t && typeof t.width === 'number' && typeof t.height === 'number' ? { width: t.width, height: t.height } : null;
 }
 
@@ -29,7 +32,10 @@ export async function* toAsciicast(events: AsyncIterable<RecordingEvent>): Async
       if (!term) throw new Error('not a terminal session: its first event is not a session.start with a terminal size');
       startMs = Date.parse(ev.time);
       const header: AsciicastHeader = {
-        version: 2, width: term.width, height: term.height, timestamp: Math.floor(startMs / 1000),
+        version: 2,
+        width: term.width,
+        height: term.height,
+        timestamp: Math.floor(startMs / 1000),
         title: `${ev.agent} → ${ev.target} (${ev.sessionId})`,
       };
       const termType = (ev.data.terminal as { term?: unknown }).term;

@@ -28,10 +28,15 @@ export function limitEventData(data: Record<string, unknown>, maxBytes: number):
   return { truncated: true, originalBytes: bytes, preview: truncateUtf8(json, budget / 2) };
 }
 
-function cloneCollect(value: unknown, strings: Array<{ parent: Record<string, unknown> | unknown[]; key: string | number; len: number }>): unknown {
+function cloneCollect(
+  value: unknown,
+  strings: Array<{ parent: Record<string, unknown> | unknown[]; key: string | number; len: number }>,
+): unknown {
   if (Array.isArray(value)) {
     const arr = value.map((v) => cloneCollect(v, strings));
-    arr.forEach((v, i) => { if (typeof v === 'string') strings.push({ parent: arr, key: i, len: v.length }); });
+    arr.forEach((v, i) => {
+      if (typeof v === 'string') strings.push({ parent: arr, key: i, len: v.length });
+    });
     return arr;
   }
   if (value !== null && typeof value === 'object') {

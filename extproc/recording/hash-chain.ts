@@ -26,10 +26,15 @@ export class ChainVerifier {
     this.count++;
     if (this.bad) return;
     if (event === null) return this.fail(streamSeq, 'stored entry is not a valid event');
-    if (streamSeq !== event.seq) return this.fail(Math.min(streamSeq, this.expectedSeq), `entry ${streamSeq} holds an event claiming seq ${event.seq}`);
+    if (streamSeq !== event.seq)
+      return this.fail(
+        Math.min(streamSeq, this.expectedSeq),
+        `entry ${streamSeq} holds an event claiming seq ${event.seq}`,
+      );
     if (event.seq > this.expectedSeq) return this.fail(this.expectedSeq, `event ${this.expectedSeq} is missing`);
     if (event.seq < this.expectedSeq) return this.fail(event.seq, `event ${event.seq} is out of order`);
-    if (event.prevHash !== this.prevHash) return this.fail(event.seq, `event ${event.seq} does not link to the previous event`);
+    if (event.prevHash !== this.prevHash)
+      return this.fail(event.seq, `event ${event.seq} does not link to the previous event`);
     if (hashEvent(event) !== event.hash) return this.fail(event.seq, `event ${event.seq} was modified (hash mismatch)`);
     this.prevHash = event.hash;
     this.expectedSeq++;
@@ -41,8 +46,10 @@ export class ChainVerifier {
    */
   finish(meta: { lastSeq: number; lastHash: string | null } | null): VerifyResult {
     if (!this.bad && meta && meta.lastSeq > 0) {
-      if (meta.lastSeq >= this.expectedSeq) this.fail(this.expectedSeq, `event ${this.expectedSeq} is missing (session recorded ${meta.lastSeq} events)`);
-      else if (meta.lastHash !== null && meta.lastSeq === this.expectedSeq - 1 && meta.lastHash !== this.prevHash) this.fail(meta.lastSeq, `event ${meta.lastSeq} does not match the session's recorded last hash`);
+      if (meta.lastSeq >= this.expectedSeq)
+        this.fail(this.expectedSeq, `event ${this.expectedSeq} is missing (session recorded ${meta.lastSeq} events)`);
+      else if (meta.lastHash !== null && meta.lastSeq === this.expectedSeq - 1 && meta.lastHash !== this.prevHash)
+        this.fail(meta.lastSeq, `event ${meta.lastSeq} does not match the session's recorded last hash`);
     }
     return this.bad
       ? { valid: false, events: this.count, firstBadSeq: this.bad.seq, reason: this.bad.reason }
@@ -55,18 +62,28 @@ export class ChainVerifier {
 }
 
 /** The members of an event besides data, v and the chain links. */
-export type EventHeader = Pick<RecordingEvent, 'type' | 'sessionId' | 'agent' | 'target' | 'protocol' | 'requestId' | 'seq' | 'time'>;
+export type EventHeader = Pick<
+  RecordingEvent,
+  'type' | 'sessionId' | 'agent' | 'target' | 'protocol' | 'requestId' | 'seq' | 'time'
+>;
 
 /**
  * The canonical JSON of an event without `hash`, built directly for the known shape (members in sorted order, `data`
  * already canonical) instead of through a generic walk. Must agree with hashEvent(); the recorder tests verify every
  * stored event with it.
  */
-export function canonicalEventBody(ev: EventHeader, prevHash: string, canonicalData: string, sessionIdJson = JSON.stringify(ev.sessionId)): string {
+export function canonicalEventBody(
+  ev: EventHeader,
+  prevHash: string,
+  canonicalData: string,
+  sessionIdJson = JSON.stringify(ev.sessionId),
+): string {
   // time (toISOString()) and type (one of RECORDING_EVENT_TYPES) never need escaping; prevHash may come from a stored
   // event, so it is quoted like any other string.
-  return `{"agent":${JSON.stringify(ev.agent)},"data":${canonicalData},"prevHash":${JSON.stringify(prevHash)},`
+  return (
+    `{"agent":${JSON.stringify(ev.agent)},"data":${canonicalData},"prevHash":${JSON.stringify(prevHash)},`
     + `"protocol":${JSON.stringify(ev.protocol)},${ev.requestId === undefined ? '' : `"requestId":${JSON.stringify(ev.requestId)},`}`
     + `"seq":${ev.seq},"sessionId":${sessionIdJson},"target":${JSON.stringify(ev.target)},`
-    + `"time":"${ev.time}","type":"${ev.type}","v":1}`;
+    + `"time":"${ev.time}","type":"${ev.type}","v":1}`
+  );
 }

@@ -57,11 +57,16 @@ export async function getSession(redis: Redis, id: string): Promise<SessionSumma
  */
 export async function listSessions(redis: Redis, f: SessionFilter): Promise<SessionPage> {
   const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
-  const index = f.agent !== undefined ? keys.byAgent(f.agent)
-    : f.target !== undefined ? keys.byTarget(f.target)
-      : f.decision !== undefined ? keys.byDecision(f.decision)
-        : f.protocol !== undefined ? keys.byProtocol(f.protocol)
-          : keys.byStart;
+  const index =
+    f.agent !== undefined
+      ? keys.byAgent(f.agent)
+      : f.target !== undefined
+        ? keys.byTarget(f.target)
+        : f.decision !== undefined
+          ? keys.byDecision(f.decision)
+          : f.protocol !== undefined
+            ? keys.byProtocol(f.protocol)
+            : keys.byStart;
   let max = f.to !== undefined ? String(f.to) : '+inf';
   const min = f.from !== undefined ? String(f.from) : '-inf';
   let after: { score: number; id: string } | null = null;
@@ -172,9 +177,16 @@ async function lastGeneratedSeq(redis: Redis, id: string): Promise<number> {
  * Follows a session live: yields stored events from `fromSeq`, then new ones as they are written, until the
  * session.end event or the signal aborts. Uses its own connection, since XREAD BLOCK holds one.
  */
-export async function* tailEvents(redis: Redis, id: string, signal: AbortSignal, fromSeq = 1): AsyncGenerator<StoredEvent> {
+export async function* tailEvents(
+  redis: Redis,
+  id: string,
+  signal: AbortSignal,
+  fromSeq = 1,
+): AsyncGenerator<StoredEvent> {
   const conn = redis.duplicate();
-  const onAbort = (): void => { conn.disconnect(); };
+  const onAbort = (): void => {
+    conn.disconnect();
+  };
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     let last = fromSeq <= 1 ? '0-0' : `${fromSeq - 1}-0`;
@@ -188,7 +200,11 @@ export async function* tailEvents(redis: Redis, id: string, signal: AbortSignal,
       }
       if (!res) {
         // No new event within the block time: stop if the session ended while nothing was pending.
-        if ((await conn.hget(keys.meta(id), 'status')) === 'ended' && (await conn.xrevrange(keys.events(id), '+', '-', 'COUNT', 1))[0]?.[0] === last) return;
+        if (
+          (await conn.hget(keys.meta(id), 'status')) === 'ended'
+          && (await conn.xrevrange(keys.events(id), '+', '-', 'COUNT', 1))[0]?.[0] === last
+        )
+          return;
         continue;
       }
       for (const [eid, fields] of res[0][1]) {

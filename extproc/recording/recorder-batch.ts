@@ -33,7 +33,10 @@ export async function writeBatch(redis: Redis, batch: Pending[], lost: (p: Pendi
   for (const p of batch) {
     const state = p.state;
     let t = touched.get(state);
-    if (!t) { t = { last: p, metaExtra: {}, decisions: [], text: [] }; touched.set(state, t); }
+    if (!t) {
+      t = { last: p, metaExtra: {}, decisions: [], text: [] };
+      touched.set(state, t);
+    }
     t.last = p;
     if (p.type === 'session.end') {
       t.metaExtra.status = 'ended';
@@ -45,7 +48,8 @@ export async function writeBatch(redis: Redis, batch: Pending[], lost: (p: Pendi
         t.metaExtra.termWidth = String(note.terminal.width);
         t.metaExtra.termHeight = String(note.terminal.height);
       }
-      if (note.decision && !state.decisions.has(note.decision) && !t.decisions.includes(note.decision)) t.decisions.push(note.decision);
+      if (note.decision && !state.decisions.has(note.decision) && !t.decisions.includes(note.decision))
+        t.decisions.push(note.decision);
       if (note.truncated) t.metaExtra.truncated = '1';
       if (note.text) t.text.push(String(p.seq), note.text);
     }
@@ -74,7 +78,17 @@ export async function writeBatch(redis: Redis, batch: Pending[], lost: (p: Pendi
     // it serves listings and retention; the chain itself lives in the stream.
     if (!s.indexed || extra.length || t.decisions.length || now - s.progressAt >= PROGRESS_EVERY_MS) {
       const lastMs = String(Date.parse(ev.time));
-      out.command('HSET', meta, 'lastSeq', String(ev.seq), 'lastHash', sealedHash(ev as ChainedPending), 'lastEventAt', lastMs, ...extra);
+      out.command(
+        'HSET',
+        meta,
+        'lastSeq',
+        String(ev.seq),
+        'lastHash',
+        sealedHash(ev as ChainedPending),
+        'lastEventAt',
+        lastMs,
+        ...extra,
+      );
       out.command('ZADD', keys.byActivity, lastMs, s.id);
       progressed.push(s);
     }

@@ -22,7 +22,9 @@ export class DropMarks {
   ) {}
 
   /** Sessions with drops not yet marked. */
-  get size(): number { return this.unmarked.size; }
+  get size(): number {
+    return this.unmarked.size;
+  }
 
   /**
    * Counts a dropped event against its session, and logs it at most once a second (a full buffer drops many).
@@ -30,7 +32,12 @@ export class DropMarks {
    */
   add(state: SessionState, input: NewRecordingEvent, why: string, dropped: number, buffered: number): void {
     state.droppedUnmarked++;
-    state.droppedAs = { sessionId: input.sessionId, agent: input.agent, target: input.target, protocol: input.protocol };
+    state.droppedAs = {
+      sessionId: input.sessionId,
+      agent: input.agent,
+      target: input.target,
+      protocol: input.protocol,
+    };
     this.unmarked.add(state);
     const now = Date.now();
     if (now - this.lastLog > 1_000) {

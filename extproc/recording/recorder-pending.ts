@@ -46,19 +46,32 @@ export type ChainedPending = Pending & { slab: Buffer };
 export function chainEvent(p: Pending, slabs: EventSlabs): void {
   const s = p.state;
   p.seq = ++s.seq;
-  s.lastHash = slabs.seal(p as ChainedPending, `${s.eventsKey}\n${entryId(p.seq)}\n`, canonicalEventBody(p, s.lastHash, p.canonicalData, s.idJson));
+  s.lastHash = slabs.seal(
+    p as ChainedPending,
+    `${s.eventsKey}\n${entryId(p.seq)}\n`,
+    canonicalEventBody(p, s.lastHash, p.canonicalData, s.idJson),
+  );
   p.canonicalData = '';
 }
 
 /** The note of an event; `texts` are the action's redacted strings, null when the session's search text is full. */
-export function noteOf(type: RecordingEvent['type'], data: Record<string, unknown>, texts: string[] | null, state: SessionState): WriteNote | null {
+export function noteOf(
+  type: RecordingEvent['type'],
+  data: Record<string, unknown>,
+  texts: string[] | null,
+  state: SessionState,
+): WriteNote | null {
   switch (type) {
     case 'session.start': {
       const t = data.terminal as { width?: unknown; height?: unknown } | undefined;
-      return t && typeof t.width === 'number' && typeof t.height === 'number' ? { terminal: { width: t.width, height: t.height } } : null;
+      return t && typeof t.width === 'number' && typeof t.height === 'number'
+        ? { terminal: { width: t.width, height: t.height } }
+        : null;
     }
     case 'decision':
-      return (DECISION_ACTIONS as readonly unknown[]).includes(data.action) ? { decision: data.action as string } : null;
+      return (DECISION_ACTIONS as readonly unknown[]).includes(data.action)
+        ? { decision: data.action as string }
+        : null;
     case 'error':
       return data.code === 'truncated' ? { truncated: true } : null;
     case 'action': {

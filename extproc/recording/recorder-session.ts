@@ -47,9 +47,24 @@ export interface SessionState {
  */
 export function newSessionState(id: string, isStart: boolean): SessionState {
   return {
-    id, eventsKey: keys.events(id), idJson: JSON.stringify(id), loaded: isStart, seq: 0, lastHash: GENESIS_HASH, startMs: isStart ? Date.now() : 0, indexed: false,
-    unassigned: [], pending: 0, count: 0, ended: false, truncated: false, droppedUnmarked: 0, droppedAs: null, textBytes: 0,
-    decisions: new Set(), progressAt: 0,
+    id,
+    eventsKey: keys.events(id),
+    idJson: JSON.stringify(id),
+    loaded: isStart,
+    seq: 0,
+    lastHash: GENESIS_HASH,
+    startMs: isStart ? Date.now() : 0,
+    indexed: false,
+    unassigned: [],
+    pending: 0,
+    count: 0,
+    ended: false,
+    truncated: false,
+    droppedUnmarked: 0,
+    droppedAs: null,
+    textBytes: 0,
+    decisions: new Set(),
+    progressAt: 0,
   };
 }
 

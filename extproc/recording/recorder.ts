@@ -105,11 +105,16 @@ class RedisRecorder implements RecorderWithStats {
   /** Set when close() gave up waiting: the writer stops retrying. */
   private stopped = false;
   private wake: (() => void) | null = null;
-  private readonly onReady = (): void => { this.wake?.(); };
+  private readonly onReady = (): void => {
+    this.wake?.();
+  };
   /** An event another writer's entry displaced (recorder-batch.ts): counted as dropped. */
   private readonly onLost = (p: Pending): void => {
     this.dropped++;
-    this.log.error({ sessionId: p.sessionId, seq: p.seq }, 'recording chain conflict: another writer recorded this session; event not stored');
+    this.log.error(
+      { sessionId: p.sessionId, seq: p.seq },
+      'recording chain conflict: another writer recorded this session; event not stored',
+    );
   };
 
   constructor(opts: RecorderOptions) {
@@ -124,11 +129,17 @@ class RedisRecorder implements RecorderWithStats {
     this.maxSessions = opts.maxSessions ?? 100_000;
     this.secrets = opts.secrets;
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'recorder' });
-    this.drops = new DropMarks(this.log, () => this.buffered < this.maxBuffered, (state, as, data) => this.enqueue(state, as, 'error', data, true));
+    this.drops = new DropMarks(
+      this.log,
+      () => this.buffered < this.maxBuffered,
+      (state, as, data) => this.enqueue(state, as, 'error', data, true),
+    );
     this.redis.on('ready', this.onReady);
   }
 
-  private get buffered(): number { return this.queue.length - this.head; }
+  private get buffered(): number {
+    return this.queue.length - this.head;
+  }
 
   private redisUp(): boolean {
     return this.redis.status === 'ready' && !this.writeFailing;
@@ -150,8 +161,10 @@ class RedisRecorder implements RecorderWithStats {
     if (this.closed) return this.refuse('the recorder is closed');
     const mode = this.failureMode(input.target);
     if (mode === 'fail-closed') {
-      if (this.buffered >= this.maxBuffered) return this.refuse('session recording is unavailable: the recording buffer is full');
-      if (NEW_ACTION_TYPES.has(input.type) && !this.redisUp()) return this.refuse('session recording is unavailable: the recording store cannot be reached');
+      if (this.buffered >= this.maxBuffered)
+        return this.refuse('session recording is unavailable: the recording buffer is full');
+      if (NEW_ACTION_TYPES.has(input.type) && !this.redisUp())
+        return this.refuse('session recording is unavailable: the recording store cannot be reached');
     }
     if (!state) {
       state = newSessionState(input.sessionId, input.type === 'session.start');
@@ -172,7 +185,17 @@ class RedisRecorder implements RecorderWithStats {
     // Two places are kept back at the limit: the truncation marker and session.end.
     if (input.type !== 'session.end' && state.count >= this.maxSessionEvents - 2) {
       state.truncated = true;
-      this.enqueue(state, input, 'error', { code: 'truncated', limit: this.maxSessionEvents, message: 'per-session event limit reached; later events are not recorded' }, true);
+      this.enqueue(
+        state,
+        input,
+        'error',
+        {
+          code: 'truncated',
+          limit: this.maxSessionEvents,
+          message: 'per-session event limit reached; later events are not recorded',
+        },
+        true,
+      );
       this.dropped++;
       return { accepted: true };
     }
@@ -186,7 +209,9 @@ class RedisRecorder implements RecorderWithStats {
     const index = this.nextIndex - 1;
     if (index <= this.ackedIndex) return Promise.resolve();
     if (this.writeTimer) setImmediate(this.startWriter);
-    return new Promise((resolve) => { this.waiters.push({ index, resolve }); });
+    return new Promise((resolve) => {
+      this.waiters.push({ index, resolve });
+    });
   }
 
   async close(): Promise<void> {
@@ -197,11 +222,19 @@ class RedisRecorder implements RecorderWithStats {
     this.stopped = true;
     this.redis.off('ready', this.onReady);
     this.wake?.();
-    if (this.buffered > 0) this.log.error({ lost: this.buffered }, 'recorder closed with events not acknowledged by Redis');
+    if (this.buffered > 0)
+      this.log.error({ lost: this.buffered }, 'recorder closed with events not acknowledged by Redis');
   }
 
   stats(): RecorderExtendedStats {
-    return { buffered: this.buffered, written: this.written, dropped: this.dropped, refused: this.refused, sessions: this.sessions.size, redisUp: this.redisUp() };
+    return {
+      buffered: this.buffered,
+      written: this.written,
+      dropped: this.dropped,
+      refused: this.refused,
+      sessions: this.sessions.size,
+      redisUp: this.redisUp(),
+    };
   }
 
   private refuse(reason: string): RecordResult {
@@ -209,17 +242,38 @@ class RedisRecorder implements RecorderWithStats {
     return { accepted: false, reason };
   }
 
-  private enqueue(state: SessionState, input: NewRecordingEvent, type: RecordingEvent['type'], data: Record<string, unknown>, trusted = false): void {
-    const texts = type === 'action' && state.textBytes < this.maxSearchTextBytes ? [] as string[] : null;
+  private enqueue(
+    state: SessionState,
+    input: NewRecordingEvent,
+    type: RecordingEvent['type'],
+    data: Record<string, unknown>,
+    trusted = false,
+  ): void {
+    const texts = type === 'action' && state.textBytes < this.maxSearchTextBytes ? ([] as string[]) : null;
     let canonicalData = trusted ? canonicalJson(data) : redactToCanonical(data, this.secrets, texts);
     // UTF-16 length × 3 bounds the UTF-8 size: only measure bytes when the data could be over the limit.
     if (canonicalData.length * 3 > this.maxEventBytes && Buffer.byteLength(canonicalData) > this.maxEventBytes) {
-      canonicalData = canonicalJson(limitEventData(redact(data, this.secrets) as Record<string, unknown>, this.maxEventBytes));
+      canonicalData = canonicalJson(
+        limitEventData(redact(data, this.secrets) as Record<string, unknown>, this.maxEventBytes),
+      );
     }
     const p: Pending = {
-      type, sessionId: input.sessionId, agent: input.agent, target: input.target, protocol: input.protocol, requestId: input.requestId,
-      seq: 0, time: this.clock.now(), note: noteOf(type, data, texts, state), canonicalData, slab: null, start: 0, jsonStart: 0, end: 0,
-      state, index: this.nextIndex++,
+      type,
+      sessionId: input.sessionId,
+      agent: input.agent,
+      target: input.target,
+      protocol: input.protocol,
+      requestId: input.requestId,
+      seq: 0,
+      time: this.clock.now(),
+      note: noteOf(type, data, texts, state),
+      canonicalData,
+      slab: null,
+      start: 0,
+      jsonStart: 0,
+      end: 0,
+      state,
+      index: this.nextIndex++,
     };
     state.unassigned.push(p);
     state.pending++;
@@ -258,7 +312,11 @@ class RedisRecorder implements RecorderWithStats {
           ok = true;
         } catch (err) {
           ok = false;
-          if (!this.writeFailing) this.log.error({ err: String(err), buffered: this.buffered }, 'recording store unreachable; events stay buffered');
+          if (!this.writeFailing)
+            this.log.error(
+              { err: String(err), buffered: this.buffered },
+              'recording store unreachable; events stay buffered',
+            );
         }
         if (!ok) {
           this.writeFailing = true;
@@ -290,8 +348,15 @@ class RedisRecorder implements RecorderWithStats {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.wake = null; resolve(); }, ms);
-      this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = null;
+        resolve();
+      };
     });
   }
 
@@ -301,7 +366,11 @@ class RedisRecorder implements RecorderWithStats {
     for (const p of batch) {
       const s = p.state;
       s.pending--;
-      if (p.type === 'session.end') this.log.info({ sessionId: s.id, lastSeq: p.seq, lastHash: sealedHash(p as ChainedPending) }, 'session recorded');
+      if (p.type === 'session.end')
+        this.log.info(
+          { sessionId: s.id, lastSeq: p.seq, lastHash: sealedHash(p as ChainedPending) },
+          'session recorded',
+        );
       if (s.ended && s.pending === 0 && this.sessions.get(s.id) === s) this.sessions.delete(s.id);
     }
     this.ackedIndex = batch[batch.length - 1].index;
@@ -312,7 +381,7 @@ class RedisRecorder implements RecorderWithStats {
     }
     if (this.waiters.length > 0) {
       const still: typeof this.waiters = [];
-      for (const w of this.waiters) (w.index <= this.ackedIndex ? w.resolve() : still.push(w));
+      for (const w of this.waiters) w.index <= this.ackedIndex ? w.resolve() : still.push(w);
       this.waiters = still;
     }
   }

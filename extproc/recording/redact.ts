@@ -6,10 +6,32 @@
 
 export const REDACTED = '[REDACTED]';
 
-const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-auth-token']);
+const SECRET_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'x-auth-token',
+]);
 /** Member names whose value is a credential, whatever its shape (compared lower-case, without `-_.`, by suffix). */
-const SECRET_NAME_SUFFIXES = ['password', 'passwd', 'passphrase', 'pwd', 'secret', 'secrets', 'token', 'tokens', 'apikey',
-  'privatekey', 'credential', 'credentials', 'authorization', 'cookie', 'sessionkey'];
+const SECRET_NAME_SUFFIXES = [
+  'password',
+  'passwd',
+  'passphrase',
+  'pwd',
+  'secret',
+  'secrets',
+  'token',
+  'tokens',
+  'apikey',
+  'privatekey',
+  'credential',
+  'credentials',
+  'authorization',
+  'cookie',
+  'sessionkey',
+];
 
 /** What the recorder needs to know about a member name: whether it names a secret, and its JSON (`"name":`). */
 interface MemberName {
@@ -23,7 +45,8 @@ function memberName(name: string): MemberName {
   let r = memberNames.get(name);
   if (r === undefined) {
     const n = name.toLowerCase().replace(/[-_.]/g, '');
-    const secret = n === 'pass' || SECRET_HEADERS.has(name.toLowerCase()) || SECRET_NAME_SUFFIXES.some((s) => n.endsWith(s));
+    const secret =
+      n === 'pass' || SECRET_HEADERS.has(name.toLowerCase()) || SECRET_NAME_SUFFIXES.some((s) => n.endsWith(s));
     r = { secret, json: `${JSON.stringify(name)}:` };
     // Member names come from adapters' fixed vocabularies; the bound only guards against data used as keys.
     if (memberNames.size < 10_000) memberNames.set(name, r);
@@ -45,8 +68,12 @@ export class SecretRegistry {
     // Very short values would scrub ordinary words; they are covered by name-based redaction instead.
     if (value.length >= 6) this.values.add(value);
   }
-  delete(value: string): void { this.values.delete(value); }
-  get size(): number { return this.values.size; }
+  delete(value: string): void {
+    this.values.delete(value);
+  }
+  get size(): number {
+    return this.values.size;
+  }
   scrub(text: string): string {
     let out = text;
     for (const v of this.values) if (out.includes(v)) out = out.split(v).join(REDACTED);
@@ -57,7 +84,8 @@ export class SecretRegistry {
 function redactString(s: string, secrets: SecretRegistry | undefined): string {
   let out = s;
   if (out.length > 20) {
-    if (out.includes('earer ') || out.includes('asic ') || /bearer|basic/i.test(out)) out = out.replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`);
+    if (out.includes('earer ') || out.includes('asic ') || /bearer|basic/i.test(out))
+      out = out.replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`);
     if (out.includes('eyJ')) out = out.replace(JWT, REDACTED);
   }
   if (secrets && secrets.size > 0) out = secrets.scrub(out);
@@ -75,7 +103,8 @@ function walk(value: unknown, secrets: SecretRegistry | undefined, depth: number
   if (depth > 64) return '[DEPTH LIMIT]';
   if (Array.isArray(value)) {
     // Header lists as [name, value] pairs (Node rawHeaders style, ext_proc header lists).
-    if (value.length === 2 && typeof value[0] === 'string' && SECRET_HEADERS.has(value[0].toLowerCase())) return [value[0], REDACTED];
+    if (value.length === 2 && typeof value[0] === 'string' && SECRET_HEADERS.has(value[0].toLowerCase()))
+      return [value[0], REDACTED];
     return value.map((v) => walk(v, secrets, depth + 1));
   }
   if (value instanceof Uint8Array) return redactString(Buffer.from(value).toString('utf8'), secrets);
@@ -83,12 +112,21 @@ function walk(value: unknown, secrets: SecretRegistry | undefined, depth: number
   const obj = value as Record<string, unknown>;
   // {key, value} / {name, value} header entries as Envoy's HeaderMap encodes them.
   const headerName = typeof obj.key === 'string' ? obj.key : typeof obj.name === 'string' ? obj.name : undefined;
-  const isSecretHeader = headerName !== undefined && ('value' in obj || 'raw_value' in obj || 'rawValue' in obj) && SECRET_HEADERS.has(headerName.toLowerCase());
+  const isSecretHeader =
+    headerName !== undefined
+    && ('value' in obj || 'raw_value' in obj || 'rawValue' in obj)
+    && SECRET_HEADERS.has(headerName.toLowerCase());
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(obj)) {
     if (v === undefined) continue;
-    if (isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue')) { out[k] = REDACTED; continue; }
-    if (isSecretName(k) && !isCountOrFlag(v)) { out[k] = REDACTED; continue; }
+    if (isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue')) {
+      out[k] = REDACTED;
+      continue;
+    }
+    if (isSecretName(k) && !isCountOrFlag(v)) {
+      out[k] = REDACTED;
+      continue;
+    }
     out[k] = walk(v, secrets, depth + 1);
   }
   return out;
@@ -166,14 +204,19 @@ function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       const v = value[i];
-      out += (i > 0 ? ',' : '') + (v === undefined || typeof v === 'function' ? 'null' : emit(v, secrets, texts, depth + 1));
+      out +=
+        (i > 0 ? ',' : '') + (v === undefined || typeof v === 'function' ? 'null' : emit(v, secrets, texts, depth + 1));
     }
     return `${out}]`;
   }
-  if (value instanceof Uint8Array || value instanceof Date) return emit(walk(value, secrets, depth), secrets, texts, depth);
+  if (value instanceof Uint8Array || value instanceof Date)
+    return emit(walk(value, secrets, depth), secrets, texts, depth);
   const obj = value as Record<string, unknown>;
   const headerName = typeof obj.key === 'string' ? obj.key : typeof obj.name === 'string' ? obj.name : undefined;
-  const isSecretHeader = headerName !== undefined && ('value' in obj || 'raw_value' in obj || 'rawValue' in obj) && SECRET_HEADERS.has(headerName.toLowerCase());
+  const isSecretHeader =
+    headerName !== undefined
+    && ('value' in obj || 'raw_value' in obj || 'rawValue' in obj)
+    && SECRET_HEADERS.has(headerName.toLowerCase());
   const keys = sortedKeys(obj);
   let out = '{';
   let first = true;
@@ -183,7 +226,10 @@ function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string
     const name = memberName(k);
     out += first ? name.json : `,${name.json}`;
     first = false;
-    if ((isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue')) || (name.secret && !isCountOrFlag(v))) {
+    if (
+      (isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue'))
+      || (name.secret && !isCountOrFlag(v))
+    ) {
       out += `"${REDACTED}"`;
     } else {
       out += emit(v, secrets, texts, depth + 1);

@@ -74,9 +74,13 @@ export function startRetention(opts: RetentionOptions & { intervalSeconds: numbe
     if (running) return;
     running = true;
     applyRetention(opts)
-      .then((r) => { if (r.removed || r.failed) opts.logger?.info(r, 'retention run'); })
+      .then((r) => {
+        if (r.removed || r.failed) opts.logger?.info(r, 'retention run');
+      })
       .catch((err: unknown) => opts.logger?.error({ err: String(err) }, 'retention run failed'))
-      .finally(() => { running = false; });
+      .finally(() => {
+        running = false;
+      });
   }, opts.intervalSeconds * 1000);
   timer.unref();
   return { stop: () => clearInterval(timer) };

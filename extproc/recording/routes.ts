@@ -19,7 +19,20 @@ const PROTOCOLS: readonly Protocol[] = ['kubernetes', 'postgres', 'ssh'];
 
 const SESSION_SCHEMA: JsonSchema = {
   type: 'object',
-  required: ['id', 'agent', 'target', 'protocol', 'status', 'startedAt', 'endedAt', 'lastEventAt', 'events', 'decisions', 'terminal', 'truncated'],
+  required: [
+    'id',
+    'agent',
+    'target',
+    'protocol',
+    'status',
+    'startedAt',
+    'endedAt',
+    'lastEventAt',
+    'events',
+    'decisions',
+    'terminal',
+    'truncated',
+  ],
   properties: {
     id: { type: 'string' },
     agent: { type: 'string' },
@@ -32,7 +45,14 @@ const SESSION_SCHEMA: JsonSchema = {
     events: { type: 'integer', minimum: 0 },
     decisions: { type: 'array', items: { type: 'string', enum: DECISION_ACTIONS } },
     terminal: {
-      oneOf: [{ type: 'null' }, { type: 'object', required: ['width', 'height'], properties: { width: { type: 'integer' }, height: { type: 'integer' } } }],
+      oneOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          required: ['width', 'height'],
+          properties: { width: { type: 'integer' }, height: { type: 'integer' } },
+        },
+      ],
     },
     truncated: { type: 'boolean' },
   },
@@ -81,10 +101,15 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
   };
   return [
     {
-      method: 'GET', path: '/v1/sessions', roles: ROLES, tag: TAG,
-      summary: 'List recorded sessions, newest first. Query: agent, target, protocol, from, to (RFC 3339 or ms), decision (allow|deny|require_approval), q (text in actions), limit (1-1000), cursor.',
+      method: 'GET',
+      path: '/v1/sessions',
+      roles: ROLES,
+      tag: TAG,
+      summary:
+        'List recorded sessions, newest first. Query: agent, target, protocol, from, to (RFC 3339 or ms), decision (allow|deny|require_approval), q (text in actions), limit (1-1000), cursor.',
       response: {
-        type: 'object', required: ['sessions', 'nextCursor'],
+        type: 'object',
+        required: ['sessions', 'nextCursor'],
         properties: { sessions: { type: 'array', items: SESSION_SCHEMA }, nextCursor: { type: ['string', 'null'] } },
       },
       async handler(req) {
@@ -92,7 +117,10 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
       },
     },
     {
-      method: 'GET', path: '/v1/sessions/{id}', roles: ROLES, tag: TAG,
+      method: 'GET',
+      path: '/v1/sessions/{id}',
+      roles: ROLES,
+      tag: TAG,
       summary: 'One recorded session: who, where, when, how many events, which decisions.',
       response: SESSION_SCHEMA,
       async handler(req) {
@@ -100,11 +128,18 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
       },
     },
     {
-      method: 'GET', path: '/v1/sessions/{id}/events', roles: ROLES, tag: TAG,
+      method: 'GET',
+      path: '/v1/sessions/{id}/events',
+      roles: ROLES,
+      tag: TAG,
       summary: "A session's events in order. Query: fromSeq (default 1), limit (1-10000, default 1000).",
       response: {
-        type: 'object', required: ['events', 'nextSeq'],
-        properties: { events: { type: 'array', items: RECORDING_EVENT_SCHEMA }, nextSeq: { type: ['integer', 'null'] } },
+        type: 'object',
+        required: ['events', 'nextSeq'],
+        properties: {
+          events: { type: 'array', items: RECORDING_EVENT_SCHEMA },
+          nextSeq: { type: ['integer', 'null'] },
+        },
       },
       async handler(req) {
         await mustExist(req.params.id);
@@ -113,14 +148,20 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
         const events: RecordingEvent[] = [];
         let nextSeq: number | null = null;
         for await (const e of readEvents(redis, req.params.id, fromSeq, Math.min(limit + 1, 1000))) {
-          if (events.length === limit) { nextSeq = e.seq; break; }
+          if (events.length === limit) {
+            nextSeq = e.seq;
+            break;
+          }
           if (e.event) events.push(e.event);
         }
         return { body: { events, nextSeq } };
       },
     },
     {
-      method: 'GET', path: '/v1/sessions/{id}/verify', roles: ROLES, tag: TAG,
+      method: 'GET',
+      path: '/v1/sessions/{id}/verify',
+      roles: ROLES,
+      tag: TAG,
       summary: "Recompute a session's hash chain: valid, or the first bad sequence number and why.",
       response: VERIFY_SCHEMA,
       async handler(req) {
@@ -129,25 +170,45 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
       },
     },
     {
-      method: 'GET', path: '/v1/sessions/{id}/export', roles: ROLES, tag: TAG,
-      summary: 'Export a session, streamed: format=jsonl (the stored events, one per line) or format=asciicast (terminal sessions; asciicast v2 for asciinema play).',
+      method: 'GET',
+      path: '/v1/sessions/{id}/export',
+      roles: ROLES,
+      tag: TAG,
+      summary:
+        'Export a session, streamed: format=jsonl (the stored events, one per line) or format=asciicast (terminal sessions; asciicast v2 for asciinema play).',
       async handler(req) {
         const id = req.params.id;
         const session = await mustExist(id);
         const format = req.query.get('format') ?? 'jsonl';
         if (format === 'jsonl') {
-          return { contentType: 'application/x-ndjson', filename: `${safeName(id)}.jsonl`, stream: jsonLines(redis, id) };
+          return {
+            contentType: 'application/x-ndjson',
+            filename: `${safeName(id)}.jsonl`,
+            stream: jsonLines(redis, id),
+          };
         }
         if (format === 'asciicast') {
-          if (!session.terminal) throw new AdminError('invalid_request', `session ${JSON.stringify(id)} is not a terminal session; asciicast export is for terminal (ssh shell) sessions`);
-          return { contentType: 'application/x-asciicast', filename: `${safeName(id)}.cast`, stream: toAsciicast(eventsOf(redis, id)) };
+          if (!session.terminal)
+            throw new AdminError(
+              'invalid_request',
+              `session ${JSON.stringify(id)} is not a terminal session; asciicast export is for terminal (ssh shell) sessions`,
+            );
+          return {
+            contentType: 'application/x-asciicast',
+            filename: `${safeName(id)}.cast`,
+            stream: toAsciicast(eventsOf(redis, id)),
+          };
         }
         throw new AdminError('invalid_request', 'format must be jsonl or asciicast');
       },
     },
     {
-      method: 'GET', path: '/v1/sessions/{id}/tail', roles: ROLES, tag: TAG,
-      summary: 'Follow a session live as JSON Lines (one event per line) from fromSeq (default 1); ends at session.end or when the client disconnects.',
+      method: 'GET',
+      path: '/v1/sessions/{id}/tail',
+      roles: ROLES,
+      tag: TAG,
+      summary:
+        'Follow a session live as JSON Lines (one event per line) from fromSeq (default 1); ends at session.end or when the client disconnects.',
       async handler(req) {
         await mustExist(req.params.id);
         const fromSeq = intParam(req, 'fromSeq', 1, 1, Number.MAX_SAFE_INTEGER);
@@ -178,7 +239,8 @@ function intParam(req: AdminRequest, name: string, dflt: number, min: number, ma
   const raw = req.query.get(name);
   if (raw === null || raw === '') return dflt;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new AdminError('invalid_request', `${name} must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new AdminError('invalid_request', `${name} must be an integer from ${min} to ${max}`);
   return n;
 }
 
@@ -186,7 +248,8 @@ function timeParam(q: URLSearchParams, name: string): number | undefined {
   const raw = q.get(name);
   if (raw === null || raw === '') return undefined;
   const n = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(n)) throw new AdminError('invalid_request', `${name} must be an RFC 3339 time or milliseconds since the epoch`);
+  if (!Number.isFinite(n))
+    throw new AdminError('invalid_request', `${name} must be an RFC 3339 time or milliseconds since the epoch`);
   return n;
 }
 
@@ -198,23 +261,28 @@ export function filterOf(q: URLSearchParams): SessionFilter {
   }
   const protocol = q.get('protocol');
   if (protocol) {
-    if (!(PROTOCOLS as readonly string[]).includes(protocol)) throw new AdminError('invalid_request', `protocol must be one of ${PROTOCOLS.join(', ')}`);
+    if (!(PROTOCOLS as readonly string[]).includes(protocol))
+      throw new AdminError('invalid_request', `protocol must be one of ${PROTOCOLS.join(', ')}`);
     f.protocol = protocol as Protocol;
   }
   const decision = q.get('decision');
   if (decision) {
-    if (!(DECISION_ACTIONS as readonly string[]).includes(decision)) throw new AdminError('invalid_request', `decision must be one of ${DECISION_ACTIONS.join(', ')}`);
+    if (!(DECISION_ACTIONS as readonly string[]).includes(decision))
+      throw new AdminError('invalid_request', `decision must be one of ${DECISION_ACTIONS.join(', ')}`);
     f.decision = decision as SessionFilter['decision'];
   }
   f.from = timeParam(q, 'from');
   f.to = timeParam(q, 'to');
-  if (f.from !== undefined && f.to !== undefined && f.from > f.to) throw new AdminError('invalid_request', 'from must not be after to');
+  if (f.from !== undefined && f.to !== undefined && f.from > f.to)
+    throw new AdminError('invalid_request', 'from must not be after to');
   const limit = q.get('limit');
   if (limit) {
     const n = Number(limit);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new AdminError('invalid_request', 'limit must be an integer from 1 to 1000');
+    if (!Number.isInteger(n) || n < 1 || n > 1000)
+      throw new AdminError('invalid_request', 'limit must be an integer from 1 to 1000');
     f.limit = n;
   }
-  if (f.cursor !== undefined && !/^-?\d+(\.\d+)?:./.test(f.cursor)) throw new AdminError('invalid_request', 'cursor is not one this API returned');
+  if (f.cursor !== undefined && !/^-?\d+(\.\d+)?:./.test(f.cursor))
+    throw new AdminError('invalid_request', 'cursor is not one this API returned');
   return f;
 }

@@ -2,9 +2,19 @@
 import type { Protocol } from '../policy/context.ts';
 
 export const RECORDING_EVENT_TYPES = [
-  'session.start', 'session.end', 'action', 'decision',
-  'approval.requested', 'approval.approved', 'approval.denied', 'approval.expired', 'approval.revoked',
-  'approval.consumed', 'approval.used', 'output', 'error',
+  'session.start',
+  'session.end',
+  'action',
+  'decision',
+  'approval.requested',
+  'approval.approved',
+  'approval.denied',
+  'approval.expired',
+  'approval.revoked',
+  'approval.consumed',
+  'approval.used',
+  'output',
+  'error',
 ] as const;
 export type RecordingEventType = (typeof RECORDING_EVENT_TYPES)[number];
 

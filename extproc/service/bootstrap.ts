@@ -17,15 +17,26 @@ export function expandPattern(pattern: string, base: string): string[] {
   if (!basename(abs).includes('*')) return [abs];
   const [prefix, suffix] = basename(abs).split('*');
   try {
-    return readdirSync(dirname(abs)).filter((f) => f.startsWith(prefix) && f.endsWith(suffix)).sort().map((f) => join(dirname(abs), f));
+    return readdirSync(dirname(abs))
+      .filter((f) => f.startsWith(prefix) && f.endsWith(suffix))
+      .sort()
+      .map((f) => join(dirname(abs), f));
   } catch {
     return [];
   }
 }
 
-export async function ensureAdminToken(principals: Principals, dataDir: string, logger: Logger): Promise<string | null> {
+export async function ensureAdminToken(
+  principals: Principals,
+  dataDir: string,
+  logger: Logger,
+): Promise<string | null> {
   if (await principals.hasAdmin()) return null;
-  const { token } = await principals.create({ name: 'admin', roles: ['admin', 'policy-author', 'auditor'], id: 'admin' });
+  const { token } = await principals.create({
+    name: 'admin',
+    roles: ['admin', 'policy-author', 'auditor'],
+    id: 'admin',
+  });
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, 'admin.token');
   writeFileSync(path, `${token}\n`, { mode: 0o600 });
@@ -34,7 +45,12 @@ export async function ensureAdminToken(principals: Principals, dataDir: string, 
   return path;
 }
 
-export async function seedPolicies(store: PolicyStore, patterns: string[], base: string, logger: Logger): Promise<void> {
+export async function seedPolicies(
+  store: PolicyStore,
+  patterns: string[],
+  base: string,
+  logger: Logger,
+): Promise<void> {
   if ((await store.list()).length) return;
   // Policy tests (`*_test.yaml`, see `portcullis policy test`) live beside the policies; they are not policies.
   for (const file of patterns.flatMap((p) => expandPattern(p, base)).filter((f) => !/_test\.ya?ml$/.test(f))) {
@@ -46,13 +62,23 @@ export async function seedPolicies(store: PolicyStore, patterns: string[], base:
 export async function seedTargets(registry: Registry, patterns: string[], base: string, logger: Logger): Promise<void> {
   if ((await registry.listTargets()).length) return;
   for (const file of patterns.flatMap((p) => expandPattern(p, base))) {
-    const doc = parseYaml(readFileSync(file, 'utf8')) as { targets?: Record<string, unknown>[]; agents?: Record<string, unknown>[] } | null;
+    const doc = parseYaml(readFileSync(file, 'utf8')) as {
+      targets?: Record<string, unknown>[];
+      agents?: Record<string, unknown>[];
+    } | null;
     for (const t of doc?.targets ?? []) {
       await registry.putTarget(targetFromInput(t));
       logger.info({ target: t.name, file }, 'seeded target');
     }
     for (const a of doc?.agents ?? []) {
-      await registry.putAgent({ id: String(a.id), groups: (a.groups as string[]) ?? [], labels: (a.labels as Record<string, string>) ?? {}, disabled: false, createdAt: new Date().toISOString(), ...(a.owner ? { owner: String(a.owner) } : {}) });
+      await registry.putAgent({
+        id: String(a.id),
+        groups: (a.groups as string[]) ?? [],
+        labels: (a.labels as Record<string, string>) ?? {},
+        disabled: false,
+        createdAt: new Date().toISOString(),
+        ...(a.owner ? { owner: String(a.owner) } : {}),
+      });
       logger.info({ agent: a.id, file }, 'seeded agent');
     }
   }

@@ -57,15 +57,45 @@ export const CONFIG_SCHEMA = {
     localRedisPort: port,
     dataDir: { type: 'string', minLength: 1 },
     grpc: listener,
-    admin: { type: 'object', additionalProperties: false, properties: { host: { type: 'string' }, port, publicUrl: { type: ['string', 'null'] } } },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { host: { type: 'string' }, port, publicUrl: { type: ['string', 'null'] } },
+    },
     metrics: listener,
-    log: { type: 'object', additionalProperties: false, properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } } },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
+    },
     tokens: { type: 'object', additionalProperties: false, properties: { defaultTtl: duration, maxTtl: duration } },
-    bootstrap: { type: 'object', additionalProperties: false, properties: { policies: { type: 'array', items: { type: 'string' } }, targets: { type: 'array', items: { type: 'string' } } } },
-    recording: { type: 'object', additionalProperties: false, properties: { maxBuffered: { type: 'integer', minimum: 100 }, retention: duration, batchWindow: duration } },
+    bootstrap: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        policies: { type: 'array', items: { type: 'string' } },
+        targets: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    recording: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { maxBuffered: { type: 'integer', minimum: 100 }, retention: duration, batchWindow: duration },
+    },
     approvals: {
-      type: 'object', additionalProperties: false,
-      properties: { webhooks: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['url'], properties: { url: { type: 'string', pattern: '^https?://' }, format: { enum: ['json', 'slack'] } } } } },
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        webhooks: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['url'],
+            properties: { url: { type: 'string', pattern: '^https?://' }, format: { enum: ['json', 'slack'] } },
+          },
+        },
+      },
     },
     maskingHashKeyRef: { type: ['string', 'null'], pattern: '^(file:/.+|env:[A-Za-z_][A-Za-z0-9_]*)$' },
     shutdownGraceMs: { type: 'integer', minimum: 0 },
@@ -77,7 +107,15 @@ export class ConfigError extends Error {}
 const validate = new Ajv2020({ allErrors: true, strict: false }).compile(CONFIG_SCHEMA);
 
 function merge<T>(base: T, over: unknown): T {
-  if (over === null || typeof over !== 'object' || Array.isArray(over) || base === null || typeof base !== 'object' || Array.isArray(base)) return over as T;
+  if (
+    over === null
+    || typeof over !== 'object'
+    || Array.isArray(over)
+    || base === null
+    || typeof base !== 'object'
+    || Array.isArray(base)
+  )
+    return over as T;
   const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
   for (const [k, v] of Object.entries(over)) out[k] = k in out ? merge(out[k], v) : v;
   return out as T;
@@ -94,7 +132,11 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.REDIS_URL) o.redisUrl = env.REDIS_URL;
   if (env.PORTCULLIS_DATA_DIR) o.dataDir = env.PORTCULLIS_DATA_DIR;
   if (env.PORTCULLIS_LOG_LEVEL) o.log = { level: env.PORTCULLIS_LOG_LEVEL };
-  const ports: [string, string][] = [['PORTCULLIS_GRPC_PORT', 'grpc'], ['PORTCULLIS_ADMIN_PORT', 'admin'], ['PORTCULLIS_METRICS_PORT', 'metrics']];
+  const ports: [string, string][] = [
+    ['PORTCULLIS_GRPC_PORT', 'grpc'],
+    ['PORTCULLIS_ADMIN_PORT', 'admin'],
+    ['PORTCULLIS_METRICS_PORT', 'metrics'],
+  ];
   const host = env.PORTCULLIS_LISTEN_HOST;
   for (const [name, key] of ports) {
     const p = int(name);
@@ -105,7 +147,11 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   return o;
 }
 
-export function loadConfig(opts: { file?: string; env: NodeJS.ProcessEnv; overrides?: Partial<ServiceConfig> }): ServiceConfig {
+export function loadConfig(opts: {
+  file?: string;
+  env: NodeJS.ProcessEnv;
+  overrides?: Partial<ServiceConfig>;
+}): ServiceConfig {
   let fromFile: unknown = {};
   const file = opts.file ?? opts.env.PORTCULLIS_CONFIG;
   if (file) {
@@ -123,7 +169,10 @@ export function loadConfig(opts: { file?: string; env: NodeJS.ProcessEnv; overri
   }
   const config = merge(merge(merge(DEFAULT_CONFIG, fromFile), envOverrides(opts.env)), opts.overrides ?? {});
   if (!validate(config)) {
-    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || 'config'} ${e.message}${e.keyword === 'additionalProperties' ? ` "${(e.params as { additionalProperty: string }).additionalProperty}"` : ''}`);
+    const problems = (validate.errors ?? []).map(
+      (e) =>
+        `${e.instancePath || 'config'} ${e.message}${e.keyword === 'additionalProperties' ? ` "${(e.params as { additionalProperty: string }).additionalProperty}"` : ''}`,
+    );
     throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n  ${problems.join('\n  ')}`);
   }
   for (const d of [config.tokens.defaultTtl, config.tokens.maxTtl]) parseDurationSeconds(d);

@@ -40,7 +40,9 @@ export async function startGrpcServer(host: string, port: number, services: Grpc
   server.addService(healthServiceDefinition(), health);
   for (const s of services) server.addService(s.definition, s.implementation);
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    );
   });
   const setServing = (serving: boolean): void => {
     status = serving ? 'SERVING' : 'NOT_SERVING';
@@ -53,8 +55,14 @@ export async function startGrpcServer(host: string, port: number, services: Grpc
       setServing(false);
       for (const w of watchers) w.end();
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
-        server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     },
   };

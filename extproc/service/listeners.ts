@@ -4,8 +4,13 @@
  */
 import type { Spine } from '../spine/index.ts';
 import {
-  httpExtProcService, networkExtProcService, type DataPathAdapter, type GrpcService, type RunningListener,
-  type StreamLoopDeps, type TcpListener,
+  httpExtProcService,
+  networkExtProcService,
+  type DataPathAdapter,
+  type GrpcService,
+  type RunningListener,
+  type StreamLoopDeps,
+  type TcpListener,
 } from '../streams/index.ts';
 
 export interface AdapterServices {

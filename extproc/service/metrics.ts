@@ -13,20 +13,56 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'portcullis_' });
   return {
     registry,
-    decisions: new Counter({ name: 'portcullis_decisions_total', help: 'Policy decisions by protocol, action and reason', labelNames: ['protocol', 'action', 'reason'], registers: [registry] }),
-    decisionSeconds: new Histogram({ name: 'portcullis_decision_seconds', help: 'Time from request to decision', labelNames: ['protocol'], buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers: [registry] }),
-    extprocStreams: new Counter({ name: 'portcullis_extproc_streams_total', help: 'ext_proc streams by service and outcome', labelNames: ['service', 'outcome'], registers: [registry] }),
+    decisions: new Counter({
+      name: 'portcullis_decisions_total',
+      help: 'Policy decisions by protocol, action and reason',
+      labelNames: ['protocol', 'action', 'reason'],
+      registers: [registry],
+    }),
+    decisionSeconds: new Histogram({
+      name: 'portcullis_decision_seconds',
+      help: 'Time from request to decision',
+      labelNames: ['protocol'],
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
+      registers: [registry],
+    }),
+    extprocStreams: new Counter({
+      name: 'portcullis_extproc_streams_total',
+      help: 'ext_proc streams by service and outcome',
+      labelNames: ['service', 'outcome'],
+      registers: [registry],
+    }),
   };
 }
 
-export async function startMetricsServer(metrics: Metrics, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+export async function startMetricsServer(
+  metrics: Metrics,
+  host: string,
+  port: number,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
-    if (req.url !== '/metrics') { res.writeHead(404).end(); return; }
-    metrics.registry.metrics().then((text) => {
-      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
-    }, () => res.writeHead(500).end());
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
+      },
+      () => res.writeHead(500).end(),
+    );
   });
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, () => resolve()); });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
   const addr = server.address() as AddressInfo;
-  return { url: `http://${host}:${addr.port}/metrics`, close: () => new Promise((r) => { server.close(() => r()); server.closeAllConnections(); }) };
+  return {
+    url: `http://${host}:${addr.port}/metrics`,
+    close: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
 }

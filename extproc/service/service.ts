@@ -56,21 +56,35 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
   const redisUrl = config.redisUrl ?? local?.url ?? '';
   if (local) logger.info({ redisUrl }, 'REDIS_URL not set: started a local redis-server');
   // The data path never waits on Redis: commands fail fast while it is away instead of queueing behind a reconnect.
-  const connect = (): Redis => new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true, retryStrategy: (n) => Math.min(n * 100, 1000) });
+  const connect = (): Redis =>
+    new Redis(redisUrl, {
+      lazyConnect: false,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: true,
+      retryStrategy: (n) => Math.min(n * 100, 1000),
+    });
   const redis = connect();
   const connections = [redis, connect(), connect(), connect()];
   const [, policySub, tokenSub, approvalSub] = connections;
-  for (const c of connections) c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
+  for (const c of connections)
+    c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
 
   const metrics = createMetrics();
   const registry = new Registry(redis);
   const principals = new Principals(redis);
   const keys = new SigningKeys(redis);
   await keys.load();
-  const tokens = new AgentTokens(redis, tokenSub, keys, registry, {
-    defaultTtlSeconds: parseDurationSeconds(config.tokens.defaultTtl),
-    maxTtlSeconds: parseDurationSeconds(config.tokens.maxTtl),
-  }, logger);
+  const tokens = new AgentTokens(
+    redis,
+    tokenSub,
+    keys,
+    registry,
+    {
+      defaultTtlSeconds: parseDurationSeconds(config.tokens.defaultTtl),
+      maxTtlSeconds: parseDurationSeconds(config.tokens.maxTtl),
+    },
+    logger,
+  );
   await tokens.start();
   const store = new PolicyStore(redis);
   const baseDir = opts.baseDir ?? process.cwd();
@@ -89,18 +103,50 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     coalesceMs: parseDurationMs(config.recording.batchWindow ?? '10ms'),
     logger,
   });
-  const retention = startRetention({ redis, maxAgeSeconds: parseDurationSeconds(config.recording.retention), intervalSeconds: 3600, logger });
+  const retention = startRetention({
+    redis,
+    maxAgeSeconds: parseDurationSeconds(config.recording.retention),
+    intervalSeconds: 3600,
+    logger,
+  });
   const adminBaseUrl = config.admin.publicUrl ?? `http://${config.admin.host}:${config.admin.port}`;
   const approvals = createApprovals({
     redis,
     subscriber: approvalSub,
     logger,
-    audit: (e) => { recorder.record({ type: e.type, sessionId: e.sessionId, agent: e.agent, target: e.target, protocol: e.protocol, requestId: e.requestId, data: e.data }); },
-    ...(config.approvals.webhooks.length ? { notifier: createWebhookNotifier({ urls: config.approvals.webhooks.map((w) => ({ url: w.url, format: w.format ?? 'json' })), adminBaseUrl, logger }) } : {}),
+    audit: (e) => {
+      recorder.record({
+        type: e.type,
+        sessionId: e.sessionId,
+        agent: e.agent,
+        target: e.target,
+        protocol: e.protocol,
+        requestId: e.requestId,
+        data: e.data,
+      });
+    },
+    ...(config.approvals.webhooks.length
+      ? {
+          notifier: createWebhookNotifier({
+            urls: config.approvals.webhooks.map((w) => ({ url: w.url, format: w.format ?? 'json' })),
+            adminBaseUrl,
+            logger,
+          }),
+        }
+      : {}),
   });
   approvals.startExpirySweeper(5000);
 
-  const core: ServiceCore = { policies, targets, tokens, credentials: new UpstreamCredentials(), recorder, approvals, metrics, logger };
+  const core: ServiceCore = {
+    policies,
+    targets,
+    tokens,
+    credentials: new UpstreamCredentials(),
+    recorder,
+    approvals,
+    metrics,
+    logger,
+  };
   const spine = new Spine(core);
   const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
   const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, served.grpc);
@@ -118,7 +164,10 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     logger,
   });
   const metricsServer = await startMetricsServer(metrics, config.metrics.host, config.metrics.port);
-  logger.info({ grpc: `${config.grpc.host}:${grpcServer.port}`, admin: admin.url, metrics: metricsServer.url }, 'portcullis is serving');
+  logger.info(
+    { grpc: `${config.grpc.host}:${grpcServer.port}`, admin: admin.url, metrics: metricsServer.url },
+    'portcullis is serving',
+  );
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
@@ -140,5 +189,13 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     })();
     return stopping;
   };
-  return { core, adminUrl: admin.url, grpcPort: grpcServer.port, metricsUrl: metricsServer.url, redisUrl, adminTokenPath, stop };
+  return {
+    core,
+    adminUrl: admin.url,
+    grpcPort: grpcServer.port,
+    metricsUrl: metricsServer.url,
+    redisUrl,
+    adminTokenPath,
+    stop,
+  };
 }

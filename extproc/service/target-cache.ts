@@ -9,7 +9,10 @@ export class TargetCache {
   private byName = new Map<string, Target>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly registry: Registry, private readonly logger?: Logger) {}
+  constructor(
+    private readonly registry: Registry,
+    private readonly logger?: Logger,
+  ) {}
 
   get(name: string): Target | undefined {
     return this.byName.get(name);

@@ -32,7 +32,10 @@ interface DecisionBasis {
 
 const GATEWAY: DecisionBasis = { decision: null };
 
-export const RECORDING_UNAVAILABLE = refusal('recording-unavailable', 'session recording is unavailable and this target requires it; try again shortly');
+export const RECORDING_UNAVAILABLE = refusal(
+  'recording-unavailable',
+  'session recording is unavailable and this target requires it; try again shortly',
+);
 
 export class ActionRun {
   private state: RunState = 'undecided';
@@ -74,10 +77,16 @@ export class ActionRun {
     }
     const ctx = this.context(action);
     const decision = decide(this.core.policies.current(), ctx, this.session.target.defaultAction);
-    this.core.metrics.decisionSeconds.observe({ protocol: this.session.protocol }, (performance.now() - this.startedAt) / 1000);
+    this.core.metrics.decisionSeconds.observe(
+      { protocol: this.session.protocol },
+      (performance.now() - this.startedAt) / 1000,
+    );
     switch (decision.action) {
       case 'deny':
-        return this.finish({ kind: 'refuse', refusal: refusal('policy-deny', decision.message, decision.reason) }, { decision });
+        return this.finish(
+          { kind: 'refuse', refusal: refusal('policy-deny', decision.message, decision.reason) },
+          { decision },
+        );
       case 'allow': {
         const credential = await this.credential(opts);
         if ('refusal' in credential) return this.finish(credential, { decision });
@@ -118,7 +127,10 @@ export class ActionRun {
   private async requireApproval(decision: Decision, action: Action, opts: DecideOptions): Promise<Outcome> {
     const requirement = decision.approval;
     if (!requirement || !decision.rule || !decision.policy) {
-      return this.finish({ kind: 'refuse', refusal: refusal('policy-deny', decision.message, 'approval-misconfigured') }, { decision });
+      return this.finish(
+        { kind: 'refuse', refusal: refusal('policy-deny', decision.message, 'approval-misconfigured') },
+        { decision },
+      );
     }
     const { agent, target } = this.session;
     const forApproval: ActionForApproval = {
@@ -126,7 +138,11 @@ export class ActionRun {
       target: target.name,
       protocol: this.session.protocol,
       sessionId: this.session.id,
-      fingerprint: actionFingerprint({ protocol: this.session.protocol, target: target.name, canonical: action.canonical() }),
+      fingerprint: actionFingerprint({
+        protocol: this.session.protocol,
+        target: target.name,
+        canonical: action.canonical(),
+      }),
       summary: action.summary(),
       policy: decision.policy,
       policyVersion: decision.policyVersion,
@@ -141,10 +157,16 @@ export class ActionRun {
     const approvals = this.core.approvals;
 
     const settle = (check: ApprovalCheck, mayHold: boolean): Outcome => {
-      const approval = (status: ApprovalStatus, extra: Partial<NonNullable<DecisionEventData['approval']>> = {}) => ({ decision, approval: { requestId: check.requestId, status, ...extra } });
+      const approval = (status: ApprovalStatus, extra: Partial<NonNullable<DecisionEventData['approval']>> = {}) => ({
+        decision,
+        approval: { requestId: check.requestId, status, ...extra },
+      });
       switch (check.status) {
         case 'granted':
-          return this.finish({ kind: 'allow', credential: credential.secret }, approval('granted', { grant: check.grant }));
+          return this.finish(
+            { kind: 'allow', credential: credential.secret },
+            approval('granted', { grant: check.grant }),
+          );
         case 'pending':
           if (mayHold && holdMs > 0) {
             this.state = 'awaiting-approval';
@@ -153,11 +175,24 @@ export class ActionRun {
               holdMs,
               resume: async (signal) => {
                 try {
-                  return settle(await approvals.waitForDecision(forApproval, check.requestId, holdMs, signal), false) as FinalOutcome;
+                  return settle(
+                    await approvals.waitForDecision(forApproval, check.requestId, holdMs, signal),
+                    false,
+                  ) as FinalOutcome;
                 } catch (err) {
                   // The agent went away while held: nothing was consumed, the request stays for its retry.
                   if (signal.aborted && this.state !== 'decided') {
-                    this.finish({ kind: 'refuse', refusal: refusal('approval-required', 'the agent went away while waiting for approval', 'abandoned') }, approval('abandoned'));
+                    this.finish(
+                      {
+                        kind: 'refuse',
+                        refusal: refusal(
+                          'approval-required',
+                          'the agent went away while waiting for approval',
+                          'abandoned',
+                        ),
+                      },
+                      approval('abandoned'),
+                    );
                   }
                   throw err;
                 }
@@ -165,11 +200,17 @@ export class ActionRun {
             };
           }
           return this.finish(
-            { kind: 'refuse', refusal: refusal('approval-required', refusalMessage(check, forApproval, decision.message)) },
+            {
+              kind: 'refuse',
+              refusal: refusal('approval-required', refusalMessage(check, forApproval, decision.message)),
+            },
             approval('pending', { expiresAt: check.expiresAt }),
           );
         case 'denied':
-          return this.finish({ kind: 'refuse', refusal: refusal('approval-denied', refusalMessage(check, forApproval)) }, approval('denied'));
+          return this.finish(
+            { kind: 'refuse', refusal: refusal('approval-denied', refusalMessage(check, forApproval)) },
+            approval('denied'),
+          );
         default: {
           const never: never = check;
           throw new Error(`unknown approval check ${JSON.stringify(never)}`);
@@ -180,13 +221,18 @@ export class ActionRun {
   }
 
   /** The target's upstream credential, or the refusal the agent gets when the gateway cannot obtain it. */
-  private async credential(opts: DecideOptions): Promise<{ secret: UpstreamSecret | null } | { kind: 'refuse'; refusal: Refusal }> {
+  private async credential(
+    opts: DecideOptions,
+  ): Promise<{ secret: UpstreamSecret | null } | { kind: 'refuse'; refusal: Refusal }> {
     if (opts.credential === null) return { secret: null };
     const target = this.session.target;
     try {
       const secret = await this.core.credentials.credentialFor(target);
       if (secret.kind !== opts.credential) {
-        throw new CredentialError(target.name, `target ${target.name} has a ${secret.kind} credential; ${this.session.protocol} needs a ${opts.credential}`);
+        throw new CredentialError(
+          target.name,
+          `target ${target.name} has a ${secret.kind} credential; ${this.session.protocol} needs a ${opts.credential}`,
+        );
       }
       return { secret };
     } catch (err) {
@@ -195,7 +241,13 @@ export class ActionRun {
       // the agent learns only that the gateway has no credential right now.
       this.log.error({ err: err.message }, 'upstream credential unavailable; refusing');
       this.record('error', { code: 'upstream-credential', message: err.message });
-      return { kind: 'refuse', refusal: refusal('upstream-credential', `the gateway could not obtain its upstream credential for target ${target.name}; try again shortly`) };
+      return {
+        kind: 'refuse',
+        refusal: refusal(
+          'upstream-credential',
+          `the gateway could not obtain its upstream credential for target ${target.name}; try again shortly`,
+        ),
+      };
     }
   }
 
@@ -205,8 +257,14 @@ export class ActionRun {
     this.state = 'decided';
     const d = basis.decision;
     const refused = outcome.kind === 'refuse' ? outcome.refusal : null;
-    const enforced: DecisionEventData['action'] = refused === null ? 'allow' : refused.code === 'approval-required' ? 'require_approval' : 'deny';
-    const byPolicy = d !== null && (refused === null || refused.code === 'policy-deny' || refused.code === 'approval-required' || refused.code === 'approval-denied');
+    const enforced: DecisionEventData['action'] =
+      refused === null ? 'allow' : refused.code === 'approval-required' ? 'require_approval' : 'deny';
+    const byPolicy =
+      d !== null
+      && (refused === null
+        || refused.code === 'policy-deny'
+        || refused.code === 'approval-required'
+        || refused.code === 'approval-denied');
     const data: DecisionEventData = {
       action: enforced,
       code: refused?.code ?? null,
@@ -217,11 +275,24 @@ export class ActionRun {
       rule: d?.rule ?? null,
       message: refused?.message ?? '',
       ...(d && d.action !== enforced ? { policyAction: d.action } : {}),
-      ...(d?.dryRun ? { dryRun: { action: d.dryRun.action, rule: d.dryRun.rule, policy: d.dryRun.policy, policyVersion: d.dryRun.policyVersion } } : {}),
+      ...(d?.dryRun
+        ? {
+            dryRun: {
+              action: d.dryRun.action,
+              rule: d.dryRun.rule,
+              policy: d.dryRun.policy,
+              policyVersion: d.dryRun.policyVersion,
+            },
+          }
+        : {}),
       ...(basis.approval ? { approval: basis.approval } : {}),
       latencyMs: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
     };
-    this.core.metrics.decisions.inc({ protocol: this.session.protocol, action: enforced, reason: data.reason === 'gateway' ? data.code ?? 'gateway' : data.reason });
+    this.core.metrics.decisions.inc({
+      protocol: this.session.protocol,
+      action: enforced,
+      reason: data.reason === 'gateway' ? (data.code ?? 'gateway') : data.reason,
+    });
     if (refused) this.log.info({ code: refused.code, detail: refused.detail }, 'action refused');
     this.record('decision', data as unknown as Record<string, unknown>);
     return outcome;
@@ -244,12 +315,24 @@ export class ActionRun {
 
   private record(type: RecordingEventType, data: Record<string, unknown>): RecordResult {
     const s = this.session;
-    return this.core.recorder.record({ type, sessionId: s.id, agent: s.agent.id, target: s.target.name, protocol: s.protocol, requestId: this.requestId, data });
+    return this.core.recorder.record({
+      type,
+      sessionId: s.id,
+      agent: s.agent.id,
+      target: s.target.name,
+      protocol: s.protocol,
+      requestId: this.requestId,
+      data,
+    });
   }
 
   /** The action's logger, made on first use: an allowed action logs nothing, and a pino child costs ~20 µs. */
   private get log(): Logger {
-    this.logger ??= this.core.logger.child({ requestId: this.requestId, target: this.session.target.name, protocol: this.session.protocol });
+    this.logger ??= this.core.logger.child({
+      requestId: this.requestId,
+      target: this.session.target.name,
+      protocol: this.session.protocol,
+    });
     return this.logger;
   }
 }

@@ -8,7 +8,14 @@ export type { Session } from './session.ts';
 export type { Action, ActionSection, DecideOptions, FinalOutcome, HeldOutcome, Outcome } from './action.ts';
 export { REFUSAL_CODES, refusal, type Refusal, type RefusalCode } from './refusal.ts';
 export type { DecisionEventData, ApprovalStatus } from './decision-event.ts';
-export type { GatewayCore, DataPathMetrics, CredentialSource, PolicySource, TargetSource, TokenVerifier } from './core.ts';
+export type {
+  GatewayCore,
+  DataPathMetrics,
+  CredentialSource,
+  PolicySource,
+  TargetSource,
+  TokenVerifier,
+} from './core.ts';
 export type { UpstreamSecret } from '../identity/upstream-credentials.ts';
 export type { K8sContext, SqlContext, SshContext, Protocol } from '../policy/context.ts';
 export { EMPTY_SQL, EMPTY_SSH } from '../policy/context.ts';

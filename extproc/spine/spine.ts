@@ -40,12 +40,19 @@ export class Spine {
   async authenticate(req: AuthenticationRequest): Promise<Authentication> {
     const target = this.core.targets.get(req.target);
     if (!target || target.kind !== req.protocol) {
-      this.core.logger.error({ target: req.target, protocol: req.protocol }, 'stream names no known target of its protocol (check the listener\'s x-portcullis-target metadata); refusing');
-      return this.refused(req.protocol, refusal('misconfigured', `gateway misconfigured: this listener names no ${req.protocol} target`, 'no-target'));
+      this.core.logger.error(
+        { target: req.target, protocol: req.protocol },
+        "stream names no known target of its protocol (check the listener's x-portcullis-target metadata); refusing",
+      );
+      return this.refused(
+        req.protocol,
+        refusal('misconfigured', `gateway misconfigured: this listener names no ${req.protocol} target`, 'no-target'),
+      );
     }
     const verified = await this.core.tokens.verify(req.token, target.name);
     if (!verified.ok) {
-      const code = verified.failure === 'out_of_scope' || verified.failure === 'agent_disabled' ? 'forbidden' : 'unauthenticated';
+      const code =
+        verified.failure === 'out_of_scope' || verified.failure === 'agent_disabled' ? 'forbidden' : 'unauthenticated';
       this.core.logger.info({ target: target.name, failure: verified.failure }, 'agent token refused');
       return this.refused(req.protocol, refusal(code, verified.message, `token-${verified.failure}`));
     }
@@ -54,7 +61,11 @@ export class Spine {
     const session = new Session(token.sessionId, req.protocol, agent, target, token.plan, token.jti);
     if (this.seen.first(session.id)) {
       this.core.recorder.record({
-        type: 'session.start', sessionId: session.id, agent: agent.id, target: target.name, protocol: req.protocol,
+        type: 'session.start',
+        sessionId: session.id,
+        agent: agent.id,
+        target: target.name,
+        protocol: req.protocol,
         data: { agent: agent.id, target: target.name, plan: session.plan, tokenId: token.jti },
       });
     }

@@ -9,7 +9,11 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import {
-  extProcServiceDefinition, type ExternalProcessorImplementation, type HttpBody, type HttpHeaders, type ProcessingRequest,
+  extProcServiceDefinition,
+  type ExternalProcessorImplementation,
+  type HttpBody,
+  type HttpHeaders,
+  type ProcessingRequest,
   type ProcessingResponse,
 } from '../envoy-api/index.ts';
 import type { GrpcService } from './grpc-service.ts';
@@ -63,18 +67,27 @@ function dispatch(processor: HttpStreamProcessor, msg: ProcessingRequest): Promi
   const kind = msg.request;
   switch (kind) {
     // Trailers are configured SKIP; should a deployment send them anyway, they pass unchanged.
-    case 'request_trailers': return { kind: 'respond', message: { request_trailers: {} }, end: false };
-    case 'response_trailers': return { kind: 'respond', message: { response_trailers: {} }, end: false };
-    case undefined: return { kind: 'fail', message: 'ProcessingRequest without a kind' };
+    case 'request_trailers':
+      return { kind: 'respond', message: { request_trailers: {} }, end: false };
+    case 'response_trailers':
+      return { kind: 'respond', message: { response_trailers: {} }, end: false };
+    case undefined:
+      return { kind: 'fail', message: 'ProcessingRequest without a kind' };
     default:
-      if (kind !== processor.awaiting) return { kind: 'fail', message: `unexpected ${kind} message while awaiting ${processor.awaiting}` };
+      if (kind !== processor.awaiting)
+        return { kind: 'fail', message: `unexpected ${kind} message while awaiting ${processor.awaiting}` };
   }
   switch (msg.request) {
-    case 'request_headers': return processor.requestHeaders(msg.request_headers);
-    case 'request_body': return processor.requestBody(msg.request_body);
-    case 'response_headers': return processor.responseHeaders(msg.response_headers);
-    case 'response_body': return processor.responseBody(msg.response_body);
-    default: return { kind: 'fail', message: `unknown ProcessingRequest ${String(msg.request)}` };
+    case 'request_headers':
+      return processor.requestHeaders(msg.request_headers);
+    case 'request_body':
+      return processor.requestBody(msg.request_body);
+    case 'response_headers':
+      return processor.responseHeaders(msg.response_headers);
+    case 'response_body':
+      return processor.responseBody(msg.response_body);
+    default:
+      return { kind: 'fail', message: `unknown ProcessingRequest ${String(msg.request)}` };
   }
 }
 

@@ -9,7 +9,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import {
-  networkExtProcServiceDefinition, type NetworkExternalProcessorImplementation, type NetworkProcessingRequest,
+  networkExtProcServiceDefinition,
+  type NetworkExternalProcessorImplementation,
+  type NetworkProcessingRequest,
   type NetworkProcessingResponse,
 } from '../envoy-api/index.ts';
 import type { GrpcService } from './grpc-service.ts';
@@ -41,7 +43,9 @@ export interface NetworkStreamProcessor {
 type Call = grpc.ServerDuplexStream<NetworkProcessingRequest, NetworkProcessingResponse>;
 
 export function networkExtProcService(listener: NetworkExtProcListener, deps: StreamLoopDeps): GrpcService {
-  const implementation: NetworkExternalProcessorImplementation = { Process: (call) => runNetworkStream(call, listener, deps) };
+  const implementation: NetworkExternalProcessorImplementation = {
+    Process: (call) => runNetworkStream(call, listener, deps),
+  };
   return { definition: networkExtProcServiceDefinition(), implementation };
 }
 
@@ -49,10 +53,15 @@ function bytesOf(data: Uint8Array | undefined): Buffer {
   return data ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.alloc(0);
 }
 
-function answer(direction: Direction, reply: Extract<NetworkReply, { kind: 'forward' | 'close' }>): NetworkProcessingResponse {
+function answer(
+  direction: Direction,
+  reply: Extract<NetworkReply, { kind: 'forward' | 'close' }>,
+): NetworkProcessingResponse {
   if (reply.kind === 'close') return { connection_status: reply.how === 'flush' ? 'CLOSE' : 'CLOSE_RST' };
   const data = { data: reply.data, ...(reply.endOfStream ? { end_of_stream: true } : {}) };
-  return direction === 'read' ? { read_data: data, data_processing_status: 'MODIFIED' } : { write_data: data, data_processing_status: 'MODIFIED' };
+  return direction === 'read'
+    ? { read_data: data, data_processing_status: 'MODIFIED' }
+    : { write_data: data, data_processing_status: 'MODIFIED' };
 }
 
 export function runNetworkStream(call: Call, listener: NetworkExtProcListener, deps: StreamLoopDeps): void {
@@ -73,7 +82,10 @@ export function runNetworkStream(call: Call, listener: NetworkExtProcListener, d
   const handle = async (direction: Direction, chunk: Buffer, endOfStream: boolean): Promise<void> => {
     if (closed) return;
     try {
-      const reply = direction === 'read' ? await processor.readData(chunk, endOfStream) : await processor.writeData(chunk, endOfStream);
+      const reply =
+        direction === 'read'
+          ? await processor.readData(chunk, endOfStream)
+          : await processor.writeData(chunk, endOfStream);
       if (closed) return;
       if (reply.kind === 'fail') {
         processor.fault(new Error(reply.message));
@@ -107,7 +119,9 @@ export function runNetworkStream(call: Call, listener: NetworkExtProcListener, d
     }
     const chunk = bytesOf(data.data);
     inFlight++;
-    queues[direction] = queues[direction].then(() => handle(direction, chunk, data.end_of_stream === true)).finally(settle);
+    queues[direction] = queues[direction]
+      .then(() => handle(direction, chunk, data.end_of_stream === true))
+      .finally(settle);
   });
   call.on('end', () => {
     clientDone = true;
@@ -121,5 +135,7 @@ export function runNetworkStream(call: Call, listener: NetworkExtProcListener, d
     processor.streamClosed();
     close('cancelled');
   });
-  call.on('error', (err: Error) => deps.logger.debug({ err: err.message, listener: listener.name }, 'network ext_proc stream error'));
+  call.on('error', (err: Error) =>
+    deps.logger.debug({ err: err.message, listener: listener.name }, 'network ext_proc stream error'),
+  );
 }

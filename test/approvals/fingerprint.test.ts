@@ -8,7 +8,11 @@ test('fingerprints are sha256 over protocol, target and the exact bytes', () => 
   assert.match(f('DELETE FROM t WHERE id = 1'), /^sha256:[0-9a-f]{64}$/);
   assert.equal(f('DELETE FROM t WHERE id = 1'), f(new TextEncoder().encode('DELETE FROM t WHERE id = 1')));
   assert.notEqual(f('DELETE FROM t WHERE id = 1'), f('DELETE FROM t WHERE id = 999'));
-  assert.notEqual(f('DELETE FROM t WHERE id = 1'), f('DELETE FROM t WHERE id = 1 '), 'statement bytes, not a normalised form');
+  assert.notEqual(
+    f('DELETE FROM t WHERE id = 1'),
+    f('DELETE FROM t WHERE id = 1 '),
+    'statement bytes, not a normalised form',
+  );
   assert.notEqual(f('x', 'db'), f('x', 'db2'));
   assert.notEqual(f('x', 'db', 'postgres'), f('x', 'db', 'ssh'));
   // Length-prefixed fields: moving bytes between target and action changes the fingerprint.

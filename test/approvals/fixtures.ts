@@ -4,7 +4,15 @@ import type { ApprovalRequirement } from '../../extproc/policy/types.ts';
 import { actionFingerprint, type ActionForApproval, type ApprovalAuditEvent } from '../../extproc/approvals/index.ts';
 
 export function requirement(over: Partial<ApprovalRequirement> = {}): ApprovalRequirement {
-  return { group: 'db-owners', grant: 'once', windowSeconds: 600, minApprovals: 1, ttlSeconds: 300, holdSeconds: 0, ...over };
+  return {
+    group: 'db-owners',
+    grant: 'once',
+    windowSeconds: 600,
+    minApprovals: 1,
+    ttlSeconds: 300,
+    holdSeconds: 0,
+    ...over,
+  };
 }
 
 /** A Postgres action whose fingerprint is the statement's bytes. */
@@ -35,14 +43,25 @@ export const paula: Principal = { id: 'paula', name: 'Paula', roles: ['policy-au
 
 export function clock(start = Date.parse('2030-01-01T00:00:00Z')): { now: () => number; advance(ms: number): void } {
   let t = start;
-  return { now: () => t, advance(ms) { t += ms; } };
+  return {
+    now: () => t,
+    advance(ms) {
+      t += ms;
+    },
+  };
 }
 
-export function auditSink(): { events: ApprovalAuditEvent[]; audit: (e: ApprovalAuditEvent) => void; types(id?: string): string[] } {
+export function auditSink(): {
+  events: ApprovalAuditEvent[];
+  audit: (e: ApprovalAuditEvent) => void;
+  types(id?: string): string[];
+} {
   const events: ApprovalAuditEvent[] = [];
   return {
     events,
-    audit: (e) => { events.push(e); },
+    audit: (e) => {
+      events.push(e);
+    },
     types: (id) => events.filter((e) => !id || e.requestId === id).map((e) => e.type),
   };
 }

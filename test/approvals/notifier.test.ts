@@ -20,24 +20,41 @@ async function receiver(respond: (attempt: number, res: ServerResponse) => boole
   const r = { bodies: [] as unknown[], attempts: 0 };
   const server: Server = createServer((req: IncomingMessage, res) => {
     let text = '';
-    req.on('data', (d: Buffer) => { text += d.toString(); });
+    req.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
     req.on('end', () => {
       r.attempts++;
       const accepted = respond(r.attempts, res);
-      if (accepted) { r.bodies.push(JSON.parse(text)); res.end('ok'); }
+      if (accepted) {
+        r.bodies.push(JSON.parse(text));
+        res.end('ok');
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    get bodies() { return r.bodies; },
-    get attempts() { return r.attempts; },
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    get bodies() {
+      return r.bodies;
+    },
+    get attempts() {
+      return r.attempts;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
 const failFirst = (attempt: number, res: ServerResponse): boolean => {
-  if (attempt === 1) { res.statusCode = 503; res.end('busy'); return false; }
+  if (attempt === 1) {
+    res.statusCode = 503;
+    res.end('busy');
+    return false;
+  }
   return true;
 };
 
@@ -56,8 +73,13 @@ test('every new request and state change reaches the webhooks, retried after a f
   const json = await receiver(failFirst);
   const slack = await receiver(failFirst);
   const notifier = createWebhookNotifier({
-    urls: [{ url: json.url, format: 'json' }, { url: slack.url, format: 'slack' }],
-    adminBaseUrl: 'https://portcullis.example/admin/', baseDelayMs: 10, maxAttempts: 4,
+    urls: [
+      { url: json.url, format: 'json' },
+      { url: slack.url, format: 'slack' },
+    ],
+    adminBaseUrl: 'https://portcullis.example/admin/',
+    baseDelayMs: 10,
+    maxAttempts: 4,
   });
   const sink = auditSink();
   const clk = clock();
@@ -79,24 +101,53 @@ test('every new request and state change reaches the webhooks, retried after a f
     await approvals.revoke(d.requestId, root, 'done');
 
     const expected = [
-      [a.requestId, 'approval.requested'], [a.requestId, 'approval.approved'], [a.requestId, 'approval.consumed'],
-      [b.requestId, 'approval.requested'], [b.requestId, 'approval.denied'],
-      [c.requestId, 'approval.requested'], [c.requestId, 'approval.expired'],
-      [d.requestId, 'approval.requested'], [d.requestId, 'approval.approved'], [d.requestId, 'approval.revoked'],
-    ].map((x) => x.join(' ')).sort();
+      [a.requestId, 'approval.requested'],
+      [a.requestId, 'approval.approved'],
+      [a.requestId, 'approval.consumed'],
+      [b.requestId, 'approval.requested'],
+      [b.requestId, 'approval.denied'],
+      [c.requestId, 'approval.requested'],
+      [c.requestId, 'approval.expired'],
+      [d.requestId, 'approval.requested'],
+      [d.requestId, 'approval.approved'],
+      [d.requestId, 'approval.revoked'],
+    ]
+      .map((x) => x.join(' '))
+      .sort();
     // Every audit event but the window use was notified.
-    assert.deepEqual(sink.events.filter((e) => e.type !== 'approval.used').map((e) => `${e.requestId} ${e.type}`).sort(), expected);
-    assert.deepEqual(sink.types(d.requestId), ['approval.requested', 'approval.approved', 'approval.used', 'approval.revoked']);
+    assert.deepEqual(
+      sink.events
+        .filter((e) => e.type !== 'approval.used')
+        .map((e) => `${e.requestId} ${e.type}`)
+        .sort(),
+      expected,
+    );
+    assert.deepEqual(sink.types(d.requestId), [
+      'approval.requested',
+      'approval.approved',
+      'approval.used',
+      'approval.revoked',
+    ]);
 
-    await waitFor(() => json.bodies.length === expected.length && slack.bodies.length === expected.length, 10_000, 'all deliveries');
+    await waitFor(
+      () => json.bodies.length === expected.length && slack.bodies.length === expected.length,
+      10_000,
+      'all deliveries',
+    );
     assert.equal(json.attempts, expected.length + 1, 'the failed first attempt was retried');
-    const got = (json.bodies as { type: string; request: ApprovalRequest }[]).map((x) => `${x.request.id} ${x.type}`).sort();
+    const got = (json.bodies as { type: string; request: ApprovalRequest }[])
+      .map((x) => `${x.request.id} ${x.type}`)
+      .sort();
     assert.deepEqual(got, expected);
-    const consumed = (json.bodies as { type: string; request: ApprovalRequest }[]).find((x) => x.type === 'approval.consumed');
+    const consumed = (json.bodies as { type: string; request: ApprovalRequest }[]).find(
+      (x) => x.type === 'approval.consumed',
+    );
     assert.equal(consumed?.request.state, 'consumed');
 
     const slackBodies = slack.bodies as { text: string; blocks: { type: string; elements?: { url?: string }[] }[] }[];
-    const requested = slackBodies.find((x) => x.text.includes(a.requestId) && x.text.startsWith('*Approval requested*'));
+    const requested = slackBodies.find(
+      (x) => x.text.includes(a.requestId) && x.text.startsWith('*Approval requested*'),
+    );
     assert.ok(requested, JSON.stringify(slackBodies));
     const link = `https://portcullis.example/admin/v1/approvals/${a.requestId}`;
     assert.ok(requested.text.includes(`<${link}/approve|Approve>`));
@@ -106,7 +157,11 @@ test('every new request and state change reaches the webhooks, retried after a f
     assert.deepEqual(buttons, [`${link}/approve`, `${link}/deny`]);
     const denied = slackBodies.find((x) => x.text.startsWith('*Denied*'));
     assert.ok(denied?.text.includes('by Bob: never'));
-    assert.equal(denied?.blocks.some((x) => x.type === 'actions'), false, 'no buttons once decided');
+    assert.equal(
+      denied?.blocks.some((x) => x.type === 'actions'),
+      false,
+      'no buttons once decided',
+    );
   } finally {
     await approvals.close();
     await notifier.close();
@@ -117,8 +172,15 @@ test('every new request and state change reaches the webhooks, retried after a f
 
 test('a receiver that never answers does not hold up check() or approve()', async () => {
   const held: ServerResponse[] = [];
-  const stuck = await receiver((_n, res) => { held.push(res); return false; });
-  const notifier = createWebhookNotifier({ urls: [{ url: stuck.url, format: 'json' }], adminBaseUrl: 'http://x', maxAttempts: 1 });
+  const stuck = await receiver((_n, res) => {
+    held.push(res);
+    return false;
+  });
+  const notifier = createWebhookNotifier({
+    urls: [{ url: stuck.url, format: 'json' }],
+    adminBaseUrl: 'http://x',
+    maxAttempts: 1,
+  });
   const approvals = createApprovals({ redis, audit: () => {}, notifier });
   try {
     const del = sqlAction('DELETE FROM stuck');
@@ -135,8 +197,17 @@ test('a receiver that never answers does not hold up check() or approve()', asyn
 });
 
 test('delivery gives up after maxAttempts', async () => {
-  const down = await receiver((_n, res) => { res.statusCode = 500; res.end(); return false; });
-  const notifier = createWebhookNotifier({ urls: [{ url: down.url, format: 'json' }], adminBaseUrl: 'http://x', maxAttempts: 3, baseDelayMs: 5 });
+  const down = await receiver((_n, res) => {
+    res.statusCode = 500;
+    res.end();
+    return false;
+  });
+  const notifier = createWebhookNotifier({
+    urls: [{ url: down.url, format: 'json' }],
+    adminBaseUrl: 'http://x',
+    maxAttempts: 3,
+    baseDelayMs: 5,
+  });
   try {
     const approvals = createApprovals({ redis, audit: () => {}, notifier });
     await approvals.check(sqlAction('DELETE FROM gone'));

@@ -5,7 +5,12 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startAdminServer, type AdminServer } from '../../extproc/admin/server.ts';
-import { approvalRoutes, createApprovals, type Approvals, type ApprovalRequest } from '../../extproc/approvals/index.ts';
+import {
+  approvalRoutes,
+  createApprovals,
+  type Approvals,
+  type ApprovalRequest,
+} from '../../extproc/approvals/index.ts';
 import { approvalsCommand } from '../../extproc/cli/commands/approvals.ts';
 import type { Principal } from '../../extproc/identity/principal.ts';
 import { alice, audrey, auditSink, bob, carol, dave, paula, requirement, root, sqlAction } from './fixtures.ts';
@@ -17,7 +22,10 @@ const AGENT_TOKEN = `${b64({ alg: 'EdDSA', typ: 'portcullis-agent+jwt', kid: 'k1
 const PRINCIPALS: Record<string, Principal> = { alice, bob, carol, dave, root, audrey, paula };
 
 // HTTP calls use the bare names as tokens, the CLI calls `tok-<name>`.
-const authenticate = tokenTable({ ...PRINCIPALS, ...Object.fromEntries(Object.entries(PRINCIPALS).map(([name, p]) => [`tok-${name}`, p])) });
+const authenticate = tokenTable({
+  ...PRINCIPALS,
+  ...Object.fromEntries(Object.entries(PRINCIPALS).map(([name, p]) => [`tok-${name}`, p])),
+});
 
 let redisServer: TestRedis;
 let redis: Redis;
@@ -38,10 +46,18 @@ after(async () => {
   await redisServer.close();
 });
 
-async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function call(
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const res = await fetch(admin.url + path, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: await res.json() };
@@ -54,8 +70,11 @@ function cli(token: string, ...argv: string[]): Promise<{ code: number; out: str
 test('an agent token is refused by every approval endpoint, before anything happens', async () => {
   const { requestId } = await approvals.check(sqlAction('DELETE FROM agent_test'));
   const endpoints: [string, string][] = [
-    ['GET', '/v1/approvals'], ['GET', `/v1/approvals/${requestId}`], ['POST', `/v1/approvals/${requestId}/approve`],
-    ['POST', `/v1/approvals/${requestId}/deny`], ['POST', `/v1/approvals/${requestId}/revoke`],
+    ['GET', '/v1/approvals'],
+    ['GET', `/v1/approvals/${requestId}`],
+    ['POST', `/v1/approvals/${requestId}/approve`],
+    ['POST', `/v1/approvals/${requestId}/deny`],
+    ['POST', `/v1/approvals/${requestId}/revoke`],
   ];
   const routes = approvalRoutes({ approvals }).map((r) => `${r.method} ${r.path}`);
   assert.equal(routes.length, endpoints.length, 'every route is exercised');
@@ -68,9 +87,15 @@ test('an agent token is refused by every approval endpoint, before anything happ
   assert.deepEqual(sink.types(requestId), ['approval.requested']);
 });
 
-test('approve, deny and revoke over HTTP, with the service\'s refusals as API errors', async () => {
-  const { requestId } = await approvals.check(sqlAction('DELETE FROM http_test', { requirement: requirement({ minApprovals: 2 }) }));
-  assert.equal((await call('audrey', 'POST', `/v1/approvals/${requestId}/approve`)).status, 403, 'auditors cannot approve');
+test("approve, deny and revoke over HTTP, with the service's refusals as API errors", async () => {
+  const { requestId } = await approvals.check(
+    sqlAction('DELETE FROM http_test', { requirement: requirement({ minApprovals: 2 }) }),
+  );
+  assert.equal(
+    (await call('audrey', 'POST', `/v1/approvals/${requestId}/approve`)).status,
+    403,
+    'auditors cannot approve',
+  );
   assert.equal((await call('root', 'POST', `/v1/approvals/${requestId}/approve`)).status, 403, 'admins cannot approve');
   const self = await call('alice', 'POST', `/v1/approvals/${requestId}/approve`, { reason: 'mine' });
   assert.equal(self.status, 403);
@@ -78,7 +103,10 @@ test('approve, deny and revoke over HTTP, with the service\'s refusals as API er
   const wrongGroup = await call('dave', 'POST', `/v1/approvals/${requestId}/approve`, {});
   assert.equal(wrongGroup.status, 403);
   assert.equal((await call('bob', 'POST', `/v1/approvals/${requestId}/approve`, { reason: 1 })).status, 400);
-  assert.equal((await call('bob', 'POST', `/v1/approvals/${requestId}/approve`, { reason: 'ok', extra: true })).status, 400);
+  assert.equal(
+    (await call('bob', 'POST', `/v1/approvals/${requestId}/approve`, { reason: 'ok', extra: true })).status,
+    400,
+  );
 
   const first = await call('bob', 'POST', `/v1/approvals/${requestId}/approve`, { reason: 'ok' });
   assert.equal(first.status, 200);
@@ -115,7 +143,10 @@ test('portcullis approvals list|show|approve|deny|revoke', async () => {
   assert.ok(!list.out.includes(sre.requestId), 'approvers see only their groups');
 
   const asJson = JSON.parse((await cli('dave', 'list', '--json')).out) as ApprovalRequest[];
-  assert.deepEqual(asJson.map((r) => r.id), [sre.requestId]);
+  assert.deepEqual(
+    asJson.map((r) => r.id),
+    [sre.requestId],
+  );
 
   const show = await cli('carol', 'show', db.requestId);
   assert.equal(show.code, 0);

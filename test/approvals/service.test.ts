@@ -17,7 +17,9 @@ after(async () => {
   redis.disconnect();
   await server.close();
 });
-beforeEach(async () => { await redis.flushdb(); });
+beforeEach(async () => {
+  await redis.flushdb();
+});
 
 function setup(): { approvals: Approvals; sink: ReturnType<typeof auditSink>; clk: ReturnType<typeof clock> } {
   const sink = auditSink();
@@ -53,8 +55,15 @@ describe('once grants', () => {
     assert.equal(other.status, 'pending');
     assert.notEqual(other.requestId, one.requestId);
     // Nor is the same statement by another agent or on another target.
-    assert.equal((await approvals.check(sqlAction('DELETE FROM orders WHERE id = 1', { agent: { id: 'agent-2', groups: [] } }))).status, 'pending');
-    assert.equal((await approvals.check(sqlAction('DELETE FROM orders WHERE id = 1', { target: 'billing-db' }))).status, 'pending');
+    assert.equal(
+      (await approvals.check(sqlAction('DELETE FROM orders WHERE id = 1', { agent: { id: 'agent-2', groups: [] } })))
+        .status,
+      'pending',
+    );
+    assert.equal(
+      (await approvals.check(sqlAction('DELETE FROM orders WHERE id = 1', { target: 'billing-db' }))).status,
+      'pending',
+    );
     assert.equal((await approvals.check(sqlAction('DELETE FROM orders WHERE id = 1'))).status, 'granted');
   });
 
@@ -102,7 +111,10 @@ describe('expiry', () => {
     clk.advance(1_000);
     const r = await approvals.get(requestId, bob);
     assert.equal(r.state, 'expired');
-    assert.deepEqual(r.history.map((h) => `${h.from}->${h.to}`), ['pending->expired']);
+    assert.deepEqual(
+      r.history.map((h) => `${h.from}->${h.to}`),
+      ['pending->expired'],
+    );
     await rejectsWith(approvals.approve(requestId, bob), 'conflict');
     assert.deepEqual(sink.types(requestId), ['approval.requested', 'approval.expired']);
   });
@@ -117,7 +129,10 @@ describe('expiry', () => {
     assert.equal(await approvals.sweep(), 2);
     assert.equal(await approvals.sweep(), 0);
     assert.equal(sink.events.filter((e) => e.type === 'approval.expired').length, 2);
-    assert.deepEqual((await approvals.list({ state: 'pending' }, bob)).map((r) => r.id), [c.requestId]);
+    assert.deepEqual(
+      (await approvals.list({ state: 'pending' }, bob)).map((r) => r.id),
+      [c.requestId],
+    );
     const expired = (await approvals.list({ state: 'expired' }, bob)).map((r) => r.id).sort();
     assert.deepEqual(expired, [a.requestId, b.requestId].sort());
   });
@@ -128,7 +143,8 @@ describe('expiry', () => {
     clk.advance(400_000);
     approvals.startExpirySweeper(20);
     try {
-      for (let i = 0; i < 200 && !sink.types(requestId).includes('approval.expired'); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 200 && !sink.types(requestId).includes('approval.expired'); i++)
+        await new Promise((r) => setTimeout(r, 10));
       assert.deepEqual(sink.types(requestId), ['approval.requested', 'approval.expired']);
     } finally {
       await approvals.close();
@@ -143,7 +159,10 @@ describe('denial', () => {
     const { requestId } = await approvals.check(del);
     const denied = await approvals.deny(requestId, carol, 'not during the sale');
     assert.equal(denied.state, 'denied');
-    assert.deepEqual({ by: denied.denial?.by, reason: denied.denial?.reason }, { by: 'carol', reason: 'not during the sale' });
+    assert.deepEqual(
+      { by: denied.denial?.by, reason: denied.denial?.reason },
+      { by: 'carol', reason: 'not during the sale' },
+    );
     assert.deepEqual(await approvals.check(del), { status: 'denied', requestId, reason: 'not during the sale' });
     await rejectsWith(approvals.approve(requestId, bob), 'conflict');
     clk.advance(300_000);
@@ -165,15 +184,26 @@ describe('quorum', () => {
     await rejectsWith(approvals.approve(requestId, bob), 'conflict');
     const afterTwo = await approvals.approve(requestId, carol);
     assert.equal(afterTwo.state, 'approved');
-    assert.deepEqual(afterTwo.approvals.map((v) => v.by), ['bob', 'carol']);
+    assert.deepEqual(
+      afterTwo.approvals.map((v) => v.by),
+      ['bob', 'carol'],
+    );
     assert.equal((await approvals.check(del)).status, 'granted');
     const approvedEvents = sink.events.filter((e) => e.type === 'approval.approved');
-    assert.deepEqual(approvedEvents.map((e) => [e.data.approver, e.data.quorumMet]), [['bob', false], ['carol', true]]);
+    assert.deepEqual(
+      approvedEvents.map((e) => [e.data.approver, e.data.quorumMet]),
+      [
+        ['bob', false],
+        ['carol', true],
+      ],
+    );
   });
 
   test('a denial after a partial approval denies', async () => {
     const { approvals } = setup();
-    const { requestId } = await approvals.check(sqlAction('TRUNCATE orders', { requirement: requirement({ minApprovals: 2 }) }));
+    const { requestId } = await approvals.check(
+      sqlAction('TRUNCATE orders', { requirement: requirement({ minApprovals: 2 }) }),
+    );
     await approvals.approve(requestId, bob);
     assert.equal((await approvals.deny(requestId, carol, 'no')).state, 'denied');
   });
@@ -185,17 +215,43 @@ describe('window grants', () => {
   test('cover every action of the rule for the agent and target until the window ends', async () => {
     const { approvals, sink, clk } = setup();
     const first = await approvals.check(win('DELETE FROM orders WHERE id = 1'));
-    assert.equal((await approvals.check(win('DELETE FROM orders WHERE id = 2'))).requestId, first.requestId, 'one request per rule scope');
+    assert.equal(
+      (await approvals.check(win('DELETE FROM orders WHERE id = 2'))).requestId,
+      first.requestId,
+      'one request per rule scope',
+    );
     await approvals.approve(first.requestId, bob);
     for (const id of [1, 2, 3, 999]) {
-      assert.deepEqual(await approvals.check(win(`DELETE FROM orders WHERE id = ${id}`)), { status: 'granted', requestId: first.requestId, grant: 'window' });
+      assert.deepEqual(await approvals.check(win(`DELETE FROM orders WHERE id = ${id}`)), {
+        status: 'granted',
+        requestId: first.requestId,
+        grant: 'window',
+      });
     }
-    assert.equal((await approvals.check(sqlAction('DELETE FROM orders WHERE id = 1', {
-      target: 'billing-db', requirement: requirement({ grant: 'window' }),
-    }))).status, 'pending', 'another target is not covered');
-    assert.equal((await approvals.check(sqlAction('DELETE FROM orders WHERE id = 1', {
-      rule: 'other-rule', requirement: requirement({ grant: 'window' }),
-    }))).status, 'pending', 'another rule is not covered');
+    assert.equal(
+      (
+        await approvals.check(
+          sqlAction('DELETE FROM orders WHERE id = 1', {
+            target: 'billing-db',
+            requirement: requirement({ grant: 'window' }),
+          }),
+        )
+      ).status,
+      'pending',
+      'another target is not covered',
+    );
+    assert.equal(
+      (
+        await approvals.check(
+          sqlAction('DELETE FROM orders WHERE id = 1', {
+            rule: 'other-rule',
+            requirement: requirement({ grant: 'window' }),
+          }),
+        )
+      ).status,
+      'pending',
+      'another rule is not covered',
+    );
     assert.equal(sink.events.filter((e) => e.type === 'approval.used').length, 4);
     clk.advance(600_000);
     const after = await approvals.check(win('DELETE FROM orders WHERE id = 1'));
@@ -227,7 +283,7 @@ describe('who may decide', () => {
     assert.equal((await approvals.get(requestId, bob)).state, 'pending');
   });
 
-  test('only approvers of the rule\'s group decide; admins, auditors and policy authors do not', async () => {
+  test("only approvers of the rule's group decide; admins, auditors and policy authors do not", async () => {
     const { approvals } = setup();
     const { requestId } = await approvals.check(sqlAction('DELETE FROM orders'));
     for (const p of [dave, root, audrey, paula]) {
@@ -239,12 +295,18 @@ describe('who may decide', () => {
     assert.equal((await approvals.get(requestId, bob)).approvals.length, 0);
   });
 
-  test('approvers list and see only their groups\' requests; admins and auditors see all', async () => {
+  test("approvers list and see only their groups' requests; admins and auditors see all", async () => {
     const { approvals } = setup();
     const db = await approvals.check(sqlAction('DELETE FROM orders'));
     const sre = await approvals.check(sqlAction('DROP TABLE x', { requirement: requirement({ group: 'sre' }) }));
-    assert.deepEqual((await approvals.list({ state: 'pending' }, carol)).map((r) => r.id), [db.requestId]);
-    assert.deepEqual((await approvals.list({ state: 'pending' }, dave)).map((r) => r.id), [sre.requestId]);
+    assert.deepEqual(
+      (await approvals.list({ state: 'pending' }, carol)).map((r) => r.id),
+      [db.requestId],
+    );
+    assert.deepEqual(
+      (await approvals.list({ state: 'pending' }, dave)).map((r) => r.id),
+      [sre.requestId],
+    );
     assert.equal((await approvals.list({}, audrey)).length, 2);
     assert.equal((await approvals.list({ limit: 1 }, root)).length, 1);
     await rejectsWith(approvals.get(sre.requestId, carol), 'forbidden');
@@ -261,7 +323,11 @@ describe('waitForDecision', () => {
     const first = await approvals.check(del);
     assert.equal(first.status, 'pending');
     const waiting = approvals.waitForDecision(del, first.requestId, 120_000);
-    await waitFor(async () => ((await redis.pubsub('NUMSUB', 'portcullis:approvals:events')) as [string, number])[1] > 0, 5_000, 'the subscription');
+    await waitFor(
+      async () => ((await redis.pubsub('NUMSUB', 'portcullis:approvals:events')) as [string, number])[1] > 0,
+      5_000,
+      'the subscription',
+    );
     await redis.ping(); // let the waiter's first read (which sees 'pending') go ahead of the approval
     // Approve from another service instance (another replica), so the news travels through Redis pub/sub.
     const other = new Redis(server.url);
@@ -281,7 +347,11 @@ describe('waitForDecision', () => {
       const del = sqlAction('DELETE FROM orders');
       const { requestId } = await approvals.check(del);
       const waiting = approvals.waitForDecision(del, requestId, 120_000);
-      await waitFor(async () => ((await redis.pubsub('NUMSUB', 'portcullis:approvals:events')) as [string, number])[1] > 0, 5_000, 'the subscription');
+      await waitFor(
+        async () => ((await redis.pubsub('NUMSUB', 'portcullis:approvals:events')) as [string, number])[1] > 0,
+        5_000,
+        'the subscription',
+      );
       await redis.ping();
       await approvals.deny(requestId, bob, 'no');
       assert.deepEqual(await waiting, { status: 'denied', requestId, reason: 'no' });
@@ -315,7 +385,15 @@ test('audit events carry the session, agent, target, protocol and the deciding r
   const [requested, approved] = sink.events;
   assert.deepEqual(
     { ...requested, data: undefined },
-    { type: 'approval.requested', sessionId: 'sess-42', agent: 'agent-planner', target: 'orders-db', protocol: 'postgres', requestId, data: undefined },
+    {
+      type: 'approval.requested',
+      sessionId: 'sess-42',
+      agent: 'agent-planner',
+      target: 'orders-db',
+      protocol: 'postgres',
+      requestId,
+      data: undefined,
+    },
   );
   assert.equal(requested.data.rule, 'destructive-writes');
   assert.equal(requested.data.policy, 'prod-db');

@@ -5,17 +5,44 @@ import { APPROVAL_STATES, type ApprovalRequest, type ApprovalState } from '../..
 
 function req(state: ApprovalState, grant: 'once' | 'window' = 'once'): ApprovalRequest {
   return {
-    id: 'apr_1', state, agent: 'a', agentGroups: [], agentOwner: null, target: 't', protocol: 'ssh', sessionId: 's',
-    summary: 'rm -rf /tmp/x', fingerprint: 'sha256:00', policy: 'p', policyVersion: 1, rule: 'r', group: 'g', grant,
-    windowSeconds: 60, minApprovals: 1, ttlSeconds: 60, createdAt: '2030-01-01T00:00:00.000Z',
-    expiresAt: '2030-01-01T00:01:00.000Z', approvals: [], denial: null, revocation: null, decidedAt: null,
-    grantExpiresAt: null, consumedAt: null, history: [],
+    id: 'apr_1',
+    state,
+    agent: 'a',
+    agentGroups: [],
+    agentOwner: null,
+    target: 't',
+    protocol: 'ssh',
+    sessionId: 's',
+    summary: 'rm -rf /tmp/x',
+    fingerprint: 'sha256:00',
+    policy: 'p',
+    policyVersion: 1,
+    rule: 'r',
+    group: 'g',
+    grant,
+    windowSeconds: 60,
+    minApprovals: 1,
+    ttlSeconds: 60,
+    createdAt: '2030-01-01T00:00:00.000Z',
+    expiresAt: '2030-01-01T00:01:00.000Z',
+    approvals: [],
+    denial: null,
+    revocation: null,
+    decidedAt: null,
+    grantExpiresAt: null,
+    consumedAt: null,
+    history: [],
   };
 }
 
 const LEGAL = new Set([
-  'pending->approved', 'pending->denied', 'pending->expired', 'pending->revoked',
-  'approved->consumed', 'approved->expired', 'approved->revoked',
+  'pending->approved',
+  'pending->denied',
+  'pending->expired',
+  'pending->revoked',
+  'approved->consumed',
+  'approved->expired',
+  'approved->revoked',
 ]);
 
 test('exactly the documented moves are legal; every other one throws', () => {

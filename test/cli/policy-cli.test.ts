@@ -28,11 +28,30 @@ test('policy lint rejects a CEL type error as FILE:LINE:COL: message, exit 1', (
 });
 
 test('policy eval: deny for a request matching a deny rule, default deny for one nothing allows', () => {
-  const deny = portcullis('policy', 'eval', '--policy', 'examples/policies/kubernetes-guardrails.yaml', '--request', 'examples/requests/delete-prod-namespace.json');
+  const deny = portcullis(
+    'policy',
+    'eval',
+    '--policy',
+    'examples/policies/kubernetes-guardrails.yaml',
+    '--request',
+    'examples/requests/delete-prod-namespace.json',
+  );
   assert.equal(deny.status, 0, deny.stderr);
   const d = JSON.parse(deny.stdout);
-  assert.deepEqual([d.action, d.reason, d.rule, d.policy], ['deny', 'rule', 'no-namespace-deletion', 'kubernetes-guardrails']);
-  const def = JSON.parse(portcullis('policy', 'eval', '--policy', 'examples/policies/kubernetes-guardrails.yaml', '--request', 'examples/requests/create-configmap-prod.json').stdout);
+  assert.deepEqual(
+    [d.action, d.reason, d.rule, d.policy],
+    ['deny', 'rule', 'no-namespace-deletion', 'kubernetes-guardrails'],
+  );
+  const def = JSON.parse(
+    portcullis(
+      'policy',
+      'eval',
+      '--policy',
+      'examples/policies/kubernetes-guardrails.yaml',
+      '--request',
+      'examples/requests/create-configmap-prod.json',
+    ).stdout,
+  );
   assert.deepEqual([def.action, def.reason, def.rule], ['deny', 'default', null]);
 });
 
@@ -42,7 +61,10 @@ test('policy test runs the cases beside the policies and fails on a wrong expect
   assert.match(ok.stdout, /8 passed, 0 failed/);
   const bad = mkdtempSync(join(tmpdir(), 'portcullis-cli-test-'));
   writeFileSync(join(bad, 'p.yaml'), 'name: p\nrules:\n  - { name: reads, when: k8s.verb == "get", action: allow }\n');
-  writeFileSync(join(bad, 'p_test.yaml'), 'cases:\n  - name: delete is allowed (wrong)\n    request: { k8s: { verb: delete } }\n    expect: { action: allow }\n');
+  writeFileSync(
+    join(bad, 'p_test.yaml'),
+    'cases:\n  - name: delete is allowed (wrong)\n    request: { k8s: { verb: delete } }\n    expect: { action: allow }\n',
+  );
   const r = portcullis('policy', 'test', bad);
   assert.equal(r.status, 1);
   assert.match(r.stdout, /FAIL .*delete is allowed \(wrong\): action deny, expected allow/);
@@ -57,10 +79,15 @@ test('policy schema prints the JSON Schema editors validate against', () => {
 test('policy eval classifies a request given as method and path, and refuses one the gateway would refuse', () => {
   const file = join(dir, 'as-sent.json');
   writeFileSync(file, JSON.stringify({ k8s: { method: 'DELETE', path: '/api/v1/namespaces/prod' } }));
-  const d = JSON.parse(portcullis('policy', 'eval', '--policy', 'examples/policies/kubernetes-guardrails.yaml', '--request', file).stdout);
+  const d = JSON.parse(
+    portcullis('policy', 'eval', '--policy', 'examples/policies/kubernetes-guardrails.yaml', '--request', file).stdout,
+  );
   assert.deepEqual([d.action, d.rule], ['deny', 'no-namespace-deletion']);
   const odd = join(dir, 'odd.json');
-  writeFileSync(odd, JSON.stringify({ k8s: { method: 'GET', path: '/api/v1/namespaces/prod/../kube-system/secrets' } }));
+  writeFileSync(
+    odd,
+    JSON.stringify({ k8s: { method: 'GET', path: '/api/v1/namespaces/prod/../kube-system/secrets' } }),
+  );
   const r = portcullis('policy', 'eval', '--policy', 'examples/policies/kubernetes-guardrails.yaml', '--request', odd);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /refused by the gateway/);

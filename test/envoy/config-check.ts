@@ -68,10 +68,14 @@ function join(path: string, key: string): string {
 }
 
 const WRAPPERS: Record<string, string> = {
-  '.google.protobuf.DoubleValue': 'double', '.google.protobuf.FloatValue': 'float',
-  '.google.protobuf.Int64Value': 'int64', '.google.protobuf.UInt64Value': 'uint64',
-  '.google.protobuf.Int32Value': 'int32', '.google.protobuf.UInt32Value': 'uint32',
-  '.google.protobuf.BoolValue': 'bool', '.google.protobuf.StringValue': 'string',
+  '.google.protobuf.DoubleValue': 'double',
+  '.google.protobuf.FloatValue': 'float',
+  '.google.protobuf.Int64Value': 'int64',
+  '.google.protobuf.UInt64Value': 'uint64',
+  '.google.protobuf.Int32Value': 'int32',
+  '.google.protobuf.UInt32Value': 'uint32',
+  '.google.protobuf.BoolValue': 'bool',
+  '.google.protobuf.StringValue': 'string',
   '.google.protobuf.BytesValue': 'bytes',
 };
 
@@ -86,12 +90,14 @@ function checkWellKnown(type: protobuf.Type, value: unknown, path: string, probl
     case '.google.protobuf.Duration':
       // Envoy accepts the JSON string form ("1.5s") and, leniently, the message form ({seconds, nanos}).
       if (typeof value === 'string') {
-        if (!/^-?\d+(\.\d{1,9})?s$/.test(value)) problems.push({ path, message: `bad duration ${JSON.stringify(value)} (want e.g. "0.5s")` });
+        if (!/^-?\d+(\.\d{1,9})?s$/.test(value))
+          problems.push({ path, message: `bad duration ${JSON.stringify(value)} (want e.g. "0.5s")` });
         return true;
       }
       return false;
     case '.google.protobuf.Timestamp':
-      if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) problems.push({ path, message: 'bad timestamp' });
+      if (typeof value !== 'string' || Number.isNaN(Date.parse(value)))
+        problems.push({ path, message: 'bad timestamp' });
       return true;
     case '.google.protobuf.Struct':
       if (!isObject(value)) problems.push({ path, message: 'expected a mapping (google.protobuf.Struct)' });
@@ -161,9 +167,13 @@ function checkMessage(type: protobuf.Type, value: unknown, path: string, problem
   }
   for (const oneof of type.oneofsArray) {
     const set = oneof.fieldsArray.filter((f) => seen.has(f.name)).map((f) => f.name);
-    if (set.length > 1) problems.push({ path, message: `oneof "${oneof.name}" has more than one member set: ${set.join(', ')}` });
+    if (set.length > 1)
+      problems.push({ path, message: `oneof "${oneof.name}" has more than one member set: ${set.join(', ')}` });
     if (set.length === 0 && oneof.options?.['(validate.required)'] === true) {
-      problems.push({ path, message: `oneof "${oneof.name}" is required: set one of ${oneof.fieldsArray.map((f) => f.name).join(', ')}` });
+      problems.push({
+        path,
+        message: `oneof "${oneof.name}" is required: set one of ${oneof.fieldsArray.map((f) => f.name).join(', ')}`,
+      });
     }
   }
   for (const field of type.fieldsArray) {
@@ -213,7 +223,10 @@ function checkSingle(field: protobuf.Field, value: unknown, path: string, proble
 function checkEnum(e: protobuf.Enum, value: unknown, path: string, problems: Problems): void {
   if (typeof value === 'string' && value in e.values) return;
   if (typeof value === 'number' && Object.values(e.values).includes(value)) return;
-  problems.push({ path, message: `bad enum value ${JSON.stringify(value)} for ${e.fullName.slice(1)} (one of ${Object.keys(e.values).join(', ')})` });
+  problems.push({
+    path,
+    message: `bad enum value ${JSON.stringify(value)} for ${e.fullName.slice(1)} (one of ${Object.keys(e.values).join(', ')})`,
+  });
 }
 
 const INT_RE = /^-?\d+$/;
@@ -231,16 +244,27 @@ function checkScalar(kind: string, value: unknown, path: string, problems: Probl
     case 'bytes':
       if (typeof value !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) bad('base64 bytes');
       return;
-    case 'double': case 'float':
+    case 'double':
+    case 'float':
       if (typeof value === 'number') return;
-      if (typeof value === 'string' && (value === 'NaN' || value === 'Infinity' || value === '-Infinity' || value.trim() !== '' && !Number.isNaN(Number(value)))) return;
+      if (
+        typeof value === 'string'
+        && (value === 'NaN'
+          || value === 'Infinity'
+          || value === '-Infinity'
+          || (value.trim() !== '' && !Number.isNaN(Number(value))))
+      )
+        return;
       bad('a number');
       return;
     default: {
       // (u)int32/64, (s)fixed, sint: integers, quoted or not; unsigned ones not negative.
-      const n = typeof value === 'number' ? value : typeof value === 'string' && INT_RE.test(value) ? Number(value) : NaN;
+      const n =
+        typeof value === 'number' ? value : typeof value === 'string' && INT_RE.test(value) ? Number(value) : NaN;
       if (!Number.isInteger(n)) bad(`an integer (${kind})`);
-      else if (kind.startsWith('u') || kind.startsWith('fixed')) { if (n < 0) bad(`a non-negative integer (${kind})`); }
+      else if (kind.startsWith('u') || kind.startsWith('fixed')) {
+        if (n < 0) bad(`a non-negative integer (${kind})`);
+      }
     }
   }
 }
@@ -280,7 +304,11 @@ function checkRules(field: protobuf.Field, value: unknown, path: string, problem
   if (rules.duration?.required === true && !present) fail('is required');
   if (field.repeated && rules.repeated) {
     const n = Array.isArray(value) ? value.length : present ? 1 : 0;
-    if (typeof rules.repeated.min_items === 'number' && n < rules.repeated.min_items && !(rules.repeated.ignore_empty && n === 0)) {
+    if (
+      typeof rules.repeated.min_items === 'number'
+      && n < rules.repeated.min_items
+      && !(rules.repeated.ignore_empty && n === 0)
+    ) {
       fail(`needs at least ${rules.repeated.min_items} item(s)`);
     }
     return;
@@ -309,10 +337,15 @@ function checkRules(field: protobuf.Field, value: unknown, path: string, problem
   if (rules.duration && present) {
     const n = durationNanos(value);
     if (n === undefined) return; // already reported as a bad duration
-    for (const [op, test] of [['gt', (a: number, b: number) => a > b], ['gte', (a: number, b: number) => a >= b],
-      ['lt', (a: number, b: number) => a < b], ['lte', (a: number, b: number) => a <= b]] as const) {
+    for (const [op, test] of [
+      ['gt', (a: number, b: number) => a > b],
+      ['gte', (a: number, b: number) => a >= b],
+      ['lt', (a: number, b: number) => a < b],
+      ['lte', (a: number, b: number) => a <= b],
+    ] as const) {
       const bound = rules.duration[op];
-      if (bound !== undefined && !test(n, durationNanos(bound) ?? 0)) fail(`duration must be ${op} ${JSON.stringify(bound)}`);
+      if (bound !== undefined && !test(n, durationNanos(bound) ?? 0))
+        fail(`duration must be ${op} ${JSON.stringify(bound)}`);
     }
   }
 }

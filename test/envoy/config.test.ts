@@ -47,8 +47,12 @@ describe('envoy/ bootstrap configs against Envoy API protos', () => {
     assert.equal(ep.failure_mode_allow, false);
     assert.equal(ep.allow_mode_override, true);
     assert.deepEqual(ep.processing_mode, {
-      request_header_mode: 'SEND', request_body_mode: 'BUFFERED', response_header_mode: 'SEND',
-      response_body_mode: 'BUFFERED', request_trailer_mode: 'SKIP', response_trailer_mode: 'SKIP',
+      request_header_mode: 'SEND',
+      request_body_mode: 'BUFFERED',
+      response_header_mode: 'SEND',
+      response_body_mode: 'BUFFERED',
+      request_trailer_mode: 'SKIP',
+      response_trailer_mode: 'SKIP',
     });
     const layer = cfg.layered_runtime.layers[0].static_layer;
     assert.equal(layer['envoy.reloadable_features.ext_proc_graceful_grpc_close'], true);
@@ -57,44 +61,108 @@ describe('envoy/ bootstrap configs against Envoy API protos', () => {
 
 describe('config check rejects what Envoy rejects', () => {
   const cases: [string, (c: Record<string, any>) => void, RegExp, RegExp][] = [
-    ['an unknown field', (c) => { kubeExtProc(c).procesing_mode = {}; },
-      /http_filters\[0\]\.typed_config\.procesing_mode$/, /unknown field "procesing_mode"/],
-    ['an unknown @type', (c) => { c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[1].typed_config['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Ruoter'; },
-      /http_filters\[1\]\.typed_config\.@type$/, /unknown @type .*Ruoter/],
-    ['a bad enum name', (c) => { kubeExtProc(c).processing_mode.request_body_mode = 'FULL_DUPLEX_STREAMED'; },
-      /processing_mode\.request_body_mode$/, /bad enum value "FULL_DUPLEX_STREAMED"/],
-    ['a field newer than the 1.31 API', (c) => { kubeExtProc(c).status_on_error = { code: 503 }; },
-      /typed_config\.status_on_error$/, /unknown field/],
-    ['two members of a oneof', (c) => { kubeExtProc(c).grpc_service.google_grpc = { target_uri: 'x:1', stat_prefix: 'x' }; },
-      /http_filters\[0\]\.typed_config\.grpc_service$/, /oneof "target_specifier" has more than one member/],
-    ['an empty stat_prefix', (c) => { c.static_resources.listeners[2].filter_chains[0].filters[1].typed_config.stat_prefix = ''; },
-      /listeners\[2\]\.filter_chains\[0\]\.filters\[1\]\.typed_config\.stat_prefix$/, /must not be empty/],
-    ['a missing required message', (c) => { delete kubeExtProc(c).grpc_service; },
-      /http_filters\[0\]\.typed_config\.grpc_service$/, /is required/],
-    ['a bad duration', (c) => { kubeExtProc(c).message_timeout = '500ms'; },
-      /typed_config\.message_timeout$/, /bad duration/],
-    ['a duration over its bound', (c) => { kubeExtProc(c).max_message_timeout = '7200s'; },
-      /typed_config\.max_message_timeout$/, /duration must be lte/],
-    ['an unknown field in the network ext_proc (project proto)', (c) => { c.static_resources.listeners[1].filter_chains[0].filters[0].typed_config.process_new_connection = true; },
-      /listeners\[1\]\.filter_chains\[0\]\.filters\[0\]\.typed_config\.process_new_connection$/, /unknown field/],
+    [
+      'an unknown field',
+      (c) => {
+        kubeExtProc(c).procesing_mode = {};
+      },
+      /http_filters\[0\]\.typed_config\.procesing_mode$/,
+      /unknown field "procesing_mode"/,
+    ],
+    [
+      'an unknown @type',
+      (c) => {
+        c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[1].typed_config['@type'] =
+          'type.googleapis.com/envoy.extensions.filters.http.router.v3.Ruoter';
+      },
+      /http_filters\[1\]\.typed_config\.@type$/,
+      /unknown @type .*Ruoter/,
+    ],
+    [
+      'a bad enum name',
+      (c) => {
+        kubeExtProc(c).processing_mode.request_body_mode = 'FULL_DUPLEX_STREAMED';
+      },
+      /processing_mode\.request_body_mode$/,
+      /bad enum value "FULL_DUPLEX_STREAMED"/,
+    ],
+    [
+      'a field newer than the 1.31 API',
+      (c) => {
+        kubeExtProc(c).status_on_error = { code: 503 };
+      },
+      /typed_config\.status_on_error$/,
+      /unknown field/,
+    ],
+    [
+      'two members of a oneof',
+      (c) => {
+        kubeExtProc(c).grpc_service.google_grpc = { target_uri: 'x:1', stat_prefix: 'x' };
+      },
+      /http_filters\[0\]\.typed_config\.grpc_service$/,
+      /oneof "target_specifier" has more than one member/,
+    ],
+    [
+      'an empty stat_prefix',
+      (c) => {
+        c.static_resources.listeners[2].filter_chains[0].filters[1].typed_config.stat_prefix = '';
+      },
+      /listeners\[2\]\.filter_chains\[0\]\.filters\[1\]\.typed_config\.stat_prefix$/,
+      /must not be empty/,
+    ],
+    [
+      'a missing required message',
+      (c) => {
+        delete kubeExtProc(c).grpc_service;
+      },
+      /http_filters\[0\]\.typed_config\.grpc_service$/,
+      /is required/,
+    ],
+    [
+      'a bad duration',
+      (c) => {
+        kubeExtProc(c).message_timeout = '500ms';
+      },
+      /typed_config\.message_timeout$/,
+      /bad duration/,
+    ],
+    [
+      'a duration over its bound',
+      (c) => {
+        kubeExtProc(c).max_message_timeout = '7200s';
+      },
+      /typed_config\.max_message_timeout$/,
+      /duration must be lte/,
+    ],
+    [
+      'an unknown field in the network ext_proc (project proto)',
+      (c) => {
+        c.static_resources.listeners[1].filter_chains[0].filters[0].typed_config.process_new_connection = true;
+      },
+      /listeners\[1\]\.filter_chains\[0\]\.filters\[0\]\.typed_config\.process_new_connection$/,
+      /unknown field/,
+    ],
   ];
   for (const [name, mutate, pathRe, messageRe] of cases) {
     test(name, () => {
       const cfg = portcullisConfig();
       mutate(cfg);
       const problems = checkEnvoyConfig(cfg);
-      assert.ok(problems.some((p) => pathRe.test(p.path) && messageRe.test(p.message)),
-        `expected a problem at ${pathRe} matching ${messageRe}, got:\n${formatProblems(problems)}`);
+      assert.ok(
+        problems.some((p) => pathRe.test(p.path) && messageRe.test(p.message)),
+        `expected a problem at ${pathRe} matching ${messageRe}, got:\n${formatProblems(problems)}`,
+      );
     });
   }
 
-  test('accepts Envoy\'s lenient forms: quoted bools, {seconds} durations, a single value for a list', () => {
+  test("accepts Envoy's lenient forms: quoted bools, {seconds} durations, a single value for a list", () => {
     const cfg = portcullisConfig();
     const ep = kubeExtProc(cfg);
     ep.failure_mode_allow = 'false';
     ep.max_message_timeout = { seconds: 60 };
     ep.message_timeout = { seconds: '0', nanos: 500000000 };
-    cfg.static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context.alpn_protocols = 'h2';
+    cfg.static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context.alpn_protocols =
+      'h2';
     const problems = checkEnvoyConfig(cfg);
     assert.deepEqual(problems, [], formatProblems(problems));
   });

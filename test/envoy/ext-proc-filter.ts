@@ -6,7 +6,12 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type {
-  BodyMutation, BodySendMode, CommonResponse, ExternalProcessorClient, HeaderMutation, ProcessingRequest,
+  BodyMutation,
+  BodySendMode,
+  CommonResponse,
+  ExternalProcessorClient,
+  HeaderMutation,
+  ProcessingRequest,
   ProcessingResponse,
 } from '../../extproc/envoy-api/index.ts';
 import { httpStatusNumber } from '../../extproc/envoy-api/index.ts';
@@ -51,7 +56,11 @@ export interface FilterHost {
 }
 
 type CallbackState =
-  | 'Idle' | 'HeadersCallback' | 'BufferedBodyCallback' | 'StreamedBodyCallback' | 'BufferedPartialBodyCallback'
+  | 'Idle'
+  | 'HeadersCallback'
+  | 'BufferedBodyCallback'
+  | 'StreamedBodyCallback'
+  | 'BufferedPartialBodyCallback'
   | 'TrailersCallback';
 
 interface Sent {
@@ -257,8 +266,11 @@ export class ExtProcFilter {
     const s = this.st[dir];
     if (this.complete || this.bodyMode(dir) !== 'BUFFERED' || s.bodyProcessed) return false;
     if (s.heldBytes <= this.host.settings.bufferLimitBytes) return false;
-    this.fail(dir === 'request' ? 413 : 500, dir === 'request' ? 'request_payload_too_large' : 'response_payload_too_large',
-      dir === 'request' ? 'Payload Too Large' : 'Internal Server Error');
+    this.fail(
+      dir === 'request' ? 413 : 500,
+      dir === 'request' ? 'request_payload_too_large' : 'response_payload_too_large',
+      dir === 'request' ? 'Payload Too Large' : 'Internal Server Error',
+    );
     return true;
   }
 
@@ -343,7 +355,9 @@ export class ExtProcFilter {
       const call = this.call;
       call.on('data', (r: ProcessingResponse) => this.onMessage(r));
       call.on('status', (st: grpc.StatusObject) => this.onStatus(st));
-      call.on('error', () => { /* reported through 'status' */ });
+      call.on('error', () => {
+        /* reported through 'status' */
+      });
     }
     if (this.firstMessage) {
       // Envoy >= 1.34 tells the processor its configured body modes, on the first message only.
@@ -394,12 +408,18 @@ export class ExtProcFilter {
     }
     try {
       switch (r.response) {
-        case 'request_headers': return this.onHeadersResponse('request', r.request_headers.response);
-        case 'response_headers': return this.onHeadersResponse('response', r.response_headers.response);
-        case 'request_body': return this.onBodyResponse('request', r.request_body.response);
-        case 'response_body': return this.onBodyResponse('response', r.response_body.response);
-        case 'request_trailers': return this.onTrailersResponse('request', r.request_trailers.header_mutation);
-        case 'response_trailers': return this.onTrailersResponse('response', r.response_trailers.header_mutation);
+        case 'request_headers':
+          return this.onHeadersResponse('request', r.request_headers.response);
+        case 'response_headers':
+          return this.onHeadersResponse('response', r.response_headers.response);
+        case 'request_body':
+          return this.onBodyResponse('request', r.request_body.response);
+        case 'response_body':
+          return this.onBodyResponse('response', r.response_body.response);
+        case 'request_trailers':
+          return this.onTrailersResponse('request', r.request_trailers.header_mutation);
+        case 'response_trailers':
+          return this.onTrailersResponse('response', r.response_trailers.header_mutation);
         case 'immediate_response':
           if (this.host.settings.disableImmediateResponse) return this.spurious();
           return this.onImmediateResponse(r.immediate_response);
@@ -510,7 +530,9 @@ export class ExtProcFilter {
     this.emitTrailers(dir, this.mutate(dir, s.trailers, m));
   }
 
-  private onImmediateResponse(ir: NonNullable<Extract<ProcessingResponse, { immediate_response: unknown }>['immediate_response']>): void {
+  private onImmediateResponse(
+    ir: NonNullable<Extract<ProcessingResponse, { immediate_response: unknown }>['immediate_response']>,
+  ): void {
     this.complete = true;
     this.stopTimer('request');
     this.stopTimer('response');
@@ -525,7 +547,10 @@ export class ExtProcFilter {
     }
     if (ir.grpc_status) headers.push(['grpc-status', String(ir.grpc_status.status ?? 0)]);
     this.host.sendLocalReply({
-      status, body: Buffer.from(ir.body ?? Buffer.alloc(0)), headers, details: (ir.details ?? '').replaceAll(' ', '_'),
+      status,
+      body: Buffer.from(ir.body ?? Buffer.alloc(0)),
+      headers,
+      details: (ir.details ?? '').replaceAll(' ', '_'),
     });
   }
 
@@ -624,11 +649,18 @@ export class ExtProcFilter {
     if (this.complete || !this.call || this.streamClosed) return;
     const idle = (dir: Dir) => this.st[dir].callback === 'Idle' && this.st[dir].outstanding.length === 0;
     const reqDone = this.st.request.done && idle('request');
-    const respNothing = this.modes.response_header_mode === 'SKIP' && this.modes.response_body_mode === 'NONE'
+    const respNothing =
+      this.modes.response_header_mode === 'SKIP'
+      && this.modes.response_body_mode === 'NONE'
       && this.modes.response_trailer_mode === 'SKIP';
     const respDone = this.st.response.done && idle('response');
-    const lastWasBuffered = (dir: Dir) => this.bodyMode(dir) === 'BUFFERED' || this.bodyMode(dir) === 'BUFFERED_PARTIAL';
-    if (reqDone && (respNothing || respDone) && !(respDone ? lastWasBuffered('response') && this.st.response.bodySent : false)) {
+    const lastWasBuffered = (dir: Dir) =>
+      this.bodyMode(dir) === 'BUFFERED' || this.bodyMode(dir) === 'BUFFERED_PARTIAL';
+    if (
+      reqDone
+      && (respNothing || respDone)
+      && !(respDone ? lastWasBuffered('response') && this.st.response.bodySent : false)
+    ) {
       this.closeStream(false);
     }
   }

@@ -6,30 +6,40 @@
 import { networkExtProcServiceDefinition } from '../../extproc/envoy-api/index.ts';
 import { type RunningProcessor, startTestGrpcServer } from './echo-processor.ts';
 import type {
-  NetworkExternalProcessorImplementation, NetworkProcessingRequest, NetworkProcessingResponse,
+  NetworkExternalProcessorImplementation,
+  NetworkProcessingRequest,
+  NetworkProcessingResponse,
 } from '../../extproc/envoy-api/index.ts';
 
 /** The answer that leaves a chunk as it is. */
 export function echoResponse(req: NetworkProcessingRequest): NetworkProcessingResponse {
-  if (req.read_data) return { read_data: { data: req.read_data.data, end_of_stream: req.read_data.end_of_stream === true } };
-  if (req.write_data) return { write_data: { data: req.write_data.data, end_of_stream: req.write_data.end_of_stream === true } };
+  if (req.read_data)
+    return { read_data: { data: req.read_data.data, end_of_stream: req.read_data.end_of_stream === true } };
+  if (req.write_data)
+    return { write_data: { data: req.write_data.data, end_of_stream: req.write_data.end_of_stream === true } };
   return {};
 }
 
 export type RunningNetworkProcessor = RunningProcessor;
 
 /** Starts a gRPC server on 127.0.0.1 (port 0 = any) serving `impl` as NetworkExternalProcessor. */
-export function startNetworkProcessor(impl: NetworkExternalProcessorImplementation, port = 0): Promise<RunningNetworkProcessor> {
+export function startNetworkProcessor(
+  impl: NetworkExternalProcessorImplementation,
+  port = 0,
+): Promise<RunningNetworkProcessor> {
   return startTestGrpcServer(networkExtProcServiceDefinition(), impl, port);
 }
 
 /** The network echo processor: ends its side when Envoy half-closes. */
 export function startNetworkEchoProcessor(port = 0): Promise<RunningNetworkProcessor> {
-  return startNetworkProcessor({
-    Process(call) {
-      call.on('data', (req: NetworkProcessingRequest) => call.write(echoResponse(req)));
-      call.on('end', () => call.end());
-      call.on('error', () => {});
+  return startNetworkProcessor(
+    {
+      Process(call) {
+        call.on('data', (req: NetworkProcessingRequest) => call.write(echoResponse(req)));
+        call.on('end', () => call.end());
+        call.on('error', () => {});
+      },
     },
-  }, port);
+    port,
+  );
 }

@@ -75,7 +75,9 @@ export function loadNetworkExtProcSettings(
     processRead: mode(ep.processing_mode?.process_read, `${listener} processing_mode.process_read`),
     processWrite: mode(ep.processing_mode?.process_write, `${listener} processing_mode.process_write`),
     messageTimeoutMs: durationMs(ep.message_timeout, 200),
-    initialMetadata: (ep.grpc_service?.initial_metadata ?? []).map((m: { key: string; value: string }) => [m.key, m.value] as [string, string]),
+    initialMetadata: (ep.grpc_service?.initial_metadata ?? []).map(
+      (m: { key: string; value: string }) => [m.key, m.value] as [string, string],
+    ),
     idleTimeoutMs: durationMs(tp.idle_timeout, 3_600_000),
     writeTimerBug: false,
   };

@@ -67,10 +67,22 @@ class Peer extends Changes {
 
   constructor(readonly socket: net.Socket) {
     super();
-    socket.on('data', (c: Buffer) => { this.data += c.toString('latin1'); this.changed(); });
-    socket.on('end', () => { this.ended = true; this.changed(); });
-    socket.on('error', (e: NodeJS.ErrnoException) => { this.error = e.code ?? e.message; this.changed(); });
-    socket.on('close', () => { this.closed = true; this.changed(); });
+    socket.on('data', (c: Buffer) => {
+      this.data += c.toString('latin1');
+      this.changed();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.changed();
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      this.error = e.code ?? e.message;
+      this.changed();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.changed();
+    });
   }
 
   has(s: string): Promise<void> {
@@ -178,8 +190,14 @@ class ScriptedProcessor extends Changes {
           this.handler?.(req, s);
           s.changed();
         });
-        call.on('end', () => { s.events.push('half-close'); s.changed(); });
-        call.on('cancelled', () => { s.events.push('cancelled'); s.changed(); });
+        call.on('end', () => {
+          s.events.push('half-close');
+          s.changed();
+        });
+        call.on('cancelled', () => {
+          s.events.push('cancelled');
+          s.changed();
+        });
         call.on('error', () => {});
         this.changed();
       },
@@ -225,12 +243,15 @@ interface Rig {
   client(): Promise<Peer>;
 }
 
-async function rig(t: TestContext, opts: {
-  overrides?: NetworkSettingsOverrides;
-  upstream?: 'lineEcho' | 'manual';
-  handler?: ScriptedProcessor['handler'];
-  config?: string;
-} = {}): Promise<Rig> {
+async function rig(
+  t: TestContext,
+  opts: {
+    overrides?: NetworkSettingsOverrides;
+    upstream?: 'lineEcho' | 'manual';
+    handler?: ScriptedProcessor['handler'];
+    config?: string;
+  } = {},
+): Promise<Rig> {
   const proc = new ScriptedProcessor();
   proc.handler = opts.handler;
   await proc.start();
@@ -250,7 +271,9 @@ async function rig(t: TestContext, opts: {
     await proc.server.close();
   });
   return {
-    proc, up, envoy,
+    proc,
+    up,
+    envoy,
     client: async () => {
       const c = await connectClient(envoy.port);
       clients.push(c);
@@ -286,8 +309,15 @@ test('echo processor: bytes unchanged both ways, one gRPC stream per TCP connect
   const echo = await startNetworkEchoProcessor();
   const up = new Upstream('lineEcho');
   await up.start();
-  const envoy = await startNetworkStandIn({ processorAddress: echo.address, upstream: { host: '127.0.0.1', port: up.port } });
-  t.after(async () => { await envoy.close(); await up.close(); await echo.close(); });
+  const envoy = await startNetworkStandIn({
+    processorAddress: echo.address,
+    upstream: { host: '127.0.0.1', port: up.port },
+  });
+  t.after(async () => {
+    await envoy.close();
+    await up.close();
+    await echo.close();
+  });
 
   for (const word of ['one', 'two']) {
     const c = await connectClient(envoy.port);
@@ -309,7 +339,8 @@ test('bytes rewritten both ways: grow, shrink, drop', T, async (t) => {
   const dropping = { read: false, write: false };
   const r = await rig(t, {
     handler: (req, s) => {
-      if (req.read_data) s.reply(read(dropping.read ? '' : triple(text(req.read_data)))); // grow (or drop)
+      if (req.read_data)
+        s.reply(read(dropping.read ? '' : triple(text(req.read_data)))); // grow (or drop)
       else s.reply(write(dropping.write ? '' : text(req.write_data).replaceAll('h', ''))); // shrink (or drop)
     },
   });
@@ -348,13 +379,30 @@ test('pipelined chunks: answers applied in order, per direction, with both direc
   // Each byte is written after the processor saw the previous one, so each is its own chunk.
   const reads: NetworkProcessingRequest[] = [];
   const writes: NetworkProcessingRequest[] = [];
-  for (const [sock, b, list] of [[c, 'a', reads], [u, 'x', writes], [c, 'b', reads], [u, 'y', writes], [c, 'c', reads], [u, 'z', writes]] as const) {
+  for (const [sock, b, list] of [
+    [c, 'a', reads],
+    [u, 'x', writes],
+    [c, 'b', reads],
+    [u, 'y', writes],
+    [c, 'c', reads],
+    [u, 'z', writes],
+  ] as const) {
     sock.socket.write(b);
     list.push(await (await stream).next());
   }
   const s = await stream;
-  assert.deepEqual(reads.map((q) => [text(q.read_data), q.read_data?.end_of_stream ?? false]), [['a', false], ['b', false], ['c', false]]);
-  assert.deepEqual(writes.map((q) => text(q.write_data)), ['x', 'y', 'z']);
+  assert.deepEqual(
+    reads.map((q) => [text(q.read_data), q.read_data?.end_of_stream ?? false]),
+    [
+      ['a', false],
+      ['b', false],
+      ['c', false],
+    ],
+  );
+  assert.deepEqual(
+    writes.map((q) => text(q.write_data)),
+    ['x', 'y', 'z'],
+  );
   assert.equal(r.envoy.counters.get('stream_msgs_received'), 0);
 
   // Interleaved answers; within a direction, in order: grow, drop, grow.
@@ -368,39 +416,43 @@ test('pipelined chunks: answers applied in order, per direction, with both direc
   assert.equal(r.envoy.counters.get('stream_msgs_received'), 6);
 });
 
-test('end_of_stream: the answer\'s flag half-closes; the gRPC stream is not half-closed on end_of_stream', T, async (t) => {
-  const r = await rig(t);
-  const c = await r.client();
-  const u = await r.up.conn();
-  const s = r.proc.stream0();
+test(
+  "end_of_stream: the answer's flag half-closes; the gRPC stream is not half-closed on end_of_stream",
+  T,
+  async (t) => {
+    const r = await rig(t);
+    const c = await r.client();
+    const u = await r.up.conn();
+    const s = r.proc.stream0();
 
-  c.socket.end('bye');
-  let q = await s.next();
-  while (!q.read_data?.end_of_stream) {
-    s.reply(read(text(q.read_data)));
-    q = await s.next();
-  }
-  s.reply(read(text(q.read_data), true));
-  await u.until(() => u.ended);
-  assert.equal(u.data, 'bye');
+    c.socket.end('bye');
+    let q = await s.next();
+    while (!q.read_data?.end_of_stream) {
+      s.reply(read(text(q.read_data)));
+      q = await s.next();
+    }
+    s.reply(read(text(q.read_data), true));
+    await u.until(() => u.ended);
+    assert.equal(u.data, 'bye');
 
-  // Still the same stream, still open toward the processor: the write direction goes on.
-  u.socket.end('ciao');
-  q = await s.next();
-  while (!q.write_data?.end_of_stream) {
-    s.reply(write(text(q.write_data)));
+    // Still the same stream, still open toward the processor: the write direction goes on.
+    u.socket.end('ciao');
     q = await s.next();
-  }
-  assert.deepEqual(s.events, []);
-  s.reply(write(text(q.write_data), true));
-  await c.until(() => c.ended && c.closed);
-  assert.equal(c.data, 'ciao');
-  assert.equal(c.error, undefined);
-  // At the end: half-close, then cancel.
-  await s.until(() => s.events.includes('cancelled'));
-  assert.equal(r.envoy.counters.get('streams_started'), 1);
-  assert.equal(r.envoy.counters.get('streams_closed'), 1);
-});
+    while (!q.write_data?.end_of_stream) {
+      s.reply(write(text(q.write_data)));
+      q = await s.next();
+    }
+    assert.deepEqual(s.events, []);
+    s.reply(write(text(q.write_data), true));
+    await c.until(() => c.ended && c.closed);
+    assert.equal(c.data, 'ciao');
+    assert.equal(c.error, undefined);
+    // At the end: half-close, then cancel.
+    await s.until(() => s.events.includes('cancelled'));
+    assert.equal(r.envoy.counters.get('streams_started'), 1);
+    assert.equal(r.envoy.counters.get('streams_closed'), 1);
+  },
+);
 
 test('process_write SKIP: upstream bytes pass untouched, reads are still processed', T, async (t) => {
   const r = await rig(t, {
@@ -454,7 +506,7 @@ test('initial_metadata of grpc_service arrives at the processor as gRPC metadata
 
 // ------------------------------------------------------------------------------------------------ connection_status
 
-test('CLOSE: the response\'s bytes are discarded, the client gets what was written before and a FIN', T, async (t) => {
+test("CLOSE: the response's bytes are discarded, the client gets what was written before and a FIN", T, async (t) => {
   const r = await rig(t);
   const c = await r.client();
   const u = await r.up.conn();
@@ -550,63 +602,75 @@ test('gRPC error with failure_mode_allow: chunks in flight are lost, then bytes 
   assert.equal(r.envoy.counters.get('connections_closed'), 0);
 });
 
-test('no retry: a refused stream is one attempt and closes the connection; an unreachable processor too', T, async (t) => {
-  // An HTTP/2 server that refuses every stream (REFUSED_STREAM), as a gRPC server going away does.
-  let streams = 0;
-  const h2 = http2.createServer();
-  h2.on('stream', (st) => {
-    streams++;
-    st.on('error', () => { /* the refusal itself */ });
-    st.close(http2.constants.NGHTTP2_REFUSED_STREAM);
-  });
-  await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
-  const h2Port = (h2.address() as AddressInfo).port;
-  const up = new Upstream('manual');
-  await up.start();
-  const envoy = await startNetworkStandIn({ processorAddress: `127.0.0.1:${h2Port}`, upstream: { host: '127.0.0.1', port: up.port } });
-  // A port nothing listens on.
-  const dead = net.createServer();
-  await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
-  const deadPort = (dead.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => dead.close(() => resolve()));
-  const envoyDead = await startNetworkStandIn({ processorAddress: `127.0.0.1:${deadPort}`, upstream: { host: '127.0.0.1', port: up.port } });
-  t.after(async () => {
-    await envoy.close();
-    await envoyDead.close();
-    await up.close();
-    h2.close();
-  });
+test(
+  'no retry: a refused stream is one attempt and closes the connection; an unreachable processor too',
+  T,
+  async (t) => {
+    // An HTTP/2 server that refuses every stream (REFUSED_STREAM), as a gRPC server going away does.
+    let streams = 0;
+    const h2 = http2.createServer();
+    h2.on('stream', (st) => {
+      streams++;
+      st.on('error', () => {
+        /* the refusal itself */
+      });
+      st.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    });
+    await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
+    const h2Port = (h2.address() as AddressInfo).port;
+    const up = new Upstream('manual');
+    await up.start();
+    const envoy = await startNetworkStandIn({
+      processorAddress: `127.0.0.1:${h2Port}`,
+      upstream: { host: '127.0.0.1', port: up.port },
+    });
+    // A port nothing listens on.
+    const dead = net.createServer();
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const deadPort = (dead.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const envoyDead = await startNetworkStandIn({
+      processorAddress: `127.0.0.1:${deadPort}`,
+      upstream: { host: '127.0.0.1', port: up.port },
+    });
+    t.after(async () => {
+      await envoy.close();
+      await envoyDead.close();
+      await up.close();
+      h2.close();
+    });
 
-  // Control: grpc-js's default client retries a refused stream by itself, which Envoy's client does not.
-  const Ctor = grpc.makeGenericClientConstructor(networkExtProcServiceDefinition(), 'NetworkExternalProcessor');
-  const retrying = new Ctor(`127.0.0.1:${h2Port}`, grpc.credentials.createInsecure()) as unknown as {
-    Process(): grpc.ClientDuplexStream<NetworkProcessingRequest, NetworkProcessingResponse>;
-    close(): void;
-  };
-  const call = retrying.Process();
-  call.on('error', () => {});
-  call.write(read('x'));
-  await new Promise((resolve) => call.on('status', resolve));
-  retrying.close();
-  assert.equal(streams, 2, 'control: the default grpc-js client retried once');
+    // Control: grpc-js's default client retries a refused stream by itself, which Envoy's client does not.
+    const Ctor = grpc.makeGenericClientConstructor(networkExtProcServiceDefinition(), 'NetworkExternalProcessor');
+    const retrying = new Ctor(`127.0.0.1:${h2Port}`, grpc.credentials.createInsecure()) as unknown as {
+      Process(): grpc.ClientDuplexStream<NetworkProcessingRequest, NetworkProcessingResponse>;
+      close(): void;
+    };
+    const call = retrying.Process();
+    call.on('error', () => {});
+    call.write(read('x'));
+    await new Promise((resolve) => call.on('status', resolve));
+    retrying.close();
+    assert.equal(streams, 2, 'control: the default grpc-js client retried once');
 
-  streams = 0;
-  const c = await connectClient(envoy.port);
-  t.after(() => c.socket.destroy());
-  c.socket.write('q\n');
-  await c.until(() => c.ended && c.closed);
-  assert.equal(streams, 1);
-  assert.equal(envoy.counters.get('streams_grpc_error'), 1);
-  assert.equal(envoy.counters.get('connections_closed'), 1);
+    streams = 0;
+    const c = await connectClient(envoy.port);
+    t.after(() => c.socket.destroy());
+    c.socket.write('q\n');
+    await c.until(() => c.ended && c.closed);
+    assert.equal(streams, 1);
+    assert.equal(envoy.counters.get('streams_grpc_error'), 1);
+    assert.equal(envoy.counters.get('connections_closed'), 1);
 
-  const c2 = await connectClient(envoyDead.port);
-  t.after(() => c2.socket.destroy());
-  c2.socket.write('q\n');
-  await c2.until(() => c2.ended && c2.closed);
-  assert.equal(envoyDead.counters.get('streams_grpc_error'), 1);
-  await up.until(() => up.conns.length === 2 && up.conns.every((p) => p.ended));
-  assert.ok(up.conns.every((p) => p.data === ''));
-});
+    const c2 = await connectClient(envoyDead.port);
+    t.after(() => c2.socket.destroy());
+    c2.socket.write('q\n');
+    await c2.until(() => c2.ended && c2.closed);
+    assert.equal(envoyDead.counters.get('streams_grpc_error'), 1);
+    await up.until(() => up.conns.length === 2 && up.conns.every((p) => p.ended));
+    assert.ok(up.conns.every((p) => p.data === ''));
+  },
+);
 
 // ------------------------------------------------------------------------------------------------ timers
 
@@ -686,58 +750,70 @@ test('message_timeout 0: no timer at all', T, async (t) => {
   assert.equal(c0.ended, false);
 });
 
-test('write-timer bug switch (Envoy before #43167): a pause after a server→client chunk closes the connection', T, async (t) => {
-  const echo: ScriptedProcessor['handler'] = (req, s) => s.reply(echoResponse(req));
-  const opts = { upstream: 'lineEcho' as const, handler: echo };
-  const fixed = await rig(t, { ...opts, overrides: { messageTimeoutMs: RACE_SAFE_TIMEOUT_MS } });
-  const buggy = await rig(t, { ...opts, overrides: { messageTimeoutMs: RACE_SAFE_TIMEOUT_MS, writeTimerBug: true } });
+test(
+  'write-timer bug switch (Envoy before #43167): a pause after a server→client chunk closes the connection',
+  T,
+  async (t) => {
+    const echo: ScriptedProcessor['handler'] = (req, s) => s.reply(echoResponse(req));
+    const opts = { upstream: 'lineEcho' as const, handler: echo };
+    const fixed = await rig(t, { ...opts, overrides: { messageTimeoutMs: RACE_SAFE_TIMEOUT_MS } });
+    const buggy = await rig(t, { ...opts, overrides: { messageTimeoutMs: RACE_SAFE_TIMEOUT_MS, writeTimerBug: true } });
 
-  // The fixed one first: any timer it wrongly left running would fire before the buggy one's.
-  const cf = await fixed.client();
-  cf.socket.write('ping\n');
-  await cf.has('echo:ping\n');
-  const cb = await buggy.client();
-  cb.socket.write('ping\n');
-  await cb.has('echo:ping\n');
-  await cb.until(() => cb.ended && cb.closed);
-  assert.equal(cb.data, 'echo:ping\n');
-  assert.equal(buggy.envoy.counters.get('message_timeouts'), 1);
+    // The fixed one first: any timer it wrongly left running would fire before the buggy one's.
+    const cf = await fixed.client();
+    cf.socket.write('ping\n');
+    await cf.has('echo:ping\n');
+    const cb = await buggy.client();
+    cb.socket.write('ping\n');
+    await cb.has('echo:ping\n');
+    await cb.until(() => cb.ended && cb.closed);
+    assert.equal(cb.data, 'echo:ping\n');
+    assert.equal(buggy.envoy.counters.get('message_timeouts'), 1);
 
-  assert.equal(fixed.envoy.counters.get('message_timeouts'), 0);
-  cf.socket.write('again\n');
-  await cf.has('echo:again\n');
-  assert.equal(cf.ended, false);
-});
+    assert.equal(fixed.envoy.counters.get('message_timeouts'), 0);
+    cf.socket.write('again\n');
+    await cf.has('echo:again\n');
+    assert.equal(cf.ended, false);
+  },
+);
 
 // ------------------------------------------------------------------------------------------------ held closes
 
-test('a client reset while a read answer is outstanding: the answer still reaches the upstream, then it is closed', T, async (t) => {
-  const r = await rig(t);
-  const c = await r.client();
-  const u = await r.up.conn();
-  const s = r.proc.stream0();
-  c.socket.write('last');
-  const q = await s.next();
-  const remoteClose = once(r.envoy.events, 'downstreamRemoteClose');
-  c.socket.resetAndDestroy();
-  await remoteClose;
-  s.reply(read(upper(text(q.read_data))));
-  await u.until(() => u.ended);
-  assert.equal(u.data, 'LAST');
-});
+test(
+  'a client reset while a read answer is outstanding: the answer still reaches the upstream, then it is closed',
+  T,
+  async (t) => {
+    const r = await rig(t);
+    const c = await r.client();
+    const u = await r.up.conn();
+    const s = r.proc.stream0();
+    c.socket.write('last');
+    const q = await s.next();
+    const remoteClose = once(r.envoy.events, 'downstreamRemoteClose');
+    c.socket.resetAndDestroy();
+    await remoteClose;
+    s.reply(read(upper(text(q.read_data))));
+    await u.until(() => u.ended);
+    assert.equal(u.data, 'LAST');
+  },
+);
 
-test('an upstream reset while a write answer is outstanding: the client still gets the answer, then a FIN', T, async (t) => {
-  const r = await rig(t);
-  const c = await r.client();
-  const u = await r.up.conn();
-  const s = r.proc.stream0();
-  u.socket.write('bye');
-  const q = await s.next();
-  const remoteClose = once(r.envoy.events, 'upstreamRemoteClose');
-  u.socket.resetAndDestroy();
-  await remoteClose;
-  s.reply(write(upper(text(q.write_data))));
-  await c.until(() => c.ended);
-  assert.equal(c.data, 'BYE');
-  assert.equal(c.error, undefined);
-});
+test(
+  'an upstream reset while a write answer is outstanding: the client still gets the answer, then a FIN',
+  T,
+  async (t) => {
+    const r = await rig(t);
+    const c = await r.client();
+    const u = await r.up.conn();
+    const s = r.proc.stream0();
+    u.socket.write('bye');
+    const q = await s.next();
+    const remoteClose = once(r.envoy.events, 'upstreamRemoteClose');
+    u.socket.resetAndDestroy();
+    await remoteClose;
+    s.reply(write(upper(text(q.write_data))));
+    await c.until(() => c.ended);
+    assert.equal(c.data, 'BYE');
+    assert.equal(c.error, undefined);
+  },
+);

@@ -63,7 +63,10 @@ export class NetworkCounters extends EventEmitter {
 
   /** All counters, zeros included. */
   snapshot(): Record<NetworkCounterName, number> {
-    return Object.fromEntries(NETWORK_EXT_PROC_COUNTERS.map((n) => [n, this.get(n)])) as Record<NetworkCounterName, number>;
+    return Object.fromEntries(NETWORK_EXT_PROC_COUNTERS.map((n) => [n, this.get(n)])) as Record<
+      NetworkCounterName,
+      number
+    >;
   }
 
   /** Resolves once counter `name` is at least `value`. */
@@ -115,17 +118,26 @@ export interface NetworkEnvoyStandIn {
 const DEFAULT_CONFIG = new URL('../../envoy/portcullis.yaml', import.meta.url).pathname;
 
 interface NetworkProcessClient extends grpc.Client {
-  Process(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<NetworkProcessingRequest, NetworkProcessingResponse>;
+  Process(
+    metadata: grpc.Metadata,
+    options?: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<NetworkProcessingRequest, NetworkProcessingResponse>;
 }
 
 /** Envoy's gRPC client does no transparent retries (docs/envoy-behaviour.md B.15): the stand-in's must not either. */
 function newNoRetryClient(address: string): NetworkProcessClient {
   const Ctor = grpc.makeGenericClientConstructor(networkExtProcServiceDefinition(), 'NetworkExternalProcessor');
-  return new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0 }) as unknown as NetworkProcessClient;
+  return new Ctor(address, grpc.credentials.createInsecure(), {
+    'grpc.enable_retries': 0,
+  }) as unknown as NetworkProcessClient;
 }
 
 export async function startNetworkStandIn(opts: NetworkStandInOptions): Promise<NetworkEnvoyStandIn> {
-  const settings = loadNetworkExtProcSettings(opts.config ?? DEFAULT_CONFIG, opts.listener ?? 'postgres', opts.overrides);
+  const settings = loadNetworkExtProcSettings(
+    opts.config ?? DEFAULT_CONFIG,
+    opts.listener ?? 'postgres',
+    opts.overrides,
+  );
   const counters = new NetworkCounters();
   const events = new EventEmitter();
   const client = newNoRetryClient(opts.processorAddress);
@@ -191,7 +203,10 @@ class NetworkExtProcFilter {
   private disableCountRead = 0;
   private disableCountWrite = 0;
 
-  constructor(private readonly ctx: Ctx, private readonly cb: FilterCallbacks) {}
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly cb: FilterCallbacks,
+  ) {}
 
   /** onData: a downstream read (client → upstream). */
   onData(data: Buffer, endStream: boolean): FilterStatus {
@@ -231,7 +246,9 @@ class NetworkExtProcFilter {
       if (st.code === grpc.status.OK) this.onGrpcClose();
       else this.onGrpcError();
     });
-    call.on('error', () => { /* reported through 'status' */ });
+    call.on('error', () => {
+      /* reported through 'status' */
+    });
     this.ctx.counters.inc('streams_started');
     return true;
   }
@@ -412,11 +429,16 @@ class Connection implements FilterCallbacks {
   private readonly filter: NetworkExtProcFilter;
   private readonly up: net.Socket;
 
-  constructor(private readonly ctx: Ctx, private readonly down: net.Socket) {
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly down: net.Socket,
+  ) {
     this.filter = new NetworkExtProcFilter(ctx, this);
     down.on('data', (c: Buffer) => this.onRead(c, false));
     down.on('end', () => this.onRead(Buffer.alloc(0), true));
-    down.on('error', () => { /* a reset: 'close' follows */ });
+    down.on('error', () => {
+      /* a reset: 'close' follows */
+    });
     down.on('close', () => this.onDownstreamSocketClosed());
 
     // tcp_proxy: connect upstream at once; downstream reads stay disabled until it is up.
@@ -428,7 +450,9 @@ class Connection implements FilterCallbacks {
     });
     this.up.on('data', (c: Buffer) => this.onUpstreamData(c, false));
     this.up.on('end', () => this.onUpstreamData(Buffer.alloc(0), true));
-    this.up.on('error', () => { /* 'close' follows */ });
+    this.up.on('error', () => {
+      /* 'close' follows */
+    });
     this.up.on('close', () => this.onUpstreamSocketClosed());
   }
 

@@ -78,7 +78,8 @@ function bool(v: unknown): boolean {
 }
 
 function resolveModes(pm: Record<string, string> | undefined): Modes {
-  const h = (v: string | undefined, dflt: 'SEND' | 'SKIP'): 'SEND' | 'SKIP' => (v === undefined || v === 'DEFAULT' ? dflt : (v as 'SEND' | 'SKIP'));
+  const h = (v: string | undefined, dflt: 'SEND' | 'SKIP'): 'SEND' | 'SKIP' =>
+    v === undefined || v === 'DEFAULT' ? dflt : (v as 'SEND' | 'SKIP');
   return {
     request_header_mode: h(pm?.request_header_mode, 'SEND'),
     response_header_mode: h(pm?.response_header_mode, 'SEND'),
@@ -90,7 +91,10 @@ function resolveModes(pm: Record<string, string> | undefined): Modes {
 }
 
 /** Applies a mode_override to the configured modes as Envoy does (docs/envoy-behaviour.md B.7). */
-export function effectiveOverride(configured: Modes, override: Record<string, HeaderSendMode | BodySendMode | undefined>): Modes {
+export function effectiveOverride(
+  configured: Modes,
+  override: Record<string, HeaderSendMode | BodySendMode | undefined>,
+): Modes {
   const h = (v: unknown, base: 'SEND' | 'SKIP') => (v === undefined || v === 'DEFAULT' ? base : (v as 'SEND' | 'SKIP'));
   return {
     request_header_mode: configured.request_header_mode, // ignored in an override
@@ -109,18 +113,29 @@ function regexMatcher(v: unknown): RegExp | undefined {
 }
 
 /** Loads the ext_proc settings of `listener` from `file`, after checking the file like config.test.ts does. */
-export function loadExtProcSettings(file: string, listener: string, overrides: SettingsOverrides = {}): ExtProcSettings {
+export function loadExtProcSettings(
+  file: string,
+  listener: string,
+  overrides: SettingsOverrides = {},
+): ExtProcSettings {
   const cfg = parse(readFileSync(file, 'utf8')) as Record<string, any>;
   assertEnvoyConfigValid(cfg, file);
   const l = (cfg.static_resources?.listeners ?? []).find((x: { name?: string }) => x.name === listener);
   if (!l) throw new Error(`${file}: no listener named ${listener}`);
-  const hcm = l.filter_chains?.[0]?.filters?.find((f: { name?: string }) => f.name === 'envoy.filters.network.http_connection_manager')?.typed_config;
+  const hcm = l.filter_chains?.[0]?.filters?.find(
+    (f: { name?: string }) => f.name === 'envoy.filters.network.http_connection_manager',
+  )?.typed_config;
   if (!hcm) throw new Error(`${file}: listener ${listener} has no http_connection_manager`);
-  const ep = (hcm.http_filters ?? []).find((f: { name?: string }) => f.name === 'envoy.filters.http.ext_proc')?.typed_config;
+  const ep = (hcm.http_filters ?? []).find(
+    (f: { name?: string }) => f.name === 'envoy.filters.http.ext_proc',
+  )?.typed_config;
   if (!ep) throw new Error(`${file}: listener ${listener} has no envoy.filters.http.ext_proc filter`);
 
-  const layers: Record<string, unknown>[] = (cfg.layered_runtime?.layers ?? []).map((x: { static_layer?: Record<string, unknown> }) => x.static_layer ?? {});
-  const runtime = (key: string): unknown => layers.reduce<unknown>((acc, layer) => (key in layer ? layer[key] : acc), undefined);
+  const layers: Record<string, unknown>[] = (cfg.layered_runtime?.layers ?? []).map(
+    (x: { static_layer?: Record<string, unknown> }) => x.static_layer ?? {},
+  );
+  const runtime = (key: string): unknown =>
+    layers.reduce<unknown>((acc, layer) => (key in layer ? layer[key] : acc), undefined);
 
   const mr = ep.mutation_rules ?? {};
   const routes: RouteMatch[] = [];
@@ -131,9 +146,13 @@ export function loadExtProcSettings(file: string, listener: string, overrides: S
         prefix: r.match?.prefix,
         path: r.match?.path,
         regex: regexMatcher(r.match?.safe_regex),
-        query: (r.match?.query_parameters ?? []).map((q: { name: string; string_match?: { exact?: string }; present_match?: boolean }) => ({
-          name: q.name, exact: q.string_match?.exact, present: q.present_match,
-        })),
+        query: (r.match?.query_parameters ?? []).map(
+          (q: { name: string; string_match?: { exact?: string }; present_match?: boolean }) => ({
+            name: q.name,
+            exact: q.string_match?.exact,
+            present: q.present_match,
+          }),
+        ),
         timeoutMs: durationMs(r.route?.timeout, 15_000),
         idleTimeoutMs: durationMs(r.route?.idle_timeout ?? hcm.stream_idle_timeout, 300_000),
       });
@@ -161,7 +180,9 @@ export function loadExtProcSettings(file: string, listener: string, overrides: S
     bufferLimitBytes: Number(l.per_connection_buffer_limit_bytes ?? 1024 * 1024),
     routes,
     upgradeTypes: (hcm.upgrade_configs ?? []).map((u: { upgrade_type: string }) => u.upgrade_type.toLowerCase()),
-    initialMetadata: (ep.grpc_service?.initial_metadata ?? []).map((m: { key: string; value: string }) => [m.key, m.value] as [string, string]),
+    initialMetadata: (ep.grpc_service?.initial_metadata ?? []).map(
+      (m: { key: string; value: string }) => [m.key, m.value] as [string, string],
+    ),
   };
   const { modes, mutationRules, ...rest } = overrides;
   return {

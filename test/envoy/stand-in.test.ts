@@ -60,7 +60,8 @@ class ScriptedProcessor {
           stream.received.push(req);
           const step = script.shift() ?? this.fallback(req);
           if ('close' in step) call.end();
-          else if ('error' in step) call.emit('error', { code: step.error, details: 'scripted failure', metadata: new grpc.Metadata() });
+          else if ('error' in step)
+            call.emit('error', { code: step.error, details: 'scripted failure', metadata: new grpc.Metadata() });
           else if ('silent' in step) return;
           else if ('timeline' in step) for (const [ms, m] of step.timeline) setTimeout(() => call.write(m), ms);
           else for (const m of Array.isArray(step) ? step : [step]) call.write(m);
@@ -124,18 +125,34 @@ interface Reply {
   body: string;
 }
 
-function request(standIn: EnvoyStandIn, opts: {
-  method?: string; path?: string; headers?: Record<string, string>; body?: string | string[]; trailers?: Record<string, string>;
-}): Promise<Reply> {
+function request(
+  standIn: EnvoyStandIn,
+  opts: {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string | string[];
+    trailers?: Record<string, string>;
+  },
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = https.request(`${standIn.url}${opts.path ?? '/api/v1/namespaces/default/pods'}`, {
-      method: opts.method ?? 'GET', ca: standIn.caPem, headers: opts.headers, agent: false,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
+    const req = https.request(
+      `${standIn.url}${opts.path ?? '/api/v1/namespaces/default/pods'}`,
+      {
+        method: opts.method ?? 'GET',
+        ca: standIn.caPem,
+        headers: opts.headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     const parts = opts.body === undefined ? [] : Array.isArray(opts.body) ? opts.body : [opts.body];
     for (const p of parts) req.write(p);
@@ -233,7 +250,11 @@ describe('message orderings (ordering_test.cc)', () => {
   test('headers + buffered body: POST body in one message, then the response path', async () => {
     fresh();
     const s = await standIn();
-    const r = await request(s, { method: 'POST', body: ['{"kind":', '"Pod"}'], headers: { 'content-type': 'application/json' } });
+    const r = await request(s, {
+      method: 'POST',
+      body: ['{"kind":', '"Pod"}'],
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(r.status, 200);
     assert.deepEqual(proc.kinds(), ['request_headers', 'request_body', 'response_headers', 'response_body']);
     const b = proc.streams[0].received[1];
@@ -246,29 +267,51 @@ describe('message orderings (ordering_test.cc)', () => {
   test('streamed chunks: pipelined, FIFO, each re-injected; the response streams through (logs -f)', async () => {
     fresh();
     let release!: () => void;
-    const released = new Promise<void>((r) => { release = r; });
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
     upstreamHandler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('line-1\n');
       void released.then(() => res.end('line-2\n'));
     };
     // Every request chunk is upper-cased by the processor; how the client's writes are chunked is up to TCP.
-    proc.fallback = (req) => (req.request === 'request_body'
-      ? { request_body: { response: { body_mutation: { body: Buffer.from(Buffer.from(req.request_body.body ?? []).toString().toUpperCase()) } } } }
-      : continueResponse(req));
+    proc.fallback = (req) =>
+      req.request === 'request_body'
+        ? {
+            request_body: {
+              response: {
+                body_mutation: {
+                  body: Buffer.from(
+                    Buffer.from(req.request_body.body ?? [])
+                      .toString()
+                      .toUpperCase(),
+                  ),
+                },
+              },
+            },
+          }
+        : continueResponse(req);
     const s = await standIn({ modes: { request_body_mode: 'STREAMED', response_body_mode: 'STREAMED' } });
     const got = await new Promise<string>((resolve, reject) => {
-      const req = https.request(`${s.url}/api/v1/namespaces/d/pods/p/log?follow=true`, { method: 'PUT', ca: s.caPem, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => {
-          body += c.toString();
-          if (body === 'line-1\n') release(); // the first line arrived before the upstream wrote the second
-        });
-        res.on('end', () => resolve(body));
-      });
+      const req = https.request(
+        `${s.url}/api/v1/namespaces/d/pods/p/log?follow=true`,
+        { method: 'PUT', ca: s.caPem, agent: false },
+        (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => {
+            body += c.toString();
+            if (body === 'line-1\n') release(); // the first line arrived before the upstream wrote the second
+          });
+          res.on('end', () => resolve(body));
+        },
+      );
       req.on('error', reject);
       req.write('a');
-      setImmediate(() => { req.write('b'); req.end(); });
+      setImmediate(() => {
+        req.write('b');
+        req.end();
+      });
     });
     assert.equal(got, 'line-1\nline-2\n');
     const reqBodies = proc.streams[0].received.filter((m) => m.request === 'request_body');
@@ -282,13 +325,20 @@ describe('message orderings (ordering_test.cc)', () => {
 
   test('trailers: BUFFERED body sent with end_of_stream=false, then the trailers message', async () => {
     fresh();
-    proc.scripts = [[
-      { request_headers: {} },
-      { request_body: {} },
-      { request_trailers: { header_mutation: { set_headers: [set('x-checked', 'yes')] } } },
-    ]];
+    proc.scripts = [
+      [
+        { request_headers: {} },
+        { request_body: {} },
+        { request_trailers: { header_mutation: { set_headers: [set('x-checked', 'yes')] } } },
+      ],
+    ];
     const s = await standIn({ modes: { request_trailer_mode: 'SEND' } });
-    const r = await request(s, { method: 'POST', body: 'xyz', headers: { 'transfer-encoding': 'chunked', te: 'trailers' }, trailers: { 'x-sum': '42' } });
+    const r = await request(s, {
+      method: 'POST',
+      body: 'xyz',
+      headers: { 'transfer-encoding': 'chunked', te: 'trailers' },
+      trailers: { 'x-sum': '42' },
+    });
     assert.equal(r.status, 200);
     assert.deepEqual(proc.kinds().slice(0, 3), ['request_headers', 'request_body', 'request_trailers']);
     const b = proc.streams[0].received[1];
@@ -300,14 +350,20 @@ describe('message orderings (ordering_test.cc)', () => {
 
   test('response path: header mutation and a buffered body replaced with a matching content-length', async () => {
     fresh();
-    proc.scripts = [[
-      { request_headers: {} },
-      { response_headers: { response: { header_mutation: { set_headers: [set('x-masked', 'true')] } } } },
-      { response_body: { response: {
-        header_mutation: { set_headers: [set('content-length', '14')] },
-        body_mutation: { body: Buffer.from('{"ok":"*****"}') },
-      } } },
-    ]];
+    proc.scripts = [
+      [
+        { request_headers: {} },
+        { response_headers: { response: { header_mutation: { set_headers: [set('x-masked', 'true')] } } } },
+        {
+          response_body: {
+            response: {
+              header_mutation: { set_headers: [set('content-length', '14')] },
+              body_mutation: { body: Buffer.from('{"ok":"*****"}') },
+            },
+          },
+        },
+      ],
+    ];
     const s = await standIn();
     const r = await request(s, {});
     assert.equal(r.status, 200);
@@ -317,7 +373,13 @@ describe('message orderings (ordering_test.cc)', () => {
 
   test('content-length mismatch after a body mutation -> 500', async () => {
     fresh();
-    proc.scripts = [[{ request_headers: {} }, { response_headers: {} }, { response_body: { response: { body_mutation: { body: Buffer.from('short') } } } }]];
+    proc.scripts = [
+      [
+        { request_headers: {} },
+        { response_headers: {} },
+        { response_body: { response: { body_mutation: { body: Buffer.from('short') } } } },
+      ],
+    ];
     const s = await standIn();
     const r = await request(s, {});
     assert.equal(r.status, 500);
@@ -326,14 +388,28 @@ describe('message orderings (ordering_test.cc)', () => {
 
   test('clear_body against a non-zero content-length -> 500', async () => {
     fresh();
-    proc.scripts = [[{ request_headers: {} }, { response_headers: {} }, { response_body: { response: { body_mutation: { clear_body: true } } } }]];
+    proc.scripts = [
+      [
+        { request_headers: {} },
+        { response_headers: {} },
+        { response_body: { response: { body_mutation: { clear_body: true } } } },
+      ],
+    ];
     const s = await standIn();
     assert.equal((await request(s, {})).status, 500);
   });
 
   test('CONTINUE_AND_REPLACE on request headers: body replaced, no body message, content-length dropped', async () => {
     fresh();
-    proc.scripts = [[{ request_headers: { response: { status: 'CONTINUE_AND_REPLACE', body_mutation: { body: Buffer.from('replaced') } } } }]];
+    proc.scripts = [
+      [
+        {
+          request_headers: {
+            response: { status: 'CONTINUE_AND_REPLACE', body_mutation: { body: Buffer.from('replaced') } },
+          },
+        },
+      ],
+    ];
     const s = await standIn();
     const r = await request(s, { method: 'POST', body: 'original' });
     assert.equal(r.status, 200);
@@ -367,10 +443,18 @@ describe('spurious, empty and immediate responses', () => {
 
   test('immediate_response on the request path: local reply, upstream never called', async () => {
     fresh();
-    proc.scripts = [[{ immediate_response: {
-      status: { code: 403 }, body: Buffer.from('{"kind":"Status","code":403}'), details: 'denied by policy',
-      headers: { set_headers: [set('content-type', 'application/json')] },
-    } }]];
+    proc.scripts = [
+      [
+        {
+          immediate_response: {
+            status: { code: 403 },
+            body: Buffer.from('{"kind":"Status","code":403}'),
+            details: 'denied by policy',
+            headers: { set_headers: [set('content-type', 'application/json')] },
+          },
+        },
+      ],
+    ];
     const s = await standIn();
     const r = await request(s, { method: 'POST', body: 'x' });
     assert.equal(r.status, 403);
@@ -382,7 +466,9 @@ describe('spurious, empty and immediate responses', () => {
 
   test('immediate_response on the response path', async () => {
     fresh();
-    proc.scripts = [[{ request_headers: {} }, { immediate_response: { status: { code: 451 }, body: Buffer.from('masked away') } }]];
+    proc.scripts = [
+      [{ request_headers: {} }, { immediate_response: { status: { code: 451 }, body: Buffer.from('masked away') } }],
+    ];
     const s = await standIn();
     const r = await request(s, {});
     assert.equal(r.status, 451);
@@ -400,7 +486,8 @@ describe('timeouts and gRPC errors under failure_mode_allow', () => {
       const r = await request(s, {});
       assert.equal(r.status, failureModeAllow ? 200 : 504);
       assert.equal(s.counters.get('message_timeouts'), 1);
-      if (!failureModeAllow) assert.equal(s.counters.localReplies[0].details, 'ext_proc_error_per-message_timeout_exceeded');
+      if (!failureModeAllow)
+        assert.equal(s.counters.localReplies[0].details, 'ext_proc_error_per-message_timeout_exceeded');
       else assert.equal(s.counters.get('failure_mode_allowed'), 1);
     });
 
@@ -428,7 +515,16 @@ describe('timeouts and gRPC errors under failure_mode_allow', () => {
   test('override_message_timeout extends the pending message once, within max_message_timeout', async () => {
     fresh();
     // The real answer comes 200 ms after the request, well past the 50 ms message_timeout.
-    proc.scripts = [[{ timeline: [[0, { override_message_timeout: { seconds: 2 } }], [200, { request_headers: {} }]] }]];
+    proc.scripts = [
+      [
+        {
+          timeline: [
+            [0, { override_message_timeout: { seconds: 2 } }],
+            [200, { request_headers: {} }],
+          ],
+        },
+      ],
+    ];
     const s = await standIn({ messageTimeoutMs: 50 });
     const r = await request(s, {});
     assert.equal(r.status, 200);
@@ -439,7 +535,17 @@ describe('timeouts and gRPC errors under failure_mode_allow', () => {
 
   test('a second override for the same message is ignored', async () => {
     fresh();
-    proc.scripts = [[{ timeline: [[0, { override_message_timeout: { seconds: 2 } }], [10, { override_message_timeout: { seconds: 3 } }], [200, { request_headers: {} }]] }]];
+    proc.scripts = [
+      [
+        {
+          timeline: [
+            [0, { override_message_timeout: { seconds: 2 } }],
+            [10, { override_message_timeout: { seconds: 3 } }],
+            [200, { request_headers: {} }],
+          ],
+        },
+      ],
+    ];
     const s = await standIn({ messageTimeoutMs: 50 });
     assert.equal((await request(s, {})).status, 200);
     assert.equal(s.counters.get('override_message_timeout_received'), 2);
@@ -459,7 +565,9 @@ describe('timeouts and gRPC errors under failure_mode_allow', () => {
   test('override_message_timeout then the real answer: the override message itself is otherwise ignored', async () => {
     fresh();
     // Carries a kind too, but Envoy ignores everything but the override in this message: the 300 ms timer ends it.
-    proc.scripts = [[{ override_message_timeout: { nanos: 300_000_000 }, immediate_response: { status: { code: 403 } } }]];
+    proc.scripts = [
+      [{ override_message_timeout: { nanos: 300_000_000 }, immediate_response: { status: { code: 403 } } }],
+    ];
     const s = await standIn({ messageTimeoutMs: 50 });
     const r = await request(s, {});
     assert.equal(r.status, 504);
@@ -488,11 +596,28 @@ describe('mode_override, mutation rules, stream close', () => {
 
   test('routing, host and x-envoy-* mutations are silently ignored; others applied', async () => {
     fresh();
-    proc.scripts = [[{ request_headers: { response: { header_mutation: {
-      set_headers: [set(':authority', 'evil'), set('host', 'evil'), set('x-envoy-foo', '1'), set(':method', 'DELETE'),
-        set('authorization', 'Bearer real'), set('x-extra', 'a'), { header: { key: 'x-extra', raw_value: Buffer.from('b') }, append: { value: true } }],
-      remove_headers: ['x-agent-token', 'host'],
-    } } } }]];
+    proc.scripts = [
+      [
+        {
+          request_headers: {
+            response: {
+              header_mutation: {
+                set_headers: [
+                  set(':authority', 'evil'),
+                  set('host', 'evil'),
+                  set('x-envoy-foo', '1'),
+                  set(':method', 'DELETE'),
+                  set('authorization', 'Bearer real'),
+                  set('x-extra', 'a'),
+                  { header: { key: 'x-extra', raw_value: Buffer.from('b') }, append: { value: true } },
+                ],
+                remove_headers: ['x-agent-token', 'host'],
+              },
+            },
+          },
+        },
+      ],
+    ];
     const s = await standIn();
     const r = await request(s, { headers: { authorization: 'Bearer agent', 'x-agent-token': 't' } });
     assert.equal(r.status, 200);
@@ -521,7 +646,15 @@ describe('mode_override, mutation rules, stream close', () => {
 
   test('a header sent with `value` only becomes empty (Envoy reads raw_value)', async () => {
     fresh();
-    proc.scripts = [[{ request_headers: { response: { header_mutation: { set_headers: [{ header: { key: 'x-v', value: 'lost' } }] } } } }]];
+    proc.scripts = [
+      [
+        {
+          request_headers: {
+            response: { header_mutation: { set_headers: [{ header: { key: 'x-v', value: 'lost' } }] } },
+          },
+        },
+      ],
+    ];
     const s = await standIn();
     await request(s, {});
     assert.equal(seen[0].headers['x-v'], '');
@@ -554,8 +687,14 @@ describe('mode_override, mutation rules, stream close', () => {
     fresh();
     proc.endDelayMs = 1000;
     let finish!: () => void;
-    upstreamHandler = (_req, res) => { finish = () => res.end('late'); res.writeHead(200); };
-    const s = await standIn({ gracefulClose: false, modes: { response_header_mode: 'SKIP', response_body_mode: 'NONE' } });
+    upstreamHandler = (_req, res) => {
+      finish = () => res.end('late');
+      res.writeHead(200);
+    };
+    const s = await standIn({
+      gracefulClose: false,
+      modes: { response_header_mode: 'SKIP', response_body_mode: 'NONE' },
+    });
     const pending = request(s, {});
     await waitFor(() => proc.streams[0]?.events.includes('cancelled') && finish, 2000, 'early close');
     finish();
@@ -565,17 +704,24 @@ describe('mode_override, mutation rules, stream close', () => {
 });
 
 describe('upgrades (kubectl exec / attach / port-forward)', () => {
-  test('an upgrade refused by immediate_response gets the processor\'s reply', async () => {
+  test("an upgrade refused by immediate_response gets the processor's reply", async () => {
     fresh();
     proc.scripts = [[{ immediate_response: { status: { code: 403 }, body: Buffer.from('exec denied') } }]];
     const s = await standIn();
     const reply = await new Promise<string>((resolve, reject) => {
       const sock = tls.connect({ host: '127.0.0.1', port: s.port, ca: s.caPem, servername: 'localhost' }, () => {
-        sock.write('GET /api/v1/namespaces/d/pods/p/exec?command=sh HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
+        sock.write(
+          'GET /api/v1/namespaces/d/pods/p/exec?command=sh HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n',
+        );
       });
       let data = '';
-      sock.on('data', (c) => { data += c.toString(); });
-      sock.on('end', () => { sock.destroy(); resolve(data); });
+      sock.on('data', (c) => {
+        data += c.toString();
+      });
+      sock.on('end', () => {
+        sock.destroy();
+        resolve(data);
+      });
       sock.on('error', reject);
     });
     assert.match(reply, /^HTTP\/1\.1 403/);
@@ -587,7 +733,9 @@ describe('upgrades (kubectl exec / attach / port-forward)', () => {
     fresh();
     const s = await standIn();
     const onUpgrade = (req: http.IncomingMessage, socket: import('node:stream').Duplex) => {
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${req.headers.upgrade}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${req.headers.upgrade}\r\n\r\n`,
+      );
       socket.on('data', (c: Buffer) => socket.write(`echo:${c.toString()}`));
       upgradedUpstream.push(socket);
     };
@@ -596,13 +744,18 @@ describe('upgrades (kubectl exec / attach / port-forward)', () => {
     try {
       const reply = await new Promise<string>((resolve, reject) => {
         const sock = tls.connect({ host: '127.0.0.1', port: s.port, ca: s.caPem, servername: 'localhost' }, () => {
-          sock.write('GET /api/v1/namespaces/d/pods/p/exec HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+          sock.write(
+            'GET /api/v1/namespaces/d/pods/p/exec HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+          );
         });
         let data = '';
         sock.on('data', (c) => {
           data += c.toString();
           if (data.includes('\r\n\r\n') && !data.includes('echo:')) sock.write('ping');
-          if (data.includes('echo:ping')) { sock.destroy(); resolve(data); }
+          if (data.includes('echo:ping')) {
+            sock.destroy();
+            resolve(data);
+          }
         });
         sock.on('error', reject);
       });
@@ -623,11 +776,16 @@ describe('upgrades (kubectl exec / attach / port-forward)', () => {
  * last-stream-id is below the stream (what grpc-js's max_connection_age does to streams that cross it). Every other
  * stream gets CONTINUE answers and ends with grpc-status 0 when the client half-closes.
  */
-async function startRefusingProcessor(refuse: (n: number) => 'rst' | 'goaway' | false): Promise<{ address: string; streams: () => number; close: () => Promise<void> }> {
+async function startRefusingProcessor(
+  refuse: (n: number) => 'rst' | 'goaway' | false,
+): Promise<{ address: string; streams: () => number; close: () => Promise<void> }> {
   const method = extProcServiceDefinition().Process;
   const server = http2.createServer();
   const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.on('close', () => sessions.delete(s));
+  });
   let n = 0;
   server.on('stream', (stream, _headers) => {
     stream.on('error', () => {});
@@ -669,7 +827,11 @@ describe('refused streams: no transparent retries (B.15)', () => {
       // The first stream on the connection is served (so the GOAWAY case has a lower stream id to point to), the
       // second is refused, the rest are served.
       const p = await startRefusingProcessor((i) => (i === 1 ? how : false));
-      const s = await startEnvoyStandIn({ processorAddress: p.address, upstream: { url: upstreamUrl }, overrides: { messageTimeoutMs: 5000 } });
+      const s = await startEnvoyStandIn({
+        processorAddress: p.address,
+        upstream: { url: upstreamUrl },
+        overrides: { messageTimeoutMs: 5000 },
+      });
       try {
         assert.equal((await request(s, {})).status, 200);
         const refused = await request(s, {});
@@ -694,7 +856,10 @@ describe('refused streams: no transparent retries (B.15)', () => {
     try {
       const answer = await new Promise<ProcessingResponse>((resolve, reject) => {
         const call = client.Process();
-        call.on('data', (r: ProcessingResponse) => { resolve(r); call.end(); });
+        call.on('data', (r: ProcessingResponse) => {
+          resolve(r);
+          call.end();
+        });
         call.on('error', reject);
         call.write({ request_headers: { headers: { headers: [] }, end_of_stream: true } } as ProcessingRequest);
       });

@@ -242,7 +242,11 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     idleTimer = setTimeout(() => routerReply(504, 'stream_idle_timeout', 'stream timeout'), route.idleTimeoutMs);
   };
   const armRouteTimeout = (r: RouteMatch) => {
-    if (r.timeoutMs > 0) routeTimer = setTimeout(() => routerReply(504, 'upstream_response_timeout', 'upstream request timeout'), r.timeoutMs);
+    if (r.timeoutMs > 0)
+      routeTimer = setTimeout(
+        () => routerReply(504, 'upstream_response_timeout', 'upstream request timeout'),
+        r.timeoutMs,
+      );
   };
   let currentRoute = route;
 
@@ -250,7 +254,13 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     headers(h, endStream) {
       upReq = upstreamRequest(ctx, h);
       upReq.on('response', (upRes) => onUpstreamResponse(upRes));
-      upReq.on('error', () => routerReply(503, 'upstream_reset_before_response_started', 'upstream connect error or disconnect/reset before headers'));
+      upReq.on('error', () =>
+        routerReply(
+          503,
+          'upstream_reset_before_response_started',
+          'upstream connect error or disconnect/reset before headers',
+        ),
+      );
       if (endStream) {
         upReq.end();
         armRouteTimeout(currentRoute);
@@ -308,16 +318,25 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     response: { pause: () => resGate.pause('filter'), resume: () => resGate.resume('filter') },
   };
   const host: FilterHost = {
-    settings, counters, client: ctx.client, sinks: { request: requestSink, response: responseSink }, flow,
+    settings,
+    counters,
+    client: ctx.client,
+    sinks: { request: requestSink, response: responseSink },
+    flow,
     sendLocalReply: localReply,
-    clearRouteCache: (h) => { currentRoute = matchRoute(settings.routes, get(h, ':path') ?? '/') ?? currentRoute; },
+    clearRouteCache: (h) => {
+      currentRoute = matchRoute(settings.routes, get(h, ':path') ?? '/') ?? currentRoute;
+    },
   };
   filter = new ExtProcFilter(host);
 
   const onUpstreamResponse = (upRes: http.IncomingMessage) => {
     clearTimeout(routeTimer);
     resGate.stream = upRes;
-    const noBody = req.method === 'HEAD' || upRes.statusCode === 204 || upRes.statusCode === 304
+    const noBody =
+      req.method === 'HEAD'
+      || upRes.statusCode === 204
+      || upRes.statusCode === 304
       || upRes.headers['content-length'] === '0';
     filter!.onHeaders('response', responseHeaders(upRes, startMs), noBody);
     upRes.on('data', (c: Buffer) => {
@@ -421,11 +440,22 @@ function handleUpgrade(ctx: StreamContext, req: http.IncomingMessage, socket: So
         upRes.on('data', (c: Buffer) => filter!.onData('response', c, false));
         upRes.on('end', () => filter!.onData('response', Buffer.alloc(0), true));
       });
-      upReq.on('error', () => localReply({ status: 503, body: Buffer.from('upstream connect error'), headers: [], details: 'upstream_reset_before_response_started' }));
+      upReq.on('error', () =>
+        localReply({
+          status: 503,
+          body: Buffer.from('upstream connect error'),
+          headers: [],
+          details: 'upstream_reset_before_response_started',
+        }),
+      );
       upReq.end();
     },
-    data() { /* the upgrade request has no body of its own */ },
-    trailers() { /* none */ },
+    data() {
+      /* the upgrade request has no body of its own */
+    },
+    trailers() {
+      /* none */
+    },
   };
   const responseSink: DirectionSink = {
     headers(h, endStream) {
@@ -449,19 +479,34 @@ function handleUpgrade(ctx: StreamContext, req: http.IncomingMessage, socket: So
       if (responseStatus === 101) return;
       pendingBody.push(chunk);
       if (endStream) {
-        socket.write(rawResponse(responseStatus, responseHead.filter(([k]) => k !== 'content-length'), Buffer.concat(pendingBody)));
+        socket.write(
+          rawResponse(
+            responseStatus,
+            responseHead.filter(([k]) => k !== 'content-length'),
+            Buffer.concat(pendingBody),
+          ),
+        );
         pendingBody = [];
         finish();
       }
     },
     trailers() {
-      socket.write(rawResponse(responseStatus, responseHead.filter(([k]) => k !== 'content-length'), Buffer.concat(pendingBody)));
+      socket.write(
+        rawResponse(
+          responseStatus,
+          responseHead.filter(([k]) => k !== 'content-length'),
+          Buffer.concat(pendingBody),
+        ),
+      );
       finish();
     },
   };
   const noFlow: FlowControl = { pause: () => {}, resume: () => {} };
   filter = new ExtProcFilter({
-    settings, counters, client: ctx.client, sinks: { request: requestSink, response: responseSink },
+    settings,
+    counters,
+    client: ctx.client,
+    sinks: { request: requestSink, response: responseSink },
     flow: { request: noFlow, response: noFlow },
     sendLocalReply: localReply,
     clearRouteCache: () => {},

@@ -17,13 +17,35 @@ export function makeThrowawayCert(): ThrowawayCert {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-standin-tls-'));
   const certPath = join(dir, 'tls.crt');
   const keyPath = join(dir, 'tls.key');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-keyout', keyPath, '-out', certPath, '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  ], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'pipe' },
+  );
   return {
-    dir, certPath, keyPath, cert: readFileSync(certPath), key: readFileSync(keyPath),
+    dir,
+    certPath,
+    keyPath,
+    cert: readFileSync(certPath),
+    key: readFileSync(keyPath),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -10,7 +10,8 @@ import type { Principal } from '../../extproc/identity/principal.ts';
 export function tokenTable(principals: Record<string, Principal>): Authenticate {
   return async (bearer) => {
     if (!bearer) throw new AdminError('unauthenticated', 'a bearer token is required');
-    if (looksLikeAgentToken(bearer)) throw new AdminError('unauthenticated', 'agent tokens are not accepted by the admin API');
+    if (looksLikeAgentToken(bearer))
+      throw new AdminError('unauthenticated', 'agent tokens are not accepted by the admin API');
     const p = principals[bearer];
     if (!p) throw new AdminError('unauthenticated', 'unknown token');
     return p;

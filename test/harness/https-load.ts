@@ -36,36 +36,58 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const outcomes = new Map<string, number>();
   const okLatencies: number[] = [];
   const count = (k: string) => outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
-  const pathOf = typeof opts.path === 'function' ? opts.path : () => (opts.path as string | undefined) ?? '/api/v1/namespaces/dev/pods';
-  const once = (i: number) => new Promise<void>((resolve) => {
-    const t0 = performance.now();
-    const req = https.request(`${opts.url}${pathOf(i)}`, {
-      agent, method: opts.method ?? 'GET',
-      headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json' },
-    }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        count(String(res.statusCode));
-        if (res.statusCode === 200) okLatencies.push(performance.now() - t0);
+  const pathOf =
+    typeof opts.path === 'function'
+      ? opts.path
+      : () => (opts.path as string | undefined) ?? '/api/v1/namespaces/dev/pods';
+  const once = (i: number) =>
+    new Promise<void>((resolve) => {
+      const t0 = performance.now();
+      const req = https.request(
+        `${opts.url}${pathOf(i)}`,
+        {
+          agent,
+          method: opts.method ?? 'GET',
+          headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            count(String(res.statusCode));
+            if (res.statusCode === 200) okLatencies.push(performance.now() - t0);
+            resolve();
+          });
+          res.on('error', (err: NodeJS.ErrnoException) => {
+            count(`error:${err.code ?? err.message}`);
+            resolve();
+          });
+        },
+      );
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        count(`error:${err.code ?? err.message}`);
         resolve();
       });
-      res.on('error', (err: NodeJS.ErrnoException) => { count(`error:${err.code ?? err.message}`); resolve(); });
+      req.end();
     });
-    req.on('error', (err: NodeJS.ErrnoException) => { count(`error:${err.code ?? err.message}`); resolve(); });
-    req.end();
-  });
   const start = performance.now();
   let next = 0;
   let done = 0;
-  await Promise.all(Array.from({ length: opts.concurrency }, async () => {
-    while (next < opts.requests) {
-      await once(next++);
-      await opts.onDone?.(++done);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: opts.concurrency }, async () => {
+      while (next < opts.requests) {
+        await once(next++);
+        await opts.onDone?.(++done);
+      }
+    }),
+  );
   agent.destroy();
   okLatencies.sort((a, b) => a - b);
-  return { outcomes, okLatencies, failures: opts.requests - (outcomes.get('200') ?? 0), elapsedMs: performance.now() - start };
+  return {
+    outcomes,
+    okLatencies,
+    failures: opts.requests - (outcomes.get('200') ?? 0),
+    elapsedMs: performance.now() - start,
+  };
 }
 
 /** The p-th percentile of sorted values. */
@@ -75,5 +97,8 @@ export function percentile(sorted: number[], p: number): number {
 
 /** "200×2990 500×10" */
 export function formatOutcomes(outcomes: Map<string, number>): string {
-  return [...outcomes].sort().map(([k, v]) => `${k}×${v}`).join(' ');
+  return [...outcomes]
+    .sort()
+    .map(([k, v]) => `${k}×${v}`)
+    .join(' ');
 }

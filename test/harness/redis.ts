@@ -24,12 +24,30 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
   let output = '';
   const start = async (): Promise<void> => {
     output = '';
-    child = spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-      '--appendonly', opts.appendonly === false ? 'no' : 'yes', '--appendfsync', 'always',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+    child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        opts.appendonly === false ? 'no' : 'yes',
+        '--appendfsync',
+        'always',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout!.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
     try {
       await waitForPort(port, 10_000);
     } catch (err) {
@@ -40,7 +58,10 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
     const c = child;
     child = null;
     if (!c || c.exitCode !== null) return;
-    await new Promise<void>((resolve) => { c.once('exit', () => resolve()); c.kill('SIGTERM'); });
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill('SIGTERM');
+    });
   };
   await start();
   return {
@@ -49,6 +70,9 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
     dir,
     stop,
     start,
-    async close() { await stop(); rmSync(dir, { recursive: true, force: true }); },
+    async close() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

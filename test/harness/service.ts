@@ -30,28 +30,52 @@ export async function startTestService(opts: {
   const config = loadConfig({
     env: opts.env ?? {},
     overrides: {
-      redisUrl: opts.redisUrl, dataDir,
-      grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0, publicUrl: null }, metrics: { host: '127.0.0.1', port: 0 },
-      log: { level: 'debug' }, shutdownGraceMs: 3000,
+      redisUrl: opts.redisUrl,
+      dataDir,
+      grpc: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0, publicUrl: null },
+      metrics: { host: '127.0.0.1', port: 0 },
+      log: { level: 'debug' },
+      shutdownGraceMs: 3000,
       ...opts.config,
     },
   });
   const lines: string[] = [];
-  const logger: Logger = pino({ level: 'debug', redact: { paths: ['authorization', '*.authorization', 'token', '*.token'], censor: '[redacted]' } }, { write: (s: string) => { lines.push(s); } });
+  const logger: Logger = pino(
+    {
+      level: 'debug',
+      redact: { paths: ['authorization', '*.authorization', 'token', '*.token'], censor: '[redacted]' },
+    },
+    {
+      write: (s: string) => {
+        lines.push(s);
+      },
+    },
+  );
   const service = await startService(config, { logger, ...(opts.adapters ? { adapters: opts.adapters } : {}) });
   // The first instance on a Redis writes the bootstrap admin token; later instances on the same Redis get their own.
   const adminToken = service.adminTokenPath
     ? readFileSync(service.adminTokenPath, 'utf8').trim()
-    : await withRedis(opts.redisUrl, async (r) => (await new Principals(r).create({ name: 'test-admin', roles: ['admin'] })).token);
+    : await withRedis(
+        opts.redisUrl,
+        async (r) => (await new Principals(r).create({ name: 'test-admin', roles: ['admin'] })).token,
+      );
   const call: TestService['call'] = async (token, method, path, body) => {
     const res = await fetch(service.adminUrl + path, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
     let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* streamed or text bodies stay text */ }
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* streamed or text bodies stay text */
+    }
     return { status: res.status, body: parsed };
   };
   return {

@@ -9,13 +9,25 @@ import { startRedis, type TestRedis } from '../harness/redis.ts';
 
 let redis: TestRedis;
 const clients: Redis[] = [];
-const client = (): Redis => { const c = new Redis(redis.url); clients.push(c); return c; };
+const client = (): Redis => {
+  const c = new Redis(redis.url);
+  clients.push(c);
+  return c;
+};
 const started: AgentTokens[] = [];
 
 async function tokenService(now: () => number = Date.now): Promise<AgentTokens> {
   const keys = new SigningKeys(client());
   await keys.load();
-  const t = new AgentTokens(client(), client(), keys, new Registry(client()), { defaultTtlSeconds: 900, maxTtlSeconds: 3600 }, undefined, now);
+  const t = new AgentTokens(
+    client(),
+    client(),
+    keys,
+    new Registry(client()),
+    { defaultTtlSeconds: 900, maxTtlSeconds: 3600 },
+    undefined,
+    now,
+  );
   await t.start();
   started.push(t);
   return t;
@@ -24,9 +36,22 @@ async function tokenService(now: () => number = Date.now): Promise<AgentTokens> 
 before(async () => {
   redis = await startRedis();
   const registry = new Registry(client());
-  await registry.putAgent({ id: 'planner', groups: ['agents'], labels: {}, disabled: false, createdAt: new Date().toISOString() });
+  await registry.putAgent({
+    id: 'planner',
+    groups: ['agents'],
+    labels: {},
+    disabled: false,
+    createdAt: new Date().toISOString(),
+  });
   for (const name of ['kube-dev', 'kube-prod']) {
-    await registry.putTarget({ name, kind: 'kubernetes', address: 'https://127.0.0.1:1', labels: {}, defaultAction: 'deny', recording: 'fail-closed' });
+    await registry.putTarget({
+      name,
+      kind: 'kubernetes',
+      address: 'https://127.0.0.1:1',
+      labels: {},
+      defaultAction: 'deny',
+      recording: 'fail-closed',
+    });
   }
 });
 after(async () => {
@@ -50,11 +75,19 @@ test('a token verifies for its targets only, and carries its agent and session',
 test('an expired token is refused as expired; lifetimes above the ceiling are refused at issue', async () => {
   const past = Date.now() - 3600_000;
   const oldTokens = await tokenService(() => past);
-  const { token } = await oldTokens.issue({ agent: 'planner', targets: ['kube-dev'], ttlSeconds: 600, issuedBy: 'admin' });
+  const { token } = await oldTokens.issue({
+    agent: 'planner',
+    targets: ['kube-dev'],
+    ttlSeconds: 600,
+    issuedBy: 'admin',
+  });
   const tokens = await tokenService();
   const res = await tokens.verify(token, 'kube-dev');
   assert.equal(res.ok ? 'ok' : res.failure, 'expired');
-  await assert.rejects(tokens.issue({ agent: 'planner', targets: ['kube-dev'], ttlSeconds: 7200, issuedBy: 'admin' }), /between 1s and 3600s/);
+  await assert.rejects(
+    tokens.issue({ agent: 'planner', targets: ['kube-dev'], ttlSeconds: 7200, issuedBy: 'admin' }),
+    /between 1s and 3600s/,
+  );
 });
 
 test('revocation by id reaches every replica; the token itself is never stored', async () => {
@@ -63,12 +96,28 @@ test('revocation by id reaches every replica; the token itself is never stored',
   const { token, record } = await a.issue({ agent: 'planner', targets: ['kube-dev'], issuedBy: 'admin' });
   assert.ok((await b.verify(token, 'kube-dev')).ok);
   await a.revoke(record.jti);
-  await waitFor(async () => { const r = await b.verify(token, 'kube-dev'); return !r.ok && r.failure === 'revoked'; }, 1000, 'revocation on replica b');
+  await waitFor(
+    async () => {
+      const r = await b.verify(token, 'kube-dev');
+      return !r.ok && r.failure === 'revoked';
+    },
+    1000,
+    'revocation on replica b',
+  );
   const c = client();
   const keys = await c.keys('*');
   for (const k of keys) {
     const type = await c.type(k);
-    const dump = type === 'string' ? await c.get(k) : type === 'hash' ? JSON.stringify(await c.hgetall(k)) : type === 'zset' ? JSON.stringify(await c.zrange(k, 0, -1)) : type === 'list' ? JSON.stringify(await c.lrange(k, 0, -1)) : '';
+    const dump =
+      type === 'string'
+        ? await c.get(k)
+        : type === 'hash'
+          ? JSON.stringify(await c.hgetall(k))
+          : type === 'zset'
+            ? JSON.stringify(await c.zrange(k, 0, -1))
+            : type === 'list'
+              ? JSON.stringify(await c.lrange(k, 0, -1))
+              : '';
     assert.ok(!String(dump).includes(token), `token stored in clear under ${k}`);
   }
 });
@@ -95,10 +144,22 @@ test('malformed, foreign and missing tokens are refused with a reason; a disable
   const tampered = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), aud: ['kube-prod'] })).toString('base64url')}.${s}`;
   assert.equal(((await tokens.verify(tampered, 'kube-prod')) as { failure: string }).failure, 'invalid');
   const registry = new Registry(client());
-  await registry.putAgent({ id: 'planner', groups: ['agents'], labels: {}, disabled: true, createdAt: new Date().toISOString() });
+  await registry.putAgent({
+    id: 'planner',
+    groups: ['agents'],
+    labels: {},
+    disabled: true,
+    createdAt: new Date().toISOString(),
+  });
   const fresh = await tokenService();
   assert.equal(((await fresh.verify(token, 'kube-dev')) as { failure: string }).failure, 'agent_disabled');
-  await registry.putAgent({ id: 'planner', groups: ['agents'], labels: {}, disabled: false, createdAt: new Date().toISOString() });
+  await registry.putAgent({
+    id: 'planner',
+    groups: ['agents'],
+    labels: {},
+    disabled: false,
+    createdAt: new Date().toISOString(),
+  });
 });
 
 // The verified-token cache (a signature is re-checked at most every VERIFIED_TTL_MS) must never let through what the
@@ -116,14 +177,26 @@ test('verified-token cache: revocation wins at once on this replica and within t
   await a.revoke(record.jti);
   const here = await a.verify(token, 'kube-dev');
   assert.equal(here.ok ? 'ok' : here.failure, 'revoked', 'the revoking replica refuses with no delay');
-  await waitFor(async () => { const r = await b.verify(token, 'kube-dev'); return !r.ok && r.failure === 'revoked'; }, 1000, 'revocation on replica b');
+  await waitFor(
+    async () => {
+      const r = await b.verify(token, 'kube-dev');
+      return !r.ok && r.failure === 'revoked';
+    },
+    1000,
+    'revocation on replica b',
+  );
   assert.ok(VERIFIED_TTL_MS > 1000, 'replica b was refused before its cache entry could have lapsed');
 });
 
 test('verified-token cache: expiry wins over a remembered verification', async () => {
   let clock = Date.now();
   const tokens = await tokenService(() => clock);
-  const { token, record } = await tokens.issue({ agent: 'planner', targets: ['kube-dev'], ttlSeconds: 2, issuedBy: 'admin' });
+  const { token, record } = await tokens.issue({
+    agent: 'planner',
+    targets: ['kube-dev'],
+    ttlSeconds: 2,
+    issuedBy: 'admin',
+  });
   const exp = Date.parse(record.expiresAt);
   assert.ok((await tokens.verify(token, 'kube-dev')).ok);
   clock = exp - 1; // still inside the cache's own window (VERIFIED_TTL_MS), and the token's last valid millisecond

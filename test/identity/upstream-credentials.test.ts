@@ -42,13 +42,23 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function target(over: { serviceAccount?: string; tokenFile?: string; ttlSeconds?: number; address?: string; name?: string } = {}): Target {
+function target(
+  over: { serviceAccount?: string; tokenFile?: string; ttlSeconds?: number; address?: string; name?: string } = {},
+): Target {
   return {
-    name: over.name ?? 'kube-prod', kind: 'kubernetes', address: over.address ?? api.url, labels: {}, defaultAction: 'deny',
-    caRef: `file:${api.caPath}`, recording: 'best-effort',
+    name: over.name ?? 'kube-prod',
+    kind: 'kubernetes',
+    address: over.address ?? api.url,
+    labels: {},
+    defaultAction: 'deny',
+    caRef: `file:${api.caPath}`,
+    recording: 'best-effort',
     credential: {
-      kind: 'token-request', tokenRef: `file:${join(dir, over.tokenFile ?? 'vault-token')}`, namespace: 'prod',
-      serviceAccount: over.serviceAccount ?? 'portcullis-agent', ttlSeconds: over.ttlSeconds ?? 600,
+      kind: 'token-request',
+      tokenRef: `file:${join(dir, over.tokenFile ?? 'vault-token')}`,
+      namespace: 'prod',
+      serviceAccount: over.serviceAccount ?? 'portcullis-agent',
+      ttlSeconds: over.ttlSeconds ?? 600,
     },
   };
 }
@@ -56,7 +66,12 @@ function target(over: { serviceAccount?: string; tokenFile?: string; ttlSeconds?
 /** A clock the test moves; it starts at the real time, since the stand-in stamps real expiry times. */
 function clock(): { now: () => number; advance: (ms: number) => void } {
   let t = Date.now();
-  return { now: () => t, advance: (ms) => { t += ms; } };
+  return {
+    now: () => t,
+    advance: (ms) => {
+      t += ms;
+    },
+  };
 }
 
 const mintsSince = (n: number) => api.mintedTokens.slice(n);
@@ -129,7 +144,8 @@ test('a failed mint throws a CredentialError that says why, and is retried on th
 test('through the Envoy stand-in: a failed mint refuses the agent with a 503 Status; the long-lived credential only ever reaches TokenRequest', async (t) => {
   const redis: TestRedis = await startRedis({ appendonly: false });
   const svc: TestService = await startTestService({
-    redisUrl: redis.url, adapters: [kubeExtProcAdapter()],
+    redisUrl: redis.url,
+    adapters: [kubeExtProcAdapter()],
     config: { bootstrap: { policies: ['examples/policies/kubernetes-guardrails.yaml'], targets: [] } },
   });
   const envoys: EnvoyStandIn[] = [];
@@ -139,20 +155,35 @@ test('through the Envoy stand-in: a failed mint refuses the agent with a 503 Sta
     await redis.close();
   });
   const admin = svc.adminToken;
-  for (const [name, serviceAccount] of [['kube-good', 'portcullis-agent'], ['kube-broken', 'no-such-sa']]) {
+  for (const [name, serviceAccount] of [
+    ['kube-good', 'portcullis-agent'],
+    ['kube-broken', 'no-such-sa'],
+  ]) {
     const put = await svc.call(admin, 'POST', '/v1/targets', {
-      name, kind: 'kubernetes', address: api.url, caRef: `file:${api.caPath}`,
-      credential: { kind: 'token-request', tokenRef: `file:${join(dir, 'vault-token')}`, namespace: 'prod', serviceAccount, ttlSeconds: 3600 },
+      name,
+      kind: 'kubernetes',
+      address: api.url,
+      caRef: `file:${api.caPath}`,
+      credential: {
+        kind: 'token-request',
+        tokenRef: `file:${join(dir, 'vault-token')}`,
+        namespace: 'prod',
+        serviceAccount,
+        ttlSeconds: 3600,
+      },
     });
     assert.equal(put.status, 201, JSON.stringify(put.body));
   }
   assert.equal((await svc.call(admin, 'POST', '/v1/agents', { id: 'reader', groups: ['agents'] })).status, 201);
   await svc.core.targets.refresh();
-  const agentToken = (await svc.call(admin, 'POST', '/v1/tokens', { agent: 'reader', targets: ['kube-good', 'kube-broken'], ttl: '30m' })).body.token;
+  const agentToken = (
+    await svc.call(admin, 'POST', '/v1/tokens', { agent: 'reader', targets: ['kube-good', 'kube-broken'], ttl: '30m' })
+  ).body.token;
   // One listener per target, as operators wire it (grpc_service.initial_metadata names the target).
   const standIn = async (name: string): Promise<EnvoyStandIn> => {
     const e = await startEnvoyStandIn({
-      processorAddress: `127.0.0.1:${svc.grpcPort}`, upstream: { url: api.url, ca: api.caPem },
+      processorAddress: `127.0.0.1:${svc.grpcPort}`,
+      upstream: { url: api.url, ca: api.caPem },
       overrides: { initialMetadata: [['x-portcullis-target', name]] },
     });
     envoys.push(e);
@@ -177,29 +208,57 @@ test('through the Envoy stand-in: a failed mint refuses the agent with a 503 Sta
   const seen = api.requests.slice(seenBefore);
   const pods = seen.filter((q) => q.path.startsWith('/api/v1/namespaces/dev/pods'));
   assert.equal(pods.length, 1, 'only the request on the working target reached the API server');
-  assert.ok(pods[0].authorization !== undefined && api.mintedTokens.includes(pods[0].authorization.replace(/^Bearer /, '')), 'it carried a minted token');
+  assert.ok(
+    pods[0].authorization !== undefined && api.mintedTokens.includes(pods[0].authorization.replace(/^Bearer /, '')),
+    'it carried a minted token',
+  );
   for (const q of seen) {
     assert.ok(!q.authorization?.includes(agentToken), 'the agent token reached the upstream');
     if (q.authorization === `Bearer ${VAULT_TOKEN}`) {
       assert.equal(q.method, 'POST');
-      assert.match(q.path, /^\/api\/v1\/namespaces\/prod\/serviceaccounts\/[^/]+\/token$/, `the long-lived credential was sent to ${q.method} ${q.path}`);
+      assert.match(
+        q.path,
+        /^\/api\/v1\/namespaces\/prod\/serviceaccounts\/[^/]+\/token$/,
+        `the long-lived credential was sent to ${q.method} ${q.path}`,
+      );
     }
   }
-  assert.ok(seen.some((q) => q.path === TOKEN_PATH), 'the working target minted its token');
+  assert.ok(
+    seen.some((q) => q.path === TOKEN_PATH),
+    'the working target minted its token',
+  );
   const logs = svc.logs();
-  assert.ok(!logs.includes(VAULT_TOKEN) && !api.mintedTokens.some((m) => logs.includes(m)), 'no credential in the service log');
+  assert.ok(
+    !logs.includes(VAULT_TOKEN) && !api.mintedTokens.some((m) => logs.includes(m)),
+    'no credential in the service log',
+  );
   assert.match(logs, /no-such-sa/, 'the log says which TokenRequest failed');
 });
 
 function get(envoy: EnvoyStandIn, path: string, token: string): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    https.get(`${envoy.url}${path}`, { ca: envoy.caPem, agent: false, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => {
-        let body: unknown = text;
-        try { body = JSON.parse(text); } catch { /* a stand-in local reply is plain text */ }
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    }).on('error', reject);
+    https
+      .get(
+        `${envoy.url}${path}`,
+        { ca: envoy.caPem, agent: false, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } },
+        (res) => {
+          let text = '';
+          res
+            .setEncoding('utf8')
+            .on('data', (c: string) => {
+              text += c;
+            })
+            .on('end', () => {
+              let body: unknown = text;
+              try {
+                body = JSON.parse(text);
+              } catch {
+                /* a stand-in local reply is plain text */
+              }
+              resolve({ status: res.statusCode ?? 0, body });
+            });
+        },
+      )
+      .on('error', reject);
   });
 }

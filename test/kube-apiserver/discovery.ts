@@ -19,12 +19,65 @@ export interface ResourceDef {
 const RW = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
 export const RESOURCES: ResourceDef[] = [
-  { resource: 'namespaces', group: '', version: 'v1', kind: 'Namespace', namespaced: false, shortNames: ['ns'], singularName: 'namespace', verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] },
-  { resource: 'pods', group: '', version: 'v1', kind: 'Pod', namespaced: true, shortNames: ['po'], singularName: 'pod', verbs: RW },
-  { resource: 'secrets', group: '', version: 'v1', kind: 'Secret', namespaced: true, singularName: 'secret', verbs: RW },
-  { resource: 'configmaps', group: '', version: 'v1', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'], singularName: 'configmap', verbs: RW },
-  { resource: 'serviceaccounts', group: '', version: 'v1', kind: 'ServiceAccount', namespaced: true, shortNames: ['sa'], singularName: 'serviceaccount', verbs: RW },
-  { resource: 'deployments', group: 'apps', version: 'v1', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], singularName: 'deployment', verbs: RW },
+  {
+    resource: 'namespaces',
+    group: '',
+    version: 'v1',
+    kind: 'Namespace',
+    namespaced: false,
+    shortNames: ['ns'],
+    singularName: 'namespace',
+    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+  },
+  {
+    resource: 'pods',
+    group: '',
+    version: 'v1',
+    kind: 'Pod',
+    namespaced: true,
+    shortNames: ['po'],
+    singularName: 'pod',
+    verbs: RW,
+  },
+  {
+    resource: 'secrets',
+    group: '',
+    version: 'v1',
+    kind: 'Secret',
+    namespaced: true,
+    singularName: 'secret',
+    verbs: RW,
+  },
+  {
+    resource: 'configmaps',
+    group: '',
+    version: 'v1',
+    kind: 'ConfigMap',
+    namespaced: true,
+    shortNames: ['cm'],
+    singularName: 'configmap',
+    verbs: RW,
+  },
+  {
+    resource: 'serviceaccounts',
+    group: '',
+    version: 'v1',
+    kind: 'ServiceAccount',
+    namespaced: true,
+    shortNames: ['sa'],
+    singularName: 'serviceaccount',
+    verbs: RW,
+  },
+  {
+    resource: 'deployments',
+    group: 'apps',
+    version: 'v1',
+    kind: 'Deployment',
+    namespaced: true,
+    shortNames: ['deploy'],
+    singularName: 'deployment',
+    verbs: RW,
+  },
 ];
 
 export function findResource(group: string, version: string, resource: string): ResourceDef | undefined {
@@ -47,7 +100,13 @@ interface APIResource {
 }
 
 function resourceEntry(d: ResourceDef): APIResource {
-  const e: APIResource = { name: d.resource, singularName: d.singularName, namespaced: d.namespaced, kind: d.kind, verbs: d.verbs };
+  const e: APIResource = {
+    name: d.resource,
+    singularName: d.singularName,
+    namespaced: d.namespaced,
+    kind: d.kind,
+    verbs: d.verbs,
+  };
   if (d.shortNames) e.shortNames = d.shortNames;
   return e;
 }
@@ -55,29 +114,74 @@ function resourceEntry(d: ResourceDef): APIResource {
 /** Subresources listed in discovery, as the real server lists them. */
 const SUBRESOURCES: Record<string, APIResource[]> = {
   v1: [
-    { name: 'namespaces/status', singularName: '', namespaced: false, kind: 'Namespace', verbs: ['get', 'patch', 'update'] },
+    {
+      name: 'namespaces/status',
+      singularName: '',
+      namespaced: false,
+      kind: 'Namespace',
+      verbs: ['get', 'patch', 'update'],
+    },
     { name: 'pods/attach', singularName: '', namespaced: true, kind: 'PodAttachOptions', verbs: ['create', 'get'] },
     { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] },
     { name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
-    { name: 'pods/portforward', singularName: '', namespaced: true, kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
+    {
+      name: 'pods/portforward',
+      singularName: '',
+      namespaced: true,
+      kind: 'PodPortForwardOptions',
+      verbs: ['create', 'get'],
+    },
     { name: 'pods/status', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get', 'patch', 'update'] },
-    { name: 'serviceaccounts/token', singularName: '', namespaced: true, group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] },
+    {
+      name: 'serviceaccounts/token',
+      singularName: '',
+      namespaced: true,
+      group: 'authentication.k8s.io',
+      version: 'v1',
+      kind: 'TokenRequest',
+      verbs: ['create'],
+    },
   ],
   'apps/v1': [
-    { name: 'deployments/scale', singularName: '', namespaced: true, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] },
-    { name: 'deployments/status', singularName: '', namespaced: true, kind: 'Deployment', verbs: ['get', 'patch', 'update'] },
+    {
+      name: 'deployments/scale',
+      singularName: '',
+      namespaced: true,
+      group: 'autoscaling',
+      version: 'v1',
+      kind: 'Scale',
+      verbs: ['get', 'patch', 'update'],
+    },
+    {
+      name: 'deployments/status',
+      singularName: '',
+      namespaced: true,
+      kind: 'Deployment',
+      verbs: ['get', 'patch', 'update'],
+    },
   ],
 };
 
 export function versionInfo(): object {
   return {
-    major: '1', minor: '32', gitVersion: 'v1.32.0-portcullis-standin', gitCommit: '0000000000000000000000000000000000000000',
-    gitTreeState: 'clean', buildDate: '2025-01-01T00:00:00Z', goVersion: 'go1.23.4', compiler: 'gc', platform: 'linux/amd64',
+    major: '1',
+    minor: '32',
+    gitVersion: 'v1.32.0-portcullis-standin',
+    gitCommit: '0000000000000000000000000000000000000000',
+    gitTreeState: 'clean',
+    buildDate: '2025-01-01T00:00:00Z',
+    goVersion: 'go1.23.4',
+    compiler: 'gc',
+    platform: 'linux/amd64',
   };
 }
 
 export function apiVersions(serverAddress: string): object {
-  return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] };
+  return {
+    kind: 'APIVersions',
+    versions: ['v1'],
+    serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }],
+  };
 }
 
 export function apiGroupList(): object {

@@ -7,7 +7,10 @@ import { join } from 'node:path';
 export interface KubectlEnv {
   dir: string;
   kubeconfig: string;
-  run(args: string[], opts?: { timeoutMs?: number; stdin?: string; onStdout?: (chunk: string) => void }): Promise<KubectlResult>;
+  run(
+    args: string[],
+    opts?: { timeoutMs?: number; stdin?: string; onStdout?: (chunk: string) => void },
+  ): Promise<KubectlResult>;
   cleanup(): void;
 }
 
@@ -24,7 +27,9 @@ export function kubectlEnv(server: string, caPem: string, token?: string): Kubec
   const kubeconfig = join(dir, 'kubeconfig');
   const cluster = caPem === '' ? '' : `    certificate-authority-data: ${Buffer.from(caPem).toString('base64')}\n`;
   const user = token === undefined ? '  user: {}\n' : `  user:\n    token: ${token}\n`;
-  writeFileSync(kubeconfig, `apiVersion: v1
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
 kind: Config
 clusters:
 - name: standin
@@ -38,24 +43,40 @@ ${user}contexts:
     cluster: standin
     user: agent
 current-context: standin
-`, { mode: 0o600 });
+`,
+    { mode: 0o600 },
+  );
   return {
     dir,
     kubeconfig,
-    run: (args, opts = {}) => new Promise((resolve, reject) => {
-      const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, KUBECACHEDIR: join(dir, 'cache'), KUBECONFIG: kubeconfig },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; opts.onStdout?.(c); });
-      child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
-      child.on('error', reject);
-      child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-      child.stdin.end(opts.stdin ?? '');
-    }),
+    run: (args, opts = {}) =>
+      new Promise((resolve, reject) => {
+        const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], {
+          env: {
+            PATH: process.env.PATH ?? '/usr/bin:/bin',
+            HOME: dir,
+            KUBECACHEDIR: join(dir, 'cache'),
+            KUBECONFIG: kubeconfig,
+          },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (c: string) => {
+          stdout += c;
+          opts.onStdout?.(c);
+        });
+        child.stderr.setEncoding('utf8').on('data', (c: string) => {
+          stderr += c;
+        });
+        const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
+        child.on('error', reject);
+        child.on('close', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ code, signal, stdout, stderr });
+        });
+        child.stdin.end(opts.stdin ?? '');
+      }),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

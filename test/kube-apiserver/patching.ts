@@ -4,7 +4,10 @@ type Json = unknown;
 
 export function mergePatch(target: Json, patch: Json): Json {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
-  const out: Record<string, Json> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, Json>) } : {};
+  const out: Record<string, Json> =
+    typeof target === 'object' && target !== null && !Array.isArray(target)
+      ? { ...(target as Record<string, Json>) }
+      : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);
@@ -20,11 +23,15 @@ export function jsonPatch(doc: Json, ops: Json): Json {
   for (const op of ops as { op: string; path: string; value?: Json; from?: string }[]) {
     const tokens = pointer(op.path);
     if (op.op === 'test') {
-      if (JSON.stringify(resolve(root, tokens)) !== JSON.stringify(op.value)) throw new PatchError(`test failed at ${op.path}`);
+      if (JSON.stringify(resolve(root, tokens)) !== JSON.stringify(op.value))
+        throw new PatchError(`test failed at ${op.path}`);
       continue;
     }
     if (tokens.length === 0) {
-      if (op.op === 'add' || op.op === 'replace') { root = structuredClone(op.value); continue; }
+      if (op.op === 'add' || op.op === 'replace') {
+        root = structuredClone(op.value);
+        continue;
+      }
       throw new PatchError(`cannot ${op.op} the root`);
     }
     const parent = resolve(root, tokens.slice(0, -1)) as Record<string, Json> | Json[];
@@ -53,7 +60,10 @@ export function jsonPatch(doc: Json, ops: Json): Json {
 function pointer(p: string): string[] {
   if (p === '') return [];
   if (!p.startsWith('/')) throw new PatchError(`bad JSON pointer ${p}`);
-  return p.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return p
+    .slice(1)
+    .split('/')
+    .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function resolve(doc: Json, tokens: string[]): Json {

@@ -12,7 +12,12 @@ let server: KubeApiServer;
 let kubectl: KubectlEnv;
 
 before(async () => {
-  server = await startKubeApiServer({ expectedToken: TOKEN, tokenRequestToken: TR_TOKEN, logFollowLines: 4, logIntervalMs: 50 });
+  server = await startKubeApiServer({
+    expectedToken: TOKEN,
+    tokenRequestToken: TR_TOKEN,
+    logFollowLines: 4,
+    logIntervalMs: 50,
+  });
   kubectl = kubectlEnv(server.url, server.caPem, TOKEN);
 });
 after(async () => {
@@ -23,11 +28,21 @@ after(async () => {
 const k = (...args: string[]) => kubectl.run(['--request-timeout=10s', ...args], { timeoutMs: 20_000 });
 
 /** A raw HTTPS call to the stand-in, trusting its CA. */
-function call(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; json: any }> {
+function call(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
     const req = request(`${server.url}${path}`, { method, headers, ca: server.caPem }, (res) => {
       let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null }));
+      res
+        .setEncoding('utf8')
+        .on('data', (c: string) => {
+          text += c;
+        })
+        .on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null }));
     });
     req.on('error', reject);
     req.end(body);
@@ -54,7 +69,9 @@ test('kubectl scale deployment web --replicas=3 PATCHes the scale subresource wi
   const r = await k('scale', 'deployment', 'web', '-n', 'prod', '--replicas=3');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /deployment.apps\/web scaled/);
-  const patch = server.requests.find((x) => x.method === 'PATCH' && x.path.startsWith('/apis/apps/v1/namespaces/prod/deployments/web/scale'));
+  const patch = server.requests.find(
+    (x) => x.method === 'PATCH' && x.path.startsWith('/apis/apps/v1/namespaces/prod/deployments/web/scale'),
+  );
   assert.equal(patch?.contentType, 'application/merge-patch+json');
   assert.deepEqual(JSON.parse(patch?.body ?? ''), { spec: { replicas: 3 } });
   const got = await k('get', 'deployment', 'web', '-n', 'prod', '-o', 'jsonpath={.spec.replicas}');
@@ -73,32 +90,50 @@ test('kubectl logs -f streams until the server ends the stream', async () => {
 test('kubectl get pods --watch receives ADDED events as Table rows', async () => {
   const seen: string[] = [];
   const r = await kubectl.run(['get', 'pods', '-n', 'dev', '--watch', '--request-timeout=2s'], {
-    timeoutMs: 15_000, onStdout: (c) => seen.push(c),
+    timeoutMs: 15_000,
+    onStdout: (c) => seen.push(c),
   });
   assert.match(r.stdout, /worker-0/);
-  assert.ok(server.requests.some((x) => x.path.startsWith('/api/v1/namespaces/dev/pods?') && x.path.includes('watch=true')));
+  assert.ok(
+    server.requests.some((x) => x.path.startsWith('/api/v1/namespaces/dev/pods?') && x.path.includes('watch=true')),
+  );
 });
 
 test('a raw watch from resourceVersion 0 streams JSON lines, then MODIFIED events', async () => {
   const events: any[] = [];
   await new Promise<void>((resolve, reject) => {
-    const req = request(`${server.url}/api/v1/namespaces/dev/configmaps?watch=true&resourceVersion=0`,
-      { headers: { Authorization: `Bearer ${TOKEN}` }, ca: server.caPem }, (res) => {
+    const req = request(
+      `${server.url}/api/v1/namespaces/dev/configmaps?watch=true&resourceVersion=0`,
+      { headers: { Authorization: `Bearer ${TOKEN}` }, ca: server.caPem },
+      (res) => {
         let buf = '';
         res.setEncoding('utf8').on('data', (c: string) => {
           buf += c;
           for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
             events.push(JSON.parse(buf.slice(0, i)));
             buf = buf.slice(i + 1);
-            if (events.length === 1) void call('PATCH', '/api/v1/namespaces/dev/configmaps/app-config', { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/merge-patch+json' }, '{"data":{"x":"1"}}');
-            if (events.length === 2) { req.destroy(); resolve(); }
+            if (events.length === 1)
+              void call(
+                'PATCH',
+                '/api/v1/namespaces/dev/configmaps/app-config',
+                { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/merge-patch+json' },
+                '{"data":{"x":"1"}}',
+              );
+            if (events.length === 2) {
+              req.destroy();
+              resolve();
+            }
           }
         });
-      });
+      },
+    );
     req.on('error', (e) => (events.length >= 2 ? resolve() : reject(e)));
     req.end();
   });
-  assert.deepEqual(events.map((e) => e.type), ['ADDED', 'MODIFIED']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['ADDED', 'MODIFIED'],
+  );
   assert.equal(events[1].object.data.x, '1');
 });
 
@@ -135,31 +170,58 @@ test('a wrong or missing token gets a 401 Status, and every Authorization seen i
   }
   const none = await call('GET', '/api/v1/namespaces/dev/pods');
   assert.equal(none.status, 401);
-  assert.deepEqual(none.json, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+  assert.deepEqual(none.json, {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'Unauthorized',
+    reason: 'Unauthorized',
+    code: 401,
+  });
   assert.ok(server.seenAuthorizations.includes('Bearer agent-token-must-not-pass'));
   assert.ok(server.seenAuthorizations.includes(`Bearer ${TOKEN}`));
 });
 
 test('the stand-in answers 400 when it sees an Authorization it was told must never arrive', async () => {
-  const r = await call('GET', '/api/v1/namespaces/dev/pods', { Authorization: 'Bearer agent-xyz', 'x-standin-forbid-authorization': 'agent-xyz' });
+  const r = await call('GET', '/api/v1/namespaces/dev/pods', {
+    Authorization: 'Bearer agent-xyz',
+    'x-standin-forbid-authorization': 'agent-xyz',
+  });
   assert.equal(r.status, 400);
   assert.equal(r.json.reason, 'BadRequest');
 });
 
 test('TokenRequest: only the long-lived credential may mint, and minted tokens are accepted', async () => {
   const path = '/api/v1/namespaces/dev/serviceaccounts/default/token';
-  const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['https://kubernetes.default.svc'], expirationSeconds: 600 } });
-  const denied = await call('POST', path, { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body);
+  const body = JSON.stringify({
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    spec: { audiences: ['https://kubernetes.default.svc'], expirationSeconds: 600 },
+  });
+  const denied = await call(
+    'POST',
+    path,
+    { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+    body,
+  );
   assert.equal(denied.status, 403);
   assert.equal(denied.json.reason, 'Forbidden');
-  const minted = await call('POST', path, { Authorization: `Bearer ${TR_TOKEN}`, 'Content-Type': 'application/json' }, body);
+  const minted = await call(
+    'POST',
+    path,
+    { Authorization: `Bearer ${TR_TOKEN}`, 'Content-Type': 'application/json' },
+    body,
+  );
   assert.equal(minted.status, 201);
   assert.equal(minted.json.kind, 'TokenRequest');
   assert.equal(minted.json.spec.expirationSeconds, 600);
   assert.ok(Date.parse(minted.json.status.expirationTimestamp) > Date.now());
   const fresh = kubectlEnv(server.url, server.caPem, minted.json.status.token);
   try {
-    const r = await fresh.run(['--request-timeout=10s', 'get', 'pods', '-n', 'dev', '-o', 'name'], { timeoutMs: 20_000 });
+    const r = await fresh.run(['--request-timeout=10s', 'get', 'pods', '-n', 'dev', '-o', 'name'], {
+      timeoutMs: 20_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /pod\/worker-0/);
   } finally {
@@ -171,14 +233,36 @@ test('errors are Status objects: NotFound with details, AlreadyExists on create'
   const auth = { Authorization: `Bearer ${TOKEN}` };
   const nf = await call('GET', '/api/v1/namespaces/dev/pods/nope', auth);
   assert.equal(nf.status, 404);
-  assert.deepEqual(nf.json, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'pods "nope" not found', reason: 'NotFound', details: { name: 'nope', kind: 'pods' }, code: 404 });
+  assert.deepEqual(nf.json, {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'pods "nope" not found',
+    reason: 'NotFound',
+    details: { name: 'nope', kind: 'pods' },
+    code: 404,
+  });
   const cm = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'made' }, data: { a: 'b' } });
-  const created = await call('POST', '/api/v1/namespaces/dev/configmaps', { ...auth, 'Content-Type': 'application/json' }, cm);
+  const created = await call(
+    'POST',
+    '/api/v1/namespaces/dev/configmaps',
+    { ...auth, 'Content-Type': 'application/json' },
+    cm,
+  );
   assert.equal(created.status, 201);
-  const dup = await call('POST', '/api/v1/namespaces/dev/configmaps', { ...auth, 'Content-Type': 'application/json' }, cm);
+  const dup = await call(
+    'POST',
+    '/api/v1/namespaces/dev/configmaps',
+    { ...auth, 'Content-Type': 'application/json' },
+    cm,
+  );
   assert.equal(dup.status, 409);
   assert.equal(dup.json.reason, 'AlreadyExists');
-  const table = await call('GET', '/api/v1/namespaces/dev/configmaps?includeObject=Object', { ...auth, Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' });
+  const table = await call('GET', '/api/v1/namespaces/dev/configmaps?includeObject=Object', {
+    ...auth,
+    Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',
+  });
   assert.equal(table.json.kind, 'Table');
   assert.ok(table.json.rows.some((r: any) => r.object.kind === 'ConfigMap' && r.object.metadata.name === 'made'));
 });

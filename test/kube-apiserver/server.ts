@@ -12,7 +12,16 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { rmSync } from 'node:fs';
-import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, apiVersions, findResource, versionInfo, type ResourceDef } from './discovery.ts';
+import {
+  apiGroup,
+  apiGroupList,
+  apiResourceList,
+  apiVersionOf,
+  apiVersions,
+  findResource,
+  versionInfo,
+  type ResourceDef,
+} from './discovery.ts';
 import { ObjectStore, type KubeObject, type WatchEvent } from './objects.ts';
 import { jsonPatch, mergePatch, PatchError } from './patching.ts';
 import { alreadyExists, failure, notFound, success, type KubeStatus } from './status.ts';
@@ -97,7 +106,10 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   };
   const record = (req: IncomingMessage): SeenRequest => {
     const r: SeenRequest = { method: req.method ?? '', path: req.url ?? '' };
-    if (req.headers.authorization !== undefined) { r.authorization = req.headers.authorization; seenAuthorizations.push(req.headers.authorization); }
+    if (req.headers.authorization !== undefined) {
+      r.authorization = req.headers.authorization;
+      seenAuthorizations.push(req.headers.authorization);
+    }
     if (req.headers['content-type'] !== undefined) r.contentType = req.headers['content-type'];
     if (req.headers.accept !== undefined) r.accept = req.headers.accept;
     if (req.headers.upgrade !== undefined) r.upgrade = req.headers.upgrade;
@@ -109,7 +121,11 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const violation = (req: IncomingMessage): KubeStatus | undefined => {
     const forbid = req.headers['x-standin-forbid-authorization'];
     if (typeof forbid === 'string' && forbid !== '' && (req.headers.authorization ?? '').includes(forbid)) {
-      return failure(400, 'BadRequest', 'stand-in: the upstream saw an Authorization header it was told must never arrive');
+      return failure(
+        400,
+        'BadRequest',
+        'stand-in: the upstream saw an Authorization header it was told must never arrive',
+      );
     }
     return undefined;
   };
@@ -119,17 +135,20 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     const bad = violation(req);
     if (bad) return sendJson(res, bad.code, bad);
     if (!authorized(req)) return sendJson(res, 401, failure(401, 'Unauthorized', 'Unauthorized'));
-    readBody(req).then((body) => {
-      if (body === undefined) return sendJson(res, 413, failure(413, 'BadRequest', 'request entity too large'));
-      if (body.length > 0) {
-        try {
-          seen.body = new TextDecoder('utf-8', { fatal: true }).decode(body);
-        } catch {
-          seen.bodyBase64 = body.toString('base64');
+    readBody(req).then(
+      (body) => {
+        if (body === undefined) return sendJson(res, 413, failure(413, 'BadRequest', 'request entity too large'));
+        if (body.length > 0) {
+          try {
+            seen.body = new TextDecoder('utf-8', { fatal: true }).decode(body);
+          } catch {
+            seen.bodyBase64 = body.toString('base64');
+          }
         }
-      }
-      route(req, res, body);
-    }, () => res.destroy());
+        route(req, res, body);
+      },
+      () => res.destroy(),
+    );
   };
 
   const route = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
@@ -140,7 +159,12 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
 
     const discovery = discoveryDoc(path);
     if (discovery !== undefined) {
-      if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+      if (method !== 'GET' && method !== 'HEAD')
+        return sendJson(
+          res,
+          405,
+          failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
+        );
       return sendJson(res, 200, discovery);
     }
     const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/(.+)$/.exec(path);
@@ -155,7 +179,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     }
     const [resource, name = '', sub = ''] = parts;
     const def = findResource(group, version, resource);
-    if (!def || parts.length > 3) return sendJson(res, 404, failure(404, 'NotFound', 'the server could not find the requested resource'));
+    if (!def || parts.length > 3)
+      return sendJson(res, 404, failure(404, 'NotFound', 'the server could not find the requested resource'));
     if (def.resource === 'namespaces' && name !== '') namespace = '';
     if (def.namespaced && method === 'POST' && name === '' && !store.get(nsDef, '', namespace)) {
       return sendJson(res, 404, notFound('namespaces', '', namespace));
@@ -175,10 +200,14 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
 
   const discoveryDoc = (path: string): object | undefined => {
     switch (path) {
-      case '/version': return versionInfo();
-      case '/api': return apiVersions(serverAddress);
-      case '/apis': return apiGroupList();
-      case '/api/v1': return apiResourceList('v1');
+      case '/version':
+        return versionInfo();
+      case '/api':
+        return apiVersions(serverAddress);
+      case '/apis':
+        return apiGroupList();
+      case '/api/v1':
+        return apiResourceList('v1');
       default: {
         const g = /^\/apis\/([^/]+)$/.exec(path);
         if (g) return apiGroup(g[1]);
@@ -189,39 +218,76 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     }
   };
 
-  const render = (req: IncomingMessage, def: ResourceDef, objects: KubeObject[], q: URLSearchParams, single?: KubeObject): object => {
+  const render = (
+    req: IncomingMessage,
+    def: ResourceDef,
+    objects: KubeObject[],
+    q: URLSearchParams,
+    single?: KubeObject,
+  ): object => {
     if (wantsTable(req.headers.accept)) return toTable(def, objects, store.resourceVersion(), includeObject(q));
     if (single) return single;
-    return { kind: `${def.kind}List`, apiVersion: apiVersionOf(def), metadata: { resourceVersion: store.resourceVersion() }, items: objects };
+    return {
+      kind: `${def.kind}List`,
+      apiVersion: apiVersionOf(def),
+      metadata: { resourceVersion: store.resourceVersion() },
+      items: objects,
+    };
   };
 
-  const collection = (req: IncomingMessage, res: ServerResponse, def: ResourceDef, namespace: string, body: Buffer, q: URLSearchParams): void => {
+  const collection = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    def: ResourceDef,
+    namespace: string,
+    body: Buffer,
+    q: URLSearchParams,
+  ): void => {
     switch (req.method) {
       case 'GET':
       case 'HEAD': {
         const watch = q.get('watch');
-        if (watch !== null && watch !== '0' && watch.toLowerCase() !== 'false') return startWatch(req, res, def, namespace, q);
+        if (watch !== null && watch !== '0' && watch.toLowerCase() !== 'false')
+          return startWatch(req, res, def, namespace, q);
         return sendJson(res, 200, render(req, def, select(store.list(def, namespace), q), q));
       }
       case 'POST': {
         const obj = decodeObject(req, body, def);
         if (def.namespaced) obj.metadata.namespace = namespace || obj.metadata.namespace || 'default';
         if (!obj.metadata.name) throw new BadRequest('metadata.name: Required value: name is required');
-        if (store.get(def, namespace, obj.metadata.name)) return sendJson(res, 409, alreadyExists(def.resource, def.group, obj.metadata.name));
+        if (store.get(def, namespace, obj.metadata.name))
+          return sendJson(res, 409, alreadyExists(def.resource, def.group, obj.metadata.name));
         if (isDryRun(q)) return sendJson(res, 201, obj);
         return sendJson(res, 201, store.put(def, obj));
       }
       case 'DELETE': {
         const items = select(store.list(def, namespace), q);
         if (!isDryRun(q)) for (const o of items) store.delete(def, o.metadata.namespace ?? '', o.metadata.name);
-        return sendJson(res, 200, { kind: `${def.kind}List`, apiVersion: apiVersionOf(def), metadata: { resourceVersion: store.resourceVersion() }, items });
+        return sendJson(res, 200, {
+          kind: `${def.kind}List`,
+          apiVersion: apiVersionOf(def),
+          metadata: { resourceVersion: store.resourceVersion() },
+          items,
+        });
       }
       default:
-        return sendJson(res, 405, failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+        return sendJson(
+          res,
+          405,
+          failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
+        );
     }
   };
 
-  const item = (req: IncomingMessage, res: ServerResponse, def: ResourceDef, namespace: string, name: string, body: Buffer, q: URLSearchParams): void => {
+  const item = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    def: ResourceDef,
+    namespace: string,
+    name: string,
+    body: Buffer,
+    q: URLSearchParams,
+  ): void => {
     const current = store.get(def, namespace, name);
     if (!current && req.method !== 'PUT') return sendJson(res, 404, notFound(def.resource, def.group, name));
     switch (req.method) {
@@ -231,7 +297,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       case 'PUT': {
         if (!current) return sendJson(res, 404, notFound(def.resource, def.group, name));
         const obj = decodeObject(req, body, def);
-        if (obj.metadata.name !== name) throw new BadRequest('the name of the object does not match the name on the URL');
+        if (obj.metadata.name !== name)
+          throw new BadRequest('the name of the object does not match the name on the URL');
         if (def.namespaced) obj.metadata.namespace = namespace;
         return sendJson(res, 200, isDryRun(q) ? obj : store.put(def, withSyncedStatus(def, obj)));
       }
@@ -244,26 +311,54 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         if (isDryRun(q) || dryRunInBody(body)) return sendJson(res, 200, current);
         const gone = store.delete(def, namespace, name)!;
         if (def.resource === 'namespaces') return sendJson(res, 200, { ...gone, status: { phase: 'Terminating' } });
-        if (def.resource === 'pods') return sendJson(res, 200, { ...gone, metadata: { ...gone.metadata, deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), deletionGracePeriodSeconds: 30 } });
+        if (def.resource === 'pods')
+          return sendJson(res, 200, {
+            ...gone,
+            metadata: {
+              ...gone.metadata,
+              deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+              deletionGracePeriodSeconds: 30,
+            },
+          });
         return sendJson(res, 200, success({ name, group: def.group || undefined, kind: def.resource }));
       }
       default:
-        return sendJson(res, 405, failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+        return sendJson(
+          res,
+          405,
+          failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
+        );
     }
   };
 
-  const subresource = (req: IncomingMessage, res: ServerResponse, def: ResourceDef, namespace: string, name: string, sub: string, body: Buffer, q: URLSearchParams): void => {
+  const subresource = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    def: ResourceDef,
+    namespace: string,
+    name: string,
+    sub: string,
+    body: Buffer,
+    q: URLSearchParams,
+  ): void => {
     const current = store.get(def, namespace, name);
     const key = `${def.resource}/${sub}`;
-    if (key === 'serviceaccounts/token' && req.method === 'POST') return tokenRequest(req, res, namespace, name, body, current);
+    if (key === 'serviceaccounts/token' && req.method === 'POST')
+      return tokenRequest(req, res, namespace, name, body, current);
     if (!current) return sendJson(res, 404, notFound(def.resource, def.group, name));
     switch (key) {
-      case 'deployments/scale': return scale(req, res, def, current, body, q);
-      case 'pods/log': return podLog(res, current, q);
+      case 'deployments/scale':
+        return scale(req, res, def, current, body, q);
+      case 'pods/log':
+        return podLog(res, current, q);
       case 'pods/exec':
       case 'pods/attach':
       case 'pods/portforward':
-        return sendJson(res, 400, failure(400, 'BadRequest', `${sub} requires a connection upgrade (websocket or SPDY)`));
+        return sendJson(
+          res,
+          400,
+          failure(400, 'BadRequest', `${sub} requires a connection upgrade (websocket or SPDY)`),
+        );
       case 'pods/status':
       case 'deployments/status':
       case 'namespaces/status':
@@ -273,20 +368,49 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     return sendJson(res, 404, failure(404, 'NotFound', 'the server could not find the requested resource'));
   };
 
-  const scale = (req: IncomingMessage, res: ServerResponse, def: ResourceDef, dep: KubeObject, body: Buffer, q: URLSearchParams): void => {
+  const scale = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    def: ResourceDef,
+    dep: KubeObject,
+    body: Buffer,
+    q: URLSearchParams,
+  ): void => {
     const toScale = (d: KubeObject): object => ({
-      kind: 'Scale', apiVersion: 'autoscaling/v1',
-      metadata: { name: d.metadata.name, namespace: d.metadata.namespace, uid: d.metadata.uid, resourceVersion: d.metadata.resourceVersion, creationTimestamp: d.metadata.creationTimestamp },
+      kind: 'Scale',
+      apiVersion: 'autoscaling/v1',
+      metadata: {
+        name: d.metadata.name,
+        namespace: d.metadata.namespace,
+        uid: d.metadata.uid,
+        resourceVersion: d.metadata.resourceVersion,
+        creationTimestamp: d.metadata.creationTimestamp,
+      },
       spec: { replicas: (d as any).spec?.replicas ?? 1 },
-      status: { replicas: (d as any).status?.replicas ?? 0, selector: Object.entries((d as any).spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',') },
+      status: {
+        replicas: (d as any).status?.replicas ?? 0,
+        selector: Object.entries((d as any).spec?.selector?.matchLabels ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+      },
     });
     let next: unknown;
     if (req.method === 'GET') return sendJson(res, 200, toScale(dep));
     if (req.method === 'PUT') next = decodeJson(body);
     else if (req.method === 'PATCH') next = applyPatch(req, body, toScale(dep));
-    else return sendJson(res, 405, failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+    else
+      return sendJson(
+        res,
+        405,
+        failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
+      );
     const replicas = (next as any)?.spec?.replicas;
-    if (!Number.isInteger(replicas) || replicas < 0) return sendJson(res, 422, failure(422, 'Invalid', `Scale.autoscaling "${dep.metadata.name}" is invalid: spec.replicas: Invalid value`));
+    if (!Number.isInteger(replicas) || replicas < 0)
+      return sendJson(
+        res,
+        422,
+        failure(422, 'Invalid', `Scale.autoscaling "${dep.metadata.name}" is invalid: spec.replicas: Invalid value`),
+      );
     const updated = structuredClone(dep) as any;
     updated.spec.replicas = replicas;
     if (isDryRun(q)) return sendJson(res, 200, toScale(updated));
@@ -317,28 +441,55 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     res.on('close', () => clearTimeout(timer));
   };
 
-  const tokenRequest = (req: IncomingMessage, res: ServerResponse, namespace: string, sa: string, body: Buffer, current: KubeObject | undefined): void => {
+  const tokenRequest = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    namespace: string,
+    sa: string,
+    body: Buffer,
+    current: KubeObject | undefined,
+  ): void => {
     if (opts.tokenRequestToken === undefined || bearerOf(req) !== opts.tokenRequestToken) {
-      return sendJson(res, 403, failure(403, 'Forbidden',
-        `serviceaccounts "${sa}" is forbidden: User "system:anonymous" cannot create resource "serviceaccounts/token" in API group "" in the namespace "${namespace}"`,
-        { name: sa, kind: 'serviceaccounts' }));
+      return sendJson(
+        res,
+        403,
+        failure(
+          403,
+          'Forbidden',
+          `serviceaccounts "${sa}" is forbidden: User "system:anonymous" cannot create resource "serviceaccounts/token" in API group "" in the namespace "${namespace}"`,
+          { name: sa, kind: 'serviceaccounts' },
+        ),
+      );
     }
     if (!current) return sendJson(res, 404, notFound('serviceaccounts', '', sa));
-    const tr = (body.length > 0 ? decodeJson(body) : {}) as { spec?: { audiences?: string[]; expirationSeconds?: number } };
+    const tr = (body.length > 0 ? decodeJson(body) : {}) as {
+      spec?: { audiences?: string[]; expirationSeconds?: number };
+    };
     const ttl = Math.max(600, tr.spec?.expirationSeconds ?? 3600);
     const token = `standin-${namespace}-${sa}.${randomBytes(24).toString('base64url')}`;
     const expires = Date.now() + ttl * 1000;
     minted.set(token, expires);
     mintedTokens.push(token);
     return sendJson(res, 201, {
-      kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
       metadata: { name: sa, namespace, creationTimestamp: null },
-      spec: { audiences: tr.spec?.audiences ?? ['https://kubernetes.default.svc'], expirationSeconds: ttl, boundObjectRef: null },
+      spec: {
+        audiences: tr.spec?.audiences ?? ['https://kubernetes.default.svc'],
+        expirationSeconds: ttl,
+        boundObjectRef: null,
+      },
       status: { token, expirationTimestamp: new Date(expires).toISOString().replace(/\.\d+Z$/, 'Z') },
     });
   };
 
-  const startWatch = (req: IncomingMessage, res: ServerResponse, def: ResourceDef, namespace: string, q: URLSearchParams): void => {
+  const startWatch = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    def: ResourceDef,
+    namespace: string,
+    q: URLSearchParams,
+  ): void => {
     const table = wantsTable(req.headers.accept);
     const include = includeObject(q);
     let first = true;
@@ -354,26 +505,36 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     const send = (line: string): void => {
       const splitAt = opts.watchSplitAt;
       if (!splitAt) return void res.write(line);
-      written = written.then(() => new Promise<void>((resolve) => {
-        const at = splitAt(line);
-        if (res.destroyed) return resolve();
-        if (at <= 0 || at >= line.length) {
-          res.write(line);
-          return resolve();
-        }
-        res.write(line.slice(0, at));
-        setTimeout(() => { if (!res.destroyed) res.write(line.slice(at)); resolve(); }, 20);
-      }));
+      written = written.then(
+        () =>
+          new Promise<void>((resolve) => {
+            const at = splitAt(line);
+            if (res.destroyed) return resolve();
+            if (at <= 0 || at >= line.length) {
+              res.write(line);
+              return resolve();
+            }
+            res.write(line.slice(0, at));
+            setTimeout(() => {
+              if (!res.destroyed) res.write(line.slice(at));
+              resolve();
+            }, 20);
+          }),
+      );
     };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     const rv = q.get('resourceVersion');
-    if (rv === null || rv === '' || rv === '0') for (const o of select(store.list(def, namespace), q)) send(encode('ADDED', o));
+    if (rv === null || rv === '' || rv === '0')
+      for (const o of select(store.list(def, namespace), q)) send(encode('ADDED', o));
     const unsubscribe = store.subscribe((e: WatchEvent) => {
       if (e.def === def && matches(e.object)) send(encode(e.type, e.object));
     });
     const timeout = Number(q.get('timeoutSeconds') ?? 0);
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
-    res.on('close', () => { unsubscribe(); clearTimeout(timer); });
+    res.on('close', () => {
+      unsubscribe();
+      clearTimeout(timer);
+    });
   };
 
   const applyPatch = (req: IncomingMessage, body: Buffer, target: unknown): unknown => {
@@ -381,7 +542,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     // kubectl sends server-side apply patches as JSON, which is also YAML.
     const doc = decodeJson(body);
     switch (ct) {
-      case 'application/json-patch+json': return jsonPatch(target, doc);
+      case 'application/json-patch+json':
+        return jsonPatch(target, doc);
       case 'application/merge-patch+json':
       case 'application/strategic-merge-patch+json':
       case 'application/apply-patch+yaml':
@@ -393,17 +555,28 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
 
   const onUpgrade = (req: IncomingMessage, socket: Socket): void => {
     record(req);
-    const status = !authorized(req) ? failure(401, 'Unauthorized', 'Unauthorized')
+    const status = !authorized(req)
+      ? failure(401, 'Unauthorized', 'Unauthorized')
       : failure(403, 'Forbidden', 'the stand-in does not serve exec, attach or port-forward streams');
     const text = JSON.stringify(status);
-    socket.end(`HTTP/1.1 ${status.code} ${status.code === 401 ? 'Unauthorized' : 'Forbidden'}\r\nContent-Type: application/json\r\n`
-      + `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+    socket.end(
+      `HTTP/1.1 ${status.code} ${status.code === 401 ? 'Unauthorized' : 'Forbidden'}\r\nContent-Type: application/json\r\n`
+        + `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+    );
   };
 
-  const server: Server = cert ? createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, handler) : createHttpServer(handler);
+  const server: Server = cert
+    ? createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, handler)
+    : createHttpServer(handler);
   server.on('upgrade', onUpgrade);
-  server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
-  server.on('secureConnection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.on('secureConnection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   serverAddress = `127.0.0.1:${port}`;
@@ -417,13 +590,14 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     requests,
     mintedTokens,
     store,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => {
-        if (cert) rmSync(cert.dir, { recursive: true, force: true });
-        resolve();
-      });
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => {
+          if (cert) rmSync(cert.dir, { recursive: true, force: true });
+          resolve();
+        });
+      }),
   };
 }
 
@@ -431,7 +605,11 @@ class BadRequest extends Error {}
 
 function sendJson(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
+  res.writeHead(code, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-cache, private',
+  });
   res.end(text);
 }
 
@@ -460,8 +638,10 @@ function decodeObject(req: IncomingMessage, body: Buffer, def: ResourceDef): Kub
   const ct = (req.headers['content-type'] ?? 'application/json').split(';')[0].trim().toLowerCase();
   if (ct !== 'application/json') throw new BadRequest(`the stand-in only decodes application/json bodies, not ${ct}`);
   const obj = decodeJson(body) as KubeObject;
-  if (typeof obj !== 'object' || obj === null || typeof obj.metadata !== 'object' || obj.metadata === null) throw new BadRequest('Object has no metadata');
-  if (obj.kind !== undefined && obj.kind !== def.kind) throw new BadRequest(`the body is a ${String(obj.kind)}, not a ${def.kind}`);
+  if (typeof obj !== 'object' || obj === null || typeof obj.metadata !== 'object' || obj.metadata === null)
+    throw new BadRequest('Object has no metadata');
+  if (obj.kind !== undefined && obj.kind !== def.kind)
+    throw new BadRequest(`the body is a ${String(obj.kind)}, not a ${def.kind}`);
   return obj;
 }
 
@@ -485,23 +665,34 @@ function includeObject(q: URLSearchParams): IncludeObject {
 function withSyncedStatus(def: ResourceDef, obj: KubeObject): KubeObject {
   if (def.resource !== 'deployments') return obj;
   const r = (obj as any).spec?.replicas ?? 1;
-  return { ...obj, status: { ...((obj as any).status ?? {}), replicas: r, updatedReplicas: r, readyReplicas: r, availableReplicas: r } };
+  return {
+    ...obj,
+    status: { ...((obj as any).status ?? {}), replicas: r, updatedReplicas: r, readyReplicas: r, availableReplicas: r },
+  };
 }
 
 /** `fieldSelector` (metadata.name / metadata.namespace, = == !=) and equality-based `labelSelector`. */
 function select(objects: KubeObject[], q: URLSearchParams): KubeObject[] {
   const fs = (q.get('fieldSelector') ?? '').split(',').filter(Boolean).map(parseTerm);
   const ls = (q.get('labelSelector') ?? '').split(',').filter(Boolean).map(parseTerm);
-  return objects.filter((o) =>
-    fs.every((t) => {
-      const v = t.key === 'metadata.name' ? o.metadata.name : t.key === 'metadata.namespace' ? o.metadata.namespace ?? '' : undefined;
-      if (v === undefined) throw new BadRequest(`field label not supported: ${t.key}`);
-      return t.neg ? v !== t.value : v === t.value;
-    }) && ls.every((t) => {
-      const v = o.metadata.labels?.[t.key];
-      if (t.value === undefined) return t.neg ? v === undefined : v !== undefined;
-      return t.neg ? v !== t.value : v === t.value;
-    }));
+  return objects.filter(
+    (o) =>
+      fs.every((t) => {
+        const v =
+          t.key === 'metadata.name'
+            ? o.metadata.name
+            : t.key === 'metadata.namespace'
+              ? (o.metadata.namespace ?? '')
+              : undefined;
+        if (v === undefined) throw new BadRequest(`field label not supported: ${t.key}`);
+        return t.neg ? v !== t.value : v === t.value;
+      })
+      && ls.every((t) => {
+        const v = o.metadata.labels?.[t.key];
+        if (t.value === undefined) return t.neg ? v === undefined : v !== undefined;
+        return t.neg ? v !== t.value : v === t.value;
+      }),
+  );
 }
 
 function parseTerm(term: string): { key: string; value?: string; neg: boolean } {

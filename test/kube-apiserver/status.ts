@@ -1,8 +1,17 @@
 /** Kubernetes `Status` objects (k8s.io/apimachinery/pkg/apis/meta/v1 Status), as the real API server writes errors. */
 
 export type StatusReason =
-  | 'Unauthorized' | 'Forbidden' | 'NotFound' | 'AlreadyExists' | 'Conflict' | 'BadRequest' | 'MethodNotAllowed'
-  | 'UnsupportedMediaType' | 'Invalid' | 'NotAcceptable' | 'InternalError';
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'NotFound'
+  | 'AlreadyExists'
+  | 'Conflict'
+  | 'BadRequest'
+  | 'MethodNotAllowed'
+  | 'UnsupportedMediaType'
+  | 'Invalid'
+  | 'NotAcceptable'
+  | 'InternalError';
 
 export interface StatusDetails {
   name?: string;
@@ -36,10 +45,18 @@ export function success(details?: StatusDetails): KubeStatus {
 /** `pods "x" not found`, with the group-qualified resource as the real server words it. */
 export function notFound(resource: string, group: string, name: string): KubeStatus {
   const qualified = group === '' ? resource : `${resource}.${group}`;
-  return failure(404, 'NotFound', `${qualified} "${name}" not found`, { name, group: group || undefined, kind: resource });
+  return failure(404, 'NotFound', `${qualified} "${name}" not found`, {
+    name,
+    group: group || undefined,
+    kind: resource,
+  });
 }
 
 export function alreadyExists(resource: string, group: string, name: string): KubeStatus {
   const qualified = group === '' ? resource : `${resource}.${group}`;
-  return failure(409, 'AlreadyExists', `${qualified} "${name}" already exists`, { name, group: group || undefined, kind: resource });
+  return failure(409, 'AlreadyExists', `${qualified} "${name}" already exists`, {
+    name,
+    group: group || undefined,
+    kind: resource,
+  });
 }

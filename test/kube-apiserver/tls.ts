@@ -17,13 +17,34 @@ export function makeSelfSignedCert(commonName = 'kube-apiserver-standin'): SelfS
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-kube-tls-'));
   const certPath = join(dir, 'tls.crt');
   const keyPath = join(dir, 'tls.key');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', `/CN=${commonName}`, '-keyout', keyPath, '-out', certPath,
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,digitalSignature,keyCertSign',
-    '-addext', 'extendedKeyUsage=serverAuth',
-  ], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${commonName}`,
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyCertSign',
+      '-addext',
+      'extendedKeyUsage=serverAuth',
+    ],
+    { stdio: 'pipe' },
+  );
   return { dir, certPath, keyPath, certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8') };
 }

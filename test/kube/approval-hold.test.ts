@@ -63,13 +63,20 @@ const HANG_GUARD_MS = 60_000;
  * after how long it ended. Whether a hold was ended by a decision or ran out is read here, not guessed from how long
  * the agent waited, which a loaded machine stretches.
  */
-interface Hold { timeoutMs: number; endedAfterMs?: number }
+interface Hold {
+  timeoutMs: number;
+  endedAfterMs?: number;
+}
 const holds = new Map<string, Hold>();
 
 before(async () => {
   writeFileSync(join(dir, 'hold.yaml'), HOLD_POLICY);
   stack = await startKubeStack({
-    policies: [join(dir, 'hold.yaml')], agent: 'scaler', vaultToken: UPSTREAM_TOKEN, credential: 'static-token', redis: { appendonly: false },
+    policies: [join(dir, 'hold.yaml')],
+    agent: 'scaler',
+    vaultToken: UPSTREAM_TOKEN,
+    credential: 'static-token',
+    redis: { appendonly: false },
   });
   ({ api, svc, envoy, kubectl, agentToken } = stack);
   approverToken = (await svc.principal('sre-1', ['approver'], ['sre'])).token;
@@ -92,16 +99,28 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const scalesOf = (replicas: number) => api.requests.filter((q) => q.method === 'PATCH' && q.path.includes('/deployments/web/scale')
-  && q.body !== undefined && JSON.parse(q.body).spec?.replicas === replicas);
+const scalesOf = (replicas: number) =>
+  api.requests.filter(
+    (q) =>
+      q.method === 'PATCH'
+      && q.path.includes('/deployments/web/scale')
+      && q.body !== undefined
+      && JSON.parse(q.body).spec?.replicas === replicas,
+  );
 
 /** The pending approval raised for `replicas`, once the held call has raised it. */
 async function pendingFor(replicas: number): Promise<string> {
-  return waitFor<string | undefined>(async () => {
-    const r = await svc.call(approverToken, 'GET', '/v1/approvals?state=pending');
-    const item = (r.body.items as { id: string; summary: string }[]).find((i) => i.summary.endsWith(`replicas ${replicas}`));
-    return item?.id;
-  }, HANG_GUARD_MS, `a pending approval for replicas ${replicas}`) as Promise<string>;
+  return waitFor<string | undefined>(
+    async () => {
+      const r = await svc.call(approverToken, 'GET', '/v1/approvals?state=pending');
+      const item = (r.body.items as { id: string; summary: string }[]).find((i) =>
+        i.summary.endsWith(`replicas ${replicas}`),
+      );
+      return item?.id;
+    },
+    HANG_GUARD_MS,
+    `a pending approval for replicas ${replicas}`,
+  ) as Promise<string>;
 }
 
 /** PATCH …/deployments/web/scale through the stand-in, as kubectl scale sends it. */
@@ -109,17 +128,37 @@ function scale(replicas: number): Promise<{ status: number; body: any; ms: numbe
   const body = JSON.stringify({ spec: { replicas } });
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const req = https.request(`${envoy.url}/apis/apps/v1/namespaces/prod/deployments/web/scale`, {
-      method: 'PATCH', ca: envoy.caPem, agent: false,
-      headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/merge-patch+json', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => {
-        let parsed: unknown = text;
-        try { parsed = JSON.parse(text); } catch { /* a local reply from the stand-in is plain text */ }
-        resolve({ status: res.statusCode ?? 0, body: parsed, ms: Date.now() - started });
-      });
-    });
+    const req = https.request(
+      `${envoy.url}/apis/apps/v1/namespaces/prod/deployments/web/scale`,
+      {
+        method: 'PATCH',
+        ca: envoy.caPem,
+        agent: false,
+        headers: {
+          authorization: `Bearer ${agentToken}`,
+          'content-type': 'application/merge-patch+json',
+          accept: 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let text = '';
+        res
+          .setEncoding('utf8')
+          .on('data', (c: string) => {
+            text += c;
+          })
+          .on('end', () => {
+            let parsed: unknown = text;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              /* a local reply from the stand-in is plain text */
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed, ms: Date.now() - started });
+          });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -127,14 +166,24 @@ function scale(replicas: number): Promise<{ status: number; body: any; ms: numbe
 
 function assertOverrideHonoured(before: Record<string, number>): void {
   const now = envoy.counters.snapshot();
-  assert.equal(now.override_message_timeout_received - before.override_message_timeout_received, 1, 'one timeout override per held call');
-  assert.equal(now.override_message_timeout_ignored - before.override_message_timeout_ignored, 0, 'the override was within max_message_timeout');
+  assert.equal(
+    now.override_message_timeout_received - before.override_message_timeout_received,
+    1,
+    'one timeout override per held call',
+  );
+  assert.equal(
+    now.override_message_timeout_ignored - before.override_message_timeout_ignored,
+    0,
+    'the override was within max_message_timeout',
+  );
   assert.equal(now.message_timeouts - before.message_timeouts, 0, 'no per-message timeout fired');
 }
 
 test('kubectl scale is held; an approval during the hold lets the same call through, upstream sees it once', async () => {
   const before = envoy.counters.snapshot();
-  const running = kubectl.run(['scale', 'deployment', 'web', '-n', 'prod', '--replicas=20'], { timeoutMs: HANG_GUARD_MS });
+  const running = kubectl.run(['scale', 'deployment', 'web', '-n', 'prod', '--replicas=20'], {
+    timeoutMs: HANG_GUARD_MS,
+  });
   const id = await pendingFor(20);
   assert.equal(scalesOf(20).length, 0, 'nothing reached the API server before the approval');
   const approved = await svc.call(approverToken, 'POST', `/v1/approvals/${id}/approve`, { reason: 'hold test' });
@@ -175,7 +224,10 @@ test('no decision within the hold: a 403 Status naming the approval request, not
   // The hold ran out (no decision woke it); and a lower bound a loaded machine cannot miss (it only makes calls
   // slower): the hold started after the call did, so the refusal cannot come sooner than the hold's 10 s.
   const hold = holds.get(id)!;
-  assert.ok(hold.endedAfterMs! >= hold.timeoutMs - 1, `the hold ended after ${hold.endedAfterMs} of its ${hold.timeoutMs} ms`);
+  assert.ok(
+    hold.endedAfterMs! >= hold.timeoutMs - 1,
+    `the hold ended after ${hold.endedAfterMs} of its ${hold.timeoutMs} ms`,
+  );
   assert.ok(r.ms >= 10_000, `refused after ${r.ms} ms: the call was not held for the whole hold`);
   assert.equal(scalesOf(30).length, 0, 'the API server never saw the unapproved scale');
   assertOverrideHonoured(before);
@@ -189,7 +241,10 @@ test('a denial during the hold ends the call at once with a 403 quoting the deni
   const running = scale(40);
   const id = await pendingFor(40);
   const hold = (await waitFor(() => holds.get(id), HANG_GUARD_MS, 'the held call to wait for a decision'))!;
-  assert.equal((await svc.call(approverToken, 'POST', `/v1/approvals/${id}/deny`, { reason: 'not during the freeze' })).status, 200);
+  assert.equal(
+    (await svc.call(approverToken, 'POST', `/v1/approvals/${id}/deny`, { reason: 'not during the freeze' })).status,
+    200,
+  );
   const r = await running;
   assert.equal(r.status, 403, JSON.stringify(r.body));
   assert.deepEqual([r.body.kind, r.body.reason], ['Status', 'Forbidden']);
@@ -197,8 +252,10 @@ test('a denial during the hold ends the call at once with a 403 quoting the deni
   assert.match(r.body.message, /not during the freeze/);
   // The denial woke the held call (pub/sub): its wait ended before its own timeout (a timer can fire up to 1 ms
   // early by libuv's clock), not when the hold ran out.
-  assert.ok(hold.endedAfterMs !== undefined && hold.endedAfterMs < hold.timeoutMs - 1,
-    `the hold ended after ${hold.endedAfterMs} of its ${hold.timeoutMs} ms: it waited out the hold instead of being woken by the denial`);
+  assert.ok(
+    hold.endedAfterMs !== undefined && hold.endedAfterMs < hold.timeoutMs - 1,
+    `the hold ended after ${hold.endedAfterMs} of its ${hold.timeoutMs} ms: it waited out the hold instead of being woken by the denial`,
+  );
   assert.equal(scalesOf(40).length, 0, 'the API server never saw the denied scale');
   assertOverrideHonoured(before);
 });
@@ -208,8 +265,14 @@ test('a denial during the hold ends the call at once with a 403 quoting the deni
 test('an agent that gives up during the hold keeps its grant: the abandoned call consumes nothing, the retry runs once', async () => {
   const body = JSON.stringify({ spec: { replicas: 50 } });
   const req = https.request(`${envoy.url}/apis/apps/v1/namespaces/prod/deployments/web/scale`, {
-    method: 'PATCH', ca: envoy.caPem, agent: false,
-    headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/merge-patch+json', 'content-length': Buffer.byteLength(body) },
+    method: 'PATCH',
+    ca: envoy.caPem,
+    agent: false,
+    headers: {
+      authorization: `Bearer ${agentToken}`,
+      'content-type': 'application/merge-patch+json',
+      'content-length': Buffer.byteLength(body),
+    },
   });
   req.on('error', () => undefined);
   req.end(body);
@@ -219,10 +282,20 @@ test('an agent that gives up during the hold keeps its grant: the abandoned call
   const sessionEvents = async (): Promise<{ type: string; data: any }[]> => {
     const sessions = await svc.call(svc.adminToken, 'GET', '/v1/sessions?agent=scaler');
     const all: { type: string; data: any }[] = [];
-    for (const s of sessions.body.sessions as { id: string }[]) all.push(...(await svc.call(svc.adminToken, 'GET', `/v1/sessions/${s.id}/events?limit=10000`)).body.events);
+    for (const s of sessions.body.sessions as { id: string }[])
+      all.push(...(await svc.call(svc.adminToken, 'GET', `/v1/sessions/${s.id}/events?limit=10000`)).body.events);
     return all;
   };
-  await waitFor(async () => { await svc.core.recorder.flush(); return (await sessionEvents()).some((e) => e.type === 'decision' && e.data.approval?.requestId === id && e.data.approval?.status === 'abandoned'); }, HANG_GUARD_MS, 'the abandoned hold to be recorded');
+  await waitFor(
+    async () => {
+      await svc.core.recorder.flush();
+      return (await sessionEvents()).some(
+        (e) => e.type === 'decision' && e.data.approval?.requestId === id && e.data.approval?.status === 'abandoned',
+      );
+    },
+    HANG_GUARD_MS,
+    'the abandoned hold to be recorded',
+  );
   assert.equal((await svc.call(approverToken, 'POST', `/v1/approvals/${id}/approve`, {})).status, 200);
   const state = await svc.call(approverToken, 'GET', `/v1/approvals/${id}`);
   assert.equal(state.body.state, 'approved', 'the grant is still there for the retry');

@@ -14,7 +14,16 @@ const COMMANDS: string[][] = [
   ['get', 'pods', '-n', 'dev', '--field-selector', 'metadata.name=worker-0', '-l', 'app=worker'],
   ['get', 'pods', '-n', 'dev', '--watch', '--request-timeout=1s'],
   ['scale', 'deployment', 'web', '-n', 'prod', '--replicas=3'],
-  ['patch', 'deployment', 'web', '-n', 'prod', '--type=json', '-p', '[{"op":"replace","path":"/spec/replicas","value":4}]'],
+  [
+    'patch',
+    'deployment',
+    'web',
+    '-n',
+    'prod',
+    '--type=json',
+    '-p',
+    '[{"op":"replace","path":"/spec/replicas","value":4}]',
+  ],
   ['patch', 'deployment', 'web', '-n', 'prod', '--type=merge', '-p', '{"spec":{"replicas":5}}'],
   ['patch', 'deployment', 'web', '-n', 'prod', '-p', '{"spec":{"replicas":6}}'],
   ['label', 'configmap', 'app-config', '-n', 'dev', 'team=payments'],
@@ -38,10 +47,26 @@ const out: { kubectl: string; commands: { command: string; requests: object[] }[
 try {
   for (const args of COMMANDS) {
     const before = server.requests.length;
-    await kubectl.run([...(args.some((a) => a.startsWith('--request-timeout')) ? [] : ['--request-timeout=5s']), ...args], { timeoutMs: 15_000 });
-    const requests = server.requests.slice(before)
-      .filter((r) => r.path.split('?')[0] !== '/version' && !/^\/apis?(\/[^/]+){0,2}$/.test(r.path.split('?')[0]) || /\/(namespaces|pods)/.test(r.path))
-      .map(({ method, path, contentType, contentEncoding, upgrade, body, bodyBase64 }) => ({ method, path, contentType, contentEncoding, upgrade, body, bodyBase64 }))
+    await kubectl.run(
+      [...(args.some((a) => a.startsWith('--request-timeout')) ? [] : ['--request-timeout=5s']), ...args],
+      { timeoutMs: 15_000 },
+    );
+    const requests = server.requests
+      .slice(before)
+      .filter(
+        (r) =>
+          (r.path.split('?')[0] !== '/version' && !/^\/apis?(\/[^/]+){0,2}$/.test(r.path.split('?')[0]))
+          || /\/(namespaces|pods)/.test(r.path),
+      )
+      .map(({ method, path, contentType, contentEncoding, upgrade, body, bodyBase64 }) => ({
+        method,
+        path,
+        contentType,
+        contentEncoding,
+        upgrade,
+        body,
+        bodyBase64,
+      }))
       // a watch that ends is re-opened with the same request; one is enough for a fixture
       .filter((r, i, all) => i === 0 || JSON.stringify(r) !== JSON.stringify(all[i - 1]));
     out.commands.push({ command: `kubectl ${args.join(' ')}`, requests });

@@ -4,12 +4,30 @@ import { kubeCanonical } from '../../extproc/kube/kube-fingerprint.ts';
 
 test('the Kubernetes canonical form ignores query order and JSON key order but not values', () => {
   const base = { method: 'patch', path: '/apis/apps/v1/namespaces/prod/deployments/web/scale' };
-  const a = kubeCanonical({ ...base, query: new URLSearchParams('fieldManager=kubectl&dryRun=None'), body: { spec: { replicas: 20 }, kind: 'Scale' } });
-  const b = kubeCanonical({ ...base, query: { dryRun: 'None', fieldManager: 'kubectl' }, body: { kind: 'Scale', spec: { replicas: 20 } } });
-  const c = kubeCanonical({ ...base, query: { dryRun: 'None', fieldManager: 'kubectl' }, body: { kind: 'Scale', spec: { replicas: 21 } } });
+  const a = kubeCanonical({
+    ...base,
+    query: new URLSearchParams('fieldManager=kubectl&dryRun=None'),
+    body: { spec: { replicas: 20 }, kind: 'Scale' },
+  });
+  const b = kubeCanonical({
+    ...base,
+    query: { dryRun: 'None', fieldManager: 'kubectl' },
+    body: { kind: 'Scale', spec: { replicas: 20 } },
+  });
+  const c = kubeCanonical({
+    ...base,
+    query: { dryRun: 'None', fieldManager: 'kubectl' },
+    body: { kind: 'Scale', spec: { replicas: 21 } },
+  });
   assert.equal(a, b);
   assert.notEqual(a, c);
-  assert.ok(a.startsWith('PATCH\n/apis/apps/v1/namespaces/prod/deployments/web/scale\ndryRun=None&fieldManager=kubectl\n'));
-  assert.notEqual(kubeCanonical({ ...base, body: '{"a":1}' }), kubeCanonical({ ...base, body: '{"a": 1}' }), 'raw bytes are digested as sent');
+  assert.ok(
+    a.startsWith('PATCH\n/apis/apps/v1/namespaces/prod/deployments/web/scale\ndryRun=None&fieldManager=kubectl\n'),
+  );
+  assert.notEqual(
+    kubeCanonical({ ...base, body: '{"a":1}' }),
+    kubeCanonical({ ...base, body: '{"a": 1}' }),
+    'raw bytes are digested as sent',
+  );
   assert.ok(kubeCanonical({ method: 'DELETE', path: '/api/v1/namespaces/x' }).endsWith('\n-'));
 });

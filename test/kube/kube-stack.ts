@@ -44,29 +44,54 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
   writeFileSync(join(dir, 'kube-token'), opts.vaultToken);
   const redis = await startRedis(opts.redis);
   const api = await startKubeApiServer({
-    tls: true, ...opts.api,
-    ...(opts.credential === 'static-token' ? { expectedToken: opts.vaultToken } : { tokenRequestToken: opts.vaultToken }),
+    tls: true,
+    ...opts.api,
+    ...(opts.credential === 'static-token'
+      ? { expectedToken: opts.vaultToken }
+      : { tokenRequestToken: opts.vaultToken }),
   });
   const svc = await startTestService({
-    redisUrl: redis.url, adapters: [kubeExtProcAdapter()],
+    redisUrl: redis.url,
+    adapters: [kubeExtProcAdapter()],
     config: { bootstrap: { policies: opts.policies, targets: [] } },
   });
   const admin = svc.adminToken;
   const put = await svc.call(admin, 'POST', '/v1/targets', {
-    name: 'kube-dev', kind: 'kubernetes', address: api.url, caRef: `file:${api.caPath}`, recording: 'fail-closed',
-    credential: opts.credential === 'static-token'
-      ? { kind: 'static-token', tokenRef: vaultRef }
-      : { kind: 'token-request', tokenRef: vaultRef, namespace: 'prod', serviceAccount: 'portcullis-agent', ttlSeconds: 3600 },
+    name: 'kube-dev',
+    kind: 'kubernetes',
+    address: api.url,
+    caRef: `file:${api.caPath}`,
+    recording: 'fail-closed',
+    credential:
+      opts.credential === 'static-token'
+        ? { kind: 'static-token', tokenRef: vaultRef }
+        : {
+            kind: 'token-request',
+            tokenRef: vaultRef,
+            namespace: 'prod',
+            serviceAccount: 'portcullis-agent',
+            ttlSeconds: 3600,
+          },
   });
   assert.equal(put.status, 201, JSON.stringify(put.body));
   assert.equal((await svc.call(admin, 'POST', '/v1/agents', { id: opts.agent, groups: ['agents'] })).status, 201);
   await svc.core.targets.refresh();
   const issued = await svc.call(admin, 'POST', '/v1/tokens', { agent: opts.agent, targets: ['kube-dev'], ttl: '30m' });
   assert.equal(issued.status, 201, JSON.stringify(issued.body));
-  const envoy = await startEnvoyStandIn({ processorAddress: `127.0.0.1:${svc.grpcPort}`, upstream: { url: api.url, ca: api.caPem } });
+  const envoy = await startEnvoyStandIn({
+    processorAddress: `127.0.0.1:${svc.grpcPort}`,
+    upstream: { url: api.url, ca: api.caPem },
+  });
   const kubectl = kubectlEnv(envoy.url, envoy.caPem, issued.body.token);
   return {
-    redis, api, svc, envoy, kubectl, dir, agentToken: issued.body.token, sessionId: issued.body.sessionId,
+    redis,
+    api,
+    svc,
+    envoy,
+    kubectl,
+    dir,
+    agentToken: issued.body.token,
+    sessionId: issued.body.sessionId,
     async close() {
       kubectl.cleanup();
       await envoy.close();

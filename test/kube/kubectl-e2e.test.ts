@@ -32,8 +32,11 @@ let stack: KubeStack;
 
 before(async () => {
   stack = await startKubeStack({
-    policies: ['examples/policies/kubernetes-guardrails.yaml'], agent: 'planner-1', vaultToken: VAULT_TOKEN,
-    credential: 'token-request', api: { logFollowLines: 12, logIntervalMs: 60 },
+    policies: ['examples/policies/kubernetes-guardrails.yaml'],
+    agent: 'planner-1',
+    vaultToken: VAULT_TOKEN,
+    credential: 'token-request',
+    api: { logFollowLines: 12, logIntervalMs: 60 },
   });
   ({ redis, api, svc, envoy, kubectl, agentToken, sessionId } = stack);
   approverToken = (await svc.principal('sre-approver', ['approver'], ['sre'])).token;
@@ -61,7 +64,12 @@ test('kubectl get secret -o yaml shows masked values only', async () => {
   assert.equal(r.code, 0, r.stderr);
   const data = /data:\n((?: {2}\S.*\n)+)/.exec(r.stdout);
   assert.ok(data, r.stdout);
-  const values: Record<string, string> = Object.fromEntries(data[1].trim().split('\n').map((l) => l.trim().split(': ')));
+  const values: Record<string, string> = Object.fromEntries(
+    data[1]
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(': ')),
+  );
   assert.deepEqual(Object.keys(values).sort(), Object.keys(DB_SECRET_PLAIN).sort());
   for (const [k, v] of Object.entries(values)) {
     const decoded = Buffer.from(v, 'base64').toString('utf8');
@@ -69,13 +77,19 @@ test('kubectl get secret -o yaml shows masked values only', async () => {
     assert.match(decoded, /REDACTED/);
   }
   for (const plain of Object.values(DB_SECRET_PLAIN)) {
-    if (plain.length > 3) assert.ok(!r.stdout.includes(plain) && !r.stdout.includes(Buffer.from(plain).toString('base64')), plain);
+    if (plain.length > 3)
+      assert.ok(!r.stdout.includes(plain) && !r.stdout.includes(Buffer.from(plain).toString('base64')), plain);
   }
 });
 
 test('kubectl logs -f streams, with PII masked chunk by chunk', async () => {
   let chunks = 0;
-  const r = await kubectl.run(['logs', '-f', 'web-5d8f7c6b9d-abcde', '-n', 'prod'], { onStdout: () => { chunks++; }, timeoutMs: 15_000 });
+  const r = await kubectl.run(['logs', '-f', 'web-5d8f7c6b9d-abcde', '-n', 'prod'], {
+    onStdout: () => {
+      chunks++;
+    },
+    timeoutMs: 15_000,
+  });
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 12);
@@ -119,7 +133,10 @@ test('the API server sees only the injected upstream token, never the agent toke
   for (const a of api.seenAuthorizations) {
     assert.ok(!a.includes(agentToken), 'agent token reached the upstream');
     const bearer = a.replace(/^Bearer /, '');
-    assert.ok(bearer === VAULT_TOKEN || api.mintedTokens.includes(bearer), `unexpected upstream credential ${a.slice(0, 20)}…`);
+    assert.ok(
+      bearer === VAULT_TOKEN || api.mintedTokens.includes(bearer),
+      `unexpected upstream credential ${a.slice(0, 20)}…`,
+    );
   }
   // The long-lived vault credential is used only for TokenRequest; everything else runs on a minted token.
   const withVault = api.requests.filter((q) => q.authorization === `Bearer ${VAULT_TOKEN}`);
@@ -133,7 +150,15 @@ test('an expired agent token gets a 401 that says so', async () => {
   try {
     const keys = new SigningKeys(conn);
     await keys.load();
-    const past = new AgentTokens(conn, conn, keys, new Registry(conn), { defaultTtlSeconds: 60, maxTtlSeconds: 3600 }, undefined, () => Date.now() - 2 * 3600_000);
+    const past = new AgentTokens(
+      conn,
+      conn,
+      keys,
+      new Registry(conn),
+      { defaultTtlSeconds: 60, maxTtlSeconds: 3600 },
+      undefined,
+      () => Date.now() - 2 * 3600_000,
+    );
     const { token } = await past.issue({ agent: 'planner-1', targets: ['kube-dev'], issuedBy: 'test' });
     const expired = kubectlEnv(envoy.url, envoy.caPem, token);
     try {
@@ -168,9 +193,19 @@ test('the whole run is in the recording, and no secret value is anywhere in Redi
   assert.ok(decisions.some((e) => e.data.action === 'deny' && e.data.rule === 'no-namespace-deletion'));
   assert.ok(decisions.some((e) => e.data.action === 'deny' && e.data.rule === 'no-exec'));
   // An approved action went upstream: recorded as allowed, with the policy's own verdict beside it.
-  assert.ok(decisions.some((e) => e.data.action === 'allow' && e.data.policyAction === 'require_approval' && e.data.approval?.status === 'granted'));
+  assert.ok(
+    decisions.some(
+      (e) =>
+        e.data.action === 'allow'
+        && e.data.policyAction === 'require_approval'
+        && e.data.approval?.status === 'granted',
+    ),
+  );
   assert.ok(events.some((e) => e.type === 'approval.consumed'));
-  assert.ok(outputs.some((e) => e.data.masked?.length > 0), 'masking summarised in outputs');
+  assert.ok(
+    outputs.some((e) => e.data.masked?.length > 0),
+    'masking summarised in outputs',
+  );
   // Every request has its action, exactly one decision and one output under one request id.
   for (const a of actions) {
     const same = events.filter((e) => e.requestId === a.requestId).map((e) => e.type);
@@ -178,8 +213,15 @@ test('the whole run is in the recording, and no secret value is anywhere in Redi
     assert.equal(same.filter((t) => t === 'output').length, 1, `${a.data.path}: ${same.join(',')}`);
   }
 
-  const secrets = [VAULT_TOKEN, agentToken, ...api.mintedTokens, ...Object.values(DB_SECRET_PLAIN).filter((v) => v.length > 3),
-    ...Object.values(DB_SECRET_PLAIN).map((v) => Buffer.from(v).toString('base64')), 'jane.doe@example.com', '4111111111111111'];
+  const secrets = [
+    VAULT_TOKEN,
+    agentToken,
+    ...api.mintedTokens,
+    ...Object.values(DB_SECRET_PLAIN).filter((v) => v.length > 3),
+    ...Object.values(DB_SECRET_PLAIN).map((v) => Buffer.from(v).toString('base64')),
+    'jane.doe@example.com',
+    '4111111111111111',
+  ];
   const conn = new Redis(redis.url);
   try {
     const dump: string[] = [];
@@ -203,9 +245,16 @@ test('the whole run is in the recording, and no secret value is anywhere in Redi
 
 function getJson(url: string, ca: string): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    https.get(url, { ca, headers: { accept: 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-    }).on('error', reject);
+    https
+      .get(url, { ca, headers: { accept: 'application/json' } }, (res) => {
+        let text = '';
+        res
+          .setEncoding('utf8')
+          .on('data', (c: string) => {
+            text += c;
+          })
+          .on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      })
+      .on('error', reject);
   });
 }

@@ -63,13 +63,22 @@ async function stack(t: TestContext, config: Partial<ServiceConfig> = {}): Promi
   writeFileSync(join(dir, 'kube-token'), UPSTREAM_TOKEN);
   const redis = await startRedis();
   const api = await startKubeApiServer({ tls: true, expectedToken: UPSTREAM_TOKEN });
-  const base = { bootstrap: { policies: ['examples/policies/kubernetes-guardrails.yaml'], targets: [] }, log: { level: 'warn' }, ...config };
+  const base = {
+    bootstrap: { policies: ['examples/policies/kubernetes-guardrails.yaml'], targets: [] },
+    log: { level: 'warn' },
+    ...config,
+  };
   const s: Stack = {
-    redis, api, tokens: {}, sessions: {}, auditor: '',
+    redis,
+    api,
+    tokens: {},
+    sessions: {},
+    auditor: '',
     svc: await startTestService({ redisUrl: redis.url, adapters: [kubeExtProcAdapter()], config: base }),
     standIn: async (opts = {}) => {
       const envoy = await startEnvoyStandIn({
-        processorAddress: opts.processorAddress ?? `127.0.0.1:${s.svc.grpcPort}`, upstream: { url: api.url, ca: api.caPem },
+        processorAddress: opts.processorAddress ?? `127.0.0.1:${s.svc.grpcPort}`,
+        upstream: { url: api.url, ca: api.caPem },
         overrides: { messageTimeoutMs: MESSAGE_TIMEOUT_MS, ...opts.overrides },
       });
       t.after(() => envoy.close());
@@ -79,8 +88,13 @@ async function stack(t: TestContext, config: Partial<ServiceConfig> = {}): Promi
       const config = loadConfig({
         env: {},
         overrides: {
-          ...base, redisUrl: redis.url, dataDir: join(dir, 'restarted'), shutdownGraceMs: 3000,
-          grpc: { host: '127.0.0.1', port: s.svc.grpcPort }, admin: { host: '127.0.0.1', port: 0, publicUrl: null }, metrics: { host: '127.0.0.1', port: 0 },
+          ...base,
+          redisUrl: redis.url,
+          dataDir: join(dir, 'restarted'),
+          shutdownGraceMs: 3000,
+          grpc: { host: '127.0.0.1', port: s.svc.grpcPort },
+          admin: { host: '127.0.0.1', port: 0, publicUrl: null },
+          metrics: { host: '127.0.0.1', port: 0 },
         },
       });
       restarted = await startService(config, { logger: pino({ level: 'silent' }), adapters: [kubeExtProcAdapter()] });
@@ -96,9 +110,16 @@ async function stack(t: TestContext, config: Partial<ServiceConfig> = {}): Promi
     rmSync(dir, { recursive: true, force: true });
   });
   const admin = s.svc.adminToken;
-  for (const [name, recording] of [['kube-dev', 'fail-closed'], ['kube-be', 'best-effort']] as const) {
+  for (const [name, recording] of [
+    ['kube-dev', 'fail-closed'],
+    ['kube-be', 'best-effort'],
+  ] as const) {
     const r = await s.svc.call(admin, 'POST', '/v1/targets', {
-      name, kind: 'kubernetes', address: api.url, recording, credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` },
+      name,
+      kind: 'kubernetes',
+      address: api.url,
+      recording,
+      credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` },
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
   }
@@ -116,7 +137,8 @@ async function stack(t: TestContext, config: Partial<ServiceConfig> = {}): Promi
 
 /** Nothing reached the upstream unchecked: only the target's token, and never a denied path. */
 function assertNothingUnchecked(s: Stack): void {
-  for (const a of s.api.seenAuthorizations) assert.equal(a, `Bearer ${UPSTREAM_TOKEN}`, 'a request reached the API server without the gateway');
+  for (const a of s.api.seenAuthorizations)
+    assert.equal(a, `Bearer ${UPSTREAM_TOKEN}`, 'a request reached the API server without the gateway');
   assert.ok(!s.api.requests.some((q) => q.path.includes('/proxy')), 'a denied request reached the API server');
 }
 
@@ -130,18 +152,37 @@ async function streamOutcomes(svc: TestService): Promise<Record<string, number>>
 test(`${REQUESTS} requests, ${CONCURRENCY} keep-alive clients: none lost with graceful close; resets on stay within the bound`, async (t) => {
   const s = await stack(t);
   const graceful = await s.standIn();
-  assert.equal(graceful.settings.gracefulClose, true, 'envoy/portcullis.yaml sets ext_proc_graceful_grpc_close in its layered_runtime');
-  const g = await runLoad({ url: graceful.url, ca: graceful.caPem, token: s.tokens['kube-dev'], requests: REQUESTS, concurrency: CONCURRENCY });
+  assert.equal(
+    graceful.settings.gracefulClose,
+    true,
+    'envoy/portcullis.yaml sets ext_proc_graceful_grpc_close in its layered_runtime',
+  );
+  const g = await runLoad({
+    url: graceful.url,
+    ca: graceful.caPem,
+    token: s.tokens['kube-dev'],
+    requests: REQUESTS,
+    concurrency: CONCURRENCY,
+  });
   t.diagnostic(`graceful close: ${formatOutcomes(g.outcomes)} in ${(g.elapsedMs / 1000).toFixed(1)} s`);
   assert.equal(g.failures, 0, formatOutcomes(g.outcomes));
 
   const resets = await s.standIn({ overrides: { gracefulClose: false } });
-  const r = await runLoad({ url: resets.url, ca: resets.caPem, token: s.tokens['kube-dev'], requests: REQUESTS, concurrency: CONCURRENCY });
+  const r = await runLoad({
+    url: resets.url,
+    ca: resets.caPem,
+    token: s.tokens['kube-dev'],
+    requests: REQUESTS,
+    concurrency: CONCURRENCY,
+  });
   t.diagnostic(`resets on: ${r.failures} failed (${formatOutcomes(r.outcomes)}), bound ${RESET_MODE_BOUND}`);
   console.log(`# reset mode: ${r.failures} of ${REQUESTS} requests failed (bound ${RESET_MODE_BOUND})`);
   assert.ok(r.failures <= RESET_MODE_BOUND, `${r.failures} failures with resets on, bound ${RESET_MODE_BOUND}`);
   // A reset-mode failure is a fail-closed 500, never a request passed through.
-  assert.deepEqual([...r.outcomes.keys()].filter((k) => k !== '200' && k !== '500'), []);
+  assert.deepEqual(
+    [...r.outcomes.keys()].filter((k) => k !== '200' && k !== '500'),
+    [],
+  );
   assertNothingUnchecked(s);
 });
 
@@ -151,7 +192,12 @@ test('SIGTERM mid-load: streams in flight finish, new requests fail closed, a ne
   const first = s.svc;
   let stopped: Promise<void> | undefined;
   const load = await runLoad({
-    url: envoy.url, ca: envoy.caPem, token: s.tokens['kube-dev'], requests: 1200, concurrency: CONCURRENCY, path: mixed,
+    url: envoy.url,
+    ca: envoy.caPem,
+    token: s.tokens['kube-dev'],
+    requests: 1200,
+    concurrency: CONCURRENCY,
+    path: mixed,
     onDone: (done) => {
       if (done === 300) stopped = first.stop();
     },
@@ -159,8 +205,15 @@ test('SIGTERM mid-load: streams in flight finish, new requests fail closed, a ne
   await stopped;
   t.diagnostic(`service stopped after 300 requests: ${formatOutcomes(load.outcomes)}`);
   // Every request got an answer from the stand-in: allowed, denied, or failed closed (500 gRPC error, 504 timeout).
-  assert.deepEqual([...load.outcomes.keys()].filter((k) => !['200', '403', '500', '504'].includes(k)), [], formatOutcomes(load.outcomes));
-  assert.ok((load.outcomes.get('500') ?? 0) + (load.outcomes.get('504') ?? 0) > 0, 'requests after the stop failed closed');
+  assert.deepEqual(
+    [...load.outcomes.keys()].filter((k) => !['200', '403', '500', '504'].includes(k)),
+    [],
+    formatOutcomes(load.outcomes),
+  );
+  assert.ok(
+    (load.outcomes.get('500') ?? 0) + (load.outcomes.get('504') ?? 0) > 0,
+    'requests after the stop failed closed',
+  );
   // No stream was cut by the shutdown: everything in flight when SIGTERM came completed.
   const outcomes = await streamOutcomes(first);
   assert.equal(outcomes.cancelled ?? 0, 0, JSON.stringify(outcomes));
@@ -168,8 +221,21 @@ test('SIGTERM mid-load: streams in flight finish, new requests fail closed, a ne
 
   const second = await s.restart();
   // The stand-in's gRPC client reconnects on its own (with backoff): poll until a request goes through.
-  await waitFor(async () => (await runLoad({ url: envoy.url, ca: envoy.caPem, token: s.tokens['kube-dev'], requests: 1, concurrency: 1 })).failures === 0, HANG_GUARD_MS, 'the stand-in to reach the new service');
-  const again = await runLoad({ url: envoy.url, ca: envoy.caPem, token: s.tokens['kube-dev'], requests: 200, concurrency: CONCURRENCY, path: mixed });
+  await waitFor(
+    async () =>
+      (await runLoad({ url: envoy.url, ca: envoy.caPem, token: s.tokens['kube-dev'], requests: 1, concurrency: 1 }))
+        .failures === 0,
+    HANG_GUARD_MS,
+    'the stand-in to reach the new service',
+  );
+  const again = await runLoad({
+    url: envoy.url,
+    ca: envoy.caPem,
+    token: s.tokens['kube-dev'],
+    requests: 200,
+    concurrency: CONCURRENCY,
+    path: mixed,
+  });
   assert.equal(again.outcomes.get('200'), 150, formatOutcomes(again.outcomes));
   assert.equal(again.outcomes.get('403'), 50, formatOutcomes(again.outcomes));
   assert.equal(second.grpcPort, first.grpcPort);
@@ -183,19 +249,46 @@ test('Redis lost mid-load: decisions go on, fail-closed refuses new actions with
   const bestEffort = await s.standIn({ overrides: { initialMetadata: [['x-portcullis-target', 'kube-be']] } });
   let outage: Promise<void> | undefined;
   const fc = await runLoad({
-    url: closed.url, ca: closed.caPem, token: s.tokens['kube-dev'], requests: 600, concurrency: CONCURRENCY, path: mixed,
-    onDone: (done) => { if (done === 150) outage = s.redis.stop(); },
+    url: closed.url,
+    ca: closed.caPem,
+    token: s.tokens['kube-dev'],
+    requests: 600,
+    concurrency: CONCURRENCY,
+    path: mixed,
+    onDone: (done) => {
+      if (done === 150) outage = s.redis.stop();
+    },
   });
   await outage;
   t.diagnostic(`fail-closed target, Redis stopped after 150: ${formatOutcomes(fc.outcomes)}`);
-  assert.ok((fc.outcomes.get('503') ?? 0) > 0, `new actions refused while recording is unavailable: ${formatOutcomes(fc.outcomes)}`);
+  assert.ok(
+    (fc.outcomes.get('503') ?? 0) > 0,
+    `new actions refused while recording is unavailable: ${formatOutcomes(fc.outcomes)}`,
+  );
   // No decision waits on Redis while it is away, so nothing times out (504).
-  assert.deepEqual([...fc.outcomes.keys()].filter((k) => !['200', '403', '503'].includes(k)), [], formatOutcomes(fc.outcomes));
+  assert.deepEqual(
+    [...fc.outcomes.keys()].filter((k) => !['200', '403', '503'].includes(k)),
+    [],
+    formatOutcomes(fc.outcomes),
+  );
 
   // Redis is still down: the best-effort target keeps deciding from the policy in memory.
-  const be = await runLoad({ url: bestEffort.url, ca: bestEffort.caPem, token: s.tokens['kube-be'], requests: 200, concurrency: CONCURRENCY, path: mixed });
-  t.diagnostic(`best-effort target, Redis down: ${formatOutcomes(be.outcomes)}; recorder ${JSON.stringify(s.svc.core.recorder.stats())}`);
-  assert.deepEqual([...be.outcomes.keys()].filter((k) => !['200', '403'].includes(k)), [], formatOutcomes(be.outcomes));
+  const be = await runLoad({
+    url: bestEffort.url,
+    ca: bestEffort.caPem,
+    token: s.tokens['kube-be'],
+    requests: 200,
+    concurrency: CONCURRENCY,
+    path: mixed,
+  });
+  t.diagnostic(
+    `best-effort target, Redis down: ${formatOutcomes(be.outcomes)}; recorder ${JSON.stringify(s.svc.core.recorder.stats())}`,
+  );
+  assert.deepEqual(
+    [...be.outcomes.keys()].filter((k) => !['200', '403'].includes(k)),
+    [],
+    formatOutcomes(be.outcomes),
+  );
   assert.ok((be.outcomes.get('200') ?? 0) > 0, formatOutcomes(be.outcomes));
   assert.ok(s.svc.core.recorder.stats().dropped > 0, 'best-effort drops are counted');
 
@@ -206,15 +299,28 @@ test('Redis lost mid-load: decisions go on, fail-closed refuses new actions with
   // request per client, each round's events acknowledged before the next, and the buffer never fills.
   await s.svc.core.recorder.flush();
   for (let round = 0; round < 5; round++) {
-    const after = await runLoad({ url: closed.url, ca: closed.caPem, token: s.tokens['kube-dev'], requests: CONCURRENCY, concurrency: CONCURRENCY });
-    assert.equal(after.failures, 0, `round ${round}: ${formatOutcomes(after.outcomes)}; recorder ${JSON.stringify(s.svc.core.recorder.stats())}`);
+    const after = await runLoad({
+      url: closed.url,
+      ca: closed.caPem,
+      token: s.tokens['kube-dev'],
+      requests: CONCURRENCY,
+      concurrency: CONCURRENCY,
+    });
+    assert.equal(
+      after.failures,
+      0,
+      `round ${round}: ${formatOutcomes(after.outcomes)}; recorder ${JSON.stringify(s.svc.core.recorder.stats())}`,
+    );
     await s.svc.core.recorder.flush();
   }
 
   // Everything the recorder acknowledged is readable by an auditor, in unbroken chains.
   const { written } = s.svc.core.recorder.stats();
   const listed = (await s.svc.call(s.auditor, 'GET', '/v1/sessions')).body.sessions as { id: string; events: number }[];
-  assert.ok(listed.some((x) => x.id === s.sessions['kube-dev']), 'the fail-closed session is recorded');
+  assert.ok(
+    listed.some((x) => x.id === s.sessions['kube-dev']),
+    'the fail-closed session is recorded',
+  );
   let readable = 0;
   for (const { id } of listed) {
     const verify = await s.svc.call(s.auditor, 'GET', `/v1/sessions/${id}/verify`);
@@ -232,25 +338,47 @@ test('a processor slower than message_timeout: 504, and nothing passes unchecked
   // Request headers for one namespace never answered: the request must never reach the API server. The slow
   // processor holds those answers until the stand-in gives up, so each takes one message_timeout: 8 of 200 (one per
   // client) keep the test short.
-  const slowHeaders = await startSlowProcessor(`127.0.0.1:${s.svc.grpcPort}`, { paths: /\/namespaces\/prod\//, kind: 'request_headers' });
+  const slowHeaders = await startSlowProcessor(`127.0.0.1:${s.svc.grpcPort}`, {
+    paths: /\/namespaces\/prod\//,
+    kind: 'request_headers',
+  });
   t.after(() => slowHeaders.close());
   const envoy = await s.standIn({ processorAddress: slowHeaders.address });
   const slow = (i: number) => i % 25 === 12;
   const r = await runLoad({
-    url: envoy.url, ca: envoy.caPem, token: s.tokens['kube-dev'], requests: 200, concurrency: CONCURRENCY,
+    url: envoy.url,
+    ca: envoy.caPem,
+    token: s.tokens['kube-dev'],
+    requests: 200,
+    concurrency: CONCURRENCY,
     path: (i) => (slow(i) ? '/api/v1/namespaces/prod/pods' : ALLOWED_PATH),
   });
-  t.diagnostic(`request headers for prod never answered: ${formatOutcomes(r.outcomes)}; slowest 200 ${r.okLatencies.at(-1)?.toFixed(0)} ms`);
+  t.diagnostic(
+    `request headers for prod never answered: ${formatOutcomes(r.outcomes)}; slowest 200 ${r.okLatencies.at(-1)?.toFixed(0)} ms`,
+  );
   assert.equal(r.outcomes.get('504'), 8, formatOutcomes(r.outcomes));
   assert.equal(r.outcomes.get('200'), 192, formatOutcomes(r.outcomes));
   assert.equal(envoy.counters.get('message_timeouts'), 8);
-  assert.ok(!s.api.requests.some((q) => q.path.includes('/namespaces/prod/')), 'a timed-out request reached the API server');
+  assert.ok(
+    !s.api.requests.some((q) => q.path.includes('/namespaces/prod/')),
+    'a timed-out request reached the API server',
+  );
 
   // A Secret's response body never answered: the client gets a 504, never the unmasked Secret.
-  const slowBody = await startSlowProcessor(`127.0.0.1:${s.svc.grpcPort}`, { paths: /\/secrets\//, kind: 'response_body' });
+  const slowBody = await startSlowProcessor(`127.0.0.1:${s.svc.grpcPort}`, {
+    paths: /\/secrets\//,
+    kind: 'response_body',
+  });
   t.after(() => slowBody.close());
   const envoy2 = await s.standIn({ processorAddress: slowBody.address });
-  const secret = await runLoad({ url: envoy2.url, ca: envoy2.caPem, token: s.tokens['kube-dev'], requests: CONCURRENCY, concurrency: CONCURRENCY, path: '/api/v1/namespaces/prod/secrets/db' });
+  const secret = await runLoad({
+    url: envoy2.url,
+    ca: envoy2.caPem,
+    token: s.tokens['kube-dev'],
+    requests: CONCURRENCY,
+    concurrency: CONCURRENCY,
+    path: '/api/v1/namespaces/prod/secrets/db',
+  });
   assert.equal(secret.outcomes.get('504'), CONCURRENCY, formatOutcomes(secret.outcomes));
   assert.equal(slowBody.delayed(), CONCURRENCY);
   assertNothingUnchecked(s);

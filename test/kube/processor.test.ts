@@ -8,7 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { newExtProcClient, type ExternalProcessorClient, type ProcessingRequest, type ProcessingResponse } from '../../extproc/envoy-api/index.ts';
+import {
+  newExtProcClient,
+  type ExternalProcessorClient,
+  type ProcessingRequest,
+  type ProcessingResponse,
+} from '../../extproc/envoy-api/index.ts';
 import { kubeExtProcAdapter, TARGET_METADATA } from '../../extproc/kube/index.ts';
 import { maskableAccept, streamingKind } from '../../extproc/kube/request-shape.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
@@ -23,11 +28,21 @@ const dir = mkdtempSync(join(tmpdir(), 'portcullis-kube-proc-'));
 before(async () => {
   redis = await startRedis({ appendonly: false });
   writeFileSync(join(dir, 'tok'), 'upstream-static-token-1234');
-  svc = await startTestService({ redisUrl: redis.url, adapters: [kubeExtProcAdapter()], config: { bootstrap: { policies: ['examples/policies/kubernetes-guardrails.yaml'], targets: [] } } });
-  await svc.call(svc.adminToken, 'POST', '/v1/targets', { name: 'kube-dev', kind: 'kubernetes', address: 'https://127.0.0.1:1', credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'tok')}` } });
+  svc = await startTestService({
+    redisUrl: redis.url,
+    adapters: [kubeExtProcAdapter()],
+    config: { bootstrap: { policies: ['examples/policies/kubernetes-guardrails.yaml'], targets: [] } },
+  });
+  await svc.call(svc.adminToken, 'POST', '/v1/targets', {
+    name: 'kube-dev',
+    kind: 'kubernetes',
+    address: 'https://127.0.0.1:1',
+    credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'tok')}` },
+  });
   await svc.call(svc.adminToken, 'POST', '/v1/agents', { id: 'planner-1', groups: ['agents'] });
   await svc.core.targets.refresh();
-  token = (await svc.call(svc.adminToken, 'POST', '/v1/tokens', { agent: 'planner-1', targets: ['kube-dev'] })).body.token;
+  token = (await svc.call(svc.adminToken, 'POST', '/v1/tokens', { agent: 'planner-1', targets: ['kube-dev'] })).body
+    .token;
   client = newExtProcClient(`127.0.0.1:${svc.grpcPort}`);
 });
 after(async () => {
@@ -43,7 +58,11 @@ const hdrs = (pairs: Record<string, string>, eos: boolean) => ({
 });
 
 /** Opens a stream, sends each message after the previous reply, returns the replies and the final status. */
-function script(target: string | null, steps: ProcessingRequest[], repliesPerStep: number[] = steps.map(() => 1)): Promise<{ replies: ProcessingResponse[]; status: grpc.StatusObject }> {
+function script(
+  target: string | null,
+  steps: ProcessingRequest[],
+  repliesPerStep: number[] = steps.map(() => 1),
+): Promise<{ replies: ProcessingResponse[]; status: grpc.StatusObject }> {
   return new Promise((resolve) => {
     const md = new grpc.Metadata();
     if (target) md.add(TARGET_METADATA, target);
@@ -68,13 +87,16 @@ function script(target: string | null, steps: ProcessingRequest[], repliesPerSte
 
 const auth = () => ({ authorization: `Bearer ${token}` });
 const headerOf = (r: ProcessingResponse, key: string): string | undefined => {
-  const common = 'request_headers' in r ? r.request_headers.response : 'request_body' in r ? r.request_body.response : undefined;
+  const common =
+    'request_headers' in r ? r.request_headers.response : 'request_body' in r ? r.request_body.response : undefined;
   const h = common?.header_mutation?.set_headers?.find((x) => x.header?.key === key);
   return h?.header?.raw_value ? Buffer.from(h.header.raw_value).toString() : undefined;
 };
 
 test('a stream without target metadata is refused 500 (fail closed) and ends', async () => {
-  const { replies, status } = await script(null, [{ request_headers: hdrs({ ':method': 'GET', ':path': '/api/v1/namespaces/dev/pods', ...auth() }, true) }]);
+  const { replies, status } = await script(null, [
+    { request_headers: hdrs({ ':method': 'GET', ':path': '/api/v1/namespaces/dev/pods', ...auth() }, true) },
+  ]);
   assert.equal(replies.length, 1);
   assert.ok('immediate_response' in replies[0]);
   const body = JSON.parse(Buffer.from(replies[0].immediate_response.body!).toString());
@@ -85,9 +107,24 @@ test('a stream without target metadata is refused 500 (fail closed) and ends', a
 
 test('an allowed read: token swapped, request id as dynamic metadata, stream ends OK after the response body', async () => {
   const { replies, status } = await script('kube-dev', [
-    { request_headers: hdrs({ ':method': 'GET', ':path': '/api/v1/namespaces/dev/configmaps/app-config', accept: 'application/vnd.kubernetes.protobuf', ...auth() }, true) },
+    {
+      request_headers: hdrs(
+        {
+          ':method': 'GET',
+          ':path': '/api/v1/namespaces/dev/configmaps/app-config',
+          accept: 'application/vnd.kubernetes.protobuf',
+          ...auth(),
+        },
+        true,
+      ),
+    },
     { response_headers: hdrs({ ':status': '200', 'content-type': 'application/json', 'content-length': '60' }, false) },
-    { response_body: { body: Buffer.from('{"kind":"ConfigMap","data":{"owner":"dba@example.com"}}'), end_of_stream: true } },
+    {
+      response_body: {
+        body: Buffer.from('{"kind":"ConfigMap","data":{"owner":"dba@example.com"}}'),
+        end_of_stream: true,
+      },
+    },
   ]);
   assert.equal(replies.length, 3);
   const first = replies[0];
@@ -110,7 +147,14 @@ test('an allowed read: token swapped, request id as dynamic metadata, stream end
 });
 
 test('impersonation headers are refused 403 with a Status', async () => {
-  const { replies } = await script('kube-dev', [{ request_headers: hdrs({ ':method': 'GET', ':path': '/api/v1/namespaces/dev/pods', 'impersonate-user': 'admin', ...auth() }, true) }]);
+  const { replies } = await script('kube-dev', [
+    {
+      request_headers: hdrs(
+        { ':method': 'GET', ':path': '/api/v1/namespaces/dev/pods', 'impersonate-user': 'admin', ...auth() },
+        true,
+      ),
+    },
+  ]);
   assert.ok('immediate_response' in replies[0]);
   const body = JSON.parse(Buffer.from(replies[0].immediate_response.body!).toString());
   assert.deepEqual([body.kind, body.code, body.reason], ['Status', 403, 'Forbidden']);
@@ -118,24 +162,42 @@ test('impersonation headers are refused 403 with a Status', async () => {
 });
 
 test('a compressed write body is refused 415', async () => {
-  const { replies } = await script('kube-dev', [{ request_headers: hdrs({ ':method': 'POST', ':path': '/api/v1/namespaces/dev/configmaps', 'content-encoding': 'gzip', ...auth() }, false) }]);
-  const body = JSON.parse(Buffer.from((replies[0] as { immediate_response: { body: Buffer } }).immediate_response.body).toString());
+  const { replies } = await script('kube-dev', [
+    {
+      request_headers: hdrs(
+        { ':method': 'POST', ':path': '/api/v1/namespaces/dev/configmaps', 'content-encoding': 'gzip', ...auth() },
+        false,
+      ),
+    },
+  ]);
+  const body = JSON.parse(
+    Buffer.from((replies[0] as { immediate_response: { body: Buffer } }).immediate_response.body).toString(),
+  );
   assert.equal(body.code, 415);
 });
 
 test('followed logs are STREAMED and masked chunk by chunk, a card split across chunks included', async () => {
   const { replies, status } = await script('kube-dev', [
-    { request_headers: hdrs({ ':method': 'GET', ':path': '/api/v1/namespaces/prod/pods/web-1/log?follow=true', ...auth() }, true) },
+    {
+      request_headers: hdrs(
+        { ':method': 'GET', ':path': '/api/v1/namespaces/prod/pods/web-1/log?follow=true', ...auth() },
+        true,
+      ),
+    },
     { response_headers: hdrs({ ':status': '200', 'content-type': 'text/plain' }, false) },
     { response_body: { body: Buffer.from('line 1 ok\npaid with card=4111 1111 ') } },
     { response_body: { body: Buffer.from('1111 1111 today\n') } },
     { response_body: { end_of_stream: true } },
   ]);
   assert.deepEqual(replies[0].mode_override, { request_body_mode: 'NONE', response_body_mode: 'STREAMED' });
-  const text = replies.slice(2).map((r) => {
-    const m = (r as { response_body: { response?: { body_mutation?: { body?: Buffer } } } }).response_body.response?.body_mutation;
-    return m?.body ? Buffer.from(m.body).toString() : '';
-  }).join('');
+  const text = replies
+    .slice(2)
+    .map((r) => {
+      const m = (r as { response_body: { response?: { body_mutation?: { body?: Buffer } } } }).response_body.response
+        ?.body_mutation;
+      return m?.body ? Buffer.from(m.body).toString() : '';
+    })
+    .join('');
   assert.match(text, /^line 1 ok\n/);
   assert.ok(!text.replace(/\s/g, '').includes('4111111111111111'), text);
   assert.equal(status.code, grpc.status.OK);
@@ -161,7 +223,10 @@ test('streaming kinds and maskable Accept headers', () => {
   assert.equal(streamingKind('/api/v1/watch/namespaces/dev/pods'), 'watch');
   assert.equal(streamingKind('/api/v1/namespaces/dev/pods/x/log?follow=true'), 'log');
   assert.equal(streamingKind('/api/v1/namespaces/dev/pods/x/log'), null);
-  assert.equal(maskableAccept('application/json;as=Table;v=v1;g=meta.k8s.io,application/json'), 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json');
+  assert.equal(
+    maskableAccept('application/json;as=Table;v=v1;g=meta.k8s.io,application/json'),
+    'application/json;as=Table;v=v1;g=meta.k8s.io,application/json',
+  );
   assert.equal(maskableAccept('application/vnd.kubernetes.protobuf,application/json'), 'application/json');
   assert.equal(maskableAccept(undefined), 'application/json');
 });

@@ -4,7 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { compileMaskingRules, loadMaskingEngine, type CompiledMasking, type MaskingEngine } from '../../extproc/masking/index.ts';
+import {
+  compileMaskingRules,
+  loadMaskingEngine,
+  type CompiledMasking,
+  type MaskingEngine,
+} from '../../extproc/masking/index.ts';
 import { anyPathMayMatch, Findings, maskJsonBody, maskKubeJson } from '../../extproc/kube/response-masking.ts';
 
 let engine: MaskingEngine;
@@ -14,17 +19,37 @@ let pathsOnly: CompiledMasking;
 before(async () => {
   engine = await loadMaskingEngine();
   // As in examples/policies/kubernetes-guardrails.yaml.
-  const secretValues = { name: 'secret-values', paths: ['$.data.*', '$.stringData.*', '$.items[*].data.*', '$.items[*].stringData.*'], strategy: 'redact' };
-  guardrails = compileMaskingRules([secretValues, { name: 'pii', entities: ['EMAIL_ADDRESS', 'CREDIT_CARD'], strategy: 'partial', keep: 4 }], { protocol: 'kubernetes' });
+  const secretValues = {
+    name: 'secret-values',
+    paths: ['$.data.*', '$.stringData.*', '$.items[*].data.*', '$.items[*].stringData.*'],
+    strategy: 'redact',
+  };
+  guardrails = compileMaskingRules(
+    [secretValues, { name: 'pii', entities: ['EMAIL_ADDRESS', 'CREDIT_CARD'], strategy: 'partial', keep: 4 }],
+    { protocol: 'kubernetes' },
+  );
   pathsOnly = compileMaskingRules([secretValues], { protocol: 'kubernetes' });
 });
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 const podList = {
-  kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '12' },
-  items: [{ kind: 'Pod', metadata: { name: 'api-1', namespace: 'dev' }, spec: { containers: [{ name: 'api', image: 'ghcr.io/example/api:1.4.2' }] } }],
+  kind: 'PodList',
+  apiVersion: 'v1',
+  metadata: { resourceVersion: '12' },
+  items: [
+    {
+      kind: 'Pod',
+      metadata: { name: 'api-1', namespace: 'dev' },
+      spec: { containers: [{ name: 'api', image: 'ghcr.io/example/api:1.4.2' }] },
+    },
+  ],
 };
-const configMap = { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'app', namespace: 'dev' }, data: { 'db-url': 'postgres://db:5432/app' } };
+const configMap = {
+  kind: 'ConfigMap',
+  apiVersion: 'v1',
+  metadata: { name: 'app', namespace: 'dev' },
+  data: { 'db-url': 'postgres://db:5432/app' },
+};
 
 /** What maskJsonBody returns without the prefilter: the full parse and walk. */
 function fullWalk(plan: CompiledMasking, body: Buffer, resource: string): string | null {
@@ -45,7 +70,10 @@ test('a body without the member names of any path rule skips the walk and passes
 });
 
 test('a body naming a path member is walked and masked as before', () => {
-  for (const body of [json(configMap), json({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: {}, items: [configMap] })]) {
+  for (const body of [
+    json(configMap),
+    json({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: {}, items: [configMap] }),
+  ]) {
     assert.equal(anyPathMayMatch(pathsOnly, body), true);
     const masked = viaBody(pathsOnly, body, 'configmaps');
     assert.ok(masked !== null && !masked.includes('postgres://'), masked ?? 'unmasked');
@@ -66,18 +94,31 @@ test('paths of wildcards only, or of names an encoder may escape, always take th
   const wild = compileMaskingRules([{ name: 'all', paths: ['$.*'], strategy: 'redact' }], { protocol: 'kubernetes' });
   assert.equal(anyPathMayMatch(wild, json(podList)), true);
   assert.notEqual(viaBody(wild, json(podList), 'pods'), null);
-  const slash = compileMaskingRules([{ name: 'ann', paths: ["$.metadata.annotations['example.com/token']"], strategy: 'redact' }], { protocol: 'kubernetes' });
+  const slash = compileMaskingRules(
+    [{ name: 'ann', paths: ["$.metadata.annotations['example.com/token']"], strategy: 'redact' }],
+    { protocol: 'kubernetes' },
+  );
   assert.equal(anyPathMayMatch(slash, json(podList)), true);
   const annotated = json({ ...configMap, metadata: { name: 'x', annotations: { 'example.com/token': 'abc' } } });
-  assert.equal(viaBody(slash, Buffer.from(annotated.toString().replace('example.com/token', 'example.com\\/token')), 'configmaps'),
-    fullWalk(slash, annotated, 'configmaps'));
+  assert.equal(
+    viaBody(slash, Buffer.from(annotated.toString().replace('example.com/token', 'example.com\\/token')), 'configmaps'),
+    fullWalk(slash, annotated, 'configmaps'),
+  );
 });
 
 test('content findings and Secrets are unaffected by the prefilter', () => {
-  const withEmail = json({ ...podList, items: [{ ...podList.items[0], metadata: { name: 'api-1', annotations: { owner: 'ops@example.com' } } }] });
+  const withEmail = json({
+    ...podList,
+    items: [{ ...podList.items[0], metadata: { name: 'api-1', annotations: { owner: 'ops@example.com' } } }],
+  });
   const masked = viaBody(guardrails, withEmail, 'pods');
   assert.ok(masked !== null && !masked.includes('ops@example.com'));
-  const secret = json({ kind: 'Secret', apiVersion: 'v1', metadata: { name: 's' }, data: { password: Buffer.from('hunter2').toString('base64') } });
+  const secret = json({
+    kind: 'Secret',
+    apiVersion: 'v1',
+    metadata: { name: 's' },
+    data: { password: Buffer.from('hunter2').toString('base64') },
+  });
   const maskedSecret = viaBody(guardrails, secret, 'secrets');
   assert.ok(maskedSecret !== null && !maskedSecret.includes(Buffer.from('hunter2').toString('base64')));
 });

@@ -15,7 +15,10 @@ export interface SlowRule {
   kind: 'request_headers' | 'response_body';
 }
 
-export async function startSlowProcessor(target: string, rule: SlowRule): Promise<RunningProcessor & { delayed: () => number }> {
+export async function startSlowProcessor(
+  target: string,
+  rule: SlowRule,
+): Promise<RunningProcessor & { delayed: () => number }> {
   const client = newExtProcClient(target);
   let delayed = 0;
   const running = await startProcessor({
@@ -26,12 +29,22 @@ export async function startSlowProcessor(target: string, rule: SlowRule): Promis
       let slow = false;
       let gone = false;
       let markGone!: () => void;
-      const goneNow = new Promise<void>((resolve) => { markGone = resolve; });
-      const leave = () => { gone = true; markGone(); upstream.cancel(); };
+      const goneNow = new Promise<void>((resolve) => {
+        markGone = resolve;
+      });
+      const leave = () => {
+        gone = true;
+        markGone();
+        upstream.cancel();
+      };
       // Replies leave in order, a held one only when the stream is gone (so never); the end (OK or error) only after them, since an OK close
       // before an answer would make Envoy pass the rest through unprocessed.
       let queue: Promise<void> = Promise.resolve();
-      const then = (fn: () => void | Promise<void>) => { queue = queue.then(async () => { if (!gone) await fn(); }); };
+      const then = (fn: () => void | Promise<void>) => {
+        queue = queue.then(async () => {
+          if (!gone) await fn();
+        });
+      };
       call.on('data', (req: ProcessingRequest) => {
         if ('request_headers' in req && req.request_headers) {
           const path = req.request_headers.headers?.headers?.find((h) => h.key === ':path');
@@ -52,14 +65,25 @@ export async function startSlowProcessor(target: string, rule: SlowRule): Promis
           if (!gone) call.write(res);
         });
       });
-      upstream.on('end', () => then(() => { call.end(); }));
-      upstream.on('error', (err: grpc.ServiceError) => then(() => { call.emit('error', { code: err.code, details: err.details }); }));
+      upstream.on('end', () =>
+        then(() => {
+          call.end();
+        }),
+      );
+      upstream.on('error', (err: grpc.ServiceError) =>
+        then(() => {
+          call.emit('error', { code: err.code, details: err.details });
+        }),
+      );
     },
   });
   return {
     ...running,
     /** Replies held back so far. */
     delayed: () => delayed,
-    close: async () => { await running.close(); client.close(); },
+    close: async () => {
+      await running.close();
+      client.close();
+    },
   };
 }

@@ -5,11 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-const RUN = "import('./extproc/cli/commands/mask.ts').then((m) => m.maskCommand(process.argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env })).then((c) => { process.exitCode = c; })";
+const RUN =
+  "import('./extproc/cli/commands/mask.ts').then((m) => m.maskCommand(process.argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env })).then((c) => { process.exitCode = c; })";
 
-function mask(args: string[], input: Buffer | string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+function mask(
+  args: string[],
+  input: Buffer | string,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '-e', RUN, '--', ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', RUN, '--', ...args], {
+      env: { ...process.env, ...env },
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -35,7 +42,10 @@ test('nothing to mask: output byte-identical, including invalid UTF-8 and no tra
 
 test('no --entities means every built-in entity; --entities restricts; --stats counts', async () => {
   const text = 'a@b.co 4111111111111111 078-05-1120';
-  assert.equal((await mask([], text)).stdout.toString(), '[REDACTED:EMAIL_ADDRESS] [REDACTED:CREDIT_CARD] [REDACTED:US_SSN]');
+  assert.equal(
+    (await mask([], text)).stdout.toString(),
+    '[REDACTED:EMAIL_ADDRESS] [REDACTED:CREDIT_CARD] [REDACTED:US_SSN]',
+  );
   const r = await mask(['--entities', 'US_SSN,EMAIL_ADDRESS', '--strategy', 'mask', '--stats'], text);
   assert.equal(r.stdout.toString(), '****** 4111111111111111 ***********');
   assert.deepEqual(r.stderr.trim().split('\n').sort(), ['EMAIL_ADDRESS\t1', 'US_SSN\t1']);
@@ -45,23 +55,29 @@ test('a large input streams through with values across pipe chunks', async () =>
   const line = 'user bob@example.com paid with 4111 1111 1111 1111 from 10.0.0.1\n';
   const r = await mask([], line.repeat(20000));
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout.toString(), 'user [REDACTED:EMAIL_ADDRESS] paid with [REDACTED:CREDIT_CARD] from 10.0.0.1\n'.repeat(20000));
+  assert.equal(
+    r.stdout.toString(),
+    'user [REDACTED:EMAIL_ADDRESS] paid with [REDACTED:CREDIT_CARD] from 10.0.0.1\n'.repeat(20000),
+  );
 });
 
 test('--policy takes the masking rules of a policy file; hash key from the environment', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-mask-'));
   const file = join(dir, 'policy.yaml');
-  writeFileSync(file, [
-    'name: demo',
-    'masking:',
-    '  - name: tickets',
-    '    detectors:',
-    '      - { name: TICKET, kind: regex, pattern: "TCK-\\\\d+" }',
-    '    strategy: hash',
-    '  - name: mails',
-    '    entities: [EMAIL_ADDRESS]',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'name: demo',
+      'masking:',
+      '  - name: tickets',
+      '    detectors:',
+      '      - { name: TICKET, kind: regex, pattern: "TCK-\\\\d+" }',
+      '    strategy: hash',
+      '  - name: mails',
+      '    entities: [EMAIL_ADDRESS]',
+      '',
+    ].join('\n'),
+  );
   const env = { PORTCULLIS_MASK_HASH_KEY: 'k' };
   const a = await mask(['--policy', file], 'TCK-42 by a@b.co, card 4111111111111111', env);
   assert.equal(a.code, 0, a.stderr);

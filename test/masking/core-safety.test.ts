@@ -24,14 +24,17 @@ function rng(seed: number): () => number {
 
 test('random bytes of every value, every strategy, whole and streamed: no trap', () => {
   const r = rng(1);
-  const alphabet = Buffer.from('0123456789 -+().@:="\'\\\n\teyJAKIASPBbpa-----BEGIN PRIVATE KEY-----Bearer password=DE89GB82');
+  const alphabet = Buffer.from(
+    '0123456789 -+().@:="\'\\\n\teyJAKIASPBbpa-----BEGIN PRIVATE KEY-----Bearer password=DE89GB82',
+  );
   for (const strategy of ['redact', 'mask', 'partial', 'hash'] as const) {
     const p = plan(strategy, 3);
     for (let round = 0; round < 60; round++) {
       const n = Math.floor(r() * 3000);
       const bytes = Buffer.alloc(n);
       const skewed = r() < 0.5;
-      for (let k = 0; k < n; k++) bytes[k] = skewed ? alphabet[Math.floor(r() * alphabet.length)] : Math.floor(r() * 256);
+      for (let k = 0; k < n; k++)
+        bytes[k] = skewed ? alphabet[Math.floor(r() * alphabet.length)] : Math.floor(r() * 256);
       engine.maskBytes(bytes, p);
       const s = engine.createStream(p);
       let from = 0;
@@ -50,15 +53,31 @@ test('hostile arguments to the exported functions: refused with -1 or 0, never a
   const calls: [string, number[]][] = [
     ['scan', [10, 0xffffffff, 1]], // before any reserve
     ['apply', []],
-    ['reserve', [-1]], ['reserve', [2 ** 31 - 1]], ['reserve', [2 ** 29]],
+    ['reserve', [-1]],
+    ['reserve', [2 ** 31 - 1]],
+    ['reserve', [2 ** 29]],
     ['reserve', [100]],
-    ['scan', [-5, 0xffffffff, 0]], ['scan', [1 << 30, 0xffffffff, 0]], ['scan', [100, 0xffffffff, 7]],
-    ['setSpans', [-1, 0]], ['setSpans', [1 << 30, 0]], ['setSpans', [0, 1 << 30]], ['setSpans', [0, -3]],
-    ['reserveSpans', [-1]], ['reserveSpans', [1 << 30]],
-    ['setStrategy', [64, 0, 0]], ['setStrategy', [-1, 0, 0]], ['setStrategy', [3, 9, 0]], ['setStrategy', [3, 2, 100000]],
-    ['setName', [70, 3]], ['setName', [3, -1]], ['setName', [3, 1 << 30]],
-    ['setHashKey', [-1]], ['setHashKey', [1 << 30]],
-    ['apply', []], ['reset', []], ['apply', []],
+    ['scan', [-5, 0xffffffff, 0]],
+    ['scan', [1 << 30, 0xffffffff, 0]],
+    ['scan', [100, 0xffffffff, 7]],
+    ['setSpans', [-1, 0]],
+    ['setSpans', [1 << 30, 0]],
+    ['setSpans', [0, 1 << 30]],
+    ['setSpans', [0, -3]],
+    ['reserveSpans', [-1]],
+    ['reserveSpans', [1 << 30]],
+    ['setStrategy', [64, 0, 0]],
+    ['setStrategy', [-1, 0, 0]],
+    ['setStrategy', [3, 9, 0]],
+    ['setStrategy', [3, 2, 100000]],
+    ['setName', [70, 3]],
+    ['setName', [3, -1]],
+    ['setName', [3, 1 << 30]],
+    ['setHashKey', [-1]],
+    ['setHashKey', [1 << 30]],
+    ['apply', []],
+    ['reset', []],
+    ['apply', []],
   ];
   for (const [name, args] of calls) assert.doesNotThrow(() => x[name](...args), `${name}(${args})`);
   // Garbage spans written by a host: out of order, overlapping, past the cut, bad entities — skipped, not trusted.

@@ -17,8 +17,10 @@ export const JWT_HS256 = `${b64url('{"alg":"HS256","typ":"JWT"}')}.${b64url('{"s
 const JWT_NONE = `${b64url('{"typ":"JWT", "alg":"none"}')}.${b64url('{"sub":"x"}')}.`;
 const NOT_ALG = `${b64url('{"notalg":"HS256"}')}.${b64url('{"sub":"x"}')}.abcdef`;
 const NOT_JSON = `${b64url('{alg HS256')}.${b64url('{"sub":"x"}')}.abcdef`;
-export const PEM_RSA = '-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi\nZ1BjP5CE/Wm/Rr500P\n-----END RSA PRIVATE KEY-----';
-const PEM_OPENSSH = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----';
+export const PEM_RSA =
+  '-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi\nZ1BjP5CE/Wm/Rr500P\n-----END RSA PRIVATE KEY-----';
+const PEM_OPENSSH =
+  '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----';
 const R = (e: string): string => `[REDACTED:${e}]`;
 
 export const CASES: Case[] = [
@@ -42,13 +44,29 @@ export const CASES: Case[] = [
   { entity: 'CREDIT_CARD', text: 'no issuer 1234567812345670' },
   { entity: 'CREDIT_CARD', text: 'too long 41111111111111111111' },
   { entity: 'CREDIT_CARD', text: 'grouped too long 1234 5678 9012 3456 7890' },
-  { entity: 'CREDIT_CARD', text: 'with expiry 4111 1111 1111 1111 12/25', want: `with expiry ${R('CREDIT_CARD')} 12/25` },
-  { entity: 'CREDIT_CARD', text: 'and next 4111111111111111 078-05-1120', want: `and next ${R('CREDIT_CARD')} ${R('US_SSN')}` },
-  { entity: 'CREDIT_CARD', text: 'two 5555 5555 5555 4444 4111 1111 1111 1111', want: `two ${R('CREDIT_CARD')} ${R('CREDIT_CARD')}` },
+  {
+    entity: 'CREDIT_CARD',
+    text: 'with expiry 4111 1111 1111 1111 12/25',
+    want: `with expiry ${R('CREDIT_CARD')} 12/25`,
+  },
+  {
+    entity: 'CREDIT_CARD',
+    text: 'and next 4111111111111111 078-05-1120',
+    want: `and next ${R('CREDIT_CARD')} ${R('US_SSN')}`,
+  },
+  {
+    entity: 'CREDIT_CARD',
+    text: 'two 5555 5555 5555 4444 4111 1111 1111 1111',
+    want: `two ${R('CREDIT_CARD')} ${R('CREDIT_CARD')}`,
+  },
   { entity: 'CREDIT_CARD', text: 'glued x4111111111111111 and 4111111111111111x' },
   { entity: 'CREDIT_CARD', text: 'mixed separators 4111 1111-1111 1111' },
   { entity: 'CREDIT_CARD', text: 'odd groups 41 11111111111111' },
-  { entity: 'CREDIT_CARD', text: 'amex length 378282246310005 is fine but 37828224631000 is not', want: `amex length ${R('CREDIT_CARD')} is fine but 37828224631000 is not` },
+  {
+    entity: 'CREDIT_CARD',
+    text: 'amex length 378282246310005 is fine but 37828224631000 is not',
+    want: `amex length ${R('CREDIT_CARD')} is fine but 37828224631000 is not`,
+  },
 
   // US_SSN
   { entity: 'US_SSN', text: 'ssn 078-05-1120.', want: `ssn ${R('US_SSN')}.` },
@@ -102,7 +120,11 @@ export const CASES: Case[] = [
   { entity: 'IBAN_CODE', text: 'iban DE89 3704 0044 0532 0130 00.', want: `iban ${R('IBAN_CODE')}.` },
   { entity: 'IBAN_CODE', text: 'GB82WEST12345698765432', want: R('IBAN_CODE') },
   { entity: 'IBAN_CODE', text: '(FR1420041010050500013M02606)', want: `(${R('IBAN_CODE')})` },
-  { entity: 'IBAN_CODE', text: 'nl: NL91ABNA0417164300, no: NO9386011117947', want: `nl: ${R('IBAN_CODE')}, no: ${R('IBAN_CODE')}` },
+  {
+    entity: 'IBAN_CODE',
+    text: 'nl: NL91ABNA0417164300, no: NO9386011117947',
+    want: `nl: ${R('IBAN_CODE')}, no: ${R('IBAN_CODE')}`,
+  },
   { entity: 'IBAN_CODE', text: 'ü GB82 WEST 1234 5698 7654 32ü', want: `ü ${R('IBAN_CODE')}ü` },
   { entity: 'IBAN_CODE', text: 'mod97 fails DE89 3704 0044 0532 0130 01' },
   { entity: 'IBAN_CODE', text: 'unknown country XX89370400440532013000' },
@@ -121,7 +143,11 @@ export const CASES: Case[] = [
   { entity: 'JWT', text: `inside base64 AAAA${JWT_HS256}` },
 
   // AWS_ACCESS_KEY
-  { entity: 'AWS_ACCESS_KEY', text: 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE', want: `aws_access_key_id = ${R('AWS_ACCESS_KEY')}` },
+  {
+    entity: 'AWS_ACCESS_KEY',
+    text: 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE',
+    want: `aws_access_key_id = ${R('AWS_ACCESS_KEY')}`,
+  },
   { entity: 'AWS_ACCESS_KEY', text: '"ASIAY34FZKBOKMUTVV7A",', want: `"${R('AWS_ACCESS_KEY')}",` },
   { entity: 'AWS_ACCESS_KEY', text: 'ключAKIAIOSFODNN7EXAMPLEключ', want: `ключ${R('AWS_ACCESS_KEY')}ключ` },
   { entity: 'AWS_ACCESS_KEY', text: 'short AKIAIOSFODNN7EXAMPL and long AKIAIOSFODNN7EXAMPLEX' },
@@ -132,23 +158,52 @@ export const CASES: Case[] = [
   { entity: 'PRIVATE_KEY', text: `key:\n${PEM_RSA}\nafter`, want: `key:\n${R('PRIVATE_KEY')}\nafter` },
   { entity: 'PRIVATE_KEY', text: `${PEM_OPENSSH}\n`, want: `${R('PRIVATE_KEY')}\n` },
   { entity: 'PRIVATE_KEY', text: `{"key":"${PEM_RSA.replace(/\n/g, '\\n')}"}`, want: `{"key":"${R('PRIVATE_KEY')}"}` },
-  { entity: 'PRIVATE_KEY', text: 'cut off -----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN', want: `cut off ${R('PRIVATE_KEY')}`, toEnd: true },
+  {
+    entity: 'PRIVATE_KEY',
+    text: 'cut off -----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN',
+    want: `cut off ${R('PRIVATE_KEY')}`,
+    toEnd: true,
+  },
   { entity: 'PRIVATE_KEY', text: '-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----' },
   { entity: 'PRIVATE_KEY', text: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----' },
 
   // BEARER_TOKEN
-  { entity: 'BEARER_TOKEN', text: 'Authorization: Bearer abc.def-ghi_jkl\r\n', want: `Authorization: Bearer ${R('BEARER_TOKEN')}\r\n` },
-  { entity: 'BEARER_TOKEN', text: 'authorization: Basic dXNlcjpwYXNzd29yZA==', want: `authorization: Basic ${R('BEARER_TOKEN')}` },
-  { entity: 'BEARER_TOKEN', text: `{"Authorization": "Bearer ${JWT_HS256}"}`, want: `{"Authorization": "Bearer ${R('BEARER_TOKEN')}"}` },
-  { entity: 'BEARER_TOKEN', text: "curl -H 'Authorization: token ghp_abcdefghijklmnop1234' x", want: `curl -H 'Authorization: token ${R('BEARER_TOKEN')}' x` },
-  { entity: 'BEARER_TOKEN', text: 'use bearer 0123456789abcdef please', want: `use bearer ${R('BEARER_TOKEN')} please` },
+  {
+    entity: 'BEARER_TOKEN',
+    text: 'Authorization: Bearer abc.def-ghi_jkl\r\n',
+    want: `Authorization: Bearer ${R('BEARER_TOKEN')}\r\n`,
+  },
+  {
+    entity: 'BEARER_TOKEN',
+    text: 'authorization: Basic dXNlcjpwYXNzd29yZA==',
+    want: `authorization: Basic ${R('BEARER_TOKEN')}`,
+  },
+  {
+    entity: 'BEARER_TOKEN',
+    text: `{"Authorization": "Bearer ${JWT_HS256}"}`,
+    want: `{"Authorization": "Bearer ${R('BEARER_TOKEN')}"}`,
+  },
+  {
+    entity: 'BEARER_TOKEN',
+    text: "curl -H 'Authorization: token ghp_abcdefghijklmnop1234' x",
+    want: `curl -H 'Authorization: token ${R('BEARER_TOKEN')}' x`,
+  },
+  {
+    entity: 'BEARER_TOKEN',
+    text: 'use bearer 0123456789abcdef please',
+    want: `use bearer ${R('BEARER_TOKEN')} please`,
+  },
   { entity: 'BEARER_TOKEN', text: 'BEARER sk-live-51HxQ', want: `BEARER ${R('BEARER_TOKEN')}` },
   { entity: 'BEARER_TOKEN', text: 'bearer authentication and Bearer token and the bearer of bad news' },
   { entity: 'BEARER_TOKEN', text: 'Authorization: required' },
 
   // PASSWORD
   { entity: 'PASSWORD', text: 'password=hunter2', want: `password=${R('PASSWORD')}` },
-  { entity: 'PASSWORD', text: '{"password": "hunter2", "user": "bob"}', want: `{"password": "${R('PASSWORD')}", "user": "bob"}` },
+  {
+    entity: 'PASSWORD',
+    text: '{"password": "hunter2", "user": "bob"}',
+    want: `{"password": "${R('PASSWORD')}", "user": "bob"}`,
+  },
   { entity: 'PASSWORD', text: 'PGPASSWORD=s3cret psql -h db', want: `PGPASSWORD=${R('PASSWORD')} psql -h db` },
   { entity: 'PASSWORD', text: "DB_PASSWORD: 'p@ss w0rd'\n", want: `DB_PASSWORD: '${R('PASSWORD')}'\n` },
   { entity: 'PASSWORD', text: 'passwd=abc;x=1', want: `passwd=${R('PASSWORD')};x=1` },

@@ -19,7 +19,10 @@ for (const entity of BUILTIN_ENTITIES) {
       const mixed = [...c.want!.matchAll(/\[REDACTED:([A-Z_]+)\]/g)].some((m) => m[1] !== entity);
       if (mixed) assert.ok(Buffer.from(r.output).toString().includes(`[REDACTED:${entity}]`), c.text);
       else assert.equal(Buffer.from(r.output).toString(), c.want, c.text);
-      assert.ok(r.findings.every((f) => f.entity === entity), c.text);
+      assert.ok(
+        r.findings.every((f) => f.entity === entity),
+        c.text,
+      );
       assert.ok(!maskText(c.text, others).includes(`[REDACTED:${entity}]`), c.text);
     }
   });
@@ -28,7 +31,8 @@ for (const entity of BUILTIN_ENTITIES) {
     for (const c of cases) {
       const bytes = Buffer.from(c.text);
       const want = Buffer.from(c.want ?? c.text);
-      for (let k = 0; k <= bytes.length; k++) assert.deepEqual(streamPieces(bytes, [k]), want, `${c.text} split at ${k}`);
+      for (let k = 0; k <= bytes.length; k++)
+        assert.deepEqual(streamPieces(bytes, [k]), want, `${c.text} split at ${k}`);
     }
   });
 }
@@ -39,7 +43,8 @@ test('every case byte by byte, and at every pair of split points', () => {
     const want = Buffer.from(c.want ?? c.text);
     assert.deepEqual(streamPieces(bytes, [...bytes.keys()].slice(1)), want, `${c.text} byte by byte`);
     for (let a = 1; a < bytes.length; a += 3) {
-      for (let b = a; b <= bytes.length; b += 5) assert.deepEqual(streamPieces(bytes, [a, b]), want, `${c.text} at ${a},${b}`);
+      for (let b = a; b <= bytes.length; b += 5)
+        assert.deepEqual(streamPieces(bytes, [a, b]), want, `${c.text} at ${a},${b}`);
     }
   }
 });
@@ -61,13 +66,21 @@ test('all cases joined into one document: every value found, counted per entity'
   assert.equal(Buffer.from(r.output).toString(), cases.map((c) => c.want ?? c.text).join('\n'));
   const expected = new Map<string, number>();
   for (const c of cases) {
-    for (const m of (c.want ?? '').matchAll(/\[REDACTED:([A-Z_]+)\]/g)) expected.set(m[1], (expected.get(m[1]) ?? 0) + 1);
+    for (const m of (c.want ?? '').matchAll(/\[REDACTED:([A-Z_]+)\]/g))
+      expected.set(m[1], (expected.get(m[1]) ?? 0) + 1);
   }
   assert.deepEqual(new Map(r.findings.map((f) => [f.entity, f.count])), expected);
 });
 
 test('invalid UTF-8 and control bytes around values do not disturb detection', () => {
-  const bytes = Buffer.concat([Buffer.from([0xff, 0xc3]), Buffer.from('4111111111111111'), Buffer.from([0x00, 0xe2, 0x82])]);
+  const bytes = Buffer.concat([
+    Buffer.from([0xff, 0xc3]),
+    Buffer.from('4111111111111111'),
+    Buffer.from([0x00, 0xe2, 0x82]),
+  ]);
   const out = Buffer.from(engine.maskBytes(bytes, ALL).output);
-  assert.deepEqual(out, Buffer.concat([Buffer.from([0xff, 0xc3]), Buffer.from('[REDACTED:CREDIT_CARD]'), Buffer.from([0x00, 0xe2, 0x82])]));
+  assert.deepEqual(
+    out,
+    Buffer.concat([Buffer.from([0xff, 0xc3]), Buffer.from('[REDACTED:CREDIT_CARD]'), Buffer.from([0x00, 0xe2, 0x82])]),
+  );
 });

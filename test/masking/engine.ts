@@ -1,5 +1,11 @@
 /** The engine and plans the masking tests share (one compiled module, a fixed hash key). */
-import { builtinPlan, loadMaskingEngine, type CompiledMasking, type MaskingEngine, type Strategy } from '../../extproc/masking/index.ts';
+import {
+  builtinPlan,
+  loadMaskingEngine,
+  type CompiledMasking,
+  type MaskingEngine,
+  type Strategy,
+} from '../../extproc/masking/index.ts';
 
 export const HASH_KEY = Buffer.from('test-hash-key');
 export const engine: MaskingEngine = await loadMaskingEngine({ hashKey: HASH_KEY });

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  columnMatcher, compileMaskingRules, MaskingRulesError, validateMaskingRules,
+  columnMatcher,
+  compileMaskingRules,
+  MaskingRulesError,
+  validateMaskingRules,
 } from '../../extproc/masking/index.ts';
 import { engine, maskText } from './engine.ts';
 
@@ -33,12 +36,15 @@ test('every problem is reported with the rule index and the field', () => {
   const got = issues([
     { name: 'ok', entities: ['CREDIT_CARD'] },
     { name: 'bad', entities: ['CREDIT_CARD', 'CARD'], strategy: 'shred', keep: -1, extra: 1 },
-    { name: 'det', detectors: [
-      { name: 'TICKET', kind: 'regex', pattern: '(unclosed' },
-      { name: 'lower', kind: 'words', words: [] },
-      { name: 'EMPTY', kind: 'regex', pattern: 'a*' },
-      { name: 'X', kind: 'glob' },
-    ] },
+    {
+      name: 'det',
+      detectors: [
+        { name: 'TICKET', kind: 'regex', pattern: '(unclosed' },
+        { name: 'lower', kind: 'words', words: [] },
+        { name: 'EMPTY', kind: 'regex', pattern: 'a*' },
+        { name: 'X', kind: 'glob' },
+      ],
+    },
     { name: 'fields', columns: ['users.card', 'a.b.c.d', 'bad-name'], paths: ['$.data.*', 'data', '$.items[?(@.x)]'] },
   ]);
   assert.deepEqual(got, [
@@ -51,19 +57,32 @@ test('every problem is reported with the rule index and the field', () => {
     "2 detectors[3].kind: must be 'regex' or 'words'",
   ]);
   // Shape problems come first; compile problems (regexes, columns, paths) once the shape is right.
-  assert.deepEqual(issues([
-    { name: 'det', detectors: [{ name: 'TICKET', kind: 'regex', pattern: '(unclosed' }, { name: 'EMPTY', kind: 'regex', pattern: 'a*' }] },
-    { name: 'fields', columns: ['users.card', 'a.b.c.d', 'bad-name'], paths: ['$.data.*', 'data', '$.items[?(@.x)]'] },
-    { name: 'dup', detectors: [{ name: 'TICKET', kind: 'words', words: ['x'] }] },
-  ]).map((s) => s.replace(/: Invalid regular expression.*/, ': <regex error>')), [
-    '0 detectors[0].pattern: invalid regular expression: <regex error>',
-    '0 detectors[1].pattern: the pattern matches the empty string',
-    '1 columns[1]: expected column, table.column or schema.table.column (letters, digits, _, $ and * wildcards)',
-    '1 columns[2]: expected column, table.column or schema.table.column (letters, digits, _, $ and * wildcards)',
-    '1 paths[1]: must start with $',
-    "1 paths[2]: unsupported selector [?(@.x)] at 7 (use name, 'name', index or *)",
-    '2 detectors[0].name: detector TICKET is already defined by masking[0]',
-  ]);
+  assert.deepEqual(
+    issues([
+      {
+        name: 'det',
+        detectors: [
+          { name: 'TICKET', kind: 'regex', pattern: '(unclosed' },
+          { name: 'EMPTY', kind: 'regex', pattern: 'a*' },
+        ],
+      },
+      {
+        name: 'fields',
+        columns: ['users.card', 'a.b.c.d', 'bad-name'],
+        paths: ['$.data.*', 'data', '$.items[?(@.x)]'],
+      },
+      { name: 'dup', detectors: [{ name: 'TICKET', kind: 'words', words: ['x'] }] },
+    ]).map((s) => s.replace(/: Invalid regular expression.*/, ': <regex error>')),
+    [
+      '0 detectors[0].pattern: invalid regular expression: <regex error>',
+      '0 detectors[1].pattern: the pattern matches the empty string',
+      '1 columns[1]: expected column, table.column or schema.table.column (letters, digits, _, $ and * wildcards)',
+      '1 columns[2]: expected column, table.column or schema.table.column (letters, digits, _, $ and * wildcards)',
+      '1 paths[1]: must start with $',
+      "1 paths[2]: unsupported selector [?(@.x)] at 7 (use name, 'name', index or *)",
+      '2 detectors[0].name: detector TICKET is already defined by masking[0]',
+    ],
+  );
   assert.deepEqual(issues({ not: 'a list' }), [' : masking must be a list of rules'.replace(/^/, '-1')]);
 });
 
@@ -80,15 +99,23 @@ test('protocol filter: only rules for that protocol (or for all) are compiled', 
     { name: 'pg', protocol: 'postgres', entities: ['CREDIT_CARD'] },
     { name: 'all', entities: ['EMAIL_ADDRESS'] },
   ];
-  assert.equal(maskText('4111111111111111 a@b.co', compileMaskingRules(rules, { protocol: 'ssh' })), '4111111111111111 [REDACTED:EMAIL_ADDRESS]');
-  assert.equal(maskText('4111111111111111 a@b.co', compileMaskingRules(rules, { protocol: 'postgres' })), '[REDACTED:CREDIT_CARD] [REDACTED:EMAIL_ADDRESS]');
+  assert.equal(
+    maskText('4111111111111111 a@b.co', compileMaskingRules(rules, { protocol: 'ssh' })),
+    '4111111111111111 [REDACTED:EMAIL_ADDRESS]',
+  );
+  assert.equal(
+    maskText('4111111111111111 a@b.co', compileMaskingRules(rules, { protocol: 'postgres' })),
+    '[REDACTED:CREDIT_CARD] [REDACTED:EMAIL_ADDRESS]',
+  );
 });
 
 test('column rules: name, table.column, schema.table.column, wildcards, case-insensitive', () => {
-  const match = columnMatcher(compileMaskingRules([
-    { name: 'cards', columns: ['card_number', 'billing.*_token'], strategy: 'partial' },
-    { name: 'pii', columns: ['public.users.ssn', 'Customers.Email'], strategy: 'hash' },
-  ]));
+  const match = columnMatcher(
+    compileMaskingRules([
+      { name: 'cards', columns: ['card_number', 'billing.*_token'], strategy: 'partial' },
+      { name: 'pii', columns: ['public.users.ssn', 'Customers.Email'], strategy: 'hash' },
+    ]),
+  );
   assert.equal(match('card_number')?.label, 'cards');
   assert.equal(match('CARD_NUMBER', 'orders')?.strategy, 'partial');
   assert.equal(match('stripe_token', 'billing')?.label, 'cards');
@@ -109,7 +136,20 @@ test('maskJson: path rules mask whole values, other strings by content, counts p
   ]);
   const input = {
     data: { user: 'admin', port: 5432, on: true, nothing: null },
-    items: [{ spec: { containers: [{ env: [{ name: 'A', value: 'x1' }, { name: 'B', value: 'mail a@b.co' }] }] } }],
+    items: [
+      {
+        spec: {
+          containers: [
+            {
+              env: [
+                { name: 'A', value: 'x1' },
+                { name: 'B', value: 'mail a@b.co' },
+              ],
+            },
+          ],
+        },
+      },
+    ],
     metadata: { annotations: { owner: 'bob', n: ['ab', 'c'] } },
     message: 'contact bob@example.com, card 4111111111111111',
     untouched: 'plain text',
@@ -118,15 +158,39 @@ test('maskJson: path rules mask whole values, other strings by content, counts p
   const r = engine.maskJson(input, p);
   assert.deepEqual(input, copy, 'the input is not modified');
   assert.deepEqual(r.value, {
-    data: { user: '[REDACTED:secret-data]', port: '[REDACTED:secret-data]', on: '[REDACTED:secret-data]', nothing: null },
-    items: [{ spec: { containers: [{ env: [{ name: 'A', value: '[REDACTED:secret-data]' }, { name: 'B', value: '[REDACTED:secret-data]' }] }] } }],
+    data: {
+      user: '[REDACTED:secret-data]',
+      port: '[REDACTED:secret-data]',
+      on: '[REDACTED:secret-data]',
+      nothing: null,
+    },
+    items: [
+      {
+        spec: {
+          containers: [
+            {
+              env: [
+                { name: 'A', value: '[REDACTED:secret-data]' },
+                { name: 'B', value: '[REDACTED:secret-data]' },
+              ],
+            },
+          ],
+        },
+      },
+    ],
     metadata: { annotations: { owner: '***', n: ['**', '*'] } },
     message: 'contact [REDACTED:EMAIL_ADDRESS], card [REDACTED:CREDIT_CARD]',
     untouched: 'plain text',
   });
-  assert.deepEqual(new Map(r.findings.map((f) => [f.entity, f.count])), new Map([
-    ['secret-data', 5], ['notes', 3], ['EMAIL_ADDRESS', 1], ['CREDIT_CARD', 1],
-  ]));
+  assert.deepEqual(
+    new Map(r.findings.map((f) => [f.entity, f.count])),
+    new Map([
+      ['secret-data', 5],
+      ['notes', 3],
+      ['EMAIL_ADDRESS', 1],
+      ['CREDIT_CARD', 1],
+    ]),
+  );
 });
 
 test('Kubernetes Secret data: base64 values decoded, masked, re-encoded; clean values untouched', () => {
@@ -151,6 +215,10 @@ test('Kubernetes Secret data: base64 values decoded, masked, re-encoded; clean v
   const whole = engine.maskBase64Value(b64('anything'), p, { label: 'secret', strategy: 'redact', keep: 4 });
   assert.equal(Buffer.from(whole.value, 'base64').toString(), '[REDACTED:secret]');
   assert.deepEqual(whole.findings, [{ entity: 'secret', count: 1 }]);
-  const both = engine.maskJson(secret, compileMaskingRules([{ name: 'all-data', paths: ['$.data.*'], strategy: 'partial', keep: 2 }]), { base64Paths: ['$.data.*'] });
+  const both = engine.maskJson(
+    secret,
+    compileMaskingRules([{ name: 'all-data', paths: ['$.data.*'], strategy: 'partial', keep: 2 }]),
+    { base64Paths: ['$.data.*'] },
+  );
   assert.equal(Buffer.from((both.value as typeof secret).data.aws, 'base64').toString(), '******************LE');
 });

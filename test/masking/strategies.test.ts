@@ -44,7 +44,11 @@ test('hash with keys of every size (RFC 2104: long keys are hashed first) matche
       const out = Buffer.from(e.maskBytes(Buffer.from(value), plan('hash')).output).toString();
       const secret = value.startsWith('pwd=') ? value.slice(4) : value;
       const prefix = value.startsWith('pwd=') ? 'pwd=' : '';
-      assert.equal(out, `${prefix}sha256:${createHmac('sha256', key).update(secret).digest('hex')}`, `key ${size}, ${value}`);
+      assert.equal(
+        out,
+        `${prefix}sha256:${createHmac('sha256', key).update(secret).digest('hex')}`,
+        `key ${size}, ${value}`,
+      );
     }
   }
 });
@@ -57,9 +61,15 @@ test('two engines with different keys hash differently (values cannot be matched
 });
 
 test('field masking applies the strategy to a whole value', () => {
-  assert.equal(engine.maskFieldText('anything at all', { label: 'notes', strategy: 'redact', keep: 4 }), '[REDACTED:notes]');
+  assert.equal(
+    engine.maskFieldText('anything at all', { label: 'notes', strategy: 'redact', keep: 4 }),
+    '[REDACTED:notes]',
+  );
   assert.equal(engine.maskFieldText('4111 1111', { label: 'x', strategy: 'partial', keep: 4 }), '**** 1111');
   assert.equal(engine.maskFieldText('héllo', { label: 'x', strategy: 'mask', keep: 4 }), '*****');
   assert.equal(engine.maskFieldText('', { label: 'x', strategy: 'redact', keep: 4 }), '');
-  assert.equal(engine.maskFieldText('v', { label: 'x', strategy: 'hash', keep: 4 }), `sha256:${createHmac('sha256', HASH_KEY).update('v').digest('hex')}`);
+  assert.equal(
+    engine.maskFieldText('v', { label: 'x', strategy: 'hash', keep: 4 }),
+    `sha256:${createHmac('sha256', HASH_KEY).update('v').digest('hex')}`,
+  );
 });

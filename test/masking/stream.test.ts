@@ -23,7 +23,10 @@ function rng(seed: number): () => number {
 
 test('a plain line is passed on at once, nothing held back', () => {
   const s = engine.createStream(ALL);
-  assert.equal(Buffer.from(s.push(Buffer.from('hello world, build 42 done\n'))).toString(), 'hello world, build 42 done\n');
+  assert.equal(
+    Buffer.from(s.push(Buffer.from('hello world, build 42 done\n'))).toString(),
+    'hello world, build 42 done\n',
+  );
   assert.equal(Buffer.from(s.push(Buffer.from('user@host:~$ '))).toString(), 'user@host:~$ ');
   assert.equal(s.end().length, 0);
 });
@@ -38,7 +41,10 @@ test('only a possible value is held back: a number that may be a card', () => {
 });
 
 test('a PEM key far longer than the carry cap is masked across chunks, nothing of it leaks', () => {
-  const body = Array.from({ length: 400 }, (_, i) => `SECRETLINE${String(i).padStart(4, '0')}ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789`).join('\n');
+  const body = Array.from(
+    { length: 400 },
+    (_, i) => `SECRETLINE${String(i).padStart(4, '0')}ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789`,
+  ).join('\n');
   const text = `before\n-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\nafter 4111111111111111\n`;
   assert.ok(text.length > 2 * CARRY_CAP);
   const bytes = Buffer.from(text);
@@ -102,20 +108,59 @@ test('memory stays bounded: whatever the stream, at most the carry cap (plus one
 
 test('random mixes of values and near-misses: streamed in random pieces = masked in one piece', () => {
   const pieces = [
-    '4111111111111111', '4111 1111 1111 1111', '4111111111111112', '078-05-1120', '000-12-3456', 'bob@example.com',
-    'x@y', '+1 415 555 0100', '(415) 555-0100', 'DE89 3704 0044 0532 0130 00', 'GB82WEST12345698765432', JWT_HS256,
-    'AKIAIOSFODNN7EXAMPLE', 'Authorization: Bearer abc123def456', 'bearer of', 'password=hunter2', '"password": "x y"',
-    'PGPASSWORD=', '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----', ' ', '\n', '.', ',', '-', '@',
-    'é', '日本', '"', "'", ':', '=', '(', ')', 'abc', 'pass', 'eyJ', 'AKIA', '12', '+', 'Bearer ',
+    '4111111111111111',
+    '4111 1111 1111 1111',
+    '4111111111111112',
+    '078-05-1120',
+    '000-12-3456',
+    'bob@example.com',
+    'x@y',
+    '+1 415 555 0100',
+    '(415) 555-0100',
+    'DE89 3704 0044 0532 0130 00',
+    'GB82WEST12345698765432',
+    JWT_HS256,
+    'AKIAIOSFODNN7EXAMPLE',
+    'Authorization: Bearer abc123def456',
+    'bearer of',
+    'password=hunter2',
+    '"password": "x y"',
+    'PGPASSWORD=',
+    '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----',
+    ' ',
+    '\n',
+    '.',
+    ',',
+    '-',
+    '@',
+    'é',
+    '日本',
+    '"',
+    "'",
+    ':',
+    '=',
+    '(',
+    ')',
+    'abc',
+    'pass',
+    'eyJ',
+    'AKIA',
+    '12',
+    '+',
+    'Bearer ',
   ];
   const r = rng(42);
   for (const strategy of ['redact', 'partial', 'hash'] as const) {
     const p = plan(strategy);
     for (let round = 0; round < 150; round++) {
-      const text = Array.from({ length: 1 + Math.floor(r() * 40) }, () => pieces[Math.floor(r() * pieces.length)]).join('');
+      const text = Array.from({ length: 1 + Math.floor(r() * 40) }, () => pieces[Math.floor(r() * pieces.length)]).join(
+        '',
+      );
       const bytes = Buffer.from(text);
       const want = Buffer.from(engine.maskBytes(bytes, p).output);
-      const cuts = [...new Set(Array.from({ length: Math.floor(r() * 6) }, () => Math.floor(r() * bytes.length)))].sort((a, b) => a - b);
+      const cuts = [...new Set(Array.from({ length: Math.floor(r() * 6) }, () => Math.floor(r() * bytes.length)))].sort(
+        (a, b) => a - b,
+      );
       assert.deepEqual(streamPieces(bytes, cuts, p), want, `${strategy} ${JSON.stringify(text)} cut at ${cuts}`);
     }
   }
@@ -123,13 +168,18 @@ test('random mixes of values and near-misses: streamed in random pieces = masked
 
 test('custom detectors in a stream: matches across chunk boundaries are found', () => {
   const p = compileMaskingRules([
-    { name: 'codes', entities: ['EMAIL_ADDRESS'], detectors: [
-      { name: 'PROJECT', kind: 'words', words: ['Project Falcon', 'Nightjar'] },
-      { name: 'TICKET', kind: 'regex', pattern: 'TCK-\\d{4,}' },
-    ] },
+    {
+      name: 'codes',
+      entities: ['EMAIL_ADDRESS'],
+      detectors: [
+        { name: 'PROJECT', kind: 'words', words: ['Project Falcon', 'Nightjar'] },
+        { name: 'TICKET', kind: 'regex', pattern: 'TCK-\\d{4,}' },
+      ],
+    },
   ]);
   const text = 'about Project Falcon and nightjar, ticket TCK-123456 by bob@example.com; Nightjars fly\n';
-  const want = 'about [REDACTED:PROJECT] and [REDACTED:PROJECT], ticket [REDACTED:TICKET] by [REDACTED:EMAIL_ADDRESS]; Nightjars fly\n';
+  const want =
+    'about [REDACTED:PROJECT] and [REDACTED:PROJECT], ticket [REDACTED:TICKET] by [REDACTED:EMAIL_ADDRESS]; Nightjars fly\n';
   const bytes = Buffer.from(text);
   assert.equal(Buffer.from(engine.maskBytes(bytes, p).output).toString(), want);
   for (let k = 0; k <= bytes.length; k++) assert.equal(streamPieces(bytes, [k], p).toString(), want, `split at ${k}`);
@@ -137,7 +187,9 @@ test('custom detectors in a stream: matches across chunk boundaries are found', 
 });
 
 test('custom regex offsets are byte offsets even around multi-byte characters', () => {
-  const p = compileMaskingRules([{ name: 'r', detectors: [{ name: 'CODE', kind: 'regex', pattern: 'K\\d+' }], strategy: 'mask' }]);
+  const p = compileMaskingRules([
+    { name: 'r', detectors: [{ name: 'CODE', kind: 'regex', pattern: 'K\\d+' }], strategy: 'mask' },
+  ]);
   const out = Buffer.from(engine.maskBytes(Buffer.from('ééé K12 🎉 K345 ü'), p).output).toString();
   assert.equal(out, 'ééé *** 🎉 **** ü');
 });

@@ -8,5 +8,14 @@ test('CEL declarations match the context sections field for field', () => {
   assert.deepEqual(Object.keys(CEL_CONTEXT_SCHEMA.k8s).sort(), Object.keys(EMPTY_K8S).sort());
   assert.deepEqual(Object.keys(CEL_CONTEXT_SCHEMA.sql).sort(), Object.keys(EMPTY_SQL).sort());
   assert.deepEqual(Object.keys(CEL_CONTEXT_SCHEMA.ssh).sort(), Object.keys(EMPTY_SSH).sort());
-  assert.deepEqual(Object.keys(CEL_CONTEXT_SCHEMA).sort(), ['agent', 'k8s', 'protocol', 'session', 'sql', 'ssh', 'target', 'time']);
+  assert.deepEqual(Object.keys(CEL_CONTEXT_SCHEMA).sort(), [
+    'agent',
+    'k8s',
+    'protocol',
+    'session',
+    'sql',
+    'ssh',
+    'target',
+    'time',
+  ]);
 });

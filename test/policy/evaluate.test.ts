@@ -56,18 +56,43 @@ test('deny wins over allow, in the same policy and across policies', () => {
 });
 
 test('require_approval wins over allow and carries the approval requirement', () => {
-  const req = kubeRequest({ verb: 'patch', resource: 'deployments', subresource: 'scale', namespace: 'prod', body: { spec: { replicas: 20 } } });
+  const req = kubeRequest({
+    verb: 'patch',
+    resource: 'deployments',
+    subresource: 'scale',
+    namespace: 'prod',
+    body: { spec: { replicas: 20 } },
+  });
   const d = decide(policies(guard), req.ctx, req.defaultAction);
   assert.equal(d.action, 'require_approval');
   assert.equal(d.rule, 'scale');
-  assert.deepEqual(d.approval, { group: 'sre', grant: 'once', windowSeconds: 3600, minApprovals: 1, ttlSeconds: 900, holdSeconds: 0 });
-  const small = kubeRequest({ verb: 'patch', resource: 'deployments', subresource: 'scale', namespace: 'prod', body: { spec: { replicas: 3 } } });
+  assert.deepEqual(d.approval, {
+    group: 'sre',
+    grant: 'once',
+    windowSeconds: 3600,
+    minApprovals: 1,
+    ttlSeconds: 900,
+    holdSeconds: 0,
+  });
+  const small = kubeRequest({
+    verb: 'patch',
+    resource: 'deployments',
+    subresource: 'scale',
+    namespace: 'prod',
+    body: { spec: { replicas: 3 } },
+  });
   assert.equal(decide(policies(guard), small.ctx, small.defaultAction).action, 'allow');
 });
 
 test('a deny or approval rule that fails to evaluate denies (fail closed); a failing allow rule does not allow', () => {
   // The scale rule reads k8s.body.spec.replicas: a scale request without a body makes it fail.
-  const req = kubeRequest({ verb: 'patch', resource: 'deployments', subresource: 'scale', namespace: 'prod', body: {} });
+  const req = kubeRequest({
+    verb: 'patch',
+    resource: 'deployments',
+    subresource: 'scale',
+    namespace: 'prod',
+    body: {},
+  });
   const d = decide(policies(guard), req.ctx, req.defaultAction);
   assert.equal(d.action, 'deny');
   assert.equal(d.reason, 'error');
@@ -99,7 +124,10 @@ rules:
   assert.equal(decide(set, asAgent.ctx, 'deny').action, 'deny');
   const asSre = kubeRequest({ verb: 'delete' }, { agent: { id: 'x', groups: ['sre'] } });
   assert.equal(decide(set, asSre.ctx, 'deny').action, 'allow');
-  const devTarget = kubeRequest({ verb: 'delete' }, { agent: { id: 'x', groups: ['sre'] }, target: { name: 'dev', kind: 'kubernetes', labels: { env: 'dev' } } });
+  const devTarget = kubeRequest(
+    { verb: 'delete' },
+    { agent: { id: 'x', groups: ['sre'] }, target: { name: 'dev', kind: 'kubernetes', labels: { env: 'dev' } } },
+  );
   assert.equal(decide(set, devTarget.ctx, 'deny').action, 'deny');
 });
 
@@ -128,7 +156,10 @@ test('dry-run: recorded as what would happen, never enforced', () => {
   assert.equal(d2.action, 'allow');
   assert.equal(d2.dryRun?.action, 'allow');
   const d3 = decide(policies(dry, readOnly), req.ctx, 'deny');
-  assert.deepEqual([d3.action, d3.reason, d3.dryRun?.action, d3.dryRun?.rule], ['deny', 'default', 'deny', 'no-prod-delete']);
+  assert.deepEqual(
+    [d3.action, d3.reason, d3.dryRun?.action, d3.dryRun?.rule],
+    ['deny', 'default', 'deny', 'no-prod-delete'],
+  );
   // Without dry-run policies there is no dryRun field.
   assert.equal(decide(policies(readOnly), req.ctx, 'deny').dryRun, undefined);
 });
@@ -146,5 +177,8 @@ masking:
     columns: ["users.ssn"]
 `);
   const req = kubeRequest({ verb: 'get' });
-  assert.deepEqual(decide(set, req.ctx, 'deny').masking.map((m) => m.name), ['cards']);
+  assert.deepEqual(
+    decide(set, req.ctx, 'deny').masking.map((m) => m.name),
+    ['cards'],
+  );
 });

@@ -5,7 +5,10 @@ export function policies(...sources: string[]): CompiledPolicy[] {
   return sources.map((s, i) => loadPolicy(s, i + 1)).sort((a, b) => a.doc.name.localeCompare(b.doc.name));
 }
 
-export function kubeRequest(k8s: SampleRequest['k8s'], extra: Omit<SampleRequest, 'k8s'> = {}): ReturnType<typeof contextFromSample> {
+export function kubeRequest(
+  k8s: SampleRequest['k8s'],
+  extra: Omit<SampleRequest, 'k8s'> = {},
+): ReturnType<typeof contextFromSample> {
   return contextFromSample({
     protocol: 'kubernetes',
     agent: { id: 'planner-1', groups: ['agents'], labels: { team: 'platform' } },

@@ -22,9 +22,9 @@ test('the bundled example policies load', () => {
 
 test('a CEL type error is reported at its line and column', () => {
   const src = [
-    'name: bad',          // 1
-    'rules:',             // 2
-    '  - name: r',        // 3
+    'name: bad', // 1
+    'rules:', // 2
+    '  - name: r', // 3
     '    when: k8s.verb == 3', // 4: string == int
     '    action: deny',
   ].join('\n');
@@ -58,7 +58,10 @@ test('schema problems point at the offending key: unknown fields, bad enums, mis
   const ps = problems(src);
   assert.ok(ps.includes('2:7: /mode must be one of: enforce, dry-run'), ps.join('\n'));
   assert.ok(ps.includes('6:5: unknown field "colour"'), ps.join('\n'));
-  assert.ok(ps.some((p) => p.startsWith('4:') && p.includes("must have required property 'approval'")), ps.join('\n'));
+  assert.ok(
+    ps.some((p) => p.startsWith('4:') && p.includes("must have required property 'approval'")),
+    ps.join('\n'),
+  );
 });
 
 test('YAML syntax errors and duplicate rule names are reported with positions', () => {
@@ -68,11 +71,15 @@ test('YAML syntax errors and duplicate rule names are reported with positions', 
 });
 
 test('a condition must be boolean', () => {
-  assert.deepEqual(problems('name: x\nrules:\n  - name: r\n    when: k8s.verb\n    action: allow\n'), ['4:11: CEL: condition must be a bool expression, not string']);
+  assert.deepEqual(problems('name: x\nrules:\n  - name: r\n    when: k8s.verb\n    action: allow\n'), [
+    '4:11: CEL: condition must be a bool expression, not string',
+  ]);
 });
 
 test('JSON policies load as well', () => {
-  const p = loadPolicy(JSON.stringify({ name: 'j', rules: [{ name: 'r', when: 'k8s.verb == "get"', action: 'allow' }] }));
+  const p = loadPolicy(
+    JSON.stringify({ name: 'j', rules: [{ name: 'r', when: 'k8s.verb == "get"', action: 'allow' }] }),
+  );
   assert.equal(p.doc.name, 'j');
   assert.equal(p.doc.mode, 'enforce');
 });

@@ -16,7 +16,9 @@ const client = (): Redis => {
   return c;
 };
 
-before(async () => { redis = await startRedis(); });
+before(async () => {
+  redis = await startRedis();
+});
 after(async () => {
   for (const c of clients) c.disconnect();
   await redis.close();
@@ -31,21 +33,35 @@ test('every write is a new version with author and time; history, diff and rollb
   assert.deepEqual([v1.version, v1.author, v2.version, v2.author], [1, 'alice', 2, 'bob']);
   assert.ok(Date.parse(v2.time) > 0);
   assert.equal((await store.get('ops'))?.version, 2);
-  assert.deepEqual((await store.history('ops')).map((h) => h.version), [1, 2]);
+  assert.deepEqual(
+    (await store.history('ops')).map((h) => h.version),
+    [1, 2],
+  );
   const back = await store.rollback('ops', 1, 'carol');
   assert.deepEqual([back.version, back.rolledBackFrom, back.source], [3, 1, v(1)]);
   assert.equal((await store.get('ops'))?.source, v(1));
-  await assert.rejects(store.put('name: ops\nrules:\n  - name: x\n    when: k8s.nope\n    action: allow\n', 'eve'), PolicyLoadError);
+  await assert.rejects(
+    store.put('name: ops\nrules:\n  - name: x\n    when: k8s.nope\n    action: allow\n', 'eve'),
+    PolicyLoadError,
+  );
   assert.equal((await store.history('ops')).length, 3, 'an invalid policy writes no version');
   await store.remove('ops', 'dave');
   assert.equal(await store.get('ops'), null);
-  assert.equal((await store.list()).find((p) => p.name === 'ops'), undefined);
+  assert.equal(
+    (await store.list()).find((p) => p.name === 'ops'),
+    undefined,
+  );
 });
 
 test('concurrent writers never share a version number', async () => {
   const store = new PolicyStore(client());
-  const written = await Promise.all(Array.from({ length: 10 }, (_, i) => new PolicyStore(client()).put(v(i).replace('ops', 'race'), `w${i}`)));
-  assert.deepEqual(written.map((w) => w.version).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const written = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => new PolicyStore(client()).put(v(i).replace('ops', 'race'), `w${i}`)),
+  );
+  assert.deepEqual(
+    written.map((w) => w.version).sort((a, b) => a - b),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
   assert.equal((await store.history('race')).length, 10);
 });
 
@@ -58,7 +74,11 @@ test('two replicas sharing one Redis pick up a change within a second, without r
   const started = Date.now();
   const written = await writer.put(v(7).replace('ops', 'hot'), 'alice');
   for (const replica of [replicaA, replicaB]) {
-    await waitFor(() => replica.current().find((p) => p.doc.name === 'hot' && p.version === written.version), 1000, 'hot reload');
+    await waitFor(
+      () => replica.current().find((p) => p.doc.name === 'hot' && p.version === written.version),
+      1000,
+      'hot reload',
+    );
   }
   assert.ok(Date.now() - started < 1000);
   await replicaA.stop();
@@ -73,7 +93,17 @@ test('a bad stored version and a Redis outage both leave the last good policies 
   const good = await store.put(v(1).replace('ops', 'keep'), 'alice');
   await waitFor(() => set.current().find((p) => p.doc.name === 'keep'), 1000, 'first version');
   // Bypass validation as a buggy writer (or an older replica) might, and announce it.
-  await redisClient.rpush('portcullis:policy:keep:versions', JSON.stringify({ name: 'keep', version: 2, author: 'x', time: new Date().toISOString(), deleted: false, source: 'name: keep\nrules: nope' }));
+  await redisClient.rpush(
+    'portcullis:policy:keep:versions',
+    JSON.stringify({
+      name: 'keep',
+      version: 2,
+      author: 'x',
+      time: new Date().toISOString(),
+      deleted: false,
+      source: 'name: keep\nrules: nope',
+    }),
+  );
   await redisClient.set('portcullis:policy:keep:current', '2');
   await set.reload();
   assert.equal(set.current().find((p) => p.doc.name === 'keep')?.version, good.version);

@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { waitFor } from '../harness/ports.ts';
-import { createRecorder, readEvents, recordingKeys, verifySession, type NewRecordingEvent } from '../../extproc/recording/index.ts';
+import {
+  createRecorder,
+  readEvents,
+  recordingKeys,
+  verifySession,
+  type NewRecordingEvent,
+} from '../../extproc/recording/index.ts';
 
 let server: TestRedis;
 let redis: Redis;
@@ -19,7 +25,12 @@ after(async () => {
   await server.close();
 });
 
-function ev(sessionId: string, type: NewRecordingEvent['type'], target: string, data: Record<string, unknown> = {}): NewRecordingEvent {
+function ev(
+  sessionId: string,
+  type: NewRecordingEvent['type'],
+  target: string,
+  data: Record<string, unknown> = {},
+): NewRecordingEvent {
   return { type, sessionId, agent: 'agent-d', target, protocol: 'postgres', data };
 }
 
@@ -36,7 +47,10 @@ describe('recorder durability and failure modes', () => {
         recorded.set(s, recorded.get(s)! + 1);
       }
     };
-    for (let n = 0; n < 30; n++) { round(n); await tick(); }
+    for (let n = 0; n < 30; n++) {
+      round(n);
+      await tick();
+    }
     await rec.flush();
     const acknowledged = rec.stats().written;
     assert.equal(acknowledged, 600);
@@ -46,12 +60,21 @@ describe('recorder durability and failure modes', () => {
     const inFlight = rec.flush();
     await server.stop();
     await waitFor(() => redis.status !== 'ready', 5_000, 'client to notice the server is gone');
-    for (let n = 40; n < 60; n++) { round(n); await tick(); }
+    for (let n = 40; n < 60; n++) {
+      round(n);
+      await tick();
+    }
     assert.equal(rec.stats().dropped, 0);
     await server.start();
     await inFlight;
-    for (let n = 60; n < 70; n++) { round(n); await tick(); }
-    for (const s of sessions) { rec.record(ev(s, 'session.end', 'db-restart')); recorded.set(s, recorded.get(s)! + 1); }
+    for (let n = 60; n < 70; n++) {
+      round(n);
+      await tick();
+    }
+    for (const s of sessions) {
+      rec.record(ev(s, 'session.end', 'db-restart'));
+      recorded.set(s, recorded.get(s)! + 1);
+    }
     await rec.flush();
     assert.equal(rec.stats().dropped, 0);
     assert.equal(rec.stats().buffered, 0);
@@ -59,7 +82,11 @@ describe('recorder durability and failure modes', () => {
     for (const s of sessions) {
       const seqs: number[] = [];
       for await (const e of readEvents(redis, s)) seqs.push(e.event!.seq);
-      assert.deepEqual(seqs, Array.from({ length: recorded.get(s)! }, (_, i) => i + 1), s);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: recorded.get(s)! }, (_, i) => i + 1),
+        s,
+      );
       assert.deepEqual(await verifySession(redis, s), { valid: true, events: recorded.get(s)! });
     }
     await rec.close();
@@ -83,7 +110,8 @@ describe('recorder durability and failure modes', () => {
     // The outcome of an action already under way is still buffered, so its trail stays complete.
     assert.equal(rec.record(ev('fc-1', 'session.end', 'strict')).accepted, true);
 
-    for (let i = 0; i < 100; i++) assert.equal(rec.record(ev('be-1', 'action', 'lenient', { sql: `select ${i}` })).accepted, true);
+    for (let i = 0; i < 100; i++)
+      assert.equal(rec.record(ev('be-1', 'action', 'lenient', { sql: `select ${i}` })).accepted, true);
     const { dropped, buffered } = rec.stats();
     assert.equal(buffered, 50);
     assert.equal(dropped, 51);
@@ -116,7 +144,8 @@ describe('recorder durability and failure modes', () => {
 
     await server.stop();
     await waitFor(() => redis.status !== 'ready', 5_000, 'client to notice the server is gone');
-    for (let i = 0; i < 5; i++) rec.record(ev('gap-filler', i === 0 ? 'session.start' : 'action', 'lenient', { sql: `select ${i}` }));
+    for (let i = 0; i < 5; i++)
+      rec.record(ev('gap-filler', i === 0 ? 'session.start' : 'action', 'lenient', { sql: `select ${i}` }));
     assert.equal(rec.stats().buffered, 5);
     // The buffer is full: these are all dropped. gap-stored never records again; gap-lost has nothing stored at all.
     for (let i = 0; i < 3; i++) rec.record(ev('gap-stored', 'action', 'lenient', { sql: `select ${i}` }));
@@ -134,11 +163,20 @@ describe('recorder durability and failure modes', () => {
       stored[id] = [];
       for await (const e of readEvents(redis, id)) stored[id].push(e.event!);
     }
-    assert.deepEqual(stored['gap-stored'].map((e) => e.type), ['session.start', 'action', 'error']);
+    assert.deepEqual(
+      stored['gap-stored'].map((e) => e.type),
+      ['session.start', 'action', 'error'],
+    );
     assert.equal(stored['gap-stored'][2].data.code, 'dropped');
     assert.equal(stored['gap-stored'][2].data.count, 3);
-    assert.deepEqual(stored['gap-lost'].map((e) => [e.type, e.data.code, e.data.count]), [['error', 'dropped', 5]]);
-    assert.deepEqual(stored['gap-filler'].map((e) => e.type), ['session.start', 'action', 'action', 'action', 'action']);
+    assert.deepEqual(
+      stored['gap-lost'].map((e) => [e.type, e.data.code, e.data.count]),
+      [['error', 'dropped', 5]],
+    );
+    assert.deepEqual(
+      stored['gap-filler'].map((e) => e.type),
+      ['session.start', 'action', 'action', 'action', 'action'],
+    );
     assert.deepEqual(await verifySession(redis, 'gap-stored'), { valid: true, events: 3 });
     assert.deepEqual(await verifySession(redis, 'gap-lost'), { valid: true, events: 1 });
     // The session whose every event was lost is still listed for the auditor, under its agent and target.

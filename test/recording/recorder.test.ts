@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { waitFor } from '../harness/ports.ts';
-import { createRecorder, readEvents, recordingKeys, verifySession, type NewRecordingEvent } from '../../extproc/recording/index.ts';
+import {
+  createRecorder,
+  readEvents,
+  recordingKeys,
+  verifySession,
+  type NewRecordingEvent,
+} from '../../extproc/recording/index.ts';
 import { GENESIS_HASH, hashEvent } from '../../extproc/recording/hash-chain.ts';
 
 let server: TestRedis;
@@ -19,7 +25,12 @@ after(async () => {
   await server.close();
 });
 
-function ev(sessionId: string, type: NewRecordingEvent['type'], data: Record<string, unknown> = {}, target = 'db1'): NewRecordingEvent {
+function ev(
+  sessionId: string,
+  type: NewRecordingEvent['type'],
+  data: Record<string, unknown> = {},
+  target = 'db1',
+): NewRecordingEvent {
   return { type, sessionId, agent: 'agent-1', target, protocol: 'postgres', data };
 }
 
@@ -47,7 +58,10 @@ describe('recorder', () => {
     // Interleave sessions, yielding to the event loop between rounds so writes overlap with recording.
     for (let n = 0; n < perSession - 2; n++) {
       for (const s of sessions) {
-        const r = rec.record({ ...ev(s, n % 2 ? 'action' : 'decision', { n, sql: `select ${n}` }), requestId: `${s}-r${n}` });
+        const r = rec.record({
+          ...ev(s, n % 2 ? 'action' : 'decision', { n, sql: `select ${n}` }),
+          requestId: `${s}-r${n}`,
+        });
         assert.equal(r.accepted, true);
       }
       await new Promise((r) => setImmediate(r));
@@ -59,7 +73,11 @@ describe('recorder', () => {
     assert.equal(rec.stats().dropped, 0);
     for (const s of sessions) {
       const seqs = await storedSeqs(s);
-      assert.deepEqual(seqs, Array.from({ length: perSession }, (_, i) => i + 1), s);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: perSession }, (_, i) => i + 1),
+        s,
+      );
       assert.deepEqual(await verifySession(redis, s), { valid: true, events: perSession });
     }
     const first = (await readEvents(redis, 'conc-0').next()).value!.event!;
@@ -125,7 +143,11 @@ describe('recorder', () => {
   });
 
   it('marks oversized output as truncated and caps events per session with one truncation event', async () => {
-    const rec = createRecorder({ redis, failureMode: () => 'best-effort', limits: { maxEventBytes: 2048, maxSessionEvents: 10 } });
+    const rec = createRecorder({
+      redis,
+      failureMode: () => 'best-effort',
+      limits: { maxEventBytes: 2048, maxSessionEvents: 10 },
+    });
     rec.record(ev('limits', 'session.start'));
     rec.record(ev('limits', 'output', { rows: 'x'.repeat(10_000), columns: ['a'] }));
     for (let i = 0; i < 20; i++) rec.record(ev('limits', 'action', { sql: `select ${i}` }));
@@ -138,7 +160,10 @@ describe('recorder', () => {
     assert.equal(out.data.truncated, true);
     assert.ok((out.data.originalBytes as number) > 10_000);
     assert.ok(Buffer.byteLength(JSON.stringify(out.data)) <= 2048);
-    assert.deepEqual(events.filter((e) => e.type === 'error').map((e) => e.data.code), ['truncated']);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'error').map((e) => e.data.code),
+      ['truncated'],
+    );
     assert.equal(events[8].type, 'error');
     assert.equal(events[9].type, 'session.end');
     assert.equal(rec.stats().dropped, 20 - 6);
@@ -151,12 +176,14 @@ describe('recorder', () => {
   it('indexes sessions and keeps them out of memory once ended', async () => {
     const rec = createRecorder({ redis, failureMode: () => 'fail-closed' });
     rec.record(ev('idx-1', 'session.start', { terminal: { width: 80, height: 24 } }, 'host-a'));
-    rec.record(ev('idx-1', 'decision', { action: 'deny', rule: 'r', policy: 'p', policyVersion: 3, reason: 'rule' }, 'host-a'));
+    rec.record(
+      ev('idx-1', 'decision', { action: 'deny', rule: 'r', policy: 'p', policyVersion: 3, reason: 'rule' }, 'host-a'),
+    );
     rec.record(ev('idx-1', 'session.end', {}, 'host-a'));
     await rec.flush();
     await waitFor(() => rec.stats().sessions === 0, 2000, 'session state released');
-    assert.equal(await redis.zscore(recordingKeys.byTarget('host-a'), 'idx-1') !== null, true);
-    assert.equal(await redis.zscore(recordingKeys.byDecision('deny'), 'idx-1') !== null, true);
+    assert.equal((await redis.zscore(recordingKeys.byTarget('host-a'), 'idx-1')) !== null, true);
+    assert.equal((await redis.zscore(recordingKeys.byDecision('deny'), 'idx-1')) !== null, true);
     const meta = await redis.hgetall(recordingKeys.meta('idx-1'));
     assert.equal(meta.status, 'ended');
     assert.equal(meta.termWidth, '80');

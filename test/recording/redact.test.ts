@@ -12,37 +12,84 @@ const OPAQUE_TOKEN = 'pcat_7d1f0c2e9b8a4f6e';
 
 describe('redact', () => {
   it('removes credential headers in every shape adapters use', () => {
-    assert.deepEqual(redact({
-      headers: { Authorization: `Bearer ${AGENT_TOKEN}`, 'proxy-authorization': 'Basic dXNlcjpwYXNz', cookie: 'a=b', 'set-cookie': ['s=1'], accept: 'application/json' },
-      headerList: [{ key: 'authorization', value: 'Bearer x' }, { key: 'host', value: 'api' }],
-      rawHeaders: [['Cookie', 'sid=1'], ['Host', 'api']],
-    }), {
-      headers: { Authorization: REDACTED, 'proxy-authorization': REDACTED, cookie: REDACTED, 'set-cookie': REDACTED, accept: 'application/json' },
-      headerList: [{ key: 'authorization', value: REDACTED }, { key: 'host', value: 'api' }],
-      rawHeaders: [['Cookie', REDACTED], ['Host', 'api']],
-    });
+    assert.deepEqual(
+      redact({
+        headers: {
+          Authorization: `Bearer ${AGENT_TOKEN}`,
+          'proxy-authorization': 'Basic dXNlcjpwYXNz',
+          cookie: 'a=b',
+          'set-cookie': ['s=1'],
+          accept: 'application/json',
+        },
+        headerList: [
+          { key: 'authorization', value: 'Bearer x' },
+          { key: 'host', value: 'api' },
+        ],
+        rawHeaders: [
+          ['Cookie', 'sid=1'],
+          ['Host', 'api'],
+        ],
+      }),
+      {
+        headers: {
+          Authorization: REDACTED,
+          'proxy-authorization': REDACTED,
+          cookie: REDACTED,
+          'set-cookie': REDACTED,
+          accept: 'application/json',
+        },
+        headerList: [
+          { key: 'authorization', value: REDACTED },
+          { key: 'host', value: 'api' },
+        ],
+        rawHeaders: [
+          ['Cookie', REDACTED],
+          ['Host', 'api'],
+        ],
+      },
+    );
   });
 
   it('removes members named like credentials, keeping counts and flags', () => {
-    assert.deepEqual(redact({
-      message: { type: 'PasswordMessage', password: 'hunter2' },
-      client_secret: 'x', apiKey: 'k', 'private-key': 'p', accessToken: 't', tokenCount: 3, passwordSet: true,
-      user: 'app', bypass: 'kept', compass: 'kept',
-    }), {
-      message: { type: 'PasswordMessage', password: REDACTED },
-      client_secret: REDACTED, apiKey: REDACTED, 'private-key': REDACTED, accessToken: REDACTED, tokenCount: 3, passwordSet: true,
-      user: 'app', bypass: 'kept', compass: 'kept',
-    });
+    assert.deepEqual(
+      redact({
+        message: { type: 'PasswordMessage', password: 'hunter2' },
+        client_secret: 'x',
+        apiKey: 'k',
+        'private-key': 'p',
+        accessToken: 't',
+        tokenCount: 3,
+        passwordSet: true,
+        user: 'app',
+        bypass: 'kept',
+        compass: 'kept',
+      }),
+      {
+        message: { type: 'PasswordMessage', password: REDACTED },
+        client_secret: REDACTED,
+        apiKey: REDACTED,
+        'private-key': REDACTED,
+        accessToken: REDACTED,
+        tokenCount: 3,
+        passwordSet: true,
+        user: 'app',
+        bypass: 'kept',
+        compass: 'kept',
+      },
+    );
   });
 
   it('removes bearer tokens and JWTs inside any string, and registered secret values', () => {
     const secrets = new SecretRegistry();
     secrets.add(VAULT_VALUE);
-    const out = redact({
-      command: `curl -H "Authorization: Bearer abc.def-ghi" https://x`,
-      log: `token=${AGENT_TOKEN} end`,
-      sql: `ALTER ROLE app PASSWORD '${VAULT_VALUE}'`,
-    }, secrets) as Record<string, string>;
+    const out = redact(
+      {
+        command: `curl -H "Authorization: Bearer abc.def-ghi" https://x`,
+        log: `token=${AGENT_TOKEN} end`,
+        sql: `ALTER ROLE app PASSWORD '${VAULT_VALUE}'`,
+      },
+      secrets,
+    ) as Record<string, string>;
     assert.equal(out.command, `curl -H "Authorization: Bearer ${REDACTED}" https://x`);
     assert.equal(out.log, `token=${REDACTED} end`);
     assert.equal(out.sql, `ALTER ROLE app PASSWORD '${REDACTED}'`);
@@ -52,10 +99,32 @@ describe('redact', () => {
     const secrets = new SecretRegistry();
     secrets.add(VAULT_VALUE);
     const samples: unknown[] = [
-      { z: 1, a: [1, 'two', null, undefined, { y: true, b: 'Bearer abcdefghijklmnopqrstuvwxyz' }], m: { password: 'p', n: 1.5 } },
-      { headers: [['Authorization', 'x'], ['Host', 'h']], list: [{ name: 'Cookie', value: 'c' }], 'é': 'ünïcode "quoted"\n' },
-      { sql: { text: `select '${VAULT_VALUE}'` }, big: 12345678901234567890n, date: new Date(0), fn: () => 1, bytes: Buffer.from('hi') },
-      { n: [-0, 0.1, 1e21, 1e-7, -3, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER], b: [true, false], tokenCount: 2, passwordSet: false },
+      {
+        z: 1,
+        a: [1, 'two', null, undefined, { y: true, b: 'Bearer abcdefghijklmnopqrstuvwxyz' }],
+        m: { password: 'p', n: 1.5 },
+      },
+      {
+        headers: [
+          ['Authorization', 'x'],
+          ['Host', 'h'],
+        ],
+        list: [{ name: 'Cookie', value: 'c' }],
+        'é': 'ünïcode "quoted"\n',
+      },
+      {
+        sql: { text: `select '${VAULT_VALUE}'` },
+        big: 12345678901234567890n,
+        date: new Date(0),
+        fn: () => 1,
+        bytes: Buffer.from('hi'),
+      },
+      {
+        n: [-0, 0.1, 1e21, 1e-7, -3, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER],
+        b: [true, false],
+        tokenCount: 2,
+        passwordSet: false,
+      },
     ];
     for (const s of samples) {
       const texts: string[] = [];
@@ -67,8 +136,15 @@ describe('redact', () => {
 describe('nothing secret reaches Redis', () => {
   let server: TestRedis;
   let redis: Redis;
-  before(async () => { server = await startRedis(); redis = new Redis(server.url); await redis.ping(); });
-  after(async () => { redis.disconnect(); await server.close(); });
+  before(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+    await redis.ping();
+  });
+  after(async () => {
+    redis.disconnect();
+    await server.close();
+  });
 
   it('a vault value and agent tokens never appear in any key, stream or index', async () => {
     const secrets = new SecretRegistry();
@@ -76,12 +152,25 @@ describe('nothing secret reaches Redis', () => {
     secrets.add(OPAQUE_TOKEN);
     const rec = createRecorder({ redis, failureMode: () => 'fail-closed', secrets });
     const base = { sessionId: 'sec-1', agent: 'agent-1', target: 'db1', protocol: 'postgres' as const };
-    rec.record({ ...base, type: 'session.start', data: { startup: { user: 'agent-1', database: 'app' }, token: AGENT_TOKEN } });
+    rec.record({
+      ...base,
+      type: 'session.start',
+      data: { startup: { user: 'agent-1', database: 'app' }, token: AGENT_TOKEN },
+    });
     rec.record({ ...base, type: 'action', data: { message: { type: 'PasswordMessage', password: AGENT_TOKEN } } });
-    rec.record({ ...base, type: 'action', data: { upstream: { type: 'SASLResponse', data: `n,,n=app,r=x,p=${VAULT_VALUE}` } } });
+    rec.record({
+      ...base,
+      type: 'action',
+      data: { upstream: { type: 'SASLResponse', data: `n,,n=app,r=x,p=${VAULT_VALUE}` } },
+    });
     rec.record({ ...base, type: 'action', data: { sql: { text: `SELECT '${VAULT_VALUE}', '${OPAQUE_TOKEN}'` } } });
     rec.record({ ...base, type: 'output', data: { rows: [[VAULT_VALUE], [`Bearer ${OPAQUE_TOKEN}`]] } });
-    rec.record({ ...base, protocol: 'kubernetes', type: 'action', data: { method: 'GET', path: '/api', headers: { authorization: `Bearer ${AGENT_TOKEN}` } } });
+    rec.record({
+      ...base,
+      protocol: 'kubernetes',
+      type: 'action',
+      data: { method: 'GET', path: '/api', headers: { authorization: `Bearer ${AGENT_TOKEN}` } },
+    });
     rec.record({ ...base, type: 'error', data: { message: `auth failed for ${AGENT_TOKEN}` } });
     rec.record({ ...base, type: 'session.end', data: {} });
     await rec.flush();

@@ -9,7 +9,14 @@ import { Redis } from 'ioredis';
 import { startAdminServer, type AdminServer } from '../../extproc/admin/server.ts';
 import type { Principal } from '../../extproc/identity/principal.ts';
 import { sessionsCommand, EXIT_TAMPERED } from '../../extproc/cli/commands/sessions.ts';
-import { createRecorder, recordingKeys, recordingRoutes, type NewRecordingEvent, type RecordingEvent, type RecorderWithStats } from '../../extproc/recording/index.ts';
+import {
+  createRecorder,
+  recordingKeys,
+  recordingRoutes,
+  type NewRecordingEvent,
+  type RecordingEvent,
+  type RecorderWithStats,
+} from '../../extproc/recording/index.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { waitFor } from '../harness/ports.ts';
 
@@ -31,15 +38,27 @@ let redis: Redis;
 let admin: AdminServer;
 let rec: RecorderWithStats;
 
-function ev(sessionId: string, type: NewRecordingEvent['type'], data: Record<string, unknown>, o: Partial<NewRecordingEvent> = {}): NewRecordingEvent {
+function ev(
+  sessionId: string,
+  type: NewRecordingEvent['type'],
+  data: Record<string, unknown>,
+  o: Partial<NewRecordingEvent> = {},
+): NewRecordingEvent {
   return { type, sessionId, agent: 'agent-1', target: 'db1', protocol: 'postgres', data, ...o };
 }
 
-async function get(path: string, token = 'tok-audrey'): Promise<{ status: number; body: any; text: string; type: string }> {
+async function get(
+  path: string,
+  token = 'tok-audrey',
+): Promise<{ status: number; body: any; text: string; type: string }> {
   const res = await fetch(admin.url + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   const text = await res.text();
   let body: unknown = null;
-  try { body = JSON.parse(text); } catch { /* streamed replies */ }
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* streamed replies */
+  }
   return { status: res.status, body, text, type: res.headers.get('content-type') ?? '' };
 }
 
@@ -56,14 +75,42 @@ before(async () => {
   // A Postgres session with an allowed and a denied statement.
   rec.record(ev('pg-1', 'session.start', { client: 'psql' }));
   rec.record(ev('pg-1', 'action', { sql: { text: 'SELECT * FROM customers' } }, { requestId: 'r1' }));
-  rec.record(ev('pg-1', 'decision', { action: 'allow', rule: 'read-ok', policy: 'p', policyVersion: 2, reason: 'rule' }, { requestId: 'r1' }));
+  rec.record(
+    ev(
+      'pg-1',
+      'decision',
+      { action: 'allow', rule: 'read-ok', policy: 'p', policyVersion: 2, reason: 'rule' },
+      { requestId: 'r1' },
+    ),
+  );
   rec.record(ev('pg-1', 'action', { sql: { text: 'DELETE FROM orders' } }, { requestId: 'r2' }));
-  rec.record(ev('pg-1', 'decision', { action: 'deny', rule: 'no-delete', policy: 'p', policyVersion: 2, reason: 'rule' }, { requestId: 'r2' }));
+  rec.record(
+    ev(
+      'pg-1',
+      'decision',
+      { action: 'deny', rule: 'no-delete', policy: 'p', policyVersion: 2, reason: 'rule' },
+      { requestId: 'r2' },
+    ),
+  );
   rec.record(ev('pg-1', 'session.end', {}));
   // Another agent, another target.
   rec.record(ev('k8s-1', 'session.start', {}, { agent: 'agent-2', target: 'cluster', protocol: 'kubernetes' }));
-  rec.record(ev('k8s-1', 'action', { method: 'DELETE', path: '/api/v1/namespaces/prod/pods/web' }, { agent: 'agent-2', target: 'cluster', protocol: 'kubernetes' }));
-  rec.record(ev('k8s-1', 'decision', { action: 'require_approval', rule: 'prod', policy: 'p', policyVersion: 2, reason: 'rule' }, { agent: 'agent-2', target: 'cluster', protocol: 'kubernetes' }));
+  rec.record(
+    ev(
+      'k8s-1',
+      'action',
+      { method: 'DELETE', path: '/api/v1/namespaces/prod/pods/web' },
+      { agent: 'agent-2', target: 'cluster', protocol: 'kubernetes' },
+    ),
+  );
+  rec.record(
+    ev(
+      'k8s-1',
+      'decision',
+      { action: 'require_approval', rule: 'prod', policy: 'p', policyVersion: 2, reason: 'rule' },
+      { agent: 'agent-2', target: 'cluster', protocol: 'kubernetes' },
+    ),
+  );
   // A terminal session.
   const ssh = { agent: 'agent-1', target: 'host1', protocol: 'ssh' as const };
   rec.record(ev('ssh-1', 'session.start', { terminal: { width: 100, height: 30, term: 'xterm-256color' } }, ssh));
@@ -81,8 +128,15 @@ after(async () => {
   await server.close();
 });
 
-const ENDPOINTS = ['/v1/sessions', '/v1/sessions/pg-1', '/v1/sessions/pg-1/events', '/v1/sessions/pg-1/verify',
-  '/v1/sessions/pg-1/export?format=jsonl', '/v1/sessions/ssh-1/export?format=asciicast', '/v1/sessions/pg-1/tail'];
+const ENDPOINTS = [
+  '/v1/sessions',
+  '/v1/sessions/pg-1',
+  '/v1/sessions/pg-1/events',
+  '/v1/sessions/pg-1/verify',
+  '/v1/sessions/pg-1/export?format=jsonl',
+  '/v1/sessions/ssh-1/export?format=asciicast',
+  '/v1/sessions/pg-1/tail',
+];
 
 describe('audit API', () => {
   it('only auditors and admins can read recordings: policy authors, approvers and agent tokens are refused', async () => {
@@ -98,7 +152,8 @@ describe('audit API', () => {
   });
 
   it('lists sessions with filters and pages', async () => {
-    const ids = async (q: string): Promise<string[]> => (await get(`/v1/sessions${q}`)).body.sessions.map((s: { id: string }) => s.id).sort();
+    const ids = async (q: string): Promise<string[]> =>
+      (await get(`/v1/sessions${q}`)).body.sessions.map((s: { id: string }) => s.id).sort();
     assert.deepEqual(await ids(''), ['k8s-1', 'pg-1', 'ssh-1']);
     assert.deepEqual(await ids('?agent=agent-1'), ['pg-1', 'ssh-1']);
     assert.deepEqual(await ids('?target=cluster'), ['k8s-1']);
@@ -128,9 +183,15 @@ describe('audit API', () => {
     assert.equal(s.events, 6);
     assert.deepEqual(s.decisions, ['allow', 'deny']);
     const page = (await get('/v1/sessions/pg-1/events?limit=4')).body;
-    assert.deepEqual(page.events.map((e: RecordingEvent) => e.seq), [1, 2, 3, 4]);
+    assert.deepEqual(
+      page.events.map((e: RecordingEvent) => e.seq),
+      [1, 2, 3, 4],
+    );
     assert.equal(page.nextSeq, 5);
-    assert.deepEqual((await get('/v1/sessions/pg-1/events?fromSeq=5')).body.events.map((e: RecordingEvent) => e.type), ['decision', 'session.end']);
+    assert.deepEqual(
+      (await get('/v1/sessions/pg-1/events?fromSeq=5')).body.events.map((e: RecordingEvent) => e.type),
+      ['decision', 'session.end'],
+    );
     assert.deepEqual((await get('/v1/sessions/pg-1/verify')).body, { valid: true, events: 6 });
     assert.equal((await get('/v1/sessions/nope')).status, 404);
 
@@ -141,7 +202,12 @@ describe('audit API', () => {
     assert.deepEqual(await cli(['verify', 'pg-1']), { code: 0, out: 'pg-1: chain valid (6 events)\n', err: '' });
 
     await redis.xdel(recordingKeys.events('pg-1'), '3-0');
-    assert.deepEqual((await get('/v1/sessions/pg-1/verify')).body, { valid: false, events: 5, firstBadSeq: 3, reason: 'event 3 is missing' });
+    assert.deepEqual((await get('/v1/sessions/pg-1/verify')).body, {
+      valid: false,
+      events: 5,
+      firstBadSeq: 3,
+      reason: 'event 3 is missing',
+    });
     const v = await cli(['verify', 'pg-1']);
     assert.equal(v.code, EXIT_TAMPERED);
     assert.match(v.out, /chain BROKEN at seq 3/);
@@ -150,18 +216,33 @@ describe('audit API', () => {
   it('exports JSON Lines and, for terminal sessions, asciicast v2', async () => {
     const jsonl = await get('/v1/sessions/k8s-1/export?format=jsonl');
     assert.match(jsonl.type, /application\/x-ndjson/);
-    const lines = jsonl.text.trimEnd().split('\n').map((l) => JSON.parse(l) as RecordingEvent);
-    assert.deepEqual(lines.map((e) => e.seq), [1, 2, 3]);
+    const lines = jsonl.text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as RecordingEvent);
+    assert.deepEqual(
+      lines.map((e) => e.seq),
+      [1, 2, 3],
+    );
     assert.equal(lines[2].data.action, 'require_approval');
 
     const cast = await get('/v1/sessions/ssh-1/export?format=asciicast');
-    const [header, ...frames] = cast.text.trimEnd().split('\n').map((l) => JSON.parse(l));
+    const [header, ...frames] = cast.text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(header.version, 2);
     assert.equal(header.width, 100);
     assert.equal(header.height, 30);
     assert.equal(typeof header.timestamp, 'number');
     assert.deepEqual(header.env, { TERM: 'xterm-256color' });
-    assert.deepEqual(frames.map((f: [number, string, string]) => f.slice(1)), [['o', '$ ls\r\n'], ['o', 'a.txt  b.txt\r\n']]);
+    assert.deepEqual(
+      frames.map((f: [number, string, string]) => f.slice(1)),
+      [
+        ['o', '$ ls\r\n'],
+        ['o', 'a.txt  b.txt\r\n'],
+      ],
+    );
     assert.ok(frames.every((f: [number]) => typeof f[0] === 'number' && f[0] >= 0));
 
     const bad = await get('/v1/sessions/k8s-1/export?format=asciicast');
@@ -188,26 +269,44 @@ describe('audit API', () => {
     rec.record(ev('live-1', 'session.start', {}, a));
     await rec.flush();
     const tail = cli(['tail', 'live-1', '--json']);
-    await waitFor(async () => (await redis.client('LIST') as string).includes('cmd=xread'), 5_000, 'tail to block on XREAD');
+    await waitFor(
+      async () => ((await redis.client('LIST')) as string).includes('cmd=xread'),
+      5_000,
+      'tail to block on XREAD',
+    );
     for (let i = 0; i < 5; i++) rec.record(ev('live-1', 'action', { sql: `select ${i}` }, a));
     rec.record(ev('live-1', 'session.end', {}, a));
     await rec.flush();
     const r = await tail;
     assert.equal(r.code, 0);
-    const seqs = r.out.trimEnd().split('\n').map((l) => (JSON.parse(l) as RecordingEvent).seq);
+    const seqs = r.out
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as RecordingEvent).seq);
     assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7]);
 
     // A client that goes away mid-tail: the server's blocking connection is closed.
     rec.record(ev('live-2', 'session.start', {}, a));
     await rec.flush();
     const ac = new AbortController();
-    const res = await fetch(`${admin.url}/v1/sessions/live-2/tail`, { headers: { authorization: 'Bearer tok-audrey' }, signal: ac.signal });
+    const res = await fetch(`${admin.url}/v1/sessions/live-2/tail`, {
+      headers: { authorization: 'Bearer tok-audrey' },
+      signal: ac.signal,
+    });
     const reader = res.body!.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     assert.equal(JSON.parse(first.split('\n')[0]).type, 'session.start');
-    await waitFor(async () => (await redis.client('LIST') as string).includes('cmd=xread'), 5_000, 'tail to block on XREAD');
+    await waitFor(
+      async () => ((await redis.client('LIST')) as string).includes('cmd=xread'),
+      5_000,
+      'tail to block on XREAD',
+    );
     ac.abort();
-    await waitFor(async () => !(await redis.client('LIST') as string).includes('cmd=xread'), 5_000, 'tail connection to close');
+    await waitFor(
+      async () => !((await redis.client('LIST')) as string).includes('cmd=xread'),
+      5_000,
+      'tail connection to close',
+    );
   });
 
   it('lists sessions from the CLI', async () => {

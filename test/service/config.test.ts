@@ -6,7 +6,11 @@ import { test } from 'node:test';
 import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../../extproc/service/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-config-'));
-const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p; };
+const file = (name: string, text: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
 
 test('embedded defaults apply when nothing is configured', () => {
   assert.deepEqual(loadConfig({ env: {} }), DEFAULT_CONFIG);
@@ -14,7 +18,10 @@ test('embedded defaults apply when nothing is configured', () => {
 
 test('a file overrides defaults and environment variables override the file', () => {
   const f = file('ok.yaml', 'grpc: { port: 6000 }\nlog: { level: debug }\ntokens: { defaultTtl: 5m, maxTtl: 30m }\n');
-  const c = loadConfig({ file: f, env: { PORTCULLIS_GRPC_PORT: '7000', REDIS_URL: 'redis://10.0.0.1:6379', PORTCULLIS_LISTEN_HOST: '0.0.0.0' } });
+  const c = loadConfig({
+    file: f,
+    env: { PORTCULLIS_GRPC_PORT: '7000', REDIS_URL: 'redis://10.0.0.1:6379', PORTCULLIS_LISTEN_HOST: '0.0.0.0' },
+  });
   assert.equal(c.grpc.port, 7000);
   assert.equal(c.grpc.host, '0.0.0.0');
   assert.equal(c.admin.host, '0.0.0.0');
@@ -26,14 +33,30 @@ test('a file overrides defaults and environment variables override the file', ()
 
 test('bad values stop the start with a message that names them', () => {
   const cases: [() => unknown, RegExp][] = [
-    [() => loadConfig({ file: file('unknown.yaml', 'grcp: { port: 1 }\n'), env: {} }), /must NOT have additional properties "grcp"/],
-    [() => loadConfig({ file: file('port.yaml', 'admin: { port: 70000 }\n'), env: {} }), /\/admin\/port must be <= 65535/],
-    [() => loadConfig({ file: file('ttl.yaml', 'tokens: { defaultTtl: 2h, maxTtl: 1h }\n'), env: {} }), /defaultTtl must not exceed tokens.maxTtl/],
-    [() => loadConfig({ file: file('dur.yaml', 'tokens: { defaultTtl: soon }\n'), env: {} }), /\/tokens\/defaultTtl must match pattern/],
+    [
+      () => loadConfig({ file: file('unknown.yaml', 'grcp: { port: 1 }\n'), env: {} }),
+      /must NOT have additional properties "grcp"/,
+    ],
+    [
+      () => loadConfig({ file: file('port.yaml', 'admin: { port: 70000 }\n'), env: {} }),
+      /\/admin\/port must be <= 65535/,
+    ],
+    [
+      () => loadConfig({ file: file('ttl.yaml', 'tokens: { defaultTtl: 2h, maxTtl: 1h }\n'), env: {} }),
+      /defaultTtl must not exceed tokens.maxTtl/,
+    ],
+    [
+      () => loadConfig({ file: file('dur.yaml', 'tokens: { defaultTtl: soon }\n'), env: {} }),
+      /\/tokens\/defaultTtl must match pattern/,
+    ],
     [() => loadConfig({ file: file('yaml.yaml', 'grpc: [\n'), env: {} }), /is not valid YAML/],
     [() => loadConfig({ file: join(dir, 'missing.yaml'), env: {} }), /cannot read config file .*missing.yaml: ENOENT/],
-    [() => loadConfig({ env: { PORTCULLIS_ADMIN_PORT: 'eighty' } }), /PORTCULLIS_ADMIN_PORT must be a port number, got "eighty"/],
+    [
+      () => loadConfig({ env: { PORTCULLIS_ADMIN_PORT: 'eighty' } }),
+      /PORTCULLIS_ADMIN_PORT must be a port number, got "eighty"/,
+    ],
     [() => loadConfig({ env: { REDIS_URL: 'localhost:6379' } }), /\/redisUrl must match pattern/],
   ];
-  for (const [run, message] of cases) assert.throws(run, (err: unknown) => err instanceof ConfigError && message.test(err.message));
+  for (const [run, message] of cases)
+    assert.throws(run, (err: unknown) => err instanceof ConfigError && message.test(err.message));
 });

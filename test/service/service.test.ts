@@ -10,14 +10,17 @@ before(async () => {
   redis = await startRedis();
   svc = await startTestService({ redisUrl: redis.url });
 });
-after(async () => { await redis.close(); });
+after(async () => {
+  await redis.close();
+});
 
 function check(address: string): Promise<string> {
   const client = newHealthClient(address);
   return new Promise((resolve, reject) => {
     client.Check({ service: '' }, (err, res) => {
       client.close();
-      if (err) reject(err); else resolve(res?.status ?? 'UNKNOWN');
+      if (err) reject(err);
+      else resolve(res?.status ?? 'UNKNOWN');
     });
   });
 }
@@ -36,7 +39,8 @@ test('Prometheus metrics are served on their own listener', async () => {
 
 test('stopping (what SIGTERM does) turns health NOT_SERVING for watchers, then closes every listener', async () => {
   const client = newHealthClient(`127.0.0.1:${svc.grpcPort}`) as unknown as {
-    Watch(req: object): NodeJS.EventEmitter; close(): void;
+    Watch(req: object): NodeJS.EventEmitter;
+    close(): void;
   };
   const statuses: string[] = [];
   const watch = client.Watch({ service: '' });

@@ -55,22 +55,42 @@ test('allowed: the action goes upstream with the target credential, and is recor
   const { outcome, events } = await run(s, exec('cat /etc/motd'));
   assert.equal(outcome.kind, 'allow');
   assert.ok(outcome.kind === 'allow' && outcome.credential?.kind === 'ssh-key');
-  assert.equal((outcome as { credential: { privateKey: { reveal(): string } } }).credential.privateKey.reveal(), UPSTREAM_KEY.trim(), 'the vault trims the file');
-  assert.deepEqual(events.map((e) => e.type), ['action', 'decision']);
+  assert.equal(
+    (outcome as { credential: { privateKey: { reveal(): string } } }).credential.privateKey.reveal(),
+    UPSTREAM_KEY.trim(),
+    'the vault trims the file',
+  );
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['action', 'decision'],
+  );
   assert.equal(events[0].data.command, 'cat /etc/motd');
   const d = decisionOf(events);
   assert.deepEqual([d.action, d.code, d.reason, d.rule, d.policy], ['allow', null, 'rule', 'read-only', 'toy-shell']);
   assert.ok(!JSON.stringify(events).includes('toy-upstream-key'), 'the credential is never recorded');
 });
 
-test('denied by a rule, and by the default: refused with the rule\'s words or the default\'s', async () => {
+test("denied by a rule, and by the default: refused with the rule's words or the default's", async () => {
   const s = await session();
   const denied = await run(s, exec('rm -rf /var/lib'));
-  assert.deepEqual(denied.outcome, { kind: 'refuse', refusal: { code: 'policy-deny', message: 'Deleting files is not allowed for agents.', detail: 'rule' } });
-  assert.deepEqual(pick(decisionOf(denied.events), 'action', 'code', 'reason', 'rule'), { action: 'deny', code: 'policy-deny', reason: 'rule', rule: 'no-rm' });
+  assert.deepEqual(denied.outcome, {
+    kind: 'refuse',
+    refusal: { code: 'policy-deny', message: 'Deleting files is not allowed for agents.', detail: 'rule' },
+  });
+  assert.deepEqual(pick(decisionOf(denied.events), 'action', 'code', 'reason', 'rule'), {
+    action: 'deny',
+    code: 'policy-deny',
+    reason: 'rule',
+    rule: 'no-rm',
+  });
   const byDefault = await run(s, exec('curl http://example.com'));
   assert.equal(byDefault.outcome.kind, 'refuse');
-  assert.deepEqual(pick(decisionOf(byDefault.events), 'action', 'code', 'reason', 'rule'), { action: 'deny', code: 'policy-deny', reason: 'default', rule: null });
+  assert.deepEqual(pick(decisionOf(byDefault.events), 'action', 'code', 'reason', 'rule'), {
+    action: 'deny',
+    code: 'policy-deny',
+    reason: 'default',
+    rule: null,
+  });
 });
 
 test('policy allows but the credential cannot be had: recorded as refused (upstream-credential), not as allowed', async () => {
@@ -78,7 +98,13 @@ test('policy allows but the credential cannot be had: recorded as refused (upstr
   assert.equal(missing.outcome.kind, 'refuse');
   assert.equal((missing.outcome as Extract<FinalOutcome, { kind: 'refuse' }>).refusal.code, 'upstream-credential');
   const d = decisionOf(missing.events);
-  assert.deepEqual(pick(d, 'action', 'code', 'reason', 'policyAction', 'rule'), { action: 'deny', code: 'upstream-credential', reason: 'gateway', policyAction: 'allow', rule: 'read-only' });
+  assert.deepEqual(pick(d, 'action', 'code', 'reason', 'policyAction', 'rule'), {
+    action: 'deny',
+    code: 'upstream-credential',
+    reason: 'gateway',
+    policyAction: 'allow',
+    rule: 'read-only',
+  });
   // A credential of the wrong kind for the protocol is refused the same way, before anything goes upstream.
   const wrongKind = await run(await session('shell-token'), exec('whoami'));
   assert.equal(decisionOf(wrongKind.events).code, 'upstream-credential');
@@ -90,15 +116,29 @@ test('approval required, no hold: refused with the request id; approved, the sam
   assert.equal(first.outcome.kind, 'refuse');
   const refused = (first.outcome as Extract<FinalOutcome, { kind: 'refuse' }>).refusal;
   assert.equal(refused.code, 'approval-required');
-  assert.match(refused.message, /^Restarting a service needs a human\. — approval required .* request (apr_\S+) is waiting for approver group "sre"/);
+  assert.match(
+    refused.message,
+    /^Restarting a service needs a human\. — approval required .* request (apr_\S+) is waiting for approver group "sre"/,
+  );
   const d = decisionOf(first.events);
-  assert.deepEqual(pick(d, 'action', 'code', 'reason'), { action: 'require_approval', code: 'approval-required', reason: 'rule' });
+  assert.deepEqual(pick(d, 'action', 'code', 'reason'), {
+    action: 'require_approval',
+    code: 'approval-required',
+    reason: 'rule',
+  });
   assert.equal(d.approval.status, 'pending');
   const id = d.approval.requestId;
-  assert.equal((await toy.svc.call(toy.approverToken, 'POST', `/v1/approvals/${id}/approve`, { reason: 'ok' })).status, 200);
+  assert.equal(
+    (await toy.svc.call(toy.approverToken, 'POST', `/v1/approvals/${id}/approve`, { reason: 'ok' })).status,
+    200,
+  );
   const again = await run(s, exec('systemctl restart nginx'));
   assert.equal(again.outcome.kind, 'allow');
-  assert.deepEqual(pick(decisionOf(again.events), 'action', 'policyAction', 'code'), { action: 'allow', policyAction: 'require_approval', code: null });
+  assert.deepEqual(pick(decisionOf(again.events), 'action', 'policyAction', 'code'), {
+    action: 'allow',
+    policyAction: 'require_approval',
+    code: null,
+  });
   assert.deepEqual(decisionOf(again.events).approval, { requestId: id, status: 'granted', grant: 'once' });
   const third = await run(s, exec('systemctl restart nginx'));
   assert.equal(third.outcome.kind, 'refuse', 'a once grant is used up');
@@ -108,22 +148,38 @@ test('approval denied by a human: refused with approval-denied', async () => {
   const s = await session();
   const first = await run(s, exec('systemctl restart redis'));
   const id = decisionOf(first.events).approval.requestId;
-  assert.equal((await toy.svc.call(toy.approverToken, 'POST', `/v1/approvals/${id}/deny`, { reason: 'not today' })).status, 200);
+  assert.equal(
+    (await toy.svc.call(toy.approverToken, 'POST', `/v1/approvals/${id}/deny`, { reason: 'not today' })).status,
+    200,
+  );
   const second = await run(s, exec('systemctl restart redis'));
   assert.equal((second.outcome as Extract<FinalOutcome, { kind: 'refuse' }>).refusal.code, 'approval-denied');
   assert.match((second.outcome as Extract<FinalOutcome, { kind: 'refuse' }>).refusal.message, /not today/);
-  assert.deepEqual(pick(decisionOf(second.events), 'action', 'code', 'policyAction'), { action: 'deny', code: 'approval-denied', policyAction: 'require_approval' });
+  assert.deepEqual(pick(decisionOf(second.events), 'action', 'code', 'policyAction'), {
+    action: 'deny',
+    code: 'approval-denied',
+    policyAction: 'require_approval',
+  });
 });
 
 test('a hold records nothing until it ends: approved during the hold → allowed once; abandoned → one decision, nothing consumed', async () => {
   const s = await session();
   const requestId = `req_${randomUUID()}`;
-  const held = await spine.begin(s, requestId).decide(exec('systemctl restart postgres'), { ...OPTS, maxHoldMs: 10_000 });
+  const held = await spine
+    .begin(s, requestId)
+    .decide(exec('systemctl restart postgres'), { ...OPTS, maxHoldMs: 10_000 });
   assert.equal(held.kind, 'hold');
-  assert.ok(held.kind === 'hold' && held.holdMs === 10_000, 'the shorter of the rule\'s hold and the protocol\'s');
-  assert.equal((await toy.events(s.id)).filter((e) => e.requestId === requestId && e.type === 'decision').length, 0, 'no decision while held');
-  const pending = (await toy.svc.call(toy.approverToken, 'GET', '/v1/approvals?state=pending')).body.items.find((a: any) => a.summary === 'exec systemctl restart postgres');
-  const resumed = held.kind === 'hold' ? held.resume(new AbortController().signal) : Promise.reject(new Error('not held'));
+  assert.ok(held.kind === 'hold' && held.holdMs === 10_000, "the shorter of the rule's hold and the protocol's");
+  assert.equal(
+    (await toy.events(s.id)).filter((e) => e.requestId === requestId && e.type === 'decision').length,
+    0,
+    'no decision while held',
+  );
+  const pending = (await toy.svc.call(toy.approverToken, 'GET', '/v1/approvals?state=pending')).body.items.find(
+    (a: any) => a.summary === 'exec systemctl restart postgres',
+  );
+  const resumed =
+    held.kind === 'hold' ? held.resume(new AbortController().signal) : Promise.reject(new Error('not held'));
   assert.equal((await toy.svc.call(toy.approverToken, 'POST', `/v1/approvals/${pending.id}/approve`, {})).status, 200);
   assert.equal((await resumed).kind, 'allow');
   const events = (await toy.events(s.id)).filter((e) => e.requestId === requestId);
@@ -137,27 +193,46 @@ test('a hold records nothing until it ends: approved during the hold → allowed
   agentGone.abort(new Error('agent went away'));
   await assert.rejects(waiting, /agent went away/);
   const d = decisionOf((await toy.events(s.id)).filter((e) => e.requestId === leftId));
-  assert.deepEqual(pick(d, 'action', 'code', 'detail'), { action: 'require_approval', code: 'approval-required', detail: 'abandoned' });
+  assert.deepEqual(pick(d, 'action', 'code', 'detail'), {
+    action: 'require_approval',
+    code: 'approval-required',
+    detail: 'abandoned',
+  });
   assert.equal(d.approval.status, 'abandoned');
 });
 
 test('refused before classification, and a fault before the decision: each recorded once, as the agent saw it', async () => {
   const s = await session();
   const a = spine.begin(s, `req_${randomUUID()}`);
-  const out = a.refuse({ code: 'bad-request', message: 'unparseable command line', detail: 'bad-syntax' }, { raw: 'echo "unterminated' });
+  const out = a.refuse(
+    { code: 'bad-request', message: 'unparseable command line', detail: 'bad-syntax' },
+    { raw: 'echo "unterminated' },
+  );
   assert.equal(out.kind, 'refuse');
   const b = spine.begin(s, `req_${randomUUID()}`);
   b.fault(new Error('parser crashed'));
   const events = await toy.events(s.id);
   const da = decisionOf(events.filter((e) => e.requestId === a.requestId));
-  assert.deepEqual(pick(da, 'action', 'code', 'detail', 'reason'), { action: 'deny', code: 'bad-request', detail: 'bad-syntax', reason: 'gateway' });
-  assert.deepEqual(pick(decisionOf(events.filter((e) => e.requestId === b.requestId)), 'action', 'code'), { action: 'deny', code: 'internal' });
+  assert.deepEqual(pick(da, 'action', 'code', 'detail', 'reason'), {
+    action: 'deny',
+    code: 'bad-request',
+    detail: 'bad-syntax',
+    reason: 'gateway',
+  });
+  assert.deepEqual(pick(decisionOf(events.filter((e) => e.requestId === b.requestId)), 'action', 'code'), {
+    action: 'deny',
+    code: 'internal',
+  });
 });
 
 test('authentication: no token, a token for another target, an unknown target; session.start recorded once per session', async () => {
   const none = await spine.authenticate({ protocol: 'ssh', target: 'shell-1', token: undefined });
   assert.deepEqual(none.ok ? null : [none.refusal.code, none.refusal.detail], ['unauthenticated', 'token-missing']);
-  const other = await spine.authenticate({ protocol: 'ssh', target: 'shell-1', token: await toy.token(['shell-token']) });
+  const other = await spine.authenticate({
+    protocol: 'ssh',
+    target: 'shell-1',
+    token: await toy.token(['shell-token']),
+  });
   assert.deepEqual(other.ok ? null : [other.refusal.code, other.refusal.detail], ['forbidden', 'token-out_of_scope']);
   const nowhere = await spine.authenticate({ protocol: 'ssh', target: 'no-such-target', token });
   assert.deepEqual(nowhere.ok ? null : nowhere.refusal.code, 'misconfigured');

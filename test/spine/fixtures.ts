@@ -51,13 +51,18 @@ export interface ToyCore {
   close(): Promise<void>;
 }
 
-export const UPSTREAM_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\ntoy-upstream-key-7f3a\n-----END OPENSSH PRIVATE KEY-----\n';
+export const UPSTREAM_KEY =
+  '-----BEGIN OPENSSH PRIVATE KEY-----\ntoy-upstream-key-7f3a\n-----END OPENSSH PRIVATE KEY-----\n';
 
 export async function startToyCore(adapters: DataPathAdapter[] = []): Promise<ToyCore> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-spine-'));
   writeFileSync(join(dir, 'key'), UPSTREAM_KEY);
   const redis = await startRedis({ appendonly: false });
-  const svc = await startTestService({ redisUrl: redis.url, adapters, config: { bootstrap: { policies: [], targets: [] } } });
+  const svc = await startTestService({
+    redisUrl: redis.url,
+    adapters,
+    config: { bootstrap: { policies: [], targets: [] } },
+  });
   const admin = svc.adminToken;
   const must = async (r: Promise<{ status: number; body: any }>): Promise<any> => {
     const res = await r;
@@ -65,16 +70,41 @@ export async function startToyCore(adapters: DataPathAdapter[] = []): Promise<To
     return res.body;
   };
   await must(svc.call(admin, 'POST', '/v1/policies', { source: TOY_POLICY }));
-  await must(svc.call(admin, 'POST', '/v1/targets', { name: 'shell-1', kind: 'ssh', address: '127.0.0.1:22', credential: { kind: 'ssh-key', user: 'ops', privateKeyRef: `file:${join(dir, 'key')}` } }));
-  await must(svc.call(admin, 'POST', '/v1/targets', { name: 'shell-nokey', kind: 'ssh', address: '127.0.0.1:22', credential: { kind: 'ssh-key', user: 'ops', privateKeyRef: `file:${join(dir, 'missing')}` } }));
-  await must(svc.call(admin, 'POST', '/v1/targets', { name: 'shell-token', kind: 'ssh', address: '127.0.0.1:22', credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'key')}` } }));
+  await must(
+    svc.call(admin, 'POST', '/v1/targets', {
+      name: 'shell-1',
+      kind: 'ssh',
+      address: '127.0.0.1:22',
+      credential: { kind: 'ssh-key', user: 'ops', privateKeyRef: `file:${join(dir, 'key')}` },
+    }),
+  );
+  await must(
+    svc.call(admin, 'POST', '/v1/targets', {
+      name: 'shell-nokey',
+      kind: 'ssh',
+      address: '127.0.0.1:22',
+      credential: { kind: 'ssh-key', user: 'ops', privateKeyRef: `file:${join(dir, 'missing')}` },
+    }),
+  );
+  await must(
+    svc.call(admin, 'POST', '/v1/targets', {
+      name: 'shell-token',
+      kind: 'ssh',
+      address: '127.0.0.1:22',
+      credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'key')}` },
+    }),
+  );
   await must(svc.call(admin, 'POST', '/v1/agents', { id: 'toy-agent', groups: ['agents'] }));
   const approver = await svc.principal('alice', ['approver'], ['sre']);
   await svc.core.targets.refresh();
   await svc.core.policies.reload();
   return {
-    svc, redis, dir, approverToken: approver.token,
-    token: async (targets = ['shell-1', 'shell-nokey', 'shell-token']) => (await must(svc.call(admin, 'POST', '/v1/tokens', { agent: 'toy-agent', targets, ttl: '10m' }))).token,
+    svc,
+    redis,
+    dir,
+    approverToken: approver.token,
+    token: async (targets = ['shell-1', 'shell-nokey', 'shell-token']) =>
+      (await must(svc.call(admin, 'POST', '/v1/tokens', { agent: 'toy-agent', targets, ttl: '10m' }))).token,
     async events(sessionId) {
       await svc.core.recorder.flush();
       return (await must(svc.call(admin, 'GET', `/v1/sessions/${sessionId}/events?limit=10000`))).events;

@@ -29,19 +29,35 @@ export function toyLineAdapter(engine: MaskingEngine): DataPathAdapter {
       };
       const decideLine = async (line: string): Promise<string | null> => {
         if (!session) {
-          const auth = await spine.authenticate({ protocol: 'ssh', target, token: line.startsWith('AUTH ') ? line.slice(5) : undefined });
+          const auth = await spine.authenticate({
+            protocol: 'ssh',
+            target,
+            token: line.startsWith('AUTH ') ? line.slice(5) : undefined,
+          });
           if (!auth.ok) return `fail ${auth.refusal.message}`;
           session = auth.session;
           return null; // the agent's token never goes upstream
         }
         const run = spine.begin(session, `toy_${session.id}_${++n}`);
         const ssh = { ...EMPTY_SSH, kind: 'exec', command: line };
-        let outcome = await run.decide({ section: { protocol: 'ssh', ssh }, recorded: { command: line }, canonical: () => line, summary: () => line }, { maxHoldMs: 10_000, credential: null });
+        let outcome = await run.decide(
+          {
+            section: { protocol: 'ssh', ssh },
+            recorded: { command: line },
+            canonical: () => line,
+            summary: () => line,
+          },
+          { maxHoldMs: 10_000, credential: null },
+        );
         if (outcome.kind === 'hold') outcome = await outcome.resume(gone.signal);
         awaitingOutput.push(run);
         return outcome.kind === 'allow' ? line : `fail ${outcome.refusal.message}`;
       };
-      const forward = (out: string[]): NetworkReply => ({ kind: 'forward', data: Buffer.from(out.map((l) => `${l}\n`).join('')), endOfStream: false });
+      const forward = (out: string[]): NetworkReply => ({
+        kind: 'forward',
+        data: Buffer.from(out.map((l) => `${l}\n`).join('')),
+        endOfStream: false,
+      });
       return {
         async readData(chunk) {
           const out: string[] = [];
@@ -52,13 +68,15 @@ export function toyLineAdapter(engine: MaskingEngine): DataPathAdapter {
           return forward(out);
         },
         async writeData(chunk) {
-          return forward(lines('write', chunk).map((line) => {
-            const run = awaitingOutput.shift();
-            const plan = run?.masking();
-            const masked = plan ? engine.maskText(line, plan).value : line;
-            run?.output({ text: masked });
-            return masked;
-          }));
+          return forward(
+            lines('write', chunk).map((line) => {
+              const run = awaitingOutput.shift();
+              const plan = run?.masking();
+              const masked = plan ? engine.maskText(line, plan).value : line;
+              run?.output({ text: masked });
+              return masked;
+            }),
+          );
         },
         streamClosed: () => gone.abort(new Error('connection closed')),
         fault: (err) => awaitingOutput[0]?.fault(err),

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import {
-  newNetworkExtProcClient, type NetworkExternalProcessorClient, type NetworkProcessingResponse,
+  newNetworkExtProcClient,
+  type NetworkExternalProcessorClient,
+  type NetworkProcessingResponse,
 } from '../../extproc/envoy-api/index.ts';
 import { loadMaskingEngine } from '../../extproc/masking/index.ts';
 import { startToyCore, type ToyCore } from './fixtures.ts';
@@ -30,7 +32,9 @@ after(async () => {
 function connection(target: string) {
   const md = new grpc.Metadata();
   md.add('x-portcullis-target', target);
-  const call = (client as unknown as { Process(md: grpc.Metadata): grpc.ClientDuplexStream<object, NetworkProcessingResponse> }).Process(md);
+  const call = (
+    client as unknown as { Process(md: grpc.Metadata): grpc.ClientDuplexStream<object, NetworkProcessingResponse> }
+  ).Process(md);
   const waiting: Record<'read' | 'write', ((r: NetworkProcessingResponse) => void)[]> = { read: [], write: [] };
   const ended = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
   call.on('error', () => undefined);
@@ -40,7 +44,9 @@ function connection(target: string) {
   });
   const send = (dir: 'read' | 'write', text: string): Promise<string> => {
     const answer = new Promise<NetworkProcessingResponse>((resolve) => waiting[dir].push(resolve));
-    call.write(dir === 'read' ? { read_data: { data: Buffer.from(text) } } : { write_data: { data: Buffer.from(text) } });
+    call.write(
+      dir === 'read' ? { read_data: { data: Buffer.from(text) } } : { write_data: { data: Buffer.from(text) } },
+    );
     return answer.then((r) => Buffer.from((dir === 'read' ? r.read_data : r.write_data)?.data ?? []).toString());
   };
   return { send, ended, close: () => call.end() };
@@ -51,23 +57,50 @@ test('authenticated once, each command decided and recorded, the token never for
   const c = connection('shell-1');
   // A line split across chunks is decided once it is whole; the AUTH line is consumed, never forwarded.
   assert.equal(await c.send('read', `AUTH ${token}\ncat /etc/mo`), '');
-  assert.equal(await c.send('read', 'td\nrm -rf /var\n'), 'cat /etc/motd\nfail Deleting files is not allowed for agents.\n');
-  assert.equal(await c.send('write', 'welcome, write to ops@example.com\nerror: Deleting'), 'welcome, write to [REDACTED:EMAIL_ADDRESS]\n');
-  assert.equal(await c.send('write', ' files is not allowed for agents.\n'), 'error: Deleting files is not allowed for agents.\n');
+  assert.equal(
+    await c.send('read', 'td\nrm -rf /var\n'),
+    'cat /etc/motd\nfail Deleting files is not allowed for agents.\n',
+  );
+  assert.equal(
+    await c.send('write', 'welcome, write to ops@example.com\nerror: Deleting'),
+    'welcome, write to [REDACTED:EMAIL_ADDRESS]\n',
+  );
+  assert.equal(
+    await c.send('write', ' files is not allowed for agents.\n'),
+    'error: Deleting files is not allowed for agents.\n',
+  );
   c.close();
   assert.equal((await c.ended).code, grpc.status.OK);
 
-  const sessionId = (await toy.svc.call(toy.svc.adminToken, 'GET', '/v1/sessions?agent=toy-agent')).body.sessions.find((s: { target: string }) => s.target === 'shell-1').id;
+  const sessionId = (await toy.svc.call(toy.svc.adminToken, 'GET', '/v1/sessions?agent=toy-agent')).body.sessions.find(
+    (s: { target: string }) => s.target === 'shell-1',
+  ).id;
   const events = await toy.events(sessionId);
-  assert.deepEqual(events.map((e) => e.type), ['session.start', 'action', 'decision', 'action', 'decision', 'output', 'output']);
-  assert.deepEqual(events.filter((e) => e.type === 'decision').map((e) => [e.data.action, e.data.rule]), [['allow', 'read-only'], ['deny', 'no-rm']]);
-  assert.equal(events[5].data.text, 'welcome, write to [REDACTED:EMAIL_ADDRESS]', 'the recording holds the masked output');
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['session.start', 'action', 'decision', 'action', 'decision', 'output', 'output'],
+  );
+  assert.deepEqual(
+    events.filter((e) => e.type === 'decision').map((e) => [e.data.action, e.data.rule]),
+    [
+      ['allow', 'read-only'],
+      ['deny', 'no-rm'],
+    ],
+  );
+  assert.equal(
+    events[5].data.text,
+    'welcome, write to [REDACTED:EMAIL_ADDRESS]',
+    'the recording holds the masked output',
+  );
   assert.ok(!JSON.stringify(events).includes(token) && !JSON.stringify(events).includes('ops@example.com'));
 });
 
 test('a bad token: the server itself reports the refusal and nothing of the session is decided', async () => {
   const c = connection('shell-1');
-  assert.match(await c.send('read', 'AUTH not-a-token\nwhoami\n'), /^fail the bearer token is not a Portcullis agent token\nfail /);
+  assert.match(
+    await c.send('read', 'AUTH not-a-token\nwhoami\n'),
+    /^fail the bearer token is not a Portcullis agent token\nfail /,
+  );
   c.close();
 });
 
@@ -78,7 +111,10 @@ test('a command that needs approval is held, and runs once a human approves it d
   const held = c.send('read', 'systemctl restart nginx\n');
   let pending: { id: string } | undefined;
   while (!pending) {
-    const list = (await toy.svc.call(toy.approverToken, 'GET', '/v1/approvals?state=pending')).body.items as { id: string; summary: string }[];
+    const list = (await toy.svc.call(toy.approverToken, 'GET', '/v1/approvals?state=pending')).body.items as {
+      id: string;
+      summary: string;
+    }[];
     pending = list.find((a) => a.summary === 'systemctl restart nginx');
     if (!pending) await new Promise((r) => setImmediate(r));
   }

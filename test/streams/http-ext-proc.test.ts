@@ -10,10 +10,18 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { Counter } from 'prom-client';
 import {
-  newExtProcClient, type ExternalProcessorClient, type ProcessingRequest, type ProcessingResponse,
+  newExtProcClient,
+  type ExternalProcessorClient,
+  type ProcessingRequest,
+  type ProcessingResponse,
 } from '../../extproc/envoy-api/index.ts';
 import { startGrpcServer, type GrpcServer } from '../../extproc/service/grpc-server.ts';
-import { httpExtProcService, type HttpPhase, type HttpReply, type HttpStreamProcessor } from '../../extproc/streams/index.ts';
+import {
+  httpExtProcService,
+  type HttpPhase,
+  type HttpReply,
+  type HttpStreamProcessor,
+} from '../../extproc/streams/index.ts';
 
 /** A processor that walks the four phases in order and notes every call the loop makes. */
 class ScriptedProcessor implements HttpStreamProcessor {
@@ -28,15 +36,29 @@ class ScriptedProcessor implements HttpStreamProcessor {
   async requestHeaders(): Promise<HttpReply> {
     if (this.holdFirst) {
       this.calls.push('hold');
-      return { kind: 'hold', message: { override_message_timeout: { seconds: 5, nanos: 0 } }, resume: async () => this.step('request_headers', 'response_headers', { request_headers: {} }) };
+      return {
+        kind: 'hold',
+        message: { override_message_timeout: { seconds: 5, nanos: 0 } },
+        resume: async () => this.step('request_headers', 'response_headers', { request_headers: {} }),
+      };
     }
     return this.step('request_headers', 'response_headers', { request_headers: {} });
   }
-  async requestBody(): Promise<HttpReply> { return this.step('request_body', 'response_headers', { request_body: {} }); }
-  async responseHeaders(): Promise<HttpReply> { return this.step('response_headers', 'response_body', { response_headers: {} }); }
-  async responseBody(): Promise<HttpReply> { return this.step('response_body', 'nothing', { response_body: {} }); }
-  streamClosed(): void { this.calls.push('streamClosed'); }
-  fault(err: unknown): void { this.calls.push(`fault: ${(err as Error).message}`); }
+  async requestBody(): Promise<HttpReply> {
+    return this.step('request_body', 'response_headers', { request_body: {} });
+  }
+  async responseHeaders(): Promise<HttpReply> {
+    return this.step('response_headers', 'response_body', { response_headers: {} });
+  }
+  async responseBody(): Promise<HttpReply> {
+    return this.step('response_body', 'nothing', { response_body: {} });
+  }
+  streamClosed(): void {
+    this.calls.push('streamClosed');
+  }
+  fault(err: unknown): void {
+    this.calls.push(`fault: ${(err as Error).message}`);
+  }
 }
 
 let server: GrpcServer;
@@ -47,7 +69,15 @@ const streams = new Counter({ name: 'test_streams', help: 'x', labelNames: ['ser
 
 before(async () => {
   const service = httpExtProcService(
-    { kind: 'http-ext-proc', name: 'scripted', open: () => { latest = new ScriptedProcessor(); latest.holdFirst = holdNext; return latest; } },
+    {
+      kind: 'http-ext-proc',
+      name: 'scripted',
+      open: () => {
+        latest = new ScriptedProcessor();
+        latest.holdFirst = holdNext;
+        return latest;
+      },
+    },
     { logger: pino({ level: 'silent' }), metrics: { extprocStreams: streams } },
   );
   server = await startGrpcServer('127.0.0.1', 0, [service]);
@@ -79,9 +109,16 @@ function script(steps: ProcessingRequest[]): Promise<{ replies: ProcessingRespon
 }
 
 test('in order: each phase reaches the processor once, each reply is written, the last ends the stream with OK', async () => {
-  const { replies, status } = await script([{ request_headers: headers }, { response_headers: headers }, { response_body: body }]);
+  const { replies, status } = await script([
+    { request_headers: headers },
+    { response_headers: headers },
+    { response_body: body },
+  ]);
   assert.deepEqual(latest.calls, ['request_headers', 'response_headers', 'response_body']);
-  assert.deepEqual(replies.map((r) => Object.keys(r)[0]), ['request_headers', 'response_headers', 'response_body']);
+  assert.deepEqual(
+    replies.map((r) => Object.keys(r)[0]),
+    ['request_headers', 'response_headers', 'response_body'],
+  );
   assert.equal(status.code, grpc.status.OK);
 });
 
@@ -91,7 +128,9 @@ for (const [name, steps] of [
   ['a request body while response headers are awaited', [{ request_headers: headers }, { request_body: body }]],
 ] as [string, ProcessingRequest[]][]) {
   // Without the loop's phase check the stream would go on waiting: the timeout turns that into a failure, not a hang.
-  test(`out of phase (${name}): the processor never sees it, and the stream fails (Envoy fails closed)`, { timeout: 20_000 }, async () => {
+  test(`out of phase (${name}): the processor never sees it, and the stream fails (Envoy fails closed)`, {
+    timeout: 20_000,
+  }, async () => {
     const { status } = await script(steps);
     assert.equal(status.code, grpc.status.INTERNAL);
     assert.match(status.details, /^unexpected \w+ message while awaiting \w+$/);
@@ -101,16 +140,31 @@ for (const [name, steps] of [
 }
 
 test('trailers (configured SKIP) pass through unchanged without reaching the processor', async () => {
-  const { replies } = await script([{ request_headers: headers }, { request_trailers: {} }, { response_headers: headers }, { response_body: body }]);
-  assert.deepEqual(replies.map((r) => Object.keys(r)[0]), ['request_headers', 'request_trailers', 'response_headers', 'response_body']);
+  const { replies } = await script([
+    { request_headers: headers },
+    { request_trailers: {} },
+    { response_headers: headers },
+    { response_body: body },
+  ]);
+  assert.deepEqual(
+    replies.map((r) => Object.keys(r)[0]),
+    ['request_headers', 'request_trailers', 'response_headers', 'response_body'],
+  );
   assert.deepEqual(latest.calls, ['request_headers', 'response_headers', 'response_body']);
 });
 
 test('a hold: the override is written first, then the resumed reply, in order', async () => {
   holdNext = true;
   try {
-    const { replies, status } = await script([{ request_headers: headers }, { response_headers: headers }, { response_body: body }]);
-    assert.deepEqual(replies.map((r) => Object.keys(r)[0]), ['override_message_timeout', 'request_headers', 'response_headers', 'response_body']);
+    const { replies, status } = await script([
+      { request_headers: headers },
+      { response_headers: headers },
+      { response_body: body },
+    ]);
+    assert.deepEqual(
+      replies.map((r) => Object.keys(r)[0]),
+      ['override_message_timeout', 'request_headers', 'response_headers', 'response_body'],
+    );
     assert.deepEqual(latest.calls, ['hold', 'request_headers', 'response_headers', 'response_body']);
     assert.equal(status.code, grpc.status.OK);
   } finally {

@@ -34,17 +34,27 @@ export const approvalsCommand: CliCommand = async (argv, io) => {
     case 'show': {
       if (positional.length !== 1) return usage(io);
       return withAdminErrors(io, async () => {
-        const r = (await client().request('GET', `/v1/approvals/${encodeURIComponent(positional[0])}`)) as ApprovalRequest;
+        const r = (await client().request(
+          'GET',
+          `/v1/approvals/${encodeURIComponent(positional[0])}`,
+        )) as ApprovalRequest;
         io.stdout.write(json ? `${JSON.stringify(r, null, 2)}\n` : details(r));
         return 0;
       });
     }
-    case 'approve': case 'deny': case 'revoke': {
+    case 'approve':
+    case 'deny':
+    case 'revoke': {
       if (positional.length !== 1) return usage(io);
       const body = flags.reason === undefined ? {} : { reason: flags.reason };
       return withAdminErrors(io, async () => {
-        const r = (await client().request('POST', `/v1/approvals/${encodeURIComponent(positional[0])}/${sub}`, body)) as ApprovalRequest;
-        const quorum = r.state === 'pending' && sub === 'approve' ? ` (${r.approvals.length} of ${r.minApprovals} approvals)` : '';
+        const r = (await client().request(
+          'POST',
+          `/v1/approvals/${encodeURIComponent(positional[0])}/${sub}`,
+          body,
+        )) as ApprovalRequest;
+        const quorum =
+          r.state === 'pending' && sub === 'approve' ? ` (${r.approvals.length} of ${r.minApprovals} approvals)` : '';
         io.stdout.write(`${r.id}: ${r.state}${quorum}\n`);
         return 0;
       });
@@ -63,8 +73,17 @@ function table(items: ApprovalRequest[]): string {
   if (items.length === 0) return 'no approval requests\n';
   const rows = [['ID', 'STATE', 'AGENT', 'TARGET', 'GROUP', 'GRANT', 'VOTES', 'EXPIRES', 'SUMMARY']];
   for (const r of items) {
-    rows.push([r.id, r.state, r.agent, r.target, r.group, r.grant, `${r.approvals.length}/${r.minApprovals}`,
-      r.state === 'approved' ? (r.grantExpiresAt ?? '') : r.expiresAt, oneLine(r.summary, 60)]);
+    rows.push([
+      r.id,
+      r.state,
+      r.agent,
+      r.target,
+      r.group,
+      r.grant,
+      `${r.approvals.length}/${r.minApprovals}`,
+      r.state === 'approved' ? (r.grantExpiresAt ?? '') : r.expiresAt,
+      oneLine(r.summary, 60),
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return `${rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')}\n`;
@@ -87,9 +106,16 @@ function details(r: ApprovalRequest): string {
   ];
   if (r.grantExpiresAt) lines.push(`grant ends:  ${r.grantExpiresAt}`);
   if (r.consumedAt) lines.push(`consumed:    ${r.consumedAt}`);
-  for (const v of r.approvals) lines.push(`approved by: ${v.name || v.by} at ${v.at}${v.reason ? ` — ${v.reason}` : ''}`);
-  if (r.denial) lines.push(`denied by:   ${r.denial.name || r.denial.by} at ${r.denial.at}${r.denial.reason ? ` — ${r.denial.reason}` : ''}`);
-  if (r.revocation) lines.push(`revoked by:  ${r.revocation.name || r.revocation.by} at ${r.revocation.at}${r.revocation.reason ? ` — ${r.revocation.reason}` : ''}`);
+  for (const v of r.approvals)
+    lines.push(`approved by: ${v.name || v.by} at ${v.at}${v.reason ? ` — ${v.reason}` : ''}`);
+  if (r.denial)
+    lines.push(
+      `denied by:   ${r.denial.name || r.denial.by} at ${r.denial.at}${r.denial.reason ? ` — ${r.denial.reason}` : ''}`,
+    );
+  if (r.revocation)
+    lines.push(
+      `revoked by:  ${r.revocation.name || r.revocation.by} at ${r.revocation.at}${r.revocation.reason ? ` — ${r.revocation.reason}` : ''}`,
+    );
   return `${lines.join('\n')}\n`;
 }
 

@@ -64,7 +64,11 @@ export const demoCommand: CliCommand = async (argv, io) => {
     throw err;
   }
   await new Promise<void>((done) => {
-    const onSignal = (): void => { process.off('SIGTERM', onSignal); process.off('SIGINT', onSignal); done(); };
+    const onSignal = (): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      done();
+    };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
@@ -86,32 +90,58 @@ async function start(dir: string, io: CliIO, stops: (() => Promise<void>)[]): Pr
     overrides: { dataDir: dir, bootstrap: { policies: ['examples/policies/kubernetes-guardrails.yaml'], targets: [] } },
   });
   // Logs go to stderr at warn, so the instructions on stdout stay readable.
-  const service: Service = await startService(config, { logger: createLogger(io.env.PORTCULLIS_LOG_LEVEL ?? 'warn', process.stderr), adapters: [kubeExtProcAdapter()], baseDir: REPO });
+  const service: Service = await startService(config, {
+    logger: createLogger(io.env.PORTCULLIS_LOG_LEVEL ?? 'warn', process.stderr),
+    adapters: [kubeExtProcAdapter()],
+    baseDir: REPO,
+  });
   stops.push(() => service.stop());
 
   const admin = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
   const call = async (method: string, path: string, body: unknown, ok: number[]): Promise<{ token?: string }> => {
     const res = await fetch(service.adminUrl + path, {
-      method, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+      method,
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
     });
     const parsed = (await res.json().catch(() => null)) as { token?: string } | null;
     if (!ok.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(parsed)}`);
     return parsed ?? {};
   };
-  await call('PUT', `/v1/targets/${TARGET}`, {
-    name: TARGET, kind: 'kubernetes', address: api.url, caRef: `file:${join(dir, 'kube-ca.crt')}`, recording: 'fail-closed',
-    labels: { env: 'demo' }, credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'upstream.token')}` },
-  }, [200]);
+  await call(
+    'PUT',
+    `/v1/targets/${TARGET}`,
+    {
+      name: TARGET,
+      kind: 'kubernetes',
+      address: api.url,
+      caRef: `file:${join(dir, 'kube-ca.crt')}`,
+      recording: 'fail-closed',
+      labels: { env: 'demo' },
+      credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'upstream.token')}` },
+    },
+    [200],
+  );
   await call('POST', '/v1/agents', { id: AGENT, groups: ['agents'] }, [201, 409]);
   await service.core.targets.refresh();
   const issued = await call('POST', '/v1/tokens', { agent: AGENT, targets: [TARGET], ttl: '1h' }, [201]);
-  const approver = await call('POST', '/v1/principals', { name: `demo-approver-${randomBytes(3).toString('hex')}`, roles: ['approver'], groups: ['sre'] }, [201]);
+  const approver = await call(
+    'POST',
+    '/v1/principals',
+    { name: `demo-approver-${randomBytes(3).toString('hex')}`, roles: ['approver'], groups: ['sre'] },
+    [201],
+  );
   writeFileSync(join(dir, 'approver.token'), `${approver.token}\n`, { mode: 0o600 });
 
-  const envoy = await startEnvoyStandIn({ processorAddress: `127.0.0.1:${service.grpcPort}`, upstream: { url: api.url, ca: api.caPem } });
+  const envoy = await startEnvoyStandIn({
+    processorAddress: `127.0.0.1:${service.grpcPort}`,
+    upstream: { url: api.url, ca: api.caPem },
+  });
   stops.push(() => envoy.close());
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, `apiVersion: v1
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
 kind: Config
 clusters:
 - name: portcullis-demo
@@ -126,7 +156,9 @@ contexts:
 - name: portcullis-demo
   context: { cluster: portcullis-demo, user: ${AGENT} }
 current-context: portcullis-demo
-`, { mode: 0o600 });
+`,
+    { mode: 0o600 },
+  );
 
   io.stdout.write(`
 Portcullis demo — the Kubernetes path without Envoy.

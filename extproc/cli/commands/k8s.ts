@@ -4,7 +4,8 @@ import { classifyKubeRequest } from '../../kube/index.ts';
 import { parseFlags } from '../admin-client.ts';
 import type { CliCommand } from '../types.ts';
 
-const USAGE = 'usage: portcullis k8s classify METHOD PATH [--body FILE] [--content-type TYPE] [--content-encoding ENC]\n';
+const USAGE =
+  'usage: portcullis k8s classify METHOD PATH [--body FILE] [--content-type TYPE] [--content-encoding ENC]\n';
 
 export const k8sCommand: CliCommand = async (argv, io) => {
   if (argv[0] !== 'classify') {

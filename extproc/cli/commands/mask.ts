@@ -8,7 +8,12 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import {
-  BUILTIN_ENTITIES, compileMaskingRules, loadMaskingEngine, MaskingRulesError, STRATEGIES, type CompiledMasking,
+  BUILTIN_ENTITIES,
+  compileMaskingRules,
+  loadMaskingEngine,
+  MaskingRulesError,
+  STRATEGIES,
+  type CompiledMasking,
   type MaskingRule,
 } from '../../masking/index.ts';
 import { parseFlags } from '../admin-client.ts';
@@ -34,10 +39,14 @@ export const maskCommand: CliCommand = async (argv, io) => {
   }
   let plan: CompiledMasking;
   try {
-    plan = compileMaskingRules(await rulesFrom(flags), flags.protocol ? { protocol: flags.protocol as MaskingRule['protocol'] } : {});
+    plan = compileMaskingRules(
+      await rulesFrom(flags),
+      flags.protocol ? { protocol: flags.protocol as MaskingRule['protocol'] } : {},
+    );
   } catch (err) {
     if (err instanceof MaskingRulesError) {
-      for (const i of err.issues) io.stderr.write(`error: masking[${i.index}]${i.field ? `.${i.field}` : ''}: ${i.message}\n`);
+      for (const i of err.issues)
+        io.stderr.write(`error: masking[${i.index}]${i.field ? `.${i.field}` : ''}: ${i.message}\n`);
       return 2;
     }
     io.stderr.write(`error: ${(err as Error).message}\n`);
@@ -66,7 +75,13 @@ async function rulesFrom(flags: Record<string, string>): Promise<unknown[]> {
     rules.push(...masking);
   }
   if (flags.policy === undefined || flags.entities !== undefined || flags.strategy !== undefined) {
-    const entities = flags.entities === undefined ? [...BUILTIN_ENTITIES] : flags.entities.split(',').map((e) => e.trim()).filter(Boolean);
+    const entities =
+      flags.entities === undefined
+        ? [...BUILTIN_ENTITIES]
+        : flags.entities
+            .split(',')
+            .map((e) => e.trim())
+            .filter(Boolean);
     const keep = flags.keep === undefined ? 4 : Number(flags.keep);
     rules.push({ name: 'cli', entities, strategy: flags.strategy ?? 'redact', keep });
   }

@@ -28,7 +28,10 @@ function loadFiles(files: string[]): CompiledPolicy[] {
 }
 
 function lint(files: string[], io: CliIO): number {
-  if (!files.length) { io.stderr.write(USAGE); return 2; }
+  if (!files.length) {
+    io.stderr.write(USAGE);
+    return 2;
+  }
   let bad = 0;
   for (const file of files) {
     let source: string;
@@ -54,7 +57,11 @@ function readSample(file: string): SampleRequest {
   return parseYaml(readFileSync(file, 'utf8')) as SampleRequest;
 }
 
-interface TestCase { name: string; request: SampleRequest; expect: { action: RuleAction; rule?: string; policy?: string } }
+interface TestCase {
+  name: string;
+  request: SampleRequest;
+  expect: { action: RuleAction; rule?: string; policy?: string };
+}
 
 /** Policy tests, like `opa test`: files named *_test.yaml hold `cases:` with a request and the expected decision. */
 function runTests(dir: string, io: CliIO): number {
@@ -65,7 +72,10 @@ function runTests(dir: string, io: CliIO): number {
   try {
     policies = loadFiles(policyFiles);
   } catch (err) {
-    if (err instanceof PolicyLoadError) { io.stderr.write(`policies in ${dir} do not load:\n${err.message}\n`); return 1; }
+    if (err instanceof PolicyLoadError) {
+      io.stderr.write(`policies in ${dir} do not load:\n${err.message}\n`);
+      return 1;
+    }
     throw err;
   }
   let passed = 0;
@@ -77,11 +87,18 @@ function runTests(dir: string, io: CliIO): number {
       const d = decide(policies, ctx, defaultAction);
       const problems: string[] = [];
       if (d.action !== c.expect.action) problems.push(`action ${d.action}, expected ${c.expect.action}`);
-      if (c.expect.rule !== undefined && d.rule !== c.expect.rule) problems.push(`rule ${d.rule}, expected ${c.expect.rule}`);
-      if (c.expect.policy !== undefined && d.policy !== c.expect.policy) problems.push(`policy ${d.policy}, expected ${c.expect.policy}`);
+      if (c.expect.rule !== undefined && d.rule !== c.expect.rule)
+        problems.push(`rule ${d.rule}, expected ${c.expect.rule}`);
+      if (c.expect.policy !== undefined && d.policy !== c.expect.policy)
+        problems.push(`policy ${d.policy}, expected ${c.expect.policy}`);
       const where = `${relative(process.cwd(), file)}: ${c.name}`;
-      if (problems.length) { failed++; io.stdout.write(`FAIL ${where}: ${problems.join('; ')}\n`); }
-      else { passed++; io.stdout.write(`PASS ${where}\n`); }
+      if (problems.length) {
+        failed++;
+        io.stdout.write(`FAIL ${where}: ${problems.join('; ')}\n`);
+      } else {
+        passed++;
+        io.stdout.write(`PASS ${where}\n`);
+      }
     }
   }
   io.stdout.write(`${passed} passed, ${failed} failed\n`);
@@ -89,15 +106,19 @@ function runTests(dir: string, io: CliIO): number {
 }
 
 function walk(dir: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const p = join(dir, f);
-    return statSync(p).isDirectory() ? walk(p) : [p];
-  }).sort();
+  return readdirSync(dir)
+    .flatMap((f) => {
+      const p = join(dir, f);
+      return statSync(p).isDirectory() ? walk(p) : [p];
+    })
+    .sort();
 }
 
 export const policyCommand: CliCommand = async (argv, io) => {
   const [sub, ...rest] = argv;
-  const json = (v: unknown): void => { io.stdout.write(`${JSON.stringify(v, null, 2)}\n`); };
+  const json = (v: unknown): void => {
+    io.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+  };
   switch (sub) {
     case 'lint':
       return lint(rest, io);
@@ -105,7 +126,10 @@ export const policyCommand: CliCommand = async (argv, io) => {
       json(POLICY_SCHEMA);
       return 0;
     case 'test':
-      if (rest.length !== 1) { io.stderr.write(USAGE); return 2; }
+      if (rest.length !== 1) {
+        io.stderr.write(USAGE);
+        return 2;
+      }
       return runTests(rest[0], io);
     case 'eval': {
       const files: string[] = [];
@@ -114,13 +138,19 @@ export const policyCommand: CliCommand = async (argv, io) => {
         if (rest[i] === '--policy') files.push(rest[++i]);
         else if (rest[i] === '--request') request = rest[++i];
       }
-      if (!files.length || !request) { io.stderr.write(USAGE); return 2; }
+      if (!files.length || !request) {
+        io.stderr.write(USAGE);
+        return 2;
+      }
       try {
         const { ctx, defaultAction } = contextFromSample(readSample(request), classifyK8sSample);
         json(decide(loadFiles(files), ctx, defaultAction));
         return 0;
       } catch (err) {
-        if (err instanceof PolicyLoadError || err instanceof SampleRequestError) { io.stderr.write(`${err.message}\n`); return 1; }
+        if (err instanceof PolicyLoadError || err instanceof SampleRequestError) {
+          io.stderr.write(`${err.message}\n`);
+          return 1;
+        }
         throw err;
       }
     }
@@ -128,7 +158,10 @@ export const policyCommand: CliCommand = async (argv, io) => {
       return withAdminErrors(io, async () => {
         const client = adminClient(io.env);
         for (const file of rest) {
-          const v = (await client.request('POST', '/v1/policies', { source: readFileSync(file, 'utf8') })) as { name: string; version: number };
+          const v = (await client.request('POST', '/v1/policies', { source: readFileSync(file, 'utf8') })) as {
+            name: string;
+            version: number;
+          };
           io.stdout.write(`${v.name}: version ${v.version}\n`);
         }
         return 0;
@@ -142,20 +175,38 @@ export const policyCommand: CliCommand = async (argv, io) => {
         const client = adminClient(io.env);
         const { flags, positional } = parseFlags(rest);
         const name = encodeURIComponent(positional[0] ?? '');
-        if (sub === 'list') { json(await client.request('GET', '/v1/policies')); return 0; }
-        if (!positional[0]) { io.stderr.write(USAGE); return 2; }
+        if (sub === 'list') {
+          json(await client.request('GET', '/v1/policies'));
+          return 0;
+        }
+        if (!positional[0]) {
+          io.stderr.write(USAGE);
+          return 2;
+        }
         if (sub === 'get') json(await client.request('GET', `/v1/policies/${name}`));
         if (sub === 'history') {
-          for (const v of (await client.request('GET', `/v1/policies/${name}/versions`)) as { version: number; author: string; time: string; deleted: boolean; rolledBackFrom?: number }[]) {
-            io.stdout.write(`${v.version}\t${v.time}\t${v.author}${v.deleted ? '\tdeleted' : ''}${v.rolledBackFrom ? `\trollback of ${v.rolledBackFrom}` : ''}\n`);
+          for (const v of (await client.request('GET', `/v1/policies/${name}/versions`)) as {
+            version: number;
+            author: string;
+            time: string;
+            deleted: boolean;
+            rolledBackFrom?: number;
+          }[]) {
+            io.stdout.write(
+              `${v.version}\t${v.time}\t${v.author}${v.deleted ? '\tdeleted' : ''}${v.rolledBackFrom ? `\trollback of ${v.rolledBackFrom}` : ''}\n`,
+            );
           }
         }
         if (sub === 'diff') {
           const q = `from=${Number(flags.from)}${flags.to ? `&to=${Number(flags.to)}` : ''}`;
-          io.stdout.write(`${((await client.request('GET', `/v1/policies/${name}/diff?${q}`)) as { diff: string }).diff}\n`);
+          io.stdout.write(
+            `${((await client.request('GET', `/v1/policies/${name}/diff?${q}`)) as { diff: string }).diff}\n`,
+          );
         }
         if (sub === 'rollback') {
-          const v = (await client.request('POST', `/v1/policies/${name}/rollback`, { version: Number(flags.version) })) as { version: number };
+          const v = (await client.request('POST', `/v1/policies/${name}/rollback`, {
+            version: Number(flags.version),
+          })) as { version: number };
           io.stdout.write(`${positional[0]}: version ${v.version} (rollback of ${flags.version})\n`);
         }
         return 0;

@@ -20,9 +20,15 @@ export const serveCommand: CliCommand = async (argv, io) => {
     throw err;
   }
   if (service.adminTokenPath) io.stderr.write(`admin token written to ${service.adminTokenPath}\n`);
-  io.stderr.write(`portcullis: gRPC on :${service.grpcPort}, admin API on ${service.adminUrl}, metrics on ${service.metricsUrl}\n`);
+  io.stderr.write(
+    `portcullis: gRPC on :${service.grpcPort}, admin API on ${service.adminUrl}, metrics on ${service.metricsUrl}\n`,
+  );
   await new Promise<void>((resolve) => {
-    const onSignal = (): void => { process.off('SIGTERM', onSignal); process.off('SIGINT', onSignal); resolve(); };
+    const onSignal = (): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });

@@ -30,9 +30,13 @@ export const sessionsCommand: CliCommand = async (argv, io) => {
     case 'list': {
       if (positional.length) return usage(io);
       const q = new URLSearchParams();
-      for (const k of ['agent', 'target', 'protocol', 'from', 'to', 'decision', 'q', 'limit', 'cursor']) if (flags[k]) q.set(k, flags[k]);
+      for (const k of ['agent', 'target', 'protocol', 'from', 'to', 'decision', 'q', 'limit', 'cursor'])
+        if (flags[k]) q.set(k, flags[k]);
       return withAdminErrors(io, async () => {
-        const page = (await client().request('GET', `/v1/sessions${q.size ? `?${q}` : ''}`)) as { sessions: SessionSummary[]; nextCursor: string | null };
+        const page = (await client().request('GET', `/v1/sessions${q.size ? `?${q}` : ''}`)) as {
+          sessions: SessionSummary[];
+          nextCursor: string | null;
+        };
         if (json) io.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
         else {
           io.stdout.write(table(page.sessions));
@@ -47,8 +51,11 @@ export const sessionsCommand: CliCommand = async (argv, io) => {
         const c = client();
         const s = (await c.request('GET', path(positional[0]))) as SessionSummary;
         const events: RecordingEvent[] = [];
-        for (let from: number | null = 1; from !== null;) {
-          const page = (await c.request('GET', path(positional[0], `/events?fromSeq=${from}&limit=5000`))) as { events: RecordingEvent[]; nextSeq: number | null };
+        for (let from: number | null = 1; from !== null; ) {
+          const page = (await c.request('GET', path(positional[0], `/events?fromSeq=${from}&limit=5000`))) as {
+            events: RecordingEvent[];
+            nextSeq: number | null;
+          };
           events.push(...page.events);
           from = page.nextSeq;
         }
@@ -83,9 +90,15 @@ export const sessionsCommand: CliCommand = async (argv, io) => {
         }
         const file = createWriteStream(flags.out);
         for await (const chunk of body) {
-          if (!file.write(chunk)) await new Promise<void>((r) => { file.once('drain', () => r()); });
+          if (!file.write(chunk))
+            await new Promise<void>((r) => {
+              file.once('drain', () => r());
+            });
         }
-        await new Promise<void>((resolve, reject) => { file.once('error', reject); file.end(() => resolve()); });
+        await new Promise<void>((resolve, reject) => {
+          file.once('error', reject);
+          file.end(() => resolve());
+        });
         io.stderr.write(`wrote ${flags.out}\n`);
         return 0;
       });
@@ -116,7 +129,11 @@ async function streamed(c: ReturnType<typeof adminClient>, p: string): Promise<R
   if (!res.ok) {
     const text = await res.text();
     let e: { code?: string; message?: string; details?: unknown } = {};
-    try { e = JSON.parse(text) as typeof e; } catch { /* not an API error body */ }
+    try {
+      e = JSON.parse(text) as typeof e;
+    } catch {
+      /* not an API error body */
+    }
     throw new AdminClientError(res.status, e.code ?? 'internal', e.message ?? res.statusText, e.details);
   }
   if (!res.body) throw new AdminClientError(res.status, 'internal', 'empty reply', null);
@@ -141,7 +158,16 @@ function table(sessions: SessionSummary[]): string {
   if (sessions.length === 0) return 'no sessions\n';
   const rows = [['ID', 'STARTED', 'STATUS', 'AGENT', 'TARGET', 'PROTOCOL', 'EVENTS', 'DECISIONS']];
   for (const s of sessions) {
-    rows.push([s.id, s.startedAt, s.status + (s.truncated ? ' (truncated)' : ''), s.agent, s.target, s.protocol, String(s.events), s.decisions.join(',')]);
+    rows.push([
+      s.id,
+      s.startedAt,
+      s.status + (s.truncated ? ' (truncated)' : ''),
+      s.agent,
+      s.target,
+      s.protocol,
+      String(s.events),
+      s.decisions.join(','),
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return `${rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')}\n`;
@@ -168,7 +194,8 @@ export function eventLine(e: RecordingEvent): string {
 
 function summarize(e: RecordingEvent): string {
   const d = e.data;
-  const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
+  const str = (v: unknown): string =>
+    typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
   switch (e.type) {
     case 'action': {
       const sql = (d.sql as { text?: unknown } | undefined)?.text ?? d.sql ?? d.text;
@@ -182,7 +209,10 @@ function summarize(e: RecordingEvent): string {
       return `${str(d.action)}${dry} rule=${str(d.rule) || '-'} policy=${str(d.policy) || '-'}@${str(d.policyVersion) || '-'}${d.message ? ` "${oneLine(str(d.message))}"` : ''}`;
     }
     case 'output':
-      return oneLine(d.text !== undefined ? `${str(d.stream) || 'out'}: ${str(d.text)}` : JSON.stringify(d)) + (d.truncated ? ' [truncated]' : '');
+      return (
+        oneLine(d.text !== undefined ? `${str(d.stream) || 'out'}: ${str(d.text)}` : JSON.stringify(d))
+        + (d.truncated ? ' [truncated]' : '')
+      );
     default:
       return oneLine(JSON.stringify(d));
   }
