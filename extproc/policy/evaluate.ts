@@ -134,6 +134,5 @@ export function decide(policies: readonly CompiledPolicy[], ctx: RequestContext,
   return {
     ...enforcedVerdict,
     ...(hasDryRun ? { dryRun: verdictOf(scoped, ctx, input, fallback) } : {}),
-    masking: enforced.flatMap((p) => p.doc.masking.filter((m) => !m.protocol || m.protocol === ctx.protocol)),
   };
 }

@@ -69,6 +69,4 @@ export interface Verdict {
 export interface Decision extends Verdict {
   /** Present when at least one dry-run policy was in scope. */
   dryRun?: Verdict;
-  /** Masking rules of every enforced policy in scope, in policy order. */
-  masking: MaskingRule[];
 }

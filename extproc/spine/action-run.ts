@@ -18,6 +18,7 @@ import type { Decision } from '../policy/types.ts';
 import type { RecordingEventType, RecordResult } from '../recording/index.ts';
 import type { Action, DecideOptions, FinalOutcome, Outcome } from './action.ts';
 import type { GatewayCore } from './core.ts';
+import type { DecisionMetrics } from './decision-metrics.ts';
 import type { ApprovalStatus, DecisionEventData } from './decision-event.ts';
 import { refusal, type Refusal } from './refusal.ts';
 import type { Session } from './session.ts';
@@ -46,6 +47,7 @@ export class ActionRun {
   constructor(
     private readonly core: GatewayCore,
     private readonly plans: MaskingPlans,
+    private readonly metrics: DecisionMetrics,
     readonly session: Session,
     /** Minted by the adapter when the action started; every event of the action carries it. */
     readonly requestId: string,
@@ -77,10 +79,7 @@ export class ActionRun {
     }
     const ctx = this.context(action);
     const decision = decide(this.core.policies.current(), ctx, this.session.target.defaultAction);
-    this.core.metrics.decisionSeconds.observe(
-      { protocol: this.session.protocol },
-      (performance.now() - this.startedAt) / 1000,
-    );
+    this.metrics.took(this.session.protocol, (performance.now() - this.startedAt) / 1000);
     switch (decision.action) {
       case 'deny':
         return this.finish(
@@ -288,11 +287,11 @@ export class ActionRun {
       ...(basis.approval ? { approval: basis.approval } : {}),
       latencyMs: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
     };
-    this.core.metrics.decisions.inc({
-      protocol: this.session.protocol,
-      action: enforced,
-      reason: data.reason === 'gateway' ? (data.code ?? 'gateway') : data.reason,
-    });
+    this.metrics.decided(
+      this.session.protocol,
+      enforced,
+      data.reason === 'gateway' ? (data.code ?? 'gateway') : data.reason,
+    );
     if (refused) this.log.info({ code: refused.code, detail: refused.detail }, 'action refused');
     this.record('decision', data as unknown as Record<string, unknown>);
     return outcome;

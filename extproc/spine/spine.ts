@@ -8,9 +8,12 @@ import { MaskingPlans } from '../policy/masking-plans.ts';
 import type { Protocol } from '../policy/context.ts';
 import { ActionRun, RECORDING_UNAVAILABLE } from './action-run.ts';
 import type { GatewayCore } from './core.ts';
+import { DecisionMetrics } from './decision-metrics.ts';
 import { refusal, type Refusal } from './refusal.ts';
 import { SeenSessions } from './seen-sessions.ts';
 import { Session } from './session.ts';
+
+const MAX_CACHED_SESSIONS = 10_000;
 
 export type Authentication = { ok: true; session: Session } | { ok: false; refusal: Refusal };
 
@@ -25,8 +28,13 @@ export interface AuthenticationRequest {
 export class Spine {
   private readonly plans = new MaskingPlans();
   private readonly seen = new SeenSessions();
+  private readonly metrics: DecisionMetrics;
+  /** Sessions by token id (a token names one session). */
+  private readonly sessions = new Map<string, Session>();
 
-  constructor(private readonly core: GatewayCore) {}
+  constructor(private readonly core: GatewayCore) {
+    this.metrics = new DecisionMetrics(core.metrics);
+  }
 
   get logger(): Logger {
     return this.core.logger;
@@ -58,7 +66,14 @@ export class Spine {
     }
     if (!this.core.recorder.canAccept(target.name)) return this.refused(req.protocol, RECORDING_UNAVAILABLE);
     const { token, agent } = verified;
-    const session = new Session(token.sessionId, req.protocol, agent, target, token.plan, token.jti);
+    // Where the protocol authenticates each request (Kubernetes), the same session comes back many times a second:
+    // it is rebuilt only when its agent or target changed (the caches hand out new objects when they do).
+    let session = this.sessions.get(token.jti);
+    if (!session || session.agent !== agent || session.target !== target || session.protocol !== req.protocol) {
+      session = new Session(token.sessionId, req.protocol, agent, target, token.plan, token.jti);
+      if (this.sessions.size >= MAX_CACHED_SESSIONS) this.sessions.clear();
+      this.sessions.set(token.jti, session);
+    }
     if (this.seen.first(session.id)) {
       this.core.recorder.record({
         type: 'session.start',
@@ -74,11 +89,11 @@ export class Spine {
 
   /** Starts one action of `session`; `requestId` is minted by the adapter at the start of the action. */
   begin(session: Session, requestId: string): ActionRun {
-    return new ActionRun(this.core, this.plans, session, requestId);
+    return new ActionRun(this.core, this.plans, this.metrics, session, requestId);
   }
 
   private refused(protocol: Protocol, r: Refusal): Authentication {
-    this.core.metrics.decisions.inc({ protocol, action: 'deny', reason: r.code });
+    this.metrics.decided(protocol, 'deny', r.code);
     return { ok: false, refusal: r };
   }
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { BUILTIN_ENTITIES } from '../../extproc/masking/index.ts';
 import { decide } from '../../extproc/policy/evaluate.ts';
+import { MaskingPlans } from '../../extproc/policy/masking-plans.ts';
 import { kubeRequest, policies } from './fixtures.ts';
 
 const readOnly = `
@@ -164,7 +166,7 @@ test('dry-run: recorded as what would happen, never enforced', () => {
   assert.equal(decide(policies(readOnly), req.ctx, 'deny').dryRun, undefined);
 });
 
-test('masking rules of enforced policies in scope come with the decision', () => {
+test("masking plans: the rules of enforced policies in scope, for the action's protocol, compiled once per set and scope", () => {
   const set = policies(`
 name: masks
 rules: [{ name: all, action: allow }]
@@ -177,8 +179,20 @@ masking:
     columns: ["users.ssn"]
 `);
   const req = kubeRequest({ verb: 'get' });
-  assert.deepEqual(
-    decide(set, req.ctx, 'deny').masking.map((m) => m.name),
-    ['cards'],
+  const plans = new MaskingPlans();
+  const scope = (protocol: 'kubernetes' | 'postgres') => ({
+    protocol,
+    agent: req.ctx.agent,
+    target: req.ctx.target,
+    key: 'k',
+  });
+  const kube = plans.planFor(set, scope('kubernetes'));
+  assert.equal(kube?.entityMask, 1 << BUILTIN_ENTITIES.indexOf('CREDIT_CARD'));
+  assert.equal(kube?.columns.length, 0, 'a postgres-only rule does not apply to Kubernetes');
+  assert.equal(plans.planFor(set, scope('postgres'))?.columns.length, 1);
+  assert.equal(plans.planFor(set, scope('kubernetes')), kube, 'cached per policy set and scope');
+  assert.equal(
+    plans.planFor(policies('name: none\nrules: [{ name: all, action: allow }]\n'), scope('kubernetes')),
+    null,
   );
 });

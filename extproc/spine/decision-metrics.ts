@@ -1,0 +1,41 @@
+/**
+ * The spine's metrics, with each label set's child looked up once: prom-client hashes the labels object on every
+ * inc()/observe() (several µs each), and every action counts and times its decision.
+ */
+import type { Protocol } from '../policy/context.ts';
+import type { DataPathMetrics } from './core.ts';
+
+interface Incrementable {
+  inc(): void;
+}
+interface Observable {
+  observe(value: number): void;
+}
+
+export class DecisionMetrics {
+  private readonly counted = new Map<string, Incrementable>();
+  private readonly timed = new Map<Protocol, Observable>();
+
+  constructor(private readonly metrics: DataPathMetrics) {}
+
+  /** One decision of `protocol`: what was enforced, and why (a decision reason or a refusal code; a closed set). */
+  decided(protocol: Protocol, action: string, reason: string): void {
+    const key = `${protocol}\n${action}\n${reason}`;
+    let child = this.counted.get(key);
+    if (!child) {
+      child = this.metrics.decisions.labels({ protocol, action, reason });
+      this.counted.set(key, child);
+    }
+    child.inc();
+  }
+
+  /** Time from the start of an action to its policy decision. */
+  took(protocol: Protocol, seconds: number): void {
+    let child = this.timed.get(protocol);
+    if (!child) {
+      child = this.metrics.decisionSeconds.labels({ protocol });
+      this.timed.set(protocol, child);
+    }
+    child.observe(seconds);
+  }
+}
