@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The whole test suite: type-check, lint, format check, then every test/**/*.test.ts under Node's test runner (tsx as loader).
+// The whole test suite: type-check, lint, format check, then every test/**/*.test.ts under Node's test runner (tsx as
+// loader).
 // Extra arguments are passed to `node --test` (e.g. a file list to run a subset).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
