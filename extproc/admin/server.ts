@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { Logger } from 'pino';
 import type { Principal } from '../identity/principal.ts';
-import { AdminError } from './errors.ts';
+import { AdminError, isStoreUnavailable, STORE_UNAVAILABLE_MESSAGE } from './errors.ts';
 import type { AdminReply, AdminRoute } from './route.ts';
 import { buildOpenApi } from './openapi.ts';
 
@@ -192,9 +192,17 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     const abort = new AbortController();
     res.on('close', () => abort.abort());
     handle(req, res, abort.signal).catch((err: unknown) => {
-      const e = err instanceof AdminError ? err : new AdminError('internal', 'internal error');
-      if (!(err instanceof AdminError))
-        opts.logger?.error({ err, path: req.url?.split('?')[0] }, 'admin request failed');
+      const path = req.url?.split('?')[0];
+      let e: AdminError;
+      if (err instanceof AdminError) e = err;
+      else if (isStoreUnavailable(err)) {
+        // Not a fault of this service or of the caller: Redis is away (or too slow). The caller should retry.
+        e = new AdminError('unavailable', STORE_UNAVAILABLE_MESSAGE);
+        opts.logger?.warn({ err: (err as Error).message, path }, 'admin request: the store is unreachable');
+      } else {
+        e = new AdminError('internal', 'internal error');
+        opts.logger?.error({ err, path }, 'admin request failed');
+      }
       if (res.headersSent) {
         res.destroy();
         return;
