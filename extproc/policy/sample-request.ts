@@ -44,6 +44,7 @@ export const SAMPLE_REQUEST_SCHEMA = {
     },
     k8s: {
       type: 'object',
+      properties: { method: { type: 'string' }, path: { type: 'string' }, contentType: { type: 'string' } },
       description:
         'The classified k8s context, or just method and path (plus body, contentType) to classify as the Kubernetes adapter does.',
     },
@@ -94,6 +95,10 @@ function classified(
   k: Partial<K8sContext> & { method: string; path: string; contentType?: string },
   classify: K8sSampleClassifier,
 ): K8sContext {
+  for (const f of ['method', 'path', 'contentType'] as const) {
+    if (k[f] !== undefined && typeof k[f] !== 'string')
+      throw new SampleRequestError(`k8s.${f} must be a string, got ${JSON.stringify(k[f])}`);
+  }
   const r = classify({
     method: k.method,
     path: k.path,
