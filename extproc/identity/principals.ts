@@ -103,8 +103,9 @@ export class Principals {
       throw new AdminError('unauthenticated', 'the admin API needs a bearer token (Authorization: Bearer <token>)');
     if (looksLikeAgentToken(bearer))
       throw new AdminError('unauthenticated', 'agent tokens are not accepted by the admin API');
-    const raw = await this.redis.hget(TOKENS, digest(bearer));
-    const record = raw ? parseRecord(raw) : null;
+    const d = digest(bearer);
+    const raw = await this.redis.hget(TOKENS, d);
+    const record = raw ? (parseRecord(raw) ?? (await this.migrateLegacy(d, raw))) : null;
     if (!record) throw new AdminError('unauthenticated', 'unknown admin token');
     if (record.revokedAt) {
       throw new AdminError(
@@ -134,16 +135,34 @@ export class Principals {
     let n = 0;
     for (const [d, raw] of Object.entries(all)) {
       if (raw.startsWith('{')) continue;
-      const issued = new Date(this.now()).toISOString();
-      const record: PrincipalTokenRecord = {
-        id: raw,
-        issuedAt: issued,
-        expiresAt: new Date(this.now() + this.ttlMs).toISOString(),
-      };
-      await this.redis.hset(TOKENS, d, JSON.stringify(record));
+      await this.migrateLegacy(d, raw);
       n++;
     }
     return n;
+  }
+
+  /** One legacy entry; also done on use, for entries an older replica writes during a rolling upgrade. */
+  private async migrateLegacy(d: string, id: string): Promise<PrincipalTokenRecord | null> {
+    if (id.startsWith('{')) return null; // a record that does not parse: unknown
+    const now = this.now();
+    const record: PrincipalTokenRecord = {
+      id,
+      issuedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + this.ttlMs).toISOString(),
+    };
+    await this.redis.hset(TOKENS, d, JSON.stringify(record));
+    return record;
+  }
+
+  /**
+   * A new token for an existing principal, leaving its other tokens alone (bootstrap recovery: several replicas
+   * starting at once each get a working token instead of revoking each other's).
+   */
+  async issue(id: string): Promise<{ token: string; expiresAt: string }> {
+    if (!(await this.get(id))) throw new AdminError('not_found', `no principal ${id}`);
+    const { token, digest: d, record } = this.mint(id);
+    await this.redis.hset(TOKENS, d, JSON.stringify(record));
+    return { token, expiresAt: record.expiresAt };
   }
 
   private mint(id: string): { token: string; digest: string; record: PrincipalTokenRecord } {
@@ -161,8 +180,12 @@ export class Principals {
   }
 
   private async tokenRecords(): Promise<[string, PrincipalTokenRecord][]> {
+    const now = this.now();
     return Object.entries(await this.redis.hgetall(TOKENS)).flatMap(([d, raw]) => {
-      const r = parseRecord(raw);
+      // A legacy entry (a bare id) counts as issued now, so that revoking its principal revokes it too.
+      const r: PrincipalTokenRecord | null = raw.startsWith('{')
+        ? parseRecord(raw)
+        : { id: raw, issuedAt: new Date(now).toISOString(), expiresAt: new Date(now + this.ttlMs).toISOString() };
       return r ? [[d, r] as [string, PrincipalTokenRecord]] : [];
     });
   }
@@ -188,7 +211,7 @@ export class Principals {
 }
 
 function parseRecord(raw: string): PrincipalTokenRecord | null {
-  if (!raw.startsWith('{')) return null; // legacy, migrated at start
+  if (!raw.startsWith('{')) return null; // legacy (a bare principal id): migrated at start or on use
   try {
     return JSON.parse(raw) as PrincipalTokenRecord;
   } catch {

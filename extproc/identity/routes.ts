@@ -116,7 +116,7 @@ export function identityRoutes(deps: {
   // An owner is a principal id, never a name: self-approval is checked by id, names are neither unique nor fixed,
   // so resolving one would silently pick a human (or the wrong one). A name is refused with the matching ids.
   const assertOwner = async (owner: unknown): Promise<void> => {
-    if (owner === undefined) return;
+    if (owner === undefined || owner === '') return; // '' on an update clears the owner
     const ownerId = String(owner);
     if (await principals.get(ownerId)) return;
     const byName = (await principals.list()).filter((p) => p.name === ownerId).map((p) => p.id);

@@ -37,7 +37,7 @@ export async function ensureAdminToken(
   // start the service and read its data directory can recover; nobody else learns the new token.
   const existing = (await principals.list()).find((p) => p.roles.includes('admin'));
   const token = existing
-    ? (await principals.rotate(existing.id)).token
+    ? (await principals.issue(existing.id)).token
     : (
         await principals.create({
           name: 'admin',

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +59,9 @@ test('an agent owner must be an existing principal id; a name is refused with a 
   const goodPut = await svc.call(svc.adminToken, 'PUT', '/v1/agents/owned-1', { id: 'owned-1', disabled: true });
   assert.equal(goodPut.status, 200, 'an update without an owner keeps the recorded one');
   assert.equal(goodPut.body.owner, alice.id);
+  const cleared = await svc.call(svc.adminToken, 'PUT', '/v1/agents/owned-1', { id: 'owned-1', owner: '' });
+  assert.equal(cleared.status, 200, 'an empty owner clears it');
+  assert.equal(cleared.body.owner, undefined);
 });
 
 test('the owner of an agent recorded by name (before owners were checked) still cannot approve its requests', () => {
@@ -167,12 +171,29 @@ test('the bootstrap admin token expires too; with no usable admin token left, a 
     assert.ok(await ensureAdminToken(principals, dataDir, logger));
     assert.equal((await principals.authenticate(readFileSync(path, 'utf8').trim())).id, 'admin');
 
-    // Tokens stored before tokens expired (a bare id) get a lifetime from the upgrade on.
+    // Tokens stored before tokens expired (a bare id) get a lifetime from the upgrade on: at start, or on first use
+    // (an older replica may still write them during a rolling upgrade); and revoking their principal revokes them.
     await c2.hset('portcullis:principal-tokens', 'legacy-digest', 'admin');
     assert.equal(await principals.migrateLegacyTokens(), 1);
     const migrated = JSON.parse((await c2.hget('portcullis:principal-tokens', 'legacy-digest')) ?? '{}');
     assert.equal(migrated.id, 'admin');
     assert.ok(Date.parse(migrated.expiresAt) > Date.now());
+    const legacyToken = 'pcu_legacy-token-from-an-older-version';
+    const legacyDigest = createHash('sha256').update(legacyToken).digest('hex');
+    await c2.hset('portcullis:principal-tokens', legacyDigest, 'admin');
+    assert.equal((await principals.authenticate(legacyToken)).id, 'admin');
+    assert.match((await c2.hget('portcullis:principal-tokens', legacyDigest)) ?? '', /"expiresAt"/);
+    const other = 'pcu_another-legacy-token';
+    await c2.hset('portcullis:principal-tokens', createHash('sha256').update(other).digest('hex'), 'admin');
+    await principals.revoke('admin');
+    await assert.rejects(principals.authenticate(other), /was revoked at/);
+    await assert.rejects(principals.authenticate(legacyToken), /was revoked at/);
+
+    // Recovery issues a token without revoking others: replicas starting together do not undo each other.
+    const a = await principals.issue('admin');
+    const b = await principals.issue('admin');
+    assert.equal((await principals.authenticate(a.token)).id, 'admin');
+    assert.equal((await principals.authenticate(b.token)).id, 'admin');
   } finally {
     c2.disconnect();
     await r2.close();
