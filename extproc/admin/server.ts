@@ -124,9 +124,9 @@ async function readJson(req: IncomingMessage, limit: number, maxDepth: number): 
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
   res.end(text);
 }
 
@@ -207,7 +207,8 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         res.destroy();
         return;
       }
-      sendJson(res, e.status, e.toJSON());
+      // Redis reconnects within a second or so (the service's retry strategy); say when trying again is worthwhile.
+      sendJson(res, e.status, e.toJSON(), e.code === 'unavailable' ? { 'retry-after': '1' } : {});
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -68,6 +68,7 @@ test('a command that times out answers 503 as well', async () => {
     await pauser.call('CLIENT', 'PAUSE', '1000', 'ALL');
     const res = await fetch(`${server.url}/v1/slow`, { headers: { authorization: 'Bearer root' } });
     assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '1');
     assert.deepEqual(await res.json(), { code: 'unavailable', message: STORE_UNAVAILABLE_MESSAGE, details: null });
   } finally {
     await pauser.call('CLIENT', 'UNPAUSE');
