@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { EMPTY_K8S, type K8sContext } from '../../extproc/policy/context.ts';
+import { compileVersions, type PolicyVersion } from '../../extproc/policy/store.ts';
 import { Spine, type Action, type Outcome } from '../../extproc/spine/index.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
@@ -154,4 +155,37 @@ test('a fixed version lifts the quarantine', async () => {
   await svc.core.policies.reload();
   assert.equal((await decide('kube-sealed', k8s({ verb: 'get', resource: 'pods', namespace: 'dev' }))).kind, 'allow');
   assert.equal((await svc.call(svc.adminToken, 'GET', '/v1/policies/sealed')).body.degraded, undefined);
+});
+
+test('the walk back stops at a deletion; a scope that cannot be read selects everything', async () => {
+  const version = (n: number, source: string, deleted = false): PolicyVersion => ({
+    name: 'p',
+    version: n,
+    author: 'a',
+    time: '2026-01-01T00:00:00Z',
+    deleted,
+    source,
+  });
+  const good = 'name: p\nrules:\n  - { name: all, action: allow }\n';
+  const history = [version(1, good), version(2, '', true), version(3, 'name: p\nscope: [nope\n')];
+  const [p] = await compileVersions(
+    [history[2]],
+    new Map(),
+    async () => history,
+    () => undefined,
+  );
+  assert.equal(p.degraded?.state, 'quarantined', 'version 1 belongs to the policy that was deleted');
+  assert.deepEqual(p.doc.scope, {
+    agents: { ids: [], groups: [], labels: {} },
+    targets: { names: [], kinds: [], labels: {} },
+  });
+  assert.equal(p.doc.mode, 'enforce');
+  const [q] = await compileVersions(
+    [version(3, 'name: p\nrules: nope\n')],
+    new Map(),
+    // Version 2 does not compile either: the walk goes on to version 1.
+    async () => [history[0], version(2, 'name: p\nrules: nope\n')],
+    () => undefined,
+  );
+  assert.deepEqual([q.degraded?.state, q.version], ['fallback', 1]);
 });
