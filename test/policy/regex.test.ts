@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { matchColumn, parseColumnPattern } from '../../extproc/masking/column-matcher.ts';
 import { compileMaskingRules } from '../../extproc/masking/index.ts';
 import { decide } from '../../extproc/policy/evaluate.ts';
 import { loadPolicy, PolicyLoadError } from '../../extproc/policy/load.ts';
@@ -97,4 +98,13 @@ test('masking detectors with backreferences or lookaround are refused at load, a
   assert.equal(ps.length, 2, ps.join('\n'));
   assert.match(ps[0], /^6:47: invalid regular expression: .*no backreferences, lookahead or lookbehind/);
   assert.match(ps[1], /^9:18: invalid regular expression: /);
+});
+
+test('column patterns run on RE2: many wildcards against a long, agent-chosen column alias answer at once', () => {
+  const pattern = parseColumnPattern(`${'a*'.repeat(12)}b`);
+  assert.equal(matchColumn(pattern, 'a'.repeat(63)), false);
+  assert.equal(matchColumn(pattern, `${'a'.repeat(62)}b`), true);
+  // `*` matches any characters, a newline in a quoted identifier included; case is ignored.
+  assert.equal(matchColumn(parseColumnPattern('*ssn*'), 'Customer_SSN\nx'), true);
+  assert.equal(matchColumn(parseColumnPattern('users.card$*'), 'CARD$1', 'public.users'), true);
 });
