@@ -108,3 +108,15 @@ test('column patterns run on RE2: many wildcards against a long, agent-chosen co
   assert.equal(matchColumn(parseColumnPattern('*ssn*'), 'Customer_SSN\nx'), true);
   assert.equal(matchColumn(parseColumnPattern('users.card$*'), 'CARD$1', 'public.users'), true);
 });
+
+test('matches() on a dynamically typed value (a request body field) runs on RE2 as well', () => {
+  const set = policies(
+    'name: body\nrules:\n  - name: r\n    when: \'has(k8s.body.metadata) && k8s.body.metadata.name.matches("(?i)^WEB")\'\n    action: allow\n',
+  );
+  const req = (name: string) =>
+    kubeRequest({ verb: 'create', resource: 'pods', namespace: 'dev', body: { metadata: { name } } });
+  const web = req('web-1');
+  assert.equal(decide(set, web.ctx, web.defaultAction).action, 'allow', '(?i) is RE2 syntax');
+  const attack = req(ATTACK);
+  assert.equal(decide(set, attack.ctx, attack.defaultAction).reason, 'default');
+});
