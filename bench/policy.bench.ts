@@ -55,3 +55,19 @@ console.log(`empty policy (baseline)  ${fmt(base.p50).padEnd(10)} ${fmt(base.p99
 console.log(`20 rules                 ${fmt(ours.p50).padEnd(10)} ${fmt(ours.p99)}`);
 console.log(`ratio (20 rules / empty) ${(ours.p50 / base.p50).toFixed(1)}×       ${(ours.p99 / base.p99).toFixed(1)}×`);
 console.log(`budget: p99 ≤ 20 µs for 20 rules — ${ours.p99 <= 20 ? 'met' : 'NOT met'}`);
+
+// Hostile input: a rule whose pattern backtracks catastrophically on JavaScript's engine, and a resource name the
+// agent chose to trigger it. On RE2 (re2js) the decision takes microseconds, linear in the name;
+// on JavaScript's backtracking engine the same decision took seconds (the issue measured 18–25 s).
+const nested = [
+  loadPolicy('name: nested\nrules:\n  - { name: r, when: \'k8s.name.matches("^(a+)+$")\', action: allow }\n', 1),
+];
+const attack = contextFromSample({
+  target: { name: 'kube', kind: 'kubernetes' },
+  k8s: { isResourceRequest: true, verb: 'get', resource: 'pods', name: `${'a'.repeat(30)}!` },
+}).ctx;
+for (let i = 0; i < 10_000; i++) decide(nested, attack, 'deny'); // warm-up
+const started = process.hrtime.bigint();
+for (let i = 0; i < 100_000; i++) decide(nested, attack, 'deny');
+const perDecision = Number(process.hrtime.bigint() - started) / 1000 / 100_000;
+console.log(`matches("^(a+)+$") on a×30 + "!" (RE2)  ${fmt(perDecision)} per decision (mean of 100 000)`);

@@ -2,8 +2,14 @@
  * Column rules for Postgres results: a pattern is `column`, `table.column` or `schema.table.column`, each part may
  * use `*`, and matching ignores case (Postgres folds unquoted identifiers). A `column` pattern matches that column
  * in every table; a table part matches a table given with or without its schema.
+ *
+ * Wildcards run on RE2: on a backtracking engine a part such as `a*a*a*a*a*a*a*a*a*a*a*a*b` took minutes against a
+ * 63-character column alias, which the agent chooses in its query.
  */
-export type ColumnPattern = { table: RegExp | null; schema: RegExp | null; column: RegExp };
+import { RE2JS } from 're2js';
+
+export type PartMatcher = { test(name: string): boolean };
+export type ColumnPattern = { table: PartMatcher | null; schema: PartMatcher | null; column: PartMatcher };
 
 export class ColumnPatternError extends Error {}
 
@@ -16,7 +22,14 @@ export function parseColumnPattern(text: string): ColumnPattern {
       'expected column, table.column or schema.table.column (letters, digits, _, $ and * wildcards)',
     );
   }
-  const re = (p: string): RegExp => new RegExp(`^${p.replace(/\$/g, '\\$').replace(/\*/g, '.*')}$`, 'i');
+  // DOTALL: `*` matches any characters, a newline in a quoted identifier included.
+  const re = (p: string): PartMatcher => {
+    const compiled = RE2JS.compile(
+      `^${p.replace(/\$/g, '\\$').replace(/\*/g, '.*')}$`,
+      RE2JS.CASE_INSENSITIVE | RE2JS.DOTALL,
+    );
+    return { test: (name) => compiled.matcher(name).find() };
+  };
   const column = re(parts[parts.length - 1]);
   const table = parts.length >= 2 ? re(parts[parts.length - 2]) : null;
   const schema = parts.length === 3 ? re(parts[0]) : null;

@@ -180,10 +180,14 @@ function stricter(a: EntityMasking | undefined, b: EntityMasking): EntityMasking
  * Validates and compiles masking rules. With `protocol`, only rules for that protocol (or for every protocol) are
  * compiled; all rules are validated either way. An empty list (or rules that name nothing) compiles to a plan that
  * masks nothing.
+ *
+ * A detector name is unique within one policy. Rules from several policies compiled together (the plan for an agent
+ * and target) give `owners`, the policy of each rule: two policies may each define a detector of the same name, and
+ * both run (their redactions carry the same label).
  */
 export function compileMaskingRules(
   raw: readonly unknown[] | MaskingRule[],
-  opts: { protocol?: MaskingRule['protocol'] } = {},
+  opts: { protocol?: MaskingRule['protocol']; owners?: readonly string[] } = {},
 ): CompiledMasking {
   const rules = validateMaskingRules(raw);
   const issues: MaskingRuleIssue[] = [];
@@ -196,8 +200,10 @@ export function compileMaskingRules(
     const how: EntityMasking = { strategy: rule.strategy, keep: rule.keep };
     const field: FieldMasking = { ...how, label: rule.name };
     const applies = !opts.protocol || !rule.protocol || rule.protocol === opts.protocol;
+    const owner = opts.owners?.[index] ?? '';
     rule.detectors.forEach((d, k) => {
-      const previous = seen.get(d.name);
+      const key = `${owner}\n${d.name}`;
+      const previous = seen.get(key);
       if (previous !== undefined && previous !== index) {
         issues.push({
           index,
@@ -206,7 +212,7 @@ export function compileMaskingRules(
         });
         return;
       }
-      seen.set(d.name, index);
+      seen.set(key, index);
       let find: CustomMatcher;
       try {
         find = findCustom(d);

@@ -1,14 +1,21 @@
 /**
  * Custom detectors (Node only): regular expressions and word lists from policies. They run on decoded text; the
  * engine maps their UTF-16 offsets back to byte offsets (`utf8Text`) so their spans join the wasm core's spans.
+ *
+ * A policy author's regular expression runs on RE2 (re2js): time linear in the text whatever the pattern, so a
+ * pattern such as `(a+)+$` cannot stall the process on hostile data. Syntax RE2 cannot run in linear time
+ * (backreferences, lookahead, lookbehind) is refused when the policy is loaded. Word lists are escaped literals built
+ * here, so they stay on JavaScript's engine (they need its lookbehind for whole-word matching).
  */
+import { RE2JS } from 're2js';
 import type { CustomDetector } from './types.ts';
 
 /** Finds [start, end) UTF-16 ranges in a text, in order, not overlapping, never empty. */
 export type CustomMatcher = (text: string) => [number, number][];
 
 export function findCustom(d: CustomDetector): CustomMatcher {
-  const re = d.kind === 'regex' ? regexOf(d.pattern, d.flags ?? '') : wordsRegex(d.words, d.caseSensitive ?? false);
+  if (d.kind === 'regex') return re2Matcher(compileRe2(d.pattern, d.flags ?? ''));
+  const re = wordsRegex(d.words, d.caseSensitive ?? false);
   return (text) => {
     const out: [number, number][] = [];
     re.lastIndex = 0;
@@ -23,15 +30,40 @@ export function findCustom(d: CustomDetector): CustomMatcher {
   };
 }
 
-function regexOf(pattern: string, flags: string): RegExp {
-  let re: RegExp;
+/** i, m and s as in JavaScript; u changes nothing (RE2 always reads code points). */
+const RE2_FLAGS: Record<string, number> = { i: RE2JS.CASE_INSENSITIVE, m: RE2JS.MULTILINE, s: RE2JS.DOTALL, u: 0 };
+
+/**
+ * Compiles a policy author's pattern for RE2. Throws with a message that says why when RE2 refuses it (most often a
+ * backreference or lookaround, which would need backtracking).
+ */
+export function compileRe2(pattern: string, flags = '', opts: { allowEmpty?: boolean } = {}): RE2JS {
+  let re: RE2JS;
   try {
-    re = new RegExp(pattern, `${flags}g`);
+    re = RE2JS.compile(
+      pattern,
+      [...flags].reduce((f, c) => f | (RE2_FLAGS[c] ?? 0), 0),
+    );
   } catch (err) {
-    throw new Error(`invalid regular expression: ${(err as Error).message}`);
+    throw new Error(
+      `invalid regular expression: ${(err as Error).message} (patterns run on RE2: no backreferences, lookahead or lookbehind)`,
+    );
   }
-  if (re.test('')) throw new Error('the pattern matches the empty string');
+  if (!opts.allowEmpty && re.matcher('').find()) throw new Error('the pattern matches the empty string');
   return re;
+}
+
+function re2Matcher(re: RE2JS): CustomMatcher {
+  return (text) => {
+    const out: [number, number][] = [];
+    const m = re.matcher(text);
+    while (m.find()) {
+      const start = m.start();
+      const end = m.end();
+      if (end > start) out.push([start, end]);
+    }
+    return out;
+  };
 }
 
 function wordsRegex(words: readonly string[], caseSensitive: boolean): RegExp {

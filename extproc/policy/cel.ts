@@ -3,6 +3,7 @@
  * checking, and errors that carry the offset of the offending token so the loader can report line and column.
  */
 import { Environment } from '@marcbachmann/cel-js';
+import { compileRe2 } from '../masking/custom-detectors.ts';
 import { CEL_CONTEXT_SCHEMA, type RequestContext } from './context.ts';
 
 /** The context as CEL reads it: built once per decision by celInput(), shared by every rule. */
@@ -45,6 +46,90 @@ const environment = (() => {
   return env;
 })();
 
+/**
+ * `matches()` on RE2: linear time in the input whatever the pattern, so an agent that picks a resource name cannot
+ * stall the process through a pattern with nested quantifiers. Compiled patterns are cached (patterns are few: mostly
+ * constants of the policies in force). A pattern RE2 refuses is an evaluation error, and evaluation errors fail closed.
+ */
+const patterns = new Map<string, ReturnType<typeof compileRe2>>();
+function re2Matches(text: string, pattern: string): boolean {
+  let re = patterns.get(pattern);
+  if (!re) {
+    re = RE2_COMPILE(pattern);
+    if (patterns.size >= 1000) patterns.clear();
+    patterns.set(pattern, re);
+  }
+  return re.matcher(text).find();
+}
+
+/** RE2 without the empty-match rule of masking detectors: `matches("")` is true in CEL. */
+function RE2_COMPILE(pattern: string): ReturnType<typeof compileRe2> {
+  return compileRe2(pattern, '', { allowEmpty: true });
+}
+
+interface FunctionDecl {
+  name: string;
+  receiverType: unknown;
+  handler: (...a: unknown[]) => unknown;
+}
+
+interface AstNode {
+  op: string;
+  args: unknown;
+  start: number;
+  candidates?: { declarations: FunctionDecl[] };
+}
+
+(() => {
+  environment.registerFunction('matches(string, string): bool', re2Matches);
+  // cel-js has no public way to replace a built-in overload: registering string.matches(string) again is refused as
+  // an overlap, and declarations are frozen. This environment's candidate list for the method (its own since the
+  // registration above; nothing is registered after this) gets a copy of the declaration with the RE2 handler. The
+  // check below fails at start if a cel-js upgrade stops this from working, rather than silently backtracking again.
+  const probe = environment.parse('"".matches("")') as unknown as { ast: AstNode; check(): { valid: boolean } };
+  probe.check();
+  const declarations = probe.ast.candidates?.declarations ?? [];
+  declarations.forEach((decl, i) => {
+    if (decl.name !== 'matches' || !decl.receiverType) return;
+    const Declaration = decl.constructor as new (d: object) => FunctionDecl;
+    declarations[i] = new Declaration({ ...decl, handler: (s: string, p: string) => re2Matches(s, p) });
+  });
+  // `(?i)` is RE2 syntax that JavaScript's RegExp refuses.
+  const check = environment.parse('"X".matches("(?i)x") && matches("X", "(?i)x")') as unknown as () => unknown;
+  if (check() !== true) throw new Error('CEL matches() is not running on RE2');
+})();
+
+/** Patterns given as string constants to matches(), checked for RE2 at load: where each is, and why it is refused. */
+function constantPatternProblems(ast: AstNode): CelProblem[] {
+  const out: CelProblem[] = [];
+  const literal = (n: unknown): AstNode | null =>
+    typeof n === 'object' && n !== null && (n as AstNode).op === 'value' && typeof (n as AstNode).args === 'string'
+      ? (n as AstNode)
+      : null;
+  const visit = (n: unknown): void => {
+    if (Array.isArray(n)) {
+      for (const x of n) visit(x);
+      return;
+    }
+    if (typeof n !== 'object' || n === null || typeof (n as AstNode).op !== 'string') return;
+    const node = n as AstNode;
+    const args = node.args as unknown[];
+    let pattern: AstNode | null = null;
+    if (node.op === 'rcall' && args[0] === 'matches') pattern = literal((args[2] as unknown[])?.[0]);
+    else if (node.op === 'call' && args[0] === 'matches') pattern = literal((args[1] as unknown[])?.[1]);
+    if (pattern) {
+      try {
+        RE2_COMPILE(pattern.args as string);
+      } catch (err) {
+        out.push({ message: `matches(): ${(err as Error).message}`, offset: pattern.start });
+      }
+    }
+    if (Array.isArray(node.args)) visit(node.args);
+  };
+  visit(ast);
+  return out;
+}
+
 export function celInput(ctx: RequestContext): CelInput {
   const input: Record<string, unknown> = { ...ctx };
   for (const [name, ctor] of sections) input[name] = new ctor((ctx as unknown as Record<string, object>)[name]);
@@ -76,7 +161,9 @@ export function compileCondition(
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     return { ok: false, problem: { message: `condition must be a bool expression, not ${checked.type}`, offset: 0 } };
   }
-  const program = environment.parse(source) as unknown as (input: CelInput) => unknown;
+  const program = environment.parse(source) as unknown as ((input: CelInput) => unknown) & { ast: AstNode };
+  const refused = constantPatternProblems(program.ast);
+  if (refused.length) return { ok: false, problem: refused[0] };
   return {
     ok: true,
     condition: (input) => {

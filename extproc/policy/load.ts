@@ -37,6 +37,11 @@ export interface CompiledPolicy {
   /** Store version; null for a policy loaded from a file. */
   version: number | null;
   source: string;
+  /**
+   * Set when the store's current version of this policy does not compile: `fallback` enforces the newest earlier
+   * version that does (this object's `version`), `quarantined` refuses everything in the policy's scope.
+   */
+  degraded?: { state: 'fallback' | 'quarantined'; currentVersion: number; error: string };
 }
 
 const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: false });
@@ -231,4 +236,83 @@ export function loadPolicy(source: string, version: number | null = null): Compi
   }
   if (problems.length) throw new PolicyLoadError(problems);
   return { doc: policy, rules, version, source };
+}
+
+const QUARANTINE_RULE = 'quarantine';
+
+function stringList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
+
+function stringMap(v: unknown): v is Record<string, string> {
+  return (
+    typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((s) => typeof s === 'string')
+  );
+}
+
+/**
+ * The scope and mode of a policy that does not compile, read as far as they can be trusted. A scope that cannot be
+ * read selects everything (empty selectors): refusing too much is the safe side when it is unknown what the policy
+ * guarded.
+ */
+function salvage(source: string): { scope: PolicyDocument['scope']; mode: PolicyDocument['mode'] } {
+  const everything: PolicyDocument['scope'] = {
+    agents: { ids: [], groups: [], labels: {} },
+    targets: { names: [], kinds: [], labels: {} },
+  };
+  let raw: unknown;
+  try {
+    const doc = parseDocument(source, { prettyErrors: false, uniqueKeys: true });
+    if (doc.errors.length) return { scope: everything, mode: 'enforce' };
+    raw = doc.toJS();
+  } catch {
+    return { scope: everything, mode: 'enforce' };
+  }
+  if (typeof raw !== 'object' || raw === null) return { scope: everything, mode: 'enforce' };
+  const r = raw as Record<string, unknown>;
+  const mode = r.mode === 'dry-run' ? 'dry-run' : 'enforce';
+  const scope = (r.scope ?? {}) as Record<string, Record<string, unknown> | undefined>;
+  if (typeof scope !== 'object' || Array.isArray(scope)) return { scope: everything, mode };
+  const a = scope.agents ?? {};
+  const t = scope.targets ?? {};
+  const ids = a.ids ?? [];
+  const groups = a.groups ?? [];
+  const agentLabels = a.labels ?? {};
+  const names = t.names ?? [];
+  const kinds = t.kinds ?? [];
+  const targetLabels = t.labels ?? {};
+  if (
+    !stringList(ids)
+    || !stringList(groups)
+    || !stringMap(agentLabels)
+    || !stringList(names)
+    || !stringList(kinds)
+    || !stringMap(targetLabels)
+  ) {
+    return { scope: everything, mode };
+  }
+  return {
+    scope: {
+      agents: { ids, groups, labels: agentLabels },
+      targets: { names, kinds: kinds as PolicyDocument['scope']['targets']['kinds'], labels: targetLabels },
+    },
+    mode,
+  };
+}
+
+/**
+ * A stand-in for a stored policy none of whose versions compiles: one rule that denies every action in the policy's
+ * scope, so a broken policy never opens what it closed.
+ */
+export function quarantinePolicy(v: { name: string; version: number; source: string }, error: string): CompiledPolicy {
+  const { scope, mode } = salvage(v.source);
+  const message = `policy ${v.name} has no version that compiles; everything in its scope is refused`;
+  const rule: Rule = { name: QUARANTINE_RULE, action: 'deny', message };
+  return {
+    doc: { name: v.name, mode, scope, rules: [rule], masking: [] },
+    rules: [{ ...rule, condition: null }],
+    version: v.version,
+    source: v.source,
+    degraded: { state: 'quarantined', currentVersion: v.version, error },
+  };
 }

@@ -33,8 +33,19 @@ export class MaskingPlans {
     const ctx = { agent: scope.agent, target: scope.target } as RequestContext;
     const rules = policies
       .filter((p) => p.doc.mode === 'enforce' && inScope(p, ctx))
-      .flatMap((p) => p.doc.masking.filter((m) => !m.protocol || m.protocol === scope.protocol));
-    const plan = rules.length === 0 ? null : compileMaskingRules(rules, { protocol: scope.protocol });
+      .flatMap((p) =>
+        p.doc.masking
+          .filter((m) => !m.protocol || m.protocol === scope.protocol)
+          .map((m) => ({ m, owner: p.doc.name })),
+      );
+    // Detector names are scoped to their policy (each policy was validated on its own when it was written).
+    const plan =
+      rules.length === 0
+        ? null
+        : compileMaskingRules(
+            rules.map((r) => r.m),
+            { protocol: scope.protocol, owners: rules.map((r) => r.owner) },
+          );
     if (plans.size > 10_000) plans.clear();
     plans.set(key, plan);
     return plan;

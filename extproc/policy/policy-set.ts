@@ -11,6 +11,8 @@ import { compileVersions, POLICY_CHANNEL, type PolicyStore, type PolicyVersion }
 export class PolicySet {
   private policies: CompiledPolicy[] = [];
   private byName = new Map<string, CompiledPolicy>();
+  /** Degraded policies already logged (each is logged once, not on every poll). */
+  private reported = new Map<string, CompiledPolicy>();
   private timer: NodeJS.Timeout | null = null;
   private reloading: Promise<void> | null = null;
   private pendingReload = false;
@@ -23,6 +25,14 @@ export class PolicySet {
 
   current(): readonly CompiledPolicy[] {
     return this.policies;
+  }
+
+  /** What this replica enforces for a policy, when that is not the store's current version. */
+  degraded(name: string): (CompiledPolicy['degraded'] & { enforcedVersion: number | null }) | undefined {
+    const p = this.byName.get(name);
+    return p?.degraded
+      ? { ...p.degraded, enforcedVersion: p.degraded.state === 'fallback' ? p.version : null }
+      : undefined;
   }
 
   async start(pollMs = 5000): Promise<void> {
@@ -59,17 +69,42 @@ export class PolicySet {
       this.logger?.warn({ err: (err as Error).message }, 'policy reload failed; keeping the last good policies');
       return;
     }
-    const next = compileVersions(versions, this.byName, (v, err) => {
-      this.logger?.error(
-        { policy: v.name, version: v.version, err: err.message },
-        'stored policy version does not compile; keeping the last good version',
+    let next: CompiledPolicy[];
+    try {
+      next = await compileVersions(
+        versions,
+        this.byName,
+        (name) => this.store.history(name),
+        (v, err) => {
+          this.logger?.error(
+            { policy: v.name, version: v.version, err: err.message },
+            'stored policy version does not compile',
+          );
+        },
       );
-    });
+    } catch (err) {
+      this.logger?.warn({ err: (err as Error).message }, 'policy reload failed; keeping the last good policies');
+      return;
+    }
     const changed = next.length !== this.policies.length || next.some((p, i) => p !== this.policies[i]);
     // An unchanged set keeps its identity: what is cached per policy set (masking plans) stays valid across polls.
     if (!changed) return;
     this.policies = next;
     this.byName = new Map(next.map((p) => [p.doc.name, p]));
+    for (const p of next) {
+      if (!p.degraded || this.reported.get(p.doc.name) === p) continue;
+      if (p.degraded.state === 'fallback')
+        this.logger?.error(
+          { policy: p.doc.name, version: p.degraded.currentVersion, enforced: p.version },
+          `policy ${p.doc.name}: version ${p.degraded.currentVersion} does not compile; enforcing version ${p.version}, the newest that does`,
+        );
+      else
+        this.logger?.error(
+          { policy: p.doc.name, version: p.degraded.currentVersion },
+          p.rules[0].message ?? 'policy quarantined',
+        );
+    }
+    this.reported = new Map(next.filter((p) => p.degraded).map((p) => [p.doc.name, p]));
     this.logger?.info({ policies: next.map((p) => `${p.doc.name}@${p.version}`) }, 'policies loaded');
   }
 

@@ -33,6 +33,17 @@ const versionSchema = {
     deleted: { type: 'boolean' },
     source: { type: 'string' },
     rolledBackFrom: { type: 'integer' },
+    degraded: {
+      type: 'object',
+      description:
+        'Present when this version does not compile on the replica that answered: it enforces an earlier version (fallback) or refuses everything in the scope (quarantined).',
+      properties: {
+        state: { type: 'string', enum: ['fallback', 'quarantined'] },
+        currentVersion: { type: 'integer' },
+        enforcedVersion: { type: ['integer', 'null'] },
+        error: { type: 'string' },
+      },
+    },
   },
 };
 
@@ -98,6 +109,10 @@ export function policyRoutes(deps: {
   classifyK8s?: K8sSampleClassifier;
 }): AdminRoute[] {
   const { store } = deps;
+  const marked = (v: PolicyVersion): PolicyVersion & { degraded?: unknown } => {
+    const degraded = deps.policies.degraded(v.name);
+    return degraded && degraded.currentVersion === v.version ? { ...v, degraded } : v;
+  };
   return [
     {
       method: 'GET',
@@ -106,7 +121,7 @@ export function policyRoutes(deps: {
       tag: 'policies',
       summary: 'List the current version of every policy',
       response: { type: 'array', items: versionSchema },
-      handler: async () => ({ body: await store.list() }),
+      handler: async () => ({ body: (await store.list()).map(marked) }),
     },
     {
       method: 'POST',
@@ -182,7 +197,7 @@ export function policyRoutes(deps: {
       tag: 'policies',
       summary: 'The current version of a policy',
       response: versionSchema,
-      handler: async (req) => ({ body: await mustGet(store, req.params.name) }),
+      handler: async (req) => ({ body: marked(await mustGet(store, req.params.name)) }),
     },
     {
       method: 'PUT',

@@ -4,7 +4,7 @@
  * pub/sub (and a slow poll as a safety net) and keep serving the last good set if Redis goes away.
  */
 import type { Redis } from 'ioredis';
-import { loadPolicy, type CompiledPolicy } from './load.ts';
+import { loadPolicy, quarantinePolicy, type CompiledPolicy } from './load.ts';
 
 export interface PolicyVersion {
   name: string;
@@ -86,16 +86,23 @@ export class PolicyStore {
   }
 }
 
-/** Compiles the current versions; a version that fails to compile keeps that policy's last good compiled form. */
-export function compileVersions(
+/**
+ * Compiles the current versions. A current version that does not compile is never dropped (that would open whatever
+ * it denied): the policy's history is walked back to the newest version that compiles, stopping at a deletion (what
+ * came before it is a policy that was deleted, not an earlier state of this one); if none compiles, the policy is
+ * quarantined — it refuses everything in its scope. Every replica, restarted or not, reaches the same result from the
+ * same history.
+ */
+export async function compileVersions(
   versions: PolicyVersion[],
   lastGood: ReadonlyMap<string, CompiledPolicy>,
+  history: (name: string) => Promise<PolicyVersion[]>,
   onError: (v: PolicyVersion, err: Error) => void,
-): CompiledPolicy[] {
+): Promise<CompiledPolicy[]> {
   const out: CompiledPolicy[] = [];
   for (const v of versions) {
     const prev = lastGood.get(v.name);
-    if (prev && prev.version === v.version) {
+    if (prev && (prev.degraded?.currentVersion ?? prev.version) === v.version) {
       out.push(prev);
       continue;
     }
@@ -103,8 +110,23 @@ export function compileVersions(
       out.push(loadPolicy(v.source, v.version));
     } catch (err) {
       onError(v, err as Error);
-      if (prev) out.push(prev);
+      const error = (err as Error).message.split('\n')[0];
+      out.push(fallback(v, await history(v.name), error) ?? quarantinePolicy(v, error));
     }
   }
   return out.sort((a, b) => a.doc.name.localeCompare(b.doc.name));
+}
+
+function fallback(current: PolicyVersion, all: PolicyVersion[], error: string): CompiledPolicy | null {
+  for (let i = current.version - 2; i >= 0; i--) {
+    const older = all[i];
+    if (!older || older.deleted) return null;
+    try {
+      const compiled = loadPolicy(older.source, older.version);
+      return { ...compiled, degraded: { state: 'fallback', currentVersion: current.version, error } };
+    } catch {
+      /* older still: keep walking */
+    }
+  }
+  return null;
 }
