@@ -21,9 +21,17 @@ export interface ServiceConfig {
   bootstrap: { policies: string[]; targets: string[] };
   /**
    * `batchWindow`: how long recorded events wait for more before one write to Redis (one script call per few requests
-   * instead of one per request; events stay in memory that much longer).
+   * instead of one per request; events stay in memory that much longer). `maxUnacknowledged`: fail-closed targets
+   * refuse new actions once a recorded event has waited this long for Redis to acknowledge it (a hung store).
+   * `sessionIdle`: a session with no activity for this long is ended (`session.end {reason: 'idle'}`).
    */
-  recording: { maxBuffered: number; retention: string; batchWindow?: string };
+  recording: {
+    maxBuffered: number;
+    retention: string;
+    batchWindow?: string;
+    maxUnacknowledged?: string;
+    sessionIdle?: string;
+  };
   approvals: { webhooks: { url: string; format: 'json' | 'slack' }[] };
   /** Key for the masking `hash` strategy (a vault reference); unset: a random key per data directory. */
   maskingHashKeyRef: string | null;
@@ -40,7 +48,13 @@ export const DEFAULT_CONFIG: ServiceConfig = {
   log: { level: 'info' },
   tokens: { defaultTtl: '15m', maxTtl: '1h' },
   bootstrap: { policies: ['examples/policies/*.yaml'], targets: ['examples/targets.yaml'] },
-  recording: { maxBuffered: 100_000, retention: '720h', batchWindow: '10ms' },
+  recording: {
+    maxBuffered: 100_000,
+    retention: '720h',
+    batchWindow: '10ms',
+    maxUnacknowledged: '2s',
+    sessionIdle: '15m',
+  },
   approvals: { webhooks: [] },
   maskingHashKeyRef: null,
   shutdownGraceMs: 10_000,
@@ -80,7 +94,13 @@ export const CONFIG_SCHEMA = {
     recording: {
       type: 'object',
       additionalProperties: false,
-      properties: { maxBuffered: { type: 'integer', minimum: 100 }, retention: duration, batchWindow: duration },
+      properties: {
+        maxBuffered: { type: 'integer', minimum: 100 },
+        retention: duration,
+        batchWindow: duration,
+        maxUnacknowledged: duration,
+        sessionIdle: duration,
+      },
     },
     approvals: {
       type: 'object',

@@ -101,6 +101,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     failureMode: (target) => targets.get(target)?.recording ?? 'fail-closed',
     maxBuffered: config.recording.maxBuffered,
     coalesceMs: parseDurationMs(config.recording.batchWindow ?? '10ms'),
+    maxUnacknowledgedMs: parseDurationMs(config.recording.maxUnacknowledged ?? '2s'),
     logger,
   });
   const retention = startRetention({
