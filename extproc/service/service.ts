@@ -148,7 +148,8 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     metrics,
     logger,
   };
-  const spine = new Spine(core);
+  const spine = new Spine(core, { sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m') });
+  spine.sessionEnds.start();
   const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
   const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, served.grpc);
   const tcpListeners = await startTcpListeners(served.tcp);
@@ -179,6 +180,8 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
       await admin.close();
       await metricsServer.close();
       retention.stop();
+      // Sessions outlive a process (their tokens stay valid; another replica may serve them): none is ended here.
+      spine.sessionEnds.stop();
       await recorder.close();
       await approvals.close();
       await tokens.stop();
