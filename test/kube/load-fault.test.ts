@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
-import { loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
+import { DEFAULT_CONFIG, loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
 import { startService, type Service } from '../../extproc/service/service.ts';
 import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
 import type { SettingsOverrides } from '../envoy/stand-in-config.ts';
@@ -90,6 +90,8 @@ async function stack(t: TestContext, config: Partial<ServiceConfig> = {}): Promi
         env: {},
         overrides: {
           ...base,
+          // As the test harness does for the first service (test/harness/service.ts).
+          recording: { ...DEFAULT_CONFIG.recording, maxUnacknowledged: '30s', ...base.recording },
           redisUrl: redis.url,
           dataDir: join(dir, 'restarted'),
           shutdownGraceMs: 3000,
@@ -335,7 +337,7 @@ test('Redis lost mid-load: decisions go on, fail-closed refuses new actions with
 });
 
 test('Redis hung mid-load (SIGSTOP, connection open): fail-closed turns to 503 within maxUnacknowledged and back to 200 after SIGCONT; nothing acknowledged is lost', async (t) => {
-  const s = await stack(t);
+  const s = await stack(t, { recording: { maxBuffered: 100_000, retention: '720h', maxUnacknowledged: '2s' } });
   const closed = await s.standIn();
   const bestEffort = await s.standIn({ overrides: { initialMetadata: [['x-portcullis-target', 'kube-be']] } });
   const round = (envoy: EnvoyStandIn, target: string) =>
@@ -352,7 +354,7 @@ test('Redis hung mid-load (SIGSTOP, connection open): fail-closed turns to 503 w
   s.redis.pause();
   t.after(() => s.redis.resume());
   // Rounds of one request per client, each round over before the next starts. The recorder's bound is 2 s
-  // (recording.maxUnacknowledged): until it passes, requests are served and their events buffered; after it, every
+  // (recording.maxUnacknowledged, the default, set here because the test harness widens it): until it passes, requests are served and their events buffered; after it, every
   // new action is refused. So the first round with a 503 is followed by rounds without any 200 until SIGCONT: a 200
   // after a 503 would be an action served unrecorded past the bound. No timing is asserted, only that order.
   const paused = performance.now();
