@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { Logger } from 'pino';
 import type { Principal } from '../identity/principal.ts';
-import { AdminError } from './errors.ts';
+import { AdminError, isStoreUnavailable, STORE_UNAVAILABLE_MESSAGE } from './errors.ts';
 import type { AdminReply, AdminRoute } from './route.ts';
 import { buildOpenApi } from './openapi.ts';
 
@@ -22,6 +22,8 @@ export interface AdminServerOptions {
   logger?: Logger;
   /** Largest JSON body accepted, in bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Deepest nesting of arrays and objects accepted in a JSON body (default 64). */
+  maxJsonDepth?: number;
 }
 
 export interface AdminServer {
@@ -61,7 +63,40 @@ function bearerOf(req: IncomingMessage): string | undefined {
   return m[1];
 }
 
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+/**
+ * The deepest nesting of arrays and objects in a JSON text, stopping as soon as it passes `limit`. Checked before
+ * parsing: a body nested thousands deep parses, but then overflows the stack of whatever walks it (schema
+ * validation, policy evaluation), which would be a 500 instead of a 400.
+ */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/** A path segment, percent-decoded; malformed escapes are the caller's mistake, not a server fault. */
+function decodeParam(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new AdminError('invalid_request', `path parameter "${name}" is not valid percent-encoding`, {
+      parameter: name,
+    });
+  }
+}
+
+async function readJson(req: IncomingMessage, limit: number, maxDepth: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > limit) throw new AdminError('invalid_request', `request body over ${limit} bytes`);
   const chunks: Buffer[] = [];
@@ -76,16 +111,22 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   if (!/^application\/json\b/i.test(type)) {
     throw new AdminError('invalid_request', 'request bodies must be application/json');
   }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (jsonDepthExceeds(text, maxDepth)) {
+    throw new AdminError('invalid_request', `request body nests deeper than ${maxDepth} levels`, {
+      maxDepth,
+    });
+  }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw new AdminError('invalid_request', `request body is not valid JSON: ${(err as Error).message}`);
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
   res.end(text);
 }
 
@@ -107,6 +148,7 @@ async function sendReply(res: ServerResponse, reply: AdminReply, signal: AbortSi
 export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
   const compiled = opts.routes.map(compileRoute);
   const maxBody = opts.maxBodyBytes ?? 1 << 20;
+  const maxDepth = opts.maxJsonDepth ?? 64;
   const openapi = buildOpenApi(opts.routes);
 
   const handle = async (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> => {
@@ -131,9 +173,9 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       }
       const params: Record<string, string> = {};
       c.names.forEach((n, i) => {
-        params[n] = decodeURIComponent(m[i + 1]);
+        params[n] = decodeParam(n, m[i + 1]);
       });
-      const body = await readJson(req, maxBody);
+      const body = await readJson(req, maxBody, maxDepth);
       if (c.validateBody && !c.validateBody(body ?? {})) {
         const problems = (c.validateBody.errors ?? []).map((e) => `${e.instancePath || 'body'} ${e.message}`);
         throw new AdminError('invalid_request', `invalid request body: ${problems.join('; ')}`, { problems });
@@ -150,14 +192,23 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     const abort = new AbortController();
     res.on('close', () => abort.abort());
     handle(req, res, abort.signal).catch((err: unknown) => {
-      const e = err instanceof AdminError ? err : new AdminError('internal', 'internal error');
-      if (!(err instanceof AdminError))
-        opts.logger?.error({ err, path: req.url?.split('?')[0] }, 'admin request failed');
+      const path = req.url?.split('?')[0];
+      let e: AdminError;
+      if (err instanceof AdminError) e = err;
+      else if (isStoreUnavailable(err)) {
+        // Not a fault of this service or of the caller: Redis is away (or too slow). The caller should retry.
+        e = new AdminError('unavailable', STORE_UNAVAILABLE_MESSAGE);
+        opts.logger?.warn({ err: (err as Error).message, path }, 'admin request: the store is unreachable');
+      } else {
+        e = new AdminError('internal', 'internal error');
+        opts.logger?.error({ err, path }, 'admin request failed');
+      }
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      sendJson(res, e.status, e.toJSON());
+      // Redis reconnects within a second or so (the service's retry strategy); say when trying again is worthwhile.
+      sendJson(res, e.status, e.toJSON(), e.code === 'unavailable' ? { 'retry-after': '1' } : {});
     });
   });
   await new Promise<void>((resolve, reject) => {

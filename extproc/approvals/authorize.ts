@@ -45,8 +45,10 @@ export function assertCanRevoke(p: Principal, req: ApprovalRequest): void {
 }
 
 function assertNotSelf(p: Principal, req: ApprovalRequest): void {
-  // The agent's owner raised the request through the agent; an id equal to the agent's is the agent itself.
-  if (p.id === req.agentOwner || p.id === req.agent) {
+  // The agent's owner raised the request through the agent; an id equal to the agent's is the agent itself. Owners
+  // are principal ids (checked when an agent is written); the name comparison covers agents recorded before that
+  // check, whose owner may be a name. It can only refuse more, never allow more.
+  if (p.id === req.agentOwner || p.id === req.agent || (req.agentOwner !== null && p.name === req.agentOwner)) {
     throw new AdminError('forbidden', `you cannot decide approval ${req.id}: it was raised by your own identity`, {
       reason: 'self_approval',
     });

@@ -3,11 +3,25 @@
  * `audit` and to the notifier) and load(), which reads a request and expires it first when it is overdue, so no
  * caller ever acts on a request or grant whose time is up, whether or not the sweeper has run yet.
  */
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { ApprovalsOptions } from './service.ts';
 import { transition } from './state-machine.ts';
 import { createApprovalStore, deadlineOf, type ApprovalStore, type StoredRequest } from './store.ts';
-import type { ApprovalAuditEvent, ApprovalEventType, ApprovalRequest } from './types.ts';
+import type { ApprovalAuditEvent, ApprovalEventType, ApprovalRequest, Notifier } from './types.ts';
+
+export interface ApprovalsOptions {
+  redis: Redis;
+  /** A connection for pub/sub (waitForDecision); default: a duplicate of `redis`, made on first use. */
+  subscriber?: Redis;
+  audit: (e: ApprovalAuditEvent) => void;
+  notifier?: Notifier;
+  now?: () => number;
+  logger?: Logger;
+  /** Redis key prefix (default `portcullis:approvals:`). */
+  prefix?: string;
+  /** How long a final request (consumed, denied, expired, revoked) is kept in Redis; default 30 days. */
+  retentionSeconds?: number;
+}
 
 /** Compare-and-set retries before giving up; each retry means another writer won a race, so few are ever needed. */
 export const MAX_ATTEMPTS = 16;

@@ -6,29 +6,15 @@
  * This module assembles the parts: core.ts (shared store, clock, reporting, lazy expiry), check.ts (the data path),
  * wake-ups.ts (waiting for a decision), decide.ts (approve, deny, revoke), read.ts (list, get), sweeper.ts (expiry).
  */
-import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
 import { createCheck } from './check.ts';
-import { createCore } from './core.ts';
+import { type ApprovalsOptions, createCore } from './core.ts';
 import { createDecisions } from './decide.ts';
 import { createReads } from './read.ts';
 import { createSweeper } from './sweeper.ts';
-import type { ApprovalAuditEvent, Approvals, Notifier } from './types.ts';
+import type { Approvals } from './types.ts';
 import { createDecisionWaits } from './wake-ups.ts';
 
-export interface ApprovalsOptions {
-  redis: Redis;
-  /** A connection for pub/sub (waitForDecision); default: a duplicate of `redis`, made on first use. */
-  subscriber?: Redis;
-  audit: (e: ApprovalAuditEvent) => void;
-  notifier?: Notifier;
-  now?: () => number;
-  logger?: Logger;
-  /** Redis key prefix (default `portcullis:approvals:`). */
-  prefix?: string;
-  /** How long a final request (consumed, denied, expired, revoked) is kept in Redis; default 30 days. */
-  retentionSeconds?: number;
-}
+export type { ApprovalsOptions };
 
 export function createApprovals(opts: ApprovalsOptions): Approvals {
   const core = createCore(opts);

@@ -37,7 +37,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
     load: async () => (await import('./commands/k8s.ts')).k8sCommand,
   },
   principal: {
-    summary: 'create human principals (admins, policy authors, approvers, auditors)',
+    summary: 'create, revoke and rotate human principals (admins, policy authors, approvers, auditors)',
     load: async () => (await import('./commands/identity.ts')).principalCommand,
   },
   demo: {

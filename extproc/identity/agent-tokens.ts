@@ -224,6 +224,8 @@ export class AgentTokens {
         typ: AGENT_TOKEN_TYPE,
         clockTolerance: 0,
         currentDate: new Date(now),
+        // Every token this gateway issues has them; a signed token without an expiry would never expire.
+        requiredClaims: ['exp', 'jti', 'sub', 'aud', 'sid'],
       }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired)

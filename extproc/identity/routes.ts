@@ -113,6 +113,19 @@ export function identityRoutes(deps: {
     ...((a.owner ?? prev?.owner) ? { owner: String(a.owner ?? prev?.owner) } : {}),
     createdAt: prev?.createdAt ?? new Date().toISOString(),
   });
+  // An owner is a principal id, never a name: self-approval is checked by id, names are neither unique nor fixed,
+  // so resolving one would silently pick a human (or the wrong one). A name is refused with the matching ids.
+  const assertOwner = async (owner: unknown): Promise<void> => {
+    if (owner === undefined || owner === '') return; // '' on an update clears the owner
+    const ownerId = String(owner);
+    if (await principals.get(ownerId)) return;
+    const byName = (await principals.list()).filter((p) => p.name === ownerId).map((p) => p.id);
+    throw new AdminError(
+      'invalid_request',
+      `owner: "${ownerId}" is not a principal id${byName.length ? ` (it is the name of ${byName.join(', ')}; give the id)` : ''}`,
+      { field: 'owner', ...(byName.length ? { principalsWithThisName: byName } : {}) },
+    );
+  };
   return [
     {
       method: 'GET',
@@ -133,6 +146,7 @@ export function identityRoutes(deps: {
         const body = req.body as Record<string, unknown>;
         if (await registry.getAgent(String(body.id)))
           throw new AdminError('conflict', `agent ${String(body.id)} already exists`);
+        await assertOwner(body.owner);
         const agent = agentOf(body, null);
         await registry.putAgent(agent);
         return { status: 201, body: agent };
@@ -160,6 +174,7 @@ export function identityRoutes(deps: {
       handler: async (req) => {
         const prev = await registry.getAgent(req.params.id);
         if (!prev) throw new AdminError('not_found', `no agent ${req.params.id}`);
+        await assertOwner((req.body as Record<string, unknown>).owner);
         const agent = agentOf({ ...(req.body as Record<string, unknown>), id: prev.id }, prev);
         await registry.putAgent(agent);
         return { body: agent };
@@ -308,8 +323,27 @@ export function identityRoutes(deps: {
       },
       handler: async (req) => {
         const b = req.body as { name: string; roles: Role[]; groups?: string[] };
-        const { principal, token } = await principals.create(b);
-        return { status: 201, body: { ...principal, token } };
+        const { principal, token, expiresAt } = await principals.create(b);
+        return { status: 201, body: { ...principal, token, tokenExpiresAt: expiresAt } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/principals/{id}/revoke',
+      roles: ADMIN,
+      tag: 'principals',
+      summary: 'Revoke every token of a human principal (the principal stays; rotate gives it a new token)',
+      handler: async (req) => ({ body: { id: req.params.id, ...(await principals.revoke(req.params.id)) } }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/principals/{id}/rotate',
+      roles: ADMIN,
+      tag: 'principals',
+      summary: "Revoke a human principal's tokens and issue a new one (shown once)",
+      handler: async (req) => {
+        const { principal, token, expiresAt, revoked } = await principals.rotate(req.params.id);
+        return { body: { ...principal, token, tokenExpiresAt: expiresAt, revoked } };
       },
     },
     {

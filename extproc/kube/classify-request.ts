@@ -5,6 +5,7 @@
 import type { K8sContext } from '../spine/index.ts';
 import type { ClassifyError } from './classify-error.ts';
 import { refuse } from './classify-error.ts';
+import { exactFieldMatch } from './field-selector.ts';
 import { parseKubePath } from './kube-path.ts';
 import { decodePatch } from './patch.ts';
 import { bodyMediaType, decodeJson, decodeYaml } from './request-body.ts';
@@ -76,7 +77,7 @@ export function classifyKubeRequest(req: KubeRequest): K8sContext | ClassifyErro
     version: info.version,
     resource: info.resource,
     subresource: info.subresource,
-    namespace: info.namespace,
+    namespace: namespaceOf(info),
     name: info.name,
     dryRun: isDryRun(info.isResourceRequest, info.verb, info.subresource, req.method, body, parsed.query),
     fieldSelector: info.fieldSelector,
@@ -109,4 +110,19 @@ function isDryRun(
     values = typeof body === 'object' && !Array.isArray(body) ? ((body as { dryRun?: unknown }).dryRun ?? []) : [];
   }
   return Array.isArray(values) && values.length > 0 && values.every((v) => v === 'All');
+}
+
+/** Verbs whose scope a field selector can narrow. */
+const SELECTING_VERBS = new Set(['list', 'watch', 'deletecollection']);
+
+/**
+ * The one namespace whose objects the request touches. For a request on a namespaced path it is the path's, as
+ * RequestInfo has it. A cluster-wide list, watch or deletecollection whose field selector requires
+ * `metadata.namespace=X` exactly only ever touches X's objects, and policies see X: "no Secrets in prod" then also
+ * catches `GET /api/v1/secrets?fieldSelector=metadata.namespace=prod`. RBAC would call it cluster-wide (which is
+ * stricter still: a rule written for `namespace == ""` does not match it, so it falls to the default, deny).
+ */
+function namespaceOf(info: { namespace: string; verb: string; fieldSelector: string }): string {
+  if (info.namespace !== '' || !SELECTING_VERBS.has(info.verb) || info.fieldSelector === '') return info.namespace;
+  return exactFieldMatch(info.fieldSelector, 'metadata.namespace') ?? '';
 }

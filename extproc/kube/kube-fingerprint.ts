@@ -11,12 +11,14 @@ export function kubeCanonical(req: {
   method: string;
   path: string;
   query?: URLSearchParams | Record<string, string>;
+  /** For a patch: how the API server applies it (json, merge, strategic, apply); the same body means another change. */
+  patchType?: string;
   body?: unknown;
 }): string {
   const q = req.query instanceof URLSearchParams ? [...req.query.entries()] : Object.entries(req.query ?? {});
   q.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
   const query = q.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
-  return [req.method.toUpperCase(), req.path, query, bodyDigest(req.body)].join('\n');
+  return [req.method.toUpperCase(), req.path, query, req.patchType ?? '', bodyDigest(req.body)].join('\n');
 }
 
 function bodyDigest(body: unknown): string {

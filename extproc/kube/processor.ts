@@ -57,6 +57,8 @@ export interface ProcessorDeps {
 type ResponseMode = 'none' | 'buffered' | 'streamed';
 type RequestPhase = 'request_headers' | 'request_body';
 
+/** Subresources the API server serves over an upgraded connection (SPDY or WebSocket). */
+const UPGRADABLE = new Set(['exec', 'attach', 'portforward', 'proxy']);
 /** Headers the API server honours that would change who the request runs as. */
 const IMPERSONATION = /^impersonate-/;
 /** Margin between the approval hold and the message timeout override, so our answer lands before Envoy's timer. */
@@ -161,12 +163,22 @@ export class KubeProcessor implements HttpStreamProcessor {
       );
     }
 
-    this.masking = this.run.masking();
-    this.streaming = streamingKind(this.path);
-    this.responseMode =
-      this.upgrade || !masksAnything(this.masking) ? 'none' : this.streaming ? 'streamed' : 'buffered';
+    const leaked = this.agentTokenOutsideAuthorization();
+    if (leaked) {
+      return this.refuseUnclassified(
+        refusal(
+          'bad-request',
+          `the agent token was found in ${leaked}; send it only as the Authorization bearer token (the API server never sees it)`,
+          'token-elsewhere',
+        ),
+      );
+    }
 
+    this.masking = this.run.masking();
     if (hasBody) {
+      // A write answers with an object (or a Status): buffered, masked when anything masks. The body modes must be
+      // chosen in this headers answer (docs/envoy-behaviour.md B.7), before the request can be classified.
+      this.responseMode = masksAnything(this.masking) ? 'buffered' : 'none';
       // Write verbs are decided on the whole body (BUFFERED); Envoy holds the headers until then, so the header
       // mutations of the body answer still apply (docs/envoy-behaviour.md B.3).
       this.transition('request_body');
@@ -200,6 +212,24 @@ export class KubeProcessor implements HttpStreamProcessor {
     });
     if (isClassifyError(k8s)) return this.refuseUnclassified(classifyRefusal(k8s));
     this.k8s = k8s;
+    if (this.upgrade && !UPGRADABLE.has(k8s.subresource)) {
+      // Masking must never depend on a header the agent controls: only the subresources the API server upgrades
+      // (exec, attach, portforward, proxy) may ask for it; anything else with upgrade headers is refused.
+      return this.refuseUnclassified(
+        refusal(
+          'bad-request',
+          `an upgrade (Connection: Upgrade) is accepted only on the exec, attach, portforward and proxy subresources, not on ${k8s.verb} ${k8s.resource || k8s.path}`,
+          'upgrade-not-allowed',
+        ),
+      );
+    }
+    if (phase === 'request_headers') {
+      // Everything about the response's shape comes from the one classified view of the request, read as the API
+      // server reads it: `watch` and `follow` with its boolean conversion, the path after decoding.
+      this.streaming = streamingKind(k8s);
+      this.responseMode =
+        this.upgrade || !masksAnything(this.masking) ? 'none' : this.streaming ? 'streamed' : 'buffered';
+    }
     const action = new KubeAction(k8s, this.method, this.path, body, await this.recordedAction(k8s, body));
     const outcome = await this.action.decide(action, {
       maxHoldMs: Math.max(0, this.deps.maxMessageTimeoutMs - HOLD_MARGIN_MS),
@@ -272,6 +302,17 @@ export class KubeProcessor implements HttpStreamProcessor {
       return this.respond({ response_headers: {} }, true);
     }
     this.bodyKind = contentKind(this.response.contentType);
+    const encoding = (headers.get('content-encoding') ?? '').trim().toLowerCase();
+    if (encoding !== '' && encoding !== 'identity') {
+      // The gateway asked for identity; a compressed answer cannot be masked, so it never reaches the agent.
+      this.action.error({ code: 'unmaskable-response', status: this.response.status, contentEncoding: encoding });
+      return this.refuse(
+        refusal(
+          'unmaskable-response',
+          `the API server answered with content-encoding ${JSON.stringify(encoding)} although the gateway asked for identity; the response cannot be masked`,
+        ),
+      );
+    }
     if (this.bodyKind === 'other') {
       this.action.error({
         code: 'unmaskable-response',
@@ -384,6 +425,30 @@ export class KubeProcessor implements HttpStreamProcessor {
   }
 
   /**
+   * Where, other than the Authorization header, the request carries the agent's own token (a query parameter such as
+   * `access_token`, another header such as a WebSocket bearer protocol): it would reach the API server and its logs.
+   */
+  private agentTokenOutsideAuthorization(): string | null {
+    const token = bearerOf(this.headers.get('authorization'));
+    if (!token) return null;
+    const q = this.path.indexOf('?');
+    if (q >= 0) {
+      const query = this.path.slice(q + 1);
+      let decoded = query;
+      try {
+        decoded = decodeURIComponent(query.replace(/\+/g, ' '));
+      } catch {
+        // A malformed escape: the raw query is still searched; the classifier refuses it anyway.
+      }
+      if (query.includes(token) || decoded.includes(token)) return 'the query string';
+    }
+    for (const [name, value] of this.headers) {
+      if (name !== 'authorization' && value.includes(token)) return `the ${name} header`;
+    }
+    return null;
+  }
+
+  /**
    * The classified request for the recording, minus anything secret: a Secret's body is left out, other bodies are
    * masked. Its method and path are the action's own `method` and `path`, recorded once there rather than under `k8s`.
    */
@@ -440,6 +505,7 @@ class KubeAction implements Action {
       method: this.method,
       path: k8s.path,
       query: new URLSearchParams(q < 0 ? '' : rawPath.slice(q + 1)),
+      patchType: k8s.patchType,
       body: (k8s.patchType !== '' ? k8s.patch : k8s.body) ?? (body && body.length > 0 ? body : null),
     });
   }

@@ -1,15 +1,23 @@
 /** What a Kubernetes request's path and headers say about how to treat it: streaming, acceptable media, a summary. */
 import type { K8sContext } from '../spine/index.ts';
 
-/** `watch` for watch requests, `log` for followed logs: their response bodies never end on their own. */
-export function streamingKind(rawPath: string): 'watch' | 'log' | null {
-  const q = rawPath.indexOf('?');
-  const path = q < 0 ? rawPath : rawPath.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? '' : rawPath.slice(q + 1));
-  const watch = query.get('watch');
-  if (watch === 'true' || watch === '1' || /^\/apis?\/(?:[^/]+\/)?[^/]+\/watch\//.test(path)) return 'watch';
-  if (/\/pods\/[^/]+\/log\/?$/.test(path) && query.get('follow') === 'true') return 'log';
+/**
+ * `watch` for watch requests, `log` for followed logs: their response bodies never end on their own. Read from the
+ * classified request, as the API server reads it: the verb is `watch` (RequestInfo, from a `/watch/` prefix or the
+ * `watch` parameter), and PodLogOptions' `follow` is a query boolean in the API server's own conversion.
+ */
+export function streamingKind(k8s: K8sContext): 'watch' | 'log' | null {
+  if (k8s.verb === 'watch') return 'watch';
+  if (k8s.resource === 'pods' && k8s.subresource === 'log' && queryBool(k8s.query.follow)) return 'log';
   return null;
+}
+
+/**
+ * A boolean query parameter as apimachinery's Convert_Slice_string_To_bool reads its first value: absent, `0` and
+ * `false` (any case) are false; anything else, the empty string included, is true.
+ */
+export function queryBool(first: string | undefined): boolean {
+  return first !== undefined && first !== '0' && first.toLowerCase() !== 'false';
 }
 
 /** Accept without media types we cannot mask (protobuf, CBOR, YAML); JSON when nothing is left. */

@@ -1,4 +1,5 @@
 /** Admin API endpoints for policy authors: write, validate, version, diff, roll back and try policies. */
+import { parseDocument } from 'yaml';
 import { AdminError } from '../admin/errors.ts';
 import type { AdminRoute } from '../admin/route.ts';
 import { lineDiff } from './diff.ts';
@@ -41,6 +42,50 @@ function invalid(err: unknown): never {
   throw err;
 }
 
+/** More alias expansions than any real policy needs; a source over it is refused as invalid, not expanded. */
+const MAX_YAML_ALIASES = 100;
+
+/**
+ * Refuses a source whose YAML aliases expand past MAX_YAML_ALIASES (a "billion laughs" document), as a policy
+ * problem rather than the yaml package's ReferenceError, which would surface as a 500.
+ */
+function guardAliases(source: string): void {
+  if (!source.includes('*')) return;
+  const doc = parseDocument(source, { prettyErrors: false, uniqueKeys: false });
+  if (doc.errors.length) return; // loadPolicy reports them with positions
+  try {
+    doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    if (!(err instanceof ReferenceError)) throw err;
+    throw new PolicyLoadError([
+      {
+        line: 1,
+        col: 1,
+        path: '',
+        message: `YAML aliases expand past ${MAX_YAML_ALIASES} nodes; write the values out`,
+      },
+    ]);
+  }
+}
+
+/** A policy source from a request: alias-guarded, then parsed, validated and compiled. */
+function loadSource(source: string): CompiledPolicy {
+  guardAliases(source);
+  return loadPolicy(source);
+}
+
+/** A version number from the query string: a positive integer, or a 400 naming the parameter. */
+function versionParam(query: URLSearchParams, name: string): number {
+  const raw = query.get(name);
+  if (raw === null || !/^[1-9][0-9]{0,8}$/.test(raw)) {
+    throw new AdminError('invalid_request', `query parameter "${name}" must be a positive integer (a version)`, {
+      parameter: name,
+      value: raw,
+    });
+  }
+  return Number(raw);
+}
+
 async function mustGet(store: PolicyStore, name: string): Promise<PolicyVersion> {
   const v = await store.get(name);
   if (!v) throw new AdminError('not_found', `no policy named ${name}`);
@@ -73,7 +118,9 @@ export function policyRoutes(deps: {
       response: versionSchema,
       handler: async (req) => {
         try {
-          return { status: 201, body: await store.put((req.body as { source: string }).source, req.principal.name) };
+          const { source } = req.body as { source: string };
+          guardAliases(source);
+          return { status: 201, body: await store.put(source, req.principal.name) };
         } catch (err) {
           return invalid(err);
         }
@@ -89,7 +136,7 @@ export function policyRoutes(deps: {
       response: { type: 'object', properties: { valid: { type: 'boolean' }, problems: { type: 'array' } } },
       handler: async (req) => {
         try {
-          loadPolicy((req.body as { source: string }).source);
+          loadSource((req.body as { source: string }).source);
           return { body: { valid: true, problems: [] } };
         } catch (err) {
           if (err instanceof PolicyLoadError) return { body: { valid: false, problems: err.problems } };
@@ -114,7 +161,7 @@ export function policyRoutes(deps: {
         let policies: readonly CompiledPolicy[];
         try {
           policies = body.sources
-            ? body.sources.map((s) => loadPolicy(s)).sort((a, b) => a.doc.name.localeCompare(b.doc.name))
+            ? body.sources.map((s) => loadSource(s)).sort((a, b) => a.doc.name.localeCompare(b.doc.name))
             : deps.policies.current();
         } catch (err) {
           return invalid(err);
@@ -148,7 +195,7 @@ export function policyRoutes(deps: {
       handler: async (req) => {
         let compiled: CompiledPolicy;
         try {
-          compiled = loadPolicy((req.body as { source: string }).source);
+          compiled = loadSource((req.body as { source: string }).source);
         } catch (err) {
           return invalid(err);
         }
@@ -193,8 +240,10 @@ export function policyRoutes(deps: {
         properties: { from: { type: 'integer' }, to: { type: 'integer' }, diff: { type: 'string' } },
       },
       handler: async (req) => {
-        const from = Number(req.query.get('from'));
-        const to = req.query.get('to') ? Number(req.query.get('to')) : (await mustGet(store, req.params.name)).version;
+        const from = versionParam(req.query, 'from');
+        const to = req.query.has('to')
+          ? versionParam(req.query, 'to')
+          : (await mustGet(store, req.params.name)).version;
         const [a, b] = await Promise.all([store.version(req.params.name, from), store.version(req.params.name, to)]);
         if (!a || !b) throw new AdminError('not_found', `policy ${req.params.name} has no version ${!a ? from : to}`);
         return { body: { from, to, diff: lineDiff(a.source, b.source) } };

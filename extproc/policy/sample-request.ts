@@ -44,11 +44,15 @@ export const SAMPLE_REQUEST_SCHEMA = {
     },
     k8s: {
       type: 'object',
+      properties: { method: { type: 'string' }, path: { type: 'string' }, contentType: { type: 'string' } },
       description:
         'The classified k8s context, or just method and path (plus body, contentType) to classify as the Kubernetes adapter does.',
     },
     sql: { type: 'object' },
-    ssh: { type: 'object' },
+    ssh: {
+      type: 'object',
+      properties: { forwardPort: { type: 'integer', minimum: 0, maximum: 65535 } },
+    },
   },
 } as const;
 
@@ -65,6 +69,10 @@ export function contextFromSample(
     s.k8s && s.k8s.verb === undefined && s.k8s.method && s.k8s.path && classifyK8s
       ? classified(s.k8s as Partial<K8sContext> & { method: string; path: string; contentType?: string }, classifyK8s)
       : { ...EMPTY_K8S, ...s.k8s };
+  const port = s.ssh?.forwardPort ?? 0;
+  // The schema says so for the admin API; the CLI reads samples from files, so the check is repeated here.
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new SampleRequestError(`ssh.forwardPort must be an integer port (0-65535), got ${JSON.stringify(port)}`);
   const protocol: Protocol = s.protocol ?? (s.sql ? 'postgres' : s.ssh ? 'ssh' : 'kubernetes');
   const ctx: RequestContext = {
     protocol,
@@ -78,7 +86,7 @@ export function contextFromSample(
     time: s.time ? new Date(s.time) : new Date(),
     k8s,
     sql: { ...EMPTY_SQL, ...s.sql },
-    ssh: { ...EMPTY_SSH, ...s.ssh, forwardPort: BigInt(s.ssh?.forwardPort ?? 0) },
+    ssh: { ...EMPTY_SSH, ...s.ssh, forwardPort: BigInt(port) },
   };
   return { ctx, defaultAction: s.target?.defaultAction ?? 'deny' };
 }
@@ -87,6 +95,10 @@ function classified(
   k: Partial<K8sContext> & { method: string; path: string; contentType?: string },
   classify: K8sSampleClassifier,
 ): K8sContext {
+  for (const f of ['method', 'path', 'contentType'] as const) {
+    if (k[f] !== undefined && typeof k[f] !== 'string')
+      throw new SampleRequestError(`k8s.${f} must be a string, got ${JSON.stringify(k[f])}`);
+  }
   const r = classify({
     method: k.method,
     path: k.path,

@@ -1,6 +1,7 @@
 /**
  * First-start seeding for the quickstart: an admin principal whose token is written (0600) to the data directory,
- * the bundled example policies and targets when the store has none. Nothing here runs once a store is populated.
+ * the bundled example policies and targets when the store has none. Once a store is populated only one thing here
+ * still acts: when no admin holds a usable token any more (expired or revoked), a new one is written to the same file.
  */
 import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -31,17 +32,29 @@ export async function ensureAdminToken(
   dataDir: string,
   logger: Logger,
 ): Promise<string | null> {
-  if (await principals.hasAdmin()) return null;
-  const { token } = await principals.create({
-    name: 'admin',
-    roles: ['admin', 'policy-author', 'auditor'],
-    id: 'admin',
-  });
+  if (await principals.hasUsableAdminToken()) return null;
+  // No admin can call the API: either a first start, or every admin token has expired or been revoked. Whoever can
+  // start the service and read its data directory can recover; nobody else learns the new token.
+  const existing = (await principals.list()).find((p) => p.roles.includes('admin'));
+  const token = existing
+    ? (await principals.issue(existing.id)).token
+    : (
+        await principals.create({
+          name: 'admin',
+          roles: ['admin', 'policy-author', 'auditor'],
+          id: 'admin',
+        })
+      ).token;
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, 'admin.token');
   writeFileSync(path, `${token}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
-  logger.info({ path }, 'created the first admin principal; its token is in this file (shown nowhere else)');
+  logger.info(
+    { path, principal: existing?.id ?? 'admin' },
+    existing
+      ? 'no admin held a usable token (all expired or revoked): issued a new one into this file'
+      : 'created the first admin principal; its token is in this file (shown nowhere else)',
+  );
   return path;
 }
 

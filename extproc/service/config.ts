@@ -17,6 +17,8 @@ export interface ServiceConfig {
   metrics: { host: string; port: number };
   log: { level: string };
   tokens: { defaultTtl: string; maxTtl: string };
+  /** `tokenTtl`: lifetime of a human principal's admin API token, the bootstrap admin's included. */
+  principals: { tokenTtl: string };
   /** Seeded into an empty store at start (the quickstart's example policies and targets). */
   bootstrap: { policies: string[]; targets: string[] };
   /**
@@ -47,6 +49,7 @@ export const DEFAULT_CONFIG: ServiceConfig = {
   metrics: { host: '127.0.0.1', port: 9464 },
   log: { level: 'info' },
   tokens: { defaultTtl: '15m', maxTtl: '1h' },
+  principals: { tokenTtl: '720h' },
   bootstrap: { policies: ['examples/policies/*.yaml'], targets: ['examples/targets.yaml'] },
   recording: {
     maxBuffered: 100_000,
@@ -83,6 +86,7 @@ export const CONFIG_SCHEMA = {
       properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
     },
     tokens: { type: 'object', additionalProperties: false, properties: { defaultTtl: duration, maxTtl: duration } },
+    principals: { type: 'object', additionalProperties: false, properties: { tokenTtl: duration } },
     bootstrap: {
       type: 'object',
       additionalProperties: false,
@@ -195,7 +199,9 @@ export function loadConfig(opts: {
     );
     throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n  ${problems.join('\n  ')}`);
   }
-  for (const d of [config.tokens.defaultTtl, config.tokens.maxTtl]) parseDurationSeconds(d);
+  for (const d of [config.tokens.defaultTtl, config.tokens.maxTtl, config.principals.tokenTtl]) parseDurationSeconds(d);
+  if (parseDurationSeconds(config.principals.tokenTtl) < 60)
+    throw new ConfigError('principals.tokenTtl must be at least 1m');
   if (parseDurationSeconds(config.tokens.defaultTtl) > parseDurationSeconds(config.tokens.maxTtl)) {
     throw new ConfigError('tokens.defaultTtl must not exceed tokens.maxTtl');
   }

@@ -71,7 +71,8 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
 
   const metrics = createMetrics();
   const registry = new Registry(redis);
-  const principals = new Principals(redis);
+  const principals = new Principals(redis, { tokenTtlSeconds: parseDurationSeconds(config.principals.tokenTtl) });
+  await principals.migrateLegacyTokens();
   const keys = new SigningKeys(redis);
   await keys.load();
   const tokens = new AgentTokens(

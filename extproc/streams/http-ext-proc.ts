@@ -11,41 +11,12 @@ import * as grpc from '@grpc/grpc-js';
 import {
   extProcServiceDefinition,
   type ExternalProcessorImplementation,
-  type HttpBody,
-  type HttpHeaders,
   type ProcessingRequest,
   type ProcessingResponse,
 } from '../envoy-api/index.ts';
 import type { GrpcService } from './grpc-service.ts';
-import type { HttpExtProcListener, StreamLoopDeps } from './listener.ts';
-
-/** The message a processor awaits next; trailers are configured SKIP and pass through unchanged if they come. */
-export type HttpPhase = 'request_headers' | 'request_body' | 'response_headers' | 'response_body';
-
-export type HttpReply =
-  /** Write `message`; `end` = no further message can come on this stream (the loop closes it with OK). */
-  | { kind: 'respond'; message: ProcessingResponse; end: boolean }
-  /**
-   * Write `message` (an override_message_timeout), then wait for `resume()` and handle its reply. The loop aborts
-   * `signal` when Envoy ends the stream first (the agent went away); resume() then rejects.
-   */
-  | { kind: 'hold'; message: ProcessingResponse; resume: (signal: AbortSignal) => Promise<HttpReply> }
-  /** End the stream with a gRPC error (Envoy fails closed). */
-  | { kind: 'fail'; message: string };
-
-/** One HTTP stream's processing: one method per phase, each returning the reply for the loop to write. */
-export interface HttpStreamProcessor {
-  /** The phase whose message the processor accepts next; `nothing` once its last reply has gone. */
-  readonly awaiting: HttpPhase | 'nothing';
-  requestHeaders(h: HttpHeaders): Promise<HttpReply>;
-  requestBody(b: HttpBody): Promise<HttpReply>;
-  responseHeaders(h: HttpHeaders): Promise<HttpReply>;
-  responseBody(b: HttpBody): Promise<HttpReply>;
-  /** Envoy ended the stream before the processor's last reply (the client went away, or Envoy reset it). */
-  streamClosed(): void;
-  /** An internal fault; the loop fails the stream after this. */
-  fault(err: unknown): void;
-}
+import type { HttpExtProcListener, HttpReply, HttpStreamProcessor, StreamLoopDeps } from './listener.ts';
+import { metadataValue } from './stream-metadata.ts';
 
 type Call = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
 type StreamEnd = 'completed' | 'failed' | 'cancelled' | 'client-closed';
@@ -213,9 +184,4 @@ class HttpStreamLoop {
       this.close('failed', `internal error in the ${this.listener.name} processor`);
     }
   }
-}
-
-export function metadataValue(call: { metadata: grpc.Metadata }, key: string): string | undefined {
-  const v = call.metadata.get(key)[0];
-  return v === undefined ? undefined : String(v);
 }

@@ -2,25 +2,19 @@
 export type {
   DataPathAdapter,
   DataPathListener,
+  Direction,
   HttpExtProcListener,
+  HttpPhase,
+  HttpReply,
+  HttpStreamProcessor,
   NetworkExtProcListener,
+  NetworkReply,
+  NetworkStreamProcessor,
   RunningListener,
   StreamLoopDeps,
   StreamStart,
   TcpListener,
 } from './listener.ts';
-export {
-  httpExtProcService,
-  runHttpStream,
-  type HttpPhase,
-  type HttpReply,
-  type HttpStreamProcessor,
-} from './http-ext-proc.ts';
-export {
-  networkExtProcService,
-  runNetworkStream,
-  type Direction,
-  type NetworkReply,
-  type NetworkStreamProcessor,
-} from './network-ext-proc.ts';
+export { httpExtProcService, runHttpStream } from './http-ext-proc.ts';
+export { networkExtProcService, runNetworkStream } from './network-ext-proc.ts';
 export type { GrpcService } from './grpc-service.ts';

@@ -15,30 +15,8 @@ import {
   type NetworkProcessingResponse,
 } from '../envoy-api/index.ts';
 import type { GrpcService } from './grpc-service.ts';
-import { metadataValue } from './http-ext-proc.ts';
-import type { NetworkExtProcListener, StreamLoopDeps } from './listener.ts';
-
-export type Direction = 'read' | 'write';
-
-export type NetworkReply =
-  /** Inject `data` in the chunk's own direction (empty: drop the chunk); `endOfStream` half-closes that way. */
-  | { kind: 'forward'; data: Buffer; endOfStream: boolean }
-  /**
-   * Close the connection: `flush` writes what Envoy already holds for the client first, `reset` does not. Envoy
-   * discards any bytes in a closing answer, so a last message to the client must go in an earlier answer.
-   */
-  | { kind: 'close'; how: 'flush' | 'reset' }
-  /** End the stream with a gRPC error (Envoy closes the connection). */
-  | { kind: 'fail'; message: string };
-
-/** One TCP connection's processing: read = client → upstream, write = upstream → client. */
-export interface NetworkStreamProcessor {
-  readData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply>;
-  writeData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply>;
-  /** Envoy ended the stream (the connection is over). */
-  streamClosed(): void;
-  fault(err: unknown): void;
-}
+import type { Direction, NetworkExtProcListener, NetworkReply, StreamLoopDeps } from './listener.ts';
+import { metadataValue } from './stream-metadata.ts';
 
 type Call = grpc.ServerDuplexStream<NetworkProcessingRequest, NetworkProcessingResponse>;
 

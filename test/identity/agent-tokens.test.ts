@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { AgentTokens, VERIFIED_TTL_MS } from '../../extproc/identity/agent-tokens.ts';
+import { SignJWT } from 'jose';
+import { AGENT_TOKEN_TYPE, AgentTokens, VERIFIED_TTL_MS } from '../../extproc/identity/agent-tokens.ts';
 import { Registry } from '../../extproc/identity/registry.ts';
-import { SigningKeys } from '../../extproc/identity/signing-keys.ts';
+import { ALG, SigningKeys } from '../../extproc/identity/signing-keys.ts';
 import { waitFor } from '../harness/ports.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 
@@ -205,4 +206,32 @@ test('verified-token cache: expiry wins over a remembered verification', async (
   clock = exp;
   const res = await tokens.verify(token, 'kube-dev');
   assert.equal(res.ok ? 'ok' : res.failure, 'expired');
+});
+
+test('a correctly signed token without an expiry is refused: every token this gateway accepts expires (issue 15)', async () => {
+  const t = await tokenService();
+  const keys = new SigningKeys(client());
+  await keys.load();
+  const { kid, key } = keys.current();
+  const forever = await new SignJWT({ sid: 'ses_forever' })
+    .setProtectedHeader({ alg: ALG, kid, typ: AGENT_TOKEN_TYPE })
+    .setIssuer('portcullis')
+    .setSubject('planner')
+    .setAudience(['kube-dev'])
+    .setJti('no-exp')
+    .setIssuedAt()
+    .sign(key);
+  const v = await t.verify(forever, 'kube-dev');
+  assert.deepEqual(v.ok ? 'accepted' : v.failure, 'invalid');
+  // The same claims with an expiry verify: the signature and the key were right, only the expiry was missing.
+  const withExp = await new SignJWT({ sid: 'ses_forever' })
+    .setProtectedHeader({ alg: ALG, kid, typ: AGENT_TOKEN_TYPE })
+    .setIssuer('portcullis')
+    .setSubject('planner')
+    .setAudience(['kube-dev'])
+    .setJti('with-exp')
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(key);
+  assert.equal((await t.verify(withExp, 'kube-dev')).ok, true);
 });

@@ -31,3 +31,13 @@ test('the Kubernetes canonical form ignores query order and JSON key order but n
   );
   assert.ok(kubeCanonical({ method: 'DELETE', path: '/api/v1/namespaces/x' }).endsWith('\n-'));
 });
+
+test('a merge patch and a strategic merge patch of the same body are different actions (issue 15)', () => {
+  const base = {
+    method: 'PATCH',
+    path: '/apis/apps/v1/namespaces/prod/deployments/web',
+    body: { spec: { replicas: 20 } },
+  };
+  assert.notEqual(kubeCanonical({ ...base, patchType: 'merge' }), kubeCanonical({ ...base, patchType: 'strategic' }));
+  assert.equal(kubeCanonical({ ...base, patchType: 'merge' }), kubeCanonical({ ...base, patchType: 'merge' }));
+});

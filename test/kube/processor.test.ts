@@ -15,6 +15,7 @@ import {
   type ProcessingResponse,
 } from '../../extproc/envoy-api/index.ts';
 import { kubeExtProcAdapter, TARGET_METADATA } from '../../extproc/kube/index.ts';
+import { classifyKubeRequest, isClassifyError } from '../../extproc/kube/index.ts';
 import { maskableAccept, streamingKind } from '../../extproc/kube/request-shape.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
@@ -218,15 +219,101 @@ test('after an allowed request, a second request_headers is refused by the loop,
   assert.match(status.details, /unexpected request_headers message while awaiting response_headers/);
 });
 
-test('streaming kinds and maskable Accept headers', () => {
-  assert.equal(streamingKind('/api/v1/namespaces/dev/pods?watch=true'), 'watch');
-  assert.equal(streamingKind('/api/v1/watch/namespaces/dev/pods'), 'watch');
-  assert.equal(streamingKind('/api/v1/namespaces/dev/pods/x/log?follow=true'), 'log');
-  assert.equal(streamingKind('/api/v1/namespaces/dev/pods/x/log'), null);
+/** The response shape of a GET, read from the classified request exactly as the gateway reads it. */
+const shapeOf = (path: string): 'watch' | 'log' | null => {
+  const k8s = classifyKubeRequest({ method: 'GET', path });
+  assert.ok(!isClassifyError(k8s), path);
+  return streamingKind(k8s);
+};
+
+test('streaming kinds: every spelling of watch and follow the API server accepts (issue 15)', () => {
+  // apimachinery's query boolean: absent, "0" and "false" in any case are false; anything else, even "", is true.
+  const watches = ['true', '1', 'True', 'TRUE', 't', 'yes', '', 'on', '2'];
+  for (const v of watches) assert.equal(shapeOf(`/api/v1/namespaces/prod/secrets?watch=${v}`), 'watch', `watch=${v}`);
+  for (const v of ['0', 'false', 'FALSE', 'False'])
+    assert.equal(shapeOf(`/api/v1/namespaces/prod/secrets?watch=${v}`), null, `watch=${v}`);
+  assert.equal(shapeOf('/api/v1/namespaces/prod/secrets?watch=1&watch=false'), 'watch', 'the first value counts');
+  assert.equal(shapeOf('/api/v1/namespaces/prod/secrets?%77atch=1'), 'watch', 'a percent-encoded parameter name');
+  assert.equal(shapeOf('/api/v1/watch/namespaces/prod/secrets'), 'watch');
+  assert.equal(shapeOf('/api/v1/%77atch/namespaces/prod/secrets'), 'watch', 'a percent-encoded /watch/ segment');
+  assert.equal(shapeOf('/api/v1/secrets?watch=true'), 'watch', 'cluster-wide');
+  for (const v of ['true', '1', 'T', '', 'x'])
+    assert.equal(shapeOf(`/api/v1/namespaces/prod/pods/web-1/log?follow=${v}`), 'log', `follow=${v}`);
+  assert.equal(shapeOf('/api/v1/namespaces/prod/pods/web-1/%6Cog?follow=true'), 'log', 'a percent-encoded subresource');
+  assert.equal(shapeOf('/api/v1/namespaces/prod/pods/web-1/log?follow=0'), null);
+  assert.equal(shapeOf('/api/v1/namespaces/prod/pods/web-1/log'), null);
+});
+
+test('maskable Accept headers', () => {
   assert.equal(
     maskableAccept('application/json;as=Table;v=v1;g=meta.k8s.io,application/json'),
     'application/json;as=Table;v=v1;g=meta.k8s.io,application/json',
   );
   assert.equal(maskableAccept('application/vnd.kubernetes.protobuf,application/json'), 'application/json');
   assert.equal(maskableAccept(undefined), 'application/json');
+});
+
+test('upgrade headers on a plain GET are refused, never a way around masking (issue 15)', async () => {
+  const { replies } = await script('kube-dev', [
+    {
+      request_headers: hdrs(
+        {
+          ':method': 'GET',
+          ':path': '/api/v1/namespaces/prod/secrets',
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          ...auth(),
+        },
+        true,
+      ),
+    },
+  ]);
+  const body = JSON.parse(
+    Buffer.from((replies[0] as { immediate_response: { body: Buffer } }).immediate_response.body).toString(),
+  );
+  assert.deepEqual([body.code, body.reason], [400, 'BadRequest']);
+  assert.match(body.message, /upgrade .* accepted only on the exec, attach, portforward and proxy subresources/);
+});
+
+test('the agent token anywhere but Authorization is refused before it can reach the API server (issue 15)', async () => {
+  const spellings: Record<string, string>[] = [
+    { ':path': `/api/v1/namespaces/dev/pods?access_token=${token}` },
+    { ':path': `/api/v1/namespaces/dev/pods?access_token=${encodeURIComponent(token).replace(/\./g, '%2E')}` },
+    { 'sec-websocket-protocol': `base64url.bearer.authorization.k8s.io.${token}` },
+    { 'x-debug': `token=${token}` },
+  ];
+  for (const extra of spellings) {
+    const { replies } = await script('kube-dev', [
+      {
+        request_headers: hdrs({ ':method': 'GET', ':path': '/api/v1/namespaces/dev/pods', ...auth(), ...extra }, true),
+      },
+    ]);
+    const body = JSON.parse(
+      Buffer.from((replies[0] as { immediate_response: { body: Buffer } }).immediate_response.body).toString(),
+    );
+    assert.equal(body.code, 400, JSON.stringify(extra));
+    assert.match(body.message, /agent token was found in/);
+    assert.ok(!body.message.includes(token), 'the refusal does not echo the token');
+  }
+});
+
+test('an upstream that answers compressed although the gateway asked for identity is refused, not passed unmasked (issue 15)', async () => {
+  const { replies, status } = await script('kube-dev', [
+    {
+      request_headers: hdrs(
+        { ':method': 'GET', ':path': '/api/v1/namespaces/dev/configmaps/app-config', ...auth() },
+        true,
+      ),
+    },
+    {
+      response_headers: hdrs(
+        { ':status': '200', 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        false,
+      ),
+    },
+  ]);
+  assert.ok('immediate_response' in replies[1]);
+  const body = JSON.parse(Buffer.from(replies[1].immediate_response.body!).toString());
+  assert.deepEqual([body.code, body.reason], [406, 'NotAcceptable']);
+  assert.equal(status.code, grpc.status.OK);
 });

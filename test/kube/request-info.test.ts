@@ -873,3 +873,23 @@ test('docs/k8s-context.md rules type-check and evaluate as documented', () => {
     'without has() a missing key is an evaluation error',
   );
 });
+
+test('a cluster-wide list or watch narrowed to one namespace by field selector is that namespace to policy (issue 15)', () => {
+  const ns = (path: string): string => {
+    const k8s = classifyKubeRequest({ method: 'GET', path });
+    assert.ok(!isClassifyError(k8s), path);
+    return k8s.namespace;
+  };
+  assert.equal(ns('/api/v1/secrets?fieldSelector=metadata.namespace%3Dprod'), 'prod');
+  assert.equal(ns('/api/v1/secrets?fieldSelector=metadata.namespace==prod&watch=1'), 'prod');
+  assert.equal(ns('/api/v1/secrets?fieldSelector=type%3DOpaque,metadata.namespace%3Dprod'), 'prod');
+  assert.equal(ns('/api/v1/secrets?fieldSelector=metadata.namespace!%3Dprod'), '', 'a != term narrows nothing');
+  assert.equal(ns('/api/v1/secrets'), '');
+  assert.equal(
+    ns('/api/v1/namespaces/dev/secrets?fieldSelector=metadata.namespace%3Dprod'),
+    'dev',
+    'the path wins, as in RequestInfo',
+  );
+  const del = classifyKubeRequest({ method: 'DELETE', path: '/api/v1/pods?fieldSelector=metadata.namespace%3Dprod' });
+  assert.ok(!isClassifyError(del) && del.verb === 'deletecollection' && del.namespace === 'prod');
+});

@@ -1,10 +1,11 @@
 /**
  * The adapter contract proven with a toy: test/spine/toy-line-adapter.ts (translation only, a few dozen lines) gets
  * authentication, decisions, approval holds, recording and masking from the spine, served by the generic network
- * ext_proc loop. Envoy's side is scripted over a real gRPC stream: each chunk is sent as Envoy sends it, each answer
- * read in order per direction.
+ * ext_proc loop. Envoy's side is first scripted over a real gRPC stream (each chunk sent as Envoy sends it, each answer
+ * read in order per direction), then played by the network ext_proc stand-in between a real TCP client and upstream.
  */
 import assert from 'node:assert/strict';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -13,6 +14,7 @@ import {
   type NetworkProcessingResponse,
 } from '../../extproc/envoy-api/index.ts';
 import { loadMaskingEngine } from '../../extproc/masking/index.ts';
+import { startNetworkStandIn } from '../envoy/network-stand-in.ts';
 import { startToyCore, type ToyCore } from './fixtures.ts';
 import { toyLineAdapter } from './toy-line-adapter.ts';
 
@@ -121,4 +123,55 @@ test('a command that needs approval is held, and runs once a human approves it d
   assert.equal((await toy.svc.call(toy.approverToken, 'POST', `/v1/approvals/${pending.id}/approve`, {})).status, 200);
   assert.equal(await held, 'systemctl restart nginx\n');
   c.close();
+});
+
+test('through the network ext_proc stand-in with a real TCP client and upstream: decided, rewritten, masked', async (t) => {
+  // The toy upstream: answers each line; `fail <message>` (the adapter's rewrite of a refused command) as an error.
+  const upstream = createServer((s) => {
+    let pending = '';
+    s.on('data', (c: Buffer) => {
+      pending += c.toString('utf8');
+      for (let i = pending.indexOf('\n'); i >= 0; i = pending.indexOf('\n')) {
+        const line = pending.slice(0, i);
+        pending = pending.slice(i + 1);
+        s.write(line.startsWith('fail ') ? `error: ${line.slice(5)}\n` : `ran ${line}; mail ops@example.com\n`);
+      }
+    });
+    s.on('end', () => s.end());
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const standIn = await startNetworkStandIn({
+    processorAddress: `127.0.0.1:${toy.svc.grpcPort}`,
+    upstream: { host: '127.0.0.1', port: (upstream.address() as AddressInfo).port },
+    overrides: { initialMetadata: [['x-portcullis-target', 'shell-1']] },
+  });
+  t.after(async () => {
+    await standIn.close();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+  const token = await toy.token(['shell-1']);
+  const client = connect(standIn.port, '127.0.0.1');
+  let received = '';
+  const lines = (n: number): Promise<string[]> =>
+    new Promise((resolve) => {
+      const check = (): void => {
+        const all = received.split('\n').filter((l) => l !== '');
+        if (all.length >= n) {
+          client.off('data', onData);
+          resolve(all);
+        }
+      };
+      const onData = (c: Buffer): void => {
+        received += c.toString('utf8');
+        check();
+      };
+      client.on('data', onData);
+      check();
+    });
+  client.write(`AUTH ${token}\nwhoami\nrm -rf /srv\n`);
+  assert.deepEqual(await lines(2), [
+    'ran whoami; mail [REDACTED:EMAIL_ADDRESS]',
+    'error: Deleting files is not allowed for agents.',
+  ]);
+  client.end();
 });

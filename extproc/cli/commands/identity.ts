@@ -47,7 +47,7 @@ export const agentCommand: CliCommand = (argv, io) =>
         );
       default:
         io.stderr.write(
-          'usage: portcullis agent list | get ID | create ID [--groups a,b] [--labels k=v,…] [--owner PRINCIPAL] | disable ID | enable ID\n',
+          'usage: portcullis agent list | get ID | create ID [--groups a,b] [--labels k=v,…] [--owner PRINCIPAL_ID] | disable ID | enable ID\n',
         );
         return 2;
     }
@@ -126,13 +126,37 @@ export const principalCommand: CliCommand = (argv, io) =>
         name: positional[0],
         roles: list(flags.roles),
         groups: list(flags.groups),
-      })) as { id: string; token: string };
+      })) as { id: string; token: string; tokenExpiresAt: string };
       io.stdout.write(`${r.token}\n`);
-      io.stderr.write(`principal ${r.id} created; the token above is shown only once\n`);
+      io.stderr.write(
+        `principal ${r.id} created; the token above is shown only once and expires ${r.tokenExpiresAt}\n`,
+      );
+      return 0;
+    }
+    if (sub === 'revoke' && positional[0]) {
+      const r = (await client.request('POST', `/v1/principals/${encodeURIComponent(positional[0])}/revoke`)) as {
+        revoked: number;
+      };
+      io.stdout.write(`revoked ${r.revoked} token(s) of principal ${positional[0]}\n`);
+      return 0;
+    }
+    if (sub === 'rotate' && positional[0]) {
+      const r = (await client.request('POST', `/v1/principals/${encodeURIComponent(positional[0])}/rotate`)) as {
+        id: string;
+        token: string;
+        tokenExpiresAt: string;
+        revoked: number;
+      };
+      // The new token alone on stdout, as for create.
+      io.stdout.write(`${r.token}\n`);
+      io.stderr.write(
+        `principal ${r.id}: ${r.revoked} earlier token(s) revoked; the new token above is shown only once and expires ${r.tokenExpiresAt}\n`,
+      );
       return 0;
     }
     io.stderr.write(
-      'usage: portcullis principal list | create NAME --roles admin,policy-author,approver,auditor [--groups sre,dba]\n',
+      'usage: portcullis principal list | create NAME --roles admin,policy-author,approver,auditor [--groups sre,dba]\n'
+        + '       | revoke PRINCIPAL_ID | rotate PRINCIPAL_ID\n',
     );
     return 2;
   });
