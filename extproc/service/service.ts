@@ -28,7 +28,7 @@ import { startGrpcServer } from './grpc-server.ts';
 import { adapterServices, startTcpListeners } from './listeners.ts';
 import { startLocalRedis } from './local-redis.ts';
 import { createLogger } from './logger.ts';
-import { createMetrics, startMetricsServer } from './metrics.ts';
+import { createMetrics, registerRecorderGauges, startMetricsServer } from './metrics.ts';
 import { TargetCache } from './target-cache.ts';
 
 export interface Service {
@@ -105,6 +105,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     maxUnacknowledgedMs: parseDurationMs(config.recording.maxUnacknowledged ?? '2s'),
     logger,
   });
+  registerRecorderGauges(metrics, () => recorder.stats());
   const retention = startRetention({
     redis,
     maxAgeSeconds: parseDurationSeconds(config.recording.retention),
