@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
-import { parseDurationSeconds } from '../common/duration.ts';
+import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
 
 export interface ServiceConfig {
   /** Unset: a local redis-server is started on loopback (quickstart). */
@@ -202,6 +202,11 @@ export function loadConfig(opts: {
   for (const d of [config.tokens.defaultTtl, config.tokens.maxTtl, config.principals.tokenTtl]) parseDurationSeconds(d);
   if (parseDurationSeconds(config.principals.tokenTtl) < 60)
     throw new ConfigError('principals.tokenTtl must be at least 1m');
+  // Shorter bounds would refuse fail-closed targets on every batch write, or end sessions between two requests.
+  if (parseDurationMs(config.recording.maxUnacknowledged ?? '2s') < 100)
+    throw new ConfigError('recording.maxUnacknowledged must be at least 100ms');
+  if (parseDurationMs(config.recording.sessionIdle ?? '15m') < 1000)
+    throw new ConfigError('recording.sessionIdle must be at least 1s');
   if (parseDurationSeconds(config.tokens.defaultTtl) > parseDurationSeconds(config.tokens.maxTtl)) {
     throw new ConfigError('tokens.defaultTtl must not exceed tokens.maxTtl');
   }
