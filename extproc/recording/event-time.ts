@@ -11,6 +11,9 @@ const SS: string[] = Array.from({ length: 60 }, (_, i) => `${String(i).padStart(
 const MMM_Z: string[] = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(3, '0')}Z`);
 
 export class EventClock {
+  /** `nowMs` is the clock (Date.now unless a test injects one). */
+  constructor(private readonly nowMs: () => number = Date.now) {}
+
   /** toISOString() of the current millisecond: events come many to a millisecond under load. */
   private isoMs = -1;
   private iso = '';
@@ -18,9 +21,14 @@ export class EventClock {
   private isoMinute = -1;
   private isoMinutePrefix = '';
 
+  /** The millisecond of the last now() (ms since the epoch). */
+  get lastMs(): number {
+    return this.isoMs;
+  }
+
   /** `new Date().toISOString()`, exactly. */
   now(): string {
-    const ms = Date.now();
+    const ms = this.nowMs();
     if (ms !== this.isoMs) {
       this.isoMs = ms;
       if (ms >= 0 && ms < MAX_ISO_MINUTE) {

@@ -27,7 +27,11 @@ export interface SessionPage {
 
 const PAGE_SCAN = 200;
 
-export function summaryFromMeta(meta: Record<string, string>): SessionSummary | null {
+/**
+ * `stored` is the length of the session's event stream (XLEN): the exact count of stored events. The metadata's
+ * lastSeq is written at most once a second per session (recorder-batch.ts) and would lag behind it.
+ */
+export function summaryFromMeta(meta: Record<string, string>, stored?: number): SessionSummary | null {
   if (!meta.id) return null;
   const ms = (k: string): string | null => (meta[k] ? new Date(Number(meta[k])).toISOString() : null);
   return {
@@ -39,7 +43,7 @@ export function summaryFromMeta(meta: Record<string, string>): SessionSummary | 
     startedAt: ms('startedAt') ?? '',
     endedAt: ms('endedAt'),
     lastEventAt: ms('lastEventAt'),
-    events: Number(meta.lastSeq ?? 0),
+    events: stored ?? Number(meta.lastSeq ?? 0),
     decisions: DECISION_ACTIONS.filter((d) => meta[`decision:${d}`] === '1'),
     terminal: meta.termWidth ? { width: Number(meta.termWidth), height: Number(meta.termHeight) } : null,
     truncated: meta.truncated === '1',
@@ -47,7 +51,9 @@ export function summaryFromMeta(meta: Record<string, string>): SessionSummary | 
 }
 
 export async function getSession(redis: Redis, id: string): Promise<SessionSummary | null> {
-  return summaryFromMeta(await redis.hgetall(keys.meta(id)));
+  const res = (await redis.pipeline().hgetall(keys.meta(id)).xlen(keys.events(id)).exec()) ?? [];
+  for (const [err] of res) if (err) throw err;
+  return summaryFromMeta((res[0]?.[1] ?? {}) as Record<string, string>, res[1]?.[1] as number);
 }
 
 /**
@@ -91,11 +97,14 @@ export async function listSessions(redis: Redis, f: SessionFilter): Promise<Sess
       ids.push({ id, score });
     }
     const pipe = redis.pipeline();
-    for (const { id } of ids) pipe.hgetall(keys.meta(id));
+    for (const { id } of ids) pipe.hgetall(keys.meta(id)).xlen(keys.events(id));
     const metas = (await pipe.exec()) ?? [];
     const matched: Array<{ s: SessionSummary; score: number }> = [];
     ids.forEach(({ score }, i) => {
-      const s = summaryFromMeta((metas[i]?.[1] ?? {}) as Record<string, string>);
+      const s = summaryFromMeta(
+        (metas[2 * i]?.[1] ?? {}) as Record<string, string>,
+        metas[2 * i + 1]?.[1] as number | undefined,
+      );
       if (!s) return;
       if (f.agent !== undefined && s.agent !== f.agent) return;
       if (f.target !== undefined && s.target !== f.target) return;

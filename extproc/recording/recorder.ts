@@ -48,12 +48,22 @@ export interface RecorderOptions {
   secrets?: SecretRegistry;
   /** Session states kept in memory; idle ones beyond this are dropped and reloaded from Redis if needed. */
   maxSessions?: number;
+  /**
+   * Fail-closed targets refuse new actions once the oldest event not yet acknowledged by Redis has waited longer than
+   * this (ms, default 2,000): a Redis that hangs (connection open, no replies) is caught in time, not only when the
+   * buffer fills. They accept again as soon as the backlog older than this is acknowledged.
+   */
+  maxUnacknowledgedMs?: number;
+  /** The clock (ms since the epoch; default Date.now): event times and the unacknowledged-age bound. For tests. */
+  now?: () => number;
 }
 
 export interface RecorderExtendedStats extends RecorderStats {
   refused: number;
   sessions: number;
   redisUp: boolean;
+  /** How long the oldest event not yet acknowledged by Redis has waited (ms); 0 when none waits. */
+  oldestUnacknowledgedMs: number;
 }
 
 const NEW_ACTION_TYPES = new Set(['session.start', 'action']);
@@ -88,7 +98,14 @@ class RedisRecorder implements RecorderWithStats {
   private readonly sessions = new Map<string, SessionState>();
   private readonly drops: DropMarks;
   private readonly slabs = new EventSlabs();
-  private readonly clock = new EventClock();
+  private readonly clock: EventClock;
+  private readonly nowMs: () => number;
+  private readonly maxUnacknowledgedMs: number;
+  /**
+   * When queue[head], the oldest unacknowledged event, was recorded (ms): set when an event lands in an empty buffer,
+   * and read back from the new head's time after each acknowledged batch (once per batch, not per event).
+   */
+  private oldestAt = 0;
   /** The buffer: queue[head..] are not yet acknowledged, in record() order. */
   private queue: Pending[] = [];
   private head = 0;
@@ -127,6 +144,9 @@ class RedisRecorder implements RecorderWithStats {
     this.maxSessionEvents = opts.limits?.maxSessionEvents ?? 1_000_000;
     this.maxSearchTextBytes = opts.limits?.maxSearchTextBytes ?? 256 * 1024;
     this.maxSessions = opts.maxSessions ?? 100_000;
+    this.maxUnacknowledgedMs = opts.maxUnacknowledgedMs ?? 2_000;
+    this.nowMs = opts.now ?? Date.now;
+    this.clock = new EventClock(this.nowMs);
     this.secrets = opts.secrets;
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'recorder' });
     this.drops = new DropMarks(
@@ -145,10 +165,15 @@ class RedisRecorder implements RecorderWithStats {
     return this.redis.status === 'ready' && !this.writeFailing;
   }
 
+  /** Whether the oldest unacknowledged event has waited longer than the bound (Redis hung or too slow). */
+  private backlogStale(): boolean {
+    return this.head < this.queue.length && this.nowMs() - this.oldestAt > this.maxUnacknowledgedMs;
+  }
+
   canAccept(target: string): boolean {
     if (this.closed) return false;
     if (this.failureMode(target) === 'best-effort') return true;
-    return this.redisUp() && this.buffered < this.maxBuffered;
+    return this.redisUp() && this.buffered < this.maxBuffered && !this.backlogStale();
   }
 
   record(input: NewRecordingEvent): RecordResult {
@@ -163,8 +188,14 @@ class RedisRecorder implements RecorderWithStats {
     if (mode === 'fail-closed') {
       if (this.buffered >= this.maxBuffered)
         return this.refuse('session recording is unavailable: the recording buffer is full');
-      if (NEW_ACTION_TYPES.has(input.type) && !this.redisUp())
-        return this.refuse('session recording is unavailable: the recording store cannot be reached');
+      if (NEW_ACTION_TYPES.has(input.type)) {
+        if (!this.redisUp())
+          return this.refuse('session recording is unavailable: the recording store cannot be reached');
+        if (this.backlogStale())
+          return this.refuse(
+            'session recording is unavailable: the recording store has not acknowledged events in time',
+          );
+      }
     }
     if (!state) {
       state = newSessionState(input.sessionId, input.type === 'session.start');
@@ -234,6 +265,7 @@ class RedisRecorder implements RecorderWithStats {
       refused: this.refused,
       sessions: this.sessions.size,
       redisUp: this.redisUp(),
+      oldestUnacknowledgedMs: this.head < this.queue.length ? Math.max(0, this.nowMs() - this.oldestAt) : 0,
     };
   }
 
@@ -278,6 +310,7 @@ class RedisRecorder implements RecorderWithStats {
     state.unassigned.push(p);
     state.pending++;
     state.count++;
+    if (this.head === this.queue.length) this.oldestAt = this.clock.lastMs;
     this.queue.push(p);
     this.kick();
   }
@@ -374,6 +407,7 @@ class RedisRecorder implements RecorderWithStats {
       if (s.ended && s.pending === 0 && this.sessions.get(s.id) === s) this.sessions.delete(s.id);
     }
     this.ackedIndex = batch[batch.length - 1].index;
+    if (this.head < this.queue.length) this.oldestAt = Date.parse(this.queue[this.head].time);
     if (this.drops.size > 0) this.drops.markAll();
     if (this.head > 4096 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
-import { parseDurationSeconds } from '../common/duration.ts';
+import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
 
 export interface ServiceConfig {
   /** Unset: a local redis-server is started on loopback (quickstart). */
@@ -23,9 +23,17 @@ export interface ServiceConfig {
   bootstrap: { policies: string[]; targets: string[] };
   /**
    * `batchWindow`: how long recorded events wait for more before one write to Redis (one script call per few requests
-   * instead of one per request; events stay in memory that much longer).
+   * instead of one per request; events stay in memory that much longer). `maxUnacknowledged`: fail-closed targets
+   * refuse new actions once a recorded event has waited this long for Redis to acknowledge it (a hung store).
+   * `sessionIdle`: a session with no activity for this long is ended (`session.end {reason: 'idle'}`).
    */
-  recording: { maxBuffered: number; retention: string; batchWindow?: string };
+  recording: {
+    maxBuffered: number;
+    retention: string;
+    batchWindow?: string;
+    maxUnacknowledged?: string;
+    sessionIdle?: string;
+  };
   approvals: { webhooks: { url: string; format: 'json' | 'slack' }[] };
   /** Key for the masking `hash` strategy (a vault reference); unset: a random key per data directory. */
   maskingHashKeyRef: string | null;
@@ -43,7 +51,13 @@ export const DEFAULT_CONFIG: ServiceConfig = {
   tokens: { defaultTtl: '15m', maxTtl: '1h' },
   principals: { tokenTtl: '720h' },
   bootstrap: { policies: ['examples/policies/*.yaml'], targets: ['examples/targets.yaml'] },
-  recording: { maxBuffered: 100_000, retention: '720h', batchWindow: '10ms' },
+  recording: {
+    maxBuffered: 100_000,
+    retention: '720h',
+    batchWindow: '10ms',
+    maxUnacknowledged: '2s',
+    sessionIdle: '15m',
+  },
   approvals: { webhooks: [] },
   maskingHashKeyRef: null,
   shutdownGraceMs: 10_000,
@@ -84,7 +98,13 @@ export const CONFIG_SCHEMA = {
     recording: {
       type: 'object',
       additionalProperties: false,
-      properties: { maxBuffered: { type: 'integer', minimum: 100 }, retention: duration, batchWindow: duration },
+      properties: {
+        maxBuffered: { type: 'integer', minimum: 100 },
+        retention: duration,
+        batchWindow: duration,
+        maxUnacknowledged: duration,
+        sessionIdle: duration,
+      },
     },
     approvals: {
       type: 'object',
@@ -182,6 +202,11 @@ export function loadConfig(opts: {
   for (const d of [config.tokens.defaultTtl, config.tokens.maxTtl, config.principals.tokenTtl]) parseDurationSeconds(d);
   if (parseDurationSeconds(config.principals.tokenTtl) < 60)
     throw new ConfigError('principals.tokenTtl must be at least 1m');
+  // Shorter bounds would refuse fail-closed targets on every batch write, or end sessions between two requests.
+  if (parseDurationMs(config.recording.maxUnacknowledged ?? '2s') < 100)
+    throw new ConfigError('recording.maxUnacknowledged must be at least 100ms');
+  if (parseDurationMs(config.recording.sessionIdle ?? '15m') < 1000)
+    throw new ConfigError('recording.sessionIdle must be at least 1s');
   if (parseDurationSeconds(config.tokens.defaultTtl) > parseDurationSeconds(config.tokens.maxTtl)) {
     throw new ConfigError('tokens.defaultTtl must not exceed tokens.maxTtl');
   }

@@ -1,7 +1,7 @@
 /** Prometheus metrics, served on their own loopback listener (scrapers do not carry admin credentials). */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataPathMetrics } from '../spine/index.ts';
 
 export interface Metrics extends DataPathMetrics {
@@ -33,6 +33,29 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
   };
+}
+
+/** The recorder's backlog, read when scraped: how many events wait for Redis and how long the oldest has waited. */
+export function registerRecorderGauges(
+  metrics: Metrics,
+  stats: () => { buffered: number; oldestUnacknowledgedMs: number },
+): void {
+  new Gauge({
+    name: 'portcullis_recording_buffered_events',
+    help: 'Recorded events not yet acknowledged by Redis',
+    registers: [metrics.registry],
+    collect() {
+      this.set(stats().buffered);
+    },
+  });
+  new Gauge({
+    name: 'portcullis_recording_oldest_unacknowledged_seconds',
+    help: 'How long the oldest event not yet acknowledged by Redis has waited (fail-closed targets refuse new actions past recording.maxUnacknowledged)',
+    registers: [metrics.registry],
+    collect() {
+      this.set(stats().oldestUnacknowledgedMs / 1000);
+    },
+  });
 }
 
 export async function startMetricsServer(

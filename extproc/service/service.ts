@@ -28,7 +28,7 @@ import { startGrpcServer } from './grpc-server.ts';
 import { adapterServices, startTcpListeners } from './listeners.ts';
 import { startLocalRedis } from './local-redis.ts';
 import { createLogger } from './logger.ts';
-import { createMetrics, startMetricsServer } from './metrics.ts';
+import { createMetrics, registerRecorderGauges, startMetricsServer } from './metrics.ts';
 import { TargetCache } from './target-cache.ts';
 
 export interface Service {
@@ -102,8 +102,10 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     failureMode: (target) => targets.get(target)?.recording ?? 'fail-closed',
     maxBuffered: config.recording.maxBuffered,
     coalesceMs: parseDurationMs(config.recording.batchWindow ?? '10ms'),
+    maxUnacknowledgedMs: parseDurationMs(config.recording.maxUnacknowledged ?? '2s'),
     logger,
   });
+  registerRecorderGauges(metrics, () => recorder.stats());
   const retention = startRetention({
     redis,
     maxAgeSeconds: parseDurationSeconds(config.recording.retention),
@@ -148,7 +150,8 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     metrics,
     logger,
   };
-  const spine = new Spine(core);
+  const spine = new Spine(core, { sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m') });
+  spine.sessionEnds.start();
   const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
   const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, served.grpc);
   const tcpListeners = await startTcpListeners(served.tcp);
@@ -179,6 +182,8 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
       await admin.close();
       await metricsServer.close();
       retention.stop();
+      // Sessions outlive a process (their tokens stay valid; another replica may serve them): none is ended here.
+      spine.sessionEnds.stop();
       await recorder.close();
       await approvals.close();
       await tokens.stop();

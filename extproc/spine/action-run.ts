@@ -21,6 +21,7 @@ import type { GatewayCore } from './core.ts';
 import type { DecisionMetrics } from './decision-metrics.ts';
 import type { ApprovalStatus, DecisionEventData } from './decision-event.ts';
 import { refusal, type Refusal } from './refusal.ts';
+import type { SessionEnds } from './session-ends.ts';
 import type { Session } from './session.ts';
 
 type RunState = 'undecided' | 'awaiting-approval' | 'decided';
@@ -51,6 +52,8 @@ export class ActionRun {
     readonly session: Session,
     /** Minted by the adapter when the action started; every event of the action carries it. */
     readonly requestId: string,
+    /** Told of the session's activity (each recorded event), so that a busy session is not ended as idle. */
+    private readonly ends?: Pick<SessionEnds, 'active'>,
   ) {}
 
   /** The masking plan for this session's agent and target under the policies in force now (null: nothing masks). */
@@ -314,6 +317,7 @@ export class ActionRun {
 
   private record(type: RecordingEventType, data: Record<string, unknown>): RecordResult {
     const s = this.session;
+    this.ends?.active(s.id);
     return this.core.recorder.record({
       type,
       sessionId: s.id,

@@ -2,7 +2,8 @@
  * The spine's public face: everything a protocol adapter may use of the core. Adapters import this file (and the
  * masking engine), never policy/, identity/, approvals/ or recording/ directly.
  */
-export { Spine, type Authentication, type AuthenticationRequest } from './spine.ts';
+export { Spine, type Authentication, type AuthenticationRequest, type SpineOptions } from './spine.ts';
+export { SessionEnds, type SessionEndReason, type SessionEndsOptions } from './session-ends.ts';
 export type { ActionRun } from './action-run.ts';
 export type { Session } from './session.ts';
 export type { Action, ActionSection, DecideOptions, FinalOutcome, HeldOutcome, Outcome } from './action.ts';

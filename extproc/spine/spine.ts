@@ -11,6 +11,7 @@ import type { GatewayCore } from './core.ts';
 import { DecisionMetrics } from './decision-metrics.ts';
 import { refusal, type Refusal } from './refusal.ts';
 import { SeenSessions } from './seen-sessions.ts';
+import { SessionEnds } from './session-ends.ts';
 import { Session } from './session.ts';
 
 const MAX_CACHED_SESSIONS = 10_000;
@@ -25,15 +26,42 @@ export interface AuthenticationRequest {
   token: string | undefined;
 }
 
+export interface SpineOptions {
+  /** No activity for this long ends a session (ms, default 15 minutes). */
+  sessionIdleMs?: number;
+  /** The clock of session ends (ms since the epoch; default Date.now). For tests. */
+  now?: () => number;
+}
+
+const DEFAULT_SESSION_IDLE_MS = 15 * 60_000;
+
+/** What an agent reads when its session was ended for idleness and its token still names it. */
+const SESSION_ENDED = refusal(
+  'unauthenticated',
+  'this session has ended after a period without activity; request a new agent token',
+  'session-ended',
+);
+
 export class Spine {
   private readonly plans = new MaskingPlans();
   private readonly seen = new SeenSessions();
   private readonly metrics: DecisionMetrics;
   /** Sessions by token id (a token names one session). */
   private readonly sessions = new Map<string, Session>();
+  /** Records each session's `session.end`; its timer is started and stopped by the service (start(), stop()). */
+  readonly sessionEnds: SessionEnds;
 
-  constructor(private readonly core: GatewayCore) {
+  constructor(
+    private readonly core: GatewayCore,
+    opts: SpineOptions = {},
+  ) {
     this.metrics = new DecisionMetrics(core.metrics);
+    this.sessionEnds = new SessionEnds({
+      recorder: core.recorder,
+      idleMs: opts.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS,
+      now: opts.now,
+      logger: core.logger,
+    });
   }
 
   get logger(): Logger {
@@ -64,8 +92,9 @@ export class Spine {
       this.core.logger.info({ target: target.name, failure: verified.failure }, 'agent token refused');
       return this.refused(req.protocol, refusal(code, verified.message, `token-${verified.failure}`));
     }
-    if (!this.core.recorder.canAccept(target.name)) return this.refused(req.protocol, RECORDING_UNAVAILABLE);
     const { token, agent } = verified;
+    if (this.sessionEnds.endedIdle(token.sessionId)) return this.refused(req.protocol, SESSION_ENDED);
+    if (!this.core.recorder.canAccept(target.name)) return this.refused(req.protocol, RECORDING_UNAVAILABLE);
     // Where the protocol authenticates each request (Kubernetes), the same session comes back many times a second:
     // it is rebuilt only when its agent or target changed (the caches hand out new objects when they do).
     let session = this.sessions.get(token.jti);
@@ -84,12 +113,13 @@ export class Spine {
         data: { agent: agent.id, target: target.name, plan: session.plan, tokenId: token.jti },
       });
     }
+    this.sessionEnds.opened(session, token.expiresAt.getTime());
     return { ok: true, session };
   }
 
   /** Starts one action of `session`; `requestId` is minted by the adapter at the start of the action. */
   begin(session: Session, requestId: string): ActionRun {
-    return new ActionRun(this.core, this.plans, this.metrics, session, requestId);
+    return new ActionRun(this.core, this.plans, this.metrics, session, requestId, this.sessionEnds);
   }
 
   private refused(protocol: Protocol, r: Refusal): Authentication {

@@ -13,6 +13,13 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port and data directory. */
   start(): Promise<void>;
+  /**
+   * Freezes the server (SIGSTOP): its sockets stay open and clients still see it connected, but nothing is answered
+   * until resume(). A hung Redis, not a lost one.
+   */
+  pause(): void;
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void;
   /** Stops it and removes its data directory. */
   close(): Promise<void>;
 }
@@ -54,10 +61,16 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
       throw new Error(`redis-server did not start on ${port}: ${String(err)}\n${output}`);
     }
   };
+  const running = (): ChildProcess | null => {
+    const c = child as ChildProcess | null;
+    return c && c.exitCode === null ? c : null;
+  };
   const stop = async (): Promise<void> => {
     const c = child;
     child = null;
     if (!c || c.exitCode !== null) return;
+    // A paused server must run again to handle SIGTERM.
+    c.kill('SIGCONT');
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
       c.kill('SIGTERM');
@@ -70,6 +83,15 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
     dir,
     stop,
     start,
+    pause: () => {
+      const c = running();
+      if (!c) throw new Error('redis-server is not running');
+      c.kill('SIGSTOP');
+    },
+    // A no-op once the server is stopped, so that a test may resume it in a cleanup hook whatever happened.
+    resume: () => {
+      running()?.kill('SIGCONT');
+    },
     async close() {
       await stop();
       rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import type { Role } from '../../extproc/identity/principal.ts';
 import { Principals } from '../../extproc/identity/principals.ts';
-import { loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
+import { DEFAULT_CONFIG, loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
 import type { DataPathAdapter } from '../../extproc/streams/index.ts';
 import { startService, type Service } from '../../extproc/service/service.ts';
 
@@ -38,6 +38,10 @@ export async function startTestService(opts: {
       log: { level: 'debug' },
       shutdownGraceMs: 3000,
       ...opts.config,
+      // A loaded test machine (suites run two at a time, beside others) can stall Redis's appendfsync for seconds, and
+      // fail-closed targets would refuse for it (recording.maxUnacknowledged, 2 s by default): tests that are not about
+      // that bound get a wide one; those that are set it themselves.
+      recording: { ...DEFAULT_CONFIG.recording, maxUnacknowledged: '30s', ...opts.config?.recording },
     },
   });
   const lines: string[] = [];

@@ -13,10 +13,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
-import { loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
+import { DEFAULT_CONFIG, loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
 import { startService, type Service } from '../../extproc/service/service.ts';
 import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
 import type { SettingsOverrides } from '../envoy/stand-in-config.ts';
@@ -89,6 +90,8 @@ async function stack(t: TestContext, config: Partial<ServiceConfig> = {}): Promi
         env: {},
         overrides: {
           ...base,
+          // As the test harness does for the first service (test/harness/service.ts).
+          recording: { ...DEFAULT_CONFIG.recording, maxUnacknowledged: '30s', ...base.recording },
           redisUrl: redis.url,
           dataDir: join(dir, 'restarted'),
           shutdownGraceMs: 3000,
@@ -325,6 +328,71 @@ test('Redis lost mid-load: decisions go on, fail-closed refuses new actions with
   for (const { id } of listed) {
     const verify = await s.svc.call(s.auditor, 'GET', `/v1/sessions/${id}/verify`);
     assert.equal(verify.status, 200, JSON.stringify(verify.body));
+    assert.equal(verify.body.valid, true, `${id}: ${JSON.stringify(verify.body)}`);
+    readable += verify.body.events;
+  }
+  t.diagnostic(`auditor reads ${readable} events in ${listed.length} session(s); the recorder acknowledged ${written}`);
+  assert.ok(readable >= written, `auditor reads ${readable} events, the recorder acknowledged ${written}`);
+  assertNothingUnchecked(s);
+});
+
+test('Redis hung mid-load (SIGSTOP, connection open): fail-closed turns to 503 within maxUnacknowledged and back to 200 after SIGCONT; nothing acknowledged is lost', async (t) => {
+  const s = await stack(t, { recording: { maxBuffered: 100_000, retention: '720h', maxUnacknowledged: '2s' } });
+  const closed = await s.standIn();
+  const bestEffort = await s.standIn({ overrides: { initialMetadata: [['x-portcullis-target', 'kube-be']] } });
+  const round = (envoy: EnvoyStandIn, target: string) =>
+    runLoad({
+      url: envoy.url,
+      ca: envoy.caPem,
+      token: s.tokens[target],
+      requests: CONCURRENCY,
+      concurrency: CONCURRENCY,
+    });
+  assert.equal((await round(closed, 'kube-dev')).failures, 0);
+  await s.svc.core.recorder.flush();
+
+  s.redis.pause();
+  t.after(() => s.redis.resume());
+  // Rounds of one request per client, each round over before the next starts. The recorder's bound is 2 s
+  // (recording.maxUnacknowledged, the default, set here because the test harness widens it): until it passes, requests are served and their events buffered; after it, every
+  // new action is refused. So the first round with a 503 is followed by rounds without any 200 until SIGCONT: a 200
+  // after a 503 would be an action served unrecorded past the bound. No timing is asserted, only that order.
+  const paused = performance.now();
+  const log: string[] = [];
+  let first503 = -1;
+  for (let i = 0; first503 < 0 || i <= first503 + 5; i++) {
+    assert.ok(performance.now() - paused < HANG_GUARD_MS, `no 503 while Redis is hung: ${log.join(' | ')}`);
+    const r = await round(closed, 'kube-dev');
+    log.push(formatOutcomes(r.outcomes));
+    if (first503 < 0 && (r.outcomes.get('503') ?? 0) > 0) {
+      first503 = i;
+      t.diagnostic(`first 503 after ${((performance.now() - paused) / 1000).toFixed(2)} s of hung Redis`);
+    } else if (first503 >= 0) {
+      assert.deepEqual([...r.outcomes.keys()], ['503'], `round ${i}, after the first 503: ${log.join(' | ')}`);
+    }
+  }
+  t.diagnostic(`fail-closed rounds while Redis is hung: ${log.join(' | ')}`);
+  // Only 200 (before the bound) and 503 (after it): no request hangs on the frozen store.
+  assert.deepEqual(
+    log.flatMap((l) => l.split(' ').map((o) => o.split('×')[0])).filter((k) => k !== '200' && k !== '503'),
+    [],
+    log.join(' | '),
+  );
+  // The best-effort target keeps serving.
+  const be = await round(bestEffort, 'kube-be');
+  assert.equal(be.failures, 0, formatOutcomes(be.outcomes));
+
+  s.redis.resume();
+  await waitFor(() => s.svc.core.recorder.canAccept('kube-dev'), HANG_GUARD_MS, 'the recorder to accept again');
+  const again = await round(closed, 'kube-dev');
+  assert.equal(again.failures, 0, formatOutcomes(again.outcomes));
+  await s.svc.core.recorder.flush();
+
+  const { written } = s.svc.core.recorder.stats();
+  const listed = (await s.svc.call(s.auditor, 'GET', '/v1/sessions')).body.sessions as { id: string }[];
+  let readable = 0;
+  for (const { id } of listed) {
+    const verify = await s.svc.call(s.auditor, 'GET', `/v1/sessions/${id}/verify`);
     assert.equal(verify.body.valid, true, `${id}: ${JSON.stringify(verify.body)}`);
     readable += verify.body.events;
   }

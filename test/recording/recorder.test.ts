@@ -5,6 +5,8 @@ import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { waitFor } from '../harness/ports.ts';
 import {
   createRecorder,
+  getSession,
+  listSessions,
   readEvents,
   recordingKeys,
   verifySession,
@@ -187,6 +189,25 @@ describe('recorder', () => {
     const meta = await redis.hgetall(recordingKeys.meta('idx-1'));
     assert.equal(meta.status, 'ended');
     assert.equal(meta.termWidth, '80');
+    await rec.close();
+  });
+
+  it('a listing counts exactly the acknowledged events, however soon after the last batch', async () => {
+    const rec = createRecorder({ redis, failureMode: () => 'fail-closed', coalesceMs: 0 });
+    const id = 'count-exact';
+    rec.record(ev(id, 'session.start'));
+    for (let i = 0; i < 5; i++) rec.record(ev(id, 'action', { i }));
+    await rec.flush();
+    assert.equal((await getSession(redis, id))?.events, 6);
+    // Well within a second of the previous batch: the count still follows.
+    for (let i = 0; i < 3; i++) {
+      rec.record(ev(id, 'decision', { action: 'allow' }));
+      await rec.flush();
+      assert.equal((await getSession(redis, id))?.events, 7 + i);
+    }
+    const listed = (await listSessions(redis, { agent: 'agent-1', limit: 1000 })).sessions.find((x) => x.id === id);
+    assert.equal(listed?.events, 9);
+    assert.deepEqual(await verifySession(redis, id), { valid: true, events: 9 });
     await rec.close();
   });
 });

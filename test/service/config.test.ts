@@ -49,6 +49,14 @@ test('bad values stop the start with a message that names them', () => {
       () => loadConfig({ file: file('dur.yaml', 'tokens: { defaultTtl: soon }\n'), env: {} }),
       /\/tokens\/defaultTtl must match pattern/,
     ],
+    [
+      () => loadConfig({ file: file('unacked.yaml', 'recording: { maxUnacknowledged: 10ms }\n'), env: {} }),
+      /recording.maxUnacknowledged must be at least 100ms/,
+    ],
+    [
+      () => loadConfig({ file: file('idle.yaml', 'recording: { sessionIdle: 0s }\n'), env: {} }),
+      /recording.sessionIdle must be at least 1s/,
+    ],
     [() => loadConfig({ file: file('yaml.yaml', 'grpc: [\n'), env: {} }), /is not valid YAML/],
     [() => loadConfig({ file: join(dir, 'missing.yaml'), env: {} }), /cannot read config file .*missing.yaml: ENOENT/],
     [

@@ -35,6 +35,8 @@ test('Prometheus metrics are served on their own listener', async () => {
   const text = await res.text();
   assert.match(text, /# TYPE portcullis_decisions_total counter/);
   assert.match(text, /portcullis_process_cpu_seconds_total/);
+  assert.match(text, /\nportcullis_recording_buffered_events \d+\n/);
+  assert.match(text, /\nportcullis_recording_oldest_unacknowledged_seconds [\d.]+\n/);
 });
 
 test('stopping (what SIGTERM does) turns health NOT_SERVING for watchers, then closes every listener', async () => {
