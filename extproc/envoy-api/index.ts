@@ -18,6 +18,7 @@ export type {
   NetworkExternalProcessorClient,
 } from './network-ext-proc-service.ts';
 export type * from './network-ext-proc-types.ts';
+export { bytesOf } from './bytes.ts';
 export { healthServiceDefinition, newHealthClient } from './health-service.ts';
 export type {
   HealthImplementation,

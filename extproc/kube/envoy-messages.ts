@@ -22,11 +22,6 @@ export function headerMap(map: HeaderMap | undefined): Map<string, string> {
   return out;
 }
 
-/** A body as a Buffer over the decoded message's own bytes (not a copy: nothing else holds the message). */
-export function bytesOf(body: Uint8Array | undefined): Buffer {
-  return body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.alloc(0);
-}
-
 export function bearerOf(authorization: string | undefined): string | undefined {
   if (!authorization) return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);

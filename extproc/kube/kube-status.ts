@@ -76,9 +76,11 @@ export function kubeStatus(r: Refusal, details?: KubeStatus['details']): KubeSta
   return s;
 }
 
-/** The immediate_response that carries a Status; the request id lets the agent (and support) find the recording. */
-export function statusResponse(r: Refusal, requestId: string, details?: KubeStatus['details']): ImmediateResponse {
-  const status = kubeStatus(r, details);
+/**
+ * The immediate_response that carries a refusal's Status (from kubeStatus); the request id lets the agent (and
+ * support) find the recording.
+ */
+export function statusResponse(status: KubeStatus, r: Refusal, requestId: string): ImmediateResponse {
   return {
     status: { code: status.code },
     headers: {

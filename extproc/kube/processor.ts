@@ -6,13 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type {
-  BodySendMode,
-  HeaderValueOption,
-  HttpBody,
-  HttpHeaders,
-  ProcessingMode,
-  ProcessingResponse,
+import {
+  bytesOf,
+  type BodySendMode,
+  type HeaderValueOption,
+  type HttpBody,
+  type HttpHeaders,
+  type ProcessingMode,
+  type ProcessingResponse,
 } from '../envoy-api/index.ts';
 import type { CompiledMasking, MaskingEngine } from '../masking/index.ts';
 import {
@@ -28,9 +29,9 @@ import {
 import type { HttpPhase, HttpReply, HttpStreamProcessor } from '../streams/index.ts';
 import { isClassifyError } from './classify-error.ts';
 import { classifyKubeRequest } from './classify-request.ts';
-import { bearerOf, bytesOf, durationOf, headerMap, requestMetadata, setHeader } from './envoy-messages.ts';
+import { bearerOf, durationOf, headerMap, requestMetadata, setHeader } from './envoy-messages.ts';
 import { kubeCanonical } from './kube-fingerprint.ts';
-import { classifyRefusal, statusDetails, statusOf, statusResponse, type KubeStatus } from './kube-status.ts';
+import { classifyRefusal, kubeStatus, statusDetails, statusResponse, type KubeStatus } from './kube-status.ts';
 import {
   contentKind,
   Findings,
@@ -133,12 +134,9 @@ export class KubeProcessor implements HttpStreamProcessor {
     this.upgrade =
       (this.headers.get('connection') ?? '').toLowerCase().includes('upgrade') && this.headers.has('upgrade');
     const hasBody = !h.end_of_stream && !this.upgrade;
+    const token = bearerOf(this.headers.get('authorization'));
 
-    const auth = await this.deps.spine.authenticate({
-      protocol: 'kubernetes',
-      target: this.targetName,
-      token: bearerOf(this.headers.get('authorization')),
-    });
+    const auth = await this.deps.spine.authenticate({ protocol: 'kubernetes', target: this.targetName, token });
     if (!auth.ok) return this.refuse(auth.refusal);
     this.run = this.deps.spine.begin(auth.session, this.requestId);
 
@@ -163,7 +161,7 @@ export class KubeProcessor implements HttpStreamProcessor {
       );
     }
 
-    const leaked = this.agentTokenOutsideAuthorization();
+    const leaked = token === undefined ? null : this.tokenElsewhere(token);
     if (leaked) {
       return this.refuseUnclassified(
         refusal(
@@ -414,23 +412,17 @@ export class KubeProcessor implements HttpStreamProcessor {
       { code: r.code, detail: r.detail, method: this.method, path: this.path.split('?')[0] },
       'kube request refused',
     );
-    this.run?.output({
-      status: statusOf(r.code).code,
-      refusedBy: 'gateway',
-      reason: statusOf(r.code).reason,
-      message: r.message,
-    });
+    const status = kubeStatus(r, details);
+    this.run?.output({ status: status.code, refusedBy: 'gateway', reason: status.reason, message: r.message });
     this.transition('nothing');
-    return this.respond({ immediate_response: statusResponse(r, this.requestId, details) }, true);
+    return this.respond({ immediate_response: statusResponse(status, r, this.requestId) }, true);
   }
 
   /**
    * Where, other than the Authorization header, the request carries the agent's own token (a query parameter such as
    * `access_token`, another header such as a WebSocket bearer protocol): it would reach the API server and its logs.
    */
-  private agentTokenOutsideAuthorization(): string | null {
-    const token = bearerOf(this.headers.get('authorization'));
-    if (!token) return null;
+  private tokenElsewhere(token: string): string | null {
     const q = this.path.indexOf('?');
     if (q >= 0) {
       const query = this.path.slice(q + 1);

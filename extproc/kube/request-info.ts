@@ -127,14 +127,20 @@ function splitPath(path: string): string[] {
 }
 
 /**
+ * A boolean query parameter as apimachinery's Convert_Slice_string_To_bool reads its first value: absent, `0` and
+ * `false` (any case) are false; anything else, the empty string included, is true.
+ */
+export function queryBool(first: string | undefined): boolean {
+  return first !== undefined && first !== '0' && first.toLowerCase() !== 'false';
+}
+
+/**
  * The parts of ListOptions that decide the verb and the name. The API server decodes all of ListOptions at once:
  * when any parameter fails to decode (a non-integer `limit`, a malformed `fieldSelector`), it still honours `watch`
  * but drops the field selector, so no name is taken from it.
  */
 function decodeListOptions(query: Map<string, string[]>): { ok: boolean; watch: boolean; fieldSelector?: string } {
-  const watchValue = query.get('watch')?.[0];
-  // Any value other than "0" or "false" (case-insensitive) is true, the empty string included.
-  const watch = watchValue !== undefined && watchValue !== '0' && watchValue.toLowerCase() !== 'false';
+  const watch = queryBool(query.get('watch')?.[0]);
   for (const intParam of ['timeoutSeconds', 'limit']) {
     const v = query.get(intParam)?.[0];
     if (v !== undefined && !isGoInt64(v)) return { ok: false, watch };

@@ -1,5 +1,6 @@
 /** What a Kubernetes request's path and headers say about how to treat it: streaming, acceptable media, a summary. */
 import type { K8sContext } from '../spine/index.ts';
+import { queryBool } from './request-info.ts';
 
 /**
  * `watch` for watch requests, `log` for followed logs: their response bodies never end on their own. Read from the
@@ -10,14 +11,6 @@ export function streamingKind(k8s: K8sContext): 'watch' | 'log' | null {
   if (k8s.verb === 'watch') return 'watch';
   if (k8s.resource === 'pods' && k8s.subresource === 'log' && queryBool(k8s.query.follow)) return 'log';
   return null;
-}
-
-/**
- * A boolean query parameter as apimachinery's Convert_Slice_string_To_bool reads its first value: absent, `0` and
- * `false` (any case) are false; anything else, the empty string included, is true.
- */
-export function queryBool(first: string | undefined): boolean {
-  return first !== undefined && first !== '0' && first.toLowerCase() !== 'false';
 }
 
 /** Accept without media types we cannot mask (protobuf, CBOR, YAML); JSON when nothing is left. */

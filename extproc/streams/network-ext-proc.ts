@@ -9,6 +9,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import {
+  bytesOf,
   networkExtProcServiceDefinition,
   type NetworkExternalProcessorImplementation,
   type NetworkProcessingRequest,
@@ -25,10 +26,6 @@ export function networkExtProcService(listener: NetworkExtProcListener, deps: St
     Process: (call) => runNetworkStream(call, listener, deps),
   };
   return { definition: networkExtProcServiceDefinition(), implementation };
-}
-
-function bytesOf(data: Uint8Array | undefined): Buffer {
-  return data ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.alloc(0);
 }
 
 function answer(
