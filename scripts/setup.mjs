@@ -13,10 +13,26 @@ const purpose = process.argv[2] ?? 'start';
 const NEEDS = {
   start: { 'redis-server': 'redis-server' },
   demo: { 'redis-server': 'redis-server', openssl: 'openssl', kubectl: 'kubernetes-client' },
-  test: { 'redis-server': 'redis-server', openssl: 'openssl', kubectl: 'kubernetes-client' },
+  test: {
+    'redis-server': 'redis-server',
+    openssl: 'openssl',
+    kubectl: 'kubernetes-client',
+    // PostgreSQL path: a real server (started by the tests in their own data dir), psql, pgbench, and JDBC on a JDK
+    pg_ctlcluster: 'postgresql',
+    psql: 'postgresql-client',
+    '/usr/share/java/postgresql.jar': 'libpostgresql-jdbc-java',
+    javac: 'default-jdk-headless',
+    // SSH path: a real sshd and OpenSSH's clients; asciinema replays recorded casts; tmux drives a pty
+    sshd: 'openssh-server',
+    ssh: 'openssh-client',
+    asciinema: 'asciinema',
+    tmux: 'tmux',
+  },
 };
 
+// A key that is an absolute path is a file the package installs; any other key is a command on PATH.
 function have(cmd) {
+  if (cmd.startsWith('/')) return existsSync(cmd);
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
