@@ -40,7 +40,12 @@ export interface ServiceConfig {
     maxUnacknowledged?: string;
     sessionIdle?: string;
   };
-  approvals: { webhooks: { url: string; format: 'json' | 'slack' }[] };
+  /**
+   * `checkTimeout`: how long the data path waits for Redis to answer an approval check before refusing the action
+   * (503 in Kubernetes). Keep it below Envoy's ext_proc `message_timeout` (500 ms in envoy/portcullis.yaml), or Envoy
+   * answers 504 first.
+   */
+  approvals: { webhooks: { url: string; format: 'json' | 'slack' }[]; checkTimeout: string };
   /** Key for the masking `hash` strategy (a vault reference); unset: a random key per data directory. */
   maskingHashKeyRef: string | null;
   shutdownGraceMs: number;
@@ -65,7 +70,7 @@ export const DEFAULT_CONFIG: ServiceConfig = {
     maxUnacknowledged: '2s',
     sessionIdle: '15m',
   },
-  approvals: { webhooks: [] },
+  approvals: { webhooks: [], checkTimeout: '300ms' },
   maskingHashKeyRef: null,
   shutdownGraceMs: 10_000,
 };
@@ -129,6 +134,7 @@ export const CONFIG_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: {
+        checkTimeout: duration,
         webhooks: {
           type: 'array',
           items: {
@@ -221,6 +227,8 @@ export function loadConfig(opts: {
   }
   if (config.redisUrl && config.redis.cluster)
     throw new ConfigError('set either redisUrl (REDIS_URL) or redis.cluster (REDIS_CLUSTER), not both');
+  if (parseDurationMs(config.approvals.checkTimeout) < 50)
+    throw new ConfigError('approvals.checkTimeout must be at least 50ms');
   if (parseDurationMs(config.redis.commandTimeout) < 100)
     throw new ConfigError('redis.commandTimeout must be at least 100ms');
   for (const d of [config.tokens.defaultTtl, config.tokens.maxTtl, config.principals.tokenTtl]) parseDurationSeconds(d);

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { startAdminServer } from '../admin/server.ts';
-import { approvalRoutes, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
+import { approvalRoutes, boundedApprovals, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
 import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
 import type { RedisClient } from '../common/redis-client.ts';
 import { AgentTokens } from '../identity/agent-tokens.ts';
@@ -147,7 +147,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     tokens,
     credentials: new UpstreamCredentials(),
     recorder,
-    approvals,
+    approvals: boundedApprovals(approvals, parseDurationMs(config.approvals.checkTimeout), logger),
     metrics,
     logger,
   };

@@ -41,8 +41,9 @@ export async function startTestService(opts: {
       log: { level: 'debug' },
       shutdownGraceMs: 3000,
       ...opts.config,
-      // Likewise a command timeout wider than the default, unless the test is about it.
+      // Likewise wider Redis bounds than the defaults (a command's, an approval check's), unless the test is about them.
       redis: { commandTimeout: '30s', ...opts.config?.redis, cluster: opts.redisCluster ?? null },
+      approvals: { ...DEFAULT_CONFIG.approvals, checkTimeout: '10s', ...opts.config?.approvals },
       // A loaded test machine (suites run two at a time, beside others) can stall Redis's appendfsync for seconds, and
       // fail-closed targets would refuse for it (recording.maxUnacknowledged, 2 s by default): tests that are not about
       // that bound get a wide one; those that are set it themselves.
