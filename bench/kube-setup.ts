@@ -18,7 +18,7 @@ import { type EnvoyStandIn, startEnvoyStandIn } from '../test/envoy/stand-in.ts'
 import type { SettingsOverrides } from '../test/envoy/stand-in-config.ts';
 import { startRedis } from '../test/harness/redis.ts';
 import { startTestService, type TestService } from '../test/harness/service.ts';
-import { startKubeApiServer } from '../test/kube-apiserver/server.ts';
+import { type KubeApiServer, startKubeApiServer } from '../test/kube-apiserver/server.ts';
 
 export const UPSTREAM_TOKEN = 'bench-upstream-token-5b2c';
 
@@ -138,8 +138,15 @@ export async function startKubeBench(): Promise<KubeBench> {
   };
 }
 
+export interface SplitKubeBench extends KubeStandIns {
+  /** The processors' process, for reading its memory. */
+  processorsPid: number;
+  /** The API server stand-in (its store, the requests it saw). */
+  api: KubeApiServer;
+}
+
 /** As startKubeBench, with both processors in a child process (bench/processors-child.ts). */
-export async function startSplitKubeBench(): Promise<KubeStandIns> {
+export async function startSplitKubeBench(): Promise<SplitKubeBench> {
   const up = await startUpstreams();
   // BENCH_PROCESSOR_NODE_ARGS adds Node flags to the processors' process, e.g. `--cpu-prof --cpu-prof-dir=prof`
   // to see where the processor's time goes.
@@ -156,6 +163,8 @@ export async function startSplitKubeBench(): Promise<KubeStandIns> {
   );
   return {
     agentToken: ready.agentToken,
+    processorsPid: child.pid!,
+    api: up.api,
     standIn: (processor, overrides) =>
       up.standIn(processor === 'echo' ? ready.echoAddress : ready.grpcAddress, overrides),
     async close() {
