@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
+import type { ServiceConfig } from '../../extproc/service/config.ts';
 import { startEnvoyStandIn, type EnvoyStandIn, type StandInOptions } from '../envoy/stand-in.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
-import type { ServiceConfig } from '../../extproc/service/config.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
 import { kubectlEnv, type KubectlEnv } from '../kube-apiserver/kubectl.ts';
 import { startKubeApiServer, type KubeApiServer, type KubeApiServerOptions } from '../kube-apiserver/server.ts';
@@ -37,8 +37,8 @@ export interface KubeStackOptions {
   credential: 'static-token' | 'token-request';
   api?: Omit<KubeApiServerOptions, 'tls' | 'expectedToken' | 'tokenRequestToken'>;
   redis?: { appendonly?: boolean };
-  /** Service configuration beyond the policies (e.g. a short `redis.commandTimeout`). */
-  service?: Partial<ServiceConfig>;
+  /** More service configuration (merged over the stack's). */
+  config?: Partial<ServiceConfig>;
   /** Stand-in settings that differ from envoy/portcullis.yaml (e.g. a longer message timeout). */
   envoy?: StandInOptions['overrides'];
 }
@@ -58,7 +58,7 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
   const svc = await startTestService({
     redisUrl: redis.url,
     adapters: [kubeExtProcAdapter()],
-    config: { ...opts.service, bootstrap: { policies: opts.policies, targets: [] } },
+    config: { bootstrap: { policies: opts.policies, targets: [] }, ...opts.config },
   });
   const admin = svc.adminToken;
   const put = await svc.call(admin, 'POST', '/v1/targets', {

@@ -49,7 +49,7 @@ before(async () => {
     vaultToken: 'hung-upstream-token-77aa',
     credential: 'static-token',
     redis: { appendonly: false },
-    service: { redis: { cluster: null, commandTimeout: '1s' }, approvals: { webhooks: [], checkTimeout: '300ms' } },
+    config: { redis: { cluster: null, commandTimeout: '1s' }, approvals: { webhooks: [], checkTimeout: '300ms' } },
     envoy: { messageTimeoutMs: 10_000 },
   });
 });

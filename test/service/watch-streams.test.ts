@@ -64,8 +64,11 @@ test(`${COUNT} watches opened at once are all held, and all see an event written
     await watches.opened;
     assert.deepEqual(
       [...new Set(watches.statuses())],
-      [200],
-      `every watch answered 200 (${watches.statuses().filter((s) => s !== 200).length} did not)`,
+      ['200'],
+      `every watch answered 200 (${watches
+        .statuses()
+        .filter((s) => s !== '200')
+        .join(', ')})`,
     );
     await waitFor(
       () => stack.api.requests.filter((q) => q.path.includes('watch=true')).length >= COUNT,
