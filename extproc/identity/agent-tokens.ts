@@ -10,7 +10,7 @@
  * claims are remembered: revocation, target scope and the agent's state are checked on every call, as before.
  */
 import { hash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import { decodeProtectedHeader, errors as joseErrors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import type { Agent, Registry } from './registry.ts';
@@ -68,8 +68,8 @@ export class AgentTokens {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly subscriber: Redis,
+    private readonly redis: RedisClient,
+    private readonly subscriber: RedisClient,
     private readonly keys: SigningKeys,
     private readonly registry: Registry,
     readonly policy: TokenPolicy,

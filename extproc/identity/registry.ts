@@ -1,5 +1,5 @@
 /** Agents and targets: registered identities and upstreams, stored as JSON documents in Redis. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import type { TargetKind } from '../policy/context.ts';
 
 export interface Agent {
@@ -46,7 +46,7 @@ const AGENTS = 'portcullis:agents';
 const TARGETS = 'portcullis:targets';
 
 export class Registry {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async putAgent(agent: Agent): Promise<void> {
     await this.redis.hset(AGENTS, agent.id, JSON.stringify(agent));

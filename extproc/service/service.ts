@@ -3,11 +3,11 @@
  * services), the admin API and the metrics listener, and shuts them down in order on SIGTERM: stop taking new
  * streams, let those in flight finish, flush the recorder, then close Redis.
  */
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { startAdminServer } from '../admin/server.ts';
-import { approvalRoutes, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
+import { approvalRoutes, boundedApprovals, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
 import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
+import type { RedisClient } from '../common/redis-client.ts';
 import { AgentTokens } from '../identity/agent-tokens.ts';
 import { UpstreamCredentials } from '../identity/upstream-credentials.ts';
 import { classifyK8sSample } from '../kube/index.ts';
@@ -26,7 +26,10 @@ import type { ServiceConfig } from './config.ts';
 import type { ServiceCore } from './core.ts';
 import { startGrpcServer } from './grpc-server.ts';
 import { adapterServices, startTcpListeners } from './listeners.ts';
+import { Cluster } from 'ioredis';
+import { migrateKeyLayout } from './key-layout.ts';
 import { startLocalRedis } from './local-redis.ts';
+import { createRedisClient, type RedisTarget } from './redis.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics, registerRecorderGauges, startMetricsServer } from './metrics.ts';
 import { TargetCache } from './target-cache.ts';
@@ -36,6 +39,7 @@ export interface Service {
   adminUrl: string;
   grpcPort: number;
   metricsUrl: string;
+  /** The single server's URL; empty when serving from a Redis Cluster. */
   redisUrl: string;
   /** Where the first admin token was written, when this start created it. */
   adminTokenPath: string | null;
@@ -52,18 +56,15 @@ export interface ServiceOptions {
 
 export async function startService(config: ServiceConfig, opts: ServiceOptions = {}): Promise<Service> {
   const logger = opts.logger ?? createLogger(config.log.level);
-  const local = config.redisUrl ? null : await startLocalRedis(config.dataDir, config.localRedisPort);
+  const cluster = config.redis.cluster;
+  const local = config.redisUrl || cluster ? null : await startLocalRedis(config.dataDir, config.localRedisPort);
   const redisUrl = config.redisUrl ?? local?.url ?? '';
   if (local) logger.info({ redisUrl }, 'REDIS_URL not set: started a local redis-server');
-  // The data path never waits on Redis: commands fail fast while it is away instead of queueing behind a reconnect.
-  const connect = (): Redis =>
-    new Redis(redisUrl, {
-      lazyConnect: false,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: true,
-      retryStrategy: (n) => Math.min(n * 100, 1000),
-    });
+  const target: RedisTarget = cluster ? { kind: 'cluster', nodes: cluster } : { kind: 'server', url: redisUrl };
+  const connect = (): RedisClient =>
+    createRedisClient(target, { commandTimeoutMs: parseDurationMs(config.redis.commandTimeout) });
   const redis = connect();
+  if (!(redis instanceof Cluster)) await migrateKeyLayout(redis, logger);
   const connections = [redis, connect(), connect(), connect()];
   const [, policySub, tokenSub, approvalSub] = connections;
   for (const c of connections)
@@ -146,7 +147,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     tokens,
     credentials: new UpstreamCredentials(),
     recorder,
-    approvals,
+    approvals: boundedApprovals(approvals, parseDurationMs(config.approvals.checkTimeout), logger),
     metrics,
     logger,
   };

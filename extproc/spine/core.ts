@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Counter, Histogram } from 'prom-client';
-import type { Approvals } from '../approvals/index.ts';
+import type { BoundedApprovals } from '../approvals/index.ts';
 import type { TokenVerification } from '../identity/agent-tokens.ts';
 import type { Target } from '../identity/registry.ts';
 import type { UpstreamSecret } from '../identity/upstream-credentials.ts';
@@ -42,7 +42,8 @@ export interface GatewayCore {
   tokens: TokenVerifier;
   credentials: CredentialSource;
   recorder: Recorder;
-  approvals: Pick<Approvals, 'check' | 'waitForDecision'>;
+  /** Checks answer `unavailable` rather than wait on a hung Redis (approvals/deadline.ts). */
+  approvals: BoundedApprovals;
   metrics: DataPathMetrics;
   logger: Logger;
 }

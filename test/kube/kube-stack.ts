@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
-import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
+import type { ServiceConfig } from '../../extproc/service/config.ts';
+import { startEnvoyStandIn, type EnvoyStandIn, type StandInOptions } from '../envoy/stand-in.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
 import { kubectlEnv, type KubectlEnv } from '../kube-apiserver/kubectl.ts';
@@ -36,6 +37,10 @@ export interface KubeStackOptions {
   credential: 'static-token' | 'token-request';
   api?: Omit<KubeApiServerOptions, 'tls' | 'expectedToken' | 'tokenRequestToken'>;
   redis?: { appendonly?: boolean };
+  /** More service configuration (merged over the stack's). */
+  config?: Partial<ServiceConfig>;
+  /** Stand-in settings that differ from envoy/portcullis.yaml (e.g. a longer message timeout). */
+  envoy?: StandInOptions['overrides'];
 }
 
 export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack> {
@@ -53,7 +58,7 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
   const svc = await startTestService({
     redisUrl: redis.url,
     adapters: [kubeExtProcAdapter()],
-    config: { bootstrap: { policies: opts.policies, targets: [] } },
+    config: { bootstrap: { policies: opts.policies, targets: [] }, ...opts.config },
   });
   const admin = svc.adminToken;
   const put = await svc.call(admin, 'POST', '/v1/targets', {
@@ -81,6 +86,7 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
   const envoy = await startEnvoyStandIn({
     processorAddress: `127.0.0.1:${svc.grpcPort}`,
     upstream: { url: api.url, ca: api.caPem },
+    ...(opts.envoy ? { overrides: opts.envoy } : {}),
   });
   const kubectl = kubectlEnv(envoy.url, envoy.caPem, issued.body.token);
   return {
