@@ -2,7 +2,7 @@
 // Each starts at a digit (or '+' / '(' for phones) whose previous byte is not alphanumeric.
 import { byteAt, isAlnum, isDigit, MATCH, NEED, NONE, SCRATCH } from "./bytes";
 import { CREDIT_CARD, PHONE_NUMBER, US_SSN } from "./entities";
-import { found } from "./found";
+import { found, keepFrom } from "./found";
 
 // ---------------------------------------------------------------- CREDIT_CARD
 
@@ -12,6 +12,7 @@ import { found } from "./found";
  * fails, the number without its last group is tried once (a card followed by its expiry or CVV: `4111 … 1111 12/25`).
  */
 export function detectCard(p: usize, len: i32, i: i32, final: bool): i32 {
+  if (i >= 5 && byteAt(p, i - 1) == 0x20) keepFrom(i - 5); // continuesToken reads the group before
   let j = i;
   let n = 0;
   let sep: u32 = 0;
@@ -52,6 +53,7 @@ export function detectCard(p: usize, len: i32, i: i32, final: bool): i32 {
     }
     break;
   }
+  if (sep == 0x20 && continuesToken(p, i)) return NONE;
   if (whole && (sep == 0 || (group >= 3 && group <= 6)) && cardOk(p, len, n, j)) {
     found(i, j, CREDIT_CARD);
     return MATCH;
@@ -61,6 +63,22 @@ export function detectCard(p: usize, len: i32, i: i32, final: bool): i32 {
     return MATCH;
   }
   return NONE;
+}
+
+/**
+ * Digits grouped by spaces right after a four-character group mixing letters and digits ("DE89 3704 0044 …") are the
+ * tail of a longer code (an IBAN whose check failed, an account number), not a card of their own.
+ */
+export function continuesToken(p: usize, i: i32): bool {
+  if (byteAt(p, i - 1) != 0x20 || i < 5) return false;
+  if (isAlnum(byteAt(p, i - 6))) return false;
+  let letters = 0;
+  for (let k = i - 5; k < i - 1; k++) {
+    const c = byteAt(p, k);
+    if (!isAlnum(c)) return false;
+    if (!isDigit(c)) letters++;
+  }
+  return letters > 0 && letters < 4;
 }
 
 function cardOk(p: usize, len: i32, n: i32, end: i32): bool {
@@ -94,7 +112,11 @@ function issuerOk(n: i32): bool {
   const p3 = p2 * 10 + d(2);
   const p4 = p3 * 10 + d(3);
   const p6 = p4 * 100 + d(4) * 10 + d(5);
+  if (p1 == 1) return n == 15; // UATP (ISO/IEC 7812 major industry identifier 1: airlines)
   if (p1 == 4) return n == 13 || n == 16 || n == 19; // Visa
+  if (p4 >= 2200 && p4 <= 2204) return n >= 16; // Mir
+  if (p2 == 81 || p2 == 82) return n == 16; // RuPay
+  if (p4 == 9792) return n == 16; // Troy
   if (p2 >= 51 && p2 <= 55) return n == 16; // Mastercard
   if (p4 >= 2221 && p4 <= 2720) return n == 16; // Mastercard 2-series
   if (p2 == 34 || p2 == 37) return n == 15; // American Express
@@ -109,20 +131,23 @@ function issuerOk(n: i32): bool {
 
 // ---------------------------------------------------------------- US_SSN
 
-/** AAA-GG-SSSS or AAAGGSSSS; area 000, 666 and 900–999, group 00 and serial 0000 are never issued. */
+/**
+ * AAA-GG-SSSS, AAA.GG.SSSS, AAA GG SSSS (one kind of separator at both places) or AAAGGSSSS. The SSA never issues
+ * area 000, 666 or 900–999, group 00 or serial 0000, so such numbers are left alone, as is any other digit run.
+ */
 export function detectSsn(p: usize, len: i32, i: i32, final: bool): i32 {
-  // Read the 9 digits, with dashes after the 3rd and 5th when the first is present.
   let j = i;
-  let dashed = false;
+  let sep: u32 = 0;
   for (let k = 0; k < 9; k++) {
-    if ((k == 3 || k == 5) && (k == 3 || dashed)) {
+    if (k == 3 || (k == 5 && sep != 0)) {
       if (j >= len) return final ? NONE : NEED;
       const c = byteAt(p, j);
-      if (c == 0x2d) {
-        if (k == 3) dashed = true;
+      if (k == 3 && (c == 0x2d || c == 0x2e || c == 0x20)) {
+        sep = c;
         j++;
-      } else if (dashed) {
-        return NONE;
+      } else if (k == 5) {
+        if (c != sep) return NONE;
+        j++;
       }
     }
     if (j >= len) return final ? NONE : NEED;
@@ -134,8 +159,8 @@ export function detectSsn(p: usize, len: i32, i: i32, final: bool): i32 {
   if (j < len) {
     const c = byteAt(p, j);
     if (isAlnum(c)) return NONE;
-    // "123-45-6789-1" is a longer dashed number, not an SSN.
-    if (c == 0x2d) {
+    // "123-45-6789-1" or "123.45.6789.1" is a longer number, not an SSN.
+    if (c == 0x2d || c == 0x2e || (sep != 0 && c == sep)) {
       if (j + 1 >= len) {
         if (!final) return NEED;
       } else if (isDigit(byteAt(p, j + 1))) return NONE;

@@ -4,14 +4,14 @@
 import { byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_TRIGGER, cls, isAlnum, isDigit, MATCH, NEED, prevByte } from "./bytes";
 import { detectEmail } from "./detect-email";
 import { detectIban } from "./detect-iban";
-import { detectCard, detectPhone, detectSsn } from "./detect-numbers";
+import { continuesToken, detectCard, detectPhone, detectSsn } from "./detect-numbers";
 import {
   detectAuthorization, detectAwsKey, detectBearer, detectJwt, detectPassword, detectPem, pemEnd,
 } from "./detect-secrets";
 import {
   AWS_ACCESS_KEY, BEARER_TOKEN, CREDIT_CARD, EMAIL_ADDRESS, IBAN_CODE, JWT, PASSWORD, PHONE_NUMBER, PRIVATE_KEY, US_SSN,
 } from "./entities";
-import { CONT_NONE, CONT_PEM, mCont, mContClass, mEnd, mEntity, mStart } from "./found";
+import { CONT_NONE, CONT_PEM, mCont, mContClass, mEnd, mEntity, mStart, needFrom, startCandidate } from "./found";
 
 /**
  * Most bytes a stream holds back for a value that is not complete yet. A value still incomplete at this size
@@ -68,6 +68,7 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
       i++;
       continue;
     }
+    startCandidate(i);
     const r = tryAt(p, len, i, c, mask, final, lastEnd);
     if (r == MATCH && mEnd > i) {
       addSpan(mStart, mEnd, mEntity);
@@ -76,7 +77,7 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
       continue;
     }
     if (r == NEED) {
-      const needAt = c == 0x40 ? mStart : i;
+      const needAt = c == 0x40 ? mStart : needFrom < lastEnd ? lastEnd : needFrom;
       if (len - needAt < CARRY_MAX) {
         cutAt = keepLocalRun(p, needAt, lastEnd);
         return spanCount;
@@ -100,7 +101,11 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
     }
     i++;
   }
-  if (!final) cutAt = keepLocalRun(p, len, lastEnd);
+  if (!final) {
+    cutAt = keepLocalRun(p, len, lastEnd);
+    // An IBAN-like group and a space at the end are kept too: digits next may not be a card (see detectCard).
+    if (cutAt == len && len - 5 >= lastEnd && continuesToken(p, len)) cutAt = len - 5;
+  }
   return spanCount;
 }
 
@@ -152,7 +157,8 @@ function continueValue(p: usize, len: i32, final: bool): i32 {
   if (i + 1 >= len) return true;
   const next = byteAt(p, i + 1) | 0x20;
   if (c == 0x65) return next == 0x79; // e → "ey"
-  if (c == 0x70 || c == 0x50) return next == 0x61 || next == 0x77; // p → "pa", "pw"
+  if (c == 0x70) return next == 0x61 || next == 0x77; // p → "pa", "pw"
+  if (c == 0x50 && (next == 0x61 || next == 0x77)) return true; // P → "PA", "PW" (anywhere: PGPASSWORD)
   if (c == 0x2d) return next == 0x2d; // "--"
   if (c == 0x40 || c == 0x2b || c == 0x28) return true;
   if (c == 0x61 && next != 0x75) return false; // a → "au"
