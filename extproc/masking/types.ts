@@ -1,6 +1,9 @@
 /** Masking vocabulary shared by policies, the wasm engine binding and the protocol adapters. */
 
-/** Built-in detectors of the AssemblyScript engine (wasm-filter/assembly/masking). */
+/**
+ * Built-in detectors of the AssemblyScript engine (wasm-filter/assembly/masking); index = engine entity id (at most
+ * 32). New entities are appended so ids never move. Names follow Microsoft Presidio's where it has one.
+ */
 export const BUILTIN_ENTITIES = [
   'CREDIT_CARD',
   'US_SSN',
@@ -12,6 +15,20 @@ export const BUILTIN_ENTITIES = [
   'PRIVATE_KEY',
   'BEARER_TOKEN',
   'PASSWORD',
+  'IP_ADDRESS',
+  'URL_CREDENTIALS',
+  'CRYPTO',
+  'US_ITIN',
+  'US_PASSPORT',
+  'ABA_ROUTING_NUMBER',
+  'UK_NHS',
+  'UK_NINO',
+  'AWS_SECRET_KEY',
+  'GITHUB_TOKEN',
+  'GITLAB_TOKEN',
+  'SLACK_TOKEN',
+  'STRIPE_KEY',
+  'OPENAI_API_KEY',
 ] as const;
 export type BuiltinEntity = (typeof BUILTIN_ENTITIES)[number];
 

@@ -1,7 +1,7 @@
 // Numeric detectors: payment cards, US social security numbers, phone numbers.
 // Each starts at a digit (or '+' / '(' for phones) whose previous byte is not alphanumeric.
 import { byteAt, isAlnum, isDigit, MATCH, NEED, NONE, SCRATCH } from "./bytes";
-import { CREDIT_CARD, PHONE_NUMBER, US_SSN } from "./entities";
+import { CREDIT_CARD, PHONE_NUMBER, UK_NHS, US_ITIN, US_SSN } from "./entities";
 import { found, keepFrom } from "./found";
 
 // ---------------------------------------------------------------- CREDIT_CARD
@@ -134,8 +134,9 @@ function issuerOk(n: i32): bool {
 /**
  * AAA-GG-SSSS, AAA.GG.SSSS, AAA GG SSSS (one kind of separator at both places) or AAAGGSSSS. The SSA never issues
  * area 000, 666 or 900–999, group 00 or serial 0000, so such numbers are left alone, as is any other digit run.
+ * The same shape with area 9xx and group 50–65, 70–88, 90–92 or 94–99 is an IRS ITIN (US_ITIN).
  */
-export function detectSsn(p: usize, len: i32, i: i32, final: bool): i32 {
+export function detectSsn(p: usize, len: i32, i: i32, final: bool, ssn: bool, itin: bool): i32 {
   let j = i;
   let sep: u32 = 0;
   for (let k = 0; k < 9; k++) {
@@ -171,8 +172,52 @@ export function detectSsn(p: usize, len: i32, i: i32, final: bool): i32 {
   const area = d(0) * 100 + d(1) * 10 + d(2);
   const group = d(3) * 10 + d(4);
   const serial = d(5) * 1000 + d(6) * 100 + d(7) * 10 + d(8);
-  if (area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0) return NONE;
+  if (area >= 900) {
+    const itinGroup = (group >= 50 && group <= 65) || (group >= 70 && group <= 88) || (group >= 90 && group <= 92) ||
+      group >= 94;
+    if (!itin || !itinGroup) return NONE;
+    found(i, j, US_ITIN);
+    return MATCH;
+  }
+  if (!ssn || area == 0 || area == 666 || group == 0 || serial == 0) return NONE;
   found(i, j, US_SSN);
+  return MATCH;
+}
+
+// ---------------------------------------------------------------- UK_NHS
+
+/**
+ * An NHS number as the NHS writes it, 3-3-4 digits separated by spaces or dashes (one kind), whose tenth digit is
+ * the modulus-11 check of the first nine (weights 10 to 2; a check of 10 is never issued). Ten digits in a row are
+ * not reported: timestamps and other identifiers would pass one time in eleven.
+ */
+export function detectNhs(p: usize, len: i32, i: i32, final: bool): i32 {
+  let j = i;
+  let sep: u32 = 0;
+  for (let k = 0; k < 10; k++) {
+    if (k == 3 || k == 6) {
+      if (j >= len) return final ? NONE : NEED;
+      const c = byteAt(p, j);
+      if ((c != 0x20 && c != 0x2d) || (sep != 0 && c != sep)) return NONE;
+      sep = c;
+      j++;
+    }
+    if (j >= len) return final ? NONE : NEED;
+    const c = byteAt(p, j);
+    if (!isDigit(c)) return NONE;
+    store<u8>(SCRATCH + <usize>k, <u8>(c - 0x30));
+    j++;
+  }
+  if (j < len) {
+    const c = byteAt(p, j);
+    if (isAlnum(c) || ((c == sep || c == 0x2e) && j + 1 < len && isDigit(byteAt(p, j + 1)))) return NONE;
+  } else if (!final) return NEED;
+  let sum = 0;
+  for (let k = 0; k < 9; k++) sum += d(k) * (10 - k);
+  let check = 11 - sum % 11;
+  if (check == 11) check = 0;
+  if (check == 10 || check != d(9)) return NONE;
+  found(i, j, UK_NHS);
   return MATCH;
 }
 

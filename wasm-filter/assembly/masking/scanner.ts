@@ -1,15 +1,25 @@
-// The single-pass scanner: a byte-class prefilter picks the few positions where a detector can start, the
-// detectors confirm, and spans (start, end, entity) are appended to the span buffer. In a stream, the scanner also
+// The single-pass scanner. A byte-class table sorts each byte: plain bytes cost one load and a compare; a letter or
+// digit that starts a word is checked against the two-byte word-start table and, if no detector can start there, the
+// whole word is skipped; a few punctuation bytes (@ + ( - : =) start the detectors that hang off them. Validators
+// run only on candidates. Spans (start, end, entity) are appended to the span buffer. In a stream, the scanner also
 // decides the cut: everything before it is final, everything from it on is carried to the next chunk.
-import { byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_TRIGGER, cls, isAlnum, isDigit, MATCH, NEED, prevByte } from "./bytes";
+import {
+  byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_TRIGGER, C_UPPER, cls, isAlnum, isDigit, MATCH, NEED, NONE, prevByte, startsWord,
+} from "./bytes";
+import { detectCrypto } from "./detect-crypto";
 import { detectEmail } from "./detect-email";
 import { detectIban } from "./detect-iban";
-import { continuesToken, detectCard, detectPhone, detectSsn } from "./detect-numbers";
+import { detectNino, detectPassport, detectRouting } from "./detect-ids";
+import { detectIpv4, detectIpv6, detectUrlCredentials } from "./detect-network";
+import { continuesToken, detectCard, detectNhs, detectPhone, detectSsn } from "./detect-numbers";
 import {
-  detectAuthorization, detectAwsKey, detectBearer, detectJwt, detectPassword, detectPem, pemEnd,
+  detectAfterKey, detectAuthorization, isKeyByte, namesSecret, detectAwsKey, detectBearer, detectJwt, detectPassword, detectPem, pemEnd,
 } from "./detect-secrets";
+import { detectGithub, detectGitlab, detectSkKey, detectSlack, detectStripe } from "./detect-tokens";
 import {
-  AWS_ACCESS_KEY, BEARER_TOKEN, CREDIT_CARD, EMAIL_ADDRESS, IBAN_CODE, JWT, PASSWORD, PHONE_NUMBER, PRIVATE_KEY, US_SSN,
+  ABA_ROUTING_NUMBER, AWS_ACCESS_KEY, AWS_SECRET_KEY, BEARER_TOKEN, CREDIT_CARD, CRYPTO, EMAIL_ADDRESS, GITHUB_TOKEN,
+  GITLAB_TOKEN, IBAN_CODE, IP_ADDRESS, JWT, OPENAI_API_KEY, PASSWORD, PHONE_NUMBER, PRIVATE_KEY, SLACK_TOKEN,
+  STRIPE_KEY, UK_NHS, UK_NINO, URL_CREDENTIALS, US_ITIN, US_PASSPORT, US_SSN,
 } from "./entities";
 import { CONT_NONE, CONT_PEM, mCont, mContClass, mEnd, mEntity, mStart, needFrom, startCandidate } from "./found";
 
@@ -64,13 +74,23 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
   let lastEnd = i;
   while (i < len) {
     const c = byteAt(p, i);
-    if ((cls(c) & C_TRIGGER) == 0 || !worthTrying(p, len, i, c)) {
+    const k = cls(c);
+    if ((k & (C_ALNUM | C_TRIGGER)) == 0) {
       i++;
       continue;
     }
-    startCandidate(i);
-    const r = tryAt(p, len, i, c, mask, final, lastEnd);
-    if (r == MATCH && mEnd > i) {
+    let r = NONE;
+    const word = (k & C_ALNUM) != 0;
+    if (word) {
+      if (!isAlnum(prevByte(p, i)) && (i + 1 >= len || startsWord(p, i))) {
+        startCandidate(i);
+        r = tryWord(p, len, i, c, mask, final);
+      }
+    } else {
+      startCandidate(i);
+      r = tryPunct(p, len, i, c, mask, final, lastEnd);
+    }
+    if (r == MATCH && mEnd > i && mStart >= lastEnd) {
       addSpan(mStart, mEnd, mEntity);
       i = mEnd;
       lastEnd = i;
@@ -90,21 +110,16 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
         contEntity = mEntity;
         return spanCount;
       }
-      i++;
-      continue;
-    }
-    if (isDigit(c)) {
-      // No detector starts inside a run of digits.
-      i++;
-      while (i < len && isDigit(byteAt(p, i))) i++;
-      continue;
     }
     i++;
+    // No detector starts inside a word.
+    if (word) while (i < len && isAlnum(byteAt(p, i))) i++;
   }
   if (!final) {
     cutAt = keepLocalRun(p, len, lastEnd);
     // An IBAN-like group and a space at the end are kept too: digits next may not be a card (see detectCard).
     if (cutAt == len && len - 5 >= lastEnd && continuesToken(p, len)) cutAt = len - 5;
+    if (cutAt == len) cutAt = keepKeyTail(p, len, lastEnd);
   }
   return spanCount;
 }
@@ -117,6 +132,21 @@ function keepLocalRun(p: usize, cut: i32, floor: i32): i32 {
   let r = cut;
   while (r > floor && cut - r <= 64 && (cls(byteAt(p, r - 1)) & C_LOCAL) != 0) r--;
   return cut - r <= 64 ? r : cut;
+}
+
+/**
+ * A key that names a secret (`PGPASSWORD`, `"aws_secret_access_key"`), then a closing quote or blanks, at the end of
+ * the data: its ':' or '=' may come next, and the key must still be there when it does (see detectAfterKey).
+ */
+function keepKeyTail(p: usize, len: i32, floor: i32): i32 {
+  let k = len;
+  while (k > floor && len - k < 4 && (byteAt(p, k - 1) == 0x20 || byteAt(p, k - 1) == 0x09)) k--;
+  if (k > floor && (byteAt(p, k - 1) == 0x22 || byteAt(p, k - 1) == 0x27)) k--;
+  if (k > floor && byteAt(p, k - 1) == 0x5c) k--;
+  const ke = k;
+  while (k > floor && ke - k < 64 && isKeyByte(byteAt(p, k - 1))) k--;
+  if (k == ke || ke == len) return len;
+  return namesSecret(p, len, k, ke) ? k : len;
 }
 
 /** Continues masking a value begun in an earlier chunk; returns where scanning resumes, or -1 if the data is used up. */
@@ -148,69 +178,97 @@ function continueValue(p: usize, len: i32, final: bool): i32 {
   return e;
 }
 
-/**
- * The prefilter's second byte: most trigger bytes are letters inside words, rejected here by the byte before or
- * after without a call. Errs on the side of trying (a detector decides); at the end of the data it always tries.
- */
-// @ts-ignore: decorator
-@inline function worthTrying(p: usize, len: i32, i: i32, c: u32): bool {
-  if (i + 1 >= len) return true;
-  const next = byteAt(p, i + 1) | 0x20;
-  if (c == 0x65) return next == 0x79; // e → "ey"
-  if (c == 0x70) return next == 0x61 || next == 0x77; // p → "pa", "pw"
-  if (c == 0x50 && (next == 0x61 || next == 0x77)) return true; // P → "PA", "PW" (anywhere: PGPASSWORD)
-  if (c == 0x2d) return next == 0x2d; // "--"
-  if (c == 0x40 || c == 0x2b || c == 0x28) return true;
-  if (c == 0x61 && next != 0x75) return false; // a → "au"
-  if (c == 0x62 && next != 0x65) return false; // b → "be"
-  return !isAlnum(prevByte(p, i)); // digits, a, b and upper-case letters start only at a word start
-}
-
 // @ts-ignore: decorator
 @inline function on(mask: u32, entity: i32): bool {
   return (mask & (1 << entity)) != 0;
 }
 
-/** Runs the detectors that can start at byte c (position i); MATCH, NEED or NONE. */
-function tryAt(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool, lastEnd: i32): i32 {
-  const prev = prevByte(p, i);
-  const prevAlnum = isAlnum(prev);
-  let r = 0;
+/** Runs the detectors that can start a word with byte c (position i); MATCH, NEED or NONE. */
+function tryWord(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool): i32 {
+  let r = NONE;
   if (isDigit(c)) {
-    if (prevAlnum) return 0;
-    if (on(mask, CREDIT_CARD) && (r = detectCard(p, len, i, final)) != 0) return r;
-    if (on(mask, US_SSN) && (r = detectSsn(p, len, i, final)) != 0) return r;
+    if (on(mask, CREDIT_CARD) && (r = detectCard(p, len, i, final)) != NONE) return r;
+    const ssn = on(mask, US_SSN);
+    const itin = on(mask, US_ITIN);
+    if ((ssn || itin) && (r = detectSsn(p, len, i, final, ssn, itin)) != NONE) return r;
+    if (on(mask, UK_NHS) && (r = detectNhs(p, len, i, final)) != NONE) return r;
+    if (on(mask, IP_ADDRESS) && (r = detectIpv4(p, len, i, final)) != NONE) return r;
     // After '+' the number was already tried as E.164; its national reading would be a false friend.
-    if (on(mask, PHONE_NUMBER) && prev != 0x2b && (r = detectPhone(p, len, i, final)) != 0) return r;
-    return 0;
+    if (on(mask, PHONE_NUMBER) && prevByte(p, i) != 0x2b && (r = detectPhone(p, len, i, final)) != NONE) return r;
+    if (on(mask, CRYPTO) && c <= 0x33 && c != 0x32 && (r = detectCrypto(p, len, i, final)) != NONE) return r;
+    return NONE;
   }
-  switch (c) {
-    case 0x40: // '@'
-      return on(mask, EMAIL_ADDRESS) ? detectEmail(p, len, i, lastEnd, final) : 0;
-    case 0x2b: // '+'
-    case 0x28: // '('
-      return !prevAlnum && on(mask, PHONE_NUMBER) ? detectPhone(p, len, i, final) : 0;
-    case 0x2d: // '-'
-      return on(mask, PRIVATE_KEY) && prev != 0x2d ? detectPem(p, len, i, final) : 0;
-    case 0x65: // 'e'
-      return on(mask, JWT) && (cls(prev) & C_B64URL) == 0 && prev != 0x2e ? detectJwt(p, len, i, final) : 0;
-    case 0x61: // 'a'
-      return on(mask, BEARER_TOKEN) && !prevAlnum ? detectAuthorization(p, len, i, final) : 0;
-    case 0x62: // 'b'
-      return on(mask, BEARER_TOKEN) && !prevAlnum ? detectBearer(p, len, i, final) : 0;
-    case 0x70: // 'p'
-      return on(mask, PASSWORD) ? detectPassword(p, len, i, final) : 0;
+  const lower = c | 0x20;
+  const upper = (cls(c) & C_UPPER) != 0;
+  switch (lower) {
+    case 0x61: // a
+      if (on(mask, BEARER_TOKEN) && (r = detectAuthorization(p, len, i, final)) != NONE) return r;
+      if (on(mask, ABA_ROUTING_NUMBER) && (r = detectRouting(p, len, i, final)) != NONE) return r;
+      if (c == 0x41 && on(mask, AWS_ACCESS_KEY) && (r = detectAwsKey(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x62: // b
+      if (on(mask, BEARER_TOKEN) && (r = detectBearer(p, len, i, final)) != NONE) return r;
+      if (on(mask, CRYPTO) && (r = detectCrypto(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x65: // e
+      if (c == 0x65 && on(mask, JWT) && (cls(prevByte(p, i)) & C_B64URL) == 0 && prevByte(p, i) != 0x2e)
+        if ((r = detectJwt(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x67: // g
+      if (upper) break;
+      if (on(mask, GITHUB_TOKEN) && (r = detectGithub(p, len, i, final)) != NONE) return r;
+      if (on(mask, GITLAB_TOKEN) && (r = detectGitlab(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x70: // p
+      if (on(mask, PASSWORD) && (r = detectPassword(p, len, i, final)) != NONE) return r;
+      if (on(mask, US_PASSPORT) && (r = detectPassport(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x72: // r
+      if (on(mask, ABA_ROUTING_NUMBER) && (r = detectRouting(p, len, i, final)) != NONE) return r;
+      if (!upper && on(mask, STRIPE_KEY) && (r = detectStripe(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x73: // s
+      if (upper) break;
+      if (on(mask, STRIPE_KEY) && (r = detectStripe(p, len, i, final)) != NONE) return r;
+      if (on(mask, OPENAI_API_KEY) && (r = detectSkKey(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x77: // w
+      if (!upper && on(mask, STRIPE_KEY) && (r = detectStripe(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x78: // x
+      if (!upper && on(mask, SLACK_TOKEN) && (r = detectSlack(p, len, i, final)) != NONE) return r;
+      break;
     default:
       break;
   }
-  // Upper-case letters.
-  if (c == 0x50 && on(mask, PASSWORD) && (r = detectPassword(p, len, i, final)) != 0) return r; // 'P'
-  if (prevAlnum) return 0;
-  if (c == 0x41) { // 'A'
-    if (on(mask, AWS_ACCESS_KEY) && (r = detectAwsKey(p, len, i, final)) != 0) return r;
-    if (on(mask, BEARER_TOKEN) && (r = detectAuthorization(p, len, i, final)) != 0) return r;
-  } else if (c == 0x42) { // 'B'
-    if (on(mask, BEARER_TOKEN) && (r = detectBearer(p, len, i, final)) != 0) return r;
+  if (!upper) return NONE;
+  if (on(mask, IBAN_CODE) && (r = detectIban(p, len, i, final)) != NONE) return r;
+  if (on(mask, UK_NINO) && (r = detectNino(p, len, i, final)) != NONE) return r;
+  return NONE;
+}
+
+/** Runs the detectors that start at punctuation byte c (position i); MATCH, NEED or NONE. */
+function tryPunct(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool, lastEnd: i32): i32 {
+  const prev = prevByte(p, i);
+  let r = NONE;
+  switch (c) {
+    case 0x40: // '@'
+      return on(mask, EMAIL_ADDRESS) ? detectEmail(p, len, i, lastEnd, final) : NONE;
+    case 0x2b: // '+'
+    case 0x28: // '('
+      return !isAlnum(prev) && on(mask, PHONE_NUMBER) ? detectPhone(p, len, i, final) : NONE;
+    case 0x2d: // '-'
+      if (prev == 0x2d || !on(mask, PRIVATE_KEY)) return NONE;
+      if (i + 1 < len && byteAt(p, i + 1) != 0x2d) return NONE;
+      return detectPem(p, len, i, final);
+    default:
+      break;
   }
-  return on(mask, IBAN_CODE) && (cls(c) & C_ALNUM) != 0 ? detectIban(p, len, i, final) : 0;
+  // ':' or '='. The key before it goes first: when it waits for more data it keeps the most bytes.
+  if (c == 0x3a && on(mask, URL_CREDENTIALS) && (r = detectUrlCredentials(p, len, i, lastEnd, final)) != NONE) return r;
+  const password = on(mask, PASSWORD);
+  const aws = on(mask, AWS_SECRET_KEY);
+  if ((password || aws) && (r = detectAfterKey(p, len, i, lastEnd, password, aws, final)) != NONE) return r;
+  if (c == 0x3a && on(mask, IP_ADDRESS)) return detectIpv6(p, len, i, lastEnd, final);
+  return NONE;
 }
