@@ -62,6 +62,7 @@ function step(
   counter: FindingCounter,
 ): Uint8Array {
   configure(core, plan);
+  const carried = core.pendingLength();
   const scanned = core.scan(chunk, plan.entityMask, final);
   let spans = scanned.spans;
   if (plan.custom.length > 0) {
@@ -70,6 +71,8 @@ function step(
     core.setSpans(spans, merged.cut);
   }
   for (const s of spans) if (!s.cont) counter.add(entityName(plan, s.entity));
+  // Nothing to rewrite and no carry in front: the chunk itself (or its head) is the output, without a copy.
+  if (spans.length === 0 && carried === 0) return chunk.subarray(0, core.passThrough());
   return core.apply();
 }
 
@@ -149,7 +152,10 @@ export class MaskingEngine {
     this.core = new WasmCore(module, hashKey);
   }
 
-  /** Content detection over a whole buffer. A buffer with nothing to mask comes back byte-identical. */
+  /**
+   * Content detection over a whole buffer. A buffer with nothing to mask comes back as is: the output is then the
+   * input itself (no copy), so a caller must not change the input while it still uses the output.
+   */
   maskBytes(buf: Uint8Array, plan: CompiledMasking): MaskResult {
     if (plan.contentEmpty) return { output: buf.slice(), findings: [] };
     const counter = new FindingCounter();

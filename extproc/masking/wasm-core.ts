@@ -18,6 +18,7 @@ interface CoreExports {
   reserveSpans(n: number): number;
   setSpans(n: number, cut: number): number;
   apply(): number;
+  passThrough(): number;
   output(): number;
   reset(): void;
   setStrategy(entity: number, strategy: number, keep: number): number;
@@ -118,6 +119,11 @@ export class WasmCore {
     return { spans, cut: this.x.cutPosition(), total: this.x.pendingLength() };
   }
 
+  /** Bytes held from earlier chunks (between steps: the carry). */
+  pendingLength(): number {
+    return this.x.pendingLength();
+  }
+
   /** The pending bytes (carry + last chunk) as a view; valid until the next call into the core. */
   pending(): Uint8Array {
     return new Uint8Array(this.x.memory.buffer, this.x.pending(), this.x.pendingLength());
@@ -139,6 +145,13 @@ export class WasmCore {
   /** Rewrites everything before the cut and returns a copy of it; the rest stays as carry. */
   apply(): Uint8Array {
     const n = this.check(this.x.apply(), 'apply');
-    return new Uint8Array(this.x.memory.buffer, this.x.output(), n).slice();
+    const out = Buffer.allocUnsafe(n);
+    out.set(new Uint8Array(this.x.memory.buffer, this.x.output(), n));
+    return out;
+  }
+
+  /** With no spans: makes the bytes before the cut final without a copy; returns how many they are. */
+  passThrough(): number {
+    return this.check(this.x.passThrough(), 'passThrough');
   }
 }

@@ -80,11 +80,10 @@ markExact("sk"); // sk_live_, sk-…
 markExact("rk"); // rk_live_
 markExact("wh"); // whsec_
 
-/** Whether a detector may start with the two bytes at i (the caller guarantees i + 1 < the data length). */
+/** 1 when a detector may start a word with the two bytes of `pair` (first byte in the low 8 bits), else 0. */
 // @ts-ignore: decorator
-@inline export function startsWord(p: usize, i: i32): bool {
-  const v = <u32>load<u16>(p + <usize>i);
-  return (load<u8>(START + <usize>(v >> 3)) & (1 << (v & 7))) != 0;
+@inline export function startBit(pair: u32): u32 {
+  return (<u32>load<u8>(START + <usize>(pair >> 3)) >> (pair & 7)) & 1;
 }
 
 // @ts-ignore: decorator
@@ -98,6 +97,11 @@ markExact("wh"); // whsec_
 // @ts-ignore: decorator
 @inline export function isDigit(c: u32): bool {
   return c - 0x30 < 10;
+}
+/** 1 for a letter or digit, else 0 (for branch-free tests). */
+// @ts-ignore: decorator
+@inline export function isAlnumBit(c: u32): u32 {
+  return <u32>((cls(c) & C_ALNUM) != 0);
 }
 // @ts-ignore: decorator
 @inline export function isAlnum(c: u32): bool {

@@ -131,6 +131,7 @@ const AUTHORITY_MAX: i32 = 1024;
  * `user/password@` of an Oracle JDBC thin string (`jdbc:oracle:thin:scott/tiger@//host/svc`).
  */
 export function detectUrlCredentials(p: usize, len: i32, i: i32, floor: i32, final: bool): i32 {
+  if (i + 1 < len && byteAt(p, i + 1) != 0x2f && (i < 4 || (byteAt(p, i - 1) | 0x20) != 0x6e)) return NONE; // "//", "thin"
   let s = i;
   while (s > floor && i - s < 32 && isSchemeByte(byteAt(p, s - 1))) s--;
   if (s == i) return NONE;

@@ -380,6 +380,13 @@ export function detectAfterKey(
   while (k > floor && ke - k < 64 && isKeyByte(byteAt(p, k - 1))) k--;
   const ks = k;
   if (ks == ke) return NONE;
+  // Most keys (`"id"`, `ts`, `12:30`) hold neither a 'p' nor an 's' and are dismissed here.
+  let ps = false;
+  for (let q = ks; q < ke && !ps; q++) {
+    const c = byteAt(p, q) | 0x20;
+    ps = c == 0x70 || c == 0x73;
+  }
+  if (!ps) return NONE;
   if (password) {
     // From ks: at the start of the data the key may continue a word of the previous chunk (lookbehind).
     for (let q = ks; q < ke; q++) {
