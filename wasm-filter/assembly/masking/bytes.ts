@@ -82,14 +82,32 @@ markExact("wh"); // whsec_
 
 /** 1 when a detector may start a word with the two bytes of `pair` (first byte in the low 8 bits), else 0. */
 // @ts-ignore: decorator
-@inline export function startBit(pair: u32): u32 {
+@inline function startBit(pair: u32): u32 {
   return (<u32>load<u8>(START + <usize>(pair >> 3)) >> (pair & 7)) & 1;
 }
+
+/**
+ * The scanner's hot-loop table, one byte per pair of bytes (a = first, b = next; index a | b << 8): STOP_ALWAYS when
+ * a is trigger punctuation, STOP_AT_WORD_START when a word starting with a, b may hold a value, IS_WORD when a is a
+ * letter or digit (so the loop knows, at the next byte, whether that one starts a word).
+ */
+export const PAIR: usize = memory.data(65536);
+export const STOP_AT_WORD_START: u32 = 1;
+export const STOP_ALWAYS: u32 = 2;
+export const IS_WORD: u32 = 4;
 
 // @ts-ignore: decorator
 @inline export function cls(c: u32): u8 {
   return load<u8>(CLASS + <usize>(c & 0xff));
 }
+for (let v: u32 = 0; v < 65536; v++) {
+  const a = v & 0xff;
+  let bits: u32 = startBit(v);
+  if ((cls(a) & C_TRIGGER) != 0) bits |= STOP_ALWAYS;
+  if ((cls(a) & C_ALNUM) != 0) bits |= IS_WORD;
+  store<u8>(PAIR + <usize>v, <u8>bits);
+}
+
 // @ts-ignore: decorator
 @inline export function byteAt(p: usize, i: i32): u32 {
   return <u32>load<u8>(p + <usize>i);

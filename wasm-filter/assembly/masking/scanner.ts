@@ -4,8 +4,8 @@
 // other byte costs a few loads and no mispredicted branch. Validators run only on candidates. Spans (start, end, entity) are appended to the span buffer. In a stream, the scanner also
 // decides the cut: everything before it is final, everything from it on is carried to the next chunk.
 import {
-  byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_TRIGGER, C_UPPER, cls, isAlnum, isAlnumBit, isDigit, MATCH, NEED, NONE, prevByte,
-  startBit,
+  byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_UPPER, cls, isAlnum, isAlnumBit, isDigit, IS_WORD, MATCH, NEED, NONE, PAIR,
+  prevByte, STOP_ALWAYS, STOP_AT_WORD_START,
 } from "./bytes";
 import { detectCrypto } from "./detect-crypto";
 import { detectEmail } from "./detect-email";
@@ -77,15 +77,14 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
   store<u8>(p + <usize>len, 0x40);
   let lastEnd = i;
   while (true) {
-    // The hot loop, one branch per byte that is almost never taken: stop at a trigger byte, or at a word start
-    // (previous byte not a letter or digit) whose first two bytes are in the word-start table. Reads p[i-1..i+2]:
-    // the lookbehind byte before the data and the slack after it make that safe.
+    // The hot loop, one table load and one branch per byte that is almost never taken: stop at trigger punctuation,
+    // or at a word start (previous byte not a letter or digit) whose first two bytes may begin a value. Reads p[i+1]
+    // at the last byte: the slack after the data makes that safe.
+    let prevWord = isAlnumBit(prevByte(p, i));
     while (true) {
-      const w = load<u32>(p + <usize>i - 1);
-      const pair = (w >> 8) & 0xffff;
-      const hit = (<u32>cls((w >> 8) & 0xff) & C_TRIGGER) |
-        (startBit(pair) & ~<u32>isAlnumBit(w & 0xff));
-      if (hit != 0) break;
+      const v = <u32>load<u8>(PAIR + <usize>load<u16>(p + <usize>i));
+      if (((v & STOP_ALWAYS) | (v & STOP_AT_WORD_START & ~prevWord)) != 0) break;
+      prevWord = (v & IS_WORD) >> 2;
       i++;
     }
     if (i >= len) break;
