@@ -227,6 +227,7 @@ export const CASES: Case[] = [
   { entity: 'BEARER_TOKEN', text: 'BEARER sk-live-51HxQ', want: `BEARER ${R('BEARER_TOKEN')}` },
   { entity: 'BEARER_TOKEN', text: 'bearer authentication and Bearer token and the bearer of bad news' },
   { entity: 'BEARER_TOKEN', text: 'Authorization: required' },
+  { entity: 'BEARER_TOKEN', text: 'the bearer rollback. {"authorization": self.authorization_header_value}' },
 
   // PASSWORD
   { entity: 'PASSWORD', text: 'password=hunter2', want: `password=${R('PASSWORD')}` },
@@ -249,6 +250,8 @@ export const CASES: Case[] = [
   { entity: 'PASSWORD', text: '{"password": null}' },
   { entity: 'PASSWORD', text: 'compass=north bypass=1 pwdx=1 cwd=/tmp' },
   { entity: 'PASSWORD', text: 'if password == "x"' },
+  { entity: 'PASSWORD', text: 'def f(self, password=None): password: string; WHERE password = $1 OR pwd = ?' },
+  { entity: 'PASSWORD', text: 'ns::password::apply(x); {"password": self.secret}; password = await fetch(u)' },
 
   // IP_ADDRESS
   {

@@ -212,8 +212,8 @@ export function detectAuthorization(p: usize, len: i32, i: i32, final: bool): i3
     found(s2, k, BEARER_TOKEN);
     return MATCH;
   }
-  // No known scheme: the value itself is the credential, if it looks like one (see detectBearer).
-  if (!tokenLike(p, s1, j)) return NONE;
+  // No known scheme: the value itself is the credential, if it looks like one (see detectBearer) and is not code.
+  if (!tokenLike(p, s1, j) || (valueQuote == 0 && codeValue(p, len, s1, j))) return NONE;
   found(s1, j, BEARER_TOKEN);
   return MATCH;
 }
@@ -230,15 +230,16 @@ function isScheme(p: usize, len: i32, s: i32, e: i32): bool {
   return false;
 }
 
-/** At least 16 token characters, or at least 8 with a digit or a token symbol. */
+/**
+ * At least 16 token characters, or at least 8 with a digit; a dot at the end is the sentence's ("the bearer
+ * rollback.") and does not count.
+ */
 function tokenLike(p: usize, s: i32, e: i32): bool {
+  while (e > s && byteAt(p, e - 1) == 0x2e) e--;
   const n = e - s;
   if (n >= 16) return true;
   if (n < 8) return false;
-  for (let k = s; k < e; k++) {
-    const c = cls(byteAt(p, k));
-    if ((c & C_ALNUM) == 0 || (c & C_DIGIT) != 0) return true;
-  }
+  for (let k = s; k < e; k++) if ((cls(byteAt(p, k)) & C_DIGIT) != 0) return true;
   return false;
 }
 
@@ -260,6 +261,7 @@ function skipSeparator(p: usize, len: i32, from: i32): i32 {
   if (sep != 0x3a && sep != 0x3d) return -1;
   j++;
   if (j < len && byteAt(p, j) == 0x3d) return -1; // "==": a comparison, not an assignment
+  if (sep == 0x3a && j < len && byteAt(p, j) == 0x3a) return -1; // "::": a C++ or Rust path, not a value
   while (j < len && (byteAt(p, j) == 0x20 || byteAt(p, j) == 0x09)) j++;
   if (j >= len) return -2;
   valueQuote = 0;
@@ -351,9 +353,33 @@ export function detectPassword(p: usize, len: i32, i: i32, final: bool): i32 {
     if (e >= len && !final) return needValue(v, len, PASSWORD, CONT_RUN, C_TOKEN);
   }
   if (e == v) return NONE;
-  if (e - v == 4 && keywordAt(p, len, v, "null", true) == MATCH) return NONE;
+  if (q == 0 && codeValue(p, len, v, e)) return NONE;
   found(v, e, PASSWORD);
   return MATCH;
+}
+
+/**
+ * An unquoted value that is code, not a secret: a null or boolean literal, `await`/`new` (the value is an
+ * expression), a type name (`password: string`), a member of self/this, or a query placeholder (`$1`, `?`, `%s`,
+ * `:name`).
+ */
+function codeValue(p: usize, len: i32, v: i32, e: i32): bool {
+  const n = e - v;
+  const c = byteAt(p, v);
+  if (c == 0x3f || c == 0x25 || c == 0x3a || (c == 0x24 && n > 1 && byteAt(p, v + 1) - 0x30 < 10)) return true;
+  if (n > 5 && (keywordAt(p, len, v, "self.", true) == MATCH || keywordAt(p, len, v, "this.", true) == MATCH)) {
+    return true;
+  }
+  return isWord(p, len, v, n, "null") || isWord(p, len, v, n, "none") || isWord(p, len, v, n, "nil") ||
+    isWord(p, len, v, n, "true") || isWord(p, len, v, n, "false") || isWord(p, len, v, n, "undefined") ||
+    isWord(p, len, v, n, "await") || isWord(p, len, v, n, "new") || isWord(p, len, v, n, "string") ||
+    isWord(p, len, v, n, "str") || isWord(p, len, v, n, "number") || isWord(p, len, v, n, "int") ||
+    isWord(p, len, v, n, "bool") || isWord(p, len, v, n, "boolean") || isWord(p, len, v, n, "bytes") ||
+    isWord(p, len, v, n, "any") || isWord(p, len, v, n, "unknown") || isWord(p, len, v, n, "object");
+}
+
+function isWord(p: usize, len: i32, v: i32, n: i32, word: string): bool {
+  return n == word.length && keywordAt(p, len, v, word, true) == MATCH;
 }
 
 function isDelimiter(c: u32): bool {
