@@ -44,6 +44,7 @@ export interface CompiledDetector extends EntityMasking {
   name: string;
   /** Engine entity id (32..62). */
   id: number;
+  kind: CustomDetector['kind'];
   find: CustomMatcher;
 }
 
@@ -230,7 +231,7 @@ export function compileMaskingRules(
         issues.push({ index, field: `detectors[${k}]`, message: `at most ${MAX_CUSTOM} custom detectors` });
         return;
       }
-      custom.push({ name: d.name, id: CUSTOM_ID_BASE + custom.length, find, ...how });
+      custom.push({ name: d.name, id: CUSTOM_ID_BASE + custom.length, kind: d.kind, find, ...how });
     });
     rule.columns.forEach((c, k) => {
       try {
