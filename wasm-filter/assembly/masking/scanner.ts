@@ -92,10 +92,8 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
     let r = NONE;
     const word = (cls(c) & C_ALNUM) != 0;
     if (word) {
-      if (!isDigit(c) || numberMayStart(p, len, i, c)) {
-        startCandidate(i);
-        r = tryWord(p, len, i, c, mask, final);
-      }
+      startCandidate(i);
+      r = tryWord(p, len, i, c, mask, final);
     } else {
       startCandidate(i);
       r = tryPunct(p, len, i, c, mask, final, lastEnd);
@@ -191,40 +189,63 @@ function continueValue(p: usize, len: i32, final: bool): i32 {
   return (mask & (1 << entity)) != 0;
 }
 
+// Number detectors a digit run's shape allows (numberShapes).
+const N_CARD: u32 = 1;
+const N_SSN: u32 = 2;
+const N_NHS: u32 = 4;
+const N_IPV4: u32 = 8;
+const N_PHONE: u32 = 16;
+const N_CRYPTO: u32 = 32;
+const N_ALL: u32 = 63;
+
 /**
- * Whether any number detector can start at digit c (position i), from the digit run and the byte after it: numbers
- * with groups continue with a separator and a digit, whole numbers are at least nine digits (SSN, ITIN, card), and
- * only a crypto address continues with letters. Most numbers in text (`137`, `42ms`, `12:30`, `"id":123456,`) fail
- * here without a detector call.
+ * Which number detectors can start at digit c (position i), from the length of the digit run and the two bytes after
+ * it: grouped numbers continue with a separator and a digit (cards in groups of 3–6, SSN/NHS/phone groups of 1–4,
+ * IPv4 octets), whole numbers have their own lengths (13–19 for a card, 9 for an SSN), and only a crypto address goes
+ * on with letters. Most numbers in text (`137`, `42ms`, `12:30`, `"id":123456,`, `2024-05-03T…`) start nothing.
  */
-// @ts-ignore: decorator
-@inline function numberMayStart(p: usize, len: i32, i: i32, c: u32): bool {
+function numberShapes(p: usize, len: i32, i: i32, c: u32): u32 {
   let j = i + 1;
   while (j < len && isDigit(byteAt(p, j))) j++;
-  if (j + 1 >= len) return true;
+  if (j + 1 >= len) return N_ALL; // the data ends: the detectors decide (and wait for more)
+  const run = j - i;
   const next = byteAt(p, j);
-  if (isAlnum(next)) return c == 0x31 || c == 0x33 || c == 0x30;
-  if (j - i >= 9) return true;
-  if (next == 0x20 || next == 0x2d || next == 0x2e) {
-    const after = byteAt(p, j + 1);
-    return isDigit(after) || after == 0x28;
+  if (isAlnum(next)) {
+    if (c == 0x31 || c == 0x33 || (c == 0x30 && run == 1 && (next | 0x20) == 0x78)) return N_CRYPTO;
+    return 0;
   }
-  return false;
+  let shapes: u32 = 0;
+  if (run >= 13 && run <= 19) shapes |= N_CARD;
+  if (run == 9) shapes |= N_SSN;
+  const after = byteAt(p, j + 1);
+  if (next == 0x20 || next == 0x2d || next == 0x2e) {
+    if (isDigit(after)) {
+      if (next != 0x2e && run >= 3 && run <= 6) shapes |= N_CARD;
+      if (run == 3) shapes |= N_SSN | N_NHS;
+      if (run <= 4) shapes |= N_PHONE;
+      if (next == 0x2e && run <= 3) shapes |= N_IPV4;
+    } else if (after == 0x28 && run <= 4) shapes |= N_PHONE;
+  }
+  return shapes;
 }
 
 /** Runs the detectors that can start a word with byte c (position i); MATCH, NEED or NONE. */
 function tryWord(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool): i32 {
   let r = NONE;
   if (isDigit(c)) {
-    if (on(mask, CREDIT_CARD) && (r = detectCard(p, len, i, final)) != NONE) return r;
+    const shapes = numberShapes(p, len, i, c);
+    if (shapes == 0) return NONE;
+    if ((shapes & N_CARD) != 0 && on(mask, CREDIT_CARD) && (r = detectCard(p, len, i, final)) != NONE) return r;
     const ssn = on(mask, US_SSN);
     const itin = on(mask, US_ITIN);
-    if ((ssn || itin) && (r = detectSsn(p, len, i, final, ssn, itin)) != NONE) return r;
-    if (on(mask, UK_NHS) && (r = detectNhs(p, len, i, final)) != NONE) return r;
-    if (on(mask, IP_ADDRESS) && (r = detectIpv4(p, len, i, final)) != NONE) return r;
+    if ((shapes & N_SSN) != 0 && (ssn || itin) && (r = detectSsn(p, len, i, final, ssn, itin)) != NONE) return r;
+    if ((shapes & N_NHS) != 0 && on(mask, UK_NHS) && (r = detectNhs(p, len, i, final)) != NONE) return r;
+    if ((shapes & N_IPV4) != 0 && on(mask, IP_ADDRESS) && (r = detectIpv4(p, len, i, final)) != NONE) return r;
     // After '+' the number was already tried as E.164; its national reading would be a false friend.
-    if (on(mask, PHONE_NUMBER) && prevByte(p, i) != 0x2b && (r = detectPhone(p, len, i, final)) != NONE) return r;
-    if (on(mask, CRYPTO) && c <= 0x33 && c != 0x32 && (r = detectCrypto(p, len, i, final)) != NONE) return r;
+    if ((shapes & N_PHONE) != 0 && on(mask, PHONE_NUMBER) && prevByte(p, i) != 0x2b &&
+      (r = detectPhone(p, len, i, final)) != NONE) return r;
+    if ((shapes & N_CRYPTO) != 0 && on(mask, CRYPTO) && c <= 0x33 && c != 0x32 &&
+      (r = detectCrypto(p, len, i, final)) != NONE) return r;
     return NONE;
   }
   const lower = c | 0x20;
