@@ -87,34 +87,45 @@ function step(
 ): Uint8Array {
   configure(core, plan);
   const carried = core.pendingLength();
-  const scanned = core.scan(chunk, plan.entityMask, final);
-  let spans = scanned.spans;
-  let cut = scanned.cut;
-  if (plan.custom.length > 0) {
-    const merged = mergeCustom(plan, core.pending(), scanned.spans, scanned.cut, scanned.total, final);
-    spans = merged.spans;
-    cut = merged.cut;
-    core.setSpans(spans, merged.cut);
-  }
-  for (const s of spans) if (!s.cont) counter.add(entityName(plan, s.entity));
-  if (log) {
-    for (const s of spans) {
-      const last = log.list.at(-1);
-      if (s.cont && last) last.end = log.offset + s.end;
-      else {
-        const entity = entityName(plan, s.entity);
-        log.list.push({
-          entity,
-          start: log.offset + s.start,
-          end: log.offset + s.end,
-          validation: validationOf(plan, s.entity),
-        });
-      }
+  const raw = core.scanRaw(chunk, plan.entityMask, final);
+  let count = raw.count;
+  let cut = raw.cut;
+  if (plan.custom.length === 0 && !log) {
+    // The common case: count the core's spans where they are, without building objects.
+    for (let k = 0; k < count; k++) {
+      const meta = raw.view[3 * k + 2];
+      if (!core.continues(meta)) counter.add(entityName(plan, meta & 0xff));
     }
-    log.offset += cut;
+  } else {
+    let spans: CoreSpan[] = [];
+    for (let k = 0; k < count; k++) spans.push(core.spanAt(raw.view, k));
+    if (plan.custom.length > 0) {
+      const merged = mergeCustom(plan, core.pending(), spans, raw.cut, raw.total, final);
+      spans = merged.spans;
+      cut = merged.cut;
+      core.setSpans(spans, merged.cut);
+    }
+    count = spans.length;
+    for (const s of spans) if (!s.cont) counter.add(entityName(plan, s.entity));
+    if (log) {
+      for (const s of spans) {
+        const last = log.list.at(-1);
+        if (s.cont && last) last.end = log.offset + s.end;
+        else {
+          const entity = entityName(plan, s.entity);
+          log.list.push({
+            entity,
+            start: log.offset + s.start,
+            end: log.offset + s.end,
+            validation: validationOf(plan, s.entity),
+          });
+        }
+      }
+      log.offset += cut;
+    }
   }
   // Nothing to rewrite and no carry in front: the chunk itself (or its head) is the output, without a copy.
-  if (spans.length === 0 && carried === 0) return chunk.subarray(0, core.passThrough());
+  if (count === 0 && carried === 0) return chunk.subarray(0, core.passThrough());
   return core.apply();
 }
 
