@@ -134,6 +134,28 @@ export const CASES: Case[] = [
   { entity: 'PHONE_NUMBER', text: 'tollfree 1-800-555-0199', want: `tollfree ${R('PHONE_NUMBER')}` },
   { entity: 'PHONE_NUMBER', text: 'paris 01 23 45 67 89', want: `paris ${R('PHONE_NUMBER')}` },
   { entity: 'PHONE_NUMBER', text: 'tél. ☎+33 1 23 45 67 89ü', want: `tél. ☎${R('PHONE_NUMBER')}ü` },
+  { entity: 'PHONE_NUMBER', text: 'uk mobile 07700 900123.', want: `uk mobile ${R('PHONE_NUMBER')}.` },
+  {
+    entity: 'PHONE_NUMBER',
+    text: 'berlin 030 12345678, mobil 0171 1234567',
+    want: `berlin ${R('PHONE_NUMBER')}, mobil ${R('PHONE_NUMBER')}`,
+  },
+  {
+    entity: 'PHONE_NUMBER',
+    text: 'au 0412 345 678 / (02) 1234 5678',
+    want: `au ${R('PHONE_NUMBER')} / ${R('PHONE_NUMBER')}`,
+  },
+  { entity: 'PHONE_NUMBER', text: 'roma 06 1234 5678', want: `roma ${R('PHONE_NUMBER')}` },
+  { entity: 'PHONE_NUMBER', text: 'sp (11) 91234-5678', want: `sp ${R('PHONE_NUMBER')}` },
+  {
+    entity: 'PHONE_NUMBER',
+    text: 'in 98765 43210; es 612 34 56 78',
+    want: `in ${R('PHONE_NUMBER')}; es ${R('PHONE_NUMBER')}`,
+  },
+  {
+    entity: 'PHONE_NUMBER',
+    text: 'no trunk 12345 678901 and 1234 1234567 and 412 345 678 and 12345 67890 and 512 34 56 78',
+  },
   { entity: 'PHONE_NUMBER', text: 'date 2024-01-15 time 12:30:45' },
   { entity: 'PHONE_NUMBER', text: 'three parts 192.168.100 and 10.0.0' },
   { entity: 'PHONE_NUMBER', text: 'version v1.2.3 and 415-555-010' },

@@ -311,21 +311,39 @@ export function detectPhone(p: usize, len: i32, i: i32, final: bool): i32 {
     if (digits < 8 || firstDigit == 0x30) return NONE;
   } else {
     if (seps != SEP_SPACE && seps != SEP_DASH && seps != SEP_DOT && !(paren == 2 && seps != SEP_DOT)) return NONE;
-    if (!nationalShape(groups, seps == SEP_DOT)) return NONE;
+    if (!nationalShape(groups, seps == SEP_DOT, firstDigit, paren == 2)) return NONE;
   }
   found(i, end, PHONE_NUMBER);
   return MATCH;
 }
 
 /**
- * The national groupings reported: 3-3-4 (North America), 3-4-4 (UK), 1-3-3-4 (North America with trunk prefix),
- * 2-2-2-2-2 (France). Dots only in 3-3-4. Other groupings of 10–11 digits are too often something else (account
- * numbers, IBAN tails, dates).
+ * The national groupings reported, as numbering plans and their national conventions write them: North America
+ * 3-3-4 (`415 555 0100`, also with dots) and 1-3-3-4 (`1-800-555-0199`); France 2-2-2-2-2; with the trunk prefix 0:
+ * UK 3-4-4 (`020 7946 0958`) and mobiles 5-6 (`07700 900123`), Germany 3-7/3-8 and 4-7 (`030 1234567`,
+ * `0171 1234567`), Australia 4-3-3 (`0412 345 678`) and 2-4-4 (`02 1234 5678`, also Italy); Brazil (2)-5-4 and
+ * (2)-4-4 with the area code in parentheses; India 5-5 and Spain 3-2-2-2 (first digit 6–9, mobile ranges). Other
+ * groupings are too often something else (account numbers, IBAN tails, dates).
  */
-function nationalShape(groups: i32, dots: bool): bool {
-  if (groups == 3) return g(0) == 3 && g(2) == 4 && (g(1) == 3 || (g(1) == 4 && !dots));
+function nationalShape(groups: i32, dots: bool, first: u32, paren: bool): bool {
+  const trunk = first == 0x30;
+  const mobile = first >= 0x36; // 6–9
+  if (groups == 3) {
+    if (g(0) == 3 && g(2) == 4 && (g(1) == 3 || (g(1) == 4 && !dots))) return true;
+    if (dots) return false;
+    if (trunk && g(0) == 4 && g(1) == 3 && g(2) == 3) return true;
+    if ((trunk || paren) && g(0) == 2 && g(1) == 4 && g(2) == 4) return true;
+    return paren && g(0) == 2 && g(1) == 5 && g(2) == 4;
+  }
   if (dots) return false;
-  if (groups == 4) return g(0) == 1 && g(1) == 3 && g(2) == 3 && g(3) == 4;
+  if (groups == 2) {
+    if (trunk) return (g(0) == 5 && g(1) == 6) || (g(0) == 4 && g(1) == 7) || (g(0) == 3 && (g(1) == 7 || g(1) == 8));
+    return mobile && g(0) == 5 && g(1) == 5;
+  }
+  if (groups == 4) {
+    if (g(0) == 1 && g(1) == 3 && g(2) == 3 && g(3) == 4) return true;
+    return mobile && g(0) == 3 && g(1) == 2 && g(2) == 2 && g(3) == 2;
+  }
   if (groups == 5) return g(0) == 2 && g(1) == 2 && g(2) == 2 && g(3) == 2 && g(4) == 2;
   return false;
 }

@@ -200,7 +200,7 @@ const N_ALL: u32 = 63;
 
 /**
  * Which number detectors can start at digit c (position i), from the length of the digit run and the two bytes after
- * it: grouped numbers continue with a separator and a digit (cards in groups of 3–6, SSN/NHS/phone groups of 1–4,
+ * it: grouped numbers continue with a separator and a digit (cards in groups of 3–6, SSN/NHS/phone groups of 1–5,
  * IPv4 octets), whole numbers have their own lengths (13–19 for a card, 9 for an SSN), and only a crypto address goes
  * on with letters. Most numbers in text (`137`, `42ms`, `12:30`, `"id":123456,`, `2024-05-03T…`) start nothing.
  */
@@ -222,9 +222,9 @@ function numberShapes(p: usize, len: i32, i: i32, c: u32): u32 {
     if (isDigit(after)) {
       if (next != 0x2e && run >= 3 && run <= 6) shapes |= N_CARD;
       if (run == 3) shapes |= N_SSN | N_NHS;
-      if (run <= 4) shapes |= N_PHONE;
+      if (run <= 5) shapes |= N_PHONE;
       if (next == 0x2e && run <= 3) shapes |= N_IPV4;
-    } else if (after == 0x28 && run <= 4) shapes |= N_PHONE;
+    } else if (after == 0x28 && run <= 5) shapes |= N_PHONE;
   }
   return shapes;
 }
