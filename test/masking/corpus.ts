@@ -160,6 +160,7 @@ export const CASES: Case[] = [
   { entity: 'PHONE_NUMBER', text: 'three parts 192.168.100 and 10.0.0' },
   { entity: 'PHONE_NUMBER', text: 'version v1.2.3 and 415-555-010' },
   { entity: 'PHONE_NUMBER', text: 'leading zero +0123456789 and +0 12 34 56 78' },
+  { entity: 'PHONE_NUMBER', text: 'plan lengths +1 415 555 010 and +44 20 7946 09581 and +33 1 23 45 67 8' },
   { entity: 'PHONE_NUMBER', text: 'other groupings 0532 0130 01 and 12-34-56-7890 and 1234 567 890' },
   { entity: 'PHONE_NUMBER', text: 'ungrouped 4155550100 and short +1234' },
   { entity: 'PHONE_NUMBER', text: 'dots not nanp 41.55.55.01.00' },

@@ -229,6 +229,8 @@ const SEP_DOT: i32 = 4;
 const MAX_GROUPS: i32 = 8;
 // Group lengths live after the 32 bytes the card detector uses.
 const GROUPS: usize = SCRATCH + 32;
+/** The first digits of an E.164 number (its country code), after the group lengths. */
+const LEAD: usize = SCRATCH + 48;
 
 /**
  * E.164 (`+` then 8–15 digits, first not 0, optionally grouped by single spaces, dashes or dots and one
@@ -255,6 +257,7 @@ export function detectPhone(p: usize, len: i32, i: i32, final: bool): i32 {
     const c = byteAt(p, j);
     if (isDigit(c)) {
       if (digits == 0) firstDigit = c;
+      if (digits < 3) store<u8>(LEAD + <usize>digits, <u8>(c - 0x30));
       digits++;
       if (digits > 15) return NONE;
       group++;
@@ -308,13 +311,49 @@ export function detectPhone(p: usize, len: i32, i: i32, final: bool): i32 {
     if ((c == 0x2d || c == 0x2e) && isDigit(byteAt(p, end + 1))) return NONE;
   }
   if (plus) {
-    if (digits < 8 || firstDigit == 0x30) return NONE;
+    if (digits < 8 || firstDigit == 0x30 || !e164Length(digits)) return NONE;
   } else {
     if (seps != SEP_SPACE && seps != SEP_DASH && seps != SEP_DOT && !(paren == 2 && seps != SEP_DOT)) return NONE;
     if (!nationalShape(groups, seps == SEP_DOT, firstDigit, paren == 2)) return NONE;
   }
   found(i, end, PHONE_NUMBER);
   return MATCH;
+}
+
+/**
+ * The national significant number's length for the country codes whose plans fix it (ITU-T E.164 assignments and
+ * the national plans): `+1 415 555 0100` has 10 digits after its code, `+44` 9–10, `+33` 9. Countries whose numbers
+ * vary more widely (Germany, Austria, Sweden, Finland…) and codes not listed keep E.164's own bound (8–15 in all).
+ */
+function e164Length(digits: i32): bool {
+  const a = <i32>load<u8>(LEAD);
+  const ab = a * 10 + <i32>load<u8>(LEAD + 1);
+  const abc = ab * 10 + <i32>load<u8>(LEAD + 2);
+  if (a == 1 || a == 7) return digits - 1 == 10; // NANP; Russia and Kazakhstan
+  let cc = 0;
+  let lo = 0;
+  let hi = 0;
+  switch (ab) {
+    case 27: case 31: case 33: case 34: case 40: case 41: case 48: case 61: cc = 2; lo = 9; hi = 9; break;
+    case 30: case 52: case 90: case 91: cc = 2; lo = 10; hi = 10; break;
+    case 32: case 36: cc = 2; lo = 8; hi = 9; break;
+    case 39: cc = 2; lo = 6; hi = 11; break;
+    case 44: cc = 2; lo = 9; hi = 10; break;
+    case 45: case 47: case 65: cc = 2; lo = 8; hi = 8; break;
+    case 55: cc = 2; lo = 10; hi = 11; break;
+    case 64: case 82: cc = 2; lo = 8; hi = 10; break;
+    case 81: cc = 2; lo = 9; hi = 10; break;
+    case 86: cc = 2; lo = 10; hi = 11; break;
+    default: break;
+  }
+  if (cc == 0) {
+    if (abc == 351) { cc = 3; lo = 9; hi = 9; }
+    else if (abc == 353) { cc = 3; lo = 7; hi = 9; }
+    else if (abc == 971 || abc == 972) { cc = 3; lo = 8; hi = 9; }
+    else return true;
+  }
+  const nsn = digits - cc;
+  return nsn >= lo && nsn <= hi;
 }
 
 /**
