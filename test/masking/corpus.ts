@@ -218,6 +218,11 @@ export const CASES: Case[] = [
     want: `cut off ${R('PRIVATE_KEY')}`,
     toEnd: true,
   },
+  {
+    entity: 'PRIVATE_KEY',
+    text: '{"type": "service_account", "private_key_id": "abc", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASC\\n-----END PRIVATE KEY-----\\n", "client_email": "x"}',
+    want: `{"type": "service_account", "private_key_id": "abc", "private_key": "${R('PRIVATE_KEY')}\\n", "client_email": "x"}`,
+  },
   { entity: 'PRIVATE_KEY', text: '-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----' },
   { entity: 'PRIVATE_KEY', text: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----' },
 

@@ -150,6 +150,21 @@ test('random mixes of values and near-misses: streamed in random pieces = masked
     '12',
     '+',
     'Bearer ',
+    '10.0.0.1',
+    '2001:db8::1',
+    'postgres://u:pw@db/x',
+    '1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2',
+    'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq',
+    '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',
+    'glpat-9eX2kLmN4pQrS7tUvWx1',
+    'sk_live_4eC39HqLyjWDarjtT1zdp7dc',
+    'routing 011000015',
+    'passport: 912803456',
+    '943 476 5919',
+    'AB123456C',
+    'aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    '912-70-1234',
+    '07700 900123',
   ];
   const r = rng(42);
   for (const strategy of ['redact', 'partial', 'hash'] as const) {
