@@ -59,8 +59,16 @@ function markExact(two: string): void {
   markStart(<u32>two.charCodeAt(0), <u32>two.charCodeAt(1));
 }
 
-// Digits: numbers of every kind. Two upper-case letters: IBAN and NINO prefixes, AKIA/ASIA, keywords in capitals.
-for (let a: u32 = 0x30; a <= 0x39; a++) for (let b: u32 = 0; b < 256; b++) markStart(a, b);
+// Digits: a longer number, a group and its separator, or a crypto address (1…, 3…, 0x…); a lone digit before
+// anything else starts nothing. Two upper-case letters: IBAN and NINO prefixes, AKIA/ASIA, keywords in capitals.
+for (let a: u32 = 0x30; a <= 0x39; a++) {
+  for (let b: u32 = 0; b < 256; b++) {
+    const letterOrDigit = b - 0x30 < 10 || (b | 0x20) - 0x61 < 26;
+    // '@' is also the scanner's sentinel: a digit at the end of the data is tried (it may wait for more).
+    if (b - 0x30 < 10 || b == 0x20 || b == 0x2d || b == 0x2e || b == 0x40 || (letterOrDigit && (a == 0x31 || a == 0x33)) ||
+      (a == 0x30 && (b | 0x20) == 0x78)) markStart(a, b);
+  }
+}
 for (let a: u32 = 0x41; a <= 0x5a; a++) for (let b: u32 = 0x41; b <= 0x5a; b++) markStart(a, b);
 markKeyword(0x61, 0x75); // authorization
 markKeyword(0x62, 0x65); // bearer
