@@ -124,6 +124,10 @@ export class PgConnection implements NetworkStreamProcessor {
 
   // ------------------------------------------------------------------------------------------------ client → server
 
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
   /** No more client bytes go upstream: the connection is over, or ending with a refusal the server is producing. */
   private ended(): boolean {
     return this.state === 'closed' || this.state === 'login-refusal';
@@ -467,7 +471,11 @@ export class PgConnection implements NetworkStreamProcessor {
     if (this.state === 'closed') return forward(Buffer.alloc(0), endOfStream);
     const frames = this.server.push(chunk);
     const out: Buffer[] = [];
-    for (const frame of frames) out.push(this.fromServer(frame));
+    for (const frame of frames) {
+      // Whatever the server says after the message that ended the connection (its ReadyForQuery) is not passed on.
+      if (this.isClosed()) break;
+      out.push(this.fromServer(frame));
+    }
     return forward(Buffer.concat(out), endOfStream);
   }
 

@@ -87,6 +87,8 @@ function classifyStatement(stmt: Node): StatementClass {
   const seenTables = new Map<string, TableAccess>();
   const functions = new Set<string>();
   const nested = new Set<string>();
+  /** The statement of a plain EXPLAIN: planned, not run (its tables still count). */
+  const planOnly = new Set<Node>();
 
   const visit = (value: unknown, parentKind: string | null): void => {
     if (Array.isArray(value)) {
@@ -111,6 +113,7 @@ function classifyStatement(stmt: Node): StatementClass {
       case 'DeleteStmt':
       case 'MergeStmt':
         if (node.relation) writes.add(node.relation as Node);
+        if (planOnly.has(node)) break;
         if ((type === 'UpdateStmt' || type === 'DeleteStmt') && node.whereClause === undefined) {
           out.unqualifiedWrite = true;
         }
@@ -159,20 +162,25 @@ function classifyStatement(stmt: Node): StatementClass {
         const options = (node.options as Node[] | undefined) ?? [];
         const analyze = options.some((o) => (o.DefElem as Node | undefined)?.defname === 'analyze');
         const inner = node.query as Node | undefined;
-        if (analyze && inner) nested.add(Object.keys(inner)[0] ?? 'Unknown');
+        const innerKind = inner ? Object.keys(inner)[0] : undefined;
+        if (inner && innerKind) {
+          if (analyze) nested.add(innerKind);
+          else planOnly.add(inner[innerKind] as Node);
+        }
         break;
       }
       case 'VariableSetStmt':
         if (ROLE_SETTINGS.has(String(node.name ?? '')) || node.kind === 'VAR_RESET_ALL') out.roleChange = true;
         break;
-      case 'FuncCall': {
-        const parts = (node.funcname as Node[] | undefined) ?? [];
-        const last = parts[parts.length - 1]?.String as Node | undefined;
-        if (last?.sval !== undefined) functions.add(String(last.sval));
+      case 'FuncCall':
+        addFunction(node);
         break;
-      }
-      case 'DoStmt':
       case 'CallStmt':
+        // CALL holds its FuncCall bare (`funccall`), without the {"FuncCall": …} wrapper.
+        if (node.funccall) addFunction(node.funccall as Node);
+        out.opaque = true;
+        break;
+      case 'DoStmt':
         out.opaque = true;
         break;
       case 'RangeVar': {
@@ -189,6 +197,12 @@ function classifyStatement(stmt: Node): StatementClass {
         break;
     }
     visit(node, parentKind ?? type);
+  };
+
+  const addFunction = (call: Node): void => {
+    const parts = (call.funcname as Node[] | undefined) ?? [];
+    const last = parts[parts.length - 1]?.String as Node | undefined;
+    if (last?.sval !== undefined) functions.add(String(last.sval));
   };
 
   const addTable = (parts: string[], access: TableAccess): void => {
