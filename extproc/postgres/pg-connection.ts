@@ -13,11 +13,14 @@
  * connection with an error that is rewritten into a protocol-violation error naming the cause.
  */
 import { randomUUID } from 'node:crypto';
-import type { Refusal, Session, Spine } from '../spine/index.ts';
+import type { MaskingEngine } from '../masking/index.ts';
+import type { ActionRun, Refusal, Session, Spine } from '../spine/index.ts';
 import { EMPTY_SQL, refusal } from '../spine/index.ts';
 import type { NetworkReply, NetworkStreamProcessor } from '../streams/index.ts';
 import { type PgFrame, PgFrameError, PgFrameReader } from './pg-frames.ts';
+import type { CatalogLogin } from './pg-catalog-client.ts';
 import { PendingRefusals, refusalError } from './pg-refusal.ts';
+import { type ColumnNames, ResultMasker } from './pg-result-masking.ts';
 import { AgentScram, ScramError, UpstreamScram } from './pg-scram.ts';
 import { sqlContext, statementAction } from './pg-statements.ts';
 import {
@@ -33,7 +36,7 @@ import {
   saslResponse,
   startupMessage,
 } from './pg-wire.ts';
-import { classify, type Classification } from './sql-classify.ts';
+import { classify, type Classification, type StatementClass } from './sql-classify.ts';
 
 export type ConnectionState =
   | 'startup'
@@ -70,6 +73,8 @@ const UNSUPPORTED_PROTOCOL = (9 << 16) | 9;
 
 /** Where the connection goes upstream, and as whom. */
 export interface PgLogin {
+  host: string;
+  port: number;
   user: string;
   database: string;
 }
@@ -84,6 +89,18 @@ export interface PgConnectionDeps {
   maxClientMessageBytes: number;
   /** Largest server message accepted (one row), header included. */
   maxServerMessageBytes: number;
+  engine(): Promise<MaskingEngine>;
+  /** Names of result columns, read from the target's catalog on the gateway's own connection. */
+  columnNames(login: CatalogLogin): ColumnNames;
+}
+
+/** An allowed statement whose result is still coming: its output is recorded when the result ends. */
+interface AwaitingOutput {
+  run: ActionRun;
+  /** A simple Query's statements end at ReadyForQuery; an extended-protocol Execute at its CommandComplete. */
+  endsAt: 'ready' | 'complete';
+  rowsBefore: number;
+  tags: string[];
 }
 
 /** A prepared statement of this connection, as the client's Parse gave it. */
@@ -110,6 +127,10 @@ export class PgConnection implements NetworkStreamProcessor {
   /** The refusal the next server ErrorResponse is rewritten into, in state login-refusal. */
   private loginRefusal: Buffer | null = null;
   private actions = 0;
+  private masker: ResultMasker | null = null;
+  /** The COPY … TO of allowed statements, in order, for the CopyOutResponses to come. */
+  private readonly copyOuts: NonNullable<StatementClass['copyOut']>[] = [];
+  private readonly awaitingOutput: AwaitingOutput[] = [];
 
   constructor(private readonly deps: PgConnectionDeps) {
     this.client = new PgFrameReader('client', deps.maxClientMessageBytes, 'untyped');
@@ -314,6 +335,11 @@ export class PgConnection implements NetworkStreamProcessor {
     }
     const credential = outcome.credential;
     if (credential?.kind !== 'password') throw new Error('unreachable: a postgres login is decided with a password');
+    const login = this.deps.login;
+    if (!login) throw new Error('unreachable: a login without a target login');
+    const names = this.deps.columnNames({ ...login, user: credential.user, password: credential.password.reveal() });
+    // The session's masking plan under the policies in force when each result is described.
+    this.masker = new ResultMasker(await this.deps.engine(), () => run.masking(), names);
     this.agentServerFinal = proven.serverFinal;
     this.to('server-final');
     return saslResponse(upstream.clientFinal(credential.password.reveal()));
@@ -458,11 +484,63 @@ export class PgConnection implements NetworkStreamProcessor {
     // Nothing to run (an empty query, or only comments): the server answers EmptyQueryResponse.
     if (classification.statements.length === 0) return null;
     const run = this.sessionRun();
+    const copies = classification.statements.flatMap((s) => (s.copyOut ? [s.copyOut] : []));
+    const unmaskable = this.unmaskableCopy(run, copies);
+    if (unmaskable) {
+      run.refuse(unmaskable, { statement: text.slice(0, 4096) });
+      return unmaskable;
+    }
     const sql = sqlContext(text, this.deps.login?.database ?? '', classification.statements);
     const outcome = await run.decide(statementAction(sql, classification, values), { maxHoldMs: 0, credential: null });
-    if (outcome.kind === 'allow') return null;
+    if (outcome.kind === 'allow') {
+      this.copyOuts.push(...copies);
+      this.awaitingOutput.push({
+        run,
+        endsAt: values === undefined ? 'ready' : 'complete',
+        rowsBefore: this.masker?.counts.rows ?? 0,
+        tags: [],
+      });
+      return null;
+    }
     if (outcome.kind === 'refuse') return outcome.refusal;
     return refusal('internal', 'internal error in the gateway');
+  }
+
+  /**
+   * A COPY … TO whose rows column rules could not be applied to: a query (its columns are not known before it runs)
+   * or a CSV or binary format, while the session's masking has column rules.
+   */
+  private unmaskableCopy(run: ActionRun, copies: NonNullable<StatementClass['copyOut']>[]): Refusal | null {
+    if (copies.length === 0 || (run.masking()?.columns.length ?? 0) === 0) return null;
+    const bad = copies.find((c) => c.table === null || c.format !== 'text');
+    if (!bad) return null;
+    return refusal(
+      'unmaskable-response',
+      bad.table === null
+        ? 'COPY (query) TO STDOUT cannot be masked by column here; COPY a table, or SELECT'
+        : `COPY in ${bad.format} format cannot be masked by column here; use the text format`,
+      'unmaskable-copy',
+    );
+  }
+
+  /** Records what the head statement's result was, once it ended. */
+  private outputEnded(on: 'ready' | 'complete' | 'error', tag?: string): void {
+    const head = this.awaitingOutput[0];
+    if (!head) return;
+    if (tag !== undefined) head.tags.push(tag);
+    if (on === 'complete' && head.endsAt === 'ready') return;
+    const done = on === 'ready' ? this.awaitingOutput.splice(0) : [this.awaitingOutput.shift() as AwaitingOutput];
+    const counts = this.masker?.counts;
+    for (const o of done) {
+      o.run.output({
+        commands: o.tags,
+        rows: (counts?.rows ?? 0) - o.rowsBefore,
+        maskedValues: counts?.maskedValues ?? 0,
+        withheldValues: counts?.withheldValues ?? 0,
+        sample: this.masker?.takeSample() ?? [],
+        ...(on === 'error' ? { error: true } : {}),
+      });
+    }
   }
 
   // ------------------------------------------------------------------------------------------------ server → client
@@ -474,12 +552,12 @@ export class PgConnection implements NetworkStreamProcessor {
     for (const frame of frames) {
       // Whatever the server says after the message that ended the connection (its ReadyForQuery) is not passed on.
       if (this.isClosed()) break;
-      out.push(this.fromServer(frame));
+      out.push(await this.fromServer(frame));
     }
     return forward(Buffer.concat(out), endOfStream);
   }
 
-  private fromServer(frame: PgFrame): Buffer {
+  private async fromServer(frame: PgFrame): Promise<Buffer> {
     switch (this.state) {
       case 'tls-answer':
         if (frame.type !== 'N') {
@@ -581,12 +659,44 @@ export class PgConnection implements NetworkStreamProcessor {
     return frame.raw;
   }
 
-  private result(frame: PgFrame): Buffer {
-    if (frame.type === 'E') {
-      const ours = this.refusals.answer(readNoticeFields(frame.body, 'ErrorResponse'));
-      if (ours) return ours;
+  private async result(frame: PgFrame): Promise<Buffer> {
+    const masker = this.masker;
+    if (!masker) throw new Error('unreachable: results before the login');
+    switch (frame.type) {
+      case 'D':
+        return masker.dataRow(frame);
+      case 'T':
+        return masker.rowDescription(frame);
+      case 'C': {
+        masker.resultEnded();
+        const r = new BodyReader(frame.body, 'CommandComplete');
+        this.outputEnded('complete', r.cstring());
+        return frame.raw;
+      }
+      case 'Z':
+        masker.resultEnded();
+        this.outputEnded('ready');
+        return frame.raw;
+      case 'n':
+      case 'I':
+        masker.resultEnded();
+        return frame.raw;
+      case 'H':
+        return masker.copyOut(frame, this.copyOuts.shift());
+      case 'd':
+        return masker.copyData(frame);
+      case 'E': {
+        masker.resultEnded();
+        const ours = this.refusals.answer(readNoticeFields(frame.body, 'ErrorResponse'));
+        if (ours) return ours;
+        this.outputEnded('error');
+        return masker.notice(frame);
+      }
+      case 'N':
+        return masker.notice(frame);
+      default:
+        return frame.raw;
     }
-    return frame.raw;
   }
 
   streamClosed(): void {

@@ -25,6 +25,11 @@ export interface StatementClass {
   roleChange: boolean;
   /** DO and CALL run code whose statements the gateway cannot see. */
   opaque: boolean;
+  /**
+   * For COPY … TO: what it writes — a table (and the columns listed, or null for all of them) or a query (table
+   * null) — and its format (`text`, `csv` or `binary`), so that the result can be masked by column.
+   */
+  copyOut?: { table: string | null; columns: string[] | null; format: string };
 }
 
 export type Classification = { ok: true; statements: StatementClass[] } | { ok: false; error: string };
@@ -123,9 +128,21 @@ function classifyStatement(stmt: Node): StatementClass {
       case 'LockStmt':
         for (const r of (node.relations as Node[] | undefined) ?? []) writes.add((r.RangeVar as Node) ?? r);
         break;
-      case 'CopyStmt':
+      case 'CopyStmt': {
         if (node.relation && node.is_from === true) writes.add(node.relation as Node);
+        if (node.is_from === true) break;
+        const rel = node.relation as Node | undefined;
+        const format = ((node.options as Node[] | undefined) ?? [])
+          .map((o) => o.DefElem as Node | undefined)
+          .find((d) => d?.defname === 'format');
+        const attlist = node.attlist as Node[] | undefined;
+        out.copyOut = {
+          table: rel ? tableName(rangeVarParts(rel)) : null,
+          columns: attlist ? attlist.map((a) => String((a.String as Node | undefined)?.sval ?? '')) : null,
+          format: String(((format?.arg as Node | undefined)?.String as Node | undefined)?.sval ?? 'text').toLowerCase(),
+        };
         break;
+      }
       case 'SelectStmt': {
         // SELECT … INTO creates and fills a table.
         const into = node.intoClause as Node | undefined;
@@ -184,9 +201,7 @@ function classifyStatement(stmt: Node): StatementClass {
         out.opaque = true;
         break;
       case 'RangeVar': {
-        const parts = [node.catalogname, node.schemaname, node.relname].filter(
-          (p): p is string => typeof p === 'string' && p !== '',
-        );
+        const parts = rangeVarParts(node);
         const write = writes.has(node);
         // A bare name that a WITH clause defines reads the CTE, not a table (a write target is always a table).
         if (!write && parts.length === 1 && cteNames.has(parts[0])) return;
@@ -206,8 +221,7 @@ function classifyStatement(stmt: Node): StatementClass {
   };
 
   const addTable = (parts: string[], access: TableAccess): void => {
-    // `public` is where an unqualified name resolves with the default search_path: one spelling for both.
-    const name = parts.length === 2 && parts[0] === 'public' ? parts[1] : parts.join('.');
+    const name = tableName(parts);
     if (seenTables.get(name) !== 'write') seenTables.set(name, access);
   };
 
@@ -218,6 +232,17 @@ function classifyStatement(stmt: Node): StatementClass {
   out.functions = [...functions];
   out.nestedKinds = [...nested].filter((k) => DML_KINDS.has(k) || k !== kind);
   return out;
+}
+
+function rangeVarParts(node: Node): string[] {
+  return [node.catalogname, node.schemaname, node.relname].filter(
+    (p): p is string => typeof p === 'string' && p !== '',
+  );
+}
+
+/** `public` is where an unqualified name resolves with the default search_path: one spelling for both. */
+export function tableName(parts: string[]): string {
+  return parts.length === 2 && parts[0] === 'public' ? parts[1] : parts.join('.');
 }
 
 function collectCteNames(value: unknown, into: Set<string>): void {
