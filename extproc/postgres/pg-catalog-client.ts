@@ -13,6 +13,8 @@ import {
   AUTH,
   BodyReader,
   cstr,
+  int16,
+  int32,
   message,
   readNoticeFields,
   saslInitialResponse,
@@ -52,7 +54,41 @@ export class PgCatalogClient {
 
   /** Runs `sql` (one statement, the gateway's own) and returns its rows. Calls are serialised. */
   query(sql: string): Promise<TextRows> {
-    const run = this.queue.then(() => this.run(sql));
+    return this.serialised(() => this.run(simpleQuery(sql)));
+  }
+
+  /**
+   * The planner's estimate of the rows `statement` touches: `EXPLAIN` (never ANALYZE: nothing runs) of the agent's
+   * one statement with the values it bound, sent as bound values through the extended protocol, never spliced into
+   * the text. Null when the server cannot plan it.
+   */
+  async estimateRows(statement: string, values: (Buffer | null)[], formats: number[]): Promise<number | null> {
+    const explain = `EXPLAIN (FORMAT JSON) ${statement}`;
+    const bind = message(
+      'B',
+      cstr(''),
+      cstr(''),
+      int16(formats.length),
+      ...formats.map(int16),
+      int16(values.length),
+      ...values.flatMap((v) => (v === null ? [int32(-1)] : [int32(v.length), v])),
+      int16(0),
+    );
+    const bytes = Buffer.concat([message('P', cstr(''), cstr(explain), int16(0)), bind, message('E', cstr(''), int32(0)), message('S')]);
+    try {
+      const rows = await this.serialised(() => this.run(bytes));
+      type PlanNode = { 'Node Type'?: string; 'Plan Rows'?: number; Plans?: PlanNode[] };
+      const top = (JSON.parse(rows[0]?.[0] ?? '[]') as { Plan?: PlanNode }[])[0]?.Plan;
+      // An UPDATE/DELETE/MERGE plan's top node (ModifyTable) estimates the rows it returns; its input, those it touches.
+      const n = top?.['Node Type'] === 'ModifyTable' ? top.Plans?.[0]?.['Plan Rows'] : top?.['Plan Rows'];
+      return typeof n === 'number' ? n : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private serialised<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -62,10 +98,11 @@ export class PgCatalogClient {
     this.socket = null;
   }
 
-  private async run(sql: string): Promise<TextRows> {
+  /** Sends `request` (a simple Query, or an extended-protocol batch ending in Sync) and reads until ReadyForQuery. */
+  private async run(request: Buffer): Promise<TextRows> {
     try {
       if (!this.socket) await this.connect();
-      this.socket?.write(simpleQuery(sql));
+      this.socket?.write(request);
       const rows: TextRows = [];
       let error: string | null = null;
       for (;;) {

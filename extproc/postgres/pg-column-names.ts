@@ -1,5 +1,6 @@
 /**
- * Table and column names of result columns, asked of the catalog on the gateway's own connection and cached per
+ * What the gateway asks a target's catalog (its own connection): the planner's estimate for approvers, and the table
+ * and column names of result columns, asked of the catalog on the gateway's own connection and cached per
  * target (a table's OID and its columns' numbers do not change while it exists; a cache entry is dropped when the
  * catalog no longer knows it).
  */
@@ -13,6 +14,10 @@ export class CatalogColumnNames implements ColumnNames {
   private readonly cache = new Map<string, { table: string; column: string }>();
 
   constructor(private readonly catalog: PgCatalogClient) {}
+
+  estimateRows(statement: string, values: (Buffer | null)[], formats: number[]): Promise<number | null> {
+    return this.catalog.estimateRows(statement, values, formats);
+  }
 
   async resolve(sources: ColumnSource[]): Promise<Map<string, { table: string; column: string }>> {
     const out = new Map<string, { table: string; column: string }>();

@@ -22,7 +22,7 @@ import type { CatalogLogin } from './pg-catalog-client.ts';
 import { PendingRefusals, refusalError } from './pg-refusal.ts';
 import { type ColumnNames, ResultMasker } from './pg-result-masking.ts';
 import { AgentScram, ScramError, UpstreamScram } from './pg-scram.ts';
-import { sqlContext, statementAction } from './pg-statements.ts';
+import { sqlContext, statementAction, wantsEstimate } from './pg-statements.ts';
 import {
   AUTH,
   authentication,
@@ -128,6 +128,7 @@ export class PgConnection implements NetworkStreamProcessor {
   private loginRefusal: Buffer | null = null;
   private actions = 0;
   private masker: ResultMasker | null = null;
+  private names: ColumnNames | null = null;
   /** The COPY … TO of allowed statements, in order, for the CopyOutResponses to come. */
   private readonly copyOuts: NonNullable<StatementClass['copyOut']>[] = [];
   private readonly awaitingOutput: AwaitingOutput[] = [];
@@ -338,6 +339,7 @@ export class PgConnection implements NetworkStreamProcessor {
     const login = this.deps.login;
     if (!login) throw new Error('unreachable: a login without a target login');
     const names = this.deps.columnNames({ ...login, user: credential.user, password: credential.password.reveal() });
+    this.names = names;
     // The session's masking plan under the policies in force when each result is described.
     this.masker = new ResultMasker(await this.deps.engine(), () => run.masking(), names);
     this.agentServerFinal = proven.serverFinal;
@@ -413,8 +415,9 @@ export class PgConnection implements NetworkStreamProcessor {
         const r = new BodyReader(frame.body, 'Bind');
         const portal = r.cstring();
         const name = r.cstring();
-        const formats = r.int16();
-        r.bytes(formats * 2);
+        const formatCount = r.int16();
+        const formats: number[] = [];
+        for (let i = 0; i < formatCount; i++) formats.push(r.int16());
         const count = r.int16();
         const values: (Buffer | null)[] = [];
         for (let i = 0; i < count; i++) {
@@ -427,7 +430,7 @@ export class PgConnection implements NetworkStreamProcessor {
         const prepared = this.prepared.get(name);
         // A statement this connection never prepared: the server refuses the Bind itself.
         if (!prepared) return frame.raw;
-        const refused = await this.decide(prepared.text, prepared.classification, values);
+        const refused = await this.decide(prepared.text, prepared.classification, { values, formats });
         return refused ? this.refusals.bind(refused, portal) : frame.raw;
       }
       case 'F': {
@@ -470,8 +473,9 @@ export class PgConnection implements NetworkStreamProcessor {
   private async decide(
     text: string,
     classification: Classification,
-    values: (Buffer | null)[] | undefined,
+    bound: { values: (Buffer | null)[]; formats: number[] } | undefined,
   ): Promise<Refusal | null> {
+    const values = bound?.values;
     if (!classification.ok) {
       const r = refusal(
         'bad-request',
@@ -491,7 +495,14 @@ export class PgConnection implements NetworkStreamProcessor {
       return unmaskable;
     }
     const sql = sqlContext(text, this.deps.login?.database ?? '', classification.statements);
-    const outcome = await run.decide(statementAction(sql, classification, values), { maxHoldMs: 0, credential: null });
+    const estimate =
+      wantsEstimate(classification) && this.names
+        ? await this.names.estimateRows(text, values ?? [], bound?.formats ?? [])
+        : null;
+    const outcome = await run.decide(statementAction(sql, classification, values, estimate), {
+      maxHoldMs: 0,
+      credential: null,
+    });
     if (outcome.kind === 'allow') {
       this.copyOuts.push(...copies);
       this.awaitingOutput.push({

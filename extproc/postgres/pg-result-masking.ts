@@ -21,6 +21,8 @@ export interface ColumnSource {
 
 /** Resolves table OIDs and column numbers to names (`table` as the classifier spells it: `orders`, `audit.log`). */
 export interface ColumnNames {
+  /** The planner's estimate of the rows a statement touches (for approvers), or null. */
+  estimateRows(statement: string, values: (Buffer | null)[], formats: number[]): Promise<number | null>;
   resolve(sources: ColumnSource[]): Promise<Map<string, { table: string; column: string }>>;
   /** A table's columns in order, for COPY without a column list. */
   tableColumns(table: string): Promise<string[]>;

@@ -48,6 +48,7 @@ export function statementAction(
   sql: SqlContext,
   classification: Extract<Classification, { ok: true }>,
   values: (Buffer | null)[] | undefined,
+  estimatedRows: number | null,
 ): Action {
   const valueHashes = values?.map((v) =>
     v === null ? null : createHash('sha256').update(v).digest('hex').slice(0, 16),
@@ -58,6 +59,7 @@ export function statementAction(
       statement: recordedText(sql.text),
       classification: classification.statements,
       ...(valueHashes ? { parameters: valueHashes.length, parameterHashes: valueHashes } : {}),
+      ...(estimatedRows === null ? {} : { estimatedRows }),
     },
     canonical: () => {
       const h = createHash('sha256').update(sql.text);
@@ -66,8 +68,19 @@ export function statementAction(
       }
       return `postgres-statement\0${values === undefined ? 'simple' : `bound:${values.length}`}\0${h.digest('hex')}`;
     },
-    summary: () => `${recordedText(sql.text)}${values?.length ? ` (${values.length} bound values)` : ''}`,
+    summary: () =>
+      `${recordedText(sql.text)}${values?.length ? ` (${values.length} bound value${values.length === 1 ? '' : 's'})` : ''}${
+        estimatedRows === null ? '' : ` ≈ ${estimatedRows} row${estimatedRows === 1 ? '' : 's'} (planner estimate)`
+      }`,
   };
+}
+
+/** Statements whose effect an approver needs to see as a row count. */
+const ESTIMATED_KINDS = new Set(['UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
+/** Whether the statement is one UPDATE, DELETE or MERGE (the planner's estimate is asked for those only). */
+export function wantsEstimate(classification: Extract<Classification, { ok: true }>): boolean {
+  return classification.statements.length === 1 && ESTIMATED_KINDS.has(classification.statements[0].kind);
 }
 
 function lengthPrefix(n: number): Buffer {

@@ -123,3 +123,37 @@ test('text the parser rejects is refused, and the session goes on', async () => 
     await c.end();
   }
 });
+
+test('DELETE … WHERE id = $1 needs approval, shows the planner estimate, and runs once with exactly the approved value', async () => {
+  const approver = await s.svc.principal('dba-1', ['approver'], ['dba']);
+  const c = s.client();
+  await c.connect();
+  try {
+    const del = (id: number) => c.query('DELETE FROM orders WHERE id = $1', [id]);
+    const first = await del(7).then(
+      () => assert.fail('ran without approval'),
+      (e: { code?: string; message: string }) => e,
+    );
+    assert.equal(first.code, '42501');
+    const id = /request (apr_[A-Za-z0-9]+)/.exec(first.message)?.[1];
+    assert.ok(id, first.message);
+    const shown = await s.svc.call(approver.token, 'GET', `/v1/approvals/${id}`);
+    assert.equal(shown.status, 200, JSON.stringify(shown.body));
+    assert.match(
+      JSON.stringify(shown.body),
+      /DELETE FROM orders WHERE id = \$1 \(1 bound value\) ≈ 1 row \(planner estimate\)/,
+    );
+    assert.equal((await s.svc.call(approver.token, 'POST', `/v1/approvals/${id}/approve`, {})).status, 200);
+    // The approval covers the statement with 7, not with 8.
+    await assert.rejects(del(8), (e: { code?: string }) => e.code === '42501');
+    assert.equal((await del(7)).rowCount, 1);
+    await assert.rejects(del(7), (e: { code?: string; message: string }) => {
+      assert.equal(e.code, '42501');
+      assert.match(e.message, /approval/);
+      return true;
+    });
+    assert.deepEqual((await c.query('SELECT count(*)::int AS n FROM orders WHERE id = 8')).rows, [{ n: 1 }]);
+  } finally {
+    await c.end();
+  }
+});
