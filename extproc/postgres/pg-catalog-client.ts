@@ -74,7 +74,12 @@ export class PgCatalogClient {
       ...values.flatMap((v) => (v === null ? [int32(-1)] : [int32(v.length), v])),
       int16(0),
     );
-    const bytes = Buffer.concat([message('P', cstr(''), cstr(explain), int16(0)), bind, message('E', cstr(''), int32(0)), message('S')]);
+    const bytes = Buffer.concat([
+      message('P', cstr(''), cstr(explain), int16(0)),
+      bind,
+      message('E', cstr(''), int32(0)),
+      message('S'),
+    ]);
     try {
       const rows = await this.serialised(() => this.run(bytes));
       type PlanNode = { 'Node Type'?: string; 'Plan Rows'?: number; Plans?: PlanNode[] };
