@@ -20,6 +20,7 @@ import type { NetworkReply, NetworkStreamProcessor } from '../streams/index.ts';
 import { type PgFrame, PgFrameError, PgFrameReader } from './pg-frames.ts';
 import type { CatalogLogin } from './pg-catalog-client.ts';
 import { PendingRefusals, refusalError } from './pg-refusal.ts';
+import { ResponseOrder } from './pg-responses.ts';
 import { type ColumnNames, ResultMasker } from './pg-result-masking.ts';
 import { AgentScram, ScramError, UpstreamScram } from './pg-scram.ts';
 import { sqlContext, statementAction, wantsEstimate } from './pg-statements.ts';
@@ -129,6 +130,7 @@ export class PgConnection implements NetworkStreamProcessor {
   private actions = 0;
   private masker: ResultMasker | null = null;
   private names: ColumnNames | null = null;
+  private readonly order = new ResponseOrder();
   /** The COPY … TO of allowed statements, in order, for the CopyOutResponses to come. */
   private readonly copyOuts: NonNullable<StatementClass['copyOut']>[] = [];
   private readonly awaitingOutput: AwaitingOutput[] = [];
@@ -398,6 +400,7 @@ export class PgConnection implements NetworkStreamProcessor {
         const r = new BodyReader(frame.body, 'Query');
         const text = r.cstring();
         r.end();
+        this.order.query();
         const refused = await this.decide(text, classify(text), undefined);
         return refused ? this.refusals.query(refused) : frame.raw;
       }
@@ -409,6 +412,7 @@ export class PgConnection implements NetworkStreamProcessor {
         r.bytes(types * 4);
         r.end();
         this.prepared.set(name, { text, classification: classify(text) });
+        this.order.parse(name);
         return frame.raw;
       }
       case 'B': {
@@ -424,9 +428,11 @@ export class PgConnection implements NetworkStreamProcessor {
           const length = r.int32();
           values.push(length === -1 ? null : r.bytes(length));
         }
-        const resultFormats = r.int16();
-        r.bytes(resultFormats * 2);
+        const resultFormatCount = r.int16();
+        const resultFormats: number[] = [];
+        for (let i = 0; i < resultFormatCount; i++) resultFormats.push(r.int16());
         r.end();
+        this.order.bind(portal, name, resultFormats);
         const prepared = this.prepared.get(name);
         // A statement this connection never prepared: the server refuses the Bind itself.
         if (!prepared) return frame.raw;
@@ -440,6 +446,7 @@ export class PgConnection implements NetworkStreamProcessor {
           'function-call',
         );
         this.sessionRun().refuse(r, { functionCall: true });
+        this.order.query();
         return this.refusals.query(r);
       }
       case 'C': {
@@ -448,11 +455,28 @@ export class PgConnection implements NetworkStreamProcessor {
         const name = r.cstring();
         r.end();
         if (kind === 'S') this.prepared.delete(name);
+        this.order.close(kind === 'S' ? 'S' : 'P', name);
         return frame.raw;
       }
-      case 'D':
-      case 'E':
+      case 'D': {
+        const r = new BodyReader(frame.body, 'Describe');
+        const kind = r.bytes(1).toString('latin1');
+        const name = r.cstring();
+        r.end();
+        this.order.describe(kind === 'S' ? 'S' : 'P', name);
+        return frame.raw;
+      }
+      case 'E': {
+        const r = new BodyReader(frame.body, 'Execute');
+        const portal = r.cstring();
+        r.int32();
+        r.end();
+        this.order.execute(portal);
+        return frame.raw;
+      }
       case 'S':
+        this.order.sync();
+        return frame.raw;
       case 'H':
       case 'X':
       case 'd':
@@ -674,23 +698,44 @@ export class PgConnection implements NetworkStreamProcessor {
     const masker = this.masker;
     if (!masker) throw new Error('unreachable: results before the login');
     switch (frame.type) {
-      case 'D':
+      case 'D': {
+        const starting = this.order.executeStarting();
+        if (starting) {
+          if (starting.described) masker.begin(starting.described, starting.formats);
+          else masker.resultEnded();
+        }
         return masker.dataRow(frame);
-      case 'T':
-        return masker.rowDescription(frame);
+      }
+      case 'T': {
+        const described = await masker.describe(frame);
+        if (this.order.rowDescription(described) === 'query') masker.begin(described);
+        return frame.raw;
+      }
+      case 'n':
+        this.order.noData();
+        return frame.raw;
+      case '1':
+        this.order.parseComplete();
+        return frame.raw;
+      case '3':
+        this.order.closeComplete();
+        return frame.raw;
       case 'C': {
         masker.resultEnded();
+        this.order.resultComplete();
         const r = new BodyReader(frame.body, 'CommandComplete');
         this.outputEnded('complete', r.cstring());
         return frame.raw;
       }
+      case 'I':
+      case 's':
+        masker.resultEnded();
+        this.order.resultComplete();
+        return frame.raw;
       case 'Z':
         masker.resultEnded();
+        this.order.readyForQuery();
         this.outputEnded('ready');
-        return frame.raw;
-      case 'n':
-      case 'I':
-        masker.resultEnded();
         return frame.raw;
       case 'H':
         return masker.copyOut(frame, this.copyOuts.shift());
@@ -698,6 +743,7 @@ export class PgConnection implements NetworkStreamProcessor {
         return masker.copyData(frame);
       case 'E': {
         masker.resultEnded();
+        this.order.error();
         const ours = this.refusals.answer(readNoticeFields(frame.body, 'ErrorResponse'));
         if (ours) return ours;
         this.outputEnded('error');

@@ -36,6 +36,9 @@ export const sourceKey = (s: ColumnSource): string => `${s.tableOid}:${s.attnum}
  */
 const BYTE_TYPES = new Set([25, 1043, 1042, 19, 17]);
 
+/** A result's columns as described: the rule that covers each (if any), its type, and the format described. */
+export type Described = { field: FieldMasking | undefined; type: number; binary: boolean }[];
+
 interface ColumnMask {
   field: FieldMasking | undefined;
   /** Binary format and not a text type: content detectors do not apply, a field rule withholds the value. */
@@ -66,10 +69,12 @@ export class ResultMasker {
     private readonly names: ColumnNames,
   ) {}
 
-  /** A RowDescription: decides how each column of the rows that follow is masked; passes the message on. */
-  async rowDescription(frame: PgFrame): Promise<Buffer> {
-    const plan = this.plan();
-    this.columns = null;
+  /**
+   * A RowDescription read: each column's rule (resolved through the catalog), type and format. Kept for the rows of
+   * this result, or — for a prepared statement's description — for every later execution of the statement, whose
+   * rows come with no RowDescription of their own.
+   */
+  async describe(frame: PgFrame): Promise<Described> {
     const r = new BodyReader(frame.body, 'RowDescription');
     const n = r.int16();
     const described: { name: string; source: ColumnSource; type: number; binary: boolean }[] = [];
@@ -82,19 +87,34 @@ export class ResultMasker {
       described.push({ name, source, type, binary: r.int16() === 1 });
     }
     r.end();
-    this.binary = described.map((d) => d.binary);
-    if (!plan || (plan.contentEmpty && plan.columns.length === 0)) return frame.raw;
-    const match = columnMatcher(plan);
+    const plan = this.plan();
+    const match = plan ? columnMatcher(plan) : null;
     const tableColumns = described.filter((d) => d.source.tableOid !== 0).map((d) => d.source);
-    const names = plan.columns.length > 0 && tableColumns.length > 0 ? await this.names.resolve(tableColumns) : null;
-    this.columns = described.map((d) => {
+    const names =
+      plan && plan.columns.length > 0 && tableColumns.length > 0 ? await this.names.resolve(tableColumns) : null;
+    return described.map((d) => {
       const origin = names?.get(sourceKey(d.source));
       // The rule of the column under its own name in its table, or under the name the result gives it.
-      const field = (origin && match(origin.column, origin.table)) ?? match(d.name, origin?.table);
-      return { field, opaqueBinary: d.binary && !BYTE_TYPES.has(d.type) };
+      const field = match
+        ? ((origin && match(origin.column, origin.table)) ?? match(d.name, origin?.table))
+        : undefined;
+      return { field, type: d.type, binary: d.binary };
     });
-    if (plan.contentEmpty && this.columns.every((c) => c.field === undefined)) this.columns = null;
-    return frame.raw;
+  }
+
+  /**
+   * The rows that follow are of `described`, in `formats` (a Bind's result format codes: none = all text, one = all
+   * columns, else one per column; absent = the formats the description itself gives).
+   */
+  begin(described: Described, formats?: number[]): void {
+    const binary = (i: number): boolean =>
+      formats === undefined
+        ? (described[i]?.binary ?? false)
+        : formats.length === 0
+          ? false
+          : (formats.length === 1 ? formats[0] : formats[i]) === 1;
+    this.binary = described.map((_, i) => binary(i));
+    this.columns = described.map((d, i) => ({ field: d.field, opaqueBinary: binary(i) && !BYTE_TYPES.has(d.type) }));
   }
 
   /** The sampled rows since the last call (masked as the client got them), and starts a new sample. */
@@ -126,6 +146,13 @@ export class ResultMasker {
     this.copyColumns = null;
   }
 
+  /** Whether rows can be masked now: a described result is running, or the session masks nothing. */
+  get ready(): boolean {
+    if (this.columns !== null) return true;
+    const plan = this.plan();
+    return !plan || (plan.contentEmpty && plan.columns.length === 0);
+  }
+
   dataRow(frame: PgFrame): Buffer {
     const out = this.maskRow(frame);
     this.counts.rows++;
@@ -136,7 +163,10 @@ export class ResultMasker {
   private maskRow(frame: PgFrame): Buffer {
     const columns = this.columns;
     const plan = this.plan();
-    if (!columns || !plan) return frame.raw;
+    if (!plan || (plan.contentEmpty && plan.columns.length === 0)) return frame.raw;
+    // Rows nobody described cannot be matched to their rules: never passed on unmasked.
+    if (!columns) throw new Error('a DataRow arrived with no RowDescription the gateway knows of');
+    if (plan.contentEmpty && columns.every((c) => c.field === undefined)) return frame.raw;
     const r = new BodyReader(frame.body, 'DataRow');
     const n = r.int16();
     const values: (Buffer | null)[] = [];
