@@ -94,3 +94,47 @@ test("psql's \\d and \\dt work under the sample policy", async () => {
   assert.match(d.out, /card_number/);
   assert.match(d.out, /customers_pkey/);
 });
+
+test('rows of a re-parsed statement are never masked by its old description: the connection ends instead', async () => {
+  // Regression: rows that come without a RowDescription (a prepared statement executed without Describe) were passed
+  // on unmasked; they are matched to the statement's Describe, which a new Parse of the same name forgets.
+  const c = s.client();
+  await c.connect();
+  const conn = (c as unknown as { connection: PgWire }).connection;
+  const rows: string[] = [];
+  conn.on('dataRow', (m: { fields: (string | null)[] }) => rows.push(m.fields.join('|')));
+  // Done when the connection ends (what the gateway does) or the second batch completed (what a leak looks like).
+  let ready = 0;
+  const done = new Promise<'ended' | 'answered'>((resolve) => {
+    conn.once('end', () => resolve('ended'));
+    conn.on('readyForQuery', () => {
+      if (++ready === 2) resolve('answered');
+    });
+  });
+  c.on('error', () => {});
+  conn.parse({ name: 's1', text: 'SELECT note FROM orders WHERE id = 1', types: [] });
+  conn.describe({ type: 'S', name: 's1' });
+  conn.sync();
+  conn.close({ type: 'S', name: 's1' });
+  conn.parse({ name: 's1', text: 'SELECT ssn FROM customers WHERE id = 2', types: [] });
+  conn.bind({ statement: 's1', portal: '', values: [] });
+  conn.execute({ portal: '', rows: 0 });
+  conn.sync();
+  const how = await done;
+  if (how === 'answered') await c.end();
+  assert.ok(!rows.some((r) => r.includes(SEEDED_CUSTOMERS[1].ssn)), `a clear ssn reached the client: ${rows}`);
+  assert.equal(how, 'ended');
+});
+
+/** The pg driver's wire-level connection (not in @types/pg). */
+interface PgWire {
+  on(event: string, listener: (m: any) => void): void;
+  once(event: string, listener: () => void): void;
+  on(event: 'readyForQuery', listener: () => void): void;
+  parse(q: { name: string; text: string; types: number[] }): void;
+  describe(m: { type: 'S' | 'P'; name: string }): void;
+  close(m: { type: 'S' | 'P'; name: string }): void;
+  bind(c: { statement: string; portal: string; values: unknown[] }): void;
+  execute(c: { portal: string; rows: number }): void;
+  sync(): void;
+}
