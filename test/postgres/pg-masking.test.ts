@@ -130,7 +130,6 @@ test('rows of a re-parsed statement are never masked by its old description: the
 interface PgWire {
   on(event: string, listener: (m: any) => void): void;
   once(event: string, listener: () => void): void;
-  on(event: 'readyForQuery', listener: () => void): void;
   parse(q: { name: string; text: string; types: number[] }): void;
   describe(m: { type: 'S' | 'P'; name: string }): void;
   close(m: { type: 'S' | 'P'; name: string }): void;
