@@ -14,6 +14,7 @@ import type { RedisClient } from '../common/redis-client.ts';
 import { decodeProtectedHeader, errors as joseErrors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import type { Agent, Registry } from './registry.ts';
+import { type ScramCandidate, type ScramVerifier, scramSalt, scramVerifier } from './scram-verifier.ts';
 import { ALG, type SigningKeys } from './signing-keys.ts';
 
 export const AGENT_TOKEN_TYPE = 'portcullis-agent+jwt';
@@ -21,6 +22,8 @@ const ISSUER = 'portcullis';
 const REVOKED = 'portcullis:tokens:revoked';
 const REVOKED_CHANNEL = 'portcullis:tokens:revoked';
 const tokenKey = (jti: string): string => `portcullis:token:${jti}`;
+/** The ids of an agent's tokens that carry a SCRAM verifier (members outlive their token; readers skip those). */
+const agentTokensKey = (agent: string): string => `portcullis:agent-tokens:${agent}`;
 /** How long a verified signature is trusted without re-checking it (never past the token's own expiry). */
 export const VERIFIED_TTL_MS = 5000;
 /** Verified tokens remembered at most; the oldest goes first. */
@@ -35,6 +38,14 @@ export interface TokenRecord {
   issuedAt: string;
   expiresAt: string;
   issuedBy: string;
+}
+
+/**
+ * What Redis keeps of a token: its record, and for PostgreSQL logins (where the agent proves its token with
+ * SCRAM-SHA-256 without sending it) the token's SCRAM verifier. The verifier is never returned by the admin API.
+ */
+interface StoredTokenRecord extends TokenRecord {
+  scram?: ScramVerifier;
 }
 
 export type TokenFailure =
@@ -150,7 +161,13 @@ export class AgentTokens {
       expiresAt: new Date((now + ttl) * 1000).toISOString(),
       issuedBy: req.issuedBy,
     };
-    await this.redis.set(tokenKey(jti), JSON.stringify(record), 'EX', ttl);
+    const stored: StoredTokenRecord = { ...record, scram: scramVerifier(token, scramSalt(agent.id)) };
+    await this.redis
+      .multi()
+      .set(tokenKey(jti), JSON.stringify(stored), 'EX', ttl)
+      .sadd(agentTokensKey(agent.id), jti)
+      .expire(agentTokensKey(agent.id), this.policy.maxTtlSeconds)
+      .exec();
     return { token, record };
   }
 
@@ -167,7 +184,39 @@ export class AgentTokens {
 
   async get(jti: string): Promise<TokenRecord | null> {
     const raw = await this.redis.get(tokenKey(jti));
-    return raw ? (JSON.parse(raw) as TokenRecord) : null;
+    if (!raw) return null;
+    const { scram: _verifier, ...record } = JSON.parse(raw) as StoredTokenRecord;
+    return record;
+  }
+
+  /** The live tokens of `agent` with their SCRAM verifiers: one of them is the token a SCRAM client proves. */
+  async scramCandidates(agent: string): Promise<ScramCandidate[]> {
+    const ids = await this.redis.smembers(agentTokensKey(agent));
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(ids.map(tokenKey));
+    const out: ScramCandidate[] = [];
+    raws.forEach((raw, i) => {
+      if (!raw) return;
+      const record = JSON.parse(raw) as StoredTokenRecord;
+      if (record.scram && record.agent === agent) out.push({ jti: ids[i], verifier: record.scram });
+    });
+    return out;
+  }
+
+  /**
+   * Verifies a token the client proved it holds without presenting it (a SCRAM proof against the token's verifier):
+   * the same checks as verify() after the signature, on the token's stored record.
+   */
+  async verifyProven(jti: string, target: string): Promise<TokenVerification> {
+    const record = await this.get(jti);
+    if (!record) return { ok: false, failure: 'expired', message: 'the agent token has expired; ask for a new one' };
+    const exp = Math.floor(Date.parse(record.expiresAt) / 1000);
+    if (exp * 1000 <= this.now())
+      return { ok: false, failure: 'expired', message: 'the agent token has expired; ask for a new one' };
+    return this.admit(
+      { jti, sub: record.agent, sessionId: record.sessionId, plan: record.plan, targets: record.targets, exp },
+      target,
+    );
   }
 
   /** Verifies a bearer token for use against `target`. Never throws for a bad token. */
@@ -183,6 +232,11 @@ export class AgentTokens {
     // Fast path: this exact token's signature was verified moments ago and it has not expired since.
     const claims = this.verified.get(digest, now) ?? (await this.verifySignature(token, digest, now));
     if ('failure' in claims) return claims;
+    return this.admit(claims, target);
+  }
+
+  /** What a token with valid claims must also pass: not revoked, scoped to `target`, its agent registered and enabled. */
+  private async admit(claims: VerifiedClaims, target: string): Promise<TokenVerification> {
     const { jti, targets } = claims;
     if (this.revoked.has(jti))
       return { ok: false, failure: 'revoked', message: `the agent token ${jti} has been revoked` };

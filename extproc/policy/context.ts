@@ -55,16 +55,27 @@ export interface K8sContext {
   patch: unknown;
 }
 
-/** A SQL statement as the Postgres parser classified it (filled by the Postgres issue). */
+/**
+ * One PostgreSQL action as the real Postgres parser classified it: a connection's login (`connect`), or the text of one
+ * Query or one bound statement of the extended protocol (docs/postgres.md).
+ */
 export interface SqlContext {
+  /** True for the login that opens a connection (no statement; `database` names the database). */
+  connect: boolean;
+  /** The database the connection is to. */
+  database: string;
   text: string;
-  /** Statement kinds as the parser names them, e.g. "SelectStmt", "DeleteStmt". */
+  /** Statement kinds as the parser names them, e.g. "SelectStmt", "DeleteStmt", and the kinds nested ones run. */
   statements: string[];
   readTables: string[];
   writeTables: string[];
   functions: string[];
   /** True for UPDATE/DELETE statements that have no WHERE clause. */
   unqualifiedWrite: boolean;
+  /** SET ROLE, SET SESSION AUTHORIZATION or their RESET. */
+  roleChange: boolean;
+  /** DO or CALL: code whose statements the gateway cannot see. */
+  opaque: boolean;
 }
 
 /** An SSH channel request (filled by the SSH issue). */
@@ -111,12 +122,16 @@ export const EMPTY_K8S: K8sContext = Object.freeze({
 }) as K8sContext;
 
 export const EMPTY_SQL: SqlContext = Object.freeze({
+  connect: false,
+  database: '',
   text: '',
   statements: [],
   readTables: [],
   writeTables: [],
   functions: [],
   unqualifiedWrite: false,
+  roleChange: false,
+  opaque: false,
 }) as SqlContext;
 
 export const EMPTY_SSH: SshContext = Object.freeze({
@@ -158,12 +173,16 @@ export const CEL_CONTEXT_SCHEMA = {
     patch: 'dyn',
   },
   sql: {
+    connect: 'bool',
+    database: 'string',
     text: 'string',
     statements: 'list<string>',
     readTables: 'list<string>',
     writeTables: 'list<string>',
     functions: 'list<string>',
     unqualifiedWrite: 'bool',
+    roleChange: 'bool',
+    opaque: 'bool',
   },
   ssh: {
     kind: 'string',

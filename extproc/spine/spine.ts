@@ -4,6 +4,7 @@
  * typed action and renders the outcome in its protocol. The spine never sees a wire format.
  */
 import type { Logger } from 'pino';
+import type { ScramCandidate } from '../identity/scram-verifier.ts';
 import { MaskingPlans } from '../policy/masking-plans.ts';
 import type { Protocol } from '../policy/context.ts';
 import { ActionRun, RECORDING_UNAVAILABLE } from './action-run.ts';
@@ -24,6 +25,11 @@ export interface AuthenticationRequest {
   target: string;
   /** The agent's short-lived token, as presented; undefined when none was. */
   token: string | undefined;
+  /**
+   * Instead of `token`: the id of a token the agent proved it holds without sending it (a SCRAM proof checked against
+   * one of scramCandidates()).
+   */
+  provenTokenId?: string;
 }
 
 export interface SpineOptions {
@@ -85,7 +91,10 @@ export class Spine {
         refusal('misconfigured', `gateway misconfigured: this listener names no ${req.protocol} target`, 'no-target'),
       );
     }
-    const verified = await this.core.tokens.verify(req.token, target.name);
+    const verified =
+      req.provenTokenId === undefined
+        ? await this.core.tokens.verify(req.token, target.name)
+        : await this.core.tokens.verifyProven(req.provenTokenId, target.name);
     if (!verified.ok) {
       const code =
         verified.failure === 'out_of_scope' || verified.failure === 'agent_disabled' ? 'forbidden' : 'unauthenticated';
@@ -115,6 +124,25 @@ export class Spine {
     }
     this.sessionEnds.opened(session, token.expiresAt.getTime());
     return { ok: true, session };
+  }
+
+  /**
+   * The address and upstream login name of a target whose credential is a password (no secret): a database login
+   * names its role before the agent has proved anything. Null when the target is unknown, of another protocol, or
+   * has no password credential.
+   */
+  upstreamLogin(targetName: string, protocol: Protocol): { address: string; user: string } | null {
+    const target = this.core.targets.get(targetName);
+    if (!target || target.kind !== protocol || target.credential?.kind !== 'password') return null;
+    return { address: target.address, user: target.credential.user };
+  }
+
+  /**
+   * The SCRAM verifiers of `agent`'s live tokens: a protocol whose clients prove a password without sending it
+   * (PostgreSQL) finds which token the agent holds, then authenticates with `provenTokenId`.
+   */
+  scramCandidates(agent: string): Promise<ScramCandidate[]> {
+    return this.core.tokens.scramCandidates(agent);
   }
 
   /** Starts one action of `session`; `requestId` is minted by the adapter at the start of the action. */
