@@ -14,9 +14,10 @@ import type { CompiledMasking } from '../masking/index.ts';
 import { EMPTY_K8S, EMPTY_SQL, EMPTY_SSH, type RequestContext } from '../policy/context.ts';
 import { decide } from '../policy/evaluate.ts';
 import type { MaskingPlans } from '../policy/masking-plans.ts';
+import type { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Decision } from '../policy/types.ts';
 import type { RecordingEventType, RecordResult } from '../recording/index.ts';
-import type { Action, DecideOptions, FinalOutcome, Outcome } from './action.ts';
+import type { Action, DecideOptions, FinalOutcome, Outcome, UpstreamAccess } from './action.ts';
 import type { GatewayCore } from './core.ts';
 import type { DecisionMetrics } from './decision-metrics.ts';
 import type { ApprovalStatus, DecisionEventData } from './decision-event.ts';
@@ -47,7 +48,7 @@ export class ActionRun {
 
   constructor(
     private readonly core: GatewayCore,
-    private readonly plans: MaskingPlans,
+    private readonly views: { plans: MaskingPlans; reads: ScopedReads },
     private readonly metrics: DecisionMetrics,
     readonly session: Session,
     /** Minted by the adapter when the action started; every event of the action carries it. */
@@ -58,7 +59,39 @@ export class ActionRun {
 
   /** The masking plan for this session's agent and target under the policies in force now (null: nothing masks). */
   masking(): CompiledMasking | null {
-    return this.plans.planFor(this.core.policies.current(), this.session.maskingScope);
+    return this.views.plans.planFor(this.core.policies.current(), this.session.maskingScope);
+  }
+
+  /** Whether a rule in scope may read `field` of the context ("k8s.object"): an adapter fills a costly field only then. */
+  reads(field: string): boolean {
+    return this.views.reads.reads(this.core.policies.current(), this.session.maskingScope, field);
+  }
+
+  /**
+   * The target's address, CA and credential, for a request the adapter makes itself before the decision (the
+   * Kubernetes adapter's dry run). When they cannot be had, the cause is recorded and the refusal the agent gets comes
+   * back; the adapter then refuses the action with it.
+   */
+  async upstream(credential: UpstreamSecret['kind']): Promise<{ access: UpstreamAccess } | { refusal: Refusal }> {
+    const got = await this.credential({ credential, maxHoldMs: 0 });
+    if ('refusal' in got) return { refusal: got.refusal };
+    if (!got.secret) throw new Error('no upstream credential kind was asked for');
+    const target = this.session.target;
+    try {
+      const ca = target.caRef ? await this.core.credentials.caFor?.(target) : undefined;
+      if (target.caRef && ca === undefined) throw new CredentialError(target.name, 'no CA source is configured');
+      return { access: { address: target.address, ca, credential: got.secret } };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error({ err: message }, 'upstream CA unavailable; refusing');
+      this.record('error', { code: 'upstream-credential', message });
+      return {
+        refusal: refusal(
+          'upstream-credential',
+          `the gateway could not read the CA of target ${target.name}; try again shortly`,
+        ),
+      };
+    }
   }
 
   get decided(): boolean {

@@ -54,3 +54,12 @@ export interface HeldOutcome {
   holdMs: number;
   resume(signal: AbortSignal): Promise<FinalOutcome>;
 }
+
+/** How an adapter reaches the target for a request of its own before the decision (a Kubernetes dry run). */
+export interface UpstreamAccess {
+  /** The target's address, e.g. https://10.0.0.1:6443. */
+  address: string;
+  /** PEM that verifies the target's certificate; undefined: the system's roots. */
+  ca: string | undefined;
+  credential: UpstreamSecret;
+}
