@@ -30,6 +30,7 @@ import type { HttpPhase, HttpReply, HttpStreamProcessor } from '../streams/index
 import { isClassifyError } from './classify-error.ts';
 import { classifyKubeRequest } from './classify-request.ts';
 import { dryRun, hasDryRunObject } from './dry-run.ts';
+import { objectDiff } from './object-diff.ts';
 import { bearerOf, durationOf, headerMap, requestMetadata, setHeader } from './envoy-messages.ts';
 import { kubeCanonical } from './kube-fingerprint.ts';
 import {
@@ -257,7 +258,8 @@ export class KubeProcessor implements HttpStreamProcessor {
   }
 
   private async decideAction(k8s: K8sContext, body: Buffer | null, maxHoldMs: number): Promise<Outcome> {
-    const action = new KubeAction(k8s, this.method, this.path, body, await this.recordedAction(k8s, body));
+    const recorded = await this.recordedAction(k8s, body);
+    const action = new KubeAction(k8s, this.method, this.path, body, recorded, () => effectOf(k8s, recorded));
     return this.action.decide(action, { maxHoldMs: Math.max(0, maxHoldMs), credential: 'bearer-token' });
   }
 
@@ -610,6 +612,18 @@ export class KubeProcessor implements HttpStreamProcessor {
   }
 }
 
+/**
+ * A dry-run write's effect for approvers: old → new as the recording keeps them (masked by the plan); a Secret's or
+ * service account's changed paths only, never their values.
+ */
+function effectOf(k8s: K8sContext, recorded: Record<string, unknown>): string[] {
+  if (k8s.object === null) return [];
+  if (k8s.resource === 'secrets' || k8s.resource === 'serviceaccounts')
+    return objectDiff(k8s.oldObject, k8s.object, { values: false });
+  const masked = recorded.k8s as { object: unknown; oldObject: unknown };
+  return objectDiff(masked.oldObject, masked.object);
+}
+
 /** A classified request as the spine's typed action; the approval key and summary are only made when a rule asks. */
 class KubeAction implements Action {
   readonly section: Action['section'];
@@ -620,6 +634,7 @@ class KubeAction implements Action {
     private readonly rawPath: string,
     private readonly body: Buffer | null,
     readonly recorded: Record<string, unknown>,
+    readonly effect: () => string[],
   ) {
     this.section = { protocol: 'kubernetes', k8s };
   }

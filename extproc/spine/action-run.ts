@@ -179,6 +179,7 @@ export class ActionRun {
         canonical: action.canonical(),
       }),
       summary: action.summary(),
+      ...(action.effect ? { effect: action.effect() } : {}),
       policy: decision.policy,
       policyVersion: decision.policyVersion,
       rule: decision.rule,

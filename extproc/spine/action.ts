@@ -22,6 +22,8 @@ export interface Action {
   canonical(): string | Uint8Array;
   /** One line for approvers, e.g. "PATCH deployments/web/scale in prod: replicas 20" (called with canonical()). */
   summary(): string;
+  /** What the action would change, masked, one line per change ("spec.replicas: 3 → 20"), where the adapter knows. */
+  effect?(): string[];
 }
 
 export interface DecideOptions {

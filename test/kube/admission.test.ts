@@ -5,6 +5,8 @@
  * `kubectl scale`. Also kubectl's protobuf bodies (`create configmap|secret`), decided by policy rather than by a 415.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import https from 'node:https';
 import { after, before, test } from 'node:test';
 import { findResource } from '../kube-apiserver/discovery.ts';
@@ -175,3 +177,19 @@ function raw(
     req.end(body);
   });
 }
+
+test('approvals show prints the effect of the write: the dry run old → new, one changed path a line', async () => {
+  const current = replicasOfWeb();
+  // A number no other test asks for: a pending request for the identical action would be shown instead.
+  const r = await stack.kubectl.run(['scale', 'deployment', 'web', '-n', 'prod', '--replicas=17']);
+  const id = /request (\S+) is waiting for approver group "sre"/.exec(r.stderr)?.[1];
+  assert.ok(id, r.stderr);
+  const approver = await stack.svc.principal('sre-effect', ['approver'], ['sre']);
+  // The service runs in this process: the CLI must run asynchronously, or it would wait on a blocked event loop.
+  const show = await promisify(execFile)(process.execPath, ['bin/portcullis.js', 'approvals', 'show', id], {
+    encoding: 'utf8',
+    env: { ...process.env, PORTCULLIS_ADMIN_URL: stack.svc.adminUrl, PORTCULLIS_TOKEN: approver.token },
+  });
+  assert.match(show.stdout, new RegExp(`effect:\\n  spec\\.replicas: ${current} → 17\\n`));
+  assert.doesNotMatch(show.stdout, /resourceVersion/, 'bookkeeping fields are not shown as changes');
+});
