@@ -29,6 +29,14 @@ import {
 import type { HttpPhase, HttpReply, HttpStreamProcessor } from '../streams/index.ts';
 import { isClassifyError } from './classify-error.ts';
 import { classifyKubeRequest } from './classify-request.ts';
+import {
+  accessReviewAnswer,
+  readReview,
+  reviewedAction,
+  rulesReviewAnswer,
+  selfReviewOf,
+  type ReviewKind,
+} from './access-review.ts';
 import { dryRun, hasDryRunObject } from './dry-run.ts';
 import { objectDiff } from './object-diff.ts';
 import { bearerOf, durationOf, headerMap, requestMetadata, setHeader } from './envoy-messages.ts';
@@ -239,6 +247,8 @@ export class KubeProcessor implements HttpStreamProcessor {
       this.responseMode =
         this.upgrade || !masksAnything(this.masking) ? 'none' : this.streaming ? 'streamed' : 'buffered';
     }
+    const review = selfReviewOf(k8s);
+    if (review) return this.answerReview(review, k8s, body);
     if (body !== null && body.length > 0 && k8s.body === null && k8s.patch === null && this.action.reads('k8s.body')) {
       // A protobuf body: the gateway never decodes it, so a rule over k8s.body cannot be given what it reads.
       return this.refuseClassified(
@@ -329,6 +339,40 @@ export class KubeProcessor implements HttpStreamProcessor {
         throw new Error(`unknown dry run result ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /**
+   * `kubectl auth can-i`: a self access review is answered from policy for this agent (access-review.ts), never
+   * forwarded, since the gateway's own credential is not what the agent may use. Recorded as the action asked about.
+   */
+  private async answerReview(kind: ReviewKind, k8s: K8sContext, body: Buffer | null): Promise<HttpReply> {
+    const read = readReview(kind, k8s.version, k8s, body, this.headers.get('content-type'));
+    if ('error' in read)
+      return this.refuseClassified(refusal('bad-request', read.error, 'bad-access-review'), k8s, body);
+    let answer: object;
+    if (read.kind === 'SelfSubjectRulesReview') {
+      this.action.refuse(
+        refusal(
+          'unsupported',
+          'rules reviews are answered as incomplete: policy conditions cannot be listed',
+          'rules-review',
+        ),
+        await this.recordedAction(k8s, body),
+      );
+      answer = rulesReviewAnswer(read.spec);
+    } else {
+      const asked = reviewedAction(read.spec);
+      if ('error' in asked)
+        return this.refuseClassified(refusal('bad-request', asked.error, 'bad-access-review'), k8s, body);
+      const { method: _m, path: _p, ...question } = asked;
+      const recorded = { method: this.method, path: k8s.path, review: kind, k8s: question };
+      const decision = this.action.review(new KubeAction(asked, '', '', null, recorded, () => []));
+      answer = accessReviewAnswer(read.spec, asked, decision);
+    }
+    const out = Buffer.from(JSON.stringify(answer));
+    this.run?.output({ status: 201, answeredBy: 'gateway', review: kind, bytes: out.length });
+    this.transition('nothing');
+    return this.respond({ immediate_response: jsonResponse(201, out, 'access_review', this.requestId) }, true);
   }
 
   /**

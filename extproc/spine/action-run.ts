@@ -31,6 +31,8 @@ type RunState = 'undecided' | 'awaiting-approval' | 'decided';
 interface DecisionBasis {
   decision: Decision | null;
   approval?: DecisionEventData['approval'];
+  /** The action was a question about another action, answered with `decision` (see review()). */
+  review?: true;
 }
 
 const GATEWAY: DecisionBasis = { decision: null };
@@ -134,6 +136,19 @@ export class ActionRun {
         throw new Error(`unknown decision ${String(never)}`);
       }
     }
+  }
+
+  /**
+   * Answers a question about `action` ("may I?") with the same decide() as the data path, without acting on it: no
+   * approval is requested, no credential fetched, nothing goes upstream. Recorded as the action asked about and a
+   * decision marked `review`, whose `action` is the answer.
+   */
+  review(action: Action): Decision {
+    if (this.state !== 'undecided') throw new Error(`action ${this.requestId} is already ${this.state}`);
+    this.record('action', action.recorded);
+    const decision = decide(this.core.policies.current(), this.context(action), this.session.target.defaultAction);
+    this.finish({ kind: 'allow', credential: null }, { decision, review: true });
+    return decision;
   }
 
   /** Records what came back to the agent, once (later calls are ignored: the first is what the agent got). */
@@ -294,7 +309,13 @@ export class ActionRun {
     const d = basis.decision;
     const refused = outcome.kind === 'refuse' ? outcome.refusal : null;
     const enforced: DecisionEventData['action'] =
-      refused === null ? 'allow' : refused.code === 'approval-required' ? 'require_approval' : 'deny';
+      basis.review && d
+        ? d.action
+        : refused === null
+          ? 'allow'
+          : refused.code === 'approval-required'
+            ? 'require_approval'
+            : 'deny';
     const byPolicy =
       d !== null
       && (refused === null
@@ -322,6 +343,7 @@ export class ActionRun {
           }
         : {}),
       ...(basis.approval ? { approval: basis.approval } : {}),
+      ...(basis.review ? { review: true as const } : {}),
       latencyMs: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
     };
     this.metrics.decided(

@@ -17,6 +17,7 @@ export type {
 } from './action.ts';
 export { REFUSAL_CODES, refusal, type Refusal, type RefusalCode } from './refusal.ts';
 export type { DecisionEventData, ApprovalStatus } from './decision-event.ts';
+export type { Decision } from '../policy/types.ts';
 export type {
   GatewayCore,
   DataPathMetrics,

@@ -193,3 +193,39 @@ test('approvals show prints the effect of the write: the dry run old → new, on
   assert.match(show.stdout, new RegExp(`effect:\\n  spec\\.replicas: ${current} → 17\\n`));
   assert.doesNotMatch(show.stdout, /resourceVersion/, 'bookkeeping fields are not shown as changes');
 });
+
+test('kubectl auth can-i is answered by policy for the agent, never forwarded', async () => {
+  const from = api.requests.length;
+  const del = await stack.kubectl.run(['auth', 'can-i', 'delete', 'namespaces']);
+  assert.equal(del.code, 1, del.stderr);
+  assert.match(del.stdout, /^no\b/);
+  const get = await stack.kubectl.run(['auth', 'can-i', 'get', 'pods', '-n', 'dev']);
+  assert.equal(get.code, 0, get.stderr);
+  assert.equal(get.stdout.trim(), 'yes');
+  const secret = await stack.kubectl.run(['auth', 'can-i', 'create', 'secrets', '-n', 'prod']);
+  assert.match(secret.stdout, /^no\b/);
+  const list = await stack.kubectl.run(['auth', 'can-i', '--list', '-n', 'dev']);
+  assert.match(list.stdout + list.stderr, /cannot be listed/);
+  assert.ok(
+    api.requests.slice(from).every((q) => !q.path.includes('subjectaccessreviews') && !q.path.includes('rulesreviews')),
+    'no review reached the API server',
+  );
+});
+
+test('a JSON SelfSubjectAccessReview gets the same answer, with the reason', async () => {
+  const review = (verb: string, resource: string, namespace: string) =>
+    JSON.stringify({
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      spec: { resourceAttributes: { verb, resource, namespace } },
+    });
+  const path = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
+  const no = await raw('POST', path, review('delete', 'namespaces', ''), 'application/json');
+  assert.equal(no.status, 201, no.body);
+  const noStatus = JSON.parse(no.body).status;
+  assert.equal(noStatus.allowed, false);
+  assert.match(noStatus.reason, /Deleting namespaces is not allowed for agents\./);
+  const yes = await raw('POST', path, review('list', 'pods', 'dev'), 'application/json');
+  assert.equal(JSON.parse(yes.body).status.allowed, true);
+  assert.match(JSON.parse(yes.body).status.reason, /read-anything/);
+});
