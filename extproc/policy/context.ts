@@ -53,6 +53,14 @@ export interface K8sContext {
   patchType: string;
   /** For patch: the patch document as sent (a JSON Patch array, or a merge/strategic/apply object); null otherwise. */
   patch: unknown;
+  /**
+   * The object the API server would store for this write (create, update, patch of an object, its status or scale),
+   * from a dry run of the same request (docs/kubernetes.md), whatever the body's encoding or patch type; null for
+   * other requests, and when no rule in scope reads `k8s.object` or `k8s.oldObject` (then no dry run is made).
+   */
+  object: unknown;
+  /** With `object`, for an update or patch: the object as it is now (a GET before the dry run); null otherwise. */
+  oldObject: unknown;
 }
 
 /**
@@ -119,6 +127,8 @@ export const EMPTY_K8S: K8sContext = Object.freeze({
   body: null,
   patchType: '',
   patch: null,
+  object: null,
+  oldObject: null,
 }) as K8sContext;
 
 export const EMPTY_SQL: SqlContext = Object.freeze({
@@ -171,6 +181,8 @@ export const CEL_CONTEXT_SCHEMA = {
     body: 'dyn',
     patchType: 'string',
     patch: 'dyn',
+    object: 'dyn',
+    oldObject: 'dyn',
   },
   sql: {
     connect: 'bool',

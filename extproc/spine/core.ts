@@ -33,6 +33,8 @@ export interface TokenVerifier {
 export interface CredentialSource {
   /** The target's upstream credential; throws CredentialError when there is none or it cannot be obtained now. */
   credentialFor(target: Target): Promise<UpstreamSecret>;
+  /** The PEM that verifies the target's certificate (its caRef); needed by adapters that call the target themselves. */
+  caFor?(target: Target): Promise<string | undefined>;
 }
 
 export interface DataPathMetrics {

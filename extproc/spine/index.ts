@@ -6,9 +6,18 @@ export { Spine, type Authentication, type AuthenticationRequest, type SpineOptio
 export { SessionEnds, type SessionEndReason, type SessionEndsOptions } from './session-ends.ts';
 export type { ActionRun } from './action-run.ts';
 export type { Session } from './session.ts';
-export type { Action, ActionSection, DecideOptions, FinalOutcome, HeldOutcome, Outcome } from './action.ts';
+export type {
+  Action,
+  ActionSection,
+  DecideOptions,
+  FinalOutcome,
+  HeldOutcome,
+  Outcome,
+  UpstreamAccess,
+} from './action.ts';
 export { REFUSAL_CODES, refusal, type Refusal, type RefusalCode } from './refusal.ts';
 export type { DecisionEventData, ApprovalStatus } from './decision-event.ts';
+export type { Decision } from '../policy/types.ts';
 export type {
   GatewayCore,
   DataPathMetrics,

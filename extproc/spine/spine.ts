@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { ScramCandidate } from '../identity/scram-verifier.ts';
 import { MaskingPlans } from '../policy/masking-plans.ts';
+import { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Protocol } from '../policy/context.ts';
 import { ActionRun, RECORDING_UNAVAILABLE } from './action-run.ts';
 import type { GatewayCore } from './core.ts';
@@ -49,7 +50,7 @@ const SESSION_ENDED = refusal(
 );
 
 export class Spine {
-  private readonly plans = new MaskingPlans();
+  private readonly views = { plans: new MaskingPlans(), reads: new ScopedReads() };
   private readonly seen = new SeenSessions();
   private readonly metrics: DecisionMetrics;
   /** Sessions by token id (a token names one session). */
@@ -147,7 +148,7 @@ export class Spine {
 
   /** Starts one action of `session`; `requestId` is minted by the adapter at the start of the action. */
   begin(session: Session, requestId: string): ActionRun {
-    return new ActionRun(this.core, this.plans, this.metrics, session, requestId, this.sessionEnds);
+    return new ActionRun(this.core, this.views, this.metrics, session, requestId, this.sessionEnds);
   }
 
   private refused(protocol: Protocol, r: Refusal): Authentication {

@@ -124,7 +124,10 @@ test('scaling prod above 10 needs an approval; approved once it runs once', asyn
   const third = await kubectl.run(args);
   assert.notEqual(third.code, 0);
   assert.match(third.stderr, /approval required/);
-  const scales = api.requests.filter((q) => q.method === 'PATCH' && q.path.includes('/deployments/web/scale'));
+  // The rule reads k8s.object: each attempt is dry-run first (dryRun=All); only the approved one was written.
+  const scales = api.requests.filter(
+    (q) => q.method === 'PATCH' && q.path.includes('/deployments/web/scale') && !q.path.includes('dryRun=All'),
+  );
   assert.equal(scales.length, 1, 'the API server saw exactly the approved scale');
 });
 
