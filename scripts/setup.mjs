@@ -65,7 +65,8 @@ function debianPackages() {
 
 function wasm() {
   if (!existsSync(join(root, 'wasm-filter', 'build.mjs'))) return;
-  if (existsSync(join(root, 'wasm-filter', 'build', 'masking.wasm'))) return;
+  const built = ['masking.wasm', 'filter.wasm'].every((f) => existsSync(join(root, 'wasm-filter', 'build', f)));
+  if (built) return;
   execFileSync('node', ['wasm-filter/build.mjs'], { cwd: root, stdio: 'inherit' });
 }
 

@@ -1,0 +1,372 @@
+// The Portcullis proxy-wasm HTTP filter (ABI 0.2.1), placed before ext_proc on the Kubernetes listener. It does what
+// must not cost a gRPC round trip: refuses, from a compiled policy snapshot, requests whose outcome depends on nothing
+// else (no token, a malformed or revoked token, exec/attach/port-forward, deleting namespaces) with a Kubernetes
+// Status; sets the request id; masks streamed response bodies chunk by chunk with the shared masking core. Every
+// other request goes on to ext_proc, which stays the authority.
+//
+// Rules that keep the VM alive (a trap kills it for good, docs/envoy-behaviour.md D.4): nothing runs at top level
+// (only constants and static memory), no AssemblyScript allocation (runtime stub, static regions in memory.ts), every
+// host status checked, every length bounded before a load or store. build.mjs refuses a module with `unreachable`, a
+// start function, an `abort` import or an import outside the ABI.
+import {
+  CONTINUE, HTTP_CALL_RESPONSE_BODY, HTTP_CALL_RESPONSE_HEADERS, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_WARN, OK,
+  PLUGIN_CONFIGURATION, proxy_get_buffer_bytes, proxy_http_call, proxy_remove_header_map_value,
+  proxy_replace_header_map_value, proxy_set_buffer_bytes, proxy_set_tick_period_milliseconds, random_get,
+  REQUEST_HEADERS, RESPONSE_BODY, RESPONSE_HEADERS, STOP_ITERATION,
+} from "./abi";
+import {
+  BYTES_MASKED, count, DENIED_LOCALLY, defineMetrics, log, logWith, MASK_FAILURES, pairsAdd, pairsAddLiterals,
+  pairsBuild, pairsLen, pairsPtr, pairsStart, readHeader, REQUESTS_SEEN, sendStatus, SNAPSHOT_REFRESH_FAILED,
+  SNAPSHOT_REFRESHED, valueLen, valuePtr,
+} from "./http";
+import {
+  bytesEqual, bytesEqualLiteral, indexOf, literal, RET_LEN, RET_PTR, retLen, retPtr, scratchAlloc, scratchMark,
+  scratchRelease, scratchReset, writeLiteral,
+} from "./memory";
+import {
+  classifyAuthorization, decodeBase64Url, decodedLen, decodedPtr, formatUuid, isStreamedResponse, matchPattern,
+  pathLength, payloadLen, payloadStart, TOKEN_JWT, TOKEN_MALFORMED,
+} from "./request";
+import {
+  activeText, candidateText, denyCount, denyField, embeddedSnapshotStart, entityMask, hasSnapshot, keepOf,
+  MAX_ENTITY, parseCandidate, parseSettings, refreshAuthorityLen, refreshAuthorityOff, refreshClusterLen,
+  refreshClusterOff, refreshConfigured, refreshPathLen, refreshPathOff, refreshPeriodMs, refreshTimeoutMs,
+  refreshTokenLen, refreshTokenOff, revokedCount, revokedLength, revokedOffset, settingsText, strategyOf, TEXT_MAX,
+  tokenRequired, versionLength, versionOffset,
+} from "./snapshot";
+import {
+  beginChunk, carryLength, claimSlot, configureEntity, finishChunk, maskedLen, maskedPtr, releaseSlot, slotOf,
+} from "./stream-masking";
+
+
+let rootContextId: u32 = 0;
+let calloutInFlight: bool = false;
+/** Body bytes read from the host per call, so a large chunk never needs a large scratch region. */
+const BODY_WINDOW: i32 = 64 * 1024;
+
+export function proxy_abi_version_0_2_1(): void {}
+
+/** The host asks for memory to hand us a value; it lives until the callback that asked returns. */
+export function malloc(size: i32): usize {
+  return scratchAlloc(size);
+}
+
+export function proxy_on_memory_allocate(size: i32): usize {
+  return scratchAlloc(size);
+}
+
+export function proxy_on_context_create(contextId: u32, parentContextId: u32): void {
+  scratchReset();
+  if (parentContextId == 0) rootContextId = contextId;
+}
+
+export function proxy_on_vm_start(rootId: u32, vmConfigurationSize: i32): i32 {
+  scratchReset();
+  return 1;
+}
+
+/** Applies the active snapshot's masking strategies to the core (its table is shared by every stream). */
+function configureMasking(): void {
+  for (let e = 0; e < MAX_ENTITY; e++) {
+    if ((entityMask() & ((<u32>1) << <u32>e)) != 0) configureEntity(e, strategyOf(e), keepOf(e));
+  }
+}
+
+function logSnapshotVersion(what: string): void {
+  logWith(LOG_INFO, what, activeText() + <usize>versionOffset(), versionLength());
+}
+
+export function proxy_on_configure(rootId: u32, configurationSize: i32): i32 {
+  scratchReset();
+  defineMetrics();
+  if (configurationSize < 0 || configurationSize > TEXT_MAX + 4096) {
+    log(LOG_ERROR, "portcullis: plugin configuration too large");
+    return 0;
+  }
+  let p: usize = 0;
+  let n = 0;
+  if (configurationSize > 0) {
+    if (proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, configurationSize, RET_PTR, RET_LEN) != OK) {
+      log(LOG_ERROR, "portcullis: plugin configuration unreadable");
+      return 0;
+    }
+    p = retPtr();
+    n = retLen();
+  }
+  if (!parseSettings(p, n)) {
+    log(LOG_ERROR, "portcullis: plugin configuration invalid (refresh-* settings)");
+    return 0;
+  }
+  if (embeddedSnapshotStart >= 0) {
+    const sn = n - embeddedSnapshotStart;
+    if (sn > TEXT_MAX) {
+      log(LOG_ERROR, "portcullis: snapshot in the plugin configuration too large");
+      return 0;
+    }
+    memory.copy(candidateText(), p + <usize>embeddedSnapshotStart, <usize>sn);
+    if (!parseCandidate(sn)) {
+      log(LOG_ERROR, "portcullis: snapshot in the plugin configuration invalid");
+      return 0;
+    }
+    configureMasking();
+    logSnapshotVersion("portcullis: snapshot from configuration, version ");
+  }
+  if (refreshConfigured()) proxy_set_tick_period_milliseconds(<u32>refreshPeriodMs);
+  return 1;
+}
+
+// ------------------------------------------------------------------------------------------------ refresh
+
+export function proxy_on_tick(rootId: u32): void {
+  scratchReset();
+  if (!refreshConfigured() || calloutInFlight) return;
+  const s = settingsText();
+  const token = scratchAlloc(7 + refreshTokenLen);
+  if (token == 0) return;
+  writeLiteral("Bearer ", token);
+  memory.copy(token + 7, s + <usize>refreshTokenOff, <usize>refreshTokenLen);
+  pairsStart();
+  pairsAddLiterals(":method", "GET");
+  const path = literal(":path");
+  const authority = literal(":authority");
+  const auth = literal("authorization");
+  if (path == 0 || authority == 0 || auth == 0) return;
+  pairsAdd(path, 5, s + <usize>refreshPathOff, refreshPathLen);
+  pairsAdd(authority, 10, s + <usize>refreshAuthorityOff, refreshAuthorityLen);
+  pairsAdd(auth, 13, token, 7 + refreshTokenLen);
+  pairsAddLiterals("accept", "text/plain");
+  if (!pairsBuild()) return;
+  const tokenOut = scratchAlloc(4);
+  if (tokenOut == 0) return;
+  const r = proxy_http_call(
+    s + <usize>refreshClusterOff, refreshClusterLen, pairsPtr, pairsLen, 0, 0, 0, 0, <u32>refreshTimeoutMs, tokenOut,
+  );
+  if (r == OK) {
+    calloutInFlight = true;
+  } else {
+    count(SNAPSHOT_REFRESH_FAILED, 1);
+    log(LOG_WARN, "portcullis: snapshot refresh call refused by the host; keeping the last good snapshot");
+  }
+}
+
+export function proxy_on_http_call_response(
+  rootId: u32, token: u32, headerCount: i32, bodySize: i32, trailerCount: i32,
+): void {
+  scratchReset();
+  calloutInFlight = false;
+  let ok = false;
+  if (readHeader(HTTP_CALL_RESPONSE_HEADERS, ":status") && bytesEqualLiteral(valuePtr, valueLen, "200")
+      && bodySize > 0 && bodySize <= TEXT_MAX
+      && proxy_get_buffer_bytes(HTTP_CALL_RESPONSE_BODY, 0, bodySize, RET_PTR, RET_LEN) == OK
+      && retLen() == bodySize) {
+    memory.copy(candidateText(), retPtr(), <usize>bodySize);
+    ok = parseCandidate(bodySize);
+  }
+  if (ok) {
+    configureMasking();
+    count(SNAPSHOT_REFRESHED, 1);
+    logWith(LOG_DEBUG, "portcullis: snapshot refreshed, version ", activeText() + <usize>versionOffset(),
+      versionLength());
+  } else {
+    count(SNAPSHOT_REFRESH_FAILED, 1);
+    if (hasSnapshot()) {
+      logWith(LOG_WARN, "portcullis: snapshot refresh failed; keeping version ",
+        activeText() + <usize>versionOffset(), versionLength());
+    } else {
+      log(LOG_WARN, "portcullis: snapshot refresh failed; no snapshot yet, every request goes to ext_proc");
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ requests
+
+/** Sets our own request id (replacing the one the HCM added, or one the agent sent); its bytes at requestIdPtr. */
+let requestIdPtr: usize = 0;
+let requestIdLen: i32 = 0;
+
+function setRequestId(): void {
+  requestIdLen = 0;
+  const raw = scratchAlloc(16);
+  const id = scratchAlloc(36);
+  if (raw == 0 || id == 0 || random_get(raw, 16) != 0) return;
+  formatUuid(raw, id);
+  const k = literal("x-request-id");
+  if (k == 0) return;
+  if (proxy_replace_header_map_value(REQUEST_HEADERS, k, 12, id, 36) == OK) {
+    requestIdPtr = id;
+    requestIdLen = 36;
+  }
+}
+
+function deny(code: i32, message: usize, messageLen: i32, details: string): i32 {
+  count(DENIED_LOCALLY, 1);
+  sendStatus(code, message, messageLen, details, requestIdPtr, requestIdLen);
+  return STOP_ITERATION;
+}
+
+function denyLiteral(code: i32, message: string, details: string): i32 {
+  const m = literal(message);
+  return deny(code, m, m == 0 ? 0 : message.length, details);
+}
+
+/** True if the token's payload names a revoked token id (`"jti":"<id>"`); fills the message. */
+let revokedMessagePtr: usize = 0;
+let revokedMessageLen: i32 = 0;
+function isRevoked(auth: usize): bool {
+  const n = revokedCount();
+  if (n == 0) return false;
+  const mark = scratchMark();
+  if (!decodeBase64Url(auth + <usize>payloadStart, payloadLen)) return false;
+  const text = activeText();
+  for (let k = 0; k < n; k++) {
+    const off = revokedOffset(k);
+    const len = revokedLength(k);
+    const needle = scratchAlloc(len + 9);
+    if (needle == 0) break;
+    let o = writeLiteral("\"jti\":\"", needle);
+    memory.copy(needle + <usize>o, text + <usize>off, <usize>len);
+    o += len;
+    store<u8>(needle + <usize>(o++), 34);
+    if (indexOf(decodedPtr, decodedLen, needle, o) >= 0) {
+      const msg = scratchAlloc(len + 40);
+      if (msg == 0) return true;
+      let m = writeLiteral("the agent token ", msg);
+      memory.copy(msg + <usize>m, text + <usize>off, <usize>len);
+      m += len;
+      m += writeLiteral(" has been revoked", msg + <usize>m);
+      revokedMessagePtr = msg;
+      revokedMessageLen = m;
+      return true;
+    }
+  }
+  scratchRelease(mark);
+  return false;
+}
+
+export function proxy_on_request_headers(contextId: u32, headerCount: i32, endOfStream: i32): i32 {
+  scratchReset();
+  count(REQUESTS_SEEN, 1);
+  setRequestId();
+  if (!hasSnapshot()) return CONTINUE;
+
+  if (tokenRequired()) {
+    if (!readHeader(REQUEST_HEADERS, "authorization")) {
+      return denyLiteral(401, "no Portcullis agent token was presented (send it as a bearer token)",
+        "portcullis_wasm_token_missing");
+    }
+    const auth = valuePtr;
+    const kind = classifyAuthorization(auth, valueLen);
+    if (kind == TOKEN_MALFORMED) {
+      return denyLiteral(401, "the bearer token is not a Portcullis agent token", "portcullis_wasm_token_malformed");
+    }
+    if (kind == TOKEN_JWT && isRevoked(auth)) {
+      return deny(401, revokedMessagePtr, revokedMessageLen, "portcullis_wasm_token_revoked");
+    }
+  }
+
+  if (!readHeader(REQUEST_HEADERS, ":path")) return CONTINUE;
+  const path = valuePtr;
+  const pathLen = valueLen;
+  if (!readHeader(REQUEST_HEADERS, ":method")) return CONTINUE;
+  const method = valuePtr;
+  const methodLen = valueLen;
+
+  const rules = denyCount();
+  if (rules > 0) {
+    const pn = pathLength(path, pathLen);
+    const text = activeText();
+    for (let k = 0; k < rules; k++) {
+      const mp = text + <usize>denyField(k, 1);
+      const mn = denyField(k, 2);
+      if (!bytesEqualLiteral(mp, mn, "*") && !bytesEqual(mp, mn, method, methodLen)) continue;
+      if (!matchPattern(text + <usize>denyField(k, 3), denyField(k, 4), path, pn)) continue;
+      return deny(denyField(k, 0), text + <usize>denyField(k, 5), denyField(k, 6), "portcullis_wasm_policy_deny");
+    }
+  }
+
+  if (entityMask() != 0 && bytesEqualLiteral(method, methodLen, "GET") && isStreamedResponse(path, pathLen)) {
+    if (claimSlot(contextId) < 0) {
+      return denyLiteral(503, "the gateway is masking too many streams; retry later", "portcullis_wasm_mask_busy");
+    }
+    // The filter must see the bytes in clear to mask them.
+    const k = literal("accept-encoding");
+    const v = literal("identity");
+    if (k != 0 && v != 0) proxy_replace_header_map_value(REQUEST_HEADERS, k, 15, v, 8);
+  }
+  return CONTINUE;
+}
+
+// ------------------------------------------------------------------------------------------------ responses
+
+export function proxy_on_response_headers(contextId: u32, headerCount: i32, endOfStream: i32): i32 {
+  scratchReset();
+  if (slotOf(contextId) < 0) return CONTINUE;
+  if (readHeader(RESPONSE_HEADERS, "content-encoding") && !bytesEqualLiteral(valuePtr, valueLen, "identity")) {
+    releaseSlot(contextId);
+    count(MASK_FAILURES, 1);
+    return denyLiteral(406, "the response is encoded and cannot be masked", "portcullis_wasm_unmaskable");
+  }
+  // Masking changes lengths: the body goes out chunked.
+  const k = literal("content-length");
+  if (k != 0) proxy_remove_header_map_value(RESPONSE_HEADERS, k, 14);
+  return CONTINUE;
+}
+
+/** Drops the chunk and resets the stream: a chunk that could not be masked is never passed on. */
+function failStream(contextId: u32, bodySize: i32): i32 {
+  count(MASK_FAILURES, 1);
+  log(LOG_ERROR, "portcullis: a streamed response could not be masked; the stream is reset");
+  proxy_set_buffer_bytes(RESPONSE_BODY, 0, bodySize, 0, 0);
+  releaseSlot(contextId);
+  denyLiteral(503, "the response could not be masked", "portcullis_wasm_mask_failed");
+  return STOP_ITERATION;
+}
+
+export function proxy_on_response_body(contextId: u32, bodySize: i32, endOfStream: i32): i32 {
+  scratchReset();
+  const k = slotOf(contextId);
+  if (k < 0) return CONTINUE;
+  if (bodySize < 0) return failStream(contextId, 0);
+  const dst = beginChunk(k, bodySize);
+  if (dst == 0) return failStream(contextId, bodySize);
+  let off = 0;
+  while (off < bodySize) {
+    const want = bodySize - off < BODY_WINDOW ? bodySize - off : BODY_WINDOW;
+    const mark = scratchMark();
+    if (proxy_get_buffer_bytes(RESPONSE_BODY, off, want, RET_PTR, RET_LEN) != OK) return failStream(contextId, bodySize);
+    const got = retLen();
+    if (got <= 0 || got > want) return failStream(contextId, bodySize);
+    memory.copy(dst + <usize>off, retPtr(), <usize>got);
+    off += got;
+    scratchRelease(mark);
+  }
+  if (!finishChunk(k, bodySize, entityMask(), endOfStream != 0)) return failStream(contextId, bodySize);
+  if (proxy_set_buffer_bytes(RESPONSE_BODY, 0, bodySize, maskedPtr, maskedLen) != OK) {
+    return failStream(contextId, bodySize);
+  }
+  count(BYTES_MASKED, <i64>bodySize);
+  if (endOfStream != 0) releaseSlot(contextId);
+  return CONTINUE;
+}
+
+export function proxy_on_response_trailers(contextId: u32, trailerCount: i32): i32 {
+  scratchReset();
+  const k = slotOf(contextId);
+  if (k < 0) return CONTINUE;
+  // The body can no longer be written here (the ABI refuses writes outside the body callback): bytes held back
+  // for a value that never completed are dropped rather than sent unmasked.
+  if (carryLength(k) > 0) log(LOG_WARN, "portcullis: response trailers arrived with bytes held back; dropped");
+  releaseSlot(contextId);
+  return CONTINUE;
+}
+
+export function proxy_on_log(contextId: u32): void {}
+
+export function proxy_on_done(contextId: u32): i32 {
+  releaseSlot(contextId);
+  return 1;
+}
+
+export function proxy_on_delete(contextId: u32): void {
+  releaseSlot(contextId);
+}
