@@ -19,6 +19,7 @@ import { PolicySet } from '../policy/policy-set.ts';
 import { policyRoutes } from '../policy/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
 import { createRecorder, recordingRoutes, startRetention } from '../recording/index.ts';
+import { snapshotRoutes } from '../snapshot/index.ts';
 import { Spine } from '../spine/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
 import { ensureAdminToken, seedPolicies, seedTargets } from './bootstrap.ts';
@@ -161,6 +162,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
       ...identityRoutes({ registry, tokens, principals, keys }),
       ...approvalRoutes({ approvals }),
       ...recordingRoutes({ redis }),
+      ...snapshotRoutes({ policies, tokens }),
     ],
     authenticate: (bearer) => principals.authenticate(bearer),
     host: config.admin.host,
