@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
+import { renderPluginConfiguration, SNAPSHOT_PATH } from '../../extproc/snapshot/index.ts';
 import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
@@ -36,6 +37,8 @@ export interface KubeStackOptions {
   credential: 'static-token' | 'token-request';
   api?: Omit<KubeApiServerOptions, 'tls' | 'expectedToken' | 'tokenRequestToken'>;
   redis?: { appendonly?: boolean };
+  /** Put the proxy-wasm filter before ext_proc, its snapshot refreshed from the service's admin API. */
+  wasm?: boolean;
 }
 
 export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack> {
@@ -78,10 +81,26 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
   await svc.core.targets.refresh();
   const issued = await svc.call(admin, 'POST', '/v1/tokens', { agent: opts.agent, targets: ['kube-dev'], ttl: '30m' });
   assert.equal(issued.status, 201, JSON.stringify(issued.body));
+  const wasmToken = opts.wasm ? (await svc.principal('envoy-wasm-filter', ['auditor'])).token : '';
   const envoy = await startEnvoyStandIn({
     processorAddress: `127.0.0.1:${svc.grpcPort}`,
     upstream: { url: api.url, ca: api.caPem },
+    ...(opts.wasm
+      ? {
+          wasm: {
+            pluginConfiguration: renderPluginConfiguration({
+              cluster: 'portcullis_admin',
+              authority: 'portcullis-admin',
+              path: SNAPSHOT_PATH,
+              token: wasmToken,
+              periodMs: 1000,
+            }),
+            clusters: { portcullis_admin: svc.adminUrl },
+          },
+        }
+      : {}),
   });
+  await envoy.wasm?.refreshNow();
   const kubectl = kubectlEnv(envoy.url, envoy.caPem, issued.body.token);
   return {
     redis,

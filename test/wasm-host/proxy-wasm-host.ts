@@ -481,6 +481,7 @@ export class Stream {
   /** The stream was reset (a local reply after the response started, or a dead VM mid-stream). */
   reset = false;
   private responseStarted = false;
+  private finished = false;
 
   constructor(
     private readonly host: ProxyWasmHost,
@@ -559,7 +560,8 @@ export class Stream {
 
   /** Stream end, in Envoy's order: on_log, on_done, on_delete. */
   finish(): void {
-    if (this.host.dead) return;
+    if (this.host.dead || this.finished) return;
+    this.finished = true;
     try {
       for (const name of ['proxy_on_log', 'proxy_on_done', 'proxy_on_delete'])
         this.host.inPhase({ stream: undefined, maps: new Map(), buffers: new Map() }, () =>
