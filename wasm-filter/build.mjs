@@ -14,7 +14,7 @@ import asc from 'assemblyscript/asc';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** The host functions of ABI 0.2.1 the filter may import (Envoy's proxy-wasm-cpp-host), plus WASI random_get. */
+/** The host functions of ABI 0.2.1 the filter may import (Envoy's proxy-wasm-cpp-host), plus the WASI calls it implements. */
 const ABI_0_2_1_IMPORTS = new Set([
   'env.proxy_log',
   'env.proxy_get_log_level',
@@ -42,6 +42,8 @@ const ABI_0_2_1_IMPORTS = new Set([
   'env.proxy_set_effective_context',
   'env.proxy_done',
   'wasi_snapshot_preview1.random_get',
+  'wasi_snapshot_preview1.environ_sizes_get',
+  'wasi_snapshot_preview1.environ_get',
 ]);
 const FILTER_EXPORTS = [
   'memory',

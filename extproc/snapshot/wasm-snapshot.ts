@@ -79,7 +79,8 @@ export interface RefreshSettings {
   cluster: string;
   authority: string;
   path: string;
-  token: string;
+  /** The admin API credential (a principal token with the auditor role), or the VM environment variable holding it. */
+  token: { value: string } | { env: string };
   periodMs: number;
   timeoutMs?: number;
 }
@@ -92,7 +93,7 @@ export function renderPluginConfiguration(refresh: RefreshSettings | undefined, 
       `refresh-cluster ${refresh.cluster}`,
       `refresh-authority ${refresh.authority}`,
       `refresh-path ${refresh.path}`,
-      `refresh-token ${refresh.token}`,
+      'value' in refresh.token ? `refresh-token ${refresh.token.value}` : `refresh-token-env ${refresh.token.env}`,
       `refresh-period-ms ${refresh.periodMs}`,
     );
     if (refresh.timeoutMs) lines.push(`refresh-timeout-ms ${refresh.timeoutMs}`);

@@ -92,10 +92,11 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
               cluster: 'portcullis_admin',
               authority: 'portcullis-admin',
               path: SNAPSHOT_PATH,
-              token: wasmToken,
+              token: { env: 'PORTCULLIS_WASM_REFRESH_TOKEN' },
               periodMs: 1000,
             }),
             clusters: { portcullis_admin: svc.adminUrl },
+            environment: { PORTCULLIS_WASM_REFRESH_TOKEN: wasmToken },
           },
         }
       : {}),

@@ -47,13 +47,14 @@ async function startFilter(snapshot: WasmSnapshot | null = SNAPSHOT, dispatch?: 
             cluster: 'portcullis_admin',
             authority: 'admin',
             path: '/v1/wasm-filter/snapshot',
-            token: 'tkn',
+            token: { env: 'REFRESH_TOKEN' },
             periodMs: 1000,
           }
         : undefined,
       snapshot ?? undefined,
     ),
     clusters: ['portcullis_admin'],
+    environment: { HOME: '/', REFRESH_TOKEN: 'tkn' },
     dispatch,
   });
 }
@@ -324,4 +325,18 @@ describe('never traps', () => {
     }
     assert.equal(host.metric('portcullis.requests_seen'), 400n);
   });
+});
+
+test('a refresh credential missing from the environment: starts, says so, never calls out', async () => {
+  const host = await ProxyWasmHost.start(FILTER, {
+    pluginConfiguration: renderPluginConfiguration(
+      { cluster: 'portcullis_admin', authority: 'a', path: '/p', token: { env: 'UNSET_TOKEN' }, periodMs: 1000 },
+      SNAPSHOT,
+    ),
+    clusters: ['portcullis_admin'],
+  });
+  assert.equal(host.tickPeriodMs, 0);
+  assert.ok(host.logs.some((l) => l.level === 4 && l.message.includes('never refreshed')));
+  host.tick();
+  assert.equal(host.callouts.length, 0);
 });

@@ -126,7 +126,7 @@ describe('served by the admin API and fetched by the filter', () => {
         cluster: 'portcullis_admin',
         authority: 'portcullis-admin',
         path: SNAPSHOT_PATH,
-        token: auditor.token,
+        token: { value: auditor.token },
         periodMs: 2000,
       }),
       clusters: ['portcullis_admin'],

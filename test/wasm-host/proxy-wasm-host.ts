@@ -74,6 +74,8 @@ export interface HostOptions {
   vmConfiguration?: string | Buffer;
   /** Clusters the bootstrap defines (a callout to another one is BadArgument, as in Envoy). */
   clusters?: string[];
+  /** The variables vm_config.environment_variables passes to the VM (WASI environ_get). */
+  environment?: Record<string, string>;
   /** Answers callouts; called when the filter makes one, its answer delivered on the root context. */
   dispatch?: (callout: Callout) => Promise<CalloutAnswer> | CalloutAnswer;
 }
@@ -380,8 +382,32 @@ export class ProxyWasmHost {
           randomFillSync(this.mem(), ptr, len);
           return 0;
         },
+        environ_sizes_get: (countPtr: number, sizePtr: number) => {
+          const entries = this.environ();
+          this.view().setUint32(countPtr, entries.length, true);
+          this.view().setUint32(
+            sizePtr,
+            entries.reduce((n, e) => n + e.length, 0),
+            true,
+          );
+          return 0;
+        },
+        environ_get: (ptrs: number, buf: number) => {
+          let at = buf;
+          this.environ().forEach((e, i) => {
+            this.view().setUint32(ptrs + i * 4, at, true);
+            this.mem().set(e, at);
+            at += e.length;
+          });
+          return 0;
+        },
       },
     };
+  }
+
+  /** NAME=value\0 entries, as WASI lays them out. */
+  private environ(): Buffer[] {
+    return Object.entries(this.opts.environment ?? {}).map(([k, v]) => Buffer.from(`${k}=${v}\0`));
   }
 
   private buffer(type: number): Buffer | undefined {

@@ -16,6 +16,8 @@ export interface WasmFilterOptions {
   pluginConfiguration: string;
   /** Cluster name → base URL (http://host:port) the callouts to that cluster go to. */
   clusters?: Record<string, string>;
+  /** The VM's environment (vm_config.environment_variables). */
+  environment?: Record<string, string>;
   wasmPath?: string;
 }
 
@@ -47,6 +49,7 @@ export class WasmFilterChain {
     const host = await ProxyWasmHost.start(opts.wasmPath ?? FILTER_WASM, {
       pluginConfiguration: opts.pluginConfiguration,
       clusters: Object.keys(clusters),
+      environment: opts.environment,
       dispatch: (c) => callout(clusters, c),
     });
     const chain = new WasmFilterChain(host);

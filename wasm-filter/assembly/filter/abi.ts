@@ -82,3 +82,11 @@ export declare function proxy_increment_metric(metricId: u32, offset: i64): u32;
 // Envoy's host implements this WASI call (proxy-wasm-cpp-host exports.cc); it is the only randomness the ABI offers.
 @external("wasi_snapshot_preview1", "random_get")
 export declare function random_get(ptr: usize, len: i32): u32;
+
+// The VM's environment: Envoy passes the variables vm_config.environment_variables names (host_env_keys), so a
+// credential can reach the filter without being written in the Envoy configuration.
+@external("wasi_snapshot_preview1", "environ_sizes_get")
+export declare function environ_sizes_get(countPtr: usize, sizePtr: usize): u32;
+
+@external("wasi_snapshot_preview1", "environ_get")
+export declare function environ_get(environPtrs: usize, environBuf: usize): u32;

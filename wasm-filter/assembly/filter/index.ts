@@ -31,7 +31,7 @@ import {
   activeText, candidateText, denyCount, denyField, embeddedSnapshotStart, entityMask, hasSnapshot, keepOf,
   MAX_ENTITY, parseCandidate, parseSettings, refreshAuthorityLen, refreshAuthorityOff, refreshClusterLen,
   refreshClusterOff, refreshConfigured, refreshPathLen, refreshPathOff, refreshPeriodMs, refreshTimeoutMs,
-  refreshTokenLen, refreshTokenOff, revokedCount, revokedLength, revokedOffset, settingsText, strategyOf, TEXT_MAX,
+  refreshTokenLen, refreshTokenPtr, refreshTokenUnset, revokedCount, revokedLength, revokedOffset, settingsText, strategyOf, TEXT_MAX,
   tokenRequired, versionLength, versionOffset,
 } from "./snapshot";
 import {
@@ -111,6 +111,9 @@ export function proxy_on_configure(rootId: u32, configurationSize: i32): i32 {
     configureMasking();
     logSnapshotVersion("portcullis: snapshot from configuration, version ");
   }
+  if (refreshTokenUnset) {
+    log(LOG_ERROR, "portcullis: refresh-token-env names an unset variable; the snapshot is never refreshed");
+  }
   if (refreshConfigured()) proxy_set_tick_period_milliseconds(<u32>refreshPeriodMs);
   return 1;
 }
@@ -124,7 +127,7 @@ export function proxy_on_tick(rootId: u32): void {
   const token = scratchAlloc(7 + refreshTokenLen);
   if (token == 0) return;
   writeLiteral("Bearer ", token);
-  memory.copy(token + 7, s + <usize>refreshTokenOff, <usize>refreshTokenLen);
+  memory.copy(token + 7, refreshTokenPtr, <usize>refreshTokenLen);
   pairsStart();
   pairsAddLiterals(":method", "GET");
   const path = literal(":path");

@@ -9,7 +9,8 @@
 //   deny <401|403> <METHOD|*> <path pattern, * = one segment> <message to end of line>
 //   mask <entity id> <redact|mask|partial> <keep>
 //   end
-import { bytesEqualLiteral, bytesStartWithLiteral, parseDecimal } from "./memory";
+import { environ_get, environ_sizes_get } from "./abi";
+import { bytesEqualLiteral, bytesStartWithLiteral, parseDecimal, scratchAlloc } from "./memory";
 
 export const TEXT_MAX: i32 = 64 * 1024;
 export const MAX_REVOKED: i32 = 1024;
@@ -262,10 +263,15 @@ export let refreshAuthorityOff: i32 = 0;
 export let refreshAuthorityLen: i32 = 0;
 export let refreshPathOff: i32 = 0;
 export let refreshPathLen: i32 = 0;
-export let refreshTokenOff: i32 = 0;
+/** The refresh credential: in the settings text (`refresh-token`) or copied from the VM environment. */
+export let refreshTokenPtr: usize = 0;
 export let refreshTokenLen: i32 = 0;
+const ENV_TOKEN_MAX: i32 = 1024;
+const ENV_TOKEN: usize = memory.data(ENV_TOKEN_MAX, 8);
 export let refreshPeriodMs: i32 = 0;
 export let refreshTimeoutMs: i32 = 5000;
+/** `refresh-token-env` named a variable the VM's environment does not hold (or holds empty). */
+export let refreshTokenUnset: bool = false;
 
 export function settingsText(): usize {
   return SETTINGS;
@@ -288,6 +294,7 @@ export function parseSettings(p: usize, n: i32): bool {
   refreshAuthorityLen = 0;
   refreshPathLen = 0;
   refreshTokenLen = 0;
+  refreshTokenUnset = false;
   refreshPeriodMs = 0;
   refreshTimeoutMs = 5000;
   next = 0;
@@ -313,8 +320,10 @@ export function parseSettings(p: usize, n: i32): bool {
       refreshPathOff = vs;
       refreshPathLen = vn;
     } else if (bytesEqualLiteral(kp, kn, "refresh-token")) {
-      refreshTokenOff = vs;
+      refreshTokenPtr = text + <usize>vs;
       refreshTokenLen = vn;
+    } else if (bytesEqualLiteral(kp, kn, "refresh-token-env")) {
+      if (!tokenFromEnvironment(text + <usize>vs, vn)) refreshTokenUnset = true;
     } else if (bytesEqualLiteral(kp, kn, "refresh-period-ms")) {
       refreshPeriodMs = parseDecimal(text + <usize>vs, vn);
       if (refreshPeriodMs < 100) return false;
@@ -326,11 +335,48 @@ export function parseSettings(p: usize, n: i32): bool {
     }
   }
   if (embeddedSnapshotStart < 0 && n > SETTINGS_MAX) return false;
+  // Without its credential the filter still starts (ext_proc stays the authority), says so, and never refreshes.
+  if (refreshTokenUnset) {
+    refreshClusterLen = 0;
+    refreshPeriodMs = 0;
+    return true;
+  }
   // A refresh needs all of cluster, authority, path and token, or none of them.
   const set = (refreshClusterLen > 0 ? 1 : 0) + (refreshAuthorityLen > 0 ? 1 : 0) + (refreshPathLen > 0 ? 1 : 0)
     + (refreshTokenLen > 0 ? 1 : 0);
   if (set != 0 && (set != 4 || refreshPeriodMs <= 0)) return false;
   return true;
+}
+
+/** Copies the value of environment variable name[0, n) into ENV_TOKEN; false if it is unset, empty or too long. */
+function tokenFromEnvironment(name: usize, n: i32): bool {
+  const sizes = scratchAlloc(8);
+  if (sizes == 0 || environ_sizes_get(sizes, sizes + 4) != 0) return false;
+  const count = <i32>load<u32>(sizes);
+  const size = <i32>load<u32>(sizes + 4);
+  if (count < 0 || size < 0 || count > 4096 || size > 1 << 20) return false;
+  const ptrs = scratchAlloc(count * 4);
+  const buf = scratchAlloc(size);
+  if ((ptrs == 0 && count > 0) || (buf == 0 && size > 0) || environ_get(ptrs, buf) != 0) return false;
+  for (let k = 0; k < count; k++) {
+    const entry = <usize>load<u32>(ptrs + <usize>(k * 4));
+    if (entry < buf || entry >= buf + <usize>size) continue;
+    // NAME=value\0
+    let i = 0;
+    const limit = <i32>(buf + <usize>size - entry);
+    while (i < limit && i < n && load<u8>(entry + <usize>i) == load<u8>(name + <usize>i)) i++;
+    if (i != n || i >= limit || load<u8>(entry + <usize>i) != 61) continue;
+    const vs = i + 1;
+    let ve = vs;
+    while (ve < limit && load<u8>(entry + <usize>ve) != 0) ve++;
+    const vn = ve - vs;
+    if (vn <= 0 || vn > ENV_TOKEN_MAX) return false;
+    memory.copy(ENV_TOKEN, entry + <usize>vs, <usize>vn);
+    refreshTokenPtr = ENV_TOKEN;
+    refreshTokenLen = vn;
+    return true;
+  }
+  return false;
 }
 
 export function refreshConfigured(): bool {
