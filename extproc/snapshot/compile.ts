@@ -122,7 +122,7 @@ export function compileSnapshot(policies: readonly CompiledPolicy[], revokedToke
       const strategy: FilterStrategy = m.strategy === 'hash' ? 'redact' : m.strategy;
       for (const e of m.entities) {
         const entity = BUILTIN_ENTITIES.indexOf(e);
-        if (entity < 0 || entity > 9) continue;
+        if (entity < 0 || entity > 31) continue;
         const have = byEntity.get(e);
         if (!have || STRICTNESS[strategy] > STRICTNESS[have.strategy])
           byEntity.set(e, { entity, strategy, keep: m.keep });

@@ -19,7 +19,7 @@ export interface StaticDenyRule {
 export type FilterStrategy = 'redact' | 'mask' | 'partial';
 
 export interface StreamMasking {
-  /** Entity id of the masking core (bit i of its entity mask; see extproc/masking/types.ts BUILTIN_ENTITIES). */
+  /** Entity id of the masking core, 0..31 (bit i of its entity mask; extproc/masking/types.ts BUILTIN_ENTITIES). */
   entity: number;
   strategy: FilterStrategy;
   keep: number;
@@ -66,7 +66,7 @@ export function renderSnapshot(s: WasmSnapshot): string {
     lines.push(`deny ${d.code} ${d.method} ${d.pattern} ${message}`);
   }
   for (const m of s.masking) {
-    if (!Number.isInteger(m.entity) || m.entity < 0 || m.entity > 9 || !Number.isInteger(m.keep) || m.keep < 0)
+    if (!Number.isInteger(m.entity) || m.entity < 0 || m.entity > 31 || !Number.isInteger(m.keep) || m.keep < 0)
       throw new SnapshotError(`masking ${JSON.stringify(m)}`);
     lines.push(`mask ${m.entity} ${m.strategy} ${Math.min(m.keep, 64)}`);
   }

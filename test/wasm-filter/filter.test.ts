@@ -190,6 +190,35 @@ describe('streamed masking', () => {
     }
   });
 
+  test('a private key longer than the carry cap stays masked to its END line while another stream interleaves', async () => {
+    const host = await startFilter({
+      ...SNAPSHOT,
+      masking: [...SNAPSHOT.masking, { entity: 7, strategy: 'redact', keep: 0 }],
+    });
+    const open = (path: string) => {
+      const s = host.newStream();
+      s.onRequestHeaders(request('GET', path, jwt('ok-1')), true);
+      s.onResponseHeaders([[':status', '200']], false);
+      return s;
+    };
+    const a = open('/api/v1/namespaces/p/pods/vault/log?follow=true');
+    const b = open('/api/v1/namespaces/p/pods/shop/log?follow=true');
+    const bodyLines = Array.from({ length: 200 }, (_, i) => `MIIEow${String(i).padStart(4, '0')}${'QK'.repeat(29)}\n`);
+    const key = `-----BEGIN RSA PRIVATE KEY-----\n${bodyLines.join('')}-----END RSA PRIVATE KEY-----\nafter the key\n`;
+    assert.ok(key.length > 12_000);
+    for (let at = 0; at < key.length; at += 1500) {
+      a.onResponseBody(Buffer.from(key.slice(at, at + 1500)), false);
+      b.onResponseBody(Buffer.from(`order ${at} card ${CARD}\n`), false);
+    }
+    a.onResponseBody(Buffer.alloc(0), true);
+    b.onResponseBody(Buffer.alloc(0), true);
+    const outA = Buffer.concat(a.responseOut).toString();
+    const outB = Buffer.concat(b.responseOut).toString();
+    for (const line of bodyLines) assert.ok(!outA.includes(line.trim()), `key line leaked: ${line.trim()}`);
+    assert.match(outA, /after the key\n$/);
+    assert.ok(!outB.includes(CARD) && outB.includes('************1111'));
+  });
+
   test('plain lines are passed on at once, not held back', async () => {
     const host = await startFilter();
     const s = host.newStream();

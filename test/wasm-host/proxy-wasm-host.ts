@@ -101,7 +101,10 @@ interface Phase {
 export class ProxyWasmHost {
   private exports!: Exports;
   readonly logs: LogLine[] = [];
-  readonly metrics = new Map<number, { name: string; type: number; value: bigint }>();
+  /** Stat values by name (what Envoy's /stats shows, without its `wasmcustom.` prefix). */
+  readonly metrics = new Map<string, bigint>();
+  private readonly metricIds = new Map<number, { name: string; type: number }>();
+  private nextMetricId = 1;
   readonly callouts: Callout[] = [];
   tickPeriodMs = 0;
   dead = false;
@@ -146,8 +149,7 @@ export class ProxyWasmHost {
   }
 
   metric(name: string): bigint | undefined {
-    for (const m of this.metrics.values()) if (m.name === name) return m.value;
-    return undefined;
+    return this.metrics.get(name);
   }
 
   /** One timer tick on the root context (Envoy's timer; the test decides when). */
@@ -262,7 +264,7 @@ export class ProxyWasmHost {
         'proxy_get_header_map_pairs',
         (type: number, ptrPtr: number, sizePtr: number) => {
           const map = this.phase.maps.get(type);
-          if (!map) return Status.NotFound;
+          if (!map) return Status.BadArgument; // Envoy: a map not available in this callback
           return this.give(serializePairs(map), ptrPtr, sizePtr);
         },
       ),
@@ -270,7 +272,7 @@ export class ProxyWasmHost {
         'proxy_get_header_map_value',
         (type: number, kPtr: number, kLen: number, ptrPtr: number, sizePtr: number) => {
           const map = this.phase.maps.get(type);
-          if (!map) return Status.NotFound;
+          if (!map) return Status.BadArgument; // Envoy: a map not available in this callback
           const key = this.read(kPtr, kLen).toString('latin1').toLowerCase();
           const hit = map.find(([k]) => k === key);
           if (!hit) return Status.NotFound;
@@ -281,7 +283,7 @@ export class ProxyWasmHost {
         'proxy_replace_header_map_value',
         (type: number, kPtr: number, kLen: number, vPtr: number, vLen: number) => {
           const map = this.phase.maps.get(type);
-          if (!map) return Status.NotFound;
+          if (!map) return Status.BadArgument; // Envoy: a map not available in this callback
           const key = this.read(kPtr, kLen).toString('latin1').toLowerCase();
           const value = this.read(vPtr, vLen).toString('latin1');
           this.setMap(type, [...map.filter(([k]) => k !== key), [key, value]]);
@@ -292,7 +294,7 @@ export class ProxyWasmHost {
         'proxy_add_header_map_value',
         (type: number, kPtr: number, kLen: number, vPtr: number, vLen: number) => {
           const map = this.phase.maps.get(type);
-          if (!map) return Status.NotFound;
+          if (!map) return Status.BadArgument; // Envoy: a map not available in this callback
           const key = this.read(kPtr, kLen).toString('latin1').toLowerCase();
           this.setMap(type, [...map, [key, this.read(vPtr, vLen).toString('latin1')]]);
           return Status.Ok;
@@ -302,7 +304,7 @@ export class ProxyWasmHost {
         'proxy_remove_header_map_value',
         (type: number, kPtr: number, kLen: number) => {
           const map = this.phase.maps.get(type);
-          if (!map) return Status.NotFound;
+          if (!map) return Status.BadArgument; // Envoy: a map not available in this callback
           const key = this.read(kPtr, kLen).toString('latin1').toLowerCase();
           this.setMap(
             type,
@@ -356,22 +358,20 @@ export class ProxyWasmHost {
       ),
       proxy_define_metric: guard('proxy_define_metric', (type: number, nPtr: number, nLen: number, idPtr: number) => {
         if (type < 0 || type > 2) return Status.BadArgument;
-        // Envoy prefixes custom metrics with `wasmcustom.`; names here are what the filter gave.
+        // Envoy gives a new id on every call (type in the low bits), all ids of one name naming one stat.
         const name = this.read(nPtr, nLen).toString('latin1');
-        let id = [...this.metrics].find(([, m]) => m.name === name && m.type === type)?.[0];
-        if (id === undefined) {
-          id = ((this.metrics.size + 1) << 2) | type;
-          this.metrics.set(id, { name, type, value: 0n });
-        }
+        const id = (this.nextMetricId++ << 2) | type;
+        this.metricIds.set(id, { name, type });
+        if (!this.metrics.has(name)) this.metrics.set(name, 0n);
         this.view().setUint32(idPtr, id, true);
         return Status.Ok;
       }),
       proxy_increment_metric: guard('proxy_increment_metric', (id: number, offset: number) => {
-        const m = this.metrics.get(id >>> 0);
+        const m = this.metricIds.get(id >>> 0);
         if (!m) return Status.NotFound;
         const by = BigInt(offset);
         if (m.type === 0 && by <= 0n) return Status.BadArgument;
-        m.value += by;
+        this.metrics.set(m.name, (this.metrics.get(m.name) ?? 0n) + by);
         return Status.Ok;
       }),
     };

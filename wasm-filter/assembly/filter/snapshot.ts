@@ -15,8 +15,8 @@ import { bytesEqualLiteral, bytesStartWithLiteral, parseDecimal, scratchAlloc } 
 export const TEXT_MAX: i32 = 64 * 1024;
 export const MAX_REVOKED: i32 = 1024;
 export const MAX_DENY: i32 = 128;
-/** Builtin entities of the masking core the filter may mask (ids 0..9, see masking/entities.ts). */
-export const MAX_ENTITY: i32 = 10;
+/** Entities of the masking core the filter may mask: the ids its entity mask covers (0..31, masking/entities.ts). */
+export const MAX_ENTITY: i32 = 32;
 
 export const STRATEGY_REDACT: i32 = 0;
 export const STRATEGY_MASK: i32 = 1;

@@ -1,18 +1,20 @@
 // Masking of streamed response bodies (kubectl logs -f, watches) chunk by chunk with the shared masking core.
 //
-// The core keeps one stream's carry-over in its own globals, and one VM serves many streams at once, so the carry
-// lives here, per stream, in a fixed slot: each chunk is masked as reset() + (carry ++ chunk) + scan + apply, and
-// what the core holds back after the cut is copied back into the slot. The carry is bounded by the core's cap
+// The core keeps one stream's carry-over in its own globals, and one VM serves many streams at once, so a stream's
+// state lives here, in a fixed slot: its carry, the byte before it and the continuation of a value longer than the
+// core's cap (masked to its end, fail closed). Each chunk is masked as reset() + (carry ++ chunk) + the state
+// restored + scan + apply, and what the core holds back after the cut is saved back into the slot. The carry is bounded by the core's cap
 // (carryLimit()); a stream whose carry would not fit is failed closed by the caller.
 import {
-  apply, carryLimit, output, pending, pendingLength, reserve, reset, scan, setStrategy,
+  apply, byteBeforeCarry, carryLimit, output, pending, pendingLength, reserve, reset, resumeStream, scan, setStrategy,
+  streamState,
 } from "../masking/index";
 
 /** Streams masked at the same time per VM (per Envoy worker). */
 export const MASK_SLOTS: i32 = 64;
 /** Carry room per slot: the core's cap plus the look-ahead it may keep past it. */
 const CARRY_ROOM: i32 = 16 * 1024;
-const SLOT_HEADER: i32 = 8; // context id, carry length
+const SLOT_HEADER: i32 = 16; // context id, carry length, core stream state, byte before the carry
 const SLOT_SIZE: i32 = SLOT_HEADER + CARRY_ROOM;
 const SLOTS: usize = memory.data(MASK_SLOTS * SLOT_SIZE, 16);
 
@@ -37,6 +39,8 @@ export function claimSlot(contextId: u32): i32 {
     if (load<u32>(s) == 0) {
       store<u32>(s, contextId);
       store<i32>(s, 0, 4);
+      store<i32>(s, 0, 8);
+      store<i32>(s, 0x20, 12);
       return k;
     }
   }
@@ -75,6 +79,7 @@ export function beginChunk(k: i32, n: i32): usize {
   const p = reserve(carry + n);
   if (p == 0) return 0;
   if (carry > 0) memory.copy(p, s + <usize>SLOT_HEADER, <usize>carry);
+  if (resumeStream(load<i32>(s, 8), load<i32>(s, 12)) < 0) return 0;
   return p + <usize>carry;
 }
 
@@ -94,6 +99,8 @@ export function finishChunk(k: i32, n: i32, entities: u32, final: bool): bool {
   if (kept < 0 || kept > CARRY_ROOM) return false;
   if (kept > 0) memory.copy(s + <usize>SLOT_HEADER, pending(), <usize>kept);
   store<i32>(s, kept, 4);
+  store<i32>(s, streamState(), 8);
+  store<i32>(s, byteBeforeCarry(), 12);
   return true;
 }
 

@@ -208,3 +208,17 @@ function tryAt(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool, lastE
   }
   return on(mask, IBAN_CODE) && (cls(c) & C_ALNUM) != 0 ? detectIban(p, len, i, final) : 0;
 }
+
+/**
+ * The continuation of a value longer than the cap, packed (kind | class << 8 | entity << 16; 0 = none), for a host
+ * that interleaves several streams on one instance and keeps each stream's state between its chunks.
+ */
+export function continuation(): i32 {
+  return contKind == CONT_NONE ? 0 : contKind | (<i32>contClass << 8) | ((contEntity & 0xff) << 16);
+}
+
+export function setContinuation(kind: i32, runClass: u8, entity: i32): void {
+  contKind = kind;
+  contClass = runClass;
+  contEntity = entity;
+}
