@@ -3,6 +3,7 @@
  * fetched from the service's admin API) → the Portcullis service → the kube-apiserver stand-in, real Redis.
  */
 import assert from 'node:assert/strict';
+import https from 'node:https';
 import { after, before, test } from 'node:test';
 import { kubectlEnv } from '../kube-apiserver/kubectl.ts';
 import { startKubeStack, type KubeStack } from '../kube/kube-stack.ts';
@@ -90,4 +91,30 @@ test('a bearer value that is no agent token gets the 401 Status from the filter'
   } finally {
     anonymous.cleanup();
   }
+});
+
+test('ext_proc and the recording use the request id the filter set', async () => {
+  const res = await new Promise<{ status: number; id: string }>((resolve, reject) => {
+    const req = https.get(
+      `${stack.envoy.url}/logs/`,
+      {
+        ca: stack.envoy.caPem,
+        headers: { authorization: `Bearer ${stack.agentToken}`, 'x-request-id': 'agent-chosen' },
+      },
+      (r) => {
+        r.resume();
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, id: String(r.headers['x-portcullis-request-id']) }));
+      },
+    );
+    req.on('error', reject);
+  });
+  assert.equal(res.status, 403, 'ext_proc refused it (a non-resource path the policy does not allow)');
+  const filterId = stack.envoy.wasm!.requestIds.at(-1);
+  assert.match(filterId ?? '', /^[0-9a-f-]{36}$/);
+  assert.equal(res.id, `req_${filterId}`);
+  await stack.svc.core.recorder.flush();
+  const auditor = await stack.svc.principal('auditor-rid', ['auditor']);
+  const r = await stack.svc.call(auditor.token, 'GET', `/v1/sessions/${stack.sessionId}/events?limit=10000`);
+  const events = r.body.events as { type: string; requestId?: string; data: { action?: string } }[];
+  assert.ok(events.some((e) => e.type === 'decision' && e.requestId === res.id && e.data.action === 'deny'));
 });

@@ -41,6 +41,8 @@ async function callout(clusters: Record<string, string>, c: Callout): Promise<Ca
 
 export class WasmFilterChain {
   private timer: NodeJS.Timeout | undefined;
+  /** The x-request-id the filter set on each request, latest last (the last 100). */
+  readonly requestIds: string[] = [];
 
   private constructor(readonly host: ProxyWasmHost) {}
 
@@ -73,6 +75,9 @@ export class WasmFilterChain {
   requestHeaders(h: HeaderList, endStream: boolean): { stream: Stream; headers: HeaderList; reply?: LocalReply } {
     const stream = this.host.newStream();
     const r = stream.onRequestHeaders(h, endStream);
+    const id = stream.requestHeaders.find(([k]) => k === 'x-request-id')?.[1];
+    if (id) this.requestIds.push(id);
+    if (this.requestIds.length > 100) this.requestIds.shift();
     return { stream, headers: stream.requestHeaders, ...(r.localReply ? { reply: r.localReply } : {}) };
   }
 
