@@ -202,8 +202,12 @@ function setRequestId(): void {
 }
 
 function deny(code: i32, message: usize, messageLen: i32, details: string): i32 {
+  if (!sendStatus(code, message, messageLen, details, requestIdPtr, requestIdLen)) {
+    // No room for the reply (or the host refused it): ext_proc, the authority, decides instead.
+    log(LOG_WARN, "portcullis: local reply could not be sent; the request goes on to ext_proc");
+    return CONTINUE;
+  }
   count(DENIED_LOCALLY, 1);
-  sendStatus(code, message, messageLen, details, requestIdPtr, requestIdLen);
   return STOP_ITERATION;
 }
 
