@@ -484,7 +484,7 @@ export class KubeProcessor implements HttpStreamProcessor {
 }
 
 /** A classified request as the spine's typed action; the approval key and summary are only made when a rule asks. */
-class KubeAction implements Action {
+export class KubeAction implements Action {
   readonly section: Action['section'];
 
   constructor(

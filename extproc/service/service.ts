@@ -10,7 +10,7 @@ import { approvalRoutes, createApprovals, createWebhookNotifier } from '../appro
 import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
 import { AgentTokens } from '../identity/agent-tokens.ts';
 import { UpstreamCredentials } from '../identity/upstream-credentials.ts';
-import { classifyK8sSample } from '../kube/index.ts';
+import { classifyK8sSample, recordFilterRefusal } from '../kube/index.ts';
 import { Principals } from '../identity/principals.ts';
 import { Registry } from '../identity/registry.ts';
 import { identityRoutes } from '../identity/routes.ts';
@@ -162,7 +162,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
       ...identityRoutes({ registry, tokens, principals, keys }),
       ...approvalRoutes({ approvals }),
       ...recordingRoutes({ redis }),
-      ...snapshotRoutes({ policies, tokens }),
+      ...snapshotRoutes({ policies, tokens, recordRefusal: (report) => recordFilterRefusal(spine, report) }),
     ],
     authenticate: (bearer) => principals.authenticate(bearer),
     host: config.admin.host,

@@ -83,6 +83,8 @@ export interface RefreshSettings {
   token: { value: string } | { env: string };
   periodMs: number;
   timeoutMs?: number;
+  /** Where refused requests are reported (same cluster and credential), and the target the listener fronts. */
+  report?: { path: string; target: string };
 }
 
 /** The filter's plugin configuration: refresh settings and, optionally, the snapshot to start with. */
@@ -97,6 +99,7 @@ export function renderPluginConfiguration(refresh: RefreshSettings | undefined, 
       `refresh-period-ms ${refresh.periodMs}`,
     );
     if (refresh.timeoutMs) lines.push(`refresh-timeout-ms ${refresh.timeoutMs}`);
+    if (refresh.report) lines.push(`report-path ${refresh.report.path}`, `report-target ${refresh.report.target}`);
   }
   return `${lines.map((l) => `${l}\n`).join('')}${snapshot ? renderSnapshot(snapshot) : ''}`;
 }

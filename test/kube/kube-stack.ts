@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
-import { renderPluginConfiguration, SNAPSHOT_PATH } from '../../extproc/snapshot/index.ts';
+import { REFUSALS_PATH, renderPluginConfiguration, SNAPSHOT_PATH } from '../../extproc/snapshot/index.ts';
 import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
@@ -94,6 +94,7 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
               path: SNAPSHOT_PATH,
               token: { env: 'PORTCULLIS_WASM_REFRESH_TOKEN' },
               periodMs: 1000,
+              report: { path: REFUSALS_PATH, target: 'kube-dev' },
             }),
             clusters: { portcullis_admin: svc.adminUrl },
             environment: { PORTCULLIS_WASM_REFRESH_TOKEN: wasmToken },

@@ -369,3 +369,52 @@ test('a refresh credential missing from the environment: starts, says so, never 
   host.tick();
   assert.equal(host.callouts.length, 0);
 });
+
+test('a policy refusal is reported to the service on the root context; a token refusal is not', async () => {
+  const reports: { contextId: number; path: string; body: Record<string, unknown> }[] = [];
+  const host = await ProxyWasmHost.start(FILTER, {
+    pluginConfiguration: renderPluginConfiguration(
+      {
+        cluster: 'portcullis_admin',
+        authority: 'admin',
+        path: '/v1/wasm-filter/snapshot',
+        token: { value: 'tkn' },
+        periodMs: 1000,
+        report: { path: '/v1/wasm-filter/refusals', target: 'kube-dev' },
+      },
+      SNAPSHOT,
+    ),
+    clusters: ['portcullis_admin'],
+    dispatch: (c) => {
+      reports.push({
+        contextId: c.contextId,
+        path: c.headers.find(([k]) => k === ':path')?.[1] ?? '',
+        body: JSON.parse(c.body.toString()),
+      });
+      return { kind: 'response', status: 202, body: '{"recorded":true}' };
+    },
+  });
+  const token = jwt('ok-1');
+  const s = host.newStream();
+  const r = s.onRequestHeaders(request('POST', '/api/v1/namespaces/prod/pods/web-1/exec?command=ls', token), true);
+  assert.equal(r.localReply?.status, 403);
+  s.finish(); // the refused stream ends at once: a callout made on it would be cancelled
+  host.newStream().onRequestHeaders(request('GET', '/api'), true); // no token: nothing to record it in
+  await host.settle();
+  assert.equal(reports.length, 1);
+  const id = s.requestHeaders.find(([k]) => k === 'x-request-id')?.[1];
+  assert.deepEqual(reports[0], {
+    contextId: host.rootId,
+    path: '/v1/wasm-filter/refusals',
+    body: {
+      target: 'kube-dev',
+      requestId: id,
+      method: 'POST',
+      path: '/api/v1/namespaces/prod/pods/web-1/exec?command=ls',
+      token,
+      message: 'exec into pods is not allowed',
+      status: 403,
+    },
+  });
+  assert.equal(host.metric('portcullis.refusal_reports_failed'), 0n);
+});

@@ -11,6 +11,7 @@ import {
   compileSnapshot,
   parseConjunction,
   renderPluginConfiguration,
+  REFUSALS_PATH,
   SNAPSHOT_PATH,
 } from '../../extproc/snapshot/index.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
@@ -156,5 +157,45 @@ describe('served by the admin API and fetched by the filter', () => {
     const r = host.newStream().onRequestHeaders(get(), true);
     assert.equal(r.localReply?.status, 401);
     assert.equal(JSON.parse(r.localReply!.body.toString()).message, `the agent token ${jti} has been revoked`);
+  });
+
+  test("a refusal report is recorded in the agent's session as ext_proc records it, under the filter's request id", async () => {
+    const auditor = await svc.principal('envoy-wasm-3', ['auditor']);
+    const approver = await svc.principal('approver-3', ['approver']);
+    assert.equal((await svc.call(svc.adminToken, 'POST', '/v1/agents', { id: 'planner-7', groups: [] })).status, 201);
+    const issued = await svc.call(svc.adminToken, 'POST', '/v1/tokens', {
+      agent: 'planner-7',
+      targets: ['kube-dev'],
+      ttl: '30m',
+    });
+    const requestId = '3f0c9a52-6d1e-4b8a-9c47-0a1b2c3d4e5f';
+    const report = {
+      target: 'kube-dev',
+      requestId,
+      method: 'POST',
+      path: '/api/v1/namespaces/prod/pods/web-1/exec?command=ls&stdout=true',
+      token: issued.body.token,
+      status: 403,
+      message: 'Interactive access to pods (exec, attach, port-forward) is not allowed for agents.',
+    };
+    assert.equal((await svc.call('nope', 'POST', REFUSALS_PATH, report)).status, 401);
+    assert.equal((await svc.call(approver.token, 'POST', REFUSALS_PATH, report)).status, 403);
+    assert.equal((await svc.call(auditor.token, 'POST', REFUSALS_PATH, { ...report, requestId: 'x' })).status, 400);
+    const forged = await svc.call(auditor.token, 'POST', REFUSALS_PATH, { ...report, token: 'a.b.c' });
+    assert.deepEqual([forged.status, forged.body.recorded], [200, false], 'no valid agent token: nothing recorded');
+    const r = await svc.call(auditor.token, 'POST', REFUSALS_PATH, report);
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+
+    await svc.core.recorder.flush();
+    const events = (await svc.call(svc.adminToken, 'GET', `/v1/sessions/${issued.body.sessionId}/events?limit=1000`))
+      .body.events as { type: string; requestId?: string; data: any }[];
+    const mine = events.filter((e) => e.requestId === `req_${requestId}`);
+    assert.deepEqual(
+      mine.map((e) => e.type),
+      ['action', 'decision', 'output'],
+    );
+    assert.equal(mine[0].data.k8s.subresource, 'exec');
+    assert.deepEqual([mine[1].data.action, mine[1].data.rule], ['deny', 'no-exec']);
+    assert.deepEqual([mine[2].data.status, mine[2].data.refusedBy], [403, 'envoy-wasm-filter']);
   });
 });

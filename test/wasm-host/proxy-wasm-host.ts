@@ -63,6 +63,8 @@ export type CalloutAnswer =
 
 export interface Callout {
   token: number;
+  /** The context the call was made for (the effective context): Envoy cancels it when that context goes. */
+  contextId: number;
   cluster: string;
   headers: Headers;
   body: Buffer;
@@ -115,6 +117,10 @@ export class ProxyWasmHost {
   private phase: Phase = { stream: undefined, maps: new Map(), buffers: new Map() };
   private configuration: { plugin: Buffer; vm: Buffer };
   private readonly inFlight = new Set<Promise<void>>();
+  /** proxy_set_effective_context's choice for the rest of the current callback (undefined: the callback's own). */
+  private effectiveContext: number | undefined;
+  private readonly liveContexts = new Set<number>([1]);
+  private readonly cancelled = new Set<number>();
 
   private constructor(private readonly opts: HostOptions) {
     this.configuration = {
@@ -168,6 +174,7 @@ export class ProxyWasmHost {
   newStream(): Stream {
     const id = this.nextContextId++;
     const stream = new Stream(this, id);
+    this.liveContexts.add(id);
     if (!this.dead) this.call('proxy_on_context_create', id, this.rootId);
     return stream;
   }
@@ -190,12 +197,21 @@ export class ProxyWasmHost {
 
   inPhase<T>(phase: Phase, run: () => T): T {
     const saved = this.phase;
+    const savedEffective = this.effectiveContext;
     this.phase = phase;
+    this.effectiveContext = undefined;
     try {
       return run();
     } finally {
       this.phase = saved;
+      this.effectiveContext = savedEffective;
     }
+  }
+
+  /** A stream context is gone (after on_delete): Envoy cancels the callouts made for it. */
+  contextDeleted(id: number): void {
+    this.liveContexts.delete(id);
+    for (const c of this.callouts) if (c.contextId === id) this.cancelled.add(c.token);
   }
 
   private mem(): Uint8Array {
@@ -337,6 +353,11 @@ export class ProxyWasmHost {
           return Status.Ok;
         },
       ),
+      proxy_set_effective_context: guard('proxy_set_effective_context', (id: number) => {
+        if (!this.liveContexts.has(id >>> 0)) return Status.BadArgument;
+        this.effectiveContext = id >>> 0;
+        return Status.Ok;
+      }),
       proxy_set_tick_period_milliseconds: guard('proxy_set_tick_period_milliseconds', (period: number) => {
         this.tickPeriodMs = period >>> 0;
         return Status.Ok;
@@ -439,21 +460,23 @@ export class ProxyWasmHost {
     if (!(this.opts.clusters ?? []).includes(cluster)) return Status.BadArgument;
     const token = this.nextToken++;
     this.view().setUint32(tokenPtr, token, true);
-    const callout: Callout = { token, cluster, headers, body: this.read(bPtr, bLen), timeoutMs };
+    const contextId = this.effectiveContext ?? this.phase.stream?.id ?? this.rootId;
+    const callout: Callout = { token, contextId, cluster, headers, body: this.read(bPtr, bLen), timeoutMs };
     this.callouts.push(callout);
     const dispatch = this.opts.dispatch ?? (() => ({ kind: 'no-healthy-upstream' }) as const);
     const done = Promise.resolve()
       .then(() => dispatch(callout))
       .catch((): CalloutAnswer => ({ kind: 'reset' }))
-      .then((answer) => this.deliver(token, answer))
+      .then((answer) => this.deliver(callout, answer))
       .finally(() => this.inFlight.delete(done));
     this.inFlight.add(done);
     return Status.Ok;
   }
 
-  /** The answer on the root context: Envoy's onSuccess / onFailure (reset: no headers, no body). */
-  private deliver(token: number, answer: CalloutAnswer): void {
-    if (this.dead) return;
+  /** The answer on the context that made the call: Envoy's onSuccess / onFailure (reset: no headers, no body). */
+  private deliver(callout: Callout, answer: CalloutAnswer): void {
+    const { token, contextId } = callout;
+    if (this.dead || this.cancelled.has(token)) return;
     let headers: Headers = [];
     let body = Buffer.alloc(0);
     switch (answer.kind) {
@@ -483,7 +506,7 @@ export class ProxyWasmHost {
     };
     try {
       this.inPhase(phase, () =>
-        this.call('proxy_on_http_call_response', this.rootId, token, headers.length, body.length, 0),
+        this.call('proxy_on_http_call_response', contextId, token, headers.length, body.length, 0),
       );
     } catch (err) {
       if (!(err instanceof VmDeadError)) throw err;
@@ -596,6 +619,7 @@ export class Stream {
     } catch (err) {
       if (!(err instanceof VmDeadError)) throw err;
     }
+    this.host.contextDeleted(this.id);
   }
 }
 

@@ -90,3 +90,8 @@ export declare function environ_sizes_get(countPtr: usize, sizePtr: usize): u32;
 
 @external("wasi_snapshot_preview1", "environ_get")
 export declare function environ_get(environPtrs: usize, environBuf: usize): u32;
+
+// Makes later calls act for another context: HTTP callouts for a stream must be made on the root context, since
+// Envoy cancels a context's callouts when the context goes (a refused stream ends at once).
+@external("env", "proxy_set_effective_context")
+export declare function proxy_set_effective_context(contextId: u32): u32;

@@ -91,7 +91,7 @@ function reasonOf(code: i32): string {
 }
 
 /** Appends message bytes with JSON string escaping (quote, backslash, control bytes). */
-function writeJsonEscaped(src: usize, n: i32, dst: usize): i32 {
+export function writeJsonEscaped(src: usize, n: i32, dst: usize): i32 {
   let o = 0;
   for (let i = 0; i < n; i++) {
     const c = load<u8>(src + <usize>i);
@@ -144,7 +144,8 @@ export const BYTES_MASKED: i32 = 2;
 export const SNAPSHOT_REFRESHED: i32 = 3;
 export const SNAPSHOT_REFRESH_FAILED: i32 = 4;
 export const MASK_FAILURES: i32 = 5;
-const METRIC_COUNT: i32 = 6;
+export const REPORTS_FAILED: i32 = 6;
+const METRIC_COUNT: i32 = 7;
 const METRIC_IDS: usize = memory.data(METRIC_COUNT * 4, 4);
 let metricsDefined: bool = false;
 
@@ -155,6 +156,7 @@ function metricName(m: i32): string {
     case BYTES_MASKED: return "portcullis.bytes_masked";
     case SNAPSHOT_REFRESHED: return "portcullis.snapshot_refreshed";
     case SNAPSHOT_REFRESH_FAILED: return "portcullis.snapshot_refresh_failed";
+    case REPORTS_FAILED: return "portcullis.refusal_reports_failed";
     default: return "portcullis.mask_failures";
   }
 }

@@ -11,27 +11,29 @@
 import {
   CONTINUE, HTTP_CALL_RESPONSE_BODY, HTTP_CALL_RESPONSE_HEADERS, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_WARN, OK,
   PLUGIN_CONFIGURATION, proxy_get_buffer_bytes, proxy_http_call, proxy_remove_header_map_value,
+  proxy_set_effective_context,
   proxy_replace_header_map_value, proxy_set_buffer_bytes, proxy_set_tick_period_milliseconds, random_get,
   REQUEST_HEADERS, RESPONSE_BODY, RESPONSE_HEADERS, STOP_ITERATION,
 } from "./abi";
 import {
   BYTES_MASKED, count, DENIED_LOCALLY, defineMetrics, log, logWith, MASK_FAILURES, pairsAdd, pairsAddLiterals,
-  pairsBuild, pairsLen, pairsPtr, pairsStart, readHeader, REQUESTS_SEEN, sendStatus, SNAPSHOT_REFRESH_FAILED,
-  SNAPSHOT_REFRESHED, valueLen, valuePtr,
+  pairsBuild, pairsLen, pairsPtr, pairsStart, readHeader, REPORTS_FAILED, REQUESTS_SEEN, sendStatus,
+  SNAPSHOT_REFRESH_FAILED, SNAPSHOT_REFRESHED, valueLen, valuePtr, writeJsonEscaped,
 } from "./http";
 import {
-  bytesEqual, bytesEqualLiteral, indexOf, literal, RET_LEN, RET_PTR, retLen, retPtr, scratchAlloc, scratchMark,
-  scratchRelease, scratchReset, writeLiteral,
+  bytesEqual, bytesEqualLiteral, indexOf, literal, RET_LEN, RET_PTR, retLen, retPtr,
+  scratchAlloc, scratchMark, scratchRelease, scratchReset, writeDecimal, writeLiteral,
 } from "./memory";
 import {
   classifyAuthorization, decodeBase64Url, decodedLen, decodedPtr, formatUuid, isStreamedResponse, matchPattern,
-  pathLength, payloadLen, payloadStart, TOKEN_JWT, TOKEN_MALFORMED,
+  pathLength, payloadLen, payloadStart, TOKEN_JWT, TOKEN_MALFORMED, tokenLen, tokenStart,
 } from "./request";
 import {
   activeText, candidateText, denyCount, denyField, embeddedSnapshotStart, entityMask, hasSnapshot, keepOf,
   MAX_ENTITY, parseCandidate, parseSettings, refreshAuthorityLen, refreshAuthorityOff, refreshClusterLen,
   refreshClusterOff, refreshConfigured, refreshPathLen, refreshPathOff, refreshPeriodMs, refreshTimeoutMs,
-  refreshTokenLen, refreshTokenPtr, refreshTokenUnset, revokedCount, revokedLength, revokedOffset, settingsText, strategyOf, TEXT_MAX,
+  refreshTokenLen, refreshTokenPtr, refreshTokenUnset, reportConfigured, reportPathLen, reportPathOff,
+  reportTargetLen, reportTargetOff, revokedCount, revokedLength, revokedOffset, settingsText, strategyOf, TEXT_MAX,
   tokenRequired, versionLength, versionOffset,
 } from "./snapshot";
 import {
@@ -41,6 +43,8 @@ import {
 
 let rootContextId: u32 = 0;
 let calloutInFlight: bool = false;
+/** The token of the refresh call in flight; any other answer is a refusal report's. */
+let refreshCallToken: u32 = 0;
 /** Body bytes read from the host per call, so a large chunk never needs a large scratch region. */
 const BODY_WINDOW: i32 = 64 * 1024;
 
@@ -146,6 +150,7 @@ export function proxy_on_tick(rootId: u32): void {
   );
   if (r == OK) {
     calloutInFlight = true;
+    refreshCallToken = load<u32>(tokenOut);
   } else {
     count(SNAPSHOT_REFRESH_FAILED, 1);
     log(LOG_WARN, "portcullis: snapshot refresh call refused by the host; keeping the last good snapshot");
@@ -156,6 +161,10 @@ export function proxy_on_http_call_response(
   rootId: u32, token: u32, headerCount: i32, bodySize: i32, trailerCount: i32,
 ): void {
   scratchReset();
+  if (!calloutInFlight || token != refreshCallToken) {
+    reportAnswered();
+    return;
+  }
   calloutInFlight = false;
   let ok = false;
   if (readHeader(HTTP_CALL_RESPONSE_HEADERS, ":status") && bytesEqualLiteral(valuePtr, valueLen, "200")
@@ -178,6 +187,72 @@ export function proxy_on_http_call_response(
     } else {
       log(LOG_WARN, "portcullis: snapshot refresh failed; no snapshot yet, every request goes to ext_proc");
     }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ refusal reports
+
+/** A report's answer: 2xx is recorded (or knowingly not: no session); anything else is counted and logged. */
+function reportAnswered(): void {
+  if (readHeader(HTTP_CALL_RESPONSE_HEADERS, ":status") && valueLen == 3 && load<u8>(valuePtr) == 50) return;
+  count(REPORTS_FAILED, 1);
+  log(LOG_WARN, "portcullis: a refusal report was not accepted; the refusal is only in Envoy's access log");
+}
+
+/** Appends `"name":"` + JSON-escaped bytes + `"` at dst; returns the length written. */
+function jsonField(dst: usize, name: string, p: usize, n: i32, first: bool): i32 {
+  let o = writeLiteral(first ? "{\"" : ",\"", dst);
+  o += writeLiteral(name, dst + <usize>o);
+  o += writeLiteral("\":\"", dst + <usize>o);
+  o += writeJsonEscaped(p, n, dst + <usize>o);
+  o += writeLiteral("\"", dst + <usize>o);
+  return o;
+}
+
+/**
+ * Reports a policy refusal to the service so it is recorded in the agent's session (extproc/kube/filter-refusal.ts),
+ * fire and forget: the call is made on the root context, which outlives the refused stream.
+ */
+function reportRefusal(
+  streamId: u32, code: i32, message: usize, messageLen: i32, method: usize, methodLen: i32, path: usize,
+  pathLen: i32, token: usize, tokenLength: i32,
+): void {
+  if (!reportConfigured() || requestIdLen == 0 || tokenLength <= 0) return;
+  const s = settingsText();
+  const size = 160 + 2 * (reportTargetLen + methodLen + pathLen + tokenLength + messageLen) + requestIdLen;
+  const body = scratchAlloc(size);
+  const auth = scratchAlloc(7 + refreshTokenLen);
+  const tokenOut = scratchAlloc(4);
+  if (body == 0 || auth == 0 || tokenOut == 0) return;
+  let o = jsonField(body, "target", s + <usize>reportTargetOff, reportTargetLen, true);
+  o += jsonField(body + <usize>o, "requestId", requestIdPtr, requestIdLen, false);
+  o += jsonField(body + <usize>o, "method", method, methodLen, false);
+  o += jsonField(body + <usize>o, "path", path, pathLen, false);
+  o += jsonField(body + <usize>o, "token", token, tokenLength, false);
+  o += jsonField(body + <usize>o, "message", message, messageLen, false);
+  o += writeLiteral(",\"status\":", body + <usize>o);
+  o += writeDecimal(code, body + <usize>o);
+  o += writeLiteral("}", body + <usize>o);
+  writeLiteral("Bearer ", auth);
+  memory.copy(auth + 7, refreshTokenPtr, <usize>refreshTokenLen);
+  pairsStart();
+  pairsAddLiterals(":method", "POST");
+  const kPath = literal(":path");
+  const kAuthority = literal(":authority");
+  const kAuth = literal("authorization");
+  if (kPath == 0 || kAuthority == 0 || kAuth == 0) return;
+  pairsAdd(kPath, 5, s + <usize>reportPathOff, reportPathLen);
+  pairsAdd(kAuthority, 10, s + <usize>refreshAuthorityOff, refreshAuthorityLen);
+  pairsAdd(kAuth, 13, auth, 7 + refreshTokenLen);
+  pairsAddLiterals("content-type", "application/json");
+  if (!pairsBuild()) return;
+  const r = proxy_set_effective_context(rootContextId) == OK
+    && proxy_http_call(s + <usize>refreshClusterOff, refreshClusterLen, pairsPtr, pairsLen, body, o, 0, 0,
+      <u32>refreshTimeoutMs, tokenOut) == OK;
+  proxy_set_effective_context(streamId);
+  if (!r) {
+    count(REPORTS_FAILED, 1);
+    log(LOG_WARN, "portcullis: a refusal report could not be sent; the refusal is only in Envoy's access log");
   }
 }
 
@@ -256,6 +331,7 @@ export function proxy_on_request_headers(contextId: u32, headerCount: i32, endOf
   setRequestId();
   if (!hasSnapshot()) return CONTINUE;
 
+  let bearer: usize = 0; // the Authorization value, when it holds a token-shaped bearer token
   if (tokenRequired()) {
     if (!readHeader(REQUEST_HEADERS, "authorization")) {
       return denyLiteral(401, "no Portcullis agent token was presented (send it as a bearer token)",
@@ -269,6 +345,7 @@ export function proxy_on_request_headers(contextId: u32, headerCount: i32, endOf
     if (kind == TOKEN_JWT && isRevoked(auth)) {
       return deny(401, revokedMessagePtr, revokedMessageLen, "portcullis_wasm_token_revoked");
     }
+    if (kind == TOKEN_JWT) bearer = auth;
   }
 
   if (!readHeader(REQUEST_HEADERS, ":path")) return CONTINUE;
@@ -287,7 +364,13 @@ export function proxy_on_request_headers(contextId: u32, headerCount: i32, endOf
       const mn = denyField(k, 2);
       if (!bytesEqualLiteral(mp, mn, "*") && !bytesEqual(mp, mn, method, methodLen)) continue;
       if (!matchPattern(text + <usize>denyField(k, 3), denyField(k, 4), path, pn)) continue;
-      return deny(denyField(k, 0), text + <usize>denyField(k, 5), denyField(k, 6), "portcullis_wasm_policy_deny");
+      const replied = deny(denyField(k, 0), text + <usize>denyField(k, 5), denyField(k, 6),
+        "portcullis_wasm_policy_deny");
+      if (replied == STOP_ITERATION && bearer != 0) {
+        reportRefusal(contextId, denyField(k, 0), text + <usize>denyField(k, 5), denyField(k, 6), method, methodLen,
+          path, pathLen, bearer + <usize>tokenStart, tokenLen);
+      }
+      return replied;
     }
   }
 

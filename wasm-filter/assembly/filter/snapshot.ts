@@ -269,6 +269,11 @@ export let refreshTokenLen: i32 = 0;
 const ENV_TOKEN_MAX: i32 = 1024;
 const ENV_TOKEN: usize = memory.data(ENV_TOKEN_MAX, 8);
 export let refreshPeriodMs: i32 = 0;
+/** Where refusals are reported (same cluster, authority and credential as the refresh), and the listener's target. */
+export let reportPathOff: i32 = 0;
+export let reportPathLen: i32 = 0;
+export let reportTargetOff: i32 = 0;
+export let reportTargetLen: i32 = 0;
 export let refreshTimeoutMs: i32 = 5000;
 /** `refresh-token-env` named a variable the VM's environment does not hold (or holds empty). */
 export let refreshTokenUnset: bool = false;
@@ -296,6 +301,8 @@ export function parseSettings(p: usize, n: i32): bool {
   refreshTokenLen = 0;
   refreshTokenUnset = false;
   refreshPeriodMs = 0;
+  reportPathLen = 0;
+  reportTargetLen = 0;
   refreshTimeoutMs = 5000;
   next = 0;
   const text = SETTINGS;
@@ -324,6 +331,12 @@ export function parseSettings(p: usize, n: i32): bool {
       refreshTokenLen = vn;
     } else if (bytesEqualLiteral(kp, kn, "refresh-token-env")) {
       if (!tokenFromEnvironment(text + <usize>vs, vn)) refreshTokenUnset = true;
+    } else if (bytesEqualLiteral(kp, kn, "report-path")) {
+      reportPathOff = vs;
+      reportPathLen = vn;
+    } else if (bytesEqualLiteral(kp, kn, "report-target")) {
+      reportTargetOff = vs;
+      reportTargetLen = vn;
     } else if (bytesEqualLiteral(kp, kn, "refresh-period-ms")) {
       refreshPeriodMs = parseDecimal(text + <usize>vs, vn);
       if (refreshPeriodMs < 100) return false;
@@ -339,8 +352,12 @@ export function parseSettings(p: usize, n: i32): bool {
   if (refreshTokenUnset) {
     refreshClusterLen = 0;
     refreshPeriodMs = 0;
+    reportPathLen = 0;
     return true;
   }
+  // Reports go where the refresh goes, and name the target.
+  if ((reportPathLen > 0) != (reportTargetLen > 0)) return false;
+  if (reportPathLen > 0 && refreshClusterLen == 0) return false;
   // A refresh needs all of cluster, authority, path and token, or none of them.
   const set = (refreshClusterLen > 0 ? 1 : 0) + (refreshAuthorityLen > 0 ? 1 : 0) + (refreshPathLen > 0 ? 1 : 0)
     + (refreshTokenLen > 0 ? 1 : 0);
@@ -377,6 +394,10 @@ function tokenFromEnvironment(name: usize, n: i32): bool {
     return true;
   }
   return false;
+}
+
+export function reportConfigured(): bool {
+  return reportPathLen > 0 && refreshClusterLen > 0 && refreshTokenLen > 0;
 }
 
 export function refreshConfigured(): bool {
