@@ -68,7 +68,7 @@ describe('local replies from the snapshot', () => {
     const host = await startFilter();
     const s = host.newStream();
     const r = s.onRequestHeaders(request('GET', '/api/v1/namespaces/default/pods'), true);
-    assert.equal(r.status, 1); // stopped: the next filter (ext_proc) is never called
+    assert.equal(r.envoy, 'StopIteration'); // the local reply stops the chain: ext_proc is never called
     assert.equal(r.localReply?.status, 401);
     const body = status(r.localReply!.body);
     assert.deepEqual([body.kind, body.reason, body.code], ['Status', 'Unauthorized', 401]);
@@ -121,7 +121,7 @@ describe('local replies from the snapshot', () => {
     const sent = request('GET', '/api/v1/namespaces/prod/pods?limit=500', jwt('ok-1'));
     const s = host.newStream();
     const r = s.onRequestHeaders(sent, true);
-    assert.equal(r.status, 0);
+    assert.equal(r.envoy, 'Continue');
     assert.equal(r.localReply, undefined);
     const ids = s.requestHeaders.filter(([k]) => k === 'x-request-id');
     assert.equal(ids.length, 1, 'one x-request-id: the agent cannot choose it');
