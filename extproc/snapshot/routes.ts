@@ -5,20 +5,13 @@
  * have caused by sending the request (it is authenticated, classified and decided again by the service).
  */
 import type { AdminRoute } from '../admin/route.ts';
+import type { FilterRefusalReport } from '../kube/index.ts';
 import type { CompiledPolicy } from '../policy/load.ts';
 import { compileSnapshot } from './compile.ts';
 import { renderSnapshot } from './wasm-snapshot.ts';
 
 /** A request the filter refused from its snapshot, as it reports it (docs/wasm-filter.md). */
-export interface RefusalReport {
-  target: string;
-  requestId: string;
-  method: string;
-  path: string;
-  token: string;
-  status: number;
-  message: string;
-}
+export type RefusalReport = FilterRefusalReport;
 
 export interface SnapshotRouteDeps {
   policies: { current(): readonly CompiledPolicy[] };

@@ -278,56 +278,44 @@ export class ProxyWasmHost {
       ),
       proxy_get_header_map_pairs: guard(
         'proxy_get_header_map_pairs',
-        (type: number, ptrPtr: number, sizePtr: number) => {
-          const map = this.phase.maps.get(type);
-          if (!map) return Status.BadArgument; // Envoy: a map not available in this callback
-          return this.give(serializePairs(map), ptrPtr, sizePtr);
-        },
+        // Envoy serializes a map not available in this callback as an empty one.
+        (type: number, ptrPtr: number, sizePtr: number) =>
+          this.give(serializePairs(this.phase.maps.get(type) ?? []), ptrPtr, sizePtr),
       ),
       proxy_get_header_map_value: guard(
         'proxy_get_header_map_value',
-        (type: number, kPtr: number, kLen: number, ptrPtr: number, sizePtr: number) => {
-          const map = this.phase.maps.get(type);
-          if (!map) return Status.BadArgument; // Envoy: a map not available in this callback
-          const key = this.read(kPtr, kLen).toString('latin1').toLowerCase();
-          const hit = map.find(([k]) => k === key);
-          if (!hit) return Status.NotFound;
-          return this.give(Buffer.from(hit[1], 'latin1'), ptrPtr, sizePtr);
-        },
+        (type: number, kPtr: number, kLen: number, ptrPtr: number, sizePtr: number) =>
+          this.withMap(type, kPtr, kLen, (map, key) => {
+            const hit = map.find(([k]) => k === key);
+            return hit ? this.give(Buffer.from(hit[1], 'latin1'), ptrPtr, sizePtr) : Status.NotFound;
+          }),
       ),
       proxy_replace_header_map_value: guard(
         'proxy_replace_header_map_value',
-        (type: number, kPtr: number, kLen: number, vPtr: number, vLen: number) => {
-          const map = this.phase.maps.get(type);
-          if (!map) return Status.BadArgument; // Envoy: a map not available in this callback
-          const key = this.read(kPtr, kLen).toString('latin1').toLowerCase();
-          const value = this.read(vPtr, vLen).toString('latin1');
-          this.setMap(type, [...map.filter(([k]) => k !== key), [key, value]]);
-          return Status.Ok;
-        },
+        (type: number, kPtr: number, kLen: number, vPtr: number, vLen: number) =>
+          this.withMap(type, kPtr, kLen, (map, key) => {
+            this.setMap(type, [...map.filter(([k]) => k !== key), [key, this.read(vPtr, vLen).toString('latin1')]]);
+            return Status.Ok;
+          }),
       ),
       proxy_add_header_map_value: guard(
         'proxy_add_header_map_value',
-        (type: number, kPtr: number, kLen: number, vPtr: number, vLen: number) => {
-          const map = this.phase.maps.get(type);
-          if (!map) return Status.BadArgument; // Envoy: a map not available in this callback
-          const key = this.read(kPtr, kLen).toString('latin1').toLowerCase();
-          this.setMap(type, [...map, [key, this.read(vPtr, vLen).toString('latin1')]]);
-          return Status.Ok;
-        },
+        (type: number, kPtr: number, kLen: number, vPtr: number, vLen: number) =>
+          this.withMap(type, kPtr, kLen, (map, key) => {
+            this.setMap(type, [...map, [key, this.read(vPtr, vLen).toString('latin1')]]);
+            return Status.Ok;
+          }),
       ),
       proxy_remove_header_map_value: guard(
         'proxy_remove_header_map_value',
-        (type: number, kPtr: number, kLen: number) => {
-          const map = this.phase.maps.get(type);
-          if (!map) return Status.BadArgument; // Envoy: a map not available in this callback
-          const key = this.read(kPtr, kLen).toString('latin1').toLowerCase();
-          this.setMap(
-            type,
-            map.filter(([k]) => k !== key),
-          );
-          return Status.Ok;
-        },
+        (type: number, kPtr: number, kLen: number) =>
+          this.withMap(type, kPtr, kLen, (map, key) => {
+            this.setMap(
+              type,
+              map.filter(([k]) => k !== key),
+            );
+            return Status.Ok;
+          }),
       ),
       proxy_send_local_response: guard(
         'proxy_send_local_response',
@@ -435,6 +423,13 @@ export class ProxyWasmHost {
     if (type === BufferType.PluginConfiguration) return this.configuration.plugin;
     if (type === BufferType.VmConfiguration) return this.configuration.vm;
     return this.phase.buffers.get(type);
+  }
+
+  /** A header map call: BadArgument when the map is not available in this callback (Envoy), the key lower-cased. */
+  private withMap(type: number, kPtr: number, kLen: number, op: (map: Headers, key: string) => number): number {
+    const map = this.phase.maps.get(type);
+    if (!map) return Status.BadArgument;
+    return op(map, this.read(kPtr, kLen).toString('latin1').toLowerCase());
   }
 
   private setMap(type: number, map: Headers): void {

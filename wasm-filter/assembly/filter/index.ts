@@ -124,33 +124,42 @@ export function proxy_on_configure(rootId: u32, configurationSize: i32): i32 {
 
 // ------------------------------------------------------------------------------------------------ refresh
 
+/** Where a call to the admin API writes its token. */
+const CALL_TOKEN: usize = memory.data(4, 4);
+
+/**
+ * Calls the admin API (the refresh cluster, authority and credential) on the current effective context: `:method`,
+ * the path at settings[pathOff, +pathLen), and one more header given as literals. Returns the host's status.
+ */
+function callAdmin(
+  method: string, pathOff: i32, pathLen: i32, header: string, value: string, body: usize, bodyLen: i32,
+): u32 {
+  const s = settingsText();
+  const bearer = scratchAlloc(7 + refreshTokenLen);
+  const kPath = literal(":path");
+  const kAuthority = literal(":authority");
+  const kAuth = literal("authorization");
+  if (bearer == 0 || kPath == 0 || kAuthority == 0 || kAuth == 0) return 10; // InternalFailure: out of scratch
+  writeLiteral("Bearer ", bearer);
+  memory.copy(bearer + 7, refreshTokenPtr, <usize>refreshTokenLen);
+  pairsStart();
+  pairsAddLiterals(":method", method);
+  pairsAdd(kPath, 5, s + <usize>pathOff, pathLen);
+  pairsAdd(kAuthority, 10, s + <usize>refreshAuthorityOff, refreshAuthorityLen);
+  pairsAdd(kAuth, 13, bearer, 7 + refreshTokenLen);
+  pairsAddLiterals(header, value);
+  if (!pairsBuild()) return 10;
+  return proxy_http_call(s + <usize>refreshClusterOff, refreshClusterLen, pairsPtr, pairsLen, body, bodyLen, 0, 0,
+    <u32>refreshTimeoutMs, CALL_TOKEN);
+}
+
 export function proxy_on_tick(rootId: u32): void {
   scratchReset();
   if (!refreshConfigured() || calloutInFlight) return;
-  const s = settingsText();
-  const token = scratchAlloc(7 + refreshTokenLen);
-  if (token == 0) return;
-  writeLiteral("Bearer ", token);
-  memory.copy(token + 7, refreshTokenPtr, <usize>refreshTokenLen);
-  pairsStart();
-  pairsAddLiterals(":method", "GET");
-  const path = literal(":path");
-  const authority = literal(":authority");
-  const auth = literal("authorization");
-  if (path == 0 || authority == 0 || auth == 0) return;
-  pairsAdd(path, 5, s + <usize>refreshPathOff, refreshPathLen);
-  pairsAdd(authority, 10, s + <usize>refreshAuthorityOff, refreshAuthorityLen);
-  pairsAdd(auth, 13, token, 7 + refreshTokenLen);
-  pairsAddLiterals("accept", "text/plain");
-  if (!pairsBuild()) return;
-  const tokenOut = scratchAlloc(4);
-  if (tokenOut == 0) return;
-  const r = proxy_http_call(
-    s + <usize>refreshClusterOff, refreshClusterLen, pairsPtr, pairsLen, 0, 0, 0, 0, <u32>refreshTimeoutMs, tokenOut,
-  );
+  const r = callAdmin("GET", refreshPathOff, refreshPathLen, "accept", "text/plain", 0, 0);
   if (r == OK) {
     calloutInFlight = true;
-    refreshCallToken = load<u32>(tokenOut);
+    refreshCallToken = load<u32>(CALL_TOKEN);
   } else {
     count(SNAPSHOT_REFRESH_FAILED, 1);
     log(LOG_WARN, "portcullis: snapshot refresh call refused by the host; keeping the last good snapshot");
@@ -221,9 +230,7 @@ function reportRefusal(
   const s = settingsText();
   const size = 160 + 2 * (reportTargetLen + methodLen + pathLen + tokenLength + messageLen) + requestIdLen;
   const body = scratchAlloc(size);
-  const auth = scratchAlloc(7 + refreshTokenLen);
-  const tokenOut = scratchAlloc(4);
-  if (body == 0 || auth == 0 || tokenOut == 0) return;
+  if (body == 0) return;
   let o = jsonField(body, "target", s + <usize>reportTargetOff, reportTargetLen, true);
   o += jsonField(body + <usize>o, "requestId", requestIdPtr, requestIdLen, false);
   o += jsonField(body + <usize>o, "method", method, methodLen, false);
@@ -233,22 +240,8 @@ function reportRefusal(
   o += writeLiteral(",\"status\":", body + <usize>o);
   o += writeDecimal(code, body + <usize>o);
   o += writeLiteral("}", body + <usize>o);
-  writeLiteral("Bearer ", auth);
-  memory.copy(auth + 7, refreshTokenPtr, <usize>refreshTokenLen);
-  pairsStart();
-  pairsAddLiterals(":method", "POST");
-  const kPath = literal(":path");
-  const kAuthority = literal(":authority");
-  const kAuth = literal("authorization");
-  if (kPath == 0 || kAuthority == 0 || kAuth == 0) return;
-  pairsAdd(kPath, 5, s + <usize>reportPathOff, reportPathLen);
-  pairsAdd(kAuthority, 10, s + <usize>refreshAuthorityOff, refreshAuthorityLen);
-  pairsAdd(kAuth, 13, auth, 7 + refreshTokenLen);
-  pairsAddLiterals("content-type", "application/json");
-  if (!pairsBuild()) return;
   const r = proxy_set_effective_context(rootContextId) == OK
-    && proxy_http_call(s + <usize>refreshClusterOff, refreshClusterLen, pairsPtr, pairsLen, body, o, 0, 0,
-      <u32>refreshTimeoutMs, tokenOut) == OK;
+    && callAdmin("POST", reportPathOff, reportPathLen, "content-type", "application/json", body, o) == OK;
   proxy_set_effective_context(streamId);
   if (!r) {
     count(REPORTS_FAILED, 1);
