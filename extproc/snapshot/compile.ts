@@ -16,7 +16,13 @@ import { createHash } from 'node:crypto';
 import { BUILTIN_ENTITIES, type BuiltinEntity } from '../masking/types.ts';
 import type { CompiledPolicy } from '../policy/load.ts';
 import type { PolicyDocument, Rule } from '../policy/types.ts';
-import type { FilterStrategy, StaticDenyRule, StreamMasking, WasmSnapshot } from './wasm-snapshot.ts';
+import {
+  SNAPSHOT_LIMITS,
+  type FilterStrategy,
+  type StaticDenyRule,
+  type StreamMasking,
+  type WasmSnapshot,
+} from './wasm-snapshot.ts';
 
 type Field = 'verb' | 'resource' | 'subresource' | 'apiGroup';
 
@@ -108,6 +114,22 @@ function staticDenies(policy: CompiledPolicy, rule: Rule): StaticDenyRule[] {
 }
 
 const STRICTNESS: Record<FilterStrategy, number> = { redact: 3, mask: 2, partial: 1 };
+/** 36-byte ids (UUIDs) on 45-byte lines: 600 of them take under 27 KiB of the filter's 64 KiB. */
+const MAX_REVOKED_IN_SNAPSHOT = 600;
+/** What the deny lines may take, so that with the revoked ids and the masking lines a snapshot always fits. */
+const DENY_BUDGET_BYTES = 32 * 1024;
+
+/** The first deny rules (in evaluation order) that fit the filter's count and the byte budget. */
+function withinBudget(denies: StaticDenyRule[]): StaticDenyRule[] {
+  let bytes = 0;
+  const kept: StaticDenyRule[] = [];
+  for (const d of denies.slice(0, SNAPSHOT_LIMITS.denies)) {
+    bytes += Buffer.byteLength(`deny ${d.code} ${d.method} ${d.pattern} ${d.message}\n`);
+    if (bytes > DENY_BUDGET_BYTES) break;
+    kept.push(d);
+  }
+  return kept;
+}
 
 export function compileSnapshot(policies: readonly CompiledPolicy[], revokedTokenIds: readonly string[]): WasmSnapshot {
   const enforced = [...policies]
@@ -129,10 +151,13 @@ export function compileSnapshot(policies: readonly CompiledPolicy[], revokedToke
       }
     }
   }
+  // Within the filter's limits, leaving out is safe (ext_proc checks revocations and decides every rule): only the
+  // first deny rules in evaluation order are kept, and revoked ids up to a share of the size that always fits.
+  const revoked = [...new Set(revokedTokenIds)].filter((j) => /^[A-Za-z0-9._-]{1,36}$/.test(j)).sort();
   const body = {
     tokenRequired: true,
-    revokedTokenIds: [...new Set(revokedTokenIds)].filter((j) => /^[A-Za-z0-9._-]{1,128}$/.test(j)).sort(),
-    denies,
+    revokedTokenIds: revoked.slice(0, MAX_REVOKED_IN_SNAPSHOT),
+    denies: withinBudget(denies),
     masking: [...byEntity.values()].sort((a, b) => a.entity - b.entity),
   };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);

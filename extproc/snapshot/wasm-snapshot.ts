@@ -37,6 +37,8 @@ export interface WasmSnapshot {
 }
 
 export const SNAPSHOT_MAGIC = 'portcullis-wasm-snapshot 1';
+/** The filter's limits (wasm-filter/assembly/filter/snapshot.ts): a snapshot over them is refused whole. */
+export const SNAPSHOT_LIMITS = { bytes: 64 * 1024, revokedTokenIds: 1024, denies: 128 } as const;
 const TOKEN_LIKE = /^[A-Za-z0-9._-]{1,128}$/;
 const PATTERN = /^\/[!-~]*$/;
 const METHOD = /^(\*|[A-Z]{1,16})$/;
@@ -71,7 +73,9 @@ export function renderSnapshot(s: WasmSnapshot): string {
     lines.push(`mask ${m.entity} ${m.strategy} ${Math.min(m.keep, 64)}`);
   }
   lines.push('end', '');
-  return lines.join('\n');
+  const text = lines.join('\n');
+  if (Buffer.byteLength(text) > SNAPSHOT_LIMITS.bytes) throw new SnapshotError('snapshot over 64 KiB');
+  return text;
 }
 
 /** Where the filter fetches a fresh snapshot, and with which credential (plugin configuration `refresh-*`). */

@@ -11,6 +11,7 @@ import {
   compileSnapshot,
   parseConjunction,
   renderPluginConfiguration,
+  renderSnapshot,
   REFUSALS_PATH,
   SNAPSHOT_PATH,
 } from '../../extproc/snapshot/index.ts';
@@ -198,4 +199,43 @@ describe('served by the admin API and fetched by the filter', () => {
     assert.deepEqual([mine[1].data.action, mine[1].data.rule], ['deny', 'no-exec']);
     assert.deepEqual([mine[2].data.status, mine[2].data.refusedBy], [403, 'envoy-wasm-filter']);
   });
+});
+
+test('a snapshot always fits the filter: revoked ids and deny rules beyond its limits are left to ext_proc', async () => {
+  const rules = Array.from(
+    { length: 300 },
+    (_, i) => `  - name: no-exec-${i}
+    when: k8s.resource == "pods" && k8s.subresource == "exec"
+    action: deny
+    message: ${'x'.repeat(400)} ${i}`,
+  ).join('\n');
+  const policy = loadPolicy(`apiVersion: portcullis.dev/v1
+kind: Policy
+name: many
+mode: enforce
+scope:
+  targets: { kinds: [kubernetes] }
+rules:
+${rules}
+`);
+  const revoked = Array.from({ length: 5000 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+  const s = compileSnapshot([policy], revoked);
+  const text = renderSnapshot(s);
+  assert.ok(Buffer.byteLength(text) <= 64 * 1024, `${Buffer.byteLength(text)} bytes`);
+  assert.ok(s.revokedTokenIds.length > 0 && s.revokedTokenIds.length < 5000);
+  assert.ok(s.denies.length > 0 && s.denies.length < 600);
+  assert.equal(s.denies[0].message, `${'x'.repeat(400)} 0`, 'the first rules in evaluation order are kept');
+  const host = await ProxyWasmHost.start(FILTER, { pluginConfiguration: text }); // refused whole if over a limit
+  const last = s.revokedTokenIds.at(-1) ?? '';
+  const b64u = (x: string) => Buffer.from(x).toString('base64url');
+  const token = `${b64u('{"alg":"EdDSA"}')}.${b64u(`{"jti":"${last}"}`)}.${b64u('sig')}`;
+  const r = host.newStream().onRequestHeaders(
+    [
+      [':path', '/api'],
+      [':method', 'GET'],
+      ['authorization', `Bearer ${token}`],
+    ],
+    true,
+  );
+  assert.equal(r.localReply?.status, 401, 'the last revoked id is enforced');
 });
