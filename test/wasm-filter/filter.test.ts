@@ -39,7 +39,10 @@ function request(method: string, path: string, token?: string): Headers {
   return h;
 }
 
-async function startFilter(snapshot: WasmSnapshot | null = SNAPSHOT, dispatch?: (c: unknown) => CalloutAnswer) {
+async function startFilter(
+  snapshot: WasmSnapshot | null = SNAPSHOT,
+  dispatch?: (c: unknown) => CalloutAnswer | Promise<CalloutAnswer>,
+) {
   return ProxyWasmHost.start(FILTER, {
     pluginConfiguration: renderPluginConfiguration(
       dispatch
@@ -417,4 +420,20 @@ test('a policy refusal is reported to the service on the root context; a token r
     },
   });
   assert.equal(host.metric('portcullis.refusal_reports_failed'), 0n);
+});
+
+test('a refresh call never answered does not stop later refreshes', async () => {
+  let answer: (a: CalloutAnswer) => void = () => {};
+  const host = await startFilter(
+    SNAPSHOT,
+    () =>
+      new Promise<CalloutAnswer>((resolve) => {
+        answer = resolve;
+      }),
+  );
+  for (let i = 0; i < 10; i++) host.tick();
+  assert.equal(host.callouts.length, 1, 'one call in flight at a time');
+  host.tick();
+  assert.equal(host.callouts.length, 2, 'ten ticks without an answer: a new call');
+  answer({ kind: 'reset' });
 });

@@ -45,6 +45,9 @@ let rootContextId: u32 = 0;
 let calloutInFlight: bool = false;
 /** The token of the refresh call in flight; any other answer is a refusal report's. */
 let refreshCallToken: u32 = 0;
+/** Ticks since the refresh call went out: one never answered (it should not happen) does not stop refreshes. */
+let ticksWaiting: i32 = 0;
+const MAX_TICKS_WAITING: i32 = 10;
 /** Body bytes read from the host per call, so a large chunk never needs a large scratch region. */
 const BODY_WINDOW: i32 = 64 * 1024;
 
@@ -155,7 +158,10 @@ function callAdmin(
 
 export function proxy_on_tick(rootId: u32): void {
   scratchReset();
-  if (!refreshConfigured() || calloutInFlight) return;
+  if (!refreshConfigured()) return;
+  if (calloutInFlight && ++ticksWaiting < MAX_TICKS_WAITING) return;
+  calloutInFlight = false;
+  ticksWaiting = 0;
   const r = callAdmin("GET", refreshPathOff, refreshPathLen, "accept", "text/plain", 0, 0);
   if (r == OK) {
     calloutInFlight = true;
