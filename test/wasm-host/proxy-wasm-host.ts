@@ -12,47 +12,29 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import {
+  BufferType,
+  deserializePairs,
+  type Headers,
+  type LogLine,
+  MapType,
+  type Phase,
+  serializePairs,
+  Status,
+  VmDeadError,
+} from './abi.ts';
+import { Stream } from './stream.ts';
 
-/** Header names are lower case, values raw bytes carried as latin1 strings (one char per byte). */
-export type Headers = [string, string][];
-
-export const Status = {
-  Ok: 0,
-  NotFound: 1,
-  BadArgument: 2,
-  SerializationFailure: 3,
-  InvalidMemoryAccess: 6,
-  Empty: 7,
-  Unimplemented: 12,
-} as const;
-
-const MapType = {
-  RequestHeaders: 0,
-  RequestTrailers: 1,
-  ResponseHeaders: 2,
-  ResponseTrailers: 3,
-  HttpCallResponseHeaders: 6,
-  HttpCallResponseTrailers: 7,
-} as const;
-const BufferType = {
-  RequestBody: 0,
-  ResponseBody: 1,
-  HttpCallResponseBody: 4,
-  VmConfiguration: 6,
-  PluginConfiguration: 7,
-};
-
-export interface LocalReply {
-  status: number;
-  details: string;
-  body: Buffer;
-  headers: Headers;
-}
-
-export interface LogLine {
-  level: number;
-  message: string;
-}
+export {
+  deserializePairs,
+  type Headers,
+  type LocalReply,
+  type LogLine,
+  serializePairs,
+  Status,
+  VmDeadError,
+} from './abi.ts';
+export { type CallbackResult, type EnvoyFilterStatus, Stream } from './stream.ts';
 
 /** What the test's dispatcher answers to a callout: a response, or the way Envoy reports a failure. */
 export type CalloutAnswer =
@@ -82,8 +64,6 @@ export interface HostOptions {
   dispatch?: (callout: Callout) => Promise<CalloutAnswer> | CalloutAnswer;
 }
 
-export class VmDeadError extends Error {}
-
 interface Exports {
   memory: WebAssembly.Memory;
   malloc(size: number): number;
@@ -91,14 +71,6 @@ interface Exports {
 }
 
 type Fn = (...args: (number | bigint)[]) => number | undefined;
-
-/** The current callback's view of the stream: which maps and buffers are accessible. */
-interface Phase {
-  stream: Stream | undefined;
-  maps: Map<number, Headers>;
-  buffers: Map<number, Buffer>;
-  localReply?: LocalReply;
-}
 
 export class ProxyWasmHost {
   private exports!: Exports;
@@ -507,197 +479,4 @@ export class ProxyWasmHost {
       if (!(err instanceof VmDeadError)) throw err;
     }
   }
-}
-
-/** What one callback returned and did. */
-export interface CallbackResult {
-  /** What the filter returned (the ABI's number). */
-  status: number;
-  /** What Envoy does with it (docs/envoy-behaviour.md D.4). */
-  envoy: EnvoyFilterStatus;
-  localReply?: LocalReply;
-}
-
-export type EnvoyFilterStatus =
-  | 'Continue'
-  | 'StopIteration'
-  | 'ContinueAndEndStream'
-  | 'StopAllIterationAndBuffer'
-  | 'StopAllIterationAndWatermark'
-  | 'StopIterationAndBuffer'
-  | 'StopIterationAndWatermark'
-  | 'StopIterationNoBuffer';
-
-/**
- * Envoy's conversion of a callback's status: for headers, StopIteration becomes StopAllIterationAndWatermark (Envoy
- * has no allow_on_headers_stop_iteration here); for bodies, the body statuses; anything unknown continues.
- */
-function envoyStatus(kind: 'headers' | 'body' | 'trailers', status: number): EnvoyFilterStatus {
-  if (kind === 'body') {
-    return (
-      (['Continue', 'StopIterationAndBuffer', 'StopIterationAndWatermark', 'StopIterationNoBuffer'] as const)[status]
-      ?? 'Continue'
-    );
-  }
-  if (kind === 'trailers') return status === 1 ? 'StopIteration' : 'Continue';
-  return (
-    (
-      [
-        'Continue',
-        'StopAllIterationAndWatermark',
-        'ContinueAndEndStream',
-        'StopAllIterationAndBuffer',
-        'StopAllIterationAndWatermark',
-      ] as const
-    )[status] ?? 'Continue'
-  );
-}
-
-/** One HTTP stream's context: the callbacks in Envoy's order, each with only its own maps and buffers. */
-export class Stream {
-  requestHeaders: Headers = [];
-  responseHeaders: Headers = [];
-  /** Response bytes as the filter let them out. */
-  responseOut: Buffer[] = [];
-  localReply?: LocalReply;
-  /** The stream was reset (a local reply after the response started, or a dead VM mid-stream). */
-  reset = false;
-  private responseStarted = false;
-  private finished = false;
-
-  constructor(
-    private readonly host: ProxyWasmHost,
-    readonly id: number,
-  ) {}
-
-  mapChanged(type: number, map: Headers): void {
-    if (type === MapType.RequestHeaders) this.requestHeaders = map;
-    if (type === MapType.ResponseHeaders) this.responseHeaders = map;
-  }
-
-  private failStream(): CallbackResult {
-    const reply: LocalReply = { status: 503, details: 'wasm_fail_stream', body: Buffer.alloc(0), headers: [] };
-    if (this.responseStarted) this.reset = true;
-    else this.localReply = reply;
-    return { status: 1, envoy: 'StopIteration', localReply: reply };
-  }
-
-  private run(
-    kind: 'headers' | 'body' | 'trailers',
-    phase: Omit<Phase, 'stream'>,
-    name: string,
-    ...args: number[]
-  ): CallbackResult {
-    if (this.host.dead || this.localReply || this.reset) return this.failStream();
-    const p: Phase = { ...phase, stream: this };
-    let status: number;
-    try {
-      status = this.host.inPhase(p, () => this.host.call(name, this.id, ...args));
-    } catch (err) {
-      if (err instanceof VmDeadError) return this.failStream();
-      throw err;
-    }
-    if (p.localReply) {
-      // Deferred until the callback returned; it forces Stop. Too late once the response reached the client.
-      if (this.responseStarted) this.reset = true;
-      else this.localReply = p.localReply;
-      return { status, envoy: 'StopIteration', localReply: p.localReply };
-    }
-    return { status, envoy: envoyStatus(kind, status) };
-  }
-
-  onRequestHeaders(headers: Headers, endOfStream: boolean): CallbackResult {
-    this.requestHeaders = headers.map(([k, v]) => [k.toLowerCase(), v]);
-    return this.run(
-      'headers',
-      { maps: new Map([[MapType.RequestHeaders, this.requestHeaders]]), buffers: new Map() },
-      'proxy_on_request_headers',
-      headers.length,
-      endOfStream ? 1 : 0,
-    );
-  }
-
-  onResponseHeaders(headers: Headers, endOfStream: boolean): CallbackResult {
-    this.responseHeaders = headers.map(([k, v]) => [k.toLowerCase(), v]);
-    const r = this.run(
-      'headers',
-      { maps: new Map([[MapType.ResponseHeaders, this.responseHeaders]]), buffers: new Map() },
-      'proxy_on_response_headers',
-      headers.length,
-      endOfStream ? 1 : 0,
-    );
-    if (!r.localReply) this.responseStarted = true;
-    return r;
-  }
-
-  /** One chunk as Envoy hands it (the filter continued at headers, so chunk by chunk); returns what goes out. */
-  onResponseBody(chunk: Buffer, endOfStream: boolean): CallbackResult & { out: Buffer } {
-    const buffers = new Map([[BufferType.ResponseBody, chunk]]);
-    const r = this.run(
-      'body',
-      { maps: new Map(), buffers },
-      'proxy_on_response_body',
-      chunk.length,
-      endOfStream ? 1 : 0,
-    );
-    const out = r.localReply || this.reset ? Buffer.alloc(0) : (buffers.get(BufferType.ResponseBody) ?? chunk);
-    if (out.length > 0) this.responseOut.push(out);
-    return { ...r, out };
-  }
-
-  onResponseTrailers(trailers: Headers): CallbackResult {
-    return this.run(
-      'trailers',
-      { maps: new Map([[MapType.ResponseTrailers, trailers]]), buffers: new Map() },
-      'proxy_on_response_trailers',
-      trailers.length,
-    );
-  }
-
-  /** Stream end, in Envoy's order: on_log, on_done, on_delete. */
-  finish(): void {
-    if (this.host.dead || this.finished) return;
-    this.finished = true;
-    try {
-      for (const name of ['proxy_on_log', 'proxy_on_done', 'proxy_on_delete'])
-        this.host.inPhase({ stream: undefined, maps: new Map(), buffers: new Map() }, () =>
-          this.host.call(name, this.id),
-        );
-    } catch (err) {
-      if (!(err instanceof VmDeadError)) throw err;
-    }
-    this.host.contextDeleted(this.id);
-  }
-}
-
-/** The ABI's header map serialization: count, (key size, value size)*, then key\0 value\0 each. */
-export function serializePairs(map: Headers): Buffer {
-  const parts: Buffer[] = [];
-  const sizes = Buffer.alloc(4 + map.length * 8);
-  sizes.writeUInt32LE(map.length, 0);
-  map.forEach(([k, v], i) => {
-    const kb = Buffer.from(k, 'latin1');
-    const vb = Buffer.from(v, 'latin1');
-    sizes.writeUInt32LE(kb.length, 4 + i * 8);
-    sizes.writeUInt32LE(vb.length, 8 + i * 8);
-    parts.push(kb, Buffer.of(0), vb, Buffer.of(0));
-  });
-  return Buffer.concat([sizes, ...parts]);
-}
-
-/** Parses the serialization; undefined if it is malformed (Envoy: SerializationFailure... or a crash guard). */
-export function deserializePairs(b: Buffer): Headers | undefined {
-  if (b.length < 4) return undefined;
-  const n = b.readUInt32LE(0);
-  if (4 + n * 8 > b.length) return undefined;
-  let o = 4 + n * 8;
-  const out: Headers = [];
-  for (let i = 0; i < n; i++) {
-    const kl = b.readUInt32LE(4 + i * 8);
-    const vl = b.readUInt32LE(8 + i * 8);
-    if (o + kl + vl + 2 > b.length) return undefined;
-    out.push([b.subarray(o, o + kl).toString('latin1'), b.subarray(o + kl + 1, o + kl + 1 + vl).toString('latin1')]);
-    o += kl + vl + 2;
-  }
-  return out;
 }
