@@ -102,6 +102,11 @@ export class AgentTokens {
     this.timer.unref();
   }
 
+  /** The revoked token ids known here (kept current by pub/sub and the periodic sync), for the wasm snapshot. */
+  revokedTokenIds(): string[] {
+    return [...this.revoked.keys()];
+  }
+
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.subscriber.unsubscribe(REVOKED_CHANNEL).catch(() => undefined);

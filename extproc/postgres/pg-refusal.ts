@@ -31,6 +31,7 @@ export function sqlstateOf(code: RefusalCode): string {
     case 'approval-denied':
       return '42501'; // insufficient_privilege
     case 'recording-unavailable':
+    case 'store-unavailable':
       return '57P03'; // cannot_connect_now
     case 'upstream-credential':
       return '08004';

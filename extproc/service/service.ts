@@ -10,7 +10,7 @@ import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
 import type { RedisClient } from '../common/redis-client.ts';
 import { AgentTokens } from '../identity/agent-tokens.ts';
 import { UpstreamCredentials } from '../identity/upstream-credentials.ts';
-import { classifyK8sSample } from '../kube/index.ts';
+import { classifyK8sSample, recordFilterRefusal } from '../kube/index.ts';
 import { Principals } from '../identity/principals.ts';
 import { Registry } from '../identity/registry.ts';
 import { identityRoutes } from '../identity/routes.ts';
@@ -19,6 +19,7 @@ import { PolicySet } from '../policy/policy-set.ts';
 import { policyRoutes } from '../policy/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
 import { createRecorder, recordingRoutes, startRetention } from '../recording/index.ts';
+import { snapshotRoutes } from '../snapshot/index.ts';
 import { Spine } from '../spine/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
 import { ensureAdminToken, seedPolicies, seedTargets } from './bootstrap.ts';
@@ -162,6 +163,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
       ...identityRoutes({ registry, tokens, principals, keys }),
       ...approvalRoutes({ approvals }),
       ...recordingRoutes({ redis }),
+      ...snapshotRoutes({ policies, tokens, recordRefusal: (report) => recordFilterRefusal(spine, report) }),
     ],
     authenticate: (bearer) => principals.authenticate(bearer),
     host: config.admin.host,

@@ -199,3 +199,29 @@ export function setHashKey(n: i32): i32 {
   setKey(pendBase + <usize>pendLen, n);
   return 0;
 }
+
+import { continuation, setContinuation } from "./scanner";
+import { CONT_PEM, CONT_RUN } from "./found";
+
+// For a host that interleaves streams on one instance (the proxy-wasm filter): after apply(), the state a stream
+// keeps beside its carry — the continuation of an over-long value and the byte before the carry — and, after
+// reset() + reserve() for its next chunk, its restoration.
+
+export function streamState(): i32 {
+  return continuation();
+}
+
+export function byteBeforeCarry(): i32 {
+  return pendBase == 0 ? 0x20 : <i32>load<u8>(pendBase - 1);
+}
+
+/** Restores what streamState()/byteBeforeCarry() returned; a state that is not one is dropped (-1). */
+export function resumeStream(state: i32, before: i32): i32 {
+  if (pendBase != 0) store<u8>(pendBase - 1, <u8>(before & 0xff));
+  if (state == 0) return 0;
+  const kind = state & 0xff;
+  const entity = (state >> 16) & 0xff;
+  if ((kind != CONT_PEM && kind != CONT_RUN) || entity >= MAX_ENTITIES) return -1;
+  setContinuation(kind, <u8>((state >> 8) & 0xff), entity);
+  return 0;
+}

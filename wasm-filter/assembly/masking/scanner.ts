@@ -322,3 +322,17 @@ function tryPunct(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool, la
   if (c == 0x3a && on(mask, IP_ADDRESS)) return detectIpv6(p, len, i, lastEnd, final);
   return NONE;
 }
+
+/**
+ * The continuation of a value longer than the cap, packed (kind | class << 8 | entity << 16; 0 = none), for a host
+ * that interleaves several streams on one instance and keeps each stream's state between its chunks.
+ */
+export function continuation(): i32 {
+  return contKind == CONT_NONE ? 0 : contKind | (<i32>contClass << 8) | ((contEntity & 0xff) << 16);
+}
+
+export function setContinuation(kind: i32, runClass: u8, entity: i32): void {
+  contKind = kind;
+  contClass = runClass;
+  contEntity = entity;
+}
