@@ -38,6 +38,11 @@ export interface Target {
   credential?: UpstreamCredential;
   /** CA bundle reference for a TLS upstream. */
   caRef?: string;
+  /**
+   * An SSH target's host key, pinned at registration (`ssh-ed25519 AAAA…`, as in known_hosts or the host's
+   * /etc/ssh/ssh_host_*_key.pub): the gateway connects only to a host presenting exactly this key.
+   */
+  hostKey?: string;
   /** What the data path does when recording is unavailable. */
   recording: 'fail-closed' | 'best-effort';
 }

@@ -41,6 +41,10 @@ export const TARGET_SCHEMA = {
     labels,
     defaultAction: { enum: ['deny', 'allow'] },
     caRef: ref,
+    hostKey: {
+      type: 'string',
+      pattern: '^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}( .*)?$',
+    },
     recording: { enum: ['fail-closed', 'best-effort'] },
     credential: {
       oneOf: [
@@ -95,6 +99,7 @@ export function targetFromInput(input: Record<string, unknown>): Target {
     recording: t.recording ?? 'fail-closed',
     ...(credential ? { credential } : {}),
     ...(t.caRef ? { caRef: t.caRef } : {}),
+    ...(t.hostKey ? { hostKey: t.hostKey } : {}),
   };
 }
 

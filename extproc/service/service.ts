@@ -5,6 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { listenerRoutes, type ListenerInfo } from '../admin/listener-routes.ts';
 import { startAdminServer } from '../admin/server.ts';
 import { approvalRoutes, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
 import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
@@ -36,6 +37,8 @@ export interface Service {
   adminUrl: string;
   grpcPort: number;
   metricsUrl: string;
+  /** The TCP listeners (the SSH gateway), with their addresses. */
+  listeners: ListenerInfo[];
   redisUrl: string;
   /** Where the first admin token was written, when this start created it. */
   adminTokenPath: string | null;
@@ -155,12 +158,18 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
   const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
   const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, served.grpc);
   const tcpListeners = await startTcpListeners(served.tcp);
+  const listeners: ListenerInfo[] = tcpListeners.map((l, i) => ({
+    name: served.tcp[i].name,
+    address: l.address,
+    details: l.details ?? {},
+  }));
   const admin = await startAdminServer({
     routes: [
       ...policyRoutes({ store, policies, classifyK8s: classifyK8sSample }),
       ...identityRoutes({ registry, tokens, principals, keys }),
       ...approvalRoutes({ approvals }),
       ...recordingRoutes({ redis }),
+      ...listenerRoutes(listeners),
     ],
     authenticate: (bearer) => principals.authenticate(bearer),
     host: config.admin.host,
@@ -200,6 +209,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     adminUrl: admin.url,
     grpcPort: grpcServer.port,
     metricsUrl: metricsServer.url,
+    listeners,
     redisUrl,
     adminTokenPath,
     stop,

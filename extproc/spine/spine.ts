@@ -3,6 +3,7 @@
  * session (or per request, where the protocol sends a token each time), begins an ActionRun per action, hands it the
  * typed action and renders the outcome in its protocol. The spine never sees a wire format.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { MaskingPlans } from '../policy/masking-plans.ts';
 import type { Protocol } from '../policy/context.ts';
@@ -115,6 +116,50 @@ export class Spine {
     }
     this.sessionEnds.opened(session, token.expiresAt.getTime());
     return { ok: true, session };
+  }
+
+  /**
+   * A terminal inside `session` (an SSH shell with a pty): a session of its own, so that its recording starts with the
+   * terminal's size and exports as an asciicast; it shares the agent, target, plan and token, and names its parent.
+   * End it with endTerminal().
+   */
+  openTerminal(session: Session, terminal: { width: number; height: number; term: string }): Session {
+    const t = new Session(
+      `${session.id}.t-${randomUUID()}`,
+      session.protocol,
+      session.agent,
+      session.target,
+      session.plan,
+      session.tokenId,
+    );
+    this.core.recorder.record({
+      type: 'session.start',
+      sessionId: t.id,
+      agent: t.agent.id,
+      target: t.target.name,
+      protocol: t.protocol,
+      data: {
+        agent: t.agent.id,
+        target: t.target.name,
+        plan: t.plan,
+        tokenId: t.tokenId,
+        parentSession: session.id,
+        terminal,
+      },
+    });
+    return t;
+  }
+
+  /** The terminal's channel closed: its recording ends here. */
+  endTerminal(terminal: Session): void {
+    this.core.recorder.record({
+      type: 'session.end',
+      sessionId: terminal.id,
+      agent: terminal.agent.id,
+      target: terminal.target.name,
+      protocol: terminal.protocol,
+      data: { reason: 'channel-closed' },
+    });
   }
 
   /** Starts one action of `session`; `requestId` is minted by the adapter at the start of the action. */
