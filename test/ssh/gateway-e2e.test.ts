@@ -1,17 +1,239 @@
+/**
+ * The SSH path end to end with real OpenSSH: `ssh`, `scp` and `sftp` (and ssh2 as a client where one connection must
+ * carry several channels) through a plain TCP relay (tcp_proxy's stand-in) to the gateway, and from it to a real sshd,
+ * under the bundled example policy examples/policies/ssh-guardrails.yaml.
+ */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startSshStack, type SshStack } from './ssh-stack.ts';
+import ssh2 from 'ssh2';
+import { publicKeyBlob } from '../../extproc/ssh/host-key.ts';
+import { freePort, waitFor, waitForPort } from '../harness/ports.ts';
+import { AGENT, startSshStack, TARGET, type SshStack } from './ssh-stack.ts';
 
 let stack: SshStack;
+let files: string;
+const CARDS = ['4111 1111 1111 1111', '5500-0000-0000-0004'];
+
 before(async () => {
   stack = await startSshStack({ policies: ['examples/policies/ssh-guardrails.yaml'] });
+  files = mkdtempSync(join(tmpdir(), 'portcullis-ssh-files-'));
+  writeFileSync(join(files, 'cards.txt'), `alice ${CARDS[0]}\nbob ${CARDS[1]}\ntotal 2\n`);
 });
 after(async () => {
   await stack?.close();
+  if (files) rmSync(files, { recursive: true, force: true });
 });
+
+/** The recorded events of the agent's session (the token's session). */
+async function sessionEvents(): Promise<{ type: string; data: any }[]> {
+  const list = await stack.svc.call(stack.svc.adminToken, 'GET', `/v1/sessions?agent=${AGENT}`);
+  assert.equal(list.status, 200, JSON.stringify(list.body));
+  const events: { type: string; data: any }[] = [];
+  for (const s of list.body.sessions as { id: string }[]) {
+    const path = `/v1/sessions/${encodeURIComponent(s.id)}/events?limit=10000`;
+    events.push(...((await stack.svc.call(stack.svc.adminToken, 'GET', path)).body.events as []));
+  }
+  return events;
+}
 
 test('ssh AGENT@TARGET with the token runs uname -a on the real host', async () => {
   const r = await stack.ssh(['uname -a']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^Linux /);
+});
+
+test('a wrong token is refused, with the reason shown by keyboard-interactive', async () => {
+  const r = await stack.ssh(['uname -a'], { token: 'not-a-token' });
+  assert.equal(r.status, 255);
+  assert.match(r.stderr, /Refused: .*token/i);
+  assert.match(r.stderr, /Permission denied/);
+  assert.equal(r.stdout, '');
+});
+
+test('an expired token is refused', async () => {
+  const token = await stack.issueToken('1s');
+  const r = await waitFor<Awaited<ReturnType<SshStack['ssh']>> | null>(
+    async () => {
+      const attempt = await stack.ssh(['uname -a'], { token });
+      return attempt.status === 255 ? attempt : null;
+    },
+    30_000,
+    'the token to expire',
+  );
+  assert.match(r?.stderr ?? '', /Refused: .*expired/i);
+});
+
+test('the login must name the agent the token was issued to, as AGENT@TARGET', async () => {
+  const other = await stack.ssh(['uname -a'], { login: `someone-else@${TARGET}` });
+  assert.equal(other.status, 255);
+  assert.match(other.stderr, /not issued to agent someone-else/);
+  const bare = await stack.ssh(['uname -a'], { login: AGENT });
+  assert.equal(bare.status, 255);
+  assert.match(bare.stderr, /log in as AGENT@TARGET/);
+});
+
+test("the gateway's upstream key is no way in for the agent: publickey and passwords other than a token fail", async () => {
+  const withKey = await stack.ssh(['-i', stack.sshd.clientKey.path, 'id'], { auth: 'publickey' });
+  assert.equal(withKey.status, 255);
+  assert.match(withKey.stderr, /Permission denied/);
+  const withKeyText = await stack.ssh(['id'], { token: stack.sshd.clientKey.privateKey });
+  assert.equal(withKeyText.status, 255);
+});
+
+for (const command of ['rm -rf /srv/data', 'cat /etc/shadow', 'ls /srv; rm -rf /srv/data']) {
+  test(`${JSON.stringify(command)} is refused with the policy message and exit status 126`, async () => {
+    const r = await stack.ssh([command]);
+    assert.equal(r.status, 126, r.stderr);
+    assert.match(r.stderr, /portcullis: refused by policy: /);
+    assert.equal(r.stdout, '', 'nothing of the line ran: not even the ls before the rm');
+  });
+}
+
+test('a command line the gateway cannot expand statically is refused, with the reason', async () => {
+  const r = await stack.ssh(['cat $(echo /etc/shadow)']);
+  assert.equal(r.status, 126);
+  assert.match(r.stderr, /cannot inspect this command line: a command substitution/);
+});
+
+test('sh -c strings are looked through: the rm inside is refused', async () => {
+  const r = await stack.ssh([`sh -c 'ls / && rm -rf /srv/data'`]);
+  assert.equal(r.status, 126);
+  assert.match(r.stderr, /Deleting files under/);
+});
+
+test('a refused exec leaves the connection usable for the next channel (ssh2 as client)', async () => {
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('error', reject);
+    client.connect({
+      host: '127.0.0.1',
+      port: stack.relay.port,
+      username: `${AGENT}@${TARGET}`,
+      password: stack.agentToken,
+      hostVerifier: (key: Buffer) => key.equals(publicKeyBlob(stack.gatewayHostKey) as Buffer),
+    });
+  });
+  const exec = (cmd: string) =>
+    new Promise<{ code: number; out: string; err: string }>((resolve, reject) => {
+      client.exec(cmd, (err, ch) => {
+        if (err) return reject(err);
+        let out = '';
+        let errOut = '';
+        let code = -1;
+        ch.on('data', (d: Buffer) => (out += d.toString()));
+        ch.stderr.on('data', (d: Buffer) => (errOut += d.toString()));
+        ch.on('exit', (c: number) => (code = c));
+        ch.on('close', () => resolve({ code, out, err: errOut }));
+      });
+    });
+  try {
+    const refused = await exec('cat /etc/shadow');
+    assert.equal(refused.code, 126);
+    assert.match(refused.err, /refused by policy/);
+    const allowed = await exec('echo still here');
+    assert.equal(allowed.code, 0);
+    assert.equal(allowed.out, 'still here\n');
+  } finally {
+    client.end();
+  }
+});
+
+test('cat cards.txt: the card numbers reach the agent masked, and are recorded masked', async () => {
+  const r = await stack.ssh([`cat ${join(files, 'cards.txt')}`]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const card of CARDS) assert.ok(!r.stdout.includes(card), `card ${card} reached the agent`);
+  assert.match(r.stdout, /^alice \[REDACTED:CREDIT_CARD\]\nbob \[REDACTED:CREDIT_CARD\]\ntotal 2\n$/);
+  const events = (await waitFor<{ type: string; data: any }[] | null>(
+    async () => {
+      const evs = await sessionEvents();
+      return evs.some((e) => e.type === 'output' && String(e.data.stdout ?? '').includes('alice')) ? evs : null;
+    },
+    30_000,
+    'the output event',
+  )) as { type: string; data: any }[];
+  const output = events.find((e) => e.type === 'output' && String(e.data.stdout ?? '').includes('alice'));
+  assert.equal(output?.data.exitStatus, 0);
+  for (const card of CARDS) assert.ok(!JSON.stringify(events).includes(card), 'a card number in the recording');
+});
+
+test('each exec is recorded: the command, the commands it runs, the decision and the exit status', async () => {
+  const r = await stack.ssh(['ls / | wc -l']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((await stack.ssh(['cat /etc/shadow'])).status, 126);
+  const events = (await waitFor<{ type: string; data: any }[] | null>(
+    async () => {
+      const evs = await sessionEvents();
+      return evs.some((e) => e.type === 'action' && e.data.command === 'ls / | wc -l') ? evs : null;
+    },
+    30_000,
+    'the action event',
+  )) as { type: string; data: any }[];
+  const action = events.find((e) => e.type === 'action' && e.data.command === 'ls / | wc -l');
+  assert.deepEqual(action?.data.commands, [
+    { program: 'ls', args: ['/'] },
+    { program: 'wc', args: ['-l'] },
+  ]);
+  const refused = events.filter(
+    (e) => e.type === 'decision' && e.data.action === 'deny' && e.data.rule === 'no-secrets',
+  );
+  assert.ok(refused.length > 0, 'the refused cat /etc/shadow is recorded with its rule');
+});
+
+test('scp, sftp and ssh -L are refused by the sample policy', async () => {
+  const local = join(files, 'cards.txt');
+  const scp = await stack.client('scp', [local, `${AGENT}@${TARGET}@127.0.0.1:/tmp/copied.txt`]);
+  assert.notEqual(scp.status, 0, scp.stderr);
+  assert.match(scp.stderr, /File transfer \(scp, sftp, rsync\) is not allowed/);
+  const legacyScp = await stack.client('scp', ['-O', local, `${AGENT}@${TARGET}@127.0.0.1:/tmp/copied.txt`]);
+  assert.notEqual(legacyScp.status, 0, legacyScp.stderr);
+  assert.match(legacyScp.stderr, /File transfer \(scp, sftp, rsync\) is not allowed/);
+  const sftp = await stack.client('sftp', [`${AGENT}@${TARGET}@127.0.0.1`], { input: 'ls /\n' });
+  assert.notEqual(sftp.status, 0, sftp.stderr);
+  assert.match(sftp.stderr, /File transfer \(scp, sftp, rsync\) is not allowed/);
+
+  // ssh -L: the forward is asked for when a connection arrives on the local port; the gateway refuses the channel.
+  const localPort = await freePort();
+  const tunnel = spawn(
+    'ssh',
+    [
+      ...stack.clientOptions(),
+      '-N',
+      '-L',
+      `${localPort}:127.0.0.1:${stack.sshd.port}`,
+      '-p',
+      String(stack.relay.port),
+      '-l',
+      `${AGENT}@${TARGET}`,
+      '127.0.0.1',
+    ],
+    { env: stack.askpassEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let tunnelErr = '';
+  tunnel.stderr.on('data', (d: Buffer) => (tunnelErr += d.toString()));
+  try {
+    await waitForPort(localPort, 30_000);
+    const sock = connect(localPort, '127.0.0.1');
+    sock.on('error', () => undefined);
+    await waitFor(() => /open failed/.test(tunnelErr), 30_000, 'the refused forward').catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${tunnelErr}`);
+    });
+    sock.destroy();
+  } finally {
+    tunnel.kill('SIGTERM');
+  }
+  // ssh -W asks for the same channel at once.
+  const fwd = await stack.ssh(['-W', `127.0.0.1:${stack.sshd.port}`]);
+  assert.equal(fwd.status, 255, fwd.stderr);
+  assert.match(fwd.stderr, /open failed/);
+  const events = await sessionEvents();
+  assert.ok(
+    events.some((e) => e.type === 'decision' && e.data.rule === 'no-port-forwarding'),
+    'the forward was decided by the policy and recorded',
+  );
 });

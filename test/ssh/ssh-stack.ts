@@ -32,7 +32,7 @@ export interface SshStack {
   /** Runs `scp` or `sftp` the same way. */
   client(program: 'scp' | 'sftp', args: string[], opts?: SshRunOptions): Promise<RunResult>;
   /** The OpenSSH options that reach the gateway (pinned host key, token by askpass), for tmux and other drivers. */
-  clientOptions(): string[];
+  clientOptions(auth?: SshRunOptions['auth']): string[];
   /** Environment giving the token to OpenSSH through SSH_ASKPASS. */
   askpassEnv(token?: string): NodeJS.ProcessEnv;
   issueToken(ttl?: string): Promise<string>;
@@ -41,6 +41,8 @@ export interface SshStack {
 
 export interface SshRunOptions {
   token?: string;
+  /** The authentication methods offered (default: keyboard-interactive and password, answered with the token). */
+  auth?: 'token' | 'publickey';
   login?: string;
   input?: string;
   timeoutMs?: number;
@@ -105,7 +107,7 @@ export async function startSshStack(opts: { policies: string[]; maxHoldMs?: numb
     DISPLAY: ':0',
     PORTCULLIS_TEST_TOKEN: token,
   });
-  const clientOptions = (): string[] => [
+  const clientOptions = (auth: SshRunOptions['auth'] = 'token'): string[] => [
     '-F',
     'none',
     '-o',
@@ -113,9 +115,11 @@ export async function startSshStack(opts: { policies: string[]; maxHoldMs?: numb
     '-o',
     'StrictHostKeyChecking=yes',
     '-o',
-    'PubkeyAuthentication=no',
+    auth === 'publickey' ? 'PubkeyAuthentication=yes' : 'PubkeyAuthentication=no',
     '-o',
-    'PreferredAuthentications=keyboard-interactive,password',
+    auth === 'publickey'
+      ? 'PreferredAuthentications=publickey'
+      : 'PreferredAuthentications=keyboard-interactive,password',
     '-o',
     'NumberOfPasswordPrompts=1',
     '-o',
@@ -148,7 +152,15 @@ export async function startSshStack(opts: { policies: string[]; maxHoldMs?: numb
     ssh: (args, o = {}) =>
       run(
         'ssh',
-        [...clientOptions(), '-p', String(relay.port), '-l', o.login ?? `${AGENT}@${TARGET}`, '127.0.0.1', ...args],
+        [
+          ...clientOptions(o.auth),
+          '-p',
+          String(relay.port),
+          '-l',
+          o.login ?? `${AGENT}@${TARGET}`,
+          '127.0.0.1',
+          ...args,
+        ],
         o,
       ),
     client: (program, args, o = {}) => run(program, [...clientOptions(), '-P', String(relay.port), ...args], o),
