@@ -36,6 +36,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
     summary: 'classify a Kubernetes API request offline (k8s classify METHOD PATH)',
     load: async () => (await import('./commands/k8s.ts')).k8sCommand,
   },
+  ssh: {
+    summary: "show the commands an SSH command line runs, as the gateway sees them (ssh classify 'CMD')",
+    load: async () => (await import('./commands/ssh.ts')).sshCommand,
+  },
   principal: {
     summary: 'create, revoke and rotate human principals (admins, policy authors, approvers, auditors)',
     load: async () => (await import('./commands/identity.ts')).principalCommand,
