@@ -4,12 +4,13 @@
  * under the bundled example policy examples/policies/ssh-guardrails.yaml.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
 import { publicKeyBlob } from '../../extproc/ssh/host-key.ts';
 import { freePort, waitFor, waitForPort } from '../harness/ports.ts';
@@ -236,4 +237,50 @@ test('scp, sftp and ssh -L are refused by the sample policy', async () => {
     events.some((e) => e.type === 'decision' && e.data.rule === 'no-port-forwarding'),
     'the forward was decided by the policy and recorded',
   );
+});
+
+test("the target's host key must be the pinned one: another key, or none pinned, and the gateway does not connect", async () => {
+  const admin = stack.svc.adminToken;
+  const base = {
+    kind: 'ssh',
+    address: `127.0.0.1:${stack.sshd.port}`,
+    recording: 'fail-closed',
+    credential: { kind: 'ssh-key', user: stack.sshd.user, privateKeyRef: `file:${stack.sshd.clientKey.path}` },
+  };
+  // A valid key, but not this host's: as if the address now led to another machine.
+  const wrong = await stack.svc.call(admin, 'POST', '/v1/targets', {
+    ...base,
+    name: 'web-moved',
+    hostKey: stack.sshd.userCa.publicKey,
+  });
+  assert.equal(wrong.status, 201, JSON.stringify(wrong.body));
+  assert.equal((await stack.svc.call(admin, 'POST', '/v1/targets', { ...base, name: 'web-unpinned' })).status, 201);
+  await stack.svc.core.targets.refresh();
+  const issued = await stack.svc.call(admin, 'POST', '/v1/tokens', {
+    agent: AGENT,
+    targets: ['web-moved', 'web-unpinned'],
+    ttl: '10m',
+  });
+  const token = issued.body.token as string;
+  const moved = await stack.ssh(['uname -a'], { token, login: `${AGENT}@web-moved` });
+  assert.equal(moved.status, 255);
+  assert.match(moved.stderr, /presented host key SHA256:\S+, not the pinned SHA256:\S+; refusing to connect/);
+  assert.equal(moved.stdout, '');
+  const unpinned = await stack.ssh(['uname -a'], { token, login: `${AGENT}@web-unpinned` });
+  assert.equal(unpinned.status, 255);
+  assert.match(unpinned.stderr, /has no valid pinned host key; the gateway does not trust on first use/);
+});
+
+test('the gateway serves its host key and fingerprint on the admin API, as ssh-keygen computes it', async () => {
+  const r = await stack.svc.call(stack.svc.adminToken, 'GET', '/v1/listeners');
+  assert.equal(r.status, 200);
+  const ssh = (r.body as { name: string; details: { hostKey: string; fingerprint: string } }[]).find(
+    (l) => l.name === 'ssh',
+  );
+  assert.ok(ssh);
+  const keyFile = join(files, 'gateway.pub');
+  writeFileSync(keyFile, `${ssh.details.hostKey}\n`);
+  const { stdout } = await promisify(execFile)('ssh-keygen', ['-lf', keyFile]);
+  assert.equal(stdout.split(' ')[1], ssh.details.fingerprint);
+  assert.ok(stack.svc.logs().includes(ssh.details.fingerprint), 'the fingerprint is logged at start');
 });
