@@ -43,6 +43,9 @@ const UPSTREAM_FAILED_EXIT_STATUS = 255;
 
 export class AgentConnection {
   session: Session | null = null;
+  /** The token the agent logged in with: checked again before each action (it may expire or be revoked). */
+  #token = '';
+  #target = '';
   private upstream: Promise<Client> | null = null;
   private authFailures = 0;
   /** Aborted when the agent's connection closes: actions held for approval stop waiting. */
@@ -106,6 +109,8 @@ export class AgentConnection {
       return this.authFailed(ctx, `this token was not issued to agent ${login.agent}`);
     }
     this.session = auth.session;
+    this.#token = token;
+    this.#target = login.target;
     this.log.info({ agent: login.agent, target: login.target, session: auth.session.id }, 'agent authenticated');
     ctx.accept();
   }
@@ -122,6 +127,15 @@ export class AgentConnection {
     };
     if (ctx.method === 'keyboard-interactive') ctx.prompt([], 'Portcullis', `Refused: ${reason}`, done);
     else done();
+  }
+
+  /**
+   * A connection outlives its token: before each action the token is verified again, so an expired or revoked token
+   * (or a disabled agent) stops the next command, not only the next login. Null when it is still good.
+   */
+  async revalidate(): Promise<Refusal | null> {
+    const auth = await this.deps.spine.authenticate({ protocol: 'ssh', target: this.#target, token: this.#token });
+    return auth.ok ? null : auth.refusal;
   }
 
   /** The session's user on the target: what the context's `ssh.user` names. */
@@ -210,7 +224,7 @@ export class AgentConnection {
 
   /** `ssh -L`: a channel to host:port opened from the target, if a rule allows it; its bytes cannot be masked. */
   private async directTcpip(accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo): Promise<void> {
-    if (!this.session) return reject();
+    if (!this.session || (await this.revalidate())) return reject();
     const run = this.begin();
     const req = { kind: 'port-forward', forwardHost: info.destIP, forwardPort: BigInt(info.destPort) };
     const outcome = await this.decide(run, req, this.closed.signal);

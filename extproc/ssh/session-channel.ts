@@ -73,10 +73,13 @@ export class SessionChannel {
     if (!channel) return;
     // Nothing is read from the agent until the action is allowed and its upstream channel is open.
     channel.pause();
-    fn(channel).catch((err: unknown) => {
-      this.conn.fault(err);
-      channel.close();
-    });
+    this.conn
+      .revalidate()
+      .then((r) => (r ? AgentConnection.refuseOnChannel(channel, r, this.pty !== null) : fn(channel)))
+      .catch((err: unknown) => {
+        this.conn.fault(err);
+        channel.close();
+      });
   }
 
   private async exec(channel: ServerChannel, command: string): Promise<void> {

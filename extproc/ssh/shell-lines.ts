@@ -137,6 +137,8 @@ export class ShellLines {
       return;
     }
     const { conn, terminal } = this.deps;
+    const expired = await conn.revalidate();
+    if (expired) return this.refused(text, expired);
     const run = conn.deps.spine.begin(terminal, randomUUID());
     let outcome: FinalOutcome | null;
     const classified = overlong ? null : classifyCommandLine(text);

@@ -284,3 +284,48 @@ test('the gateway serves its host key and fingerprint on the admin API, as ssh-k
   assert.equal(stdout.split(' ')[1], ssh.details.fingerprint);
   assert.ok(stack.svc.logs().includes(ssh.details.fingerprint), 'the fingerprint is logged at start');
 });
+
+test('a connection does not outlive its token: after revocation the next exec on it is refused', async () => {
+  const token = await stack.issueToken('10m');
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('error', reject);
+    client.connect({
+      host: '127.0.0.1',
+      port: stack.relay.port,
+      username: `${AGENT}@${TARGET}`,
+      password: token,
+      hostVerifier: (key: Buffer) => key.equals(publicKeyBlob(stack.gatewayHostKey) as Buffer),
+    });
+  });
+  const exec = (cmd: string) =>
+    new Promise<{ code: number; err: string }>((resolve, reject) => {
+      client.exec(cmd, (err, ch) => {
+        if (err) return reject(err);
+        let errOut = '';
+        let code = -1;
+        ch.resume();
+        ch.stderr.on('data', (d: Buffer) => (errOut += d.toString()));
+        ch.on('exit', (c: number) => (code = c));
+        ch.on('close', () => resolve({ code, err: errOut }));
+      });
+    });
+  try {
+    assert.equal((await exec('true')).code, 0);
+    const jti = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).jti as string;
+    const revoked = await stack.svc.call(stack.svc.adminToken, 'DELETE', `/v1/tokens/${jti}`);
+    assert.ok(revoked.status === 200 || revoked.status === 204, JSON.stringify(revoked.body));
+    const after = await waitFor(
+      async () => {
+        const r = await exec('true');
+        return r.code === 126 ? r : null;
+      },
+      30_000,
+      'the revocation to reach the gateway',
+    );
+    assert.match(after?.err ?? '', /portcullis: not authorized: .*revoked/);
+  } finally {
+    client.end();
+  }
+});
