@@ -38,6 +38,9 @@ const AUTH_METHODS: ('password' | 'keyboard-interactive')[] = ['keyboard-interac
 /** Failed authentications before the gateway closes the connection (OpenSSH's MaxAuthTries is 6). */
 const MAX_AUTH_FAILURES = 3;
 
+/** Session channels open at once on one connection (OpenSSH's MaxSessions default). */
+const MAX_SESSIONS_PER_CONNECTION = 10;
+
 /** The exit status ssh itself uses when the connection to the host fails. */
 const UPSTREAM_FAILED_EXIT_STATUS = 255;
 
@@ -48,6 +51,7 @@ export class AgentConnection {
   #target = '';
   private upstream: Promise<Client> | null = null;
   private authFailures = 0;
+  private openSessions = 0;
   /** Aborted when the agent's connection closes: actions held for approval stop waiting. */
   readonly closed = new AbortController();
   readonly log: Logger;
@@ -69,8 +73,11 @@ export class AgentConnection {
       });
     });
     conn.on('session', (accept, reject) => {
-      if (!this.session) return reject();
-      new SessionChannel(this, accept()).attach();
+      if (!this.session || this.openSessions >= MAX_SESSIONS_PER_CONNECTION) return reject();
+      const session = accept();
+      this.openSessions++;
+      session.once('close', () => this.openSessions--);
+      new SessionChannel(this, session).attach();
     });
     conn.on('tcpip', (accept, reject, info) => {
       void this.directTcpip(accept, reject, info).catch((err: unknown) => this.fault(err));

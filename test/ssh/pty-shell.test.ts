@@ -58,9 +58,18 @@ test('a pty shell under tmux: lines decided before they run, recorded, exported 
   await tmux('send-keys', '-t', 'agent', 'Enter');
   await paneShows(/^hello-from-pty$/m, 'the echo output');
 
-  await tmux('send-keys', '-t', 'agent', '-l', 'cat /etc/shadow');
+  // The line is rebuilt from the keystrokes: "cat /etc/shadowX", Backspace → "cat /etc/shadow", refused.
+  await tmux('send-keys', '-t', 'agent', '-l', 'cat /etc/shadowX');
+  await tmux('send-keys', '-t', 'agent', 'BSpace');
   await tmux('send-keys', '-t', 'agent', 'Enter');
   await paneShows(/portcullis: refused by policy: Reading or writing password hashes/, 'the refusal');
+
+  // History keys would recall a line the gateway never saw: dropped, with a notice; Ctrl-U clears the line.
+  await tmux('send-keys', '-t', 'agent', 'Up');
+  await paneShows(/line editing, history and completion keys are not passed/, 'the notice');
+  await tmux('send-keys', '-t', 'agent', '-l', 'rm -rf /srv/data');
+  await tmux('send-keys', '-t', 'agent', 'C-u');
+  await tmux('send-keys', '-t', 'agent', 'Enter');
 
   await tmux('send-keys', '-t', 'agent', '-l', `cat ${join(dir, 'cards.txt')}`);
   await tmux('send-keys', '-t', 'agent', 'Enter');
