@@ -329,3 +329,13 @@ test('a connection does not outlive its token: after revocation the next exec on
     client.end();
   }
 });
+
+test("the agent's stdin reaches the command, also when it is sent before the decision", async () => {
+  const input = `${'line of input\n'.repeat(20_000)}card 4111 1111 1111 1111\n`;
+  const r = await stack.ssh(['cat'], { input });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.split('\n').length, 20_002);
+  assert.match(r.stdout, /card \[REDACTED:CREDIT_CARD\]\n$/);
+  const counted = await stack.ssh(['wc -l'], { input });
+  assert.equal(counted.stdout.trim(), '20001');
+});
