@@ -23,6 +23,8 @@ export interface TargetSource {
 export interface TokenVerifier {
   /** Never throws for a bad token. */
   verify(token: string | undefined, target: string): Promise<TokenVerification>;
+  /** An SSH public key login (signature already checked); absent where the core offers none. Never throws. */
+  verifyPublicKey?(agent: string, keyBlob: string, target: string, login: string): Promise<TokenVerification>;
 }
 
 export interface CredentialSource {

@@ -25,6 +25,11 @@ export interface AuthenticationRequest {
   target: string;
   /** The agent's short-lived token, as presented; undefined when none was. */
   token: string | undefined;
+  /**
+   * Instead of a token: an SSH public key whose signature the adapter verified (`keyBlob` base64), for `agent`, in the
+   * login `login` (one per connection: the session's name).
+   */
+  publicKey?: { agent: string; keyBlob: string; login: string };
 }
 
 export interface SpineOptions {
@@ -86,7 +91,12 @@ export class Spine {
         refusal('misconfigured', `gateway misconfigured: this listener names no ${req.protocol} target`, 'no-target'),
       );
     }
-    const verified = await this.core.tokens.verify(req.token, target.name);
+    const tokens = this.core.tokens;
+    const verified = req.publicKey
+      ? tokens.verifyPublicKey
+        ? await tokens.verifyPublicKey(req.publicKey.agent, req.publicKey.keyBlob, target.name, req.publicKey.login)
+        : ({ ok: false, failure: 'invalid', message: 'public key logins are not offered' } as const)
+      : await tokens.verify(req.token, target.name);
     if (!verified.ok) {
       const code =
         verified.failure === 'out_of_scope' || verified.failure === 'agent_disabled' ? 'forbidden' : 'unauthenticated';

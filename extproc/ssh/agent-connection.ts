@@ -6,11 +6,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuthContext, Client, Connection, ServerChannel, TcpipRequestInfo } from 'ssh2';
+import ssh2, {
+  type AuthContext,
+  type Client,
+  type Connection,
+  type ParsedKey,
+  type PublicKeyAuthContext,
+  type ServerChannel,
+  type TcpipRequestInfo,
+} from 'ssh2';
 import type { MaskingEngine } from '../masking/index.ts';
 import {
   refusal,
   type ActionRun,
+  type AuthenticationRequest,
   type FinalOutcome,
   type Refusal,
   type Session,
@@ -34,7 +43,11 @@ export interface GatewayDeps {
   logger: Logger;
 }
 
-const AUTH_METHODS: ('password' | 'keyboard-interactive')[] = ['keyboard-interactive', 'password'];
+const AUTH_METHODS: ('password' | 'keyboard-interactive' | 'publickey')[] = [
+  'publickey',
+  'keyboard-interactive',
+  'password',
+];
 /** Failed authentications before the gateway closes the connection (OpenSSH's MaxAuthTries is 6). */
 const MAX_AUTH_FAILURES = 3;
 
@@ -46,9 +59,8 @@ const UPSTREAM_FAILED_EXIT_STATUS = 255;
 
 export class AgentConnection {
   session: Session | null = null;
-  /** The token the agent logged in with: checked again before each action (it may expire or be revoked). */
-  #token = '';
-  #target = '';
+  /** How the agent logged in: checked again before each action (a token may expire or be revoked, a key removed). */
+  #login: AuthenticationRequest = { protocol: 'ssh', target: '', token: undefined };
   private upstream: Promise<Client> | null = null;
   private authFailures = 0;
   private openSessions = 0;
@@ -95,6 +107,7 @@ export class AgentConnection {
   }
 
   private async authenticate(ctx: AuthContext): Promise<void> {
+    if (ctx.method === 'publickey') return this.authenticateKey(ctx);
     let token: string;
     switch (ctx.method) {
       case 'password':
@@ -116,9 +129,35 @@ export class AgentConnection {
       return this.authFailed(ctx, `this token was not issued to agent ${login.agent}`);
     }
     this.session = auth.session;
-    this.#token = token;
-    this.#target = login.target;
+    this.#login = { protocol: 'ssh', target: login.target, token };
     this.log.info({ agent: login.agent, target: login.target, session: auth.session.id }, 'agent authenticated');
+    ctx.accept();
+  }
+
+  /**
+   * A public key registered to the agent for the target. The first request only asks whether the key would do: it is
+   * always answered yes, so that nothing about an unsigned attempt (a public key is public) reaches the spine or the
+   * recording; the signed request is verified here, then the key checked against the agent's registration.
+   */
+  private async authenticateKey(ctx: PublicKeyAuthContext): Promise<void> {
+    const login = parseLogin(ctx.username);
+    if (!login.ok) return this.authFailed(ctx, login.reason);
+    if (!ctx.signature || !ctx.blob) return ctx.accept();
+    const key = publicKeyOf(ctx.key.data);
+    if (key?.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) {
+      return this.authFailed(ctx, 'the public key signature does not verify');
+    }
+    const request: AuthenticationRequest = {
+      protocol: 'ssh',
+      target: login.target,
+      token: undefined,
+      publicKey: { agent: login.agent, keyBlob: ctx.key.data.toString('base64'), login: randomUUID() },
+    };
+    const auth = await this.deps.spine.authenticate(request);
+    if (!auth.ok) return this.authFailed(ctx, auth.refusal.message);
+    this.session = auth.session;
+    this.#login = request;
+    this.log.info({ agent: login.agent, target: login.target, session: auth.session.id }, 'agent authenticated by key');
     ctx.accept();
   }
 
@@ -141,7 +180,7 @@ export class AgentConnection {
    * (or a disabled agent) stops the next command, not only the next login. Null when it is still good.
    */
   async revalidate(): Promise<Refusal | null> {
-    const auth = await this.deps.spine.authenticate({ protocol: 'ssh', target: this.#target, token: this.#token });
+    const auth = await this.deps.spine.authenticate(this.#login);
     return auth.ok ? null : auth.refusal;
   }
 
@@ -270,4 +309,16 @@ export class AgentConnection {
   fault(err: unknown): void {
     this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'ssh channel fault');
   }
+}
+
+/** The parsed public key of an SSH key blob (its type is the blob's first string), or null. */
+function publicKeyOf(blob: Buffer): ParsedKey | null {
+  if (blob.length < 4) return null;
+  const typeLength = blob.readUInt32BE(0);
+  if (typeLength > 64 || blob.length < 4 + typeLength) return null;
+  const parsed = ssh2.utils.parseKey(
+    `${blob.subarray(4, 4 + typeLength).toString('latin1')} ${blob.toString('base64')}`,
+  );
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  return key instanceof Error ? null : key;
 }

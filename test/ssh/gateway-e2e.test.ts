@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
 import { publicKeyBlob } from '../../extproc/ssh/host-key.ts';
 import { freePort, waitFor, waitForPort } from '../harness/ports.ts';
+import { makeKeyPair } from '../harness/sshd.ts';
 import { AGENT, startSshStack, TARGET, type SshStack } from './ssh-stack.ts';
 
 let stack: SshStack;
@@ -338,4 +339,41 @@ test("the agent's stdin reaches the command, also when it is sent before the dec
   assert.match(r.stdout, /card \[REDACTED:CREDIT_CARD\]\n$/);
   const counted = await stack.ssh(['wc -l'], { input });
   assert.equal(counted.stdout.trim(), '20001');
+});
+
+test('an agent may log in with a public key registered to it for the target, and with no other', async () => {
+  const key = makeKeyPair(files, 'agent_key');
+  const registered = await stack.svc.call(stack.svc.adminToken, 'PUT', `/v1/agents/${AGENT}`, {
+    id: AGENT,
+    sshKeys: [{ publicKey: key.publicKey, targets: [TARGET] }],
+  });
+  assert.equal(registered.status, 200, JSON.stringify(registered.body));
+  // Agents are cached for a second by every verifier: the registration takes effect within that.
+  const byKey = (await waitFor(
+    async () => {
+      const r = await stack.ssh(['-i', key.path, 'id -un'], { auth: 'publickey' });
+      return r.status === 0 ? r : null;
+    },
+    30_000,
+    'the key registration to take effect',
+  )) as Awaited<ReturnType<SshStack['ssh']>>;
+  assert.equal(byKey.stdout.trim(), stack.sshd.user);
+  // Not for another target, and not the gateway's own upstream key.
+  const elsewhere = await stack.ssh(['-i', key.path, 'id'], { auth: 'publickey', login: `${AGENT}@web-moved` });
+  assert.equal(elsewhere.status, 255);
+  const upstreamKey = await stack.ssh(['-i', stack.sshd.clientKey.path, 'id'], { auth: 'publickey' });
+  assert.equal(upstreamKey.status, 255);
+  assert.ok(stack.svc.logs().includes('this public key is not registered to agent planner-1'));
+  // Removing the key stops its next command on an open connection too (checked before each action).
+  const removed = await stack.svc.call(stack.svc.adminToken, 'PUT', `/v1/agents/${AGENT}`, { id: AGENT, sshKeys: [] });
+  assert.equal(removed.status, 200);
+  const after = await waitFor(
+    async () => {
+      const r = await stack.ssh(['-i', key.path, 'id'], { auth: 'publickey' });
+      return r.status === 255 ? r : null;
+    },
+    30_000,
+    'the key removal to take effect',
+  );
+  assert.ok(after);
 });
