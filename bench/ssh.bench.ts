@@ -26,6 +26,7 @@ function connect(config: ConnectConfig): Promise<Client> {
     c.once('ready', () => resolve(c));
     c.once('error', reject);
     c.connect({ readyTimeout: 30_000, ...config });
+    c.setNoDelay(true);
   });
 }
 
@@ -91,6 +92,20 @@ async function main(): Promise<void> {
     }
     gateway.end();
     direct.end();
+    // The gateway's own time to decide each exec (token check, classification, policy, recording), as recorded.
+    const admin = stack.svc.adminToken;
+    const sessions = (await stack.svc.call(admin, 'GET', `/v1/sessions?agent=${AGENT}`)).body.sessions as {
+      id: string;
+    }[];
+    const decideMs: number[] = [];
+    for (const sess of sessions) {
+      const events = (await stack.svc.call(admin, 'GET', `/v1/sessions/${sess.id}/events?limit=10000`)).body.events as {
+        type: string;
+        data: { latencyMs?: number };
+      }[];
+      for (const e of events)
+        if (e.type === 'decision' && typeof e.data.latencyMs === 'number') decideMs.push(e.data.latencyMs);
+    }
     const d = median(execMs.direct);
     const g = median(execMs.gateway);
     const td = median(mbps.direct);
@@ -99,6 +114,7 @@ async function main(): Promise<void> {
     console.log(
       `  direct  ${d.toFixed(2)} ms/exec   gateway ${g.toFixed(2)} ms/exec   added ${(g - d).toFixed(2)} ms/exec (goal ≤ 5)`,
     );
+    console.log(`  the gateway's decision per exec: median ${median(decideMs).toFixed(2)} ms over ${decideMs.length}`);
     console.log(`cat ${MEGABYTES} MB (masking on):`);
     console.log(
       `  direct  ${td.toFixed(1)} MB/s   gateway ${tg.toFixed(1)} MB/s   ratio ${((tg / td) * 100).toFixed(0)} % (goal ≥ 50 %)`,

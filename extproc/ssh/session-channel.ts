@@ -176,7 +176,7 @@ export class SessionChannel {
     const up = await this.open(run, channel, outcome, (client, cb) => client.subsys(name, cb));
     if (!up) return;
     const result = await pipeChannel(channel, up, { stdout: null, stderr: null, captureBytes: 0 });
-    run.output({ ...outputRecord(result), stdout: undefined });
+    run.output(outputRecord(result));
   }
 
   private decide(run: ActionRun, req: Parameters<AgentConnection['decide']>[1]): Promise<FinalOutcome | null> {

@@ -52,6 +52,10 @@ export function sshGatewayAdapter(opts: SshGatewayOptions): DataPathAdapter {
       };
       const open = new Set<{ end(): void }>();
       const server = new ssh2.Server({ hostKeys: [key.privateKey], ident: 'Portcullis' }, (conn, info) => {
+        // SSH is request/response at channel setup and close: without TCP_NODELAY each small packet can wait for the
+        // peer's delayed ACK (tens to hundreds of milliseconds per exec).
+        // (ssh2's server-side connection has setNoDelay; its type declarations omit it.)
+        (conn as typeof conn & { setNoDelay(on: boolean): void }).setNoDelay(true);
         open.add(conn);
         conn.once('close', () => open.delete(conn));
         new AgentConnection(deps, conn, `${info.ip}:${info.port}`).attach();

@@ -84,6 +84,7 @@ export function connectUpstream(session: Session, secret: UpstreamSecret, opts: 
       }
     });
     client.connect(config);
+    client.setNoDelay(true);
   });
 }
 

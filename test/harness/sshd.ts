@@ -124,6 +124,9 @@ export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
+    // Envoy sets TCP_NODELAY on both sides of a proxied connection.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
