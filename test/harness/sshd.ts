@@ -79,6 +79,8 @@ export async function startSshd(opts: { extraConfig?: string[] } = {}): Promise<
     'PrintLastLog no',
     'LogLevel VERBOSE',
     'Subsystem sftp internal-sftp',
+    // sshd takes any of these from a client: a test can show which ones the gateway passes on.
+    'AcceptEnv LANG LC_* TZ PORTCULLIS_TEST_*',
     ...(opts.extraConfig ?? []),
   ];
   const configPath = join(dir, 'sshd_config');
