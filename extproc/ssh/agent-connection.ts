@@ -1,6 +1,7 @@
 /**
  * One agent's SSH connection to the gateway: authentication (`AGENT@TARGET` with the agent's token as password or
- * keyboard-interactive answer), then each channel and global request as its own action through the spine. The
+ * keyboard-interactive answer, or a public key registered to the agent), then each channel and forwarding request as
+ * its own action through the spine. The
  * upstream connection to the target is opened on the first allowed action, with the credential the spine handed over,
  * and shared by the connection's later channels.
  */
@@ -94,9 +95,20 @@ export class AgentConnection {
     conn.on('tcpip', (accept, reject, info) => {
       void this.directTcpip(accept, reject, info).catch((err: unknown) => this.fault(err));
     });
-    conn.on('request', (_accept, reject, name) => {
-      // Remote forwarding (-R) would open channels from the target to the agent: the gateway does not offer it.
-      this.refuseFeature({ kind: 'remote-forward' }, `remote port forwarding (${name}) is not offered by the gateway`);
+    conn.on('request', (_accept, reject, name, info) => {
+      // Remote forwarding (-R, to a port or a Unix socket) would open channels from the target to the agent: the
+      // gateway does not offer it. Cancelling one that never existed just fails.
+      if (name === 'tcpip-forward' || (name as string) === 'streamlocal-forward@openssh.com') {
+        const where = info as { bindAddr?: string; bindPort?: number; socketPath?: string };
+        this.refuseFeature(
+          {
+            kind: 'remote-forward',
+            forwardHost: where.bindAddr ?? where.socketPath ?? '',
+            forwardPort: BigInt(where.bindPort ?? 0),
+          },
+          'remote port forwarding is not offered by the gateway',
+        );
+      }
       reject?.();
     });
     conn.on('error', (err: Error) => this.log.debug({ err: err.message }, 'ssh connection error'));

@@ -377,3 +377,17 @@ test('an agent may log in with a public key registered to it for the target, and
   );
   assert.ok(after);
 });
+
+test('ssh -R is refused, and recorded as a refused remote-forward', async () => {
+  const r = await stack.ssh(['-o', 'ExitOnForwardFailure=yes', '-R', '127.0.0.1:0:127.0.0.1:22', 'true']);
+  assert.equal(r.status, 255);
+  assert.match(r.stderr, /remote port forwarding failed/);
+  await waitFor(
+    async () =>
+      (await sessionEvents()).some(
+        (e) => e.type === 'decision' && e.data.code === 'unsupported' && e.data.detail === 'remote-forward',
+      ),
+    30_000,
+    'the refused -R in the recording',
+  );
+});
