@@ -65,3 +65,42 @@ test('systemctl restart app waits for approval, then runs once; the grant is not
   assert.equal(denied.status, 126);
   assert.match(denied.stderr, /portcullis: approval denied: /);
 });
+
+test('an agent that goes away while held consumes nothing: the request stays pending, recorded as abandoned', async () => {
+  // The ssh client is killed (its timeout) while the gateway holds the exec.
+  const held = stack.ssh(['systemctl reload app'], { timeoutMs: 5_000 });
+  const request = (await waitFor(
+    async () => {
+      const r = await stack.svc.call(approver, 'GET', '/v1/approvals?state=pending');
+      return (r.body.items as { id: string; summary: string }[]).find((i) =>
+        i.summary.includes('systemctl reload app'),
+      );
+    },
+    60_000,
+    'the pending approval',
+  )) as { id: string };
+  const r = await held;
+  assert.equal(r.status, null, 'the client was killed while held');
+  await waitFor(
+    async () => {
+      const list = await stack.svc.call(stack.svc.adminToken, 'GET', '/v1/sessions?agent=planner-1');
+      for (const s of list.body.sessions as { id: string }[]) {
+        const events = (await stack.svc.call(stack.svc.adminToken, 'GET', `/v1/sessions/${s.id}/events?limit=10000`))
+          .body.events as { type: string; data: any }[];
+        if (
+          events.some(
+            (e) =>
+              e.type === 'decision'
+              && e.data.approval?.requestId === request.id
+              && e.data.approval?.status === 'abandoned',
+          )
+        )
+          return true;
+      }
+      return false;
+    },
+    30_000,
+    'the abandoned decision',
+  );
+  assert.equal((await stack.svc.call(approver, 'GET', `/v1/approvals/${request.id}`)).body.state, 'pending');
+});
