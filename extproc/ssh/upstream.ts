@@ -17,7 +17,7 @@ export interface UpstreamOptions {
   readyTimeoutMs: number;
 }
 
-export function upstreamAddress(address: string): { host: string; port: number } {
+function upstreamAddress(address: string): { host: string; port: number } {
   const m = /^(?:ssh:\/\/)?(\[[^\]]+\]|[^:/]+)(?::(\d{1,5}))?\/?$/.exec(address.trim());
   if (!m) throw new UpstreamError(`target address ${JSON.stringify(address)} is not HOST[:PORT]`);
   const port = m[2] ? Number(m[2]) : 22;
