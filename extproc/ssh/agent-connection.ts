@@ -303,6 +303,8 @@ export class AgentConnection {
     });
     if (!up) return reject();
     const ch = accept();
+    ch.on('error', () => ch.close());
+    up.on('error', () => up.close());
     ch.pipe(up).pipe(ch);
     ch.on('close', () => up.close());
     up.on('close', () => ch.close());

@@ -62,15 +62,21 @@ class Capture {
 export function pipeChannel(agent: ServerChannel, up: ClientChannel, opts: PipeOptions): Promise<PipeResult> {
   return new Promise((resolve) => {
     let exit: ExitInfo | null = null;
+    let paused = false;
     const captures = { stdout: new Capture(opts.captureBytes), stderr: new Capture(opts.captureBytes) };
     const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
     const send = (stream: 'stdout' | 'stderr', masked: Uint8Array, final: boolean): void => {
       if (masked.length > 0) {
         captures[stream].add(masked);
+        // stdout and stderr share the channel's window: either one full pauses the target until the agent drains.
         const sink = stream === 'stdout' ? agent : agent.stderr;
-        if (!sink.write(masked) && stream === 'stdout') {
+        if (!sink.write(masked) && !paused) {
+          paused = true;
           up.pause();
-          agent.once('drain', () => up.resume());
+          agent.once('drain', () => {
+            paused = false;
+            up.resume();
+          });
         }
       }
       if (opts.onOutput) {
@@ -78,6 +84,7 @@ export function pipeChannel(agent: ServerChannel, up: ClientChannel, opts: PipeO
         if (text) opts.onOutput(stream, text);
       }
     };
+    up.on('error', () => up.close());
     up.on('data', (d: Buffer) => send('stdout', opts.stdout ? opts.stdout.push(d) : d, false));
     up.stderr.on('data', (d: Buffer) => send('stderr', opts.stderr ? opts.stderr.push(d) : d, false));
     up.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {

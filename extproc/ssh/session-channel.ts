@@ -71,6 +71,8 @@ export class SessionChannel {
   private start(accept: () => ServerChannel | undefined, fn: (channel: ServerChannel) => Promise<void>): void {
     const channel = accept();
     if (!channel) return;
+    // A write after the agent closed the channel is no fault of the action.
+    channel.on('error', (err: Error) => this.conn.log.debug({ err: err.message }, 'ssh channel error'));
     // Nothing is read from the agent until the action is allowed and its upstream channel is open.
     channel.pause();
     this.conn

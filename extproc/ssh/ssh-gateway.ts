@@ -67,6 +67,7 @@ export function sshGatewayAdapter(opts: SshGatewayOptions): DataPathAdapter {
           resolve();
         });
       });
+      server.on('error', (err: Error) => spine.logger.error({ err: err.message }, 'ssh gateway listener error'));
       const address = server.address() as { address: string; port: number };
       spine.logger.info({ address: `${address.address}:${address.port}` }, 'ssh gateway listening');
       return {

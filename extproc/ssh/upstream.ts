@@ -68,7 +68,11 @@ export function connectUpstream(session: Session, secret: UpstreamSecret, opts: 
       presented = key;
       return verify(key);
     };
-    client.once('ready', () => resolve(client));
+    client.once('ready', () => {
+      // Later errors (the target went away) end the connection; its channels close, and the next action reconnects.
+      client.on('error', () => client.end());
+      resolve(client);
+    });
     client.once('error', (err: Error & { level?: string }) => {
       client.end();
       if (presented && !presented.equals(pinned)) {
