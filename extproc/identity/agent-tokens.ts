@@ -58,6 +58,16 @@ export type TokenFailure =
   | 'unknown_agent'
   | 'agent_disabled';
 
+/** How long an SSH key login's session lasts after its last verification. */
+const KEY_SESSION_HOURS = 12;
+
+/** Whether the public key line `line` (`type base64 [comment]`) has the key blob `blob` (base64). */
+function sameKeyBlob(line: string, blob: string): boolean {
+  const field = line.trim().split(/\s+/)[1];
+  if (!field) return false;
+  return Buffer.from(field, 'base64').equals(Buffer.from(blob, 'base64'));
+}
+
 export type TokenVerification =
   | {
       ok: true;
@@ -222,6 +232,35 @@ export class AgentTokens {
       { jti, sub: record.agent, sessionId: record.sessionId, plan: record.plan, targets: record.targets, exp },
       target,
     );
+  }
+
+  /**
+   * Verifies an SSH public key login (the gateway has checked the signature): the agent exists, is enabled and has
+   * registered exactly this key for `target`. The login is a session of its own, named by `login` (minted by the
+   * gateway per connection); it has no expiry of a token's kind, so it is given one of KEY_SESSION_HOURS from the last
+   * verification (the gateway verifies again before each action) and otherwise ends when idle. Never throws.
+   */
+  async verifyPublicKey(agentId: string, keyBlob: string, target: string, login: string): Promise<TokenVerification> {
+    const agent = await this.agent(agentId);
+    if (!agent) return { ok: false, failure: 'unknown_agent', message: `agent ${agentId} is not registered` };
+    if (agent.disabled) return { ok: false, failure: 'agent_disabled', message: `agent ${agent.id} is disabled` };
+    const key = agent.sshKeys?.find((k) => sameKeyBlob(k.publicKey, keyBlob));
+    if (!key)
+      return { ok: false, failure: 'invalid', message: `this public key is not registered to agent ${agentId}` };
+    if (!key.targets.includes(target)) {
+      return { ok: false, failure: 'out_of_scope', message: `this public key is not registered for target ${target}` };
+    }
+    return {
+      ok: true,
+      agent,
+      token: {
+        jti: `sshkey_${login}`,
+        sessionId: `ses_${login}`,
+        plan: '',
+        targets: key.targets,
+        expiresAt: new Date(this.now() + KEY_SESSION_HOURS * 3600_000),
+      },
+    };
   }
 
   /** Verifies a bearer token for use against `target`. Never throws for a bad token. */

@@ -86,13 +86,39 @@ export interface SqlContext {
   opaque: boolean;
 }
 
-/** An SSH channel request (filled by the SSH issue). */
+/** One command an SSH command line runs, as the shell will run it (extproc/ssh/command-line.ts). */
+export interface SshCommand {
+  /** The name the shell looks up: `rm` for `rm`, `/bin/rm` and `r\m`. */
+  program: string;
+  /** The arguments after quote removal, as the program receives them. */
+  args: string[];
+}
+
+/** A redirection of an SSH command line: `>`, `>>`, `<`, `&>`, `>&` (fd `2`, target `1` for `2>&1`), … */
+export interface SshRedirect {
+  op: string;
+  fd: string;
+  target: string;
+}
+
+/** An SSH channel request: one `exec`, shell, shell line, subsystem or forwarding request (docs/ssh.md). */
 export interface SshContext {
-  /** "exec" | "shell" | "subsystem" | "port-forward" */
+  /** "exec" | "shell" | "shell-line" | "subsystem" | "port-forward" | "remote-forward" | "x11" | "agent-forwarding" */
   kind: string;
+  /** The command line as the agent sent it (`exec`), or the line reconstructed from a shell's input (`shell-line`). */
   command: string;
+  /** Every command `command` runs, through pipes, lists, subshells and `sh -c` strings; empty for other kinds. */
+  commands: SshCommand[];
+  /** The `program` of each of `commands`, in order. */
+  programs: string[];
+  redirects: SshRedirect[];
+  /** Whether the channel has a pseudo-terminal. */
+  pty: boolean;
+  /** The subsystem requested (`sftp`), or "". */
   subsystem: string;
+  /** The login user on the target (from the target's credential). */
   user: string;
+  /** Where a forwarding goes (`port-forward`: the host the agent asked to reach; `remote-forward`: the bind address). */
   forwardHost: string;
   forwardPort: bigint;
 }
@@ -147,6 +173,10 @@ export const EMPTY_SQL: SqlContext = Object.freeze({
 export const EMPTY_SSH: SshContext = Object.freeze({
   kind: '',
   command: '',
+  commands: [],
+  programs: [],
+  redirects: [],
+  pty: false,
   subsystem: '',
   user: '',
   forwardHost: '',
@@ -199,6 +229,10 @@ export const CEL_CONTEXT_SCHEMA = {
   ssh: {
     kind: 'string',
     command: 'string',
+    commands: 'list<dyn>',
+    programs: 'list<string>',
+    redirects: 'list<dyn>',
+    pty: 'bool',
     subsystem: 'string',
     user: 'string',
     forwardHost: 'string',

@@ -4,6 +4,7 @@
  * streams, let those in flight finish, flush the recorder, then close Redis.
  */
 import type { Logger } from 'pino';
+import { listenerRoutes, type ListenerInfo } from '../admin/listener-routes.ts';
 import { startAdminServer } from '../admin/server.ts';
 import { approvalRoutes, boundedApprovals, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
 import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
@@ -40,6 +41,8 @@ export interface Service {
   adminUrl: string;
   grpcPort: number;
   metricsUrl: string;
+  /** The TCP listeners (the SSH gateway), with their addresses. */
+  listeners: ListenerInfo[];
   /** The single server's URL; empty when serving from a Redis Cluster. */
   redisUrl: string;
   /** Where the first admin token was written, when this start created it. */
@@ -157,6 +160,11 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
   const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
   const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, served.grpc);
   const tcpListeners = await startTcpListeners(served.tcp);
+  const listeners: ListenerInfo[] = tcpListeners.map((l, i) => ({
+    name: served.tcp[i].name,
+    address: l.address,
+    details: l.details ?? {},
+  }));
   const admin = await startAdminServer({
     routes: [
       ...policyRoutes({ store, policies, classifyK8s: classifyK8sSample }),
@@ -164,6 +172,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
       ...approvalRoutes({ approvals }),
       ...recordingRoutes({ redis }),
       ...snapshotRoutes({ policies, tokens, recordRefusal: (report) => recordFilterRefusal(spine, report) }),
+      ...listenerRoutes(listeners),
     ],
     authenticate: (bearer) => principals.authenticate(bearer),
     host: config.admin.host,
@@ -203,6 +212,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     adminUrl: admin.url,
     grpcPort: grpcServer.port,
     metricsUrl: metricsServer.url,
+    listeners,
     redisUrl,
     adminTokenPath,
     stop,

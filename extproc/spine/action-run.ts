@@ -169,6 +169,15 @@ export class ActionRun {
     this.record('output', data);
   }
 
+  /**
+   * Records one piece of a terminal's output (`{stream: 'stdout' | 'stderr', text}`, already masked): a shell is one
+   * action whose output is many events, replayed in order as an asciicast. Only after an allow.
+   */
+  terminalOutput(data: { stream: 'stdout' | 'stderr'; text: string }): void {
+    if (this.state !== 'decided') throw new Error(`action ${this.requestId} is not decided`);
+    this.record('output', data);
+  }
+
   /** Records a problem with the action after its decision (e.g. a response the gateway could not mask). */
   error(data: { code: string } & Record<string, unknown>): void {
     this.record('error', data);

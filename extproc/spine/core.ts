@@ -28,6 +28,8 @@ export interface TokenVerifier {
   scramCandidates(agent: string): Promise<ScramCandidate[]>;
   /** Like verify(), for a token whose possession the adapter proved against its verifier. */
   verifyProven(jti: string, target: string): Promise<TokenVerification>;
+  /** An SSH public key login (signature already checked); absent where the core offers none. Never throws. */
+  verifyPublicKey?(agent: string, keyBlob: string, target: string, login: string): Promise<TokenVerification>;
 }
 
 export interface CredentialSource {

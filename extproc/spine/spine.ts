@@ -3,6 +3,7 @@
  * session (or per request, where the protocol sends a token each time), begins an ActionRun per action, hands it the
  * typed action and renders the outcome in its protocol. The spine never sees a wire format.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ScramCandidate } from '../identity/scram-verifier.ts';
 import { MaskingPlans } from '../policy/masking-plans.ts';
@@ -31,6 +32,11 @@ export interface AuthenticationRequest {
    * one of scramCandidates()).
    */
   provenTokenId?: string;
+  /**
+   * Instead of a token: an SSH public key whose signature the adapter verified (`keyBlob` base64), for `agent`, in the
+   * login `login` (one per connection: the session's name).
+   */
+  publicKey?: { agent: string; keyBlob: string; login: string };
 }
 
 export interface SpineOptions {
@@ -92,10 +98,14 @@ export class Spine {
         refusal('misconfigured', `gateway misconfigured: this listener names no ${req.protocol} target`, 'no-target'),
       );
     }
-    const verified =
-      req.provenTokenId === undefined
-        ? await this.core.tokens.verify(req.token, target.name)
-        : await this.core.tokens.verifyProven(req.provenTokenId, target.name);
+    const tokens = this.core.tokens;
+    const verified = req.publicKey
+      ? tokens.verifyPublicKey
+        ? await tokens.verifyPublicKey(req.publicKey.agent, req.publicKey.keyBlob, target.name, req.publicKey.login)
+        : ({ ok: false, failure: 'invalid', message: 'public key logins are not offered' } as const)
+      : req.provenTokenId !== undefined
+        ? await tokens.verifyProven(req.provenTokenId, target.name)
+        : await tokens.verify(req.token, target.name);
     if (!verified.ok) {
       const code =
         verified.failure === 'out_of_scope' || verified.failure === 'agent_disabled' ? 'forbidden' : 'unauthenticated';
@@ -144,6 +154,50 @@ export class Spine {
    */
   scramCandidates(agent: string): Promise<ScramCandidate[]> {
     return this.core.tokens.scramCandidates(agent);
+  }
+
+  /**
+   * A terminal inside `session` (an SSH shell with a pty): a session of its own, so that its recording starts with the
+   * terminal's size and exports as an asciicast; it shares the agent, target, plan and token, and names its parent.
+   * End it with endTerminal().
+   */
+  openTerminal(session: Session, terminal: { width: number; height: number; term: string }): Session {
+    const t = new Session(
+      `${session.id}.t-${randomUUID()}`,
+      session.protocol,
+      session.agent,
+      session.target,
+      session.plan,
+      session.tokenId,
+    );
+    this.core.recorder.record({
+      type: 'session.start',
+      sessionId: t.id,
+      agent: t.agent.id,
+      target: t.target.name,
+      protocol: t.protocol,
+      data: {
+        agent: t.agent.id,
+        target: t.target.name,
+        plan: t.plan,
+        tokenId: t.tokenId,
+        parentSession: session.id,
+        terminal,
+      },
+    });
+    return t;
+  }
+
+  /** The terminal's channel closed: its recording ends here. */
+  endTerminal(terminal: Session): void {
+    this.core.recorder.record({
+      type: 'session.end',
+      sessionId: terminal.id,
+      agent: terminal.agent.id,
+      target: terminal.target.name,
+      protocol: terminal.protocol,
+      data: { reason: 'channel-closed' },
+    });
   }
 
   /** Starts one action of `session`; `requestId` is minted by the adapter at the start of the action. */
