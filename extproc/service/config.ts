@@ -197,7 +197,7 @@ export function loadConfig(opts: {
       (e) =>
         `${e.instancePath || 'config'} ${e.message}${e.keyword === 'additionalProperties' ? ` "${(e.params as { additionalProperty: string }).additionalProperty}"` : ''}`,
     );
-    throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n  ${problems.join('\n  ')}`);
+    throw new ConfigError(`invalid configuration${file ? ` in ${file}` : ''}: ${problems.join('; ')}`);
   }
   for (const d of [config.tokens.defaultTtl, config.tokens.maxTtl, config.principals.tokenTtl]) parseDurationSeconds(d);
   if (parseDurationSeconds(config.principals.tokenTtl) < 60)
