@@ -108,6 +108,8 @@ async function program(argv: string[], ctx: CliContext): Promise<Command> {
     .description('Policy-as-code gateway for AI agents: the service, and the tools to run it.')
     .version(version(), '-V, --version', 'print the version')
     .helpCommand('help [command]', 'show help for a command')
+    // Options after a command word belong to that command (`policy rollback --version 3` is not the root's --version).
+    .enablePositionalOptions()
     .addHelpText('after', '\nExit codes: 0 ok, 1 the command failed, 2 usage error, 3 a recording was tampered with.');
   const wanted = new Set(argv[0] === 'help' ? argv.slice(1, 2) : argv.slice(0, 1));
   for (const entry of COMMANDS) {
