@@ -165,8 +165,8 @@ test('policy diff without --from compares the current version with the one befor
   assert.equal((await cli(['policy', 'apply', file])).code, 0);
   const r = await cli(['policy', 'diff', 'diffed']);
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /^-    action: allow$/m);
-  assert.match(r.out, /^\+    action: deny$/m);
+  assert.match(r.out, /^- {4}action: allow$/m);
+  assert.match(r.out, /^\+ {4}action: deny$/m);
   const history = await cli(['policy', 'history', 'diffed']);
   assert.match(history.out, /^NAME +VERSION +TIME +AUTHOR +NOTE\ndiffed +1 .*\ndiffed +2 /);
 });
