@@ -74,6 +74,11 @@ const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/demo.ts')).demoCommand,
   },
   {
+    name: 'health',
+    summary: "check a running service's gRPC health",
+    load: async () => (await import('./commands/health.ts')).healthCommand,
+  },
+  {
     name: 'completion',
     summary: 'print a shell completion script (bash)',
     load: async () => (await import('./completion.ts')).completionCommand(allCommands),

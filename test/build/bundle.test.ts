@@ -87,6 +87,16 @@ test('the bundle serves: gRPC health SERVING, the admin API answers, SIGTERM sto
     });
     health.close();
     assert.equal(status, 'SERVING');
+    // The image's HEALTHCHECK: the bundle's own health command.
+    const probe = execFileSync(
+      process.execPath,
+      [join(pkg, 'bin', 'portcullis.js'), 'health', '--address', `127.0.0.1:${grpcPort}`],
+      {
+        cwd: elsewhere,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(probe, `127.0.0.1:${grpcPort}: SERVING\n`);
     const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
     const res = await fetch(`http://127.0.0.1:${adminPort}/v1/policies`, {
       headers: { authorization: `Bearer ${token}` },
