@@ -28,7 +28,13 @@ import { startGrpcServer } from './grpc-server.ts';
 import { adapterServices, startTcpListeners } from './listeners.ts';
 import { startLocalRedis } from './local-redis.ts';
 import { createLogger } from './logger.ts';
-import { createMetrics, registerRecorderGauges, startMetricsServer } from './metrics.ts';
+import {
+  createMetrics,
+  observeApprovalOutcome,
+  registerRecorderGauges,
+  registerServiceGauges,
+  startMetricsServer,
+} from './metrics.ts';
 import { listening, waitForRedis } from './startup.ts';
 import { TargetCache } from './target-cache.ts';
 
@@ -116,7 +122,7 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
   await seedPolicies(store, config.bootstrap.policies, baseDir, logger);
   await seedTargets(registry, config.bootstrap.targets, baseDir, logger);
   const adminTokenPath = await ensureAdminToken(principals, config.dataDir, logger);
-  const policies = new PolicySet(store, policySub, logger);
+  const policies = new PolicySet(store, policySub, logger, () => metrics.policyReloadFailures.inc());
   await policies.start();
   undo.push(() => policies.stop());
   const targets = new TargetCache(registry, logger);
@@ -146,6 +152,7 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     subscriber: approvalSub,
     logger,
     audit: (e) => {
+      observeApprovalOutcome(metrics, e);
       recorder.record({
         type: e.type,
         sessionId: e.sessionId,
@@ -168,6 +175,13 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
   });
   approvals.startExpirySweeper(5000);
   undo.push(() => approvals.close());
+
+  registerServiceGauges(metrics, {
+    redisUp: () => redis.status === 'ready',
+    recorder: () => recorder.stats(),
+    policies: () => policies.current().map((p) => ({ name: p.doc.name, version: p.version, degraded: !!p.degraded })),
+    pendingApprovals: () => approvals.pendingCount(),
+  });
 
   const core: ServiceCore = {
     policies,
