@@ -91,15 +91,19 @@ export function version(): string {
 
 async function build(entry: CommandEntry, ctx: CliContext): Promise<Command> {
   if ('load' in entry) return (await entry.load())(ctx);
-  const run = await entry.loadArgv();
-  // An old-style command sees its arguments untouched, --help included.
-  return new Command(entry.name)
-    .summary(entry.summary)
-    .helpOption(false)
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .argument('[args...]')
-    .action(ctx.run((args: string[]) => run(args, ctx.io)));
+  return argvCommand(entry.name, entry.summary, await entry.loadArgv())(ctx);
+}
+
+/** A command that parses its own argv, as a commander command: it sees its arguments untouched, --help included. */
+export function argvCommand(name: string, summary: string, run: CliCommand): CommandBuilder {
+  return (ctx) =>
+    new Command(name)
+      .summary(summary)
+      .helpOption(false)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .argument('[args...]')
+      .action(ctx.run((args: string[]) => run(args, ctx.io)));
 }
 
 /** The whole tree (for completion): every command loaded. */

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { main } from '../../extproc/cli/main.ts';
+import { argvCommand, main } from '../../extproc/cli/main.ts';
+import { runCommand } from '../harness/cli.ts';
 import { makeThrowawayCert } from '../envoy/tls-cert.ts';
 import { freePort } from '../harness/ports.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
@@ -348,4 +349,17 @@ test('token issue --kubeconfig --exec: kubectl runs `portcullis token exec-crede
   } finally {
     api.server.close();
   }
+});
+
+test('a command that parses its own argv plugs into the registry and sees its arguments untouched', async () => {
+  const seen: string[][] = [];
+  const own = argvCommand('echo-args', 'test command', async (argv, io) => {
+    seen.push(argv);
+    io.stdout.write(`${argv.join(' ')}\n`);
+    return argv.includes('--fail') ? 1 : 0;
+  });
+  const r = await runCommand(own, ['classify', '--help', '--unknown=1', 'x'], {});
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(seen, [['classify', '--help', '--unknown=1', 'x']]);
+  assert.equal((await runCommand(own, ['--fail'], {})).code, 1);
 });
