@@ -240,7 +240,7 @@ export function loadConfig(opts: {
       (e) =>
         `${e.instancePath || 'config'} ${e.message}${e.keyword === 'additionalProperties' ? ` "${(e.params as { additionalProperty: string }).additionalProperty}"` : ''}`,
     );
-    throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n  ${problems.join('\n  ')}`);
+    throw new ConfigError(`invalid configuration${file ? ` in ${file}` : ''}: ${problems.join('; ')}`);
   }
   if (config.redisUrl && config.redis.cluster)
     throw new ConfigError('set either redisUrl (REDIS_URL) or redis.cluster (REDIS_CLUSTER), not both');

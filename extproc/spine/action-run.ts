@@ -15,7 +15,7 @@ import {
 } from '../approvals/index.ts';
 import type { UpstreamSecret } from '../identity/upstream-credentials.ts';
 import { CredentialError } from '../identity/upstream-credentials.ts';
-import type { CompiledMasking } from '../masking/index.ts';
+import type { CompiledMasking, Finding } from '../masking/index.ts';
 import { EMPTY_K8S, EMPTY_SQL, EMPTY_SSH, type RequestContext } from '../policy/context.ts';
 import { decide } from '../policy/evaluate.ts';
 import type { MaskingPlans } from '../policy/masking-plans.ts';
@@ -162,10 +162,14 @@ export class ActionRun {
     return decision;
   }
 
-  /** Records what came back to the agent, once (later calls are ignored: the first is what the agent got). */
-  output(data: Record<string, unknown>): void {
+  /**
+   * Records what came back to the agent, once (later calls are ignored: the first is what the agent got). `masked`
+   * lists what masking replaced in it, by entity (counted in the metrics too).
+   */
+  output(data: Record<string, unknown> & { masked?: readonly Finding[] }): void {
     if (this.outputRecorded) return;
     this.outputRecorded = true;
+    if (data.masked) this.metrics.masked(this.session.protocol, data.masked);
     this.record('output', data);
   }
 
