@@ -1,6 +1,7 @@
 /** Read side of recordings: sessions by filter, one session's events in order, chain verification, live tail. */
 import type { Redis } from 'ioredis';
 import type { Protocol } from '../policy/context.ts';
+import { anchorMatches } from './anchor.ts';
 import { ChainVerifier } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
 import type { RecordingEvent, SessionSummary, VerifyResult } from './types.ts';
@@ -160,16 +161,27 @@ export function parseEntry(eid: string, fields: string[]): StoredEvent {
   return { seq: seqOfEntryId(eid), event, raw };
 }
 
-/** Recomputes the chain over every stored event and checks its head against the session's metadata. */
-export async function verifySession(redis: Redis, id: string): Promise<VerifyResult> {
+/**
+ * Recomputes the chain over every stored event and checks that it ends exactly at the session's recorded tip, and,
+ * given the anchor key, that the tip carries its anchor (anchor.ts). Without the key the tip is checked unkeyed: a
+ * forger who also rewrites the metadata is then not detected (`anchored: false` says so).
+ */
+export async function verifySession(redis: Redis, id: string, anchorKey?: Buffer | null): Promise<VerifyResult> {
   const v = new ChainVerifier();
   for await (const e of readEvents(redis, id)) v.add(e.event, e.seq);
-  const [lastSeq, lastHash] = await redis.hmget(keys.meta(id), 'lastSeq', 'lastHash');
-  // A stream remembers the last id it generated even after that entry is deleted; the metadata may lag by a second.
-  const generated = await lastGeneratedSeq(redis, id);
-  const metaSeq = lastSeq ? Number(lastSeq) : 0;
-  if (generated > metaSeq) return v.finish({ lastSeq: generated, lastHash: null });
-  return v.finish(metaSeq > 0 ? { lastSeq: metaSeq, lastHash: lastHash ?? '' } : null);
+  const [lastSeq, lastHash, anchor] = await redis.hmget(keys.meta(id), 'lastSeq', 'lastHash', 'anchor');
+  const tip = lastSeq && lastHash ? { seq: Number(lastSeq), hash: lastHash } : null;
+  if (anchorKey && tip) {
+    if (!anchor)
+      v.failTip(tip.seq, `the session's recorded end (seq ${tip.seq}) has no anchor: it was not written with the key`);
+    else if (!anchorMatches(anchorKey, id, tip.seq, tip.hash, anchor))
+      v.failTip(
+        tip.seq,
+        `the session's recorded end (seq ${tip.seq}) does not match its anchor: it was moved without the key`,
+      );
+  }
+  // A stream remembers the last id it generated even after that entry is deleted.
+  return v.finish(tip, await lastGeneratedSeq(redis, id), Boolean(anchorKey));
 }
 
 async function lastGeneratedSeq(redis: Redis, id: string): Promise<number> {

@@ -25,8 +25,10 @@ export interface WriteNote {
  */
 export interface Pending extends EventHeader {
   note: WriteNote | null;
-  /** Canonical JSON of the event's data, kept until the event is chained. */
+  /** Canonical JSON of the event's data, kept until the event is acknowledged (it is chained again when another writer moved the session's chain on). */
   canonicalData: string;
+  /** The hash the event links to, once chained. */
+  prevHash: string;
   slab: Buffer | null;
   start: number;
   jsonStart: number;
@@ -41,17 +43,16 @@ export type ChainedPending = Pending & { slab: Buffer };
 
 /**
  * Gives the event the session's next seq and links it to the previous hash, writing its stored bytes into the slabs.
- * The canonical data is dropped once it is in the slab.
  */
 export function chainEvent(p: Pending, slabs: EventSlabs): void {
   const s = p.state;
   p.seq = ++s.seq;
+  p.prevHash = s.lastHash;
   s.lastHash = slabs.seal(
     p as ChainedPending,
     `${s.eventsKey}\n${entryId(p.seq)}\n`,
-    canonicalEventBody(p, s.lastHash, p.canonicalData, s.idJson),
+    canonicalEventBody(p, p.prevHash, p.canonicalData, s.idJson),
   );
-  p.canonicalData = '';
 }
 
 /** The note of an event; `texts` are the action's redacted strings, null when the session's search text is full. */

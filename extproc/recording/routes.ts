@@ -79,17 +79,24 @@ export const RECORDING_EVENT_SCHEMA: JsonSchema = {
 
 const VERIFY_SCHEMA: JsonSchema = {
   type: 'object',
-  required: ['valid', 'events'],
+  required: ['valid', 'events', 'anchored'],
   properties: {
     valid: { type: 'boolean' },
     events: { type: 'integer', minimum: 0 },
     firstBadSeq: { type: 'integer', minimum: 1 },
     reason: { type: 'string' },
+    anchored: {
+      type: 'boolean',
+      description:
+        "whether the session's recorded end was checked against its keyed anchor (truncation and appended events detected)",
+    },
   },
 };
 
 export interface RecordingRouteDeps {
   redis: Redis;
+  /** The recorders' anchor key: verify checks each session's recorded end against it. */
+  anchorKey?: Buffer | null;
 }
 
 export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
@@ -162,11 +169,12 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
       path: '/v1/sessions/{id}/verify',
       roles: ROLES,
       tag: TAG,
-      summary: "Recompute a session's hash chain: valid, or the first bad sequence number and why.",
+      summary:
+        "Recompute a session's hash chain and check it ends at the session's anchored tip: valid, or the first bad sequence number and why.",
       response: VERIFY_SCHEMA,
       async handler(req) {
         await mustExist(req.params.id);
-        return { body: await verifySession(redis, req.params.id) };
+        return { body: await verifySession(redis, req.params.id, deps.anchorKey) };
       },
     },
     {

@@ -26,6 +26,8 @@ export interface ServiceConfig {
    * instead of one per request; events stay in memory that much longer). `maxUnacknowledged`: fail-closed targets
    * refuse new actions once a recorded event has waited this long for Redis to acknowledge it (a hung store).
    * `sessionIdle`: a session with no activity for this long is ended (`session.end {reason: 'idle'}`).
+   * `anchorKeyRef`: the key of each session's tail anchor (`env:NAME` or `file:/path`); every replica must share it.
+   * Unset: a random key kept in the data directory (one replica only).
    */
   recording: {
     maxBuffered: number;
@@ -33,6 +35,7 @@ export interface ServiceConfig {
     batchWindow?: string;
     maxUnacknowledged?: string;
     sessionIdle?: string;
+    anchorKeyRef?: string | null;
   };
   approvals: { webhooks: { url: string; format: 'json' | 'slack' }[] };
   /** Key for the masking `hash` strategy (a vault reference); unset: a random key per data directory. */
@@ -104,6 +107,7 @@ export const CONFIG_SCHEMA = {
         batchWindow: duration,
         maxUnacknowledged: duration,
         sessionIdle: duration,
+        anchorKeyRef: { type: ['string', 'null'], pattern: '^(file:/.+|env:[A-Za-z_][A-Za-z0-9_]*)$' },
       },
     },
     approvals: {

@@ -18,7 +18,7 @@ import { SigningKeys } from '../identity/signing-keys.ts';
 import { PolicySet } from '../policy/policy-set.ts';
 import { policyRoutes } from '../policy/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
-import { createRecorder, recordingRoutes, startRetention } from '../recording/index.ts';
+import { createRecorder, loadAnchorKey, recordingRoutes, startRetention } from '../recording/index.ts';
 import { Spine } from '../spine/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
 import { ensureAdminToken, seedPolicies, seedTargets } from './bootstrap.ts';
@@ -97,8 +97,10 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
   const targets = new TargetCache(registry, logger);
   await targets.start();
 
+  const anchorKey = await loadAnchorKey(config.recording.anchorKeyRef ?? null, config.dataDir);
   const recorder = createRecorder({
     redis,
+    anchorKey,
     failureMode: (target) => targets.get(target)?.recording ?? 'fail-closed',
     maxBuffered: config.recording.maxBuffered,
     coalesceMs: parseDurationMs(config.recording.batchWindow ?? '10ms'),
@@ -160,7 +162,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
       ...policyRoutes({ store, policies, classifyK8s: classifyK8sSample }),
       ...identityRoutes({ registry, tokens, principals, keys }),
       ...approvalRoutes({ approvals }),
-      ...recordingRoutes({ redis }),
+      ...recordingRoutes({ redis, anchorKey }),
     ],
     authenticate: (bearer) => principals.authenticate(bearer),
     host: config.admin.host,

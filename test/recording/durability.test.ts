@@ -87,7 +87,7 @@ describe('recorder durability and failure modes', () => {
         Array.from({ length: recorded.get(s)! }, (_, i) => i + 1),
         s,
       );
-      assert.deepEqual(await verifySession(redis, s), { valid: true, events: recorded.get(s)! });
+      assert.deepEqual(await verifySession(redis, s), { valid: true, events: recorded.get(s)!, anchored: false });
     }
     await rec.close();
   });
@@ -129,8 +129,8 @@ describe('recorder durability and failure modes', () => {
     // 1 start + 49 actions that fit, then one marker counting the 51 dropped, then session.end.
     assert.equal(be.length, 52);
     assert.deepEqual(be[50].data, { code: 'dropped', count: 51, message: be[50].data.message });
-    assert.deepEqual(await verifySession(redis, 'be-1'), { valid: true, events: 52 });
-    assert.deepEqual(await verifySession(redis, 'fc-1'), { valid: true, events: 2 });
+    assert.deepEqual(await verifySession(redis, 'be-1'), { valid: true, events: 52, anchored: false });
+    assert.deepEqual(await verifySession(redis, 'fc-1'), { valid: true, events: 2, anchored: false });
     await rec.close();
   });
 
@@ -177,8 +177,8 @@ describe('recorder durability and failure modes', () => {
       stored['gap-filler'].map((e) => e.type),
       ['session.start', 'action', 'action', 'action', 'action'],
     );
-    assert.deepEqual(await verifySession(redis, 'gap-stored'), { valid: true, events: 3 });
-    assert.deepEqual(await verifySession(redis, 'gap-lost'), { valid: true, events: 1 });
+    assert.deepEqual(await verifySession(redis, 'gap-stored'), { valid: true, events: 3, anchored: false });
+    assert.deepEqual(await verifySession(redis, 'gap-lost'), { valid: true, events: 1, anchored: false });
     // The session whose every event was lost is still listed for the auditor, under its agent and target.
     const meta = await redis.hgetall(recordingKeys.meta('gap-lost'));
     assert.equal(meta.agent, 'agent-d');

@@ -68,8 +68,11 @@ export const sessionsCommand: CliCommand = async (argv, io) => {
       if (positional.length !== 1) return usage(io);
       return withAdminErrors(io, async () => {
         const r = (await client().request('GET', path(positional[0], '/verify'))) as VerifyResult;
+        const end = r.anchored
+          ? 'end anchored'
+          : 'end NOT anchored: truncation by someone who also rewrote the metadata is not detected';
         if (r.valid) {
-          io.stdout.write(`${positional[0]}: chain valid (${r.events} events)\n`);
+          io.stdout.write(`${positional[0]}: chain valid (${r.events} events, ${end})\n`);
           return 0;
         }
         io.stdout.write(`${positional[0]}: chain BROKEN at seq ${r.firstBadSeq}: ${r.reason}\n`);
