@@ -18,7 +18,13 @@ import { SigningKeys } from '../identity/signing-keys.ts';
 import { PolicySet } from '../policy/policy-set.ts';
 import { policyRoutes } from '../policy/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
-import { createRecorder, loadAnchorKey, recordingRoutes, startRetention } from '../recording/index.ts';
+import {
+  createRecorder,
+  loadAnchorKey,
+  recordingRoutes,
+  sessionEndClaims,
+  startRetention,
+} from '../recording/index.ts';
 import { Spine } from '../spine/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
 import { ensureAdminToken, seedPolicies, seedTargets } from './bootstrap.ts';
@@ -152,7 +158,10 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     metrics,
     logger,
   };
-  const spine = new Spine(core, { sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m') });
+  const spine = new Spine(core, {
+    sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m'),
+    sessionEndClaims: sessionEndClaims(redis),
+  });
   spine.sessionEnds.start();
   const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
   const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, served.grpc);

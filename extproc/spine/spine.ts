@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { MaskingPlans } from '../policy/masking-plans.ts';
 import type { Protocol } from '../policy/context.ts';
+import type { SessionEndClaims } from '../recording/index.ts';
 import { ActionRun, RECORDING_UNAVAILABLE } from './action-run.ts';
 import type { GatewayCore } from './core.ts';
 import { DecisionMetrics } from './decision-metrics.ts';
@@ -31,6 +32,8 @@ export interface SpineOptions {
   sessionIdleMs?: number;
   /** The clock of session ends (ms since the epoch; default Date.now). For tests. */
   now?: () => number;
+  /** Where replicas agree on who records a session's end (SessionEnds); unset: this process decides alone. */
+  sessionEndClaims?: SessionEndClaims;
 }
 
 const DEFAULT_SESSION_IDLE_MS = 15 * 60_000;
@@ -61,6 +64,7 @@ export class Spine {
       idleMs: opts.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS,
       now: opts.now,
       logger: core.logger,
+      claims: opts.sessionEndClaims,
     });
   }
 
