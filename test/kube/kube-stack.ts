@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
+import type { ServiceConfig } from '../../extproc/service/config.ts';
 import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
@@ -36,6 +37,8 @@ export interface KubeStackOptions {
   credential: 'static-token' | 'token-request';
   api?: Omit<KubeApiServerOptions, 'tls' | 'expectedToken' | 'tokenRequestToken'>;
   redis?: { appendonly?: boolean };
+  /** More service configuration (merged over the stack's). */
+  config?: Partial<ServiceConfig>;
 }
 
 export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack> {
@@ -53,7 +56,7 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
   const svc = await startTestService({
     redisUrl: redis.url,
     adapters: [kubeExtProcAdapter()],
-    config: { bootstrap: { policies: opts.policies, targets: [] } },
+    config: { bootstrap: { policies: opts.policies, targets: [] }, ...opts.config },
   });
   const admin = svc.adminToken;
   const put = await svc.call(admin, 'POST', '/v1/targets', {
