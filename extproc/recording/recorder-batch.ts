@@ -18,7 +18,7 @@ import { anchorMatches, anchorOf } from './anchor.ts';
 import type { EventSlabs } from './event-slab.ts';
 import { sealedHash } from './event-slab.ts';
 import { keys } from './keys.ts';
-import { chainEvent, type ChainedPending, type Pending } from './recorder-pending.ts';
+import { chainEvent, type ChainedPending, type Pending, rechainEvent } from './recorder-pending.ts';
 import type { SessionState } from './recorder-session.ts';
 import { type AppendOutcome, appendEvents, type SessionAppend } from './redis-append.ts';
 
@@ -47,7 +47,12 @@ export interface BatchWriter {
 export async function writeBatch(w: BatchWriter, batch: Pending[]): Promise<void> {
   const groups = new Map<SessionState, Pending[]>();
   for (const p of batch) {
-    if (p.slab === null) chainEvent(p, w.slabs);
+    // Every waiting event of a session about to be sent is chained (and its data string dropped), not only the
+    // batch's: buffered events then hold no large strings for the collector to copy.
+    if (p.state.unassigned.length > 0) {
+      for (const q of p.state.unassigned) chainEvent(q, w.slabs);
+      p.state.unassigned = [];
+    }
     const g = groups.get(p.state);
     if (g) g.push(p);
     else groups.set(p.state, [p]);
@@ -81,7 +86,9 @@ export async function writeBatch(w: BatchWriter, batch: Pending[]): Promise<void
           }
           state.seq = o.tipSeq;
           state.lastHash = o.tipHash;
-          for (const p of events) chainEvent(p, w.slabs);
+          // This batch's events of the session and any chained after them, in order.
+          for (let k = state.chainedHead; k < state.chained.length; k++)
+            rechainEvent(state.chained[k] as ChainedPending, w.slabs);
           w.rebased(events.length);
           again.push([state, events]);
         } else if (o.kind === 'refused') {
@@ -131,8 +138,6 @@ function sessionAppend(w: BatchWriter, s: SessionState, g: ChainedPending[]): Se
     metaKey: keys.meta(s.id),
     eventsKey: s.eventsKey,
     textKey: keys.text(s.id),
-    prevSeq: first.seq - 1,
-    prevHash: first.prevHash,
     firstSeq: first.seq,
     firstHash: sealedHash(first),
     lastSeq: last.seq,

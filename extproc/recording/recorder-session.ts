@@ -5,6 +5,7 @@
  */
 import { GENESIS_HASH } from './hash-chain.ts';
 import { keys } from './keys.ts';
+import type { Pending } from './recorder-pending.ts';
 import type { NewRecordingEvent } from './types.ts';
 
 /** Who a session belongs to: what a `dropped` marker is recorded as when the session's own events were dropped. */
@@ -20,6 +21,11 @@ export interface SessionState {
   /** When this process first saw the session (ms): its start time, unless another writer indexed it first. */
   startMs: number;
   indexed: boolean;
+  /** Events recorded and not chained yet, in order (all chained when any is about to be sent). */
+  unassigned: Pending[];
+  /** Events chained and not acknowledged yet, in order, from chainedHead: what a moved tip makes chain again. */
+  chained: Pending[];
+  chainedHead: number;
   /** Its recorded end was found without a valid anchor: this writer appends but anchors nothing (anchor.ts). */
   unanchored: boolean;
   /** Events buffered, not yet acknowledged. */
@@ -52,6 +58,9 @@ export function newSessionState(id: string, now: number): SessionState {
     lastHash: GENESIS_HASH,
     startMs: now,
     indexed: false,
+    unassigned: [],
+    chained: [],
+    chainedHead: 0,
     unanchored: false,
     pending: 0,
     count: 0,

@@ -333,6 +333,7 @@ class RedisRecorder implements RecorderWithStats {
       state,
       index: this.nextIndex++,
     };
+    state.unassigned.push(p);
     state.pending++;
     state.count++;
     if (this.head === this.queue.length) this.oldestAt = this.clock.lastMs;
@@ -415,8 +416,15 @@ class RedisRecorder implements RecorderWithStats {
     this.written += batch.length;
     for (const p of batch) {
       const s = p.state;
-      p.canonicalData = '';
       s.pending--;
+      if (++s.chainedHead === s.chained.length) {
+        s.chained = [];
+        s.chainedHead = 0;
+      } else if (s.chainedHead > 1024 && s.chainedHead * 2 > s.chained.length) {
+        // A session never without unacknowledged events: drop the acknowledged ones (and the slabs they hold).
+        s.chained = s.chained.slice(s.chainedHead);
+        s.chainedHead = 0;
+      }
       if (p.type === 'session.end')
         this.log.info(
           { sessionId: s.id, lastSeq: p.seq, lastHash: sealedHash(p as ChainedPending) },

@@ -4,50 +4,59 @@
  * it costs the client one command instead of thousands (ioredis spends microseconds and several allocations per
  * command and per argument), and Redis applies it atomically: the AOF holds all of it or none.
  *
- * The tip of a session's chain (lastSeq, lastHash, and the keyed anchor of the two, anchor.ts) lives in its metadata
- * hash. Per session the script compares that tip with the one the events were chained from: when equal, it XADDs the
- * events and moves the tip (and applies the session's other metadata commands); when not, another writer appended
- * first, and the script appends nothing for that session and answers the current tip, from which the writer chains
- * the events again (recorder-batch.ts). An append whose first event is already stored, byte for byte (its hash), is
- * a retry whose reply was lost: answered as done. Every key a call touches belongs to the sessions in it (hash-tagged
- * by session id, keys.ts): on a Redis Cluster the writer sends one call per slot.
+ * The check is the stream's own: entry ids are the seqs, and Redis takes an XADD only above the stream's last
+ * generated id. A part chained from tip t starts at id t+1, so its first XADD succeeds exactly when nothing was ever
+ * stored above t; the writer knew entry t (it appended it, or was told it is the tip), and entries never change, so the
+ * part links to the stream's real last event. Then the rest of the part is added and the session's metadata set: the
+ * new tip (lastSeq, lastHash) with its keyed anchor (anchor.ts) and the session's other fields. When the first XADD
+ * is refused, nothing of the part is written: if its first event is stored already, byte for byte (its hash), the
+ * same append was applied before and its reply lost (a retry by the writer, or a command resent by the client
+ * library after a reconnect), answered as done; otherwise another writer appended first, and the script answers the
+ * stream's last entry (seq, hash) and the stored anchor, from which the writer chains the events again
+ * (recorder-batch.ts). A stream whose last entry is not its last generated id (entries removed from its end) is
+ * answered as an error: no writer continues it. Every key a call touches belongs to the sessions in it (hash-tagged
+ * by session id, keys.ts): on a Redis Cluster the writer sends one call per session.
  *
  * Arguments: KEYS[1] is the first session's metadata key (it routes the call on a cluster). ARGV[1] packs the events
  * as lines `key \n id \n json \n …` (JSON text never holds a raw newline, and session ids are refused if they do), the
- * bytes written when each event was chained (event-slab.ts). ARGV[2] is a JSON array with one part per session:
- * metadata key, events key, expected tip (seq, hash), first entry id and hash, new tip (seq, hash), anchor ('' for
- * none), metadata fields to set with the tip, fields to set if absent, search texts, and the search text key.
- * Returns, flat, for each session not simply appended: its 1-based section number, then `dup`, or `tip` with the
- * current tip's seq, hash and anchor, or `err` with a message.
+ * bytes written when each event was chained (event-slab.ts); each session's events are in chain order. ARGV[2] is a
+ * JSON array with one part per session: metadata key, events key, first entry id and hash, the fields to set (the new
+ * tip and its anchor among them), fields to set if absent, search texts, and the search text key.
+ * Returns, flat, for each session not appended: its 1-based part number, then `dup`, or `tip` with the last entry's
+ * seq and hash and the stored anchor, or `err` with a message.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { packEvents, type SealedEvent } from './event-slab.ts';
-import { GENESIS_HASH } from './hash-chain.ts';
 
 const SCRIPT = `
 local out = {}
-local ok = {}
+local parts = cjson.decode(ARGV[2])
 local first = {}
-local sections = cjson.decode(ARGV[2])
-for n, s in ipairs(sections) do
-  local meta, events = s[1], s[2]
-  local tip = redis.call('HMGET', meta, 'lastSeq', 'lastHash', 'anchor')
-  if (tip[1] or '0') == s[3] and (tip[2] or '${GENESIS_HASH}') == s[4] then
-    ok[events] = n
-    first[events] = true
+local ok = {}
+for n, s in ipairs(parts) do first[s[2]] = n end
+local function refused(n, s, key)
+  local stored = redis.call('XRANGE', key, s[3], s[3])[1]
+  if stored and string.sub(stored[2][2], -66, -3) == s[4] then
+    out[#out + 1] = n
+    out[#out + 1] = 'dup'
+    return
+  end
+  local info = redis.call('XINFO', 'STREAM', key)
+  local generated, last
+  for k = 1, #info, 2 do
+    if info[k] == 'last-generated-id' then generated = info[k + 1] end
+    if info[k] == 'last-entry' then last = info[k + 1] end
+  end
+  out[#out + 1] = n
+  if last and last[1] == generated then
+    out[#out + 1] = 'tip'
+    out[#out + 1] = string.match(last[1], '^%d+')
+    out[#out + 1] = string.sub(last[2][2], -66, -3)
+    out[#out + 1] = redis.call('HGET', s[1], 'anchor') or ''
   else
-    local stored = redis.call('XRANGE', events, s[5], s[5])[1]
-    if stored and string.sub(stored[2][2], -66, -3) == s[6] then
-      out[#out + 1] = n
-      out[#out + 1] = 'dup'
-    else
-      out[#out + 1] = n
-      out[#out + 1] = 'tip'
-      out[#out + 1] = tip[1] or '0'
-      out[#out + 1] = tip[2] or '${GENESIS_HASH}'
-      out[#out + 1] = tip[3] or ''
-    end
+    out[#out + 1] = 'err'
+    out[#out + 1] = 'the stream has entries removed from its end (last generated id ' .. tostring(generated) .. ')'
   end
 end
 local blob = ARGV[1]
@@ -59,31 +68,21 @@ while pos <= len do
   local e3 = string.find(blob, '\\n', e2 + 1, true) or (len + 1)
   local key = string.sub(blob, pos, e1 - 1)
   if ok[key] then
-    if first[key] then
-      -- The tip said the stream ends before this id: a stream holding more was written around the tip.
-      first[key] = nil
-      local r = redis.pcall('XADD', key, string.sub(blob, e1 + 1, e2 - 1), 'e', string.sub(blob, e2 + 1, e3 - 1))
-      if type(r) == 'table' and r.err then
-        out[#out + 1] = ok[key]
-        out[#out + 1] = 'err'
-        out[#out + 1] = 'the stream holds entries beyond the chain tip: ' .. r.err
-        ok[key] = nil
-      end
-    else
-      redis.call('XADD', key, string.sub(blob, e1 + 1, e2 - 1), 'e', string.sub(blob, e2 + 1, e3 - 1))
-    end
+    redis.call('XADD', key, string.sub(blob, e1 + 1, e2 - 1), 'e', string.sub(blob, e2 + 1, e3 - 1))
+  elseif first[key] then
+    local n = first[key]
+    first[key] = nil
+    local r = redis.pcall('XADD', key, string.sub(blob, e1 + 1, e2 - 1), 'e', string.sub(blob, e2 + 1, e3 - 1))
+    if type(r) == 'table' and r.err then refused(n, parts[n], key) else ok[key] = n end
   end
   pos = e3 + 1
 end
-for n, s in ipairs(sections) do
-  if ok[s[2]] == n then
-    local meta = s[1]
-    redis.call('HSET', meta, 'lastSeq', s[7], 'lastHash', s[8], unpack(s[10]))
-    if s[9] ~= '' then redis.call('HSET', meta, 'anchor', s[9]) end
-    local setnx = s[11]
-    for k = 1, #setnx, 2 do redis.call('HSETNX', meta, setnx[k], setnx[k + 1]) end
-    if #s[12] > 0 then redis.call('HSET', s[13], unpack(s[12])) end
-  end
+for key, n in pairs(ok) do
+  local s = parts[n]
+  redis.call('HSET', s[1], unpack(s[5]))
+  local setnx = s[6]
+  for k = 1, #setnx, 2 do redis.call('HSETNX', s[1], setnx[k], setnx[k + 1]) end
+  if #s[7] > 0 then redis.call('HSET', s[8], unpack(s[7])) end
 end
 return out
 `;
@@ -105,8 +104,6 @@ export interface SessionAppend {
   metaKey: string;
   eventsKey: string;
   textKey: string;
-  prevSeq: number;
-  prevHash: string;
   firstSeq: number;
   firstHash: string;
   lastSeq: number;
@@ -142,14 +139,12 @@ export async function appendEvents(
     sessions.map((a) => [
       a.metaKey,
       a.eventsKey,
-      String(a.prevSeq),
-      a.prevHash,
       `${a.firstSeq}-0`,
       a.firstHash,
-      String(a.lastSeq),
-      a.lastHash,
-      a.anchor,
-      a.set,
+      // The new tip and its anchor, set with the other fields in one HSET.
+      a.anchor === ''
+        ? ['lastSeq', String(a.lastSeq), 'lastHash', a.lastHash, ...a.set]
+        : ['lastSeq', String(a.lastSeq), 'lastHash', a.lastHash, 'anchor', a.anchor, ...a.set],
       a.setIfAbsent,
       a.text,
       a.textKey,
