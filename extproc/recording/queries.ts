@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis';
 import type { Protocol } from '../policy/context.ts';
 import { anchorMatches } from './anchor.ts';
+import { runCommands } from './commands.ts';
 import { ChainVerifier } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
 import type { RecordingEvent, SessionSummary, VerifyResult } from './types.ts';
@@ -97,15 +98,16 @@ export async function listSessions(redis: Redis, f: SessionFilter): Promise<Sess
       if (after && score === after.score && id >= after.id) continue;
       ids.push({ id, score });
     }
-    const pipe = redis.pipeline();
-    for (const { id } of ids) pipe.hgetall(keys.meta(id)).xlen(keys.events(id));
-    const metas = (await pipe.exec()) ?? [];
+    const metas = await runCommands(
+      redis,
+      ids.flatMap(({ id }) => [
+        ['hgetall', keys.meta(id)],
+        ['xlen', keys.events(id)],
+      ]),
+    );
     const matched: Array<{ s: SessionSummary; score: number }> = [];
     ids.forEach(({ score }, i) => {
-      const s = summaryFromMeta(
-        (metas[2 * i]?.[1] ?? {}) as Record<string, string>,
-        metas[2 * i + 1]?.[1] as number | undefined,
-      );
+      const s = summaryFromMeta(hashReply(metas[2 * i]), metas[2 * i + 1] as number);
       if (!s) return;
       if (f.agent !== undefined && s.agent !== f.agent) return;
       if (f.target !== undefined && s.target !== f.target) return;
@@ -114,11 +116,12 @@ export async function listSessions(redis: Redis, f: SessionFilter): Promise<Sess
       matched.push({ s, score });
     });
     if (q) {
-      const tp = redis.pipeline();
-      for (const m of matched) tp.hvals(keys.text(m.s.id));
-      const texts = (await tp.exec()) ?? [];
+      const texts = await runCommands(
+        redis,
+        matched.map((m) => ['hvals', keys.text(m.s.id)]),
+      );
       matched.forEach((m, i) => {
-        const vals = (texts[i]?.[1] ?? []) as string[];
+        const vals = (texts[i] ?? []) as string[];
         if (vals.some((t) => t.toLowerCase().includes(q))) out.push(m);
       });
     } else {
@@ -129,6 +132,14 @@ export async function listSessions(redis: Redis, f: SessionFilter): Promise<Sess
   const sessions = out.slice(0, limit);
   const last = out.length > limit ? sessions[limit - 1] : null;
   return { sessions: sessions.map((m) => m.s), nextCursor: last ? `${last.score}:${last.s.id}` : null };
+}
+
+/** HGETALL's reply as a record: ioredis converts it for its own method, not for a raw call (a flat array). */
+function hashReply(reply: unknown): Record<string, string> {
+  if (!Array.isArray(reply)) return (reply ?? {}) as Record<string, string>;
+  const out: Record<string, string> = {};
+  for (let i = 0; i < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
+  return out;
 }
 
 export interface StoredEvent {

@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import { anchorMatches, anchorOf } from './anchor.ts';
 import type { EventSlabs } from './event-slab.ts';
 import { sealedHash } from './event-slab.ts';
+import { runCommands } from './commands.ts';
 import { keys } from './keys.ts';
 import { chainEvent, type ChainedPending, type Pending, rechainEvent } from './recorder-pending.ts';
 import type { SessionState } from './recorder-session.ts';
@@ -184,12 +185,5 @@ function writeIndexes(redis: Redis, groups: Map<SessionState, Pending[]>, now: n
       s.progressAt = now;
     }
   }
-  if (cmds.length === 0) return Promise.resolve();
-  if (redis.isCluster) return Promise.all(cmds.map((c) => redis.call(c[0], ...c.slice(1))));
-  return redis
-    .pipeline(cmds)
-    .exec()
-    .then((res) => {
-      for (const [err] of res ?? []) if (err) throw err;
-    });
+  return runCommands(redis, cmds);
 }
