@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Protocol } from '../policy/context.ts';
 import { anchorMatches } from './anchor.ts';
 import { runCommands } from './commands.ts';
+import { parseTip } from './tip.ts';
 import { ChainVerifier } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
 import type { RecordingEvent, SessionSummary, VerifyResult } from './types.ts';
@@ -30,8 +31,8 @@ export interface SessionPage {
 const PAGE_SCAN = 200;
 
 /**
- * `stored` is the length of the session's event stream (XLEN): the exact count of stored events. The metadata's
- * lastSeq is written at most once a second per session (recorder-batch.ts) and would lag behind it.
+ * `stored` is the length of the session's event stream (XLEN): the exact count of stored events (the tip's seq is
+ * the count only while nothing was removed).
  */
 export function summaryFromMeta(meta: Record<string, string>, stored?: number): SessionSummary | null {
   if (!meta.id) return null;
@@ -45,7 +46,7 @@ export function summaryFromMeta(meta: Record<string, string>, stored?: number): 
     startedAt: ms('startedAt') ?? '',
     endedAt: ms('endedAt'),
     lastEventAt: ms('lastEventAt'),
-    events: stored ?? Number(meta.lastSeq ?? 0),
+    events: stored ?? parseTip(meta.tip)?.seq ?? 0,
     decisions: DECISION_ACTIONS.filter((d) => meta[`decision:${d}`] === '1'),
     terminal: meta.termWidth ? { width: Number(meta.termWidth), height: Number(meta.termHeight) } : null,
     truncated: meta.truncated === '1',
@@ -180,9 +181,9 @@ export function parseEntry(eid: string, fields: string[]): StoredEvent {
 export async function verifySession(redis: Redis, id: string, anchorKey?: Buffer | null): Promise<VerifyResult> {
   const v = new ChainVerifier();
   for await (const e of readEvents(redis, id)) v.add(e.event, e.seq);
-  const [lastSeq, lastHash, anchor] = await redis.hmget(keys.meta(id), 'lastSeq', 'lastHash', 'anchor');
-  const tip = lastSeq && lastHash ? { seq: Number(lastSeq), hash: lastHash } : null;
+  const tip = parseTip(await redis.hget(keys.meta(id), 'tip'));
   if (anchorKey && tip) {
+    const anchor = tip.anchor;
     if (!anchor)
       v.failTip(tip.seq, `the session's recorded end (seq ${tip.seq}) has no anchor: it was not written with the key`);
     else if (!anchorMatches(anchorKey, id, tip.seq, tip.hash, anchor))

@@ -23,7 +23,7 @@ import { chainEvent, type ChainedPending, type Pending, rechainEvent } from './r
 import type { SessionState } from './recorder-session.ts';
 import { type AppendOutcome, appendEvents, type SessionAppend } from './redis-append.ts';
 
-/** The session's last-activity index is written at most this often per session (the metadata on every batch). */
+/** A session's last activity (metadata and index) is written at most this often per session. */
 const ACTIVITY_EVERY_MS = 1000;
 /**
  * Rounds of "chain again from the tip another writer left" within one batch before the batch is retried later; each
@@ -60,7 +60,14 @@ export async function writeBatch(w: BatchWriter, batch: Pending[]): Promise<void
   }
   const now = Date.now();
   // Sent beside the appends, not before their replies; a failure is thrown once the appends are settled.
-  const indexing = writeIndexes(w.redis, groups, now).then(
+  // Sessions whose last activity is written with this batch: new here, ended, or not written for a second.
+  const progressing = new Set<SessionState>();
+  for (const [s, g] of groups)
+    if (!s.indexed || now - s.progressAt >= ACTIVITY_EVERY_MS || g[g.length - 1].type === 'session.end') {
+      progressing.add(s);
+      s.progressAt = now;
+    }
+  const indexing = writeIndexes(w.redis, groups, progressing).then(
     () => null,
     (err: unknown) => err,
   );
@@ -68,7 +75,7 @@ export async function writeBatch(w: BatchWriter, batch: Pending[]): Promise<void
   for (let round = 0; todo.length > 0; round++) {
     if (round === MAX_REBASES) throw new Error('recording chain contended: batch retried later');
     const calls = w.redis.isCluster ? todo.map((g) => [g]) : [todo];
-    const outcomes = await Promise.all(calls.map((c) => appendCall(w, c)));
+    const outcomes = await Promise.all(calls.map((c) => appendCall(w, c, progressing)));
     const again: typeof todo = [];
     calls.forEach((c, i) => {
       c.forEach(([state, events], j) => {
@@ -108,22 +115,32 @@ export async function writeBatch(w: BatchWriter, batch: Pending[]): Promise<void
 }
 
 /** One script call appending `groups` (one session each), each with what its events change in its metadata. */
-function appendCall(w: BatchWriter, groups: Array<[SessionState, Pending[]]>): Promise<AppendOutcome[]> {
+function appendCall(
+  w: BatchWriter,
+  groups: Array<[SessionState, Pending[]]>,
+  progressing: Set<SessionState>,
+): Promise<AppendOutcome[]> {
   const events: Pending[] = [];
   for (const [, g] of groups) for (const p of g) events.push(p);
   return appendEvents(
     w.redis,
     events as ChainedPending[],
-    groups.map(([s, g]) => sessionAppend(w, s, g as ChainedPending[])),
+    groups.map(([s, g]) => sessionAppend(w, s, g as ChainedPending[], progressing)),
   );
 }
 
 /** A session's part: the tip its events were chained from and the one they lead to, and its metadata changes. */
-function sessionAppend(w: BatchWriter, s: SessionState, g: ChainedPending[]): SessionAppend {
+function sessionAppend(
+  w: BatchWriter,
+  s: SessionState,
+  g: ChainedPending[],
+  progressing: Set<SessionState>,
+): SessionAppend {
   const first = g[0];
   const last = g[g.length - 1];
   const lastHash = sealedHash(last);
-  const set = ['lastEventAt', String(Date.parse(last.time))];
+  // The last event's time serves listings and idle ends across replicas: written at most once a second per session.
+  const set = progressing.has(s) ? ['lastEventAt', String(Date.parse(last.time))] : [];
   const text: string[] = [];
   for (const p of g) {
     if (p.type === 'session.end') set.push('status', 'ended', 'endedAt', String(Date.parse(p.time)));
@@ -165,7 +182,11 @@ function newDecisions(s: SessionState, g: Pending[]): Set<string> {
  * decisions, and (at most once a second per session) its last activity. NX keeps the first start score when several
  * writers index one session.
  */
-function writeIndexes(redis: Redis, groups: Map<SessionState, Pending[]>, now: number): Promise<unknown> {
+function writeIndexes(
+  redis: Redis,
+  groups: Map<SessionState, Pending[]>,
+  progressing: Set<SessionState>,
+): Promise<unknown> {
   const cmds: string[][] = [];
   for (const [s, g] of groups) {
     const last = g[g.length - 1];
@@ -180,10 +201,7 @@ function writeIndexes(redis: Redis, groups: Map<SessionState, Pending[]>, now: n
         cmds.push(['zadd', k, 'NX', start, s.id]);
     }
     for (const d of newDecisions(s, g)) cmds.push(['zadd', keys.byDecision(d), 'NX', start, s.id]);
-    if (!s.indexed || now - s.progressAt >= ACTIVITY_EVERY_MS) {
-      cmds.push(['zadd', keys.byActivity, String(Date.parse(last.time)), s.id]);
-      s.progressAt = now;
-    }
+    if (progressing.has(s)) cmds.push(['zadd', keys.byActivity, String(Date.parse(last.time)), s.id]);
   }
   return runCommands(redis, cmds);
 }

@@ -8,11 +8,11 @@
  * generated id. A part chained from tip t starts at id t+1, so its first XADD succeeds exactly when nothing was ever
  * stored above t; the writer knew entry t (it appended it, or was told it is the tip), and entries never change, so the
  * part links to the stream's real last event. Then the rest of the part is added and the session's metadata set: the
- * new tip (lastSeq, lastHash) with its keyed anchor (anchor.ts) and the session's other fields. When the first XADD
+ * new tip (seq, hash) with its keyed anchor (anchor.ts, tip.ts) and the session's other fields. When the first XADD
  * is refused, nothing of the part is written: if its first event is stored already, byte for byte (its hash), the
  * same append was applied before and its reply lost (a retry by the writer, or a command resent by the client
  * library after a reconnect), answered as done; otherwise another writer appended first, and the script answers the
- * stream's last entry (seq, hash) and the stored anchor, from which the writer chains the events again
+ * stream's last entry (seq, hash) and the stored tip (for its anchor), from which the writer chains the events again
  * (recorder-batch.ts). A stream whose last entry is not its last generated id (entries removed from its end) is
  * answered as an error: no writer continues it. Every key a call touches belongs to the sessions in it (hash-tagged
  * by session id, keys.ts): on a Redis Cluster the writer sends one call per session.
@@ -23,11 +23,12 @@
  * JSON array with one part per session: metadata key, events key, first entry id and hash, the fields to set (the new
  * tip and its anchor among them), fields to set if absent, search texts, and the search text key.
  * Returns, flat, for each session not appended: its 1-based part number, then `dup`, or `tip` with the last entry's
- * seq and hash and the stored anchor, or `err` with a message.
+ * seq and hash and the stored tip field, or `err` with a message.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { packEvents, type SealedEvent } from './event-slab.ts';
+import { formatTip, parseTip } from './tip.ts';
 
 const SCRIPT = `
 local out = {}
@@ -53,7 +54,7 @@ local function refused(n, s, key)
     out[#out + 1] = 'tip'
     out[#out + 1] = string.match(last[1], '^%d+')
     out[#out + 1] = string.sub(last[2][2], -66, -3)
-    out[#out + 1] = redis.call('HGET', s[1], 'anchor') or ''
+    out[#out + 1] = redis.call('HGET', s[1], 'tip') or ''
   else
     out[#out + 1] = 'err'
     out[#out + 1] = 'the stream has entries removed from its end (last generated id ' .. tostring(generated) .. ')'
@@ -141,10 +142,8 @@ export async function appendEvents(
       a.eventsKey,
       `${a.firstSeq}-0`,
       a.firstHash,
-      // The new tip and its anchor, set with the other fields in one HSET.
-      a.anchor === ''
-        ? ['lastSeq', String(a.lastSeq), 'lastHash', a.lastHash, ...a.set]
-        : ['lastSeq', String(a.lastSeq), 'lastHash', a.lastHash, 'anchor', a.anchor, ...a.set],
+      // The new tip with its anchor, set with the other fields in one HSET.
+      ['tip', formatTip(a.lastSeq, a.lastHash, a.anchor), ...a.set],
       a.setIfAbsent,
       a.text,
       a.textKey,
@@ -161,7 +160,7 @@ export async function appendEvents(
         kind: 'moved',
         tipSeq: Number(res[i + 2]),
         tipHash: String(res[i + 3]),
-        tipAnchor: String(res[i + 4]),
+        tipAnchor: parseTip(String(res[i + 4]))?.anchor ?? '',
       };
       i += 5;
     } else {
