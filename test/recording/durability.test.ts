@@ -186,4 +186,36 @@ describe('recorder durability and failure modes', () => {
     assert.equal(rec.stats().dropped, 8);
     await rec.close();
   });
+
+  // A write whose reply is lost (the client timed out while Redis was frozen) is sent again; Redis then runs both. The
+  // second must be recognised as the first's, not stored again nor re-chained after it.
+  it('stores a write whose reply was lost once, when its retry reaches Redis after it', async () => {
+    const conn = new Redis(server.url, { commandTimeout: 200, retryStrategy: () => 50 });
+    await conn.ping();
+    const rec = createRecorder({ redis: conn, failureMode: () => 'best-effort', coalesceMs: 0 });
+    rec.record(ev('lost-reply', 'session.start', 'db-lost'));
+    await rec.flush();
+    server.pause();
+    try {
+      for (let i = 0; i < 5; i++) rec.record(ev('lost-reply', 'action', 'db-lost', { n: i }));
+      // The write times out and is retried (queued behind the first on the same connection) while Redis is frozen.
+      await waitFor(() => !rec.stats().redisUp, 5_000, 'the write to time out');
+    } finally {
+      server.resume();
+    }
+    rec.record(ev('lost-reply', 'session.end', 'db-lost'));
+    await rec.flush();
+    const seqs: number[] = [];
+    const ns: unknown[] = [];
+    for await (const e of readEvents(redis, 'lost-reply')) {
+      seqs.push(e.event!.seq);
+      if (e.event!.type === 'action') ns.push(e.event!.data.n);
+    }
+    assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(ns, [0, 1, 2, 3, 4]);
+    assert.deepEqual(await verifySession(redis, 'lost-reply'), { valid: true, events: 7, anchored: false });
+    assert.equal(rec.stats().dropped, 0);
+    await rec.close();
+    conn.disconnect();
+  });
 });
