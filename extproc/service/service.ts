@@ -19,7 +19,13 @@ import { SigningKeys } from '../identity/signing-keys.ts';
 import { PolicySet } from '../policy/policy-set.ts';
 import { policyRoutes } from '../policy/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
-import { createRecorder, recordingRoutes, startRetention } from '../recording/index.ts';
+import {
+  createRecorder,
+  loadAnchorKey,
+  recordingRoutes,
+  sessionEndClaims,
+  startRetention,
+} from '../recording/index.ts';
 import { snapshotRoutes } from '../snapshot/index.ts';
 import { Spine } from '../spine/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
@@ -134,8 +140,10 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
   await targets.start();
   undo.push(() => targets.stop());
 
+  const anchorKey = await loadAnchorKey(config.recording.anchorKeyRef ?? null, config.dataDir);
   const recorder = createRecorder({
     redis,
+    anchorKey,
     failureMode: (target) => targets.get(target)?.recording ?? 'fail-closed',
     maxBuffered: config.recording.maxBuffered,
     coalesceMs: parseDurationMs(config.recording.batchWindow ?? '10ms'),
@@ -198,7 +206,10 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     metrics,
     logger,
   };
-  const spine = new Spine(core, { sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m') });
+  const spine = new Spine(core, {
+    sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m'),
+    sessionEndClaims: sessionEndClaims(redis),
+  });
   spine.sessionEnds.start();
   undo.push(() => spine.sessionEnds.stop());
   const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
@@ -227,7 +238,7 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
         ...policyRoutes({ store, policies, classifyK8s: classifyK8sSample }),
         ...identityRoutes({ registry, tokens, principals, keys }),
         ...approvalRoutes({ approvals }),
-        ...recordingRoutes({ redis }),
+        ...recordingRoutes({ redis, anchorKey }),
         ...snapshotRoutes({ policies, tokens, recordRefusal: (report) => recordFilterRefusal(spine, report) }),
         ...listenerRoutes(listeners),
       ],

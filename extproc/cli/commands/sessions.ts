@@ -107,8 +107,11 @@ export const sessionsCommand: CommandBuilder = ({ io, run }) => {
     .action(
       run(async (id: string) => {
         const r = (await adminClient(io.env).request('GET', path(id, '/verify'))) as VerifyResult;
+        const end = r.anchored
+          ? 'end anchored'
+          : 'end NOT anchored: truncation by someone who also rewrote the metadata is not detected';
         if (r.valid) {
-          io.stdout.write(`${id}: chain valid (${r.events} events)\n`);
+          io.stdout.write(`${id}: chain valid (${r.events} events, ${end})\n`);
           return EXIT.ok;
         }
         io.stdout.write(`${id}: chain BROKEN at seq ${r.firstBadSeq}: ${r.reason}\n`);
