@@ -35,6 +35,7 @@ function newRequest(a: ActionForApproval, t: number): ApprovalRequest {
     protocol: a.protocol,
     sessionId: a.sessionId,
     summary: a.summary,
+    ...(a.effect?.length ? { effect: a.effect } : {}),
     fingerprint: a.fingerprint,
     policy: a.policy,
     policyVersion: a.policyVersion,

@@ -67,6 +67,7 @@ export function createCore(opts: ApprovalsOptions): ApprovalsCore {
       data: {
         state: req.state,
         summary: req.summary,
+        ...(req.effect ? { effect: req.effect } : {}),
         fingerprint: req.fingerprint,
         policy: req.policy,
         policyVersion: req.policyVersion,

@@ -156,8 +156,9 @@ export function slackBody(n: ApprovalNotification, adminBaseUrl: string): { text
       ? ` <${links.approve}|Approve> · <${links.deny}|Deny> · <${links.show}|Details>`
       : ` <${links.show}|Details>`;
   const text = `*${headline}*${by}: ${esc(r.summary)} — ${detail}.${actions}`;
+  const effect = r.effect?.length ? `\n\`\`\`${esc(r.effect.join('\n'))}\`\`\`` : '';
   const blocks: unknown[] = [
-    { type: 'section', text: { type: 'mrkdwn', text: `*${headline}*${by}\n${esc(r.summary)}` } },
+    { type: 'section', text: { type: 'mrkdwn', text: `*${headline}*${by}\n${esc(r.summary)}${effect}` } },
     {
       type: 'context',
       elements: [

@@ -56,6 +56,7 @@ export const APPROVAL_REQUEST_SCHEMA: JsonSchema = {
     protocol: { type: 'string', enum: ['kubernetes', 'postgres', 'ssh'] },
     sessionId: { type: 'string' },
     summary: { type: 'string' },
+    effect: { type: 'array', items: { type: 'string' } },
     fingerprint: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
     policy: { type: 'string' },
     policyVersion: { type: ['integer', 'null'] },

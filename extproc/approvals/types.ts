@@ -27,6 +27,8 @@ export interface ActionForApproval {
   fingerprint: string;
   /** Human-readable, e.g. "PATCH deployments/web scale in prod: replicas 20". */
   summary: string;
+  /** What the action would change, masked, one line each (e.g. "spec.replicas: 3 → 20"), where the adapter knows it. */
+  effect?: string[];
   policy: string;
   policyVersion: number | null;
   rule: string;
@@ -73,6 +75,8 @@ export interface ApprovalRequest {
   protocol: Protocol;
   sessionId: string;
   summary: string;
+  /** ActionForApproval.effect; absent when the adapter could not know it (or on requests stored before it existed). */
+  effect?: string[];
   fingerprint: string;
   policy: string;
   policyVersion: number | null;

@@ -69,6 +69,11 @@ export class UpstreamCredentials {
     return p;
   }
 
+  /** The PEM bundle that verifies the target's certificate (its caRef), or undefined for the system's roots. */
+  async caFor(target: Target): Promise<string | undefined> {
+    return target.caRef ? (await resolveSecret(target.caRef)).reveal() : undefined;
+  }
+
   private async obtain(
     target: Target,
     cred: UpstreamCredential,

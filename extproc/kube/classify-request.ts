@@ -21,6 +21,12 @@ export interface KubeRequest {
   body?: Uint8Array | null;
 }
 
+/**
+ * kubectl's encoding for built-in types. Never decoded here: `k8s.body` stays null, and a rule that reads it refuses
+ * such a request; the object it writes reaches policy as `k8s.object`, from the API server's own dry run.
+ */
+const PROTOBUF = 'application/vnd.kubernetes.protobuf';
+
 /** Write verbs whose `dryRun` option the API server honours, on the object itself or these subresources only. */
 const DRY_RUN_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 const DRY_RUN_SUBRESOURCES = new Set(['', 'status', 'scale']);
@@ -56,6 +62,7 @@ export function classifyKubeRequest(req: KubeRequest): K8sContext | ClassifyErro
     let decoded: { value: unknown } | ClassifyError;
     if (mediaType === 'application/json') decoded = decodeJson(bytes, 'request body');
     else if (mediaType === 'application/yaml') decoded = decodeYaml(bytes, 'request body');
+    else if (mediaType === PROTOBUF) decoded = { value: null };
     else
       return refuse(
         'unsupported-content-type',
@@ -86,6 +93,9 @@ export function classifyKubeRequest(req: KubeRequest): K8sContext | ClassifyErro
     body,
     patchType,
     patch,
+    // Filled by the adapter from a dry run, only when a rule reads them.
+    object: null,
+    oldObject: null,
   };
 }
 

@@ -14,6 +14,8 @@ export interface KubeAdapterOptions {
   maxMessageTimeoutMs?: number;
   /** Largest request body classified (default 8 MiB, the listener's buffer limit). */
   maxRequestBodyBytes?: number;
+  /** How long a dry run for a rule on `k8s.object` may take before the write is refused (default 10 s). */
+  dryRunTimeoutMs?: number;
   /** The masking engine (default: loaded once, on first use). */
   engine?: () => Promise<MaskingEngine>;
 }
@@ -34,6 +36,7 @@ export function kubeExtProcAdapter(opts: KubeAdapterOptions = {}): DataPathAdapt
         }),
       maxMessageTimeoutMs: opts.maxMessageTimeoutMs ?? 30_000,
       maxRequestBodyBytes: opts.maxRequestBodyBytes ?? 8 * 1024 * 1024,
+      dryRunTimeoutMs: opts.dryRunTimeoutMs ?? 10_000,
     };
     return {
       kind: 'http-ext-proc',

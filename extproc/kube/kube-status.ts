@@ -82,8 +82,13 @@ export function kubeStatus(r: Refusal, details?: KubeStatus['details']): KubeSta
  * support) find the recording.
  */
 export function statusResponse(status: KubeStatus, r: Refusal, requestId: string): ImmediateResponse {
+  return jsonResponse(status.code, Buffer.from(JSON.stringify(status)), r.detail, requestId);
+}
+
+/** An immediate JSON answer: a Status of ours (statusResponse) or one the API server gave (a refused dry run). */
+export function jsonResponse(code: number, body: Buffer, detail: string, requestId: string): ImmediateResponse {
   return {
-    status: { code: status.code },
+    status: { code },
     headers: {
       set_headers: [
         { header: { key: 'content-type', raw_value: Buffer.from('application/json') } },
@@ -91,8 +96,8 @@ export function statusResponse(status: KubeStatus, r: Refusal, requestId: string
         { header: { key: 'x-portcullis-request-id', raw_value: Buffer.from(requestId) } },
       ],
     },
-    body: Buffer.from(JSON.stringify(status)),
-    details: `portcullis_${r.detail}`,
+    body,
+    details: `portcullis_${detail}`,
   };
 }
 

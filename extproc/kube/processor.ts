@@ -29,9 +29,26 @@ import {
 import type { HttpPhase, HttpReply, HttpStreamProcessor } from '../streams/index.ts';
 import { isClassifyError } from './classify-error.ts';
 import { classifyKubeRequest } from './classify-request.ts';
+import {
+  accessReviewAnswer,
+  readReview,
+  reviewedAction,
+  rulesReviewAnswer,
+  selfReviewOf,
+  type ReviewKind,
+} from './access-review.ts';
+import { dryRun, hasDryRunObject } from './dry-run.ts';
+import { objectDiff } from './object-diff.ts';
 import { bearerOf, durationOf, headerMap, requestMetadata, setHeader } from './envoy-messages.ts';
 import { kubeCanonical } from './kube-fingerprint.ts';
-import { classifyRefusal, kubeStatus, statusDetails, statusResponse, type KubeStatus } from './kube-status.ts';
+import {
+  classifyRefusal,
+  jsonResponse,
+  kubeStatus,
+  statusDetails,
+  statusResponse,
+  type KubeStatus,
+} from './kube-status.ts';
 import {
   contentKind,
   Findings,
@@ -53,6 +70,8 @@ export interface ProcessorDeps {
   maxMessageTimeoutMs: number;
   /** The largest request body parsed for classification (Envoy's buffer limit already answers 413 above its own). */
   maxRequestBodyBytes: number;
+  /** How long a dry run (current object + dry-run write) may take before the write is refused. */
+  dryRunTimeoutMs: number;
 }
 
 type ResponseMode = 'none' | 'buffered' | 'streamed';
@@ -64,10 +83,15 @@ const UPGRADABLE = new Set(['exec', 'attach', 'portforward', 'proxy']);
 const IMPERSONATION = /^impersonate-/;
 /** Margin between the approval hold and the message timeout override, so our answer lands before Envoy's timer. */
 const HOLD_MARGIN_MS = 1000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class KubeProcessor implements HttpStreamProcessor {
   private phase: HttpPhase | 'nothing' = 'request_headers';
-  readonly requestId = `req_${randomUUID()}`;
+  /**
+   * Minted here, or taken from `x-request-id` when it is a UUID: Envoy's HCM (and the proxy-wasm filter before this
+   * one, which always replaces it) set it, so access logs, the filter's refusals and the recording share one id.
+   */
+  requestId = `req_${randomUUID()}`;
   private logger: Logger | undefined;
   private metadataSent = false;
 
@@ -131,6 +155,8 @@ export class KubeProcessor implements HttpStreamProcessor {
     this.headers = headerMap(h.headers);
     this.method = this.headers.get(':method') ?? '';
     this.path = this.headers.get(':path') ?? '';
+    const envoyId = this.headers.get('x-request-id') ?? '';
+    if (UUID.test(envoyId)) this.requestId = `req_${envoyId.toLowerCase()}`;
     this.upgrade =
       (this.headers.get('connection') ?? '').toLowerCase().includes('upgrade') && this.headers.has('upgrade');
     const hasBody = !h.end_of_stream && !this.upgrade;
@@ -228,12 +254,163 @@ export class KubeProcessor implements HttpStreamProcessor {
       this.responseMode =
         this.upgrade || !masksAnything(this.masking) ? 'none' : this.streaming ? 'streamed' : 'buffered';
     }
-    const action = new KubeAction(k8s, this.method, this.path, body, await this.recordedAction(k8s, body));
-    const outcome = await this.action.decide(action, {
-      maxHoldMs: Math.max(0, this.deps.maxMessageTimeoutMs - HOLD_MARGIN_MS),
-      credential: 'bearer-token',
-    });
-    return this.render(outcome, phase);
+    const review = selfReviewOf(k8s);
+    if (review) return this.answerReview(review, k8s, body);
+    if (body !== null && body.length > 0 && k8s.body === null && k8s.patch === null && this.action.reads('k8s.body')) {
+      // A protobuf body: the gateway never decodes it, so a rule over k8s.body cannot be given what it reads.
+      return this.refuseClassified(
+        refusal(
+          'unsupported-media',
+          `request bodies of type ${JSON.stringify(this.headers.get('content-type') ?? '')} cannot be read by this target's rules on k8s.body; send JSON (rules on k8s.object see every encoding)`,
+          'opaque-body',
+        ),
+        k8s,
+        body,
+      );
+    }
+    if (hasDryRunObject(k8s) && (this.action.reads('k8s.object') || this.action.reads('k8s.oldObject'))) {
+      return this.decideOnObject(k8s, body, phase);
+    }
+    return this.render(await this.decideAction(k8s, body, this.deps.maxMessageTimeoutMs - HOLD_MARGIN_MS), phase);
+  }
+
+  private async decideAction(k8s: K8sContext, body: Buffer | null, maxHoldMs: number): Promise<Outcome> {
+    const recorded = await this.recordedAction(k8s, body);
+    const action = new KubeAction(k8s, this.method, this.path, body, recorded, () => effectOf(k8s, recorded));
+    return this.action.decide(action, { maxHoldMs: Math.max(0, maxHoldMs), credential: 'bearer-token' });
+  }
+
+  /**
+   * A write a rule decides on the stored object: the dry run first (docs/kubernetes.md, "Decisions on the object"),
+   * then the decision with `k8s.object`. The dry run can outlast Envoy's message timeout, so the message is held once
+   * for the listener's whole max_message_timeout; an approval hold that follows waits within the same override (Envoy
+   * honours one override per message).
+   */
+  private decideOnObject(k8s: K8sContext, body: Buffer | null, phase: RequestPhase): HttpReply | Promise<HttpReply> {
+    const max = this.deps.maxMessageTimeoutMs;
+    if (max <= 2 * HOLD_MARGIN_MS) return this.dryRunThenDecide(k8s, body, phase, null, 0);
+    const deadline = Date.now() + max - HOLD_MARGIN_MS;
+    return {
+      kind: 'hold',
+      message: { override_message_timeout: durationOf(max) },
+      resume: (signal) => this.dryRunThenDecide(k8s, body, phase, signal, deadline),
+    };
+  }
+
+  private async dryRunThenDecide(
+    k8s: K8sContext,
+    body: Buffer | null,
+    phase: RequestPhase,
+    signal: AbortSignal | null,
+    deadline: number,
+  ): Promise<HttpReply> {
+    const upstream = await this.action.upstream('bearer-token');
+    if ('refusal' in upstream) return this.refuseClassified(upstream.refusal, k8s, body);
+    const timeoutMs = Math.max(1, Math.min(this.deps.dryRunTimeoutMs, signal ? deadline - Date.now() : Infinity));
+    const result = await dryRun(
+      upstream.access,
+      {
+        method: this.method,
+        path: this.path,
+        contentType: this.headers.get('content-type'),
+        body,
+        withOldObject: k8s.verb !== 'create',
+      },
+      { timeoutMs, ...(signal ? { signal } : {}) },
+    );
+    switch (result.kind) {
+      case 'failed':
+        this.log.warn({ err: result.message }, 'dry run failed; refusing the write');
+        return this.refuseClassified(
+          refusal(
+            'internal',
+            'the gateway could not learn what this write would store (its dry run against the API server failed); the write is refused',
+            'dry-run-failed',
+          ),
+          k8s,
+          body,
+          { dryRunError: result.message },
+        );
+      case 'refused':
+        return this.upstreamRefusal(k8s, body, result.status, result.body);
+      case 'object': {
+        this.k8s = { ...k8s, object: result.object, oldObject: result.oldObject };
+        const remaining = signal ? deadline - Date.now() - HOLD_MARGIN_MS : 0;
+        const outcome = await this.decideAction(this.k8s, body, remaining);
+        // Already under this message's one override: an approval hold waits within it, without a second override.
+        if (outcome.kind === 'hold' && signal) return this.render(await outcome.resume(signal), phase);
+        return this.render(outcome, phase);
+      }
+      default: {
+        const never: never = result;
+        throw new Error(`unknown dry run result ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /**
+   * `kubectl auth can-i`: a self access review is answered from policy for this agent (access-review.ts), never
+   * forwarded, since the gateway's own credential is not what the agent may use. Recorded as the action asked about.
+   */
+  private async answerReview(kind: ReviewKind, k8s: K8sContext, body: Buffer | null): Promise<HttpReply> {
+    const read = readReview(kind, k8s.version, k8s, body, this.headers.get('content-type'));
+    if ('error' in read)
+      return this.refuseClassified(refusal('bad-request', read.error, 'bad-access-review'), k8s, body);
+    let answer: object;
+    if (read.kind === 'SelfSubjectRulesReview') {
+      this.action.refuse(
+        refusal(
+          'unsupported',
+          'rules reviews are answered as incomplete: policy conditions cannot be listed',
+          'rules-review',
+        ),
+        await this.recordedAction(k8s, body),
+      );
+      answer = rulesReviewAnswer(read.spec);
+    } else {
+      const asked = reviewedAction(read.spec);
+      if ('error' in asked)
+        return this.refuseClassified(refusal('bad-request', asked.error, 'bad-access-review'), k8s, body);
+      const { method: _m, path: _p, ...question } = asked;
+      const recorded = { method: this.method, path: k8s.path, review: kind, k8s: question };
+      const decision = this.action.review(new KubeAction(asked, '', '', null, recorded, () => []));
+      answer = accessReviewAnswer(read.spec, asked, decision);
+    }
+    const out = Buffer.from(JSON.stringify(answer));
+    this.run?.output({ status: 201, answeredBy: 'gateway', review: kind, bytes: out.length });
+    this.transition('nothing');
+    return this.respond({ immediate_response: jsonResponse(201, out, 'access_review', this.requestId) }, true);
+  }
+
+  /**
+   * The API server refused the dry run itself (invalid object, conflict, not found…): the real write would meet the
+   * same answer, so the agent gets the API server's own Status (masked like any response), and the recording says so.
+   */
+  private async upstreamRefusal(
+    k8s: K8sContext,
+    body: Buffer | null,
+    status: number,
+    answer: Buffer,
+  ): Promise<HttpReply> {
+    let reason = '';
+    try {
+      reason = String((JSON.parse(answer.toString('utf8')) as { reason?: unknown }).reason ?? '');
+    } catch {
+      // jsonObject() already parsed it; unreachable in practice.
+    }
+    const r = refusal(
+      'bad-request',
+      `the API server refused this write (HTTP ${status} ${reason}) when the gateway tried it with dryRun=All`,
+      'dry-run-refused',
+    );
+    this.action.refuse(r, await this.recordedAction(k8s, body));
+    const masked = this.masking
+      ? maskJsonBody(await this.deps.engine(), this.masking, answer, k8s.resource, this.findings)
+      : null;
+    const out = masked ? Buffer.from(masked) : answer;
+    this.run?.output({ status, refusedBy: 'api-server-dry-run', reason, masked: this.findings.list() });
+    this.transition('nothing');
+    return this.respond({ immediate_response: jsonResponse(status, out, r.detail, this.requestId) }, true);
   }
 
   /** The spine's outcome in Envoy's terms: continue with the target's identity, a Status, or a held answer. */
@@ -396,6 +573,17 @@ export class KubeProcessor implements HttpStreamProcessor {
     return { kind: 'respond', message, end };
   }
 
+  /** Refuses a classified request the spine did not decide (it records the action as classified, and the refusal). */
+  private async refuseClassified(
+    r: Refusal,
+    k8s: K8sContext,
+    body: Buffer | null,
+    extra: Record<string, unknown> = {},
+  ): Promise<HttpReply> {
+    this.action.refuse(r, { ...(await this.recordedAction(k8s, body)), ...extra });
+    return this.refuse(r, statusDetails(k8s));
+  }
+
   /** Refuses a request before it could be classified: the spine records what was seen and the refusal. */
   private refuseUnclassified(r: Refusal, bytes?: number): HttpReply {
     this.action.refuse(r, {
@@ -447,13 +635,12 @@ export class KubeProcessor implements HttpStreamProcessor {
   private async recordedAction(k8s: K8sContext, body: Buffer | null): Promise<Record<string, unknown>> {
     const { method: _method, path: _path, ...rest } = k8s;
     const recorded: Record<string, unknown> = rest;
+    const documents = ['body', 'patch', 'object', 'oldObject'] as const;
     if (k8s.resource === 'secrets' || k8s.resource === 'serviceaccounts') {
-      recorded.body = k8s.body === null ? null : '[omitted: secret]';
-      recorded.patch = k8s.patch === null ? null : '[omitted: secret]';
-    } else if (masksAnything(this.masking) && (k8s.body !== null || k8s.patch !== null)) {
+      for (const d of documents) recorded[d] = k8s[d] === null ? null : '[omitted: secret]';
+    } else if (masksAnything(this.masking) && documents.some((d) => k8s[d] !== null)) {
       const engine = await this.deps.engine();
-      recorded.body = engine.maskJson(k8s.body, this.masking).value;
-      recorded.patch = engine.maskJson(k8s.patch, this.masking).value;
+      for (const d of documents) recorded[d] = engine.maskJson(k8s[d], this.masking).value;
     }
     return { method: this.method, path: k8s.path, k8s: recorded, bodyBytes: body?.length ?? 0 };
   }
@@ -476,8 +663,20 @@ export class KubeProcessor implements HttpStreamProcessor {
   }
 }
 
+/**
+ * A dry-run write's effect for approvers: old → new as the recording keeps them (masked by the plan); a Secret's or
+ * service account's changed paths only, never their values.
+ */
+function effectOf(k8s: K8sContext, recorded: Record<string, unknown>): string[] {
+  if (k8s.object === null) return [];
+  if (k8s.resource === 'secrets' || k8s.resource === 'serviceaccounts')
+    return objectDiff(k8s.oldObject, k8s.object, { values: false });
+  const masked = recorded.k8s as { object: unknown; oldObject: unknown };
+  return objectDiff(masked.oldObject, masked.object);
+}
+
 /** A classified request as the spine's typed action; the approval key and summary are only made when a rule asks. */
-class KubeAction implements Action {
+export class KubeAction implements Action {
   readonly section: Action['section'];
 
   constructor(
@@ -486,6 +685,7 @@ class KubeAction implements Action {
     private readonly rawPath: string,
     private readonly body: Buffer | null,
     readonly recorded: Record<string, unknown>,
+    readonly effect: () => string[],
   ) {
     this.section = { protocol: 'kubernetes', k8s };
   }

@@ -8,7 +8,12 @@ import { CEL_CONTEXT_SCHEMA, type RequestContext } from './context.ts';
 
 /** The context as CEL reads it: built once per decision by celInput(), shared by every rule. */
 export type CelInput = { readonly __celInput: unique symbol };
-export type Condition = (input: CelInput) => boolean;
+/**
+ * A compiled condition, and the context fields it can read (`k8s.object`; `k8s.*` when it uses a section whole or
+ * indexes it with a computed key): an adapter pays for an expensive field (a Kubernetes dry run) only when a rule in
+ * scope reads it. Over-approximated, never under.
+ */
+export type Condition = ((input: CelInput) => boolean) & { readonly reads: ReadonlySet<string> };
 
 export interface CelProblem {
   message: string;
@@ -130,6 +135,38 @@ function constantPatternProblems(ast: AstNode): CelProblem[] {
   return out;
 }
 
+/** The `section.field` names the expression reads from the context's object sections (see Condition). */
+function fieldsRead(ast: AstNode): ReadonlySet<string> {
+  const out = new Set<string>();
+  const isNode = (n: unknown): n is AstNode =>
+    typeof n === 'object' && n !== null && typeof (n as AstNode).op === 'string';
+  const visit = (n: unknown, parent: AstNode | null): void => {
+    if (Array.isArray(n)) {
+      for (const x of n) visit(x, parent);
+      return;
+    }
+    if (!isNode(n)) return;
+    if (n.op === 'id' && typeof n.args === 'string' && sections.has(n.args)) {
+      const pargs = parent?.args as unknown[] | undefined;
+      const key =
+        parent && pargs?.[0] === n
+          ? parent.op === '.' || parent.op === '.?'
+            ? pargs[1]
+            : parent.op === '[]' || parent.op === '[?]'
+              ? isNode(pargs[1]) && pargs[1].op === 'value'
+                ? pargs[1].args
+                : undefined
+              : undefined
+          : undefined;
+      out.add(`${n.args}.${typeof key === 'string' ? key : '*'}`);
+      return;
+    }
+    if (Array.isArray(n.args)) for (const x of n.args) visit(x, n);
+  };
+  visit(ast, null);
+  return out;
+}
+
 export function celInput(ctx: RequestContext): CelInput {
   const input: Record<string, unknown> = { ...ctx };
   for (const [name, ctor] of sections) input[name] = new ctor((ctx as unknown as Record<string, object>)[name]);
@@ -164,12 +201,10 @@ export function compileCondition(
   const program = environment.parse(source) as unknown as ((input: CelInput) => unknown) & { ast: AstNode };
   const refused = constantPatternProblems(program.ast);
   if (refused.length) return { ok: false, problem: refused[0] };
-  return {
-    ok: true,
-    condition: (input) => {
-      const v = program(input);
-      if (typeof v !== 'boolean') throw new Error(`condition evaluated to ${typeof v}, not bool`);
-      return v;
-    },
+  const condition = (input: CelInput): boolean => {
+    const v = program(input);
+    if (typeof v !== 'boolean') throw new Error(`condition evaluated to ${typeof v}, not bool`);
+    return v;
   };
+  return { ok: true, condition: Object.assign(condition, { reads: fieldsRead(program.ast) }) };
 }

@@ -107,5 +107,6 @@ function classified(
   });
   if (typeof r === 'string')
     throw new SampleRequestError(`the sample's Kubernetes request is refused by the gateway: ${r}`);
-  return r;
+  // The object a write would store comes from the API server's dry run, which a sample cannot make: the sample says it.
+  return { ...r, object: k.object ?? null, oldObject: k.oldObject ?? null };
 }

@@ -21,6 +21,11 @@ export interface ServiceConfig {
   grpc: { host: string; port: number };
   admin: { host: string; port: number; publicUrl: string | null };
   metrics: { host: string; port: number };
+  /**
+   * The SSH gateway's listener; `hostKeyPath` null: `<dataDir>/ssh/host_ed25519_key` (generated on first start).
+   * `maxHold`: the longest an exec waits for a quick approval (a rule's `hold` is capped by it).
+   */
+  ssh: { host: string; port: number; hostKeyPath: string | null; maxHold?: string };
   log: { level: string };
   tokens: { defaultTtl: string; maxTtl: string };
   /** `tokenTtl`: lifetime of a human principal's admin API token, the bootstrap admin's included. */
@@ -59,6 +64,7 @@ export const DEFAULT_CONFIG: ServiceConfig = {
   grpc: { host: '127.0.0.1', port: 50051 },
   admin: { host: '127.0.0.1', port: 8081, publicUrl: null },
   metrics: { host: '127.0.0.1', port: 9464 },
+  ssh: { host: '127.0.0.1', port: 2022, hostKeyPath: null, maxHold: '2m' },
   log: { level: 'info' },
   tokens: { defaultTtl: '15m', maxTtl: '1h' },
   principals: { tokenTtl: '720h' },
@@ -104,6 +110,16 @@ export const CONFIG_SCHEMA = {
       properties: { host: { type: 'string' }, port, publicUrl: { type: ['string', 'null'] } },
     },
     metrics: listener,
+    ssh: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        host: { type: 'string' },
+        port,
+        hostKeyPath: { type: ['string', 'null'], minLength: 1 },
+        maxHold: duration,
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,
@@ -186,6 +202,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
     ['PORTCULLIS_GRPC_PORT', 'grpc'],
     ['PORTCULLIS_ADMIN_PORT', 'admin'],
     ['PORTCULLIS_METRICS_PORT', 'metrics'],
+    ['PORTCULLIS_SSH_PORT', 'ssh'],
   ];
   const host = env.PORTCULLIS_LISTEN_HOST;
   for (const [name, key] of ports) {

@@ -4,13 +4,14 @@
  * streams, let those in flight finish, flush the recorder, then close Redis.
  */
 import type { Logger } from 'pino';
+import { listenerRoutes, type ListenerInfo } from '../admin/listener-routes.ts';
 import { startAdminServer } from '../admin/server.ts';
 import { approvalRoutes, boundedApprovals, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
 import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
 import type { RedisClient } from '../common/redis-client.ts';
 import { AgentTokens } from '../identity/agent-tokens.ts';
 import { UpstreamCredentials } from '../identity/upstream-credentials.ts';
-import { classifyK8sSample } from '../kube/index.ts';
+import { classifyK8sSample, recordFilterRefusal } from '../kube/index.ts';
 import { Principals } from '../identity/principals.ts';
 import { Registry } from '../identity/registry.ts';
 import { identityRoutes } from '../identity/routes.ts';
@@ -19,6 +20,7 @@ import { PolicySet } from '../policy/policy-set.ts';
 import { policyRoutes } from '../policy/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
 import { createRecorder, recordingRoutes, startRetention } from '../recording/index.ts';
+import { snapshotRoutes } from '../snapshot/index.ts';
 import { Spine } from '../spine/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
 import { ensureAdminToken, seedPolicies, seedTargets } from './bootstrap.ts';
@@ -39,6 +41,8 @@ export interface Service {
   adminUrl: string;
   grpcPort: number;
   metricsUrl: string;
+  /** The TCP listeners (the SSH gateway), with their addresses. */
+  listeners: ListenerInfo[];
   /** The single server's URL; empty when serving from a Redis Cluster. */
   redisUrl: string;
   /** Where the first admin token was written, when this start created it. */
@@ -156,12 +160,19 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
   const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
   const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, served.grpc);
   const tcpListeners = await startTcpListeners(served.tcp);
+  const listeners: ListenerInfo[] = tcpListeners.map((l, i) => ({
+    name: served.tcp[i].name,
+    address: l.address,
+    details: l.details ?? {},
+  }));
   const admin = await startAdminServer({
     routes: [
       ...policyRoutes({ store, policies, classifyK8s: classifyK8sSample }),
       ...identityRoutes({ registry, tokens, principals, keys }),
       ...approvalRoutes({ approvals }),
       ...recordingRoutes({ redis }),
+      ...snapshotRoutes({ policies, tokens, recordRefusal: (report) => recordFilterRefusal(spine, report) }),
+      ...listenerRoutes(listeners),
     ],
     authenticate: (bearer) => principals.authenticate(bearer),
     host: config.admin.host,
@@ -201,6 +212,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     adminUrl: admin.url,
     grpcPort: grpcServer.port,
     metricsUrl: metricsServer.url,
+    listeners,
     redisUrl,
     adminTokenPath,
     stop,

@@ -19,9 +19,10 @@ import type { CompiledMasking } from '../masking/index.ts';
 import { EMPTY_K8S, EMPTY_SQL, EMPTY_SSH, type RequestContext } from '../policy/context.ts';
 import { decide } from '../policy/evaluate.ts';
 import type { MaskingPlans } from '../policy/masking-plans.ts';
+import type { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Decision } from '../policy/types.ts';
 import type { RecordingEventType, RecordResult } from '../recording/index.ts';
-import type { Action, DecideOptions, FinalOutcome, Outcome } from './action.ts';
+import type { Action, DecideOptions, FinalOutcome, Outcome, UpstreamAccess } from './action.ts';
 import type { GatewayCore } from './core.ts';
 import type { DecisionMetrics } from './decision-metrics.ts';
 import type { ApprovalStatus, DecisionEventData } from './decision-event.ts';
@@ -35,6 +36,8 @@ type RunState = 'undecided' | 'awaiting-approval' | 'decided';
 interface DecisionBasis {
   decision: Decision | null;
   approval?: DecisionEventData['approval'];
+  /** The action was a question about another action, answered with `decision` (see review()). */
+  review?: true;
 }
 
 const GATEWAY: DecisionBasis = { decision: null };
@@ -58,7 +61,7 @@ export class ActionRun {
 
   constructor(
     private readonly core: GatewayCore,
-    private readonly plans: MaskingPlans,
+    private readonly views: { plans: MaskingPlans; reads: ScopedReads },
     private readonly metrics: DecisionMetrics,
     readonly session: Session,
     /** Minted by the adapter when the action started; every event of the action carries it. */
@@ -69,7 +72,39 @@ export class ActionRun {
 
   /** The masking plan for this session's agent and target under the policies in force now (null: nothing masks). */
   masking(): CompiledMasking | null {
-    return this.plans.planFor(this.core.policies.current(), this.session.maskingScope);
+    return this.views.plans.planFor(this.core.policies.current(), this.session.maskingScope);
+  }
+
+  /** Whether a rule in scope may read `field` of the context ("k8s.object"): an adapter fills a costly field only then. */
+  reads(field: string): boolean {
+    return this.views.reads.reads(this.core.policies.current(), this.session.maskingScope, field);
+  }
+
+  /**
+   * The target's address, CA and credential, for a request the adapter makes itself before the decision (the
+   * Kubernetes adapter's dry run). When they cannot be had, the cause is recorded and the refusal the agent gets comes
+   * back; the adapter then refuses the action with it.
+   */
+  async upstream(credential: UpstreamSecret['kind']): Promise<{ access: UpstreamAccess } | { refusal: Refusal }> {
+    const got = await this.credential({ credential, maxHoldMs: 0 });
+    if ('refusal' in got) return { refusal: got.refusal };
+    if (!got.secret) throw new Error('no upstream credential kind was asked for');
+    const target = this.session.target;
+    try {
+      const ca = target.caRef ? await this.core.credentials.caFor?.(target) : undefined;
+      if (target.caRef && ca === undefined) throw new CredentialError(target.name, 'no CA source is configured');
+      return { access: { address: target.address, ca, credential: got.secret } };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error({ err: message }, 'upstream CA unavailable; refusing');
+      this.record('error', { code: 'upstream-credential', message });
+      return {
+        refusal: refusal(
+          'upstream-credential',
+          `the gateway could not read the CA of target ${target.name}; try again shortly`,
+        ),
+      };
+    }
   }
 
   get decided(): boolean {
@@ -114,10 +149,32 @@ export class ActionRun {
     }
   }
 
+  /**
+   * Answers a question about `action` ("may I?") with the same decide() as the data path, without acting on it: no
+   * approval is requested, no credential fetched, nothing goes upstream. Recorded as the action asked about and a
+   * decision marked `review`, whose `action` is the answer.
+   */
+  review(action: Action): Decision {
+    if (this.state !== 'undecided') throw new Error(`action ${this.requestId} is already ${this.state}`);
+    this.record('action', action.recorded);
+    const decision = decide(this.core.policies.current(), this.context(action), this.session.target.defaultAction);
+    this.finish({ kind: 'allow', credential: null }, { decision, review: true });
+    return decision;
+  }
+
   /** Records what came back to the agent, once (later calls are ignored: the first is what the agent got). */
   output(data: Record<string, unknown>): void {
     if (this.outputRecorded) return;
     this.outputRecorded = true;
+    this.record('output', data);
+  }
+
+  /**
+   * Records one piece of a terminal's output (`{stream: 'stdout' | 'stderr', text}`, already masked): a shell is one
+   * action whose output is many events, replayed in order as an asciicast. Only after an allow.
+   */
+  terminalOutput(data: { stream: 'stdout' | 'stderr'; text: string }): void {
+    if (this.state !== 'decided') throw new Error(`action ${this.requestId} is not decided`);
     this.record('output', data);
   }
 
@@ -157,6 +214,7 @@ export class ActionRun {
         canonical: action.canonical(),
       }),
       summary: action.summary(),
+      ...(action.effect ? { effect: action.effect() } : {}),
       policy: decision.policy,
       policyVersion: decision.policyVersion,
       rule: decision.rule,
@@ -274,7 +332,13 @@ export class ActionRun {
     const d = basis.decision;
     const refused = outcome.kind === 'refuse' ? outcome.refusal : null;
     const enforced: DecisionEventData['action'] =
-      refused === null ? 'allow' : refused.code === 'approval-required' ? 'require_approval' : 'deny';
+      basis.review && d
+        ? d.action
+        : refused === null
+          ? 'allow'
+          : refused.code === 'approval-required'
+            ? 'require_approval'
+            : 'deny';
     const byPolicy =
       d !== null
       && (refused === null
@@ -302,6 +366,7 @@ export class ActionRun {
           }
         : {}),
       ...(basis.approval ? { approval: basis.approval } : {}),
+      ...(basis.review ? { review: true as const } : {}),
       latencyMs: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
     };
     this.metrics.decided(

@@ -22,6 +22,8 @@ export interface Action {
   canonical(): string | Uint8Array;
   /** One line for approvers, e.g. "PATCH deployments/web/scale in prod: replicas 20" (called with canonical()). */
   summary(): string;
+  /** What the action would change, masked, one line per change ("spec.replicas: 3 → 20"), where the adapter knows. */
+  effect?(): string[];
 }
 
 export interface DecideOptions {
@@ -53,4 +55,13 @@ export interface HeldOutcome {
   kind: 'hold';
   holdMs: number;
   resume(signal: AbortSignal): Promise<FinalOutcome>;
+}
+
+/** How an adapter reaches the target for a request of its own before the decision (a Kubernetes dry run). */
+export interface UpstreamAccess {
+  /** The target's address, e.g. https://10.0.0.1:6443. */
+  address: string;
+  /** PEM that verifies the target's certificate; undefined: the system's roots. */
+  ca: string | undefined;
+  credential: UpstreamSecret;
 }

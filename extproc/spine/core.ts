@@ -7,6 +7,7 @@ import type { Counter, Histogram } from 'prom-client';
 import type { BoundedApprovals } from '../approvals/index.ts';
 import type { TokenVerification } from '../identity/agent-tokens.ts';
 import type { Target } from '../identity/registry.ts';
+import type { ScramCandidate } from '../identity/scram-verifier.ts';
 import type { UpstreamSecret } from '../identity/upstream-credentials.ts';
 import type { CompiledPolicy } from '../policy/load.ts';
 import type { Recorder } from '../recording/index.ts';
@@ -23,11 +24,19 @@ export interface TargetSource {
 export interface TokenVerifier {
   /** Never throws for a bad token. */
   verify(token: string | undefined, target: string): Promise<TokenVerification>;
+  /** The agent's tokens with SCRAM verifiers, for protocols that prove a token without sending it. */
+  scramCandidates(agent: string): Promise<ScramCandidate[]>;
+  /** Like verify(), for a token whose possession the adapter proved against its verifier. */
+  verifyProven(jti: string, target: string): Promise<TokenVerification>;
+  /** An SSH public key login (signature already checked); absent where the core offers none. Never throws. */
+  verifyPublicKey?(agent: string, keyBlob: string, target: string, login: string): Promise<TokenVerification>;
 }
 
 export interface CredentialSource {
   /** The target's upstream credential; throws CredentialError when there is none or it cannot be obtained now. */
   credentialFor(target: Target): Promise<UpstreamSecret>;
+  /** The PEM that verifies the target's certificate (its caRef); needed by adapters that call the target themselves. */
+  caFor?(target: Target): Promise<string | undefined>;
 }
 
 export interface DataPathMetrics {

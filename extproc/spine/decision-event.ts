@@ -29,6 +29,11 @@ export interface DecisionEventData {
   /** What dry-run policies in scope would have decided. */
   dryRun?: { action: RuleAction; rule: string | null; policy: string | null; policyVersion: number | null };
   approval?: { requestId: string; status: ApprovalStatus; grant?: 'once' | 'window'; expiresAt?: string };
+  /**
+   * Set when the action was a question ("may I?", a Kubernetes access review) that the gateway answered itself: `action`
+   * is then the answer policy gives for the action asked about; nothing went upstream and no approval was requested.
+   */
+  review?: true;
   /** Gateway time from the start of the action to this decision. */
   latencyMs: number;
 }

@@ -6,9 +6,18 @@ export { Spine, type Authentication, type AuthenticationRequest, type SpineOptio
 export { SessionEnds, type SessionEndReason, type SessionEndsOptions } from './session-ends.ts';
 export type { ActionRun } from './action-run.ts';
 export type { Session } from './session.ts';
-export type { Action, ActionSection, DecideOptions, FinalOutcome, HeldOutcome, Outcome } from './action.ts';
+export type {
+  Action,
+  ActionSection,
+  DecideOptions,
+  FinalOutcome,
+  HeldOutcome,
+  Outcome,
+  UpstreamAccess,
+} from './action.ts';
 export { REFUSAL_CODES, refusal, type Refusal, type RefusalCode } from './refusal.ts';
 export type { DecisionEventData, ApprovalStatus } from './decision-event.ts';
+export type { Decision } from '../policy/types.ts';
 export type {
   GatewayCore,
   DataPathMetrics,
@@ -18,5 +27,13 @@ export type {
   TokenVerifier,
 } from './core.ts';
 export type { UpstreamSecret } from '../identity/upstream-credentials.ts';
+export {
+  SCRAM_ITERATIONS,
+  hmacSha256,
+  saltedPassword,
+  scramSalt,
+  type ScramCandidate,
+  type ScramVerifier,
+} from '../identity/scram-verifier.ts';
 export type { K8sContext, SqlContext, SshContext, Protocol } from '../policy/context.ts';
 export { EMPTY_SQL, EMPTY_SSH } from '../policy/context.ts';

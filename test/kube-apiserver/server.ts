@@ -24,6 +24,7 @@ import {
 } from './discovery.ts';
 import { ObjectStore, type KubeObject, type WatchEvent } from './objects.ts';
 import { jsonPatch, mergePatch, PatchError } from './patching.ts';
+import { decodeProtobufObject } from './protobuf.ts';
 import { alreadyExists, failure, notFound, success, type KubeStatus } from './status.ts';
 import { toTable, wantsTable, type IncludeObject } from './tables.ts';
 import { makeSelfSignedCert } from './tls.ts';
@@ -636,8 +637,13 @@ function decodeJson(body: Buffer): unknown {
 
 function decodeObject(req: IncomingMessage, body: Buffer, def: ResourceDef): KubeObject {
   const ct = (req.headers['content-type'] ?? 'application/json').split(';')[0].trim().toLowerCase();
-  if (ct !== 'application/json') throw new BadRequest(`the stand-in only decodes application/json bodies, not ${ct}`);
-  const obj = decodeJson(body) as KubeObject;
+  let obj: KubeObject;
+  if (ct === 'application/vnd.kubernetes.protobuf') {
+    const decoded = decodeProtobufObject(body);
+    if (decoded instanceof Error) throw new BadRequest(decoded.message);
+    obj = decoded as unknown as KubeObject;
+  } else if (ct === 'application/json') obj = decodeJson(body) as KubeObject;
+  else throw new BadRequest(`the stand-in decodes application/json and protobuf bodies, not ${ct}`);
   if (typeof obj !== 'object' || obj === null || typeof obj.metadata !== 'object' || obj.metadata === null)
     throw new BadRequest('Object has no metadata');
   if (obj.kind !== undefined && obj.kind !== def.kind)

@@ -104,6 +104,7 @@ function details(r: ApprovalRequest): string {
     `created:     ${r.createdAt}`,
     `expires:     ${r.expiresAt}`,
   ];
+  if (r.effect?.length) lines.push('effect:', ...r.effect.map((l) => `  ${l}`));
   if (r.grantExpiresAt) lines.push(`grant ends:  ${r.grantExpiresAt}`);
   if (r.consumedAt) lines.push(`consumed:    ${r.consumedAt}`);
   for (const v of r.approvals)
