@@ -177,9 +177,11 @@ export class AgentTokens {
       issuedBy: req.issuedBy,
     };
     const stored: StoredTokenRecord = { ...record, scram: scramVerifier(token, scramSalt(agent.id)) };
+    // The record and the agent's index are in two hash slots on a Redis Cluster, so two writes: the record first, so
+    // that a failure between them leaves a token nobody was given and no index entry (SCRAM cannot find it: closed).
+    await this.redis.set(tokenKey(jti), JSON.stringify(stored), 'EX', ttl);
     await this.redis
       .multi()
-      .set(tokenKey(jti), JSON.stringify(stored), 'EX', ttl)
       .sadd(agentTokensKey(agent.id), jti)
       .expire(agentTokensKey(agent.id), this.policy.maxTtlSeconds)
       .exec();
@@ -208,7 +210,8 @@ export class AgentTokens {
   async scramCandidates(agent: string): Promise<ScramCandidate[]> {
     const ids = await this.redis.smembers(agentTokensKey(agent));
     if (ids.length === 0) return [];
-    const raws = await this.redis.mget(ids.map(tokenKey));
+    // One GET per token rather than MGET: the records are in as many hash slots on a Redis Cluster.
+    const raws = await Promise.all(ids.map((id) => this.redis.get(tokenKey(id))));
     const out: ScramCandidate[] = [];
     raws.forEach((raw, i) => {
       if (!raw) return;

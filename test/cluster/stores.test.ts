@@ -174,6 +174,12 @@ describe('on a Redis Cluster', () => {
     try {
       const issued = await tokensA.issue({ agent: 'agent-x', targets: ['kube-dev'], issuedBy: 'ops' });
       assert.equal((await tokensB.verify(issued.token, 'kube-dev')).ok, true, 'B verifies what A signed');
+      const second = await tokensA.issue({ agent: 'agent-x', targets: ['kube-dev'], issuedBy: 'ops' });
+      assert.deepEqual(
+        (await tokensB.scramCandidates('agent-x')).map((c) => c.jti).sort(),
+        [issued.record.jti, second.record.jti].sort(),
+        "B finds the agent's tokens for a SCRAM proof (records in many slots)",
+      );
       await tokensA.revoke(issued.record.jti);
       await waitFor(
         async () => !(await tokensB.verify(issued.token, 'kube-dev')).ok,

@@ -1,8 +1,8 @@
 /**
  * Many Kubernetes watches opened at once, as Envoy meets them when many `kubectl get -w` start together. Each watch
- * has its own TLS connection to the Envoy stand-in; the connections are made first (a few hundred handshakes at a time,
- * as a listener's accept queue would take them), then every request is sent in the same turn of the event loop, so
- * the proxy opens all the ext_proc streams together. Each watch collects what it receives, so a test can wait until
+ * has its own TLS connection to the Envoy stand-in, with a few hundred handshakes under way at a time (as a listener's
+ * accept queue takes them), and sends its request as soon as its connection is up; none waits for another's answer,
+ * so the proxy has as many ext_proc streams open together as handshakes allow. Each watch collects what it receives, so a test can wait until
  * every one has seen an event written after they all opened.
  */
 import https from 'node:https';
@@ -83,13 +83,24 @@ export function openWatches(opts: {
       });
       req.end();
     });
+  // Each watch is sent as soon as its connection is up; a watch sent later than a proxy's header timeout after its
+  // connection opened would be closed by the proxy, not refused by what is tested.
   const opened = (async () => {
-    const connected: (tls.TLSSocket | null)[] = [];
-    for (let i = 0; i < opts.count; i += HANDSHAKES_AT_ONCE)
-      connected.push(
-        ...(await Promise.all(Array.from({ length: Math.min(HANDSHAKES_AT_ONCE, opts.count - i) }, connect))),
+    const watches: Promise<void>[] = [];
+    let inFlight = 0;
+    let slotFreed: (() => void) | null = null;
+    for (let i = 0; i < opts.count; i++) {
+      while (inFlight >= HANDSHAKES_AT_ONCE) await new Promise<void>((r) => (slotFreed = r));
+      inFlight++;
+      watches.push(
+        connect().then((socket) => {
+          inFlight--;
+          slotFreed?.();
+          return socket ? watch(socket, i) : undefined;
+        }),
       );
-    await Promise.all(connected.flatMap((s, i) => (s ? [watch(s, i)] : [])));
+    }
+    await Promise.all(watches);
   })();
   return {
     opened,

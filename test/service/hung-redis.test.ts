@@ -14,6 +14,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { waitFor } from '../harness/ports.ts';
 import { startKubeStack, type KubeStack } from '../kube/kube-stack.ts';
 
 const POLICY = `apiVersion: portcullis.dev/v1
@@ -126,7 +127,16 @@ test('a hung Redis: approval checks answer 503 within their bound, reads go on, 
     redis.resume();
   }
 
-  const again = await scale();
+  // Redis answers the commands queued while it was stopped first; on a loaded machine a check right after the resume
+  // may still miss its deadline (503 again), so the retry is repeated until Redis has caught up.
+  const again = await waitFor<Awaited<ReturnType<typeof scale>> | null>(
+    async () => {
+      const r = await scale();
+      return r.status === 503 ? null : r;
+    },
+    30_000,
+    'an answer other than 503 after the resume',
+  ).then((r) => r!);
   assert.equal(again.status, 403, `an approval is asked for again: ${JSON.stringify(again.body)}`);
   assert.equal(again.body.reason, 'Forbidden');
   const listed = await svc.call(svc.adminToken, 'GET', '/v1/approvals?state=pending');
