@@ -229,3 +229,18 @@ test('a JSON SelfSubjectAccessReview gets the same answer, with the reason', asy
   assert.equal(JSON.parse(yes.body).status.allowed, true);
   assert.match(JSON.parse(yes.body).status.reason, /read-anything/);
 });
+
+test('a dry run that fails for another reason than a refusal refuses the write (fail closed)', async () => {
+  const from = api.requests.length;
+  const before = replicasOfWeb();
+  const patch = '{"metadata":{"annotations":{"standin-fail-dry-run":"1"}},"spec":{"replicas":4}}';
+  const r = await stack.kubectl.run(['patch', 'deployment', 'web', '-n', 'prod', '--type=merge', '-p', patch]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /InternalError/);
+  assert.match(r.stderr, /could not learn what this write would store/);
+  assert.doesNotMatch(r.stderr, /stand-in was told/, "the upstream's own words are not the agent's to read here");
+  const { dryRuns, real } = writesSince(from);
+  assert.equal(dryRuns.length, 1);
+  assert.deepEqual(real, []);
+  assert.equal(replicasOfWeb(), before);
+});
