@@ -244,3 +244,15 @@ test('a dry run that fails for another reason than a refusal refuses the write (
   assert.deepEqual(real, []);
   assert.equal(replicasOfWeb(), before);
 });
+
+test('the Secrets-only masking rule (when: k8s.resource == "secrets") leaves a ConfigMap\'s data readable', async () => {
+  const cm = await stack.kubectl.run(['get', 'configmap', 'app-config', '-n', 'dev', '-o', 'json']);
+  assert.equal(cm.code, 0, cm.stderr);
+  const data = (JSON.parse(cm.stdout) as { data: Record<string, string> }).data;
+  assert.equal(data.LOG_LEVEL, 'debug', 'not redacted by the Secrets rule');
+  assert.notEqual(data.SUPPORT_EMAIL, 'support@example.com', 'PII is still masked everywhere');
+  const secret = await stack.kubectl.run(['get', 'secret', 'db', '-n', 'prod', '-o', 'json']);
+  const values = Object.values((JSON.parse(secret.stdout) as { data: Record<string, string> }).data);
+  assert.ok(values.length > 0);
+  for (const v of values) assert.match(Buffer.from(v, 'base64').toString('utf8'), /REDACTED/);
+});
