@@ -43,7 +43,8 @@ export class MaskingPlans {
       let holds = true;
       if (action) {
         try {
-          holds = r.when((input ??= celInput(action)));
+          input ??= celInput(action);
+          holds = r.when(input);
         } catch {
           holds = true;
         }
