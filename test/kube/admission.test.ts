@@ -256,3 +256,20 @@ test('the Secrets-only masking rule (when: k8s.resource == "secrets") leaves a C
   assert.ok(values.length > 0);
   for (const v of values) assert.match(Buffer.from(v, 'base64').toString('utf8'), /REDACTED/);
 });
+
+test('an access review is recorded as the action asked about, with the answer as a review decision', async () => {
+  await stack.svc.core.recorder.flush();
+  const auditor = await stack.svc.principal('auditor-adm', ['auditor']);
+  const r = await stack.svc.call(auditor.token, 'GET', `/v1/sessions/${stack.sessionId}/events?limit=10000`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const events = r.body.events as { type: string; requestId?: string; data: any }[];
+  const asked = events.find(
+    (e) => e.type === 'action' && e.data.review === 'SelfSubjectAccessReview' && e.data.k8s?.resource === 'namespaces',
+  );
+  assert.ok(asked, 'the review is recorded with the action it asks about');
+  assert.equal(asked.data.k8s.verb, 'delete');
+  const answer = events.find((e) => e.type === 'decision' && e.requestId === asked.requestId);
+  assert.equal(answer?.data.review, true);
+  assert.equal(answer?.data.action, 'deny');
+  assert.equal(answer?.data.rule, 'no-namespace-deletion');
+});
