@@ -42,6 +42,8 @@ export interface CompiledPolicy {
    * version that does (this object's `version`), `quarantined` refuses everything in the policy's scope.
    */
   degraded?: { state: 'fallback' | 'quarantined'; currentVersion: number; error: string };
+  /** The compiled `when` of each masking rule (index for index; null: always); absent when none has one. */
+  maskingWhen?: readonly (Condition | null)[];
 }
 
 const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: false });
@@ -180,6 +182,7 @@ function normalize(raw: Record<string, unknown>): PolicyDocument {
     (m): MaskingRule => ({
       name: String(m.name),
       ...(m.protocol ? { protocol: m.protocol as MaskingRule['protocol'] } : {}),
+      ...(m.when ? { when: String(m.when) } : {}),
       entities: (m.entities ?? []) as MaskingRule['entities'],
       detectors: (m.detectors ?? []) as MaskingRule['detectors'],
       columns: (m.columns ?? []) as string[],
@@ -254,6 +257,20 @@ export function loadPolicy(source: string, version: number | null = null): Compi
     });
     return { ...rule, condition: null };
   });
+  const maskingWhen = policy.masking.map((m, i): Condition | null => {
+    if (m.when === undefined) return null;
+    const compiled = compileCondition(m.when);
+    if (compiled.ok) return compiled.condition;
+    const pos = position(doc, lines, ['masking', i, 'when']);
+    const at = celPosition(pos.node, lines, source, m.when, compiled.problem.offset);
+    problems.push({
+      line: at.line,
+      col: at.col,
+      path: `/masking/${i}/when`,
+      message: `CEL: ${compiled.problem.message}`,
+    });
+    return null;
+  });
   try {
     compileMaskingRules(policy.masking);
   } catch (err) {
@@ -270,7 +287,7 @@ export function loadPolicy(source: string, version: number | null = null): Compi
     }
   }
   if (problems.length) throw new PolicyLoadError(problems);
-  return { doc: policy, rules, version, source };
+  return { doc: policy, rules, version, source, ...(maskingWhen.some((c) => c) ? { maskingWhen } : {}) };
 }
 
 const QUARANTINE_RULE = 'quarantine';

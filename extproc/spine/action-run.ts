@@ -70,9 +70,17 @@ export class ActionRun {
     private readonly ends?: Pick<SessionEnds, 'active'>,
   ) {}
 
-  /** The masking plan for this session's agent and target under the policies in force now (null: nothing masks). */
-  masking(): CompiledMasking | null {
-    return this.views.plans.planFor(this.core.policies.current(), this.session.maskingScope);
+  /**
+   * The masking plan for this session's agent and target under the policies in force now (null: nothing masks).
+   * Without `action`, masking rules with a `when` all count (the most the plan can mask); with the classified action,
+   * each `when` is decided on its context (a rule for Secrets only, say).
+   */
+  masking(action?: Pick<Action, 'section'>): CompiledMasking | null {
+    return this.views.plans.planFor(
+      this.core.policies.current(),
+      this.session.maskingScope,
+      action ? this.context(action) : undefined,
+    );
   }
 
   /** Whether a rule in scope may read `field` of the context ("k8s.object"): an adapter fills a costly field only then. */
@@ -383,7 +391,7 @@ export class ActionRun {
     return outcome;
   }
 
-  private context(action: Action): RequestContext {
+  private context(action: Pick<Action, 'section'>): RequestContext {
     const s = this.session;
     const section = action.section;
     return {
