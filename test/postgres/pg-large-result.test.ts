@@ -55,10 +55,10 @@ test('a 1,000,000-row result streams with bounded memory, every row masked', { t
   const resultBytes = Buffer.byteLength(r.out);
   const heapGrowth = peakHeap - base.heapUsed;
   console.log(
-    `1,000,000 rows (${(resultBytes / 1e6).toFixed(1)} MB as text) in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
-      `live heap: base ${(base.heapUsed / 1e6).toFixed(1)} MB, peak growth ${(heapGrowth / 1e6).toFixed(1)} MB ` +
-      `(${samples} samples); ` +
-      `process RSS peak growth ${((peakRss - base.rss) / 1e6).toFixed(1)} MB`,
+    `${ROWS} rows (${(resultBytes / 1e6).toFixed(1)} MB as text) in ${((Date.now() - started) / 1000).toFixed(1)} s; `
+      + `live heap: base ${(base.heapUsed / 1e6).toFixed(1)} MB, peak growth ${(heapGrowth / 1e6).toFixed(1)} MB `
+      + `(${samples} samples); `
+      + `process RSS peak growth ${((peakRss - base.rss) / 1e6).toFixed(1)} MB`,
   );
   assert.ok(samples > 0);
   // Holding the rows (as Buffers or strings, with their per-object overhead) would take well over the result's size.
