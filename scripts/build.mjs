@@ -13,9 +13,13 @@ const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
 const next = join(root, `dist.${process.pid}.tmp`);
 const wasm = join(root, 'wasm-filter', 'build', 'masking.wasm');
-if (!existsSync(wasm)) {
-  console.error(`build: ${wasm} is missing; build the masking core first (npm run build:wasm)`);
-  process.exit(1);
+// The proxy-wasm filter is not run by the service; it ships in the image so Envoy loads the same build (deploy/).
+const filterWasm = join(root, 'wasm-filter', 'build', 'filter.wasm');
+for (const file of [wasm, filterWasm]) {
+  if (!existsSync(file)) {
+    console.error(`build: ${file} is missing; build the wasm first (npm run build:wasm)`);
+    process.exit(1);
+  }
 }
 
 rmSync(next, { recursive: true, force: true });
@@ -36,6 +40,7 @@ await build({
   logLevel: 'warning',
 });
 cpSync(wasm, join(next, 'masking.wasm'));
+cpSync(filterWasm, join(next, 'filter.wasm'));
 cpSync(join(root, 'extproc', 'envoy-api', 'protos'), join(next, 'protos'), { recursive: true });
 rmSync(dist, { recursive: true, force: true });
 renameSync(next, dist);
