@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The production build: esbuild compiles the TypeScript service and CLI into dist/portcullis.mjs (plus chunks for
 // the commands loaded on demand), so nothing is compiled at run time. npm packages stay external: `npm ci
-// --omit=dev` supplies them, with the files some read at run time (libpg-query's and sh-syntax's .wasm, the Envoy
-// protos in @grpc/grpc-js-xds). Files of our own read at run time are copied into dist/ (extproc/common/
-// package-files.ts finds them there): the masking core and the project's protos.
+// --omit=dev` supplies them, with the files some read at run time (libpg-query's .wasm, the Envoy protos in
+// @grpc/grpc-js-xds). Files of our own read at run time are copied into dist/ (extproc/common/package-files.ts finds
+// them there): the masking core and the project's protos; the proxy-wasm filter too, for the image's Envoy.
 // Builds into a fresh directory and swaps it in, so a run of the bundle never sees half a build.
 import { cpSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
