@@ -18,7 +18,7 @@ import { type EnvoyStandIn, startEnvoyStandIn } from '../test/envoy/stand-in.ts'
 import type { SettingsOverrides } from '../test/envoy/stand-in-config.ts';
 import { startRedis } from '../test/harness/redis.ts';
 import { startTestService, type TestService } from '../test/harness/service.ts';
-import { startKubeApiServer } from '../test/kube-apiserver/server.ts';
+import { type KubeApiServer, startKubeApiServer } from '../test/kube-apiserver/server.ts';
 
 export const UPSTREAM_TOKEN = 'bench-upstream-token-5b2c';
 
@@ -140,24 +140,42 @@ export async function startKubeBench(): Promise<KubeBench> {
   };
 }
 
+export interface SplitKubeBench extends KubeStandIns {
+  /** The processors' process's memory after a full collection. */
+  processorsMemory(): Promise<NodeJS.MemoryUsage>;
+  /** The API server stand-in (its store, the requests it saw). */
+  api: KubeApiServer;
+}
+
 /** As startKubeBench, with both processors in a child process (bench/processors-child.ts). */
-export async function startSplitKubeBench(): Promise<KubeStandIns> {
+export async function startSplitKubeBench(): Promise<SplitKubeBench> {
   const up = await startUpstreams();
   // BENCH_PROCESSOR_NODE_ARGS adds Node flags to the processors' process, e.g. `--cpu-prof --cpu-prof-dir=prof`
   // to see where the processor's time goes.
   const nodeArgs = (process.env.BENCH_PROCESSOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const script = new URL('./processors-child.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, up.redis.url, up.api.url], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const ready = await new Promise<{ grpcAddress: string; echoAddress: string; agentToken: string }>(
-    (resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`the processors' process exited (${code}) before it was ready`)));
-      createInterface({ input: child.stdout }).once('line', (line) => resolve(JSON.parse(line)));
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', ...nodeArgs, '--import', 'tsx', script, up.redis.url, up.api.url],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
     },
   );
+  const lines = createInterface({ input: child.stdout });
+  const nextLine = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`the processors' process exited (${code})`)));
+      lines.once('line', resolve);
+    });
+  const ready = JSON.parse(await nextLine()) as { grpcAddress: string; echoAddress: string; agentToken: string };
   return {
     agentToken: ready.agentToken,
+    async processorsMemory() {
+      const answer = nextLine();
+      child.stdin.write('memory\n');
+      return JSON.parse(await answer) as NodeJS.MemoryUsage;
+    },
+    api: up.api,
     standIn: (processor, overrides) =>
       up.standIn(processor === 'echo' ? ready.echoAddress : ready.grpcAddress, overrides),
     async close() {

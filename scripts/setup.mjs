@@ -3,7 +3,7 @@
 // packages the step needs (installed when running as root, otherwise named in a message). Plain Node, no
 // dependencies, because it runs before `npm ci`.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -63,9 +63,21 @@ function debianPackages() {
   });
 }
 
+/** Newest modification time of the files below dir (AssemblyScript sources and build settings). */
+function newestBelow(dir) {
+  return readdirSync(dir, { withFileTypes: true }).reduce((t, e) => {
+    const p = join(dir, e.name);
+    return Math.max(t, e.isDirectory() ? newestBelow(p) : statSync(p).mtimeMs);
+  }, 0);
+}
+
+/** Builds the wasm modules when one is missing or older than its sources (a pull or merge changed them). */
 function wasm() {
-  if (!existsSync(join(root, 'wasm-filter', 'build.mjs'))) return;
-  if (existsSync(join(root, 'wasm-filter', 'build', 'masking.wasm'))) return;
+  const dir = join(root, 'wasm-filter');
+  if (!existsSync(join(dir, 'build.mjs'))) return;
+  const outputs = ['masking.wasm', 'filter.wasm'].map((f) => join(dir, 'build', f));
+  const sources = Math.max(newestBelow(join(dir, 'assembly')), statSync(join(dir, 'build.mjs')).mtimeMs);
+  if (outputs.every((f) => existsSync(f) && statSync(f).mtimeMs >= sources)) return;
   execFileSync('node', ['wasm-filter/build.mjs'], { cwd: root, stdio: 'inherit' });
 }
 

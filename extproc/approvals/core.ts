@@ -3,21 +3,21 @@
  * `audit` and to the notifier) and load(), which reads a request and expires it first when it is overdue, so no
  * caller ever acts on a request or grant whose time is up, whether or not the sweeper has run yet.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import type { Logger } from 'pino';
 import { transition } from './state-machine.ts';
 import { createApprovalStore, deadlineOf, type ApprovalStore, type StoredRequest } from './store.ts';
 import type { ApprovalAuditEvent, ApprovalEventType, ApprovalRequest, Notifier } from './types.ts';
 
 export interface ApprovalsOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** A connection for pub/sub (waitForDecision); default: a duplicate of `redis`, made on first use. */
-  subscriber?: Redis;
+  subscriber?: RedisClient;
   audit: (e: ApprovalAuditEvent) => void;
   notifier?: Notifier;
   now?: () => number;
   logger?: Logger;
-  /** Redis key prefix (default `portcullis:approvals:`). */
+  /** Redis key prefix, holding one hash tag (default `portcullis:{approvals}:`). */
   prefix?: string;
   /** How long a final request (consumed, denied, expired, revoked) is kept in Redis; default 30 days. */
   retentionSeconds?: number;

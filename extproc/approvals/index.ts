@@ -3,6 +3,7 @@ export type {
   ActionForApproval,
   ApprovalAuditEvent,
   ApprovalCheck,
+  BoundedApprovalCheck,
   ApprovalEventType,
   ApprovalListFilter,
   ApprovalNotification,
@@ -16,6 +17,7 @@ export type {
 export { APPROVAL_STATES } from './types.ts';
 export { actionFingerprint, canonicalJson } from './fingerprint.ts';
 export { createApprovals, type ApprovalsOptions } from './service.ts';
+export { boundedApprovals, type BoundedApprovals } from './deadline.ts';
 export { createWebhookNotifier, slackBody, type WebhookNotifierOptions, type WebhookTarget } from './notifier.ts';
 export { refusalMessage } from './messages.ts';
 export { approvalRoutes, APPROVAL_REQUEST_SCHEMA } from './routes.ts';

@@ -3,7 +3,8 @@
  * TypeScript (state-machine.ts) and Redis only guarantees that a change applies to the revision it was computed
  * from: of two concurrent retries that both read an approved once grant, exactly one moves it to consumed.
  *
- * Keys (prefix `portcullis:approvals:` by default):
+ * Keys (prefix `portcullis:{approvals}:` by default; on a Redis Cluster the scripts below touch the request, its cover and
+ * the three indexes at once, so the prefix carries one hash tag and every approvals key lives in one slot):
  *   req:{id}        hash {doc: JSON, rev, state}
  *   cover:{digest}  id of the latest request for an action (once: agent+target+fingerprint; window: agent+target+rule)
  *   all             zset id → createdAt ms (listing)
@@ -11,7 +12,7 @@
  *   deadlines       zset id → ms when the request or its grant expires (the sweeper's work list)
  *   events          pub/sub channel: {"id","state"} after every write (waitForDecision)
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import type { ApprovalRequest } from './types.ts';
 import { isFinal } from './state-machine.ts';
 
@@ -41,6 +42,8 @@ if ARGV[6] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
 redis.call('PUBLISH', ARGV[7], cjson.encode({id = ARGV[1], state = ARGV[4]}))
 return 1
 `;
+
+export const APPROVALS_PREFIX = 'portcullis:{approvals}:';
 
 export interface StoredRequest {
   req: ApprovalRequest;
@@ -76,10 +79,11 @@ export function deadlineOf(req: ApprovalRequest): number | null {
 }
 
 export function createApprovalStore(
-  redis: Redis,
+  redis: RedisClient,
   opts: { prefix?: string; retentionSeconds?: number } = {},
 ): ApprovalStore {
-  const p = opts.prefix ?? 'portcullis:approvals:';
+  const p = opts.prefix ?? APPROVALS_PREFIX;
+  if (!/\{[^}]+\}/.test(p)) throw new Error(`approvals key prefix ${p} must hold a hash tag ({…})`);
   const retentionMs = opts.retentionSeconds && opts.retentionSeconds > 0 ? String(opts.retentionSeconds * 1000) : '';
   const channel = `${p}events`;
   const reqKey = (id: string): string => `${p}req:${id}`;

@@ -43,6 +43,12 @@ export type ApprovalCheck =
   /** The latest request for this action was denied less than the rule's ttlSeconds ago (see docs/approvals.md). */
   | { status: 'denied'; requestId: string; reason: string };
 
+/**
+ * What the data path is told: a check's answer, or `unavailable` when the store (Redis) did not answer within the
+ * data path's deadline. Then nothing is known and the action must not go ahead.
+ */
+export type BoundedApprovalCheck = ApprovalCheck | { status: 'unavailable' };
+
 /** One human's approval, denial or revocation. */
 export interface ApprovalVote {
   by: string;

@@ -3,7 +3,7 @@
  * subscription per service, made on the first wait, fans each message out to the waiters of that request, so
  * waiting costs no polling and no connection per waiter.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import type { ApprovalsCore } from './core.ts';
 
 export interface DecisionWaits {
@@ -20,10 +20,10 @@ export interface DecisionWaits {
  * `given`: the pub/sub connection from the options (ApprovalsOptions.subscriber), only unsubscribed on close; without
  * it a duplicate of `redis` is made on first use and disconnected on close.
  */
-export function createDecisionWaits(core: ApprovalsCore, redis: Redis, given?: Redis): DecisionWaits {
+export function createDecisionWaits(core: ApprovalsCore, redis: RedisClient, given?: RedisClient): DecisionWaits {
   const { store, load } = core;
   const waiters = new Map<string, Set<(state: string) => void>>();
-  let subscriber: Redis | null = null;
+  let subscriber: RedisClient | null = null;
   let subscribed: Promise<void> | null = null;
 
   const subscribe = (): Promise<void> => {
@@ -43,7 +43,7 @@ export function createDecisionWaits(core: ApprovalsCore, redis: Redis, given?: R
     })();
     // A failed subscription is retried by the next waiter rather than failing every wait from now on.
     subscribed.catch(() => {
-      if (!given) (subscriber as Redis | null)?.disconnect();
+      if (!given) (subscriber as RedisClient | null)?.disconnect();
       subscriber = null;
       subscribed = null;
     });
@@ -93,7 +93,7 @@ export function createDecisionWaits(core: ApprovalsCore, redis: Redis, given?: R
       for (const set of waiters.values()) for (const w of set) w('closed');
       if (subscribed) {
         await subscribed.catch(() => undefined);
-        const sub = subscriber as Redis | null;
+        const sub = subscriber as RedisClient | null;
         if (sub && !given) sub.disconnect();
         else if (sub) await sub.unsubscribe(store.channel);
       }

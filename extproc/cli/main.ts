@@ -36,6 +36,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
     summary: 'classify a Kubernetes API request offline (k8s classify METHOD PATH)',
     load: async () => (await import('./commands/k8s.ts')).k8sCommand,
   },
+  sql: {
+    summary: "classify SQL offline as the PostgreSQL path reads it (sql classify 'SQL')",
+    load: async () => (await import('./commands/sql.ts')).sqlCommand,
+  },
+  ssh: {
+    summary: "show the commands an SSH command line runs, as the gateway sees them (ssh classify 'CMD')",
+    load: async () => (await import('./commands/ssh.ts')).sshCommand,
+  },
   principal: {
     summary: 'create, revoke and rotate human principals (admins, policy authors, approvers, auditors)',
     load: async () => (await import('./commands/identity.ts')).principalCommand,

@@ -10,10 +10,11 @@
  * claims are remembered: revocation, target scope and the agent's state are checked on every call, as before.
  */
 import { hash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import { decodeProtectedHeader, errors as joseErrors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import type { Agent, Registry } from './registry.ts';
+import { type ScramCandidate, type ScramVerifier, scramSalt, scramVerifier } from './scram-verifier.ts';
 import { ALG, type SigningKeys } from './signing-keys.ts';
 
 export const AGENT_TOKEN_TYPE = 'portcullis-agent+jwt';
@@ -21,6 +22,8 @@ const ISSUER = 'portcullis';
 const REVOKED = 'portcullis:tokens:revoked';
 const REVOKED_CHANNEL = 'portcullis:tokens:revoked';
 const tokenKey = (jti: string): string => `portcullis:token:${jti}`;
+/** The ids of an agent's tokens that carry a SCRAM verifier (members outlive their token; readers skip those). */
+const agentTokensKey = (agent: string): string => `portcullis:agent-tokens:${agent}`;
 /** How long a verified signature is trusted without re-checking it (never past the token's own expiry). */
 export const VERIFIED_TTL_MS = 5000;
 /** Verified tokens remembered at most; the oldest goes first. */
@@ -37,6 +40,14 @@ export interface TokenRecord {
   issuedBy: string;
 }
 
+/**
+ * What Redis keeps of a token: its record, and for PostgreSQL logins (where the agent proves its token with
+ * SCRAM-SHA-256 without sending it) the token's SCRAM verifier. The verifier is never returned by the admin API.
+ */
+interface StoredTokenRecord extends TokenRecord {
+  scram?: ScramVerifier;
+}
+
 export type TokenFailure =
   | 'missing'
   | 'malformed'
@@ -46,6 +57,16 @@ export type TokenFailure =
   | 'out_of_scope'
   | 'unknown_agent'
   | 'agent_disabled';
+
+/** How long an SSH key login's session lasts after its last verification. */
+const KEY_SESSION_HOURS = 12;
+
+/** Whether the public key line `line` (`type base64 [comment]`) has the key blob `blob` (base64). */
+function sameKeyBlob(line: string, blob: string): boolean {
+  const field = line.trim().split(/\s+/)[1];
+  if (!field) return false;
+  return Buffer.from(field, 'base64').equals(Buffer.from(blob, 'base64'));
+}
 
 export type TokenVerification =
   | {
@@ -68,8 +89,8 @@ export class AgentTokens {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly subscriber: Redis,
+    private readonly redis: RedisClient,
+    private readonly subscriber: RedisClient,
     private readonly keys: SigningKeys,
     private readonly registry: Registry,
     readonly policy: TokenPolicy,
@@ -89,6 +110,11 @@ export class AgentTokens {
     await this.syncRevocations();
     this.timer = setInterval(() => void this.syncRevocations(), 5000);
     this.timer.unref();
+  }
+
+  /** The revoked token ids known here (kept current by pub/sub and the periodic sync), for the wasm snapshot. */
+  revokedTokenIds(): string[] {
+    return [...this.revoked.keys()];
   }
 
   async stop(): Promise<void> {
@@ -150,7 +176,13 @@ export class AgentTokens {
       expiresAt: new Date((now + ttl) * 1000).toISOString(),
       issuedBy: req.issuedBy,
     };
-    await this.redis.set(tokenKey(jti), JSON.stringify(record), 'EX', ttl);
+    const stored: StoredTokenRecord = { ...record, scram: scramVerifier(token, scramSalt(agent.id)) };
+    await this.redis
+      .multi()
+      .set(tokenKey(jti), JSON.stringify(stored), 'EX', ttl)
+      .sadd(agentTokensKey(agent.id), jti)
+      .expire(agentTokensKey(agent.id), this.policy.maxTtlSeconds)
+      .exec();
     return { token, record };
   }
 
@@ -167,7 +199,68 @@ export class AgentTokens {
 
   async get(jti: string): Promise<TokenRecord | null> {
     const raw = await this.redis.get(tokenKey(jti));
-    return raw ? (JSON.parse(raw) as TokenRecord) : null;
+    if (!raw) return null;
+    const { scram: _verifier, ...record } = JSON.parse(raw) as StoredTokenRecord;
+    return record;
+  }
+
+  /** The live tokens of `agent` with their SCRAM verifiers: one of them is the token a SCRAM client proves. */
+  async scramCandidates(agent: string): Promise<ScramCandidate[]> {
+    const ids = await this.redis.smembers(agentTokensKey(agent));
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(ids.map(tokenKey));
+    const out: ScramCandidate[] = [];
+    raws.forEach((raw, i) => {
+      if (!raw) return;
+      const record = JSON.parse(raw) as StoredTokenRecord;
+      if (record.scram && record.agent === agent) out.push({ jti: ids[i], verifier: record.scram });
+    });
+    return out;
+  }
+
+  /**
+   * Verifies a token the client proved it holds without presenting it (a SCRAM proof against the token's verifier):
+   * the same checks as verify() after the signature, on the token's stored record.
+   */
+  async verifyProven(jti: string, target: string): Promise<TokenVerification> {
+    const record = await this.get(jti);
+    if (!record) return { ok: false, failure: 'expired', message: 'the agent token has expired; ask for a new one' };
+    const exp = Math.floor(Date.parse(record.expiresAt) / 1000);
+    if (exp * 1000 <= this.now())
+      return { ok: false, failure: 'expired', message: 'the agent token has expired; ask for a new one' };
+    return this.admit(
+      { jti, sub: record.agent, sessionId: record.sessionId, plan: record.plan, targets: record.targets, exp },
+      target,
+    );
+  }
+
+  /**
+   * Verifies an SSH public key login (the gateway has checked the signature): the agent exists, is enabled and has
+   * registered exactly this key for `target`. The login is a session of its own, named by `login` (minted by the
+   * gateway per connection); it has no expiry of a token's kind, so it is given one of KEY_SESSION_HOURS from the last
+   * verification (the gateway verifies again before each action) and otherwise ends when idle. Never throws.
+   */
+  async verifyPublicKey(agentId: string, keyBlob: string, target: string, login: string): Promise<TokenVerification> {
+    const agent = await this.agent(agentId);
+    if (!agent) return { ok: false, failure: 'unknown_agent', message: `agent ${agentId} is not registered` };
+    if (agent.disabled) return { ok: false, failure: 'agent_disabled', message: `agent ${agent.id} is disabled` };
+    const key = agent.sshKeys?.find((k) => sameKeyBlob(k.publicKey, keyBlob));
+    if (!key)
+      return { ok: false, failure: 'invalid', message: `this public key is not registered to agent ${agentId}` };
+    if (!key.targets.includes(target)) {
+      return { ok: false, failure: 'out_of_scope', message: `this public key is not registered for target ${target}` };
+    }
+    return {
+      ok: true,
+      agent,
+      token: {
+        jti: `sshkey_${login}`,
+        sessionId: `ses_${login}`,
+        plan: '',
+        targets: key.targets,
+        expiresAt: new Date(this.now() + KEY_SESSION_HOURS * 3600_000),
+      },
+    };
   }
 
   /** Verifies a bearer token for use against `target`. Never throws for a bad token. */
@@ -183,6 +276,11 @@ export class AgentTokens {
     // Fast path: this exact token's signature was verified moments ago and it has not expired since.
     const claims = this.verified.get(digest, now) ?? (await this.verifySignature(token, digest, now));
     if ('failure' in claims) return claims;
+    return this.admit(claims, target);
+  }
+
+  /** What a token with valid claims must also pass: not revoked, scoped to `target`, its agent registered and enabled. */
+  private async admit(claims: VerifiedClaims, target: string): Promise<TokenVerification> {
     const { jti, targets } = claims;
     if (this.revoked.has(jti))
       return { ok: false, failure: 'revoked', message: `the agent token ${jti} has been revoked` };

@@ -7,7 +7,7 @@
  * its holder is told "revoked" rather than "unknown"; entries are pruned once they are past expiry.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import { AdminError } from '../admin/errors.ts';
 import { looksLikeAgentToken } from './agent-tokens.ts';
 import type { Principal, Role } from './principal.ts';
@@ -30,7 +30,7 @@ export class Principals {
   private readonly ttlMs: number;
   private readonly now: () => number;
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     opts: { tokenTtlSeconds?: number; now?: () => number } = {},
   ) {
     this.ttlMs = (opts.tokenTtlSeconds ?? DEFAULT_PRINCIPAL_TOKEN_TTL_SECONDS) * 1000;
@@ -51,11 +51,10 @@ export class Principals {
       groups: p.groups ?? [],
     };
     const { token, digest: d, record } = this.mint(principal.id);
-    await this.redis
-      .multi()
-      .hset(PRINCIPALS, principal.id, JSON.stringify(principal))
-      .hset(TOKENS, d, JSON.stringify(record))
-      .exec();
+    // Two keys in two hash slots on a Redis Cluster, so two writes: the token first, so that a failure between them leaves
+    // at worst a token naming no principal, which authenticates nobody and is pruned once past expiry.
+    await this.redis.hset(TOKENS, d, JSON.stringify(record));
+    await this.redis.hset(PRINCIPALS, principal.id, JSON.stringify(principal));
     return { principal, token, expiresAt: record.expiresAt };
   }
 

@@ -1,5 +1,5 @@
 /** Agents and targets: registered identities and upstreams, stored as JSON documents in Redis. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import type { TargetKind } from '../policy/context.ts';
 
 export interface Agent {
@@ -9,7 +9,15 @@ export interface Agent {
   disabled: boolean;
   /** Principal id of the human this agent acts for; that human can never approve the agent's requests. */
   owner?: string;
+  /** SSH public keys the agent may log in to the SSH gateway with, instead of a token, each for the targets listed. */
+  sshKeys?: AgentSshKey[];
   createdAt: string;
+}
+
+export interface AgentSshKey {
+  /** `ssh-ed25519 AAAA… comment`, as in authorized_keys (no options). */
+  publicKey: string;
+  targets: string[];
 }
 
 /** How the gateway authenticates upstream for a Kubernetes target; the agent never sees any of it. */
@@ -38,6 +46,11 @@ export interface Target {
   credential?: UpstreamCredential;
   /** CA bundle reference for a TLS upstream. */
   caRef?: string;
+  /**
+   * An SSH target's host key, pinned at registration (`ssh-ed25519 AAAA…`, as in known_hosts or the host's
+   * /etc/ssh/ssh_host_*_key.pub): the gateway connects only to a host presenting exactly this key.
+   */
+  hostKey?: string;
   /** What the data path does when recording is unavailable. */
   recording: 'fail-closed' | 'best-effort';
 }
@@ -46,7 +59,7 @@ const AGENTS = 'portcullis:agents';
 const TARGETS = 'portcullis:targets';
 
 export class Registry {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async putAgent(agent: Agent): Promise<void> {
     await this.redis.hset(AGENTS, agent.id, JSON.stringify(agent));

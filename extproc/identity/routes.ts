@@ -16,6 +16,8 @@ const ADMIN = ['admin'] as const;
 const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' };
 const labels = { type: 'object', additionalProperties: { type: 'string' } };
 const ref = { type: 'string', pattern: VAULT_REF_PATTERN };
+/** An OpenSSH public key line: `type base64 [comment]`. */
+const SSH_PUBLIC_KEY = '^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}( .*)?$';
 
 export const AGENT_SCHEMA = {
   type: 'object',
@@ -27,6 +29,19 @@ export const AGENT_SCHEMA = {
     labels,
     disabled: { type: 'boolean' },
     owner: { type: 'string' },
+    sshKeys: {
+      type: 'array',
+      maxItems: 20,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['publicKey', 'targets'],
+        properties: {
+          publicKey: { type: 'string', pattern: SSH_PUBLIC_KEY },
+          targets: { type: 'array', items: id, minItems: 1 },
+        },
+      },
+    },
   },
 };
 
@@ -41,6 +56,10 @@ export const TARGET_SCHEMA = {
     labels,
     defaultAction: { enum: ['deny', 'allow'] },
     caRef: ref,
+    hostKey: {
+      type: 'string',
+      pattern: '^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}( .*)?$',
+    },
     recording: { enum: ['fail-closed', 'best-effort'] },
     credential: {
       oneOf: [
@@ -95,6 +114,7 @@ export function targetFromInput(input: Record<string, unknown>): Target {
     recording: t.recording ?? 'fail-closed',
     ...(credential ? { credential } : {}),
     ...(t.caRef ? { caRef: t.caRef } : {}),
+    ...(t.hostKey ? { hostKey: t.hostKey } : {}),
   };
 }
 
@@ -111,6 +131,7 @@ export function identityRoutes(deps: {
     labels: (a.labels as Record<string, string>) ?? prev?.labels ?? {},
     disabled: (a.disabled as boolean) ?? prev?.disabled ?? false,
     ...((a.owner ?? prev?.owner) ? { owner: String(a.owner ?? prev?.owner) } : {}),
+    ...((a.sshKeys ?? prev?.sshKeys) ? { sshKeys: (a.sshKeys as Agent['sshKeys']) ?? prev?.sshKeys } : {}),
     createdAt: prev?.createdAt ?? new Date().toISOString(),
   });
   // An owner is a principal id, never a name: self-approval is checked by id, names are neither unique nor fixed,

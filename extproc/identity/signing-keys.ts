@@ -4,7 +4,7 @@
  * every replica verifies what any replica issued.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 
 interface StoredKey {
@@ -22,7 +22,7 @@ export class SigningKeys {
   private verifyKeys = new Map<string, CryptoKey | Uint8Array>();
   private signing: { kid: string; key: CryptoKey | Uint8Array } | null = null;
 
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   /** Loads the keyring, creating the first key if there is none. */
   async load(): Promise<void> {
@@ -53,16 +53,19 @@ export class SigningKeys {
       publicJwk: await exportJWK(publicKey),
     };
     const prev = await this.redis.get(CURRENT);
-    const multi = this.redis.multi().hset(KEYS, kid, JSON.stringify(entry)).set(CURRENT, kid);
+    const ring = this.redis.multi().hset(KEYS, kid, JSON.stringify(entry));
     if (prev) {
       const raw = await this.redis.hget(KEYS, prev);
-      if (raw) multi.hset(KEYS, prev, JSON.stringify({ ...(JSON.parse(raw) as StoredKey), retiredAt: now }));
+      if (raw) ring.hset(KEYS, prev, JSON.stringify({ ...(JSON.parse(raw) as StoredKey), retiredAt: now }));
     }
     for (const raw of Object.values(await this.redis.hgetall(KEYS))) {
       const k = JSON.parse(raw) as StoredKey;
-      if (k.retiredAt !== null && now - k.retiredAt > maxTokenTtlMs) multi.hdel(KEYS, k.kid);
+      if (k.retiredAt !== null && now - k.retiredAt > maxTokenTtlMs) ring.hdel(KEYS, k.kid);
     }
-    await multi.exec();
+    // The keyring and the current pointer sit in two hash slots on a Redis Cluster: the new key is in the ring before
+    // it becomes current, so a failure between the two writes leaves the previous key current (and still verifying).
+    await ring.exec();
+    await this.redis.set(CURRENT, kid);
     return kid;
   }
 

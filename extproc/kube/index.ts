@@ -10,3 +10,4 @@ export { kubeExtProcAdapter, TARGET_METADATA, type KubeAdapterOptions } from './
 export { KubeProcessor, type ProcessorDeps } from './processor.ts';
 export { METADATA_NAMESPACE } from './envoy-messages.ts';
 export { classifyK8sSample } from './sample-classifier.ts';
+export { recordFilterRefusal, type FilterRefusalRecord, type FilterRefusalReport } from './filter-refusal.ts';

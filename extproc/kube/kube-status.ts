@@ -49,6 +49,7 @@ export function statusOf(code: RefusalCode): { code: number; reason: StatusReaso
     case 'unmaskable-response':
       return { code: 406, reason: 'NotAcceptable' };
     case 'recording-unavailable':
+    case 'store-unavailable':
     case 'upstream-credential':
       return { code: 503, reason: 'ServiceUnavailable' };
     case 'misconfigured':

@@ -83,10 +83,15 @@ const UPGRADABLE = new Set(['exec', 'attach', 'portforward', 'proxy']);
 const IMPERSONATION = /^impersonate-/;
 /** Margin between the approval hold and the message timeout override, so our answer lands before Envoy's timer. */
 const HOLD_MARGIN_MS = 1000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class KubeProcessor implements HttpStreamProcessor {
   private phase: HttpPhase | 'nothing' = 'request_headers';
-  readonly requestId = `req_${randomUUID()}`;
+  /**
+   * Minted here, or taken from `x-request-id` when it is a UUID: Envoy's HCM (and the proxy-wasm filter before this
+   * one, which always replaces it) set it, so access logs, the filter's refusals and the recording share one id.
+   */
+  requestId = `req_${randomUUID()}`;
   private logger: Logger | undefined;
   private metadataSent = false;
 
@@ -150,6 +155,8 @@ export class KubeProcessor implements HttpStreamProcessor {
     this.headers = headerMap(h.headers);
     this.method = this.headers.get(':method') ?? '';
     this.path = this.headers.get(':path') ?? '';
+    const envoyId = this.headers.get('x-request-id') ?? '';
+    if (UUID.test(envoyId)) this.requestId = `req_${envoyId.toLowerCase()}`;
     this.upgrade =
       (this.headers.get('connection') ?? '').toLowerCase().includes('upgrade') && this.headers.has('upgrade');
     const hasBody = !h.end_of_stream && !this.upgrade;
@@ -675,7 +682,7 @@ function effectOf(k8s: K8sContext, recorded: Record<string, unknown>): string[] 
 }
 
 /** A classified request as the spine's typed action; the approval key and summary are only made when a rule asks. */
-class KubeAction implements Action {
+export class KubeAction implements Action {
   readonly section: Action['section'];
 
   constructor(

@@ -42,8 +42,9 @@ export interface FieldMasking extends EntityMasking {
 
 export interface CompiledDetector extends EntityMasking {
   name: string;
-  /** Engine entity id (16..62). */
+  /** Engine entity id (32..62). */
   id: number;
+  kind: CustomDetector['kind'];
   find: CustomMatcher;
 }
 
@@ -59,7 +60,8 @@ export interface CompiledMasking {
   readonly contentEmpty: boolean;
 }
 
-export const CUSTOM_ID_BASE = 16;
+/** Ids below are built-in entities (the entity mask is 32 bits); custom detectors take 32..62, field rules 63. */
+export const CUSTOM_ID_BASE = 32;
 export const FIELD_ID = 63;
 const MAX_CUSTOM = FIELD_ID - CUSTOM_ID_BASE;
 const NAME = /^[A-Z][A-Z0-9_]{0,47}$/;
@@ -231,7 +233,7 @@ export function compileMaskingRules(
         issues.push({ index, field: `detectors[${k}]`, message: `at most ${MAX_CUSTOM} custom detectors` });
         return;
       }
-      custom.push({ name: d.name, id: CUSTOM_ID_BASE + custom.length, find, ...how });
+      custom.push({ name: d.name, id: CUSTOM_ID_BASE + custom.length, kind: d.kind, find, ...how });
     });
     rule.columns.forEach((c, k) => {
       try {

@@ -6,13 +6,24 @@ import { randomBytes } from 'node:crypto';
 import { CUSTOM_ID_BASE, FIELD_ID, type CompiledMasking, type FieldMasking } from './compile.ts';
 import { utf8Text } from './custom-detectors.ts';
 import { matchJsonPath, parseJsonPath } from './json-path.ts';
-import { BUILTIN_ENTITIES } from './types.ts';
+import { BUILTIN_ENTITIES, ENTITY_VALIDATION } from './types.ts';
 import { compileCore, WasmCore, type CoreSpan } from './wasm-core.ts';
 
 export interface Finding {
   /** Built-in entity, custom detector name, or the name of the field rule that masked a whole value. */
   entity: string;
   count: number;
+}
+
+/** One value found, for explaining what masking did; never the value itself. */
+export interface Detection {
+  /** Built-in entity, custom detector name, or `FIELD`. */
+  entity: string;
+  /** Byte offsets in the input (the whole stream, for a stream). */
+  start: number;
+  end: number;
+  /** What the value passed to be reported. */
+  validation: string;
 }
 
 export interface MaskResult {
@@ -53,6 +64,18 @@ function entityName(plan: CompiledMasking, id: number): string {
   return plan.custom[id - CUSTOM_ID_BASE]?.name ?? 'FIELD';
 }
 
+function validationOf(plan: CompiledMasking, id: number): string {
+  if (id < BUILTIN_ENTITIES.length) return ENTITY_VALIDATION[BUILTIN_ENTITIES[id]];
+  const custom = plan.custom[id - CUSTOM_ID_BASE];
+  return custom ? `custom detector (${custom.kind})` : 'field rule';
+}
+
+/** Where one stream's detections are collected, with the input offset of the core's pending bytes. */
+class DetectionLog {
+  readonly list: Detection[] = [];
+  offset = 0;
+}
+
 /** One scan-and-rewrite step over the core's carry plus `chunk`. */
 function step(
   core: WasmCore,
@@ -60,16 +83,49 @@ function step(
   chunk: Uint8Array,
   final: boolean,
   counter: FindingCounter,
+  log?: DetectionLog,
 ): Uint8Array {
   configure(core, plan);
-  const scanned = core.scan(chunk, plan.entityMask, final);
-  let spans = scanned.spans;
-  if (plan.custom.length > 0) {
-    const merged = mergeCustom(plan, core.pending(), scanned.spans, scanned.cut, scanned.total, final);
-    spans = merged.spans;
-    core.setSpans(spans, merged.cut);
+  const carried = core.pendingLength();
+  const raw = core.scanRaw(chunk, plan.entityMask, final);
+  let count = raw.count;
+  let cut = raw.cut;
+  if (plan.custom.length === 0 && !log) {
+    // The common case: count the core's spans where they are, without building objects.
+    for (let k = 0; k < count; k++) {
+      const meta = raw.view[3 * k + 2];
+      if (!core.continues(meta)) counter.add(entityName(plan, meta & 0xff));
+    }
+  } else {
+    let spans: CoreSpan[] = [];
+    for (let k = 0; k < count; k++) spans.push(core.spanAt(raw.view, k));
+    if (plan.custom.length > 0) {
+      const merged = mergeCustom(plan, core.pending(), spans, raw.cut, raw.total, final);
+      spans = merged.spans;
+      cut = merged.cut;
+      core.setSpans(spans, merged.cut);
+    }
+    count = spans.length;
+    for (const s of spans) if (!s.cont) counter.add(entityName(plan, s.entity));
+    if (log) {
+      for (const s of spans) {
+        const last = log.list.at(-1);
+        if (s.cont && last) last.end = log.offset + s.end;
+        else {
+          const entity = entityName(plan, s.entity);
+          log.list.push({
+            entity,
+            start: log.offset + s.start,
+            end: log.offset + s.end,
+            validation: validationOf(plan, s.entity),
+          });
+        }
+      }
+      log.offset += cut;
+    }
   }
-  for (const s of spans) if (!s.cont) counter.add(entityName(plan, s.entity));
+  // Nothing to rewrite and no carry in front: the chunk itself (or its head) is the output, without a copy.
+  if (count === 0 && carried === 0) return chunk.subarray(0, core.passThrough());
   return core.apply();
 }
 
@@ -110,27 +166,36 @@ function mergeCustom(
 
 export class MaskingStream {
   private readonly counter = new FindingCounter();
+  private readonly log: DetectionLog | undefined;
   constructor(
     private readonly core: WasmCore,
     private readonly plan: CompiledMasking,
-  ) {}
+    opts: { explain?: boolean } = {},
+  ) {
+    this.log = opts.explain ? new DetectionLog() : undefined;
+  }
 
   /** Masks what can be decided so far; holds back at most the carry-over cap (plus the chunk itself). */
   push(chunk: Uint8Array): Uint8Array {
     if (this.plan.contentEmpty) return chunk.slice();
-    return step(this.core, this.plan, chunk, false, this.counter);
+    return step(this.core, this.plan, chunk, false, this.counter, this.log);
   }
 
   /** Flushes the carry: the stream's last masked bytes. */
   end(): Uint8Array {
     if (this.plan.contentEmpty) return new Uint8Array(0);
-    const out = step(this.core, this.plan, new Uint8Array(0), true, this.counter);
+    const out = step(this.core, this.plan, new Uint8Array(0), true, this.counter, this.log);
     this.core.reset();
     return out;
   }
 
   findings(): Finding[] {
     return this.counter.list();
+  }
+
+  /** Each value found so far, with its input offsets (only for a stream created with `explain: true`). */
+  detections(): Detection[] {
+    return this.log?.list ?? [];
   }
 }
 
@@ -149,7 +214,10 @@ export class MaskingEngine {
     this.core = new WasmCore(module, hashKey);
   }
 
-  /** Content detection over a whole buffer. A buffer with nothing to mask comes back byte-identical. */
+  /**
+   * Content detection over a whole buffer. A buffer with nothing to mask comes back as is: the output is then the
+   * input itself (no copy), so a caller must not change the input while it still uses the output.
+   */
   maskBytes(buf: Uint8Array, plan: CompiledMasking): MaskResult {
     if (plan.contentEmpty) return { output: buf.slice(), findings: [] };
     const counter = new FindingCounter();
@@ -158,9 +226,12 @@ export class MaskingEngine {
     return { output, findings: counter.list() };
   }
 
-  /** A streaming masker with its own carry-over (its own core instance). */
-  createStream(plan: CompiledMasking): MaskingStream {
-    return new MaskingStream(new WasmCore(this.module, this.hashKey), plan);
+  /**
+   * A streaming masker with its own carry-over (its own core instance). `explain` keeps a Detection per value found
+   * (entity, offsets, validation; never the value).
+   */
+  createStream(plan: CompiledMasking, opts: { explain?: boolean } = {}): MaskingStream {
+    return new MaskingStream(new WasmCore(this.module, this.hashKey), plan, opts);
   }
 
   /** Masks a whole value regardless of its content (column and path rules). Empty values stay empty. */

@@ -1,5 +1,5 @@
 /** Masking: one engine (the wasm core shared with the Envoy filter) for every data path. */
-export { BUILTIN_ENTITIES, STRATEGIES } from './types.ts';
+export { BUILTIN_ENTITIES, ENTITY_VALIDATION, STRATEGIES } from './types.ts';
 export type { BuiltinEntity, CustomDetector, MaskingRule, Strategy } from './types.ts';
 export {
   builtinPlan,
@@ -10,5 +10,5 @@ export {
 } from './compile.ts';
 export type { CompiledMasking, EntityMasking, FieldMasking, MaskingRuleIssue } from './compile.ts';
 export { loadMaskingEngine, MaskingEngine, MaskingStream } from './engine.ts';
-export type { Finding, MaskJsonOptions, MaskResult } from './engine.ts';
+export type { Detection, Finding, MaskJsonOptions, MaskResult } from './engine.ts';
 export { MaskingCoreMissingError, WASM_PATH } from './wasm-core.ts';

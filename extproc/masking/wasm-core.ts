@@ -18,6 +18,7 @@ interface CoreExports {
   reserveSpans(n: number): number;
   setSpans(n: number, cut: number): number;
   apply(): number;
+  passThrough(): number;
   output(): number;
   reset(): void;
   setStrategy(entity: number, strategy: number, keep: number): number;
@@ -107,15 +108,40 @@ export class WasmCore {
 
   /** Scans the carry plus `chunk`; returns the spans found and the cut. */
   scan(chunk: Uint8Array, entityMask: number, final: boolean): { spans: CoreSpan[]; cut: number; total: number } {
-    this.write(chunk);
-    const n = this.check(this.x.scan(chunk.length, entityMask, final ? 1 : 0), 'scan');
-    const view = new Int32Array(this.x.memory.buffer, this.x.spans(), n * 3);
+    const raw = this.scanRaw(chunk, entityMask, final);
     const spans: CoreSpan[] = [];
-    for (let k = 0; k < n; k++) {
-      const meta = view[3 * k + 2];
-      spans.push({ start: view[3 * k], end: view[3 * k + 1], entity: meta & 0xff, cont: (meta & this.contFlag) !== 0 });
-    }
-    return { spans, cut: this.x.cutPosition(), total: this.x.pendingLength() };
+    for (let k = 0; k < raw.count; k++) spans.push(this.spanAt(raw.view, k));
+    return { spans, cut: raw.cut, total: raw.total };
+  }
+
+  /**
+   * Scans like scan() but leaves the spans in the core's memory (3 int32 per span, valid until the next call), for
+   * a host that only counts them.
+   */
+  scanRaw(
+    chunk: Uint8Array,
+    entityMask: number,
+    final: boolean,
+  ): { count: number; view: Int32Array; cut: number; total: number } {
+    this.write(chunk);
+    const count = this.check(this.x.scan(chunk.length, entityMask, final ? 1 : 0), 'scan');
+    const view = new Int32Array(this.x.memory.buffer, this.x.spans(), count * 3);
+    return { count, view, cut: this.x.cutPosition(), total: this.x.pendingLength() };
+  }
+
+  /** Whether a span's meta word marks it as the continuation of a value begun in an earlier chunk. */
+  continues(meta: number): boolean {
+    return (meta & this.contFlag) !== 0;
+  }
+
+  spanAt(view: Int32Array, k: number): CoreSpan {
+    const meta = view[3 * k + 2];
+    return { start: view[3 * k], end: view[3 * k + 1], entity: meta & 0xff, cont: (meta & this.contFlag) !== 0 };
+  }
+
+  /** Bytes held from earlier chunks (between steps: the carry). */
+  pendingLength(): number {
+    return this.x.pendingLength();
   }
 
   /** The pending bytes (carry + last chunk) as a view; valid until the next call into the core. */
@@ -139,6 +165,13 @@ export class WasmCore {
   /** Rewrites everything before the cut and returns a copy of it; the rest stays as carry. */
   apply(): Uint8Array {
     const n = this.check(this.x.apply(), 'apply');
-    return new Uint8Array(this.x.memory.buffer, this.x.output(), n).slice();
+    const out = Buffer.allocUnsafe(n);
+    out.set(new Uint8Array(this.x.memory.buffer, this.x.output(), n));
+    return out;
+  }
+
+  /** With no spans: makes the bytes before the cut final without a copy; returns how many they are. */
+  passThrough(): number {
+    return this.check(this.x.passThrough(), 'passThrough');
   }
 }

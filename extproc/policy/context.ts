@@ -63,25 +63,62 @@ export interface K8sContext {
   oldObject: unknown;
 }
 
-/** A SQL statement as the Postgres parser classified it (filled by the Postgres issue). */
+/**
+ * One PostgreSQL action as the real Postgres parser classified it: a connection's login (`connect`), or the text of one
+ * Query or one bound statement of the extended protocol (docs/postgres.md).
+ */
 export interface SqlContext {
+  /** True for the login that opens a connection (no statement; `database` names the database). */
+  connect: boolean;
+  /** The database the connection is to. */
+  database: string;
   text: string;
-  /** Statement kinds as the parser names them, e.g. "SelectStmt", "DeleteStmt". */
+  /** Statement kinds as the parser names them, e.g. "SelectStmt", "DeleteStmt", and the kinds nested ones run. */
   statements: string[];
   readTables: string[];
   writeTables: string[];
   functions: string[];
   /** True for UPDATE/DELETE statements that have no WHERE clause. */
   unqualifiedWrite: boolean;
+  /** SET ROLE, SET SESSION AUTHORIZATION or their RESET. */
+  roleChange: boolean;
+  /** DO or CALL: code whose statements the gateway cannot see. */
+  opaque: boolean;
 }
 
-/** An SSH channel request (filled by the SSH issue). */
+/** One command an SSH command line runs, as the shell will run it (extproc/ssh/command-line.ts). */
+export interface SshCommand {
+  /** The name the shell looks up: `rm` for `rm`, `/bin/rm` and `r\m`. */
+  program: string;
+  /** The arguments after quote removal, as the program receives them. */
+  args: string[];
+}
+
+/** A redirection of an SSH command line: `>`, `>>`, `<`, `&>`, `>&` (fd `2`, target `1` for `2>&1`), … */
+export interface SshRedirect {
+  op: string;
+  fd: string;
+  target: string;
+}
+
+/** An SSH channel request: one `exec`, shell, shell line, subsystem or forwarding request (docs/ssh.md). */
 export interface SshContext {
-  /** "exec" | "shell" | "subsystem" | "port-forward" */
+  /** "exec" | "shell" | "shell-line" | "subsystem" | "port-forward" | "remote-forward" | "x11" | "agent-forwarding" */
   kind: string;
+  /** The command line as the agent sent it (`exec`), or the line reconstructed from a shell's input (`shell-line`). */
   command: string;
+  /** Every command `command` runs, through pipes, lists, subshells and `sh -c` strings; empty for other kinds. */
+  commands: SshCommand[];
+  /** The `program` of each of `commands`, in order. */
+  programs: string[];
+  redirects: SshRedirect[];
+  /** Whether the channel has a pseudo-terminal. */
+  pty: boolean;
+  /** The subsystem requested (`sftp`), or "". */
   subsystem: string;
+  /** The login user on the target (from the target's credential). */
   user: string;
+  /** Where a forwarding goes (`port-forward`: the host the agent asked to reach; `remote-forward`: the bind address). */
   forwardHost: string;
   forwardPort: bigint;
 }
@@ -121,17 +158,25 @@ export const EMPTY_K8S: K8sContext = Object.freeze({
 }) as K8sContext;
 
 export const EMPTY_SQL: SqlContext = Object.freeze({
+  connect: false,
+  database: '',
   text: '',
   statements: [],
   readTables: [],
   writeTables: [],
   functions: [],
   unqualifiedWrite: false,
+  roleChange: false,
+  opaque: false,
 }) as SqlContext;
 
 export const EMPTY_SSH: SshContext = Object.freeze({
   kind: '',
   command: '',
+  commands: [],
+  programs: [],
+  redirects: [],
+  pty: false,
   subsystem: '',
   user: '',
   forwardHost: '',
@@ -170,16 +215,24 @@ export const CEL_CONTEXT_SCHEMA = {
     oldObject: 'dyn',
   },
   sql: {
+    connect: 'bool',
+    database: 'string',
     text: 'string',
     statements: 'list<string>',
     readTables: 'list<string>',
     writeTables: 'list<string>',
     functions: 'list<string>',
     unqualifiedWrite: 'bool',
+    roleChange: 'bool',
+    opaque: 'bool',
   },
   ssh: {
     kind: 'string',
     command: 'string',
+    commands: 'list<dyn>',
+    programs: 'list<string>',
+    redirects: 'list<dyn>',
+    pty: 'bool',
     subsystem: 'string',
     user: 'string',
     forwardHost: 'string',

@@ -3,7 +3,7 @@
  * last set compiled. Changes arrive by pub/sub within milliseconds; a slow poll covers messages lost while the
  * subscriber reconnected. If Redis is unreachable the last good set stays in force.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import type { Logger } from 'pino';
 import type { CompiledPolicy } from './load.ts';
 import { compileVersions, POLICY_CHANNEL, type PolicyStore, type PolicyVersion } from './store.ts';
@@ -19,7 +19,7 @@ export class PolicySet {
 
   constructor(
     private readonly store: PolicyStore,
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
     private readonly logger?: Logger,
   ) {}
 

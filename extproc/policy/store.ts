@@ -3,7 +3,7 @@
  * is a pointer that rollback moves forward (a rollback is itself a new version). Replicas learn of changes through
  * pub/sub (and a slow poll as a safety net) and keep serving the last good set if Redis goes away.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import { loadPolicy, quarantinePolicy, type CompiledPolicy } from './load.ts';
 
 export interface PolicyVersion {
@@ -19,12 +19,25 @@ export interface PolicyVersion {
 }
 
 export const POLICY_CHANNEL = 'portcullis:policy:changed';
-const NAMES = 'portcullis:policy:names';
-const versionsKey = (name: string): string => `portcullis:policy:${name}:versions`;
-const currentKey = (name: string): string => `portcullis:policy:${name}:current`;
+/** Every policy key shares the hash tag `{policy}`: one append touches the versions, the pointer and the name set. */
+export const POLICY_PREFIX = 'portcullis:{policy}:';
+const NAMES = `${POLICY_PREFIX}names`;
+const versionsKey = (name: string): string => `${POLICY_PREFIX}${name}:versions`;
+const currentKey = (name: string): string => `${POLICY_PREFIX}${name}:current`;
+
+// KEYS: versions, current, names. ARGV: name, the entry's JSON up to its version number, the rest of it, channel.
+// The version is the list length plus one, read and written in one step, so concurrent writers never share a number.
+const APPEND = `
+local version = redis.call('LLEN', KEYS[1]) + 1
+redis.call('RPUSH', KEYS[1], ARGV[2] .. version .. ARGV[3])
+redis.call('SET', KEYS[2], version)
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('PUBLISH', ARGV[4], cjson.encode({name = ARGV[1], version = version}))
+return version
+`;
 
 export class PolicyStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   /** Validates and stores a new version; throws PolicyLoadError for an invalid policy (nothing is written). */
   async put(source: string, author: string): Promise<PolicyVersion> {
@@ -46,20 +59,21 @@ export class PolicyStore {
   }
 
   private async append(name: string, v: Omit<PolicyVersion, 'name' | 'version' | 'time'>): Promise<PolicyVersion> {
-    // Version numbers come from the list length under WATCH, so concurrent writers never share a number.
-    for (;;) {
-      await this.redis.watch(versionsKey(name));
-      const version = (await this.redis.llen(versionsKey(name))) + 1;
-      const entry: PolicyVersion = { name, version, time: new Date().toISOString(), ...v };
-      const res = await this.redis
-        .multi()
-        .rpush(versionsKey(name), JSON.stringify(entry))
-        .set(currentKey(name), String(version))
-        .sadd(NAMES, name)
-        .publish(POLICY_CHANNEL, JSON.stringify({ name, version }))
-        .exec();
-      if (res) return entry;
-    }
+    const time = new Date().toISOString();
+    const head = `${JSON.stringify({ name }).slice(0, -1)},"version":`;
+    const rest = `,${JSON.stringify({ time, ...v }).slice(1)}`;
+    const version = (await this.redis.eval(
+      APPEND,
+      3,
+      versionsKey(name),
+      currentKey(name),
+      NAMES,
+      name,
+      head,
+      rest,
+      POLICY_CHANNEL,
+    )) as number;
+    return { name, version, time, ...v };
   }
 
   async version(name: string, version: number): Promise<PolicyVersion | null> {

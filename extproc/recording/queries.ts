@@ -1,5 +1,5 @@
 /** Read side of recordings: sessions by filter, one session's events in order, chain verification, live tail. */
-import type { Redis } from 'ioredis';
+import { blockingConnection, type RedisClient } from '../common/redis-client.ts';
 import type { Protocol } from '../policy/context.ts';
 import { ChainVerifier } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
@@ -50,7 +50,7 @@ export function summaryFromMeta(meta: Record<string, string>, stored?: number): 
   };
 }
 
-export async function getSession(redis: Redis, id: string): Promise<SessionSummary | null> {
+export async function getSession(redis: RedisClient, id: string): Promise<SessionSummary | null> {
   const res = (await redis.pipeline().hgetall(keys.meta(id)).xlen(keys.events(id)).exec()) ?? [];
   for (const [err] of res) if (err) throw err;
   return summaryFromMeta((res[0]?.[1] ?? {}) as Record<string, string>, res[1]?.[1] as number);
@@ -61,7 +61,7 @@ export async function getSession(redis: Redis, id: string): Promise<SessionSumma
  * other filters are checked against each session's metadata (and its action texts for `q`).
  * Cursor: `<startMs>:<sessionId>` of the last session returned.
  */
-export async function listSessions(redis: Redis, f: SessionFilter): Promise<SessionPage> {
+export async function listSessions(redis: RedisClient, f: SessionFilter): Promise<SessionPage> {
   const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
   const index =
     f.agent !== undefined
@@ -137,7 +137,12 @@ export interface StoredEvent {
 }
 
 /** A session's stored events in stream order, read in pages; from `fromSeq` (inclusive). */
-export async function* readEvents(redis: Redis, id: string, fromSeq = 1, pageSize = 1000): AsyncGenerator<StoredEvent> {
+export async function* readEvents(
+  redis: RedisClient,
+  id: string,
+  fromSeq = 1,
+  pageSize = 1000,
+): AsyncGenerator<StoredEvent> {
   let start = fromSeq <= 1 ? '-' : entryId(fromSeq);
   for (;;) {
     const page = (await redis.xrange(keys.events(id), start, '+', 'COUNT', pageSize)) as Array<[string, string[]]>;
@@ -161,7 +166,7 @@ export function parseEntry(eid: string, fields: string[]): StoredEvent {
 }
 
 /** Recomputes the chain over every stored event and checks its head against the session's metadata. */
-export async function verifySession(redis: Redis, id: string): Promise<VerifyResult> {
+export async function verifySession(redis: RedisClient, id: string): Promise<VerifyResult> {
   const v = new ChainVerifier();
   for await (const e of readEvents(redis, id)) v.add(e.event, e.seq);
   const [lastSeq, lastHash] = await redis.hmget(keys.meta(id), 'lastSeq', 'lastHash');
@@ -172,7 +177,7 @@ export async function verifySession(redis: Redis, id: string): Promise<VerifyRes
   return v.finish(metaSeq > 0 ? { lastSeq: metaSeq, lastHash: lastHash ?? '' } : null);
 }
 
-async function lastGeneratedSeq(redis: Redis, id: string): Promise<number> {
+async function lastGeneratedSeq(redis: RedisClient, id: string): Promise<number> {
   try {
     const info = (await redis.xinfo('STREAM', keys.events(id))) as unknown[];
     const i = info.indexOf('last-generated-id');
@@ -187,12 +192,12 @@ async function lastGeneratedSeq(redis: Redis, id: string): Promise<number> {
  * session.end event or the signal aborts. Uses its own connection, since XREAD BLOCK holds one.
  */
 export async function* tailEvents(
-  redis: Redis,
+  redis: RedisClient,
   id: string,
   signal: AbortSignal,
   fromSeq = 1,
 ): AsyncGenerator<StoredEvent> {
-  const conn = redis.duplicate();
+  const conn = blockingConnection(redis);
   const onAbort = (): void => {
     conn.disconnect();
   };

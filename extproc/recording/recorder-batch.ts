@@ -4,7 +4,7 @@
  * text, progress). Session states are marked written only after Redis acknowledged, so a failed batch is retried
  * whole. An XADD refused because its entry exists is resolved by reading the entry back (checkConflicts).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import { sealedHash, storedJson } from './event-slab.ts';
 import { entryId, keys } from './keys.ts';
 import type { ChainedPending, Pending } from './recorder-pending.ts';
@@ -26,7 +26,7 @@ interface Touched {
  * Writes `batch` (every event chained); throws when it must be retried. `lost` is called for each event that
  * another writer's entry displaced (the event is not stored).
  */
-export async function writeBatch(redis: Redis, batch: Pending[], lost: (p: Pending) => void): Promise<void> {
+export async function writeBatch(redis: RedisClient, batch: Pending[], lost: (p: Pending) => void): Promise<void> {
   const out = new AppendBatch(batch as ChainedPending[]);
   const now = Date.now();
   const touched = new Map<SessionState, Touched>();
@@ -108,7 +108,7 @@ export async function writeBatch(redis: Redis, batch: Pending[], lost: (p: Pendi
 }
 
 /** An XADD refused because the entry exists: the same event written by an earlier try, or another writer's. */
-async function checkConflicts(redis: Redis, conflicts: Pending[], lost: (p: Pending) => void): Promise<void> {
+async function checkConflicts(redis: RedisClient, conflicts: Pending[], lost: (p: Pending) => void): Promise<void> {
   const pipe = redis.pipeline();
   for (const p of conflicts) pipe.xrange(keys.events(p.sessionId), entryId(p.seq), entryId(p.seq));
   const res = (await pipe.exec()) ?? [];

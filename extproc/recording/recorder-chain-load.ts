@@ -3,14 +3,14 @@
  * (another process recorded it before, or its state was evicted from memory). The writer loads it off the data path
  * from the last entry Redis holds, then chains the events that waited for it, in the order they were recorded.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import type { EventSlabs } from './event-slab.ts';
 import { keys, seqOfEntryId } from './keys.ts';
 import { chainEvent, type Pending } from './recorder-pending.ts';
 import type { RecordingEvent } from './types.ts';
 
 /** Loads and chains the sessions of `batch` that are not loaded yet, in one pipeline. */
-export async function loadChains(redis: Redis, batch: Pending[], slabs: EventSlabs): Promise<void> {
+export async function loadChains(redis: RedisClient, batch: Pending[], slabs: EventSlabs): Promise<void> {
   const toLoad = [...new Set(batch.filter((p) => !p.state.loaded).map((p) => p.state))];
   if (toLoad.length === 0) return;
   const pipe = redis.pipeline();

@@ -10,7 +10,7 @@
  * `session.start` starts a new chain at seq 1; any other is continued from what Redis holds, loaded by the writer off
  * the data path (recorder-chain-load.ts) while its events wait in the buffer.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { canonicalJson } from '../common/canonical-json.ts';
@@ -27,7 +27,7 @@ import type { FailureMode, NewRecordingEvent, Recorder, RecorderStats, Recording
 import { RECORDING_EVENT_TYPES } from './types.ts';
 
 export interface RecorderOptions {
-  redis: Redis;
+  redis: RedisClient;
   failureMode: (target: string) => FailureMode;
   /** Events held in memory awaiting Redis (default 100,000). */
   maxBuffered?: number;
@@ -82,7 +82,7 @@ export function createRecorder(opts: RecorderOptions): RecorderWithStats {
 }
 
 class RedisRecorder implements RecorderWithStats {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly failureMode: (target: string) => FailureMode;
   private readonly maxBuffered: number;
   private readonly batchSize: number;

@@ -10,7 +10,7 @@
  * 1-based positions and errors of refused XADDs.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import { packEvents, type SealedEvent } from './event-slab.ts';
 
 const SCRIPT = `
@@ -43,7 +43,7 @@ return refused
 const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');
 
 /** EVALSHA, falling back to EVAL once when Redis does not have the script cached (first use, or after a restart). */
-async function runScript(redis: Redis, args: Array<string | Buffer>): Promise<unknown> {
+async function runScript(redis: RedisClient, args: Array<string | Buffer>): Promise<unknown> {
   try {
     return await redis.evalsha(SCRIPT_SHA, 0, args);
   } catch (err) {
@@ -63,7 +63,7 @@ export class AppendBatch {
   }
 
   /** Runs the batch; returns the refused XADDs as (0-based event position, error message). */
-  async run(redis: Redis): Promise<Array<{ index: number; error: string }>> {
+  async run(redis: RedisClient): Promise<Array<{ index: number; error: string }>> {
     // ioredis flattens array arguments; one array avoids spreading thousands of arguments.
     const args = ([packEvents(this.events)] as Array<string | Buffer>).concat(this.commands);
     const res = (await runScript(redis, args)) as Array<number | string>;

@@ -2,14 +2,14 @@
  * Retention: sessions whose last event is older than maxAgeSeconds are removed with all their keys and index
  * entries, after `exportTo` (when given) has taken their events. A session whose export fails is kept for the next run.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import type { Logger } from 'pino';
 import { DECISION_ACTIONS, keys } from './keys.ts';
 import { readEvents } from './queries.ts';
 import type { RecordingEvent } from './types.ts';
 
 export interface RetentionOptions {
-  redis: Redis;
+  redis: RedisClient;
   maxAgeSeconds: number;
   exportTo?: (sessionId: string, events: RecordingEvent[]) => Promise<void>;
   logger?: Logger;
@@ -54,7 +54,7 @@ export async function applyRetention(opts: RetentionOptions): Promise<RetentionR
 }
 
 /** Deletes a session's keys and its entries in every index. */
-export async function removeSession(redis: Redis, id: string): Promise<void> {
+export async function removeSession(redis: RedisClient, id: string): Promise<void> {
   const [agent, target, protocol] = await redis.hmget(keys.meta(id), 'agent', 'target', 'protocol');
   const pipe = redis.multi();
   pipe.del(keys.events(id), keys.meta(id), keys.text(id));

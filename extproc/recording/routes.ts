@@ -3,7 +3,7 @@
  * Only auditors and admins may read recordings. Query parameters are checked here (the route table's schemas
  * describe bodies and replies).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis-client.ts';
 import { AdminError } from '../admin/errors.ts';
 import type { AdminRequest, AdminRoute, JsonSchema } from '../admin/route.ts';
 import type { Role } from '../identity/principal.ts';
@@ -89,7 +89,7 @@ const VERIFY_SCHEMA: JsonSchema = {
 };
 
 export interface RecordingRouteDeps {
-  redis: Redis;
+  redis: RedisClient;
 }
 
 export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
@@ -218,16 +218,21 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
   ];
 }
 
-async function* jsonLines(redis: Redis, id: string): AsyncGenerator<string> {
+async function* jsonLines(redis: RedisClient, id: string): AsyncGenerator<string> {
   // The stored bytes, unparsed: the export is exactly what verify checks.
   for await (const e of readEvents(redis, id)) yield `${e.raw}\n`;
 }
 
-async function* eventsOf(redis: Redis, id: string): AsyncGenerator<RecordingEvent> {
+async function* eventsOf(redis: RedisClient, id: string): AsyncGenerator<RecordingEvent> {
   for await (const e of readEvents(redis, id)) if (e.event) yield e.event;
 }
 
-async function* tailLines(redis: Redis, id: string, signal: AbortSignal, fromSeq: number): AsyncGenerator<string> {
+async function* tailLines(
+  redis: RedisClient,
+  id: string,
+  signal: AbortSignal,
+  fromSeq: number,
+): AsyncGenerator<string> {
   for await (const e of tailEvents(redis, id, signal, fromSeq)) yield `${e.raw}\n`;
 }
 

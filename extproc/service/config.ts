@@ -8,13 +8,24 @@ import { parse as parseYaml } from 'yaml';
 import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
 
 export interface ServiceConfig {
-  /** Unset: a local redis-server is started on loopback (quickstart). */
+  /** Unset (and no `redis.cluster`): a local redis-server is started on loopback (quickstart). */
   redisUrl: string | null;
+  /**
+   * `cluster`: the `host:port` of some nodes of a Redis Cluster (the others are discovered from them); set instead of
+   * `redisUrl`. `commandTimeout`: a command Redis has not answered within this long fails, so a hung Redis is
+   * refused within a bound (approvals, token and admin reads answer 503) instead of holding requests.
+   */
+  redis: { cluster: string[] | null; commandTimeout: string };
   localRedisPort: number;
   dataDir: string;
   grpc: { host: string; port: number };
   admin: { host: string; port: number; publicUrl: string | null };
   metrics: { host: string; port: number };
+  /**
+   * The SSH gateway's listener; `hostKeyPath` null: `<dataDir>/ssh/host_ed25519_key` (generated on first start).
+   * `maxHold`: the longest an exec waits for a quick approval (a rule's `hold` is capped by it).
+   */
+  ssh: { host: string; port: number; hostKeyPath: string | null; maxHold?: string };
   log: { level: string };
   tokens: { defaultTtl: string; maxTtl: string };
   /** `tokenTtl`: lifetime of a human principal's admin API token, the bootstrap admin's included. */
@@ -34,7 +45,12 @@ export interface ServiceConfig {
     maxUnacknowledged?: string;
     sessionIdle?: string;
   };
-  approvals: { webhooks: { url: string; format: 'json' | 'slack' }[] };
+  /**
+   * `checkTimeout`: how long the data path waits for Redis to answer an approval check before refusing the action
+   * (503 in Kubernetes). Keep it below Envoy's ext_proc `message_timeout` (500 ms in envoy/portcullis.yaml), or Envoy
+   * answers 504 first.
+   */
+  approvals: { webhooks: { url: string; format: 'json' | 'slack' }[]; checkTimeout: string };
   /** Key for the masking `hash` strategy (a vault reference); unset: a random key per data directory. */
   maskingHashKeyRef: string | null;
   shutdownGraceMs: number;
@@ -42,11 +58,13 @@ export interface ServiceConfig {
 
 export const DEFAULT_CONFIG: ServiceConfig = {
   redisUrl: null,
+  redis: { cluster: null, commandTimeout: '2s' },
   localRedisPort: 6390,
   dataDir: '.portcullis',
   grpc: { host: '127.0.0.1', port: 50051 },
   admin: { host: '127.0.0.1', port: 8081, publicUrl: null },
   metrics: { host: '127.0.0.1', port: 9464 },
+  ssh: { host: '127.0.0.1', port: 2022, hostKeyPath: null, maxHold: '2m' },
   log: { level: 'info' },
   tokens: { defaultTtl: '15m', maxTtl: '1h' },
   principals: { tokenTtl: '720h' },
@@ -58,7 +76,7 @@ export const DEFAULT_CONFIG: ServiceConfig = {
     maxUnacknowledged: '2s',
     sessionIdle: '15m',
   },
-  approvals: { webhooks: [] },
+  approvals: { webhooks: [], checkTimeout: '300ms' },
   maskingHashKeyRef: null,
   shutdownGraceMs: 10_000,
 };
@@ -71,6 +89,18 @@ export const CONFIG_SCHEMA = {
   additionalProperties: false,
   properties: {
     redisUrl: { type: ['string', 'null'], pattern: '^rediss?://' },
+    redis: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        cluster: {
+          type: ['array', 'null'],
+          minItems: 1,
+          items: { type: 'string', pattern: '^[^:/@\\s]+:[0-9]{1,5}$' },
+        },
+        commandTimeout: duration,
+      },
+    },
     localRedisPort: port,
     dataDir: { type: 'string', minLength: 1 },
     grpc: listener,
@@ -80,6 +110,16 @@ export const CONFIG_SCHEMA = {
       properties: { host: { type: 'string' }, port, publicUrl: { type: ['string', 'null'] } },
     },
     metrics: listener,
+    ssh: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        host: { type: 'string' },
+        port,
+        hostKeyPath: { type: ['string', 'null'], minLength: 1 },
+        maxHold: duration,
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,
@@ -110,6 +150,7 @@ export const CONFIG_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: {
+        checkTimeout: duration,
         webhooks: {
           type: 'array',
           items: {
@@ -154,12 +195,14 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
     return Number(v);
   };
   if (env.REDIS_URL) o.redisUrl = env.REDIS_URL;
+  if (env.REDIS_CLUSTER) o.redis = { cluster: env.REDIS_CLUSTER.split(',').map((n) => n.trim()) };
   if (env.PORTCULLIS_DATA_DIR) o.dataDir = env.PORTCULLIS_DATA_DIR;
   if (env.PORTCULLIS_LOG_LEVEL) o.log = { level: env.PORTCULLIS_LOG_LEVEL };
   const ports: [string, string][] = [
     ['PORTCULLIS_GRPC_PORT', 'grpc'],
     ['PORTCULLIS_ADMIN_PORT', 'admin'],
     ['PORTCULLIS_METRICS_PORT', 'metrics'],
+    ['PORTCULLIS_SSH_PORT', 'ssh'],
   ];
   const host = env.PORTCULLIS_LISTEN_HOST;
   for (const [name, key] of ports) {
@@ -199,6 +242,12 @@ export function loadConfig(opts: {
     );
     throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n  ${problems.join('\n  ')}`);
   }
+  if (config.redisUrl && config.redis.cluster)
+    throw new ConfigError('set either redisUrl (REDIS_URL) or redis.cluster (REDIS_CLUSTER), not both');
+  if (parseDurationMs(config.approvals.checkTimeout) < 50)
+    throw new ConfigError('approvals.checkTimeout must be at least 50ms');
+  if (parseDurationMs(config.redis.commandTimeout) < 100)
+    throw new ConfigError('redis.commandTimeout must be at least 100ms');
   for (const d of [config.tokens.defaultTtl, config.tokens.maxTtl, config.principals.tokenTtl]) parseDurationSeconds(d);
   if (parseDurationSeconds(config.principals.tokenTtl) < 60)
     throw new ConfigError('principals.tokenTtl must be at least 1m');

@@ -3,7 +3,6 @@
  * (spine/core.ts) and which operators' tooling and tests can also drive directly (refresh, reload, flush).
  */
 import type { Logger } from 'pino';
-import type { Approvals } from '../approvals/index.ts';
 import type { AgentTokens } from '../identity/agent-tokens.ts';
 import type { UpstreamCredentials } from '../identity/upstream-credentials.ts';
 import type { PolicySet } from '../policy/policy-set.ts';
@@ -18,7 +17,6 @@ export interface ServiceCore extends GatewayCore {
   tokens: AgentTokens;
   credentials: UpstreamCredentials;
   recorder: RecorderWithStats;
-  approvals: Approvals;
   metrics: Metrics;
   logger: Logger;
 }

@@ -3,14 +3,15 @@
  * services), the admin API and the metrics listener, and shuts them down in order on SIGTERM: stop taking new
  * streams, let those in flight finish, flush the recorder, then close Redis.
  */
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { listenerRoutes, type ListenerInfo } from '../admin/listener-routes.ts';
 import { startAdminServer } from '../admin/server.ts';
-import { approvalRoutes, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
+import { approvalRoutes, boundedApprovals, createApprovals, createWebhookNotifier } from '../approvals/index.ts';
 import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
+import type { RedisClient } from '../common/redis-client.ts';
 import { AgentTokens } from '../identity/agent-tokens.ts';
 import { UpstreamCredentials } from '../identity/upstream-credentials.ts';
-import { classifyK8sSample } from '../kube/index.ts';
+import { classifyK8sSample, recordFilterRefusal } from '../kube/index.ts';
 import { Principals } from '../identity/principals.ts';
 import { Registry } from '../identity/registry.ts';
 import { identityRoutes } from '../identity/routes.ts';
@@ -19,6 +20,7 @@ import { PolicySet } from '../policy/policy-set.ts';
 import { policyRoutes } from '../policy/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
 import { createRecorder, recordingRoutes, startRetention } from '../recording/index.ts';
+import { snapshotRoutes } from '../snapshot/index.ts';
 import { Spine } from '../spine/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
 import { ensureAdminToken, seedPolicies, seedTargets } from './bootstrap.ts';
@@ -26,7 +28,10 @@ import type { ServiceConfig } from './config.ts';
 import type { ServiceCore } from './core.ts';
 import { startGrpcServer } from './grpc-server.ts';
 import { adapterServices, startTcpListeners } from './listeners.ts';
+import { Cluster } from 'ioredis';
+import { migrateKeyLayout } from './key-layout.ts';
 import { startLocalRedis } from './local-redis.ts';
+import { createRedisClient, type RedisTarget } from './redis.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics, registerRecorderGauges, startMetricsServer } from './metrics.ts';
 import { TargetCache } from './target-cache.ts';
@@ -36,6 +41,9 @@ export interface Service {
   adminUrl: string;
   grpcPort: number;
   metricsUrl: string;
+  /** The TCP listeners (the SSH gateway), with their addresses. */
+  listeners: ListenerInfo[];
+  /** The single server's URL; empty when serving from a Redis Cluster. */
   redisUrl: string;
   /** Where the first admin token was written, when this start created it. */
   adminTokenPath: string | null;
@@ -52,18 +60,15 @@ export interface ServiceOptions {
 
 export async function startService(config: ServiceConfig, opts: ServiceOptions = {}): Promise<Service> {
   const logger = opts.logger ?? createLogger(config.log.level);
-  const local = config.redisUrl ? null : await startLocalRedis(config.dataDir, config.localRedisPort);
+  const cluster = config.redis.cluster;
+  const local = config.redisUrl || cluster ? null : await startLocalRedis(config.dataDir, config.localRedisPort);
   const redisUrl = config.redisUrl ?? local?.url ?? '';
   if (local) logger.info({ redisUrl }, 'REDIS_URL not set: started a local redis-server');
-  // The data path never waits on Redis: commands fail fast while it is away instead of queueing behind a reconnect.
-  const connect = (): Redis =>
-    new Redis(redisUrl, {
-      lazyConnect: false,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: true,
-      retryStrategy: (n) => Math.min(n * 100, 1000),
-    });
+  const target: RedisTarget = cluster ? { kind: 'cluster', nodes: cluster } : { kind: 'server', url: redisUrl };
+  const connect = (): RedisClient =>
+    createRedisClient(target, { commandTimeoutMs: parseDurationMs(config.redis.commandTimeout) });
   const redis = connect();
+  if (!(redis instanceof Cluster)) await migrateKeyLayout(redis, logger);
   const connections = [redis, connect(), connect(), connect()];
   const [, policySub, tokenSub, approvalSub] = connections;
   for (const c of connections)
@@ -146,7 +151,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     tokens,
     credentials: new UpstreamCredentials(),
     recorder,
-    approvals,
+    approvals: boundedApprovals(approvals, parseDurationMs(config.approvals.checkTimeout), logger),
     metrics,
     logger,
   };
@@ -155,12 +160,19 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
   const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
   const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, served.grpc);
   const tcpListeners = await startTcpListeners(served.tcp);
+  const listeners: ListenerInfo[] = tcpListeners.map((l, i) => ({
+    name: served.tcp[i].name,
+    address: l.address,
+    details: l.details ?? {},
+  }));
   const admin = await startAdminServer({
     routes: [
       ...policyRoutes({ store, policies, classifyK8s: classifyK8sSample }),
       ...identityRoutes({ registry, tokens, principals, keys }),
       ...approvalRoutes({ approvals }),
       ...recordingRoutes({ redis }),
+      ...snapshotRoutes({ policies, tokens, recordRefusal: (report) => recordFilterRefusal(spine, report) }),
+      ...listenerRoutes(listeners),
     ],
     authenticate: (bearer) => principals.authenticate(bearer),
     host: config.admin.host,
@@ -200,6 +212,7 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     adminUrl: admin.url,
     grpcPort: grpcServer.port,
     metricsUrl: metricsServer.url,
+    listeners,
     redisUrl,
     adminTokenPath,
     stop,

@@ -7,7 +7,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { actionFingerprint, refusalMessage, type ActionForApproval, type ApprovalCheck } from '../approvals/index.ts';
+import {
+  actionFingerprint,
+  refusalMessage,
+  type ActionForApproval,
+  type BoundedApprovalCheck,
+} from '../approvals/index.ts';
 import type { UpstreamSecret } from '../identity/upstream-credentials.ts';
 import { CredentialError } from '../identity/upstream-credentials.ts';
 import type { CompiledMasking } from '../masking/index.ts';
@@ -40,6 +45,12 @@ const GATEWAY: DecisionBasis = { decision: null };
 export const RECORDING_UNAVAILABLE = refusal(
   'recording-unavailable',
   'session recording is unavailable and this target requires it; try again shortly',
+);
+
+const APPROVALS_UNAVAILABLE = refusal(
+  'store-unavailable',
+  'the approval store is unavailable, so this action cannot be checked for approval; try again shortly',
+  'approvals-unavailable',
 );
 
 export class ActionRun {
@@ -166,6 +177,15 @@ export class ActionRun {
     this.record('output', data);
   }
 
+  /**
+   * Records one piece of a terminal's output (`{stream: 'stdout' | 'stderr', text}`, already masked): a shell is one
+   * action whose output is many events, replayed in order as an asciicast. Only after an allow.
+   */
+  terminalOutput(data: { stream: 'stdout' | 'stderr'; text: string }): void {
+    if (this.state !== 'decided') throw new Error(`action ${this.requestId} is not decided`);
+    this.record('output', data);
+  }
+
   /** Records a problem with the action after its decision (e.g. a response the gateway could not mask). */
   error(data: { code: string } & Record<string, unknown>): void {
     this.record('error', data);
@@ -215,7 +235,10 @@ export class ActionRun {
     const holdMs = Math.min(requirement.holdSeconds * 1000, opts.maxHoldMs);
     const approvals = this.core.approvals;
 
-    const settle = (check: ApprovalCheck, mayHold: boolean): Outcome => {
+    const settle = (check: BoundedApprovalCheck, mayHold: boolean): Outcome => {
+      // Fail closed: without the approval's state nothing is known, and the agent may retry.
+      if (check.status === 'unavailable')
+        return this.finish({ kind: 'refuse', refusal: APPROVALS_UNAVAILABLE }, { decision });
       const approval = (status: ApprovalStatus, extra: Partial<NonNullable<DecisionEventData['approval']>> = {}) => ({
         decision,
         approval: { requestId: check.requestId, status, ...extra },

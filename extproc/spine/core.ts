@@ -4,9 +4,10 @@
  */
 import type { Logger } from 'pino';
 import type { Counter, Histogram } from 'prom-client';
-import type { Approvals } from '../approvals/index.ts';
+import type { BoundedApprovals } from '../approvals/index.ts';
 import type { TokenVerification } from '../identity/agent-tokens.ts';
 import type { Target } from '../identity/registry.ts';
+import type { ScramCandidate } from '../identity/scram-verifier.ts';
 import type { UpstreamSecret } from '../identity/upstream-credentials.ts';
 import type { CompiledPolicy } from '../policy/load.ts';
 import type { Recorder } from '../recording/index.ts';
@@ -23,6 +24,12 @@ export interface TargetSource {
 export interface TokenVerifier {
   /** Never throws for a bad token. */
   verify(token: string | undefined, target: string): Promise<TokenVerification>;
+  /** The agent's tokens with SCRAM verifiers, for protocols that prove a token without sending it. */
+  scramCandidates(agent: string): Promise<ScramCandidate[]>;
+  /** Like verify(), for a token whose possession the adapter proved against its verifier. */
+  verifyProven(jti: string, target: string): Promise<TokenVerification>;
+  /** An SSH public key login (signature already checked); absent where the core offers none. Never throws. */
+  verifyPublicKey?(agent: string, keyBlob: string, target: string, login: string): Promise<TokenVerification>;
 }
 
 export interface CredentialSource {
@@ -44,7 +51,8 @@ export interface GatewayCore {
   tokens: TokenVerifier;
   credentials: CredentialSource;
   recorder: Recorder;
-  approvals: Pick<Approvals, 'check' | 'waitForDecision'>;
+  /** Checks answer `unavailable` rather than wait on a hung Redis (approvals/deadline.ts). */
+  approvals: BoundedApprovals;
   metrics: DataPathMetrics;
   logger: Logger;
 }

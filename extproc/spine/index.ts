@@ -27,5 +27,13 @@ export type {
   TokenVerifier,
 } from './core.ts';
 export type { UpstreamSecret } from '../identity/upstream-credentials.ts';
+export {
+  SCRAM_ITERATIONS,
+  hmacSha256,
+  saltedPassword,
+  scramSalt,
+  type ScramCandidate,
+  type ScramVerifier,
+} from '../identity/scram-verifier.ts';
 export type { K8sContext, SqlContext, SshContext, Protocol } from '../policy/context.ts';
 export { EMPTY_SQL, EMPTY_SSH } from '../policy/context.ts';

@@ -26,6 +26,8 @@ export const REFUSAL_CODES = [
   'approval-denied',
   /** The target requires recording and the recorder cannot accept events now. */
   'recording-unavailable',
+  /** State the decision needs (an approval) is kept in Redis, and Redis did not answer within its bound. */
+  'store-unavailable',
   /** The gateway could not obtain the target's upstream credential. */
   'upstream-credential',
   /** The upstream answered in a form the gateway cannot mask. */

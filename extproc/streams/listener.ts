@@ -36,6 +36,8 @@ export interface TcpListener {
 
 export interface RunningListener {
   address: string;
+  /** What clients may need to know, served by the admin API (the SSH gateway's host key and its fingerprint). */
+  details?: Record<string, string>;
   close(): Promise<void>;
 }
 

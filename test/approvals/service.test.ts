@@ -5,6 +5,7 @@ import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { waitFor } from '../harness/ports.ts';
 import { AdminError } from '../../extproc/admin/errors.ts';
 import { createApprovals, type Approvals } from '../../extproc/approvals/index.ts';
+import { APPROVALS_PREFIX } from '../../extproc/approvals/store.ts';
 import { alice, audrey, auditSink, bob, carol, clock, dave, paula, requirement, root, sqlAction } from './fixtures.ts';
 
 let server: TestRedis;
@@ -324,7 +325,7 @@ describe('waitForDecision', () => {
     assert.equal(first.status, 'pending');
     const waiting = approvals.waitForDecision(del, first.requestId, 120_000);
     await waitFor(
-      async () => ((await redis.pubsub('NUMSUB', 'portcullis:approvals:events')) as [string, number])[1] > 0,
+      async () => ((await redis.pubsub('NUMSUB', `${APPROVALS_PREFIX}events`)) as [string, number])[1] > 0,
       5_000,
       'the subscription',
     );
@@ -348,7 +349,7 @@ describe('waitForDecision', () => {
       const { requestId } = await approvals.check(del);
       const waiting = approvals.waitForDecision(del, requestId, 120_000);
       await waitFor(
-        async () => ((await redis.pubsub('NUMSUB', 'portcullis:approvals:events')) as [string, number])[1] > 0,
+        async () => ((await redis.pubsub('NUMSUB', `${APPROVALS_PREFIX}events`)) as [string, number])[1] > 0,
         5_000,
         'the subscription',
       );

@@ -23,8 +23,11 @@ function portcullisConfig(): Record<string, any> {
 
 /** The HTTP ext_proc filter's typed_config of the kubernetes listener. */
 function kubeExtProc(cfg: Record<string, any>): Record<string, any> {
-  const hcm = cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
-  return hcm.http_filters[0].typed_config;
+  return kubeHttpFilters(cfg).find((f) => f.name === 'envoy.filters.http.ext_proc')?.typed_config;
+}
+
+function kubeHttpFilters(cfg: Record<string, any>): Record<string, any>[] {
+  return cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters;
 }
 
 describe('envoy/ bootstrap configs against Envoy API protos', () => {
@@ -54,6 +57,12 @@ describe('envoy/ bootstrap configs against Envoy API protos', () => {
       request_trailer_mode: 'SKIP',
       response_trailer_mode: 'SKIP',
     });
+    // The proxy-wasm filter (V8, local file) comes first, so what it refuses never costs a gRPC call.
+    const [wasm, extProc] = kubeHttpFilters(cfg).map((f) => f.name);
+    assert.deepEqual([wasm, extProc], ['envoy.filters.http.wasm', 'envoy.filters.http.ext_proc']);
+    const vm = kubeHttpFilters(cfg)[0].typed_config.config.vm_config;
+    assert.equal(vm.runtime, 'envoy.wasm.runtime.v8');
+    assert.match(vm.code.local.filename, /filter\.wasm$/);
     const layer = cfg.layered_runtime.layers[0].static_layer;
     assert.equal(layer['envoy.reloadable_features.ext_proc_graceful_grpc_close'], true);
   });
@@ -66,16 +75,16 @@ describe('config check rejects what Envoy rejects', () => {
       (c) => {
         kubeExtProc(c).procesing_mode = {};
       },
-      /http_filters\[0\]\.typed_config\.procesing_mode$/,
+      /http_filters\[1\]\.typed_config\.procesing_mode$/,
       /unknown field "procesing_mode"/,
     ],
     [
       'an unknown @type',
       (c) => {
-        c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[1].typed_config['@type'] =
+        c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[2].typed_config['@type'] =
           'type.googleapis.com/envoy.extensions.filters.http.router.v3.Ruoter';
       },
-      /http_filters\[1\]\.typed_config\.@type$/,
+      /http_filters\[2\]\.typed_config\.@type$/,
       /unknown @type .*Ruoter/,
     ],
     [
@@ -99,7 +108,7 @@ describe('config check rejects what Envoy rejects', () => {
       (c) => {
         kubeExtProc(c).grpc_service.google_grpc = { target_uri: 'x:1', stat_prefix: 'x' };
       },
-      /http_filters\[0\]\.typed_config\.grpc_service$/,
+      /http_filters\[1\]\.typed_config\.grpc_service$/,
       /oneof "target_specifier" has more than one member/,
     ],
     [
@@ -115,7 +124,7 @@ describe('config check rejects what Envoy rejects', () => {
       (c) => {
         delete kubeExtProc(c).grpc_service;
       },
-      /http_filters\[0\]\.typed_config\.grpc_service$/,
+      /http_filters\[1\]\.typed_config\.grpc_service$/,
       /is required/,
     ],
     [

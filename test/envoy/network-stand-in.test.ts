@@ -296,7 +296,7 @@ test('settings come from the postgres listener of envoy/portcullis.yaml', () => 
     processRead: 'STREAMED',
     processWrite: 'STREAMED',
     messageTimeoutMs: 0,
-    initialMetadata: [],
+    initialMetadata: [['x-portcullis-target', 'pg-app']],
     idleTimeoutMs: 3_600_000,
     writeTimerBug: false,
   });

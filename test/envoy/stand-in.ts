@@ -18,6 +18,7 @@ import type { HeaderList } from './header-mutation.ts';
 import { loadExtProcSettings, matchRoute } from './stand-in-config.ts';
 import type { ExtProcSettings, RouteMatch, SettingsOverrides } from './stand-in-config.ts';
 import { makeThrowawayCert } from './tls-cert.ts';
+import { WasmFilterChain, type WasmFilterOptions } from '../wasm-host/stand-in-wasm.ts';
 
 export interface StandInOptions {
   /** Bootstrap YAML (default envoy/portcullis.yaml). */
@@ -30,6 +31,8 @@ export interface StandInOptions {
   upstream: { url: string; ca?: string | Buffer };
   /** Test-only changes to the settings read from the YAML (e.g. short timeouts, gracefulClose: false). */
   overrides?: SettingsOverrides;
+  /** Run the proxy-wasm filter (test/wasm-host) before ext_proc, as envoy/portcullis.yaml does. */
+  wasm?: WasmFilterOptions;
 }
 
 export interface EnvoyStandIn {
@@ -39,6 +42,7 @@ export interface EnvoyStandIn {
   caPem: string;
   counters: Counters;
   settings: ExtProcSettings;
+  wasm?: WasmFilterChain;
   close(): Promise<void>;
 }
 
@@ -59,7 +63,17 @@ export async function startEnvoyStandIn(opts: StandInOptions): Promise<EnvoyStan
     ? new https.Agent({ keepAlive: true, ca: opts.upstream.ca })
     : new http.Agent({ keepAlive: true });
 
-  const ctx: StreamContext = { settings, counters, client, upstreamUrl, upstreamTls, agent, ca: opts.upstream.ca };
+  const wasm = opts.wasm ? await WasmFilterChain.start(opts.wasm) : undefined;
+  const ctx: StreamContext = {
+    settings,
+    counters,
+    client,
+    upstreamUrl,
+    upstreamTls,
+    agent,
+    ca: opts.upstream.ca,
+    wasm,
+  };
   const server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => handleRequest(ctx, req, res));
   // Upgraded sockets leave the HTTP server's bookkeeping: close() must end them itself.
   const upgraded = new Set<Socket>();
@@ -78,7 +92,9 @@ export async function startEnvoyStandIn(opts: StandInOptions): Promise<EnvoyStan
     caPem: cert.cert.toString(),
     counters,
     settings,
+    wasm,
     close: async () => {
+      wasm?.close();
       server.closeAllConnections();
       for (const s of upgraded) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -97,6 +113,7 @@ interface StreamContext {
   upstreamTls: boolean;
   agent: http.Agent;
   ca: string | Buffer | undefined;
+  wasm: WasmFilterChain | undefined;
 }
 
 // ------------------------------------------------------------------------------------------------ HCM behaviour
@@ -313,6 +330,12 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     },
   };
 
+  // The wasm filter comes first in the chain: a request it answers never reaches ext_proc.
+  const wasm = ctx.wasm?.requestHeaders(requestHeaders(req, false), requestEndsAtHeaders(req));
+  if (wasm?.reply) {
+    localReply(wasm.reply);
+    return;
+  }
   const flow: Record<Dir, FlowControl> = {
     request: { pause: () => reqGate.pause('filter'), resume: () => reqGate.resume('filter') },
     response: { pause: () => resGate.pause('filter'), resume: () => resGate.resume('filter') },
@@ -321,7 +344,10 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     settings,
     counters,
     client: ctx.client,
-    sinks: { request: requestSink, response: responseSink },
+    sinks: {
+      request: requestSink,
+      response: wasm ? ctx.wasm!.responseSink(wasm.stream, responseSink, localReply) : responseSink,
+    },
     flow,
     sendLocalReply: localReply,
     clearRouteCache: (h) => {
@@ -357,11 +383,12 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     clearTimeout(idleTimer);
     if (!res.writableFinished) upReq?.destroy();
     filter!.onDestroy();
+    wasm?.stream.finish();
   });
 
   const endsAtHeaders = requestEndsAtHeaders(req);
   touch();
-  filter.onHeaders('request', requestHeaders(req, false), endsAtHeaders);
+  filter.onHeaders('request', wasm?.headers ?? requestHeaders(req, false), endsAtHeaders);
   req.on('data', (c: Buffer) => {
     touch();
     if (!endsAtHeaders) filter!.onData('request', c, false);
@@ -514,6 +541,11 @@ function handleUpgrade(ctx: StreamContext, req: http.IncomingMessage, socket: So
   // Envoy sends an upgrade's headers with end_of_stream=false and then treats the upgraded bytes as body, so with
   // BUFFERED body modes a real Envoy holds the upgrade until the processor overrides the body modes to NONE. The
   // stand-in instead ends the request body at once (empty) and marks the 101 as end of stream, and splices raw.
-  filter.onHeaders('request', requestHeaders(req, true), false);
+  const wasm = ctx.wasm?.requestHeaders(requestHeaders(req, true), false);
+  if (wasm?.reply) {
+    localReply(wasm.reply);
+    return;
+  }
+  filter.onHeaders('request', wasm?.headers ?? requestHeaders(req, true), false);
   filter.onData('request', Buffer.alloc(0), true);
 }

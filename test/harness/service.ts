@@ -2,13 +2,14 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import type { Role } from '../../extproc/identity/principal.ts';
 import { Principals } from '../../extproc/identity/principals.ts';
 import { DEFAULT_CONFIG, loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
 import type { DataPathAdapter } from '../../extproc/streams/index.ts';
+import { createRedisClient, type RedisTarget } from '../../extproc/service/redis.ts';
 import { startService, type Service } from '../../extproc/service/service.ts';
+import type { RedisClient } from '../../extproc/common/redis-client.ts';
 
 export interface TestService extends Service {
   adminToken: string;
@@ -21,7 +22,9 @@ export interface TestService extends Service {
 }
 
 export async function startTestService(opts: {
-  redisUrl: string;
+  /** A single Redis server's URL, or the nodes of a Redis Cluster (`redis.cluster`). */
+  redisUrl?: string;
+  redisCluster?: string[];
   config?: Partial<ServiceConfig>;
   adapters?: DataPathAdapter[];
   env?: NodeJS.ProcessEnv;
@@ -30,7 +33,7 @@ export async function startTestService(opts: {
   const config = loadConfig({
     env: opts.env ?? {},
     overrides: {
-      redisUrl: opts.redisUrl,
+      redisUrl: opts.redisUrl ?? null,
       dataDir,
       grpc: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0, publicUrl: null },
@@ -38,6 +41,9 @@ export async function startTestService(opts: {
       log: { level: 'debug' },
       shutdownGraceMs: 3000,
       ...opts.config,
+      // Likewise wider Redis bounds than the defaults (a command's, an approval check's), unless the test is about them.
+      redis: { commandTimeout: '30s', ...opts.config?.redis, cluster: opts.redisCluster ?? null },
+      approvals: { ...DEFAULT_CONFIG.approvals, checkTimeout: '10s', ...opts.config?.approvals },
       // A loaded test machine (suites run two at a time, beside others) can stall Redis's appendfsync for seconds, and
       // fail-closed targets would refuse for it (recording.maxUnacknowledged, 2 s by default): tests that are not about
       // that bound get a wide one; those that are set it themselves.
@@ -61,7 +67,7 @@ export async function startTestService(opts: {
   const adminToken = service.adminTokenPath
     ? readFileSync(service.adminTokenPath, 'utf8').trim()
     : await withRedis(
-        opts.redisUrl,
+        opts.redisCluster ? { kind: 'cluster', nodes: opts.redisCluster } : { kind: 'server', url: service.redisUrl },
         async (r) => (await new Principals(r).create({ name: 'test-admin', roles: ['admin'] })).token,
       );
   const call: TestService['call'] = async (token, method, path, body) => {
@@ -99,8 +105,8 @@ export async function startTestService(opts: {
   };
 }
 
-async function withRedis<T>(url: string, use: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis(url);
+async function withRedis<T>(target: RedisTarget, use: (r: RedisClient) => Promise<T>): Promise<T> {
+  const r = createRedisClient(target, { commandTimeoutMs: 10_000 });
   try {
     return await use(r);
   } finally {

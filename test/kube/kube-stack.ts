@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
-import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
+import type { ServiceConfig } from '../../extproc/service/config.ts';
+import { REFUSALS_PATH, renderPluginConfiguration, SNAPSHOT_PATH } from '../../extproc/snapshot/index.ts';
+import { startEnvoyStandIn, type EnvoyStandIn, type StandInOptions } from '../envoy/stand-in.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
 import { kubectlEnv, type KubectlEnv } from '../kube-apiserver/kubectl.ts';
@@ -36,6 +38,12 @@ export interface KubeStackOptions {
   credential: 'static-token' | 'token-request';
   api?: Omit<KubeApiServerOptions, 'tls' | 'expectedToken' | 'tokenRequestToken'>;
   redis?: { appendonly?: boolean };
+  /** More service configuration (merged over the stack's). */
+  config?: Partial<ServiceConfig>;
+  /** Stand-in settings that differ from envoy/portcullis.yaml (e.g. a longer message timeout). */
+  envoy?: StandInOptions['overrides'];
+  /** Put the proxy-wasm filter before ext_proc, its snapshot refreshed from the service's admin API. */
+  wasm?: boolean;
 }
 
 export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack> {
@@ -53,7 +61,7 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
   const svc = await startTestService({
     redisUrl: redis.url,
     adapters: [kubeExtProcAdapter()],
-    config: { bootstrap: { policies: opts.policies, targets: [] } },
+    config: { bootstrap: { policies: opts.policies, targets: [] }, ...opts.config },
   });
   const admin = svc.adminToken;
   const put = await svc.call(admin, 'POST', '/v1/targets', {
@@ -78,10 +86,29 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
   await svc.core.targets.refresh();
   const issued = await svc.call(admin, 'POST', '/v1/tokens', { agent: opts.agent, targets: ['kube-dev'], ttl: '30m' });
   assert.equal(issued.status, 201, JSON.stringify(issued.body));
+  const wasmToken = opts.wasm ? (await svc.principal('envoy-wasm-filter', ['auditor'])).token : '';
   const envoy = await startEnvoyStandIn({
     processorAddress: `127.0.0.1:${svc.grpcPort}`,
     upstream: { url: api.url, ca: api.caPem },
+    ...(opts.envoy ? { overrides: opts.envoy } : {}),
+    ...(opts.wasm
+      ? {
+          wasm: {
+            pluginConfiguration: renderPluginConfiguration({
+              cluster: 'portcullis_admin',
+              authority: 'portcullis-admin',
+              path: SNAPSHOT_PATH,
+              token: { env: 'PORTCULLIS_WASM_REFRESH_TOKEN' },
+              periodMs: 1000,
+              report: { path: REFUSALS_PATH, target: 'kube-dev' },
+            }),
+            clusters: { portcullis_admin: svc.adminUrl },
+            environment: { PORTCULLIS_WASM_REFRESH_TOKEN: wasmToken },
+          },
+        }
+      : {}),
   });
+  await envoy.wasm?.refreshNow();
   const kubectl = kubectlEnv(envoy.url, envoy.caPem, issued.body.token);
   return {
     redis,

@@ -1,6 +1,6 @@
 /**
- * Issue 6, end to end: the real kubectl → the Envoy stand-in (TLS, HTTP ext_proc filter as envoy/portcullis.yaml
- * configures it) → the Portcullis service with the Kubernetes adapter → the kube-apiserver stand-in (TLS), with the
+ * Issue 6, end to end: the real kubectl → the Envoy stand-in (TLS, the proxy-wasm filter and the HTTP ext_proc filter
+ * as envoy/portcullis.yaml configures them) → the Portcullis service with the Kubernetes adapter → the kube-apiserver stand-in (TLS), with the
  * bundled policy examples/policies/kubernetes-guardrails.yaml and real Redis. Everything starts once per file.
  */
 import assert from 'node:assert/strict';
@@ -37,6 +37,8 @@ before(async () => {
     vaultToken: VAULT_TOKEN,
     credential: 'token-request',
     api: { logFollowLines: 12, logIntervalMs: 60 },
+    // The proxy-wasm filter before ext_proc, as envoy/portcullis.yaml chains them (docs/wasm-filter.md).
+    wasm: true,
   });
   ({ redis, api, svc, envoy, kubectl, agentToken, sessionId } = stack);
   approverToken = (await svc.principal('sre-approver', ['approver'], ['sre'])).token;
@@ -184,6 +186,7 @@ test('an expired agent token gets a 401 that says so', async () => {
 });
 
 test('the whole run is in the recording, and no secret value is anywhere in Redis', async () => {
+  await envoy.wasm?.host.settle(); // the filter's refusal reports (exec, namespace deletion) have been answered
   await svc.core.recorder.flush();
   const r = await svc.call(auditorToken, 'GET', `/v1/sessions/${sessionId}/events?limit=10000`);
   assert.equal(r.status, 200, JSON.stringify(r.body));

@@ -57,7 +57,7 @@ test('a large input streams through with values across pipe chunks', async () =>
   assert.equal(r.code, 0, r.stderr);
   assert.equal(
     r.stdout.toString(),
-    'user [REDACTED:EMAIL_ADDRESS] paid with [REDACTED:CREDIT_CARD] from 10.0.0.1\n'.repeat(20000),
+    'user [REDACTED:EMAIL_ADDRESS] paid with [REDACTED:CREDIT_CARD] from [REDACTED:IP_ADDRESS]\n'.repeat(20000),
   );
 });
 
@@ -96,4 +96,22 @@ test('unknown entity or flag: exit 2 with a message', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /unknown entity "CARD"/);
   assert.equal((await mask(['--strategy'], '')).code, 2);
+});
+
+test('--explain lists each finding (entity, input offsets, what it passed) on stderr, never the value', async () => {
+  const input = 'card 4111 1111 1111 1111 and mail bob@example.com\npassword=hunter2 from 10.0.0.1\n';
+  const r = await mask(['--explain'], input);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.deepEqual(
+    lines.map((l) => l.split('\t').slice(0, 2).join(' ')),
+    ['CREDIT_CARD 5-24', 'EMAIL_ADDRESS 34-49', 'PASSWORD 59-66', 'IP_ADDRESS 72-80'],
+  );
+  for (const l of lines) {
+    const [entity, offsets, validation] = l.split('\t');
+    const [start, end] = offsets.split('-').map(Number);
+    assert.ok(validation.length > 10, l);
+    assert.ok(!r.stderr.includes(input.slice(start, end)), `${entity} value leaked`);
+  }
+  assert.match(lines[0], /Luhn/);
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  BUILTIN_ENTITIES,
   columnMatcher,
   compileMaskingRules,
   MaskingRulesError,
@@ -51,7 +52,7 @@ test('every problem is reported with the rule index and the field', () => {
     '1 extra: unknown field',
     '1 strategy: must be one of redact, mask, partial, hash',
     '1 keep: must be an integer from 0 to 64',
-    '1 entities[1]: unknown entity "CARD" (known: CREDIT_CARD, US_SSN, EMAIL_ADDRESS, PHONE_NUMBER, IBAN_CODE, JWT, AWS_ACCESS_KEY, PRIVATE_KEY, BEARER_TOKEN, PASSWORD)',
+    `1 entities[1]: unknown entity "CARD" (known: ${BUILTIN_ENTITIES.join(', ')})`,
     '2 detectors[1].name: must be UPPER_SNAKE_CASE (A–Z, 0–9, _; at most 48)',
     '2 detectors[1].words: must be a non-empty list',
     "2 detectors[3].kind: must be 'regex' or 'words'",

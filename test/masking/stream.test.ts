@@ -5,6 +5,8 @@ import { JWT_HS256 } from './corpus.ts';
 import { ALL, engine, plan, streamPieces } from './engine.ts';
 
 const CARRY_CAP = 8192;
+/** A PEM private key longer than the carry cap (masked across chunks by continuation). */
+const PEM_LONG = `-----BEGIN PRIVATE KEY-----\n${Array.from({ length: 300 }, (_, i) => `LINE${i}ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789`).join('\n')}\n-----END PRIVATE KEY-----`;
 
 function everyN(length: number, n: number): number[] {
   const cuts: number[] = [];
@@ -148,6 +150,21 @@ test('random mixes of values and near-misses: streamed in random pieces = masked
     '12',
     '+',
     'Bearer ',
+    '10.0.0.1',
+    '2001:db8::1',
+    'postgres://u:pw@db/x',
+    '1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2',
+    'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq',
+    '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',
+    'glpat-9eX2kLmN4pQrS7tUvWx1',
+    'sk_live_4eC39HqLyjWDarjtT1zdp7dc',
+    'routing 011000015',
+    'passport: 912803456',
+    '943 476 5919',
+    'AB123456C',
+    'aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    '912-70-1234',
+    '07700 900123',
   ];
   const r = rng(42);
   for (const strategy of ['redact', 'partial', 'hash'] as const) {
@@ -197,4 +214,29 @@ test('custom regex offsets are byte offsets even around multi-byte characters', 
 test('a plan with nothing to detect passes streams through unchanged', () => {
   const s = engine.createStream(builtinPlan([]));
   assert.equal(Buffer.from(s.push(Buffer.from('4111111111111111'))).toString(), '4111111111111111');
+});
+
+test('explain: detections carry input offsets, the same however the input is split', () => {
+  const text = Buffer.from(
+    `x ${'a'.repeat(100)} 078-05-1120 and ${'b'.repeat(9000)} bob@example.com\n${PEM_LONG}\nend`,
+  );
+  const whole = engine.createStream(ALL, { explain: true });
+  whole.push(text);
+  whole.end();
+  const want = whole.detections();
+  assert.deepEqual(
+    want.map((d) => [d.entity, text.subarray(d.start, d.end).toString().slice(0, 11)]),
+    [
+      ['US_SSN', '078-05-1120'],
+      ['EMAIL_ADDRESS', 'bob@example'],
+      ['PRIVATE_KEY', '-----BEGIN '],
+    ],
+  );
+  assert.equal(want[2].end, text.length - 4);
+  for (const size of [1, 7, 64, 4096]) {
+    const s = engine.createStream(ALL, { explain: true });
+    for (let k = 0; k < text.length; k += size) s.push(text.subarray(k, k + size));
+    s.end();
+    assert.deepEqual(s.detections(), want, `pieces of ${size}`);
+  }
 });

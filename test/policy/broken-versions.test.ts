@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { EMPTY_K8S, type K8sContext } from '../../extproc/policy/context.ts';
-import { compileVersions, type PolicyVersion } from '../../extproc/policy/store.ts';
+import { compileVersions, POLICY_PREFIX, type PolicyVersion } from '../../extproc/policy/store.ts';
 import { Spine, type Action, type Outcome } from '../../extproc/spine/index.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
@@ -42,11 +42,11 @@ const dir = mkdtempSync(join(tmpdir(), 'portcullis-broken-'));
 
 /** Appends a version to the store's keys directly, as a buggy writer or an older replica might. */
 async function writeRaw(r: Redis, name: string, source: string): Promise<number> {
-  const version = (await r.llen(`portcullis:policy:${name}:versions`)) + 1;
+  const version = (await r.llen(`${POLICY_PREFIX}${name}:versions`)) + 1;
   const entry = { name, version, author: 'raw', time: new Date().toISOString(), deleted: false, source };
-  await r.rpush(`portcullis:policy:${name}:versions`, JSON.stringify(entry));
-  await r.set(`portcullis:policy:${name}:current`, String(version));
-  await r.sadd('portcullis:policy:names', name);
+  await r.rpush(`${POLICY_PREFIX}${name}:versions`, JSON.stringify(entry));
+  await r.set(`${POLICY_PREFIX}${name}:current`, String(version));
+  await r.sadd(`${POLICY_PREFIX}names`, name);
   return version;
 }
 

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { PolicyLoadError } from '../../extproc/policy/load.ts';
 import { PolicySet } from '../../extproc/policy/policy-set.ts';
-import { PolicyStore } from '../../extproc/policy/store.ts';
+import { POLICY_PREFIX, PolicyStore } from '../../extproc/policy/store.ts';
 import { waitFor } from '../harness/ports.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 
@@ -94,7 +94,7 @@ test('a bad stored version and a Redis outage both leave the last good policies 
   await waitFor(() => set.current().find((p) => p.doc.name === 'keep'), 1000, 'first version');
   // Bypass validation as a buggy writer (or an older replica) might, and announce it.
   await redisClient.rpush(
-    'portcullis:policy:keep:versions',
+    `${POLICY_PREFIX}keep:versions`,
     JSON.stringify({
       name: 'keep',
       version: 2,
@@ -104,7 +104,7 @@ test('a bad stored version and a Redis outage both leave the last good policies 
       source: 'name: keep\nrules: nope',
     }),
   );
-  await redisClient.set('portcullis:policy:keep:current', '2');
+  await redisClient.set(`${POLICY_PREFIX}keep:current`, '2');
   await set.reload();
   assert.equal(set.current().find((p) => p.doc.name === 'keep')?.version, good.version);
   await redis.stop();

@@ -64,7 +64,27 @@ test('bad values stop the start with a message that names them', () => {
       /PORTCULLIS_ADMIN_PORT must be a port number, got "eighty"/,
     ],
     [() => loadConfig({ env: { REDIS_URL: 'localhost:6379' } }), /\/redisUrl must match pattern/],
+    [
+      () => loadConfig({ env: { REDIS_URL: 'redis://10.0.0.1:6379', REDIS_CLUSTER: '10.0.0.2:7000' } }),
+      /either redisUrl \(REDIS_URL\) or redis.cluster \(REDIS_CLUSTER\), not both/,
+    ],
+    [() => loadConfig({ env: { REDIS_CLUSTER: 'redis://10.0.0.2:7000' } }), /\/redis\/cluster\/0 must match pattern/],
+    [
+      () => loadConfig({ file: file('timeout.yaml', 'redis: { commandTimeout: 10ms }\n'), env: {} }),
+      /redis.commandTimeout must be at least 100ms/,
+    ],
   ];
   for (const [run, message] of cases)
     assert.throws(run, (err: unknown) => err instanceof ConfigError && message.test(err.message));
+});
+
+test('a Redis Cluster is named by some of its nodes, in the file or REDIS_CLUSTER', () => {
+  const fromEnv = loadConfig({ env: { REDIS_CLUSTER: '10.0.0.2:7000, 10.0.0.3:7000' } });
+  assert.deepEqual(fromEnv.redis, { cluster: ['10.0.0.2:7000', '10.0.0.3:7000'], commandTimeout: '2s' });
+  assert.equal(fromEnv.redisUrl, null);
+  const fromFile = loadConfig({
+    file: file('cluster.yaml', 'redis:\n  cluster: [redis-0.redis:6379]\n  commandTimeout: 500ms\n'),
+    env: {},
+  });
+  assert.deepEqual(fromFile.redis, { cluster: ['redis-0.redis:6379'], commandTimeout: '500ms' });
 });

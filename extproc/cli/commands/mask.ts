@@ -1,6 +1,7 @@
 /**
- * `portcullis mask [--entities LIST] [--strategy S] [--keep N] [--policy FILE] [--protocol P] [--stats]`:
- * masks stdin to stdout through the streaming engine. Without --entities every built-in entity is detected.
+ * `portcullis mask [--entities LIST] [--strategy S] [--keep N] [--policy FILE] [--protocol P] [--stats] [--explain]`:
+ * masks stdin to stdout through the streaming engine. --explain lists each value found on stderr (entity, byte
+ * offsets in the input, what it passed), never the value. Without --entities every built-in entity is detected.
  * --policy takes the `masking:` rules of a policy file (YAML or JSON). The hash key comes from
  * PORTCULLIS_MASK_HASH_KEY (otherwise a random key: hashes are then stable only within one run).
  */
@@ -19,14 +20,14 @@ import {
 import { parseFlags } from '../admin-client.ts';
 import type { CliCommand, CliIO } from '../types.ts';
 
-const USAGE = `usage: portcullis mask [--entities LIST] [--strategy ${STRATEGIES.join('|')}] [--keep N] [--policy FILE] [--protocol kubernetes|postgres|ssh] [--stats]
+const USAGE = `usage: portcullis mask [--entities LIST] [--strategy ${STRATEGIES.join('|')}] [--keep N] [--policy FILE] [--protocol kubernetes|postgres|ssh] [--stats] [--explain]
   entities: ${BUILTIN_ENTITIES.join(',')} (default: all)
 `;
 
 export const maskCommand: CliCommand = async (argv, io) => {
   let flags: Record<string, string>;
   try {
-    const parsed = parseFlags(argv, ['stats', 'help']);
+    const parsed = parseFlags(argv, ['stats', 'explain', 'help']);
     flags = parsed.flags;
     if (parsed.positional.length > 0) throw new Error(`unexpected argument ${parsed.positional[0]}`);
   } catch (err) {
@@ -54,11 +55,12 @@ export const maskCommand: CliCommand = async (argv, io) => {
   }
   const key = io.env.PORTCULLIS_MASK_HASH_KEY;
   const engine = await loadMaskingEngine(key ? { hashKey: Buffer.from(key, 'utf8') } : {});
-  const stream = engine.createStream(plan);
+  const stream = engine.createStream(plan, { explain: flags.explain !== undefined });
   for await (const chunk of io.stdin) {
     await write(io, stream.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)));
   }
   await write(io, stream.end());
+  for (const d of stream.detections()) io.stderr.write(`${d.entity}\t${d.start}-${d.end}\t${d.validation}\n`);
   if (flags.stats) {
     for (const f of stream.findings()) io.stderr.write(`${f.entity}\t${f.count}\n`);
   }

@@ -9,6 +9,8 @@ import { decide } from '../../policy/evaluate.ts';
 import { loadPolicy, PolicyLoadError, type CompiledPolicy } from '../../policy/load.ts';
 import { classifyK8sSample } from '../../kube/index.ts';
 import { contextFromSample, SampleRequestError, type SampleRequest } from '../../policy/sample-request.ts';
+import { checkMasking, type MaskingExpectation } from '../../policy/masking-test.ts';
+import { loadMaskingEngine, type MaskingEngine } from '../../masking/index.ts';
 import { POLICY_SCHEMA } from '../../policy/schema.ts';
 import type { RuleAction } from '../../policy/types.ts';
 import { adminClient, parseFlags, withAdminErrors } from '../admin-client.ts';
@@ -60,11 +62,16 @@ function readSample(file: string): SampleRequest {
 interface TestCase {
   name: string;
   request: SampleRequest;
-  expect: { action: RuleAction; rule?: string; policy?: string };
+  /** The decision expected; a case may instead (or also) only assert masking. */
+  expect?: { action: RuleAction; rule?: string; policy?: string };
+  mask?: MaskingExpectation[];
 }
 
-/** Policy tests, like `opa test`: files named *_test.yaml hold `cases:` with a request and the expected decision. */
-function runTests(dir: string, io: CliIO): number {
+/**
+ * Policy tests, like `opa test`: files named *_test.yaml hold `cases:` with a request and the expected decision
+ * and/or masking expectations (`mask:`, see extproc/policy/masking-test.ts).
+ */
+async function runTests(dir: string, io: CliIO): Promise<number> {
   const all = walk(dir);
   const policyFiles = all.filter((f) => /\.(ya?ml|json)$/.test(f) && !/_test\.ya?ml$/.test(f));
   const testFiles = all.filter((f) => /_test\.ya?ml$/.test(f));
@@ -80,17 +87,25 @@ function runTests(dir: string, io: CliIO): number {
   }
   let passed = 0;
   let failed = 0;
+  let engine: MaskingEngine | undefined;
   for (const file of testFiles) {
     const doc = parseYaml(readFileSync(file, 'utf8')) as { cases?: TestCase[] };
     for (const c of doc.cases ?? []) {
       const { ctx, defaultAction } = contextFromSample(c.request, classifyK8sSample);
       const d = decide(policies, ctx, defaultAction);
       const problems: string[] = [];
-      if (d.action !== c.expect.action) problems.push(`action ${d.action}, expected ${c.expect.action}`);
-      if (c.expect.rule !== undefined && d.rule !== c.expect.rule)
-        problems.push(`rule ${d.rule}, expected ${c.expect.rule}`);
-      if (c.expect.policy !== undefined && d.policy !== c.expect.policy)
-        problems.push(`policy ${d.policy}, expected ${c.expect.policy}`);
+      if (c.expect) {
+        if (d.action !== c.expect.action) problems.push(`action ${d.action}, expected ${c.expect.action}`);
+        if (c.expect.rule !== undefined && d.rule !== c.expect.rule)
+          problems.push(`rule ${d.rule}, expected ${c.expect.rule}`);
+        if (c.expect.policy !== undefined && d.policy !== c.expect.policy)
+          problems.push(`policy ${d.policy}, expected ${c.expect.policy}`);
+      }
+      if (c.mask) {
+        engine ??= await loadMaskingEngine();
+        problems.push(...checkMasking(engine, policies, ctx, c.mask));
+      }
+      if (!c.expect && !c.mask) problems.push('the case has neither expect nor mask');
       const where = `${relative(process.cwd(), file)}: ${c.name}`;
       if (problems.length) {
         failed++;

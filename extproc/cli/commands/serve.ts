@@ -1,7 +1,7 @@
 /** `portcullis serve [--config FILE]`: runs the service until SIGTERM/SIGINT, then drains and exits. */
 import { ConfigError, loadConfig } from '../../service/config.ts';
 import { MissingRedisError } from '../../service/local-redis.ts';
-import { DATA_PATH_ADAPTERS } from '../../service/adapters.ts';
+import { dataPathAdapters } from '../../service/adapters.ts';
 import { type Service, startService } from '../../service/service.ts';
 import { parseFlags } from '../admin-client.ts';
 import type { CliCommand } from '../types.ts';
@@ -11,7 +11,7 @@ export const serveCommand: CliCommand = async (argv, io) => {
   let service: Service;
   try {
     const config = loadConfig({ ...(flags.config ? { file: flags.config } : {}), env: io.env });
-    service = await startService(config, { adapters: DATA_PATH_ADAPTERS });
+    service = await startService(config, { adapters: dataPathAdapters(config) });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof MissingRedisError) {
       io.stderr.write(`portcullis: ${err.message}\n`);

@@ -12,7 +12,7 @@ export const C_LOCAL: u8 = 8;
 export const C_B64URL: u8 = 16;
 /** Characters of a bearer token (RFC 6750 b64token). */
 export const C_TOKEN: u8 = 32;
-/** Bytes at which some detector may start: the scanner's prefilter. */
+/** Punctuation at which some detector may start (letters and digits start detectors at word starts). */
 export const C_TRIGGER: u8 = 64;
 export const C_SPACE: u8 = 128;
 
@@ -29,19 +29,93 @@ function setClassOf(chars: string, bits: u8): void {
 }
 
 // Filled once at instantiation; the start function only touches the module's own memory (no host calls).
-setClass(0x30, 0x39, C_DIGIT | C_LOCAL | C_B64URL | C_TOKEN | C_TRIGGER);
-setClass(0x41, 0x5a, C_UPPER | C_LOCAL | C_B64URL | C_TOKEN | C_TRIGGER);
+setClass(0x30, 0x39, C_DIGIT | C_LOCAL | C_B64URL | C_TOKEN);
+setClass(0x41, 0x5a, C_UPPER | C_LOCAL | C_B64URL | C_TOKEN);
 setClass(0x61, 0x7a, C_LOWER | C_LOCAL | C_B64URL | C_TOKEN);
 setClassOf("!#$%&'*+/=?^_`{|}~-.", C_LOCAL);
 setClassOf("-_", C_B64URL);
 setClassOf("-._~+/=", C_TOKEN);
-setClassOf("abep+(@-", C_TRIGGER);
+setClassOf("+(@-:=", C_TRIGGER);
 setClassOf(" \t\r\n", C_SPACE);
+
+/**
+ * The word-start prefilter: bit (first byte | second byte << 8) is set when a detector may start with those two
+ * bytes at the start of a word. Most words of prose, logs and code miss it and are skipped whole.
+ */
+const START: usize = memory.data(8192);
+
+function markStart(a: u32, b: u32): void {
+  const v = (a & 0xff) | ((b & 0xff) << 8);
+  store<u8>(START + <usize>(v >> 3), <u8>(<u32>load<u8>(START + <usize>(v >> 3)) | (<u32>1 << (v & 7))));
+}
+/** Both letters of a case-insensitive keyword's start, in every case combination. */
+function markKeyword(a: u32, b: u32): void {
+  markStart(a, b);
+  markStart(a - 0x20, b);
+  markStart(a, b - 0x20);
+  markStart(a - 0x20, b - 0x20);
+}
+function markExact(two: string): void {
+  markStart(<u32>two.charCodeAt(0), <u32>two.charCodeAt(1));
+}
+
+// Digits: a longer number, a group and its separator, or a crypto address (1…, 3…, 0x…); a lone digit before
+// anything else starts nothing. Two upper-case letters: IBAN and NINO prefixes, AKIA/ASIA, keywords in capitals.
+for (let a: u32 = 0x30; a <= 0x39; a++) {
+  for (let b: u32 = 0; b < 256; b++) {
+    const letterOrDigit = b - 0x30 < 10 || (b | 0x20) - 0x61 < 26;
+    // '@' is also the scanner's sentinel: a digit at the end of the data is tried (it may wait for more).
+    if (b - 0x30 < 10 || b == 0x20 || b == 0x2d || b == 0x2e || b == 0x40 || (letterOrDigit && (a == 0x31 || a == 0x33)) ||
+      (a == 0x30 && (b | 0x20) == 0x78)) markStart(a, b);
+  }
+}
+for (let a: u32 = 0x41; a <= 0x5a; a++) for (let b: u32 = 0x41; b <= 0x5a; b++) markStart(a, b);
+markKeyword(0x61, 0x75); // authorization
+markKeyword(0x62, 0x65); // bearer
+markKeyword(0x70, 0x61); // password, passwd, passphrase, pass, passport
+markKeyword(0x70, 0x77); // pwd
+markKeyword(0x72, 0x6f); // routing
+markKeyword(0x61, 0x62); // aba
+markKeyword(0x72, 0x74); // rtn
+markKeyword(0x62, 0x63); // bc1… (bech32)
+markExact("ey"); // JWT
+markExact("gh"); // ghp_ gho_ ghu_ ghs_ ghr_
+markExact("gi"); // github_pat_
+markExact("gl"); // glpat- and other GitLab tokens
+markExact("xo"); // xoxb- …
+markExact("xa"); // xapp-
+markExact("sk"); // sk_live_, sk-…
+markExact("rk"); // rk_live_
+markExact("wh"); // whsec_
+
+/** 1 when a detector may start a word with the two bytes of `pair` (first byte in the low 8 bits), else 0. */
+// @ts-ignore: decorator
+@inline function startBit(pair: u32): u32 {
+  return (<u32>load<u8>(START + <usize>(pair >> 3)) >> (pair & 7)) & 1;
+}
+
+/**
+ * The scanner's hot-loop table, one byte per pair of bytes (a = first, b = next; index a | b << 8): STOP_ALWAYS when
+ * a is trigger punctuation, STOP_AT_WORD_START when a word starting with a, b may hold a value, IS_WORD when a is a
+ * letter or digit (so the loop knows, at the next byte, whether that one starts a word).
+ */
+export const PAIR: usize = memory.data(65536);
+export const STOP_AT_WORD_START: u32 = 1;
+export const STOP_ALWAYS: u32 = 2;
+export const IS_WORD: u32 = 4;
 
 // @ts-ignore: decorator
 @inline export function cls(c: u32): u8 {
   return load<u8>(CLASS + <usize>(c & 0xff));
 }
+for (let v: u32 = 0; v < 65536; v++) {
+  const a = v & 0xff;
+  let bits: u32 = startBit(v);
+  if ((cls(a) & C_TRIGGER) != 0) bits |= STOP_ALWAYS;
+  if ((cls(a) & C_ALNUM) != 0) bits |= IS_WORD;
+  store<u8>(PAIR + <usize>v, <u8>bits);
+}
+
 // @ts-ignore: decorator
 @inline export function byteAt(p: usize, i: i32): u32 {
   return <u32>load<u8>(p + <usize>i);
@@ -49,6 +123,11 @@ setClassOf(" \t\r\n", C_SPACE);
 // @ts-ignore: decorator
 @inline export function isDigit(c: u32): bool {
   return c - 0x30 < 10;
+}
+/** 1 for a letter or digit, else 0 (for branch-free tests). */
+// @ts-ignore: decorator
+@inline export function isAlnumBit(c: u32): u32 {
+  return <u32>((cls(c) & C_ALNUM) != 0);
 }
 // @ts-ignore: decorator
 @inline export function isAlnum(c: u32): bool {
@@ -80,6 +159,11 @@ export function keywordAt(p: usize, len: i32, i: i32, kw: string, final: bool): 
   return MATCH;
 }
 
-/** Scratch area for detectors (digits of a card, compacted IBAN, decoded JWT header). */
+// @ts-ignore: decorator
+@inline export function isHex(c: u32): bool {
+  return c - 0x30 < 10 || (c | 0x20) - 0x61 < 6;
+}
+
+/** Scratch area for detectors (digits of a card, compacted IBAN, decoded JWT header, decoded addresses). */
 export const SCRATCH: usize = memory.data(1024);
 export const SCRATCH_SIZE: i32 = 1024;

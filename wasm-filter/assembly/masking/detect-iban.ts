@@ -1,13 +1,14 @@
 // IBAN_CODE: country code with its registered length, two check digits, the BBAN in upper case (optionally in
-// groups of four separated by single spaces), and the ISO 13616 mod-97 check.
+// groups of four separated by single spaces or dashes), and the ISO 13616 mod-97 check.
 import { byteAt, C_DIGIT, C_UPPER, cls, isAlnum, isDigit, MATCH, NEED, NONE, SCRATCH } from "./bytes";
 import { IBAN_CODE } from "./entities";
 import { found } from "./found";
 
-// IBAN lengths by country (SWIFT IBAN registry), indexed by (first letter - 'A') * 26 + (second letter - 'A').
+// IBAN lengths by country: every entry of the SWIFT IBAN registry (ISO 13616), including the territories it lists
+// under their own codes (AX with Finland's length; BL GF GP MF MQ NC PF PM RE TF WF YT with France's), indexed by (first letter - 'A') * 26 + (second letter - 'A').
 const LENGTHS: usize = memory.data(676);
 // One literal (not a concatenation): building strings would need the runtime allocator, which can abort.
-const REGISTRY = "AD24AE23AL28AT20AZ28BA20BE16BG22BH22BI27BR29BY28CH21CR22CY28CZ24DE22DJ27DK18DO28EE20EG29ES24FI18FK18FO18FR27GB22GE22GI23GL18GR27GT28HN28HR21HU28IE22IL23IQ23IS26IT27JO30KW30KZ20LB28LC32LI21LT20LU20LV21LY25MC27MD24ME22MK19MN20MR27MT31MU30NI28NL18NO15OM23PK24PL28PS29PT25QA29RO24RS22RU33SA24SC31SD18SE24SI19SK24SM27SO23ST25SV28TL23TN24TR26UA29VA22VG24XK20YE30";
+const REGISTRY = "AD24AE23AL28AT20AX18AZ28BA20BE16BG22BH22BI27BL27BR29BY28CH21CR22CY28CZ24DE22DJ27DK18DO28EE20EG29ES24FI18FK18FO18FR27GB22GE22GF27GI23GL18GP27GR27GT28HN28HR21HU28IE22IL23IQ23IS26IT27JO30KW30KZ20LB28LC32LI21LT20LU20LV21LY25MC27MD24ME22MF27MK19MN20MQ27MR27MT31MU30NC27NI28NL18NO15OM23PF27PK24PL28PM27PS29PT25QA29RE27RO24RS22RU33SA24SC31SD18SE24SI19SK24SM27SO23ST25SV28TF27TL23TN24TR26UA29VA22VG24WF27XK20YE30YT27";
 for (let k = 0; k + 3 < REGISTRY.length; k += 4) {
   const a = <i32>REGISTRY.charCodeAt(k) - 0x41;
   const b = <i32>REGISTRY.charCodeAt(k + 1) - 0x41;
@@ -26,6 +27,7 @@ export function detectIban(p: usize, len: i32, i: i32, final: bool): i32 {
   if (!isDigit(byteAt(p, i + 2)) || !isDigit(byteAt(p, i + 3))) return NONE;
   let n = 0;
   let j = i;
+  let sep: u32 = 0;
   while (n < want) {
     if (j >= len) return final ? NONE : NEED;
     const c = byteAt(p, j);
@@ -35,8 +37,9 @@ export function detectIban(p: usize, len: i32, i: i32, final: bool): i32 {
       j++;
       continue;
     }
-    // One space may follow each complete group of four.
-    if (c == 0x20 && n > 0 && (n & 3) == 0 && byteAt(p, j - 1) != 0x20) {
+    // One separator (a space or a dash, the same throughout) may follow each complete group of four.
+    if ((c == 0x20 || c == 0x2d) && (sep == 0 || sep == c) && n > 0 && (n & 3) == 0 && byteAt(p, j - 1) != c) {
+      sep = c;
       j++;
       continue;
     }

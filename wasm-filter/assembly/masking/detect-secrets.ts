@@ -5,8 +5,8 @@ import {
   byteAt, C_ALNUM, C_B64URL, C_DIGIT, C_SPACE, C_TOKEN, C_UPPER, cls, isAlnum, keywordAt, MATCH, NEED, NONE, SCRATCH,
   SCRATCH_SIZE,
 } from "./bytes";
-import { AWS_ACCESS_KEY, BEARER_TOKEN, JWT, PASSWORD, PRIVATE_KEY } from "./entities";
-import { CONT_NONE, CONT_PEM, CONT_RUN, continues, found } from "./found";
+import { AWS_ACCESS_KEY, AWS_SECRET_KEY, BEARER_TOKEN, JWT, PASSWORD, PRIVATE_KEY } from "./entities";
+import { CONT_NONE, CONT_PEM, CONT_RUN, continues, found, keepFrom } from "./found";
 
 function needValue(start: i32, len: i32, entity: i32, kind: i32, runClass: u8): i32 {
   found(start, len, entity);
@@ -212,8 +212,8 @@ export function detectAuthorization(p: usize, len: i32, i: i32, final: bool): i3
     found(s2, k, BEARER_TOKEN);
     return MATCH;
   }
-  // No known scheme: the value itself is the credential, if it looks like one (see detectBearer).
-  if (!tokenLike(p, s1, j)) return NONE;
+  // No known scheme: the value itself is the credential, if it looks like one (see detectBearer) and is not code.
+  if (!tokenLike(p, s1, j) || (valueQuote == 0 && codeValue(p, len, s1, j))) return NONE;
   found(s1, j, BEARER_TOKEN);
   return MATCH;
 }
@@ -230,15 +230,16 @@ function isScheme(p: usize, len: i32, s: i32, e: i32): bool {
   return false;
 }
 
-/** At least 16 token characters, or at least 8 with a digit or a token symbol. */
+/**
+ * At least 16 token characters, or at least 8 with a digit; a dot at the end is the sentence's ("the bearer
+ * rollback.") and does not count.
+ */
 function tokenLike(p: usize, s: i32, e: i32): bool {
+  while (e > s && byteAt(p, e - 1) == 0x2e) e--;
   const n = e - s;
   if (n >= 16) return true;
   if (n < 8) return false;
-  for (let k = s; k < e; k++) {
-    const c = cls(byteAt(p, k));
-    if ((c & C_ALNUM) == 0 || (c & C_DIGIT) != 0) return true;
-  }
+  for (let k = s; k < e; k++) if ((cls(byteAt(p, k)) & C_DIGIT) != 0) return true;
   return false;
 }
 
@@ -260,6 +261,7 @@ function skipSeparator(p: usize, len: i32, from: i32): i32 {
   if (sep != 0x3a && sep != 0x3d) return -1;
   j++;
   if (j < len && byteAt(p, j) == 0x3d) return -1; // "==": a comparison, not an assignment
+  if (sep == 0x3a && j < len && byteAt(p, j) == 0x3a) return -1; // "::": a C++ or Rust path, not a value
   while (j < len && (byteAt(p, j) == 0x20 || byteAt(p, j) == 0x09)) j++;
   if (j >= len) return -2;
   valueQuote = 0;
@@ -351,12 +353,113 @@ export function detectPassword(p: usize, len: i32, i: i32, final: bool): i32 {
     if (e >= len && !final) return needValue(v, len, PASSWORD, CONT_RUN, C_TOKEN);
   }
   if (e == v) return NONE;
-  if (e - v == 4 && keywordAt(p, len, v, "null", true) == MATCH) return NONE;
+  if (q == 0 && codeValue(p, len, v, e)) return NONE;
   found(v, e, PASSWORD);
   return MATCH;
+}
+
+/**
+ * An unquoted value that is code, not a secret: a null or boolean literal, `await`/`new` (the value is an
+ * expression), a type name (`password: string`), a member of self/this, or a query placeholder (`$1`, `?`, `%s`,
+ * `:name`).
+ */
+function codeValue(p: usize, len: i32, v: i32, e: i32): bool {
+  const n = e - v;
+  const c = byteAt(p, v);
+  if (c == 0x3f || c == 0x25 || c == 0x3a || (c == 0x24 && n > 1 && byteAt(p, v + 1) - 0x30 < 10)) return true;
+  if (n > 5 && (keywordAt(p, len, v, "self.", true) == MATCH || keywordAt(p, len, v, "this.", true) == MATCH)) {
+    return true;
+  }
+  return isWord(p, len, v, n, "null") || isWord(p, len, v, n, "none") || isWord(p, len, v, n, "nil") ||
+    isWord(p, len, v, n, "true") || isWord(p, len, v, n, "false") || isWord(p, len, v, n, "undefined") ||
+    isWord(p, len, v, n, "await") || isWord(p, len, v, n, "new") || isWord(p, len, v, n, "string") ||
+    isWord(p, len, v, n, "str") || isWord(p, len, v, n, "number") || isWord(p, len, v, n, "int") ||
+    isWord(p, len, v, n, "bool") || isWord(p, len, v, n, "boolean") || isWord(p, len, v, n, "bytes") ||
+    isWord(p, len, v, n, "any") || isWord(p, len, v, n, "unknown") || isWord(p, len, v, n, "object");
+}
+
+function isWord(p: usize, len: i32, v: i32, n: i32, word: string): bool {
+  return n == word.length && keywordAt(p, len, v, word, true) == MATCH;
 }
 
 function isDelimiter(c: u32): bool {
   return (cls(c) & C_SPACE) != 0 || c == 0x2c || c == 0x3b || c == 0x26 || c == 0x22 || c == 0x27 || c == 0x7d ||
     c == 0x29 || c == 0x5d || c == 0x3c || c == 0x3e || c == 0x5c;
+}
+
+// ---------------------------------------------------------------- keys read back from ':' or '='
+
+/**
+ * At a ':' or '=' (i): reads the key before it (blanks, a closing quote or `\"`, then up to 64 key characters) and
+ * reports what that key names: a password whose name starts inside the key (`PGPASSWORD`, `userPassword`; keys that
+ * start with it were tried at their word start), or an AWS secret access key.
+ */
+export function detectAfterKey(
+  p: usize, len: i32, i: i32, floor: i32, password: bool, awsSecret: bool, final: bool,
+): i32 {
+  // Never into bytes already masked (floor): a stream may have sent them, and both must decide alike.
+  let k = i;
+  while (k > floor && i - k < 4 && (byteAt(p, k - 1) == 0x20 || byteAt(p, k - 1) == 0x09)) k--;
+  if (k > floor && (byteAt(p, k - 1) == 0x22 || byteAt(p, k - 1) == 0x27)) k--;
+  if (k > floor && byteAt(p, k - 1) == 0x5c) k--;
+  const ke = k;
+  while (k > floor && ke - k < 64 && isKeyByte(byteAt(p, k - 1))) k--;
+  const ks = k;
+  if (ks == ke) return NONE;
+  // Most keys (`"id"`, `ts`, `12:30`) hold neither a 'p' nor an 's' and are dismissed here.
+  let ps = false;
+  for (let q = ks; q < ke && !ps; q++) {
+    const c = byteAt(p, q) | 0x20;
+    ps = c == 0x70 || c == 0x73;
+  }
+  if (!ps) return NONE;
+  if (password) {
+    // From ks: at the start of the data the key may continue a word of the previous chunk (lookbehind).
+    for (let q = ks; q < ke; q++) {
+      const c = byteAt(p, q) | 0x20;
+      if (c != 0x70 || !isAlnum(byteAt(p, q - 1))) continue;
+      const r = detectPassword(p, len, q, final);
+      if (r == MATCH) return r;
+      if (r == NEED) {
+        keepFrom(q);
+        return r;
+      }
+    }
+  }
+  if (awsSecret && keyHas(p, len, ks, ke, "secret") && (keyHas(p, len, ks, ke, "access") || keyHas(p, len, ks, ke, "aws"))) {
+    keepFrom(ks);
+    return awsSecretValue(p, len, ke, final);
+  }
+  return NONE;
+}
+
+/** Whether key bytes p[s, e) name a password or a secret (what detectAfterKey looks for). */
+export function namesSecret(p: usize, len: i32, s: i32, e: i32): bool {
+  return keyHas(p, len, s, e, "pass") || keyHas(p, len, s, e, "pwd") || keyHas(p, len, s, e, "secret");
+}
+
+export function isKeyByte(c: u32): bool {
+  return (cls(c) & C_ALNUM) != 0 || c == 0x5f || c == 0x2d || c == 0x2e;
+}
+
+function keyHas(p: usize, len: i32, s: i32, e: i32, word: string): bool {
+  for (let q = s; q + word.length <= e; q++) if (keywordAt(p, len, q, word, true) == MATCH) return true;
+  return false;
+}
+
+/** AWS secret access key: exactly 40 characters of the base64 alphabet, standing alone. */
+function awsSecretValue(p: usize, len: i32, keyEnd: i32, final: bool): i32 {
+  clear();
+  const v = skipSeparator(p, len, keyEnd);
+  if (v < 0) return v == -2 && !final ? NEED : NONE;
+  let e = v;
+  while (e < len && e - v <= 40 && isBase64(byteAt(p, e))) e++;
+  if (e >= len && !final) return NEED;
+  if (e - v != 40 || (e < len && byteAt(p, e) == 0x3d)) return NONE;
+  found(v, e, AWS_SECRET_KEY);
+  return MATCH;
+}
+
+function isBase64(c: u32): bool {
+  return (cls(c) & C_ALNUM) != 0 || c == 0x2b || c == 0x2f;
 }

@@ -8,6 +8,18 @@ export const CONT_PEM: i32 = 1;
 /** Masking continues while bytes belong to the given byte class. */
 export const CONT_RUN: i32 = 2;
 
+/**
+ * Where a stream must keep bytes from when a detector answers NEED: the scanner sets it to the candidate's first
+ * byte; a detector that needs context before that byte (a card after an IBAN-like group) lowers it.
+ */
+export let needFrom: i32 = 0;
+export function keepFrom(at: i32): void {
+  if (at < needFrom) needFrom = at;
+}
+export function startCandidate(at: i32): void {
+  needFrom = at;
+}
+
 export let mStart: i32 = 0;
 export let mEnd: i32 = 0;
 export let mEntity: i32 = 0;

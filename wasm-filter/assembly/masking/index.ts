@@ -44,6 +44,7 @@ function grownSize(have: i32, need: i32): i32 {
 function ensurePending(need: i32): bool {
   if (need <= pendCap && pendBase != 0) return true;
   const cap = grownSize(pendCap, need);
+  // 8 bytes of slack on each side: the lookbehind byte before the data, the scanner's sentinel after it.
   const p = alloc(cap + 16);
   if (p == 0) return false;
   const base = p + 8;
@@ -144,16 +145,33 @@ export function apply(): i32 {
     o += cut - pos;
     size = o;
   }
+  dropFinal();
+  return size;
+}
+
+/** Keeps pending[cut, total) as the carry (and the byte before it as the lookbehind). */
+function dropFinal(): void {
   if (cut > 0) store<u8>(pendBase - 1, load<u8>(pendBase + <usize>cut - 1));
   pendLen = total - cut;
   if (pendLen > 0) memory.copy(pendBase, pendBase + <usize>cut, <usize>pendLen);
   total = pendLen;
   count = 0;
   cut = 0;
-  return size;
 }
 
 export function output(): usize { return outBase; }
+
+/**
+ * For a host that still holds the scanned bytes: when there are no spans, makes pending[0, cut) final without
+ * writing it to the output (no copy); the bytes from the cut on become the carry, as with apply(). Returns the
+ * number of bytes made final, or -1 when there are spans (use apply()).
+ */
+export function passThrough(): i32 {
+  if (count != 0) return -1;
+  const n = cut;
+  dropFinal();
+  return n;
+}
 
 /** Forgets the carry and any value being continued: the next scan starts a new stream. */
 export function reset(): void {
@@ -179,5 +197,31 @@ export function setName(entity: i32, n: i32): i32 {
 export function setHashKey(n: i32): i32 {
   if (n < 0 || n > pendCap - pendLen) return -1;
   setKey(pendBase + <usize>pendLen, n);
+  return 0;
+}
+
+import { continuation, setContinuation } from "./scanner";
+import { CONT_PEM, CONT_RUN } from "./found";
+
+// For a host that interleaves streams on one instance (the proxy-wasm filter): after apply(), the state a stream
+// keeps beside its carry — the continuation of an over-long value and the byte before the carry — and, after
+// reset() + reserve() for its next chunk, its restoration.
+
+export function streamState(): i32 {
+  return continuation();
+}
+
+export function byteBeforeCarry(): i32 {
+  return pendBase == 0 ? 0x20 : <i32>load<u8>(pendBase - 1);
+}
+
+/** Restores what streamState()/byteBeforeCarry() returned; a state that is not one is dropped (-1). */
+export function resumeStream(state: i32, before: i32): i32 {
+  if (pendBase != 0) store<u8>(pendBase - 1, <u8>(before & 0xff));
+  if (state == 0) return 0;
+  const kind = state & 0xff;
+  const entity = (state >> 16) & 0xff;
+  if ((kind != CONT_PEM && kind != CONT_RUN) || entity >= MAX_ENTITIES) return -1;
+  setContinuation(kind, <u8>((state >> 8) & 0xff), entity);
   return 0;
 }

@@ -1,17 +1,28 @@
-// The single-pass scanner: a byte-class prefilter picks the few positions where a detector can start, the
-// detectors confirm, and spans (start, end, entity) are appended to the span buffer. In a stream, the scanner also
+// The single-pass scanner. Its hot loop looks at each byte with table lookups and one branch that is almost never
+// taken: it stops only at a few punctuation bytes (@ + ( - : =) that start detectors, and at word starts whose first
+// two bytes are in the word-start table (digits, capitals, the first letters of keywords and token prefixes); every
+// other byte costs a few loads and no mispredicted branch. Validators run only on candidates. Spans (start, end, entity) are appended to the span buffer. In a stream, the scanner also
 // decides the cut: everything before it is final, everything from it on is carried to the next chunk.
-import { byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_TRIGGER, cls, isAlnum, isDigit, MATCH, NEED, prevByte } from "./bytes";
+import {
+  byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_UPPER, cls, isAlnum, isAlnumBit, isDigit, IS_WORD, MATCH, NEED, NONE, PAIR,
+  prevByte, STOP_ALWAYS, STOP_AT_WORD_START,
+} from "./bytes";
+import { detectCrypto } from "./detect-crypto";
 import { detectEmail } from "./detect-email";
 import { detectIban } from "./detect-iban";
-import { detectCard, detectPhone, detectSsn } from "./detect-numbers";
+import { detectNino, detectPassport, detectRouting } from "./detect-ids";
+import { detectIpv4, detectIpv6, detectUrlCredentials } from "./detect-network";
+import { continuesToken, detectCard, detectNhs, detectPhone, detectSsn } from "./detect-numbers";
 import {
-  detectAuthorization, detectAwsKey, detectBearer, detectJwt, detectPassword, detectPem, pemEnd,
+  detectAfterKey, detectAuthorization, isKeyByte, namesSecret, detectAwsKey, detectBearer, detectJwt, detectPassword, detectPem, pemEnd,
 } from "./detect-secrets";
+import { detectGithub, detectGitlab, detectSkKey, detectSlack, detectStripe } from "./detect-tokens";
 import {
-  AWS_ACCESS_KEY, BEARER_TOKEN, CREDIT_CARD, EMAIL_ADDRESS, IBAN_CODE, JWT, PASSWORD, PHONE_NUMBER, PRIVATE_KEY, US_SSN,
+  ABA_ROUTING_NUMBER, AWS_ACCESS_KEY, AWS_SECRET_KEY, BEARER_TOKEN, CREDIT_CARD, CRYPTO, EMAIL_ADDRESS, GITHUB_TOKEN,
+  GITLAB_TOKEN, IBAN_CODE, IP_ADDRESS, JWT, OPENAI_API_KEY, PASSWORD, PHONE_NUMBER, PRIVATE_KEY, SLACK_TOKEN,
+  STRIPE_KEY, UK_NHS, UK_NINO, URL_CREDENTIALS, US_ITIN, US_PASSPORT, US_SSN,
 } from "./entities";
-import { CONT_NONE, CONT_PEM, mCont, mContClass, mEnd, mEntity, mStart } from "./found";
+import { CONT_NONE, CONT_PEM, mCont, mContClass, mEnd, mEntity, mStart, needFrom, startCandidate } from "./found";
 
 /**
  * Most bytes a stream holds back for a value that is not complete yet. A value still incomplete at this size
@@ -61,22 +72,40 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
   cutAt = len;
   let i = continueValue(p, len, final);
   if (i < 0) return spanCount;
+  // Sentinel: a trigger byte after the data ends every word and stops the loop, so the hot loops need no bounds
+  // check. The pending buffer always has room after the data (index.ts allocates it with slack).
+  store<u8>(p + <usize>len, 0x40);
   let lastEnd = i;
-  while (i < len) {
-    const c = byteAt(p, i);
-    if ((cls(c) & C_TRIGGER) == 0 || !worthTrying(p, len, i, c)) {
+  while (true) {
+    // The hot loop, one table load and one branch per byte that is almost never taken: stop at trigger punctuation,
+    // or at a word start (previous byte not a letter or digit) whose first two bytes may begin a value. Reads p[i+1]
+    // at the last byte: the slack after the data makes that safe.
+    let prevWord = isAlnumBit(prevByte(p, i));
+    while (true) {
+      const v = <u32>load<u8>(PAIR + <usize>load<u16>(p + <usize>i));
+      if (((v & STOP_ALWAYS) | (v & STOP_AT_WORD_START & ~prevWord)) != 0) break;
+      prevWord = (v & IS_WORD) >> 2;
       i++;
-      continue;
     }
-    const r = tryAt(p, len, i, c, mask, final, lastEnd);
-    if (r == MATCH && mEnd > i) {
+    if (i >= len) break;
+    const c = byteAt(p, i);
+    let r = NONE;
+    const word = (cls(c) & C_ALNUM) != 0;
+    if (word) {
+      startCandidate(i);
+      r = tryWord(p, len, i, c, mask, final);
+    } else {
+      startCandidate(i);
+      r = tryPunct(p, len, i, c, mask, final, lastEnd);
+    }
+    if (r == MATCH && mEnd > i && mStart >= lastEnd) {
       addSpan(mStart, mEnd, mEntity);
       i = mEnd;
       lastEnd = i;
       continue;
     }
     if (r == NEED) {
-      const needAt = c == 0x40 ? mStart : i;
+      const needAt = c == 0x40 ? mStart : needFrom < lastEnd ? lastEnd : needFrom;
       if (len - needAt < CARRY_MAX) {
         cutAt = keepLocalRun(p, needAt, lastEnd);
         return spanCount;
@@ -89,18 +118,15 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
         contEntity = mEntity;
         return spanCount;
       }
-      i++;
-      continue;
-    }
-    if (isDigit(c)) {
-      // No detector starts inside a run of digits.
-      i++;
-      while (i < len && isDigit(byteAt(p, i))) i++;
-      continue;
     }
     i++;
   }
-  if (!final) cutAt = keepLocalRun(p, len, lastEnd);
+  if (!final) {
+    cutAt = keepLocalRun(p, len, lastEnd);
+    // An IBAN-like group and a space at the end are kept too: digits next may not be a card (see detectCard).
+    if (cutAt == len && len - 5 >= lastEnd && continuesToken(p, len)) cutAt = len - 5;
+    if (cutAt == len) cutAt = keepKeyTail(p, len, lastEnd);
+  }
   return spanCount;
 }
 
@@ -112,6 +138,21 @@ function keepLocalRun(p: usize, cut: i32, floor: i32): i32 {
   let r = cut;
   while (r > floor && cut - r <= 64 && (cls(byteAt(p, r - 1)) & C_LOCAL) != 0) r--;
   return cut - r <= 64 ? r : cut;
+}
+
+/**
+ * A key that names a secret (`PGPASSWORD`, `"aws_secret_access_key"`), then a closing quote or blanks, at the end of
+ * the data: its ':' or '=' may come next, and the key must still be there when it does (see detectAfterKey).
+ */
+function keepKeyTail(p: usize, len: i32, floor: i32): i32 {
+  let k = len;
+  while (k > floor && len - k < 4 && (byteAt(p, k - 1) == 0x20 || byteAt(p, k - 1) == 0x09)) k--;
+  if (k > floor && (byteAt(p, k - 1) == 0x22 || byteAt(p, k - 1) == 0x27)) k--;
+  if (k > floor && byteAt(p, k - 1) == 0x5c) k--;
+  const ke = k;
+  while (k > floor && ke - k < 64 && isKeyByte(byteAt(p, k - 1))) k--;
+  if (k == ke || ke == len) return len;
+  return namesSecret(p, len, k, ke) ? k : len;
 }
 
 /** Continues masking a value begun in an earlier chunk; returns where scanning resumes, or -1 if the data is used up. */
@@ -143,68 +184,155 @@ function continueValue(p: usize, len: i32, final: bool): i32 {
   return e;
 }
 
-/**
- * The prefilter's second byte: most trigger bytes are letters inside words, rejected here by the byte before or
- * after without a call. Errs on the side of trying (a detector decides); at the end of the data it always tries.
- */
-// @ts-ignore: decorator
-@inline function worthTrying(p: usize, len: i32, i: i32, c: u32): bool {
-  if (i + 1 >= len) return true;
-  const next = byteAt(p, i + 1) | 0x20;
-  if (c == 0x65) return next == 0x79; // e → "ey"
-  if (c == 0x70 || c == 0x50) return next == 0x61 || next == 0x77; // p → "pa", "pw"
-  if (c == 0x2d) return next == 0x2d; // "--"
-  if (c == 0x40 || c == 0x2b || c == 0x28) return true;
-  if (c == 0x61 && next != 0x75) return false; // a → "au"
-  if (c == 0x62 && next != 0x65) return false; // b → "be"
-  return !isAlnum(prevByte(p, i)); // digits, a, b and upper-case letters start only at a word start
-}
-
 // @ts-ignore: decorator
 @inline function on(mask: u32, entity: i32): bool {
   return (mask & (1 << entity)) != 0;
 }
 
-/** Runs the detectors that can start at byte c (position i); MATCH, NEED or NONE. */
-function tryAt(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool, lastEnd: i32): i32 {
-  const prev = prevByte(p, i);
-  const prevAlnum = isAlnum(prev);
-  let r = 0;
-  if (isDigit(c)) {
-    if (prevAlnum) return 0;
-    if (on(mask, CREDIT_CARD) && (r = detectCard(p, len, i, final)) != 0) return r;
-    if (on(mask, US_SSN) && (r = detectSsn(p, len, i, final)) != 0) return r;
-    // After '+' the number was already tried as E.164; its national reading would be a false friend.
-    if (on(mask, PHONE_NUMBER) && prev != 0x2b && (r = detectPhone(p, len, i, final)) != 0) return r;
+// Number detectors a digit run's shape allows (numberShapes).
+const N_CARD: u32 = 1;
+const N_SSN: u32 = 2;
+const N_NHS: u32 = 4;
+const N_IPV4: u32 = 8;
+const N_PHONE: u32 = 16;
+const N_CRYPTO: u32 = 32;
+const N_ALL: u32 = 63;
+
+/**
+ * Which number detectors can start at digit c (position i), from the length of the digit run and the two bytes after
+ * it: grouped numbers continue with a separator and a digit (cards in groups of 3–6, SSN/NHS/phone groups of 1–5,
+ * IPv4 octets), whole numbers have their own lengths (13–19 for a card, 9 for an SSN), and only a crypto address goes
+ * on with letters. Most numbers in text (`137`, `42ms`, `12:30`, `"id":123456,`, `2024-05-03T…`) start nothing.
+ */
+function numberShapes(p: usize, len: i32, i: i32, c: u32): u32 {
+  let j = i + 1;
+  while (j < len && isDigit(byteAt(p, j))) j++;
+  if (j + 1 >= len) return N_ALL; // the data ends: the detectors decide (and wait for more)
+  const run = j - i;
+  const next = byteAt(p, j);
+  if (isAlnum(next)) {
+    if (c == 0x31 || c == 0x33 || (c == 0x30 && run == 1 && (next | 0x20) == 0x78)) return N_CRYPTO;
     return 0;
   }
-  switch (c) {
-    case 0x40: // '@'
-      return on(mask, EMAIL_ADDRESS) ? detectEmail(p, len, i, lastEnd, final) : 0;
-    case 0x2b: // '+'
-    case 0x28: // '('
-      return !prevAlnum && on(mask, PHONE_NUMBER) ? detectPhone(p, len, i, final) : 0;
-    case 0x2d: // '-'
-      return on(mask, PRIVATE_KEY) && prev != 0x2d ? detectPem(p, len, i, final) : 0;
-    case 0x65: // 'e'
-      return on(mask, JWT) && (cls(prev) & C_B64URL) == 0 && prev != 0x2e ? detectJwt(p, len, i, final) : 0;
-    case 0x61: // 'a'
-      return on(mask, BEARER_TOKEN) && !prevAlnum ? detectAuthorization(p, len, i, final) : 0;
-    case 0x62: // 'b'
-      return on(mask, BEARER_TOKEN) && !prevAlnum ? detectBearer(p, len, i, final) : 0;
-    case 0x70: // 'p'
-      return on(mask, PASSWORD) ? detectPassword(p, len, i, final) : 0;
+  let shapes: u32 = 0;
+  if (run >= 13 && run <= 19) shapes |= N_CARD;
+  if (run == 9) shapes |= N_SSN;
+  const after = byteAt(p, j + 1);
+  if (next == 0x20 || next == 0x2d || next == 0x2e) {
+    if (isDigit(after)) {
+      if (next != 0x2e && run >= 3 && run <= 6) shapes |= N_CARD;
+      if (run == 3) shapes |= N_SSN | N_NHS;
+      if (run <= 5) shapes |= N_PHONE;
+      if (next == 0x2e && run <= 3) shapes |= N_IPV4;
+    } else if (after == 0x28 && run <= 5) shapes |= N_PHONE;
+  }
+  return shapes;
+}
+
+/** Runs the detectors that can start a word with byte c (position i); MATCH, NEED or NONE. */
+function tryWord(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool): i32 {
+  let r = NONE;
+  if (isDigit(c)) {
+    const shapes = numberShapes(p, len, i, c);
+    if (shapes == 0) return NONE;
+    if ((shapes & N_CARD) != 0 && on(mask, CREDIT_CARD) && (r = detectCard(p, len, i, final)) != NONE) return r;
+    const ssn = on(mask, US_SSN);
+    const itin = on(mask, US_ITIN);
+    if ((shapes & N_SSN) != 0 && (ssn || itin) && (r = detectSsn(p, len, i, final, ssn, itin)) != NONE) return r;
+    if ((shapes & N_NHS) != 0 && on(mask, UK_NHS) && (r = detectNhs(p, len, i, final)) != NONE) return r;
+    if ((shapes & N_IPV4) != 0 && on(mask, IP_ADDRESS) && (r = detectIpv4(p, len, i, final)) != NONE) return r;
+    // After '+' the number was already tried as E.164; its national reading would be a false friend.
+    if ((shapes & N_PHONE) != 0 && on(mask, PHONE_NUMBER) && prevByte(p, i) != 0x2b &&
+      (r = detectPhone(p, len, i, final)) != NONE) return r;
+    if ((shapes & N_CRYPTO) != 0 && on(mask, CRYPTO) && c <= 0x33 && c != 0x32 &&
+      (r = detectCrypto(p, len, i, final)) != NONE) return r;
+    return NONE;
+  }
+  const lower = c | 0x20;
+  const upper = (cls(c) & C_UPPER) != 0;
+  switch (lower) {
+    case 0x61: // a
+      if (on(mask, BEARER_TOKEN) && (r = detectAuthorization(p, len, i, final)) != NONE) return r;
+      if (on(mask, ABA_ROUTING_NUMBER) && (r = detectRouting(p, len, i, final)) != NONE) return r;
+      if (c == 0x41 && on(mask, AWS_ACCESS_KEY) && (r = detectAwsKey(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x62: // b
+      if (on(mask, BEARER_TOKEN) && (r = detectBearer(p, len, i, final)) != NONE) return r;
+      if (on(mask, CRYPTO) && (r = detectCrypto(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x65: // e
+      if (c == 0x65 && on(mask, JWT) && (cls(prevByte(p, i)) & C_B64URL) == 0 && prevByte(p, i) != 0x2e)
+        if ((r = detectJwt(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x67: // g
+      if (upper) break;
+      if (on(mask, GITHUB_TOKEN) && (r = detectGithub(p, len, i, final)) != NONE) return r;
+      if (on(mask, GITLAB_TOKEN) && (r = detectGitlab(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x70: // p
+      if (on(mask, PASSWORD) && (r = detectPassword(p, len, i, final)) != NONE) return r;
+      if (on(mask, US_PASSPORT) && (r = detectPassport(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x72: // r
+      if (on(mask, ABA_ROUTING_NUMBER) && (r = detectRouting(p, len, i, final)) != NONE) return r;
+      if (!upper && on(mask, STRIPE_KEY) && (r = detectStripe(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x73: // s
+      if (upper) break;
+      if (on(mask, STRIPE_KEY) && (r = detectStripe(p, len, i, final)) != NONE) return r;
+      if (on(mask, OPENAI_API_KEY) && (r = detectSkKey(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x77: // w
+      if (!upper && on(mask, STRIPE_KEY) && (r = detectStripe(p, len, i, final)) != NONE) return r;
+      break;
+    case 0x78: // x
+      if (!upper && on(mask, SLACK_TOKEN) && (r = detectSlack(p, len, i, final)) != NONE) return r;
+      break;
     default:
       break;
   }
-  // Upper-case letters.
-  if (c == 0x50 && on(mask, PASSWORD) && (r = detectPassword(p, len, i, final)) != 0) return r; // 'P'
-  if (prevAlnum) return 0;
-  if (c == 0x41) { // 'A'
-    if (on(mask, AWS_ACCESS_KEY) && (r = detectAwsKey(p, len, i, final)) != 0) return r;
-    if (on(mask, BEARER_TOKEN) && (r = detectAuthorization(p, len, i, final)) != 0) return r;
-  } else if (c == 0x42) { // 'B'
-    if (on(mask, BEARER_TOKEN) && (r = detectBearer(p, len, i, final)) != 0) return r;
+  if (!upper) return NONE;
+  if (on(mask, IBAN_CODE) && (r = detectIban(p, len, i, final)) != NONE) return r;
+  if (on(mask, UK_NINO) && (r = detectNino(p, len, i, final)) != NONE) return r;
+  return NONE;
+}
+
+/** Runs the detectors that start at punctuation byte c (position i); MATCH, NEED or NONE. */
+function tryPunct(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool, lastEnd: i32): i32 {
+  const prev = prevByte(p, i);
+  let r = NONE;
+  switch (c) {
+    case 0x40: // '@'
+      return on(mask, EMAIL_ADDRESS) ? detectEmail(p, len, i, lastEnd, final) : NONE;
+    case 0x2b: // '+'
+    case 0x28: // '('
+      return !isAlnum(prev) && on(mask, PHONE_NUMBER) ? detectPhone(p, len, i, final) : NONE;
+    case 0x2d: // '-'
+      if (prev == 0x2d || !on(mask, PRIVATE_KEY)) return NONE;
+      if (i + 1 < len && byteAt(p, i + 1) != 0x2d) return NONE;
+      return detectPem(p, len, i, final);
+    default:
+      break;
   }
-  return on(mask, IBAN_CODE) && (cls(c) & C_ALNUM) != 0 ? detectIban(p, len, i, final) : 0;
+  // ':' or '='. The key before it goes first: when it waits for more data it keeps the most bytes.
+  if (c == 0x3a && on(mask, URL_CREDENTIALS) && (r = detectUrlCredentials(p, len, i, lastEnd, final)) != NONE) return r;
+  const password = on(mask, PASSWORD);
+  const aws = on(mask, AWS_SECRET_KEY);
+  if ((password || aws) && (r = detectAfterKey(p, len, i, lastEnd, password, aws, final)) != NONE) return r;
+  if (c == 0x3a && on(mask, IP_ADDRESS)) return detectIpv6(p, len, i, lastEnd, final);
+  return NONE;
+}
+
+/**
+ * The continuation of a value longer than the cap, packed (kind | class << 8 | entity << 16; 0 = none), for a host
+ * that interleaves several streams on one instance and keeps each stream's state between its chunks.
+ */
+export function continuation(): i32 {
+  return contKind == CONT_NONE ? 0 : contKind | (<i32>contClass << 8) | ((contEntity & 0xff) << 16);
+}
+
+export function setContinuation(kind: i32, runClass: u8, entity: i32): void {
+  contKind = kind;
+  contClass = runClass;
+  contEntity = entity;
 }

@@ -117,3 +117,10 @@ export function hmac(p: usize, n: i32, out: usize): void {
   update(INNER, 32);
   finish(out);
 }
+
+/** SHA-256(data) into out (32 bytes): Bitcoin's base58check uses it twice. */
+export function sha256(p: usize, n: i32, out: usize): void {
+  init();
+  update(p, n);
+  finish(out);
+}

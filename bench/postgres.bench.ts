@@ -1,0 +1,117 @@
+/**
+ * The PostgreSQL path's throughput: `pgbench -S` (select-only, 4 clients) against the same real PostgreSQL directly,
+ * through the network Envoy stand-in with a bare echo processor, and through the stand-in with Portcullis (login,
+ * classification, decision, recording and masking of every statement), in one run, alternating the three sides over
+ * ROUNDS rounds; prints the median TPS of each and the ratios (bar: ours ≥ 80% of echo; goal ≥ 95%). Then the
+ * classification cost per statement for a 3-join SELECT, uncached (a new text each time) and cached (bar ≤ 60 µs and
+ * ≤ 5 µs).
+ *
+ * The stand-ins and both processors run in this process (pgbench and PostgreSQL are processes of their own), on a
+ * shared two-core machine: read the ratios, not the absolute figures.
+ * Run: node --import tsx bench/postgres.bench.ts [seconds per run=5] [rounds=3]
+ */
+import { execFile } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { classify, loadSqlParser } from '../extproc/postgres/index.ts';
+import { startNetworkStandIn } from '../test/envoy/network-stand-in.ts';
+import { startNetworkEchoProcessor } from '../test/envoy/network-echo-processor.ts';
+import { PG_APP_OWNER } from '../test/harness/postgres.ts';
+import { PG_TARGET, startPgStack } from '../test/postgres/pg-stack.ts';
+
+const SECONDS = Number(process.argv[2] ?? 5);
+const ROUNDS = Number(process.argv[3] ?? 3);
+const run = promisify(execFile);
+
+async function pgbench(port: number, user: string, password: string, database: string): Promise<number> {
+  const { stdout } = await run(
+    'pgbench',
+    [
+      '-n',
+      '-S',
+      '-c',
+      '4',
+      '-j',
+      '2',
+      '-T',
+      String(SECONDS),
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-U',
+      user,
+      database,
+    ],
+    { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' } },
+  );
+  const tps = /tps = ([0-9.]+) \(without initial connection time\)/.exec(stdout);
+  if (!tps) throw new Error(`pgbench printed no TPS:\n${stdout}`);
+  return Number(tps[1]);
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+
+async function main(): Promise<void> {
+  const stack = await startPgStack({
+    policies: [process.env.BENCH_POLICY ?? 'examples/policies/postgres-guardrails.yaml'],
+  });
+  const echo = await startNetworkEchoProcessor();
+  const echoEnvoy = await startNetworkStandIn({
+    processorAddress: `127.0.0.1:${echo.port}`,
+    upstream: { host: '127.0.0.1', port: stack.db.port },
+  });
+  try {
+    await run(
+      'pgbench',
+      ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(stack.db.port), '-U', PG_APP_OWNER.user, 'app'],
+      {
+        env: { ...process.env, PGPASSWORD: PG_APP_OWNER.password },
+      },
+    );
+    const sides = {
+      direct: () => pgbench(stack.db.port, PG_APP_OWNER.user, PG_APP_OWNER.password, 'app'),
+      echo: () => pgbench(echoEnvoy.port, PG_APP_OWNER.user, PG_APP_OWNER.password, 'app'),
+      ours: () => pgbench(stack.envoy.port, stack.agent, stack.agentToken, PG_TARGET),
+    };
+    const tps: Record<keyof typeof sides, number[]> = { direct: [], echo: [], ours: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const side of ['direct', 'echo', 'ours'] as const) tps[side].push(await sides[side]());
+      console.log(
+        `round ${round + 1}: direct ${tps.direct[round].toFixed(0)}, echo ${tps.echo[round].toFixed(0)}, ours ${tps.ours[round].toFixed(0)} TPS`,
+      );
+    }
+    const [d, e, o] = [median(tps.direct), median(tps.echo), median(tps.ours)];
+    console.log(
+      `pgbench -S -c 4, ${SECONDS} s × ${ROUNDS} rounds, median TPS: direct ${d.toFixed(0)}, echo ${e.toFixed(0)}, ours ${o.toFixed(0)}`,
+    );
+    console.log(
+      `ours / echo = ${((o / e) * 100).toFixed(1)}% (bar ≥ 80%, goal ≥ 95%); echo / direct = ${((e / d) * 100).toFixed(1)}%`,
+    );
+  } finally {
+    await echoEnvoy.close();
+    await echo.close();
+    await stack.close();
+  }
+
+  await loadSqlParser();
+  const join3 =
+    'SELECT o.id, c.name, p.amount FROM orders o JOIN customers c ON c.id = o.customer_id '
+    + 'JOIN payments p ON p.order_id = o.id JOIN regions r ON r.id = c.region_id WHERE o.id = $1';
+  const N = 2000;
+  for (let i = 0; i < 200; i++) classify(`${join3} /* warm ${i} */`);
+  let t0 = performance.now();
+  for (let i = 0; i < N; i++) classify(`${join3} /* ${i} */`);
+  const uncached = ((performance.now() - t0) * 1000) / N;
+  t0 = performance.now();
+  for (let i = 0; i < N * 10; i++) classify(join3);
+  const cached = ((performance.now() - t0) * 1000) / (N * 10);
+  console.log(
+    `classification of a 3-join SELECT: ${uncached.toFixed(1)} µs uncached (bar ≤ 60), ${cached.toFixed(2)} µs cached (bar ≤ 5)`,
+  );
+}
+
+await main();

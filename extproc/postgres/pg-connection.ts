@@ -1,0 +1,769 @@
+/**
+ * One PostgreSQL connection through network ext_proc: read = client → server bytes, write = server → client bytes.
+ * Every answer is given as soon as the chunk is processed (never held: a hold would trip Envoy's per-direction timer),
+ * and carries exactly the bytes to forward. The state says what the connection awaits next; one function changes it.
+ *
+ *   startup ─SSLRequest/GSSENCRequest→ tls-answer ─'N'→ startup
+ *   startup ─StartupMessage→ auth-request ─SASL→ client-first → server-first → client-final → server-final → ready
+ *   any login step ─refused→ login-refusal (the server's error to a failing login, rewritten) → closed
+ *
+ * Nothing can be written toward the client in answer to the client's bytes, so every refusal is made by the server:
+ * a refused login sends the server a proof that fails and rewrites the server's FATAL error into the refusal; a
+ * refused statement is replaced by one the server refuses (pg-refusal.ts); a malformed frame makes the server end the
+ * connection with an error that is rewritten into a protocol-violation error naming the cause.
+ */
+import { randomUUID } from 'node:crypto';
+import type { MaskingEngine } from '../masking/index.ts';
+import type { ActionRun, Refusal, Session, Spine } from '../spine/index.ts';
+import { EMPTY_SQL, refusal } from '../spine/index.ts';
+import type { NetworkReply, NetworkStreamProcessor } from '../streams/index.ts';
+import { type PgFrame, PgFrameError, PgFrameReader } from './pg-frames.ts';
+import type { CatalogLogin } from './pg-catalog-client.ts';
+import { PendingRefusals, refusalError } from './pg-refusal.ts';
+import { ResponseOrder } from './pg-responses.ts';
+import { type ColumnNames, ResultMasker } from './pg-result-masking.ts';
+import { AgentScram, ScramError, UpstreamScram } from './pg-scram.ts';
+import { sqlContext, statementAction, wantsEstimate } from './pg-statements.ts';
+import {
+  AUTH,
+  authentication,
+  authenticationSasl,
+  BodyReader,
+  errorResponse,
+  int32,
+  message,
+  readNoticeFields,
+  saslInitialResponse,
+  saslResponse,
+  startupMessage,
+} from './pg-wire.ts';
+import { classify, type Classification, type StatementClass } from './sql-classify.ts';
+
+export type ConnectionState =
+  | 'startup'
+  | 'tls-answer'
+  | 'auth-request'
+  | 'client-first'
+  | 'server-first'
+  | 'client-final'
+  | 'server-final'
+  | 'login-refusal'
+  | 'ready'
+  | 'closed';
+
+const LEGAL: Record<ConnectionState, ConnectionState[]> = {
+  startup: ['tls-answer', 'auth-request', 'login-refusal', 'closed'],
+  'tls-answer': ['startup', 'closed'],
+  'auth-request': ['client-first', 'login-refusal', 'closed'],
+  'client-first': ['server-first', 'login-refusal', 'closed'],
+  'server-first': ['client-final', 'login-refusal', 'closed'],
+  'client-final': ['server-final', 'login-refusal', 'closed'],
+  'server-final': ['ready', 'login-refusal', 'closed'],
+  'login-refusal': ['closed'],
+  ready: ['login-refusal', 'closed'],
+  closed: [],
+};
+
+/** Startup-packet request codes (PostgreSQL's pqcomm.h). */
+const PROTOCOL_3 = 196608;
+const SSL_REQUEST = 80877103;
+const GSSENC_REQUEST = 80877104;
+const CANCEL_REQUEST = 80877102;
+/** A protocol version no server accepts: the server then ends the login with a FATAL error the gateway rewrites. */
+const UNSUPPORTED_PROTOCOL = (9 << 16) | 9;
+
+/** Where the connection goes upstream, and as whom. */
+export interface PgLogin {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+}
+
+export interface PgConnectionDeps {
+  spine: Spine;
+  /** The target this listener serves (Envoy's x-portcullis-target metadata). */
+  target: string;
+  /** The upstream role and database of the target, or null when it is not a PostgreSQL target with a password. */
+  login: PgLogin | null;
+  /** Largest client message accepted (a statement's text and bound values), header included. */
+  maxClientMessageBytes: number;
+  /** Largest server message accepted (one row), header included. */
+  maxServerMessageBytes: number;
+  engine(): Promise<MaskingEngine>;
+  /** Names of result columns, read from the target's catalog on the gateway's own connection. */
+  columnNames(login: CatalogLogin): ColumnNames;
+}
+
+/** An allowed statement whose result is still coming: its output is recorded when the result ends. */
+interface AwaitingOutput {
+  run: ActionRun;
+  /** A simple Query's statements end at ReadyForQuery; an extended-protocol Execute at its CommandComplete. */
+  endsAt: 'ready' | 'complete';
+  rowsBefore: number;
+  tags: string[];
+}
+
+/** A prepared statement of this connection, as the client's Parse gave it. */
+interface Prepared {
+  text: string;
+  classification: Classification;
+}
+
+/** The bytes to pass on; `endOfStream` carries the peer's half-close (an answer without it would suppress it). */
+const forward = (data: Buffer, endOfStream: boolean): NetworkReply => ({ kind: 'forward', data, endOfStream });
+
+export class PgConnection implements NetworkStreamProcessor {
+  state: ConnectionState = 'startup';
+  private readonly client: PgFrameReader;
+  private readonly server: PgFrameReader;
+  private readonly refusals = new PendingRefusals();
+  private readonly prepared = new Map<string, Prepared>();
+  private agentId = '';
+  private agentScram: AgentScram | null = null;
+  private upstreamScram: UpstreamScram | null = null;
+  /** What the agent's login proved, kept until the server confirms the upstream login. */
+  private agentServerFinal = '';
+  private session: Session | null = null;
+  /** The refusal the next server ErrorResponse is rewritten into, in state login-refusal. */
+  private loginRefusal: Buffer | null = null;
+  private actions = 0;
+  private masker: ResultMasker | null = null;
+  private names: ColumnNames | null = null;
+  private readonly order = new ResponseOrder();
+  /** The COPY … TO of allowed statements, in order, for the CopyOutResponses to come. */
+  private readonly copyOuts: NonNullable<StatementClass['copyOut']>[] = [];
+  private readonly awaitingOutput: AwaitingOutput[] = [];
+
+  constructor(private readonly deps: PgConnectionDeps) {
+    this.client = new PgFrameReader('client', deps.maxClientMessageBytes, 'untyped');
+    this.server = new PgFrameReader('server', deps.maxServerMessageBytes, 'typed');
+  }
+
+  private to(next: ConnectionState): void {
+    if (!LEGAL[this.state].includes(next)) throw new Error(`illegal connection state change ${this.state} -> ${next}`);
+    this.deps.spine.logger.debug({ target: this.deps.target, from: this.state, to: next }, 'postgres connection');
+    this.state = next;
+  }
+
+  // ------------------------------------------------------------------------------------------------ client → server
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** No more client bytes go upstream: the connection is over, or ending with a refusal the server is producing. */
+  private ended(): boolean {
+    return this.state === 'closed' || this.state === 'login-refusal';
+  }
+
+  async readData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply> {
+    if (this.ended()) return forward(Buffer.alloc(0), endOfStream);
+    let frames: PgFrame[];
+    try {
+      frames = this.client.push(chunk);
+    } catch (err) {
+      if (err instanceof PgFrameError) return forward(this.endWithError(err.message), endOfStream);
+      throw err;
+    }
+    const out: Buffer[] = [];
+    for (const frame of frames) {
+      try {
+        out.push(await this.fromClient(frame));
+      } catch (err) {
+        if (!(err instanceof PgFrameError || err instanceof ScramError)) throw err;
+        out.push(this.endWithError(err.message));
+        break;
+      }
+      if (this.ended()) break;
+    }
+    // A connection the gateway ended with nothing left to say (a refused CancelRequest) is closed.
+    if (this.ended() && this.loginRefusal === null && out.every((b) => b.length === 0))
+      return { kind: 'close', how: 'flush' };
+    return forward(Buffer.concat(out), endOfStream);
+  }
+
+  private async fromClient(frame: PgFrame): Promise<Buffer> {
+    switch (this.state) {
+      case 'startup':
+        return this.startup(frame);
+      case 'client-first':
+        return this.clientFirst(frame);
+      case 'client-final':
+        return this.clientFinal(frame);
+      case 'ready':
+        return this.statement(frame);
+      default:
+        throw new PgFrameError(`unexpected client message '${frame.type}' while the gateway awaits ${this.state}`);
+    }
+  }
+
+  private startup(frame: PgFrame): Buffer {
+    const r = new BodyReader(frame.body, 'startup message');
+    const code = r.int32();
+    if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+      r.end();
+      // TLS toward the agent is Envoy's job: the server's answer is passed on as 'N' (see serverTlsAnswer).
+      this.to('tls-answer');
+      this.server.mode = 'single-byte';
+      this.client.mode = 'untyped';
+      return frame.raw;
+    }
+    if (code === CANCEL_REQUEST) {
+      // The cancel key is the server's: forwarding it would let whoever learns one cancel another agent's query.
+      this.deps.spine.logger.info({ target: this.deps.target }, 'postgres CancelRequest refused');
+      this.to('closed');
+      return Buffer.alloc(0);
+    }
+    if (code !== PROTOCOL_3) {
+      throw new PgFrameError(`unsupported frontend protocol ${code >> 16}.${code & 0xffff}: the gateway speaks 3.0`);
+    }
+    const params = new Map<string, string>();
+    for (;;) {
+      const key = r.cstring();
+      if (key === '') break;
+      params.set(key, r.cstring());
+    }
+    r.end();
+    this.agentId = params.get('user') ?? '';
+    const login = this.deps.login;
+    const database = params.get('database') ?? this.agentId;
+    const refused = this.startupRefusal(params, database);
+    if (refused) return this.refuseLogin(refused, startupMessage([['user', login?.user ?? 'postgres']]), true);
+    if (!login) throw new Error('unreachable: startupRefusal checks the login');
+    // The agent's own parameters go through (application_name, client_encoding, DateStyle, …), except those that
+    // name who logs in or change the session's settings behind the policy's back.
+    const upstream: [string, string][] = [
+      ['user', login.user],
+      ['database', login.database],
+    ];
+    for (const [k, v] of params) if (!['user', 'database'].includes(k)) upstream.push([k, v]);
+    this.to('auth-request');
+    return startupMessage(upstream);
+  }
+
+  private startupRefusal(params: Map<string, string>, database: string): Refusal | null {
+    const login = this.deps.login;
+    if (!login) {
+      return refusal(
+        'misconfigured',
+        `gateway misconfigured: target ${this.deps.target} is not a PostgreSQL target with a password credential`,
+        'no-login',
+      );
+    }
+    if (this.agentId === '') return refusal('unauthenticated', 'no agent id was given as the user name', 'no-user');
+    if (database !== this.deps.target && database !== login.database) {
+      return refusal(
+        'forbidden',
+        `database "${database}" is not served here: connect to database "${this.deps.target}"`,
+        'wrong-database',
+      );
+    }
+    if (params.has('replication')) {
+      return refusal('unsupported', 'replication connections are not allowed through the gateway', 'replication');
+    }
+    if (params.has('options')) {
+      // `options` sets server settings at login (-c role=…, -c search_path=…) before any statement could be decided.
+      return refusal('unsupported', 'the startup parameter "options" is not allowed through the gateway', 'options');
+    }
+    for (const k of params.keys()) {
+      if (!/^[a-z_][a-z0-9_.]*$/i.test(k)) {
+        return refusal('bad-request', `invalid startup parameter name "${k}"`, 'bad-parameter');
+      }
+    }
+    return null;
+  }
+
+  private clientFirst(frame: PgFrame): Buffer {
+    if (frame.type !== 'p') throw new PgFrameError(`expected a SASL initial response, got '${frame.type}'`);
+    const r = new BodyReader(frame.body, 'SASLInitialResponse');
+    const mechanism = r.cstring();
+    const length = r.int32();
+    const data = r.bytes(length).toString('utf8');
+    r.end();
+    if (mechanism !== 'SCRAM-SHA-256') {
+      throw new ScramError(`SASL mechanism ${mechanism} is not supported through the gateway; use SCRAM-SHA-256`);
+    }
+    this.agentScram = new AgentScram(this.agentId);
+    this.pendingServerFirst = this.agentScram.serverFirstFor(data);
+    this.upstreamScram = new UpstreamScram();
+    this.to('server-first');
+    return saslInitialResponse('SCRAM-SHA-256', this.upstreamScram.clientFirst);
+  }
+
+  /** The agent-side server-first message, sent in place of the server's. */
+  private pendingServerFirst = '';
+
+  private async clientFinal(frame: PgFrame): Promise<Buffer> {
+    if (frame.type !== 'p') throw new PgFrameError(`expected a SASL response, got '${frame.type}'`);
+    const scram = this.agentScram;
+    const upstream = this.upstreamScram;
+    if (!scram || !upstream) throw new Error('unreachable: client-final before client-first');
+    const proven = scram.verify(frame.body.toString('utf8'), await this.deps.spine.scramCandidates(this.agentId));
+    const failing = saslResponse(upstream.failingClientFinal());
+    if (!proven) {
+      return this.refuseLogin(
+        refusal(
+          'unauthenticated',
+          `password authentication failed for agent "${this.agentId}": the password must be a valid agent token`,
+          'token-invalid',
+        ),
+        failing,
+      );
+    }
+    const auth = await this.deps.spine.authenticate({
+      protocol: 'postgres',
+      target: this.deps.target,
+      token: undefined,
+      provenTokenId: proven.jti,
+    });
+    if (!auth.ok) return this.refuseLogin(auth.refusal, failing);
+    this.session = auth.session;
+    const database = this.deps.login?.database ?? '';
+    const run = this.deps.spine.begin(auth.session, this.nextRequestId());
+    const outcome = await run.decide(
+      {
+        section: { protocol: 'postgres', sql: { ...EMPTY_SQL, connect: true, database } },
+        recorded: { connect: { database, agent: this.agentId } },
+        canonical: () => `postgres-connect\0${database}`,
+        summary: () => `connect to database ${database}`,
+      },
+      { maxHoldMs: 0, credential: 'password' },
+    );
+    if (outcome.kind !== 'allow') {
+      return this.refuseLogin(
+        outcome.kind === 'refuse' ? outcome.refusal : refusal('internal', 'internal error in the gateway'),
+        failing,
+      );
+    }
+    const credential = outcome.credential;
+    if (credential?.kind !== 'password') throw new Error('unreachable: a postgres login is decided with a password');
+    const login = this.deps.login;
+    if (!login) throw new Error('unreachable: a login without a target login');
+    const names = this.deps.columnNames({ ...login, user: credential.user, password: credential.password.reveal() });
+    this.names = names;
+    // The session's masking plan under the policies in force when each result is described.
+    this.masker = new ResultMasker(await this.deps.engine(), () => run.masking(), names);
+    this.agentServerFinal = proven.serverFinal;
+    this.to('server-final');
+    return saslResponse(upstream.clientFinal(credential.password.reveal()));
+  }
+
+  /**
+   * Refuses the login: sends the server `provoke` (a message that makes it end the login with a FATAL error) and
+   * rewrites that error into the refusal. `beforeStartup`: nothing was sent upstream yet, so `provoke` is a startup
+   * message with a protocol version the server rejects.
+   */
+  private refuseLogin(r: Refusal, provoke: Buffer, beforeStartup = false): Buffer {
+    this.deps.spine.logger.info({ target: this.deps.target, code: r.code, detail: r.detail }, 'postgres login refused');
+    this.loginRefusal = refusalError(r, 'FATAL');
+    this.to('login-refusal');
+    if (!beforeStartup) return provoke;
+    return Buffer.concat([int32(8), int32(UNSUPPORTED_PROTOCOL)]);
+  }
+
+  /**
+   * A malformed or unexpected client message ends the connection: the server is made to end it with an error, which
+   * the client receives rewritten as a protocol violation (08P01) naming the cause.
+   */
+  private endWithError(cause: string): Buffer {
+    const r = refusal('bad-request', `protocol violation: ${cause}`, 'malformed-frame');
+    const fatal = errorResponse('FATAL', '08P01', r.message);
+    this.deps.spine.logger.info({ target: this.deps.target, cause }, 'postgres connection ended: malformed message');
+    switch (this.state) {
+      case 'startup':
+        this.loginRefusal = fatal;
+        this.to('login-refusal');
+        return Buffer.concat([int32(8), int32(UNSUPPORTED_PROTOCOL)]);
+      case 'ready':
+        // A query the server refuses, then Terminate: the server answers the error and closes.
+        this.loginRefusal = fatal;
+        this.to('login-refusal');
+        return Buffer.concat([this.refusals.query(r), message('X')]);
+      default:
+        // Mid-login: an empty SASL response is itself malformed, and the server ends the login with FATAL.
+        this.loginRefusal = fatal;
+        this.to('login-refusal');
+        return message('p');
+    }
+  }
+
+  private nextRequestId(): string {
+    return `pg_${randomUUID()}_${++this.actions}`;
+  }
+
+  // ------------------------------------------------------------------------------------------------ statements
+
+  private async statement(frame: PgFrame): Promise<Buffer> {
+    switch (frame.type) {
+      case 'Q': {
+        const r = new BodyReader(frame.body, 'Query');
+        const text = r.cstring();
+        r.end();
+        this.order.query();
+        const refused = await this.decide(text, classify(text), undefined);
+        return refused ? this.refusals.query(refused) : frame.raw;
+      }
+      case 'P': {
+        const r = new BodyReader(frame.body, 'Parse');
+        const name = r.cstring();
+        const text = r.cstring();
+        const types = r.int16();
+        r.bytes(types * 4);
+        r.end();
+        this.prepared.set(name, { text, classification: classify(text) });
+        this.order.parse(name);
+        return frame.raw;
+      }
+      case 'B': {
+        const r = new BodyReader(frame.body, 'Bind');
+        const portal = r.cstring();
+        const name = r.cstring();
+        const formatCount = r.int16();
+        const formats: number[] = [];
+        for (let i = 0; i < formatCount; i++) formats.push(r.int16());
+        const count = r.int16();
+        const values: (Buffer | null)[] = [];
+        for (let i = 0; i < count; i++) {
+          const length = r.int32();
+          values.push(length === -1 ? null : r.bytes(length));
+        }
+        const resultFormatCount = r.int16();
+        const resultFormats: number[] = [];
+        for (let i = 0; i < resultFormatCount; i++) resultFormats.push(r.int16());
+        r.end();
+        this.order.bind(portal, name, resultFormats);
+        const prepared = this.prepared.get(name);
+        // A statement this connection never prepared: the server refuses the Bind itself.
+        if (!prepared) return frame.raw;
+        const refused = await this.decide(prepared.text, prepared.classification, { values, formats });
+        return refused ? this.refusals.bind(refused, portal) : frame.raw;
+      }
+      case 'F': {
+        const r = refusal(
+          'unsupported',
+          'the fast-path function call protocol is not allowed through the gateway; call the function in SQL',
+          'function-call',
+        );
+        this.sessionRun().refuse(r, { functionCall: true });
+        this.order.query();
+        return this.refusals.query(r);
+      }
+      case 'C': {
+        const r = new BodyReader(frame.body, 'Close');
+        const kind = r.bytes(1).toString('latin1');
+        const name = r.cstring();
+        r.end();
+        if (kind === 'S') this.prepared.delete(name);
+        this.order.close(kind === 'S' ? 'S' : 'P', name);
+        return frame.raw;
+      }
+      case 'D': {
+        const r = new BodyReader(frame.body, 'Describe');
+        const kind = r.bytes(1).toString('latin1');
+        const name = r.cstring();
+        r.end();
+        this.order.describe(kind === 'S' ? 'S' : 'P', name);
+        return frame.raw;
+      }
+      case 'E': {
+        const r = new BodyReader(frame.body, 'Execute');
+        const portal = r.cstring();
+        r.int32();
+        r.end();
+        this.order.execute(portal);
+        return frame.raw;
+      }
+      case 'S':
+        this.order.sync();
+        return frame.raw;
+      case 'H':
+      case 'X':
+      case 'd':
+      case 'c':
+      case 'f':
+        return frame.raw;
+      default:
+        throw new PgFrameError(`unknown client message type '${frame.type}'`);
+    }
+  }
+
+  private sessionRun() {
+    if (!this.session) throw new Error('unreachable: a statement before the login');
+    return this.deps.spine.begin(this.session, this.nextRequestId());
+  }
+
+  /** Decides one statement; returns the refusal, or null when it may run. Text that does not parse is refused. */
+  private async decide(
+    text: string,
+    classification: Classification,
+    bound: { values: (Buffer | null)[]; formats: number[] } | undefined,
+  ): Promise<Refusal | null> {
+    const values = bound?.values;
+    if (!classification.ok) {
+      const r = refusal(
+        'bad-request',
+        `the gateway could not parse this statement, so it does not run: ${classification.error}`,
+        'unparsable',
+      );
+      this.sessionRun().refuse(r, { statement: text.slice(0, 4096) });
+      return r;
+    }
+    // Nothing to run (an empty query, or only comments): the server answers EmptyQueryResponse.
+    if (classification.statements.length === 0) return null;
+    const run = this.sessionRun();
+    const copies = classification.statements.flatMap((s) => (s.copyOut ? [s.copyOut] : []));
+    const unmaskable = this.unmaskableCopy(run, copies);
+    if (unmaskable) {
+      run.refuse(unmaskable, { statement: text.slice(0, 4096) });
+      return unmaskable;
+    }
+    const sql = sqlContext(text, this.deps.login?.database ?? '', classification.statements);
+    const estimate =
+      wantsEstimate(classification) && this.names
+        ? await this.names.estimateRows(text, values ?? [], bound?.formats ?? [])
+        : null;
+    const outcome = await run.decide(statementAction(sql, classification, values, estimate), {
+      maxHoldMs: 0,
+      credential: null,
+    });
+    if (outcome.kind === 'allow') {
+      this.copyOuts.push(...copies);
+      this.awaitingOutput.push({
+        run,
+        endsAt: values === undefined ? 'ready' : 'complete',
+        rowsBefore: this.masker?.counts.rows ?? 0,
+        tags: [],
+      });
+      return null;
+    }
+    if (outcome.kind === 'refuse') return outcome.refusal;
+    return refusal('internal', 'internal error in the gateway');
+  }
+
+  /**
+   * A COPY … TO whose rows column rules could not be applied to: a query (its columns are not known before it runs)
+   * or a CSV or binary format, while the session's masking has column rules.
+   */
+  private unmaskableCopy(run: ActionRun, copies: NonNullable<StatementClass['copyOut']>[]): Refusal | null {
+    if (copies.length === 0 || (run.masking()?.columns.length ?? 0) === 0) return null;
+    const bad = copies.find((c) => c.table === null || c.format !== 'text');
+    if (!bad) return null;
+    return refusal(
+      'unmaskable-response',
+      bad.table === null
+        ? 'COPY (query) TO STDOUT cannot be masked by column here; COPY a table, or SELECT'
+        : `COPY in ${bad.format} format cannot be masked by column here; use the text format`,
+      'unmaskable-copy',
+    );
+  }
+
+  /** Records what the head statement's result was, once it ended. */
+  private outputEnded(on: 'ready' | 'complete' | 'error', tag?: string): void {
+    const head = this.awaitingOutput[0];
+    if (!head) return;
+    if (tag !== undefined) head.tags.push(tag);
+    if (on === 'complete' && head.endsAt === 'ready') return;
+    const done = on === 'ready' ? this.awaitingOutput.splice(0) : [this.awaitingOutput.shift() as AwaitingOutput];
+    const counts = this.masker?.counts;
+    for (const o of done) {
+      o.run.output({
+        commands: o.tags,
+        rows: (counts?.rows ?? 0) - o.rowsBefore,
+        maskedValues: counts?.maskedValues ?? 0,
+        withheldValues: counts?.withheldValues ?? 0,
+        sample: this.masker?.takeSample() ?? [],
+        ...(on === 'error' ? { error: true } : {}),
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ server → client
+
+  async writeData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply> {
+    if (this.state === 'closed') return forward(Buffer.alloc(0), endOfStream);
+    const frames = this.server.push(chunk);
+    const out: Buffer[] = [];
+    for (const frame of frames) {
+      // Whatever the server says after the message that ended the connection (its ReadyForQuery) is not passed on.
+      if (this.isClosed()) break;
+      out.push(await this.fromServer(frame));
+    }
+    return forward(Buffer.concat(out), endOfStream);
+  }
+
+  private async fromServer(frame: PgFrame): Promise<Buffer> {
+    switch (this.state) {
+      case 'tls-answer':
+        if (frame.type !== 'N') {
+          // The server would start TLS: the gateway cannot see inside it. Upstream TLS is Envoy's (docs/postgres.md).
+          throw new Error(`the database answered '${frame.type}' to an SSL/GSS request; it must not require TLS`);
+        }
+        this.to('startup');
+        return frame.raw;
+      case 'auth-request':
+        return this.authRequest(frame);
+      case 'server-first':
+        return this.serverFirst(frame);
+      case 'server-final':
+        return this.serverFinal(frame);
+      case 'login-refusal':
+        if (frame.type !== 'E') return Buffer.alloc(0);
+        this.to('closed');
+        return this.loginRefusal ?? Buffer.alloc(0);
+      case 'ready':
+        return this.result(frame);
+      default:
+        throw new Error(`unexpected server message '${frame.type}' while the gateway awaits ${this.state}`);
+    }
+  }
+
+  private authRequest(frame: PgFrame): Buffer {
+    if (frame.type === 'E') {
+      // The server refused the login before authentication (e.g. too many connections): pass its error on.
+      this.to('closed');
+      return frame.raw;
+    }
+    if (frame.type !== 'R') throw new Error(`expected an authentication request, got '${frame.type}'`);
+    const r = new BodyReader(frame.body, 'Authentication');
+    const code = r.int32();
+    if (code === AUTH.sasl) {
+      const mechanisms: string[] = [];
+      for (;;) {
+        const m = r.cstring();
+        if (m === '') break;
+        mechanisms.push(m);
+      }
+      if (!mechanisms.includes('SCRAM-SHA-256')) {
+        throw new Error(`the database offers SASL ${mechanisms.join(', ')} without SCRAM-SHA-256`);
+      }
+      this.to('client-first');
+      return authenticationSasl();
+    }
+    // md5, cleartext and trust logins upstream are not supported yet: the gateway refuses rather than let the agent
+    // in without proving its token (trust) or send the password before the agent has proved anything (md5, cleartext).
+    this.to('closed');
+    return refusalError(
+      refusal(
+        'misconfigured',
+        `gateway misconfigured: the database asks for authentication method ${code}; the gateway logs in with SCRAM-SHA-256 only`,
+        'upstream-auth-method',
+      ),
+      'FATAL',
+    );
+  }
+
+  private serverFirst(frame: PgFrame): Buffer {
+    if (frame.type === 'E') {
+      this.to('closed');
+      return frame.raw;
+    }
+    const r = new BodyReader(frame.body, 'AuthenticationSASLContinue');
+    if (frame.type !== 'R' || r.int32() !== AUTH.saslContinue) throw new Error('expected AuthenticationSASLContinue');
+    this.upstreamScram?.serverFirstReceived(r.bytes(r.remaining).toString('utf8'));
+    this.to('client-final');
+    return authentication(AUTH.saslContinue, Buffer.from(this.pendingServerFirst, 'utf8'));
+  }
+
+  private serverFinal(frame: PgFrame): Buffer {
+    if (frame.type === 'R') {
+      const r = new BodyReader(frame.body, 'Authentication');
+      const code = r.int32();
+      if (code === AUTH.saslFinal) {
+        if (!this.upstreamScram?.serverFinalValid(r.bytes(r.remaining).toString('utf8'))) {
+          throw new Error('the database did not prove it knows the password (bad SCRAM server signature)');
+        }
+        return authentication(AUTH.saslFinal, Buffer.from(this.agentServerFinal, 'utf8'));
+      }
+      if (code === AUTH.ok) return frame.raw;
+      throw new Error(`unexpected authentication message ${code} after SCRAM`);
+    }
+    if (frame.type === 'E') {
+      // The vault's password was refused: the agent learns only that the gateway could not log in.
+      this.deps.spine.logger.error(
+        { target: this.deps.target, server: readNoticeFields(frame.body, 'ErrorResponse').get('M') },
+        'the database refused the gateway login',
+      );
+      this.to('closed');
+      return refusalError(
+        refusal('upstream-credential', `the gateway could not log in to target ${this.deps.target}; try again shortly`),
+        'FATAL',
+      );
+    }
+    if (frame.type === 'Z') this.to('ready');
+    return frame.raw;
+  }
+
+  private async result(frame: PgFrame): Promise<Buffer> {
+    const masker = this.masker;
+    if (!masker) throw new Error('unreachable: results before the login');
+    switch (frame.type) {
+      case 'D': {
+        const starting = this.order.executeStarting();
+        if (starting) {
+          if (starting.described) masker.begin(starting.described, starting.formats);
+          else masker.resultEnded();
+        }
+        return masker.dataRow(frame);
+      }
+      case 'T': {
+        const described = await masker.describe(frame);
+        if (this.order.rowDescription(described) === 'query') masker.begin(described);
+        return frame.raw;
+      }
+      case 'n':
+        this.order.noData();
+        return frame.raw;
+      case '1':
+        this.order.parseComplete();
+        return frame.raw;
+      case '3':
+        this.order.closeComplete();
+        return frame.raw;
+      case 'C': {
+        masker.resultEnded();
+        this.order.resultComplete();
+        const r = new BodyReader(frame.body, 'CommandComplete');
+        this.outputEnded('complete', r.cstring());
+        return frame.raw;
+      }
+      case 'I':
+      case 's':
+        masker.resultEnded();
+        this.order.resultComplete();
+        return frame.raw;
+      case 'Z':
+        masker.resultEnded();
+        this.order.readyForQuery();
+        this.outputEnded('ready');
+        return frame.raw;
+      case 'H':
+        return masker.copyOut(frame, this.copyOuts.shift());
+      case 'd':
+        return masker.copyData(frame);
+      case 'E': {
+        masker.resultEnded();
+        this.order.error();
+        const ours = this.refusals.answer(readNoticeFields(frame.body, 'ErrorResponse'));
+        if (ours) return ours;
+        this.outputEnded('error');
+        return masker.notice(frame);
+      }
+      case 'N':
+        return masker.notice(frame);
+      default:
+        return frame.raw;
+    }
+  }
+
+  streamClosed(): void {
+    if (this.state !== 'closed') this.to('closed');
+  }
+
+  fault(err: unknown): void {
+    this.deps.spine.logger.error(
+      { target: this.deps.target, state: this.state, err: err instanceof Error ? err.message : String(err) },
+      'postgres connection failed',
+    );
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * Masking of what the server sends back, message by message (each one whole, so memory is one message, whatever the
+ * result's size). RowDescription names each column and the table OID and column number it comes from; those are
+ * resolved to `table.column` through the catalog (the gateway's own connection, cached), so an alias does not hide a
+ * column from its rule. DataRow values are then masked by column rule (the whole value) or by the content detectors
+ * (text values), and the row re-framed with the new lengths; NULL stays NULL; a row with nothing masked is passed on
+ * byte-identical. A binary-format value of a non-text type that a column rule covers cannot be masked in its own
+ * format: it is withheld (sent as NULL), never passed in clear. COPY … TO STDOUT rows (text format) are masked the
+ * same way, and ErrorResponse/NoticeResponse texts by content.
+ */
+import type { CompiledMasking, FieldMasking, MaskingEngine } from '../masking/index.ts';
+import { columnMatcher } from '../masking/index.ts';
+import type { PgFrame } from './pg-frames.ts';
+import { BodyReader, int16, int32, message, noticeBody, readNoticeFields } from './pg-wire.ts';
+
+/** A result column's source, when it is a table column (tableOid 0 otherwise). */
+export interface ColumnSource {
+  tableOid: number;
+  attnum: number;
+}
+
+/** Resolves table OIDs and column numbers to names (`table` as the classifier spells it: `orders`, `audit.log`). */
+export interface ColumnNames {
+  /** The planner's estimate of the rows a statement touches (for approvers), or null. */
+  estimateRows(statement: string, values: (Buffer | null)[], formats: number[]): Promise<number | null>;
+  resolve(sources: ColumnSource[]): Promise<Map<string, { table: string; column: string }>>;
+  /** A table's columns in order, for COPY without a column list. */
+  tableColumns(table: string): Promise<string[]>;
+}
+
+export const sourceKey = (s: ColumnSource): string => `${s.tableOid}:${s.attnum}`;
+
+/**
+ * Types whose binary format is their bytes as such (text, varchar, bpchar, name, bytea): maskable in either format,
+ * by rule or by content.
+ */
+const BYTE_TYPES = new Set([25, 1043, 1042, 19, 17]);
+
+/** A result's columns as described: the rule that covers each (if any), its type, and the format described. */
+export type Described = { field: FieldMasking | undefined; type: number; binary: boolean }[];
+
+interface ColumnMask {
+  field: FieldMasking | undefined;
+  /** Binary format and not a text type: content detectors do not apply, a field rule withholds the value. */
+  opaqueBinary: boolean;
+}
+
+/** Rows of a result kept for the recording (masked, text; a binary value as its size). */
+const SAMPLE_ROWS = 5;
+/** Characters of one sampled value kept. */
+const SAMPLE_VALUE_CHARS = 200;
+
+export interface MaskedCounts {
+  rows: number;
+  maskedValues: number;
+  withheldValues: number;
+}
+
+export class ResultMasker {
+  private columns: ColumnMask[] | null = null;
+  private copyColumns: ColumnMask[] | null = null;
+  readonly counts: MaskedCounts = { rows: 0, maskedValues: 0, withheldValues: 0 };
+  private sample: (string | null)[][] = [];
+  private binary: boolean[] = [];
+
+  constructor(
+    private readonly engine: MaskingEngine,
+    private readonly plan: () => CompiledMasking | null,
+    private readonly names: ColumnNames,
+  ) {}
+
+  /**
+   * A RowDescription read: each column's rule (resolved through the catalog), type and format. Kept for the rows of
+   * this result, or — for a prepared statement's description — for every later execution of the statement, whose
+   * rows come with no RowDescription of their own.
+   */
+  async describe(frame: PgFrame): Promise<Described> {
+    const r = new BodyReader(frame.body, 'RowDescription');
+    const n = r.int16();
+    const described: { name: string; source: ColumnSource; type: number; binary: boolean }[] = [];
+    for (let i = 0; i < n; i++) {
+      const name = r.cstring();
+      const source = { tableOid: r.int32() >>> 0, attnum: r.int16() };
+      const type = r.int32() >>> 0;
+      r.int16(); // typlen
+      r.int32(); // typmod
+      described.push({ name, source, type, binary: r.int16() === 1 });
+    }
+    r.end();
+    const plan = this.plan();
+    const match = plan ? columnMatcher(plan) : null;
+    const tableColumns = described.filter((d) => d.source.tableOid !== 0).map((d) => d.source);
+    const names =
+      plan && plan.columns.length > 0 && tableColumns.length > 0 ? await this.names.resolve(tableColumns) : null;
+    return described.map((d) => {
+      const origin = names?.get(sourceKey(d.source));
+      // The rule of the column under its own name in its table, or under the name the result gives it.
+      const field = match
+        ? ((origin && match(origin.column, origin.table)) ?? match(d.name, origin?.table))
+        : undefined;
+      return { field, type: d.type, binary: d.binary };
+    });
+  }
+
+  /**
+   * The rows that follow are of `described`, in `formats` (a Bind's result format codes: none = all text, one = all
+   * columns, else one per column; absent = the formats the description itself gives).
+   */
+  begin(described: Described, formats?: number[]): void {
+    const binary = (i: number): boolean =>
+      formats === undefined
+        ? (described[i]?.binary ?? false)
+        : formats.length === 0
+          ? false
+          : (formats.length === 1 ? formats[0] : formats[i]) === 1;
+    this.binary = described.map((_, i) => binary(i));
+    this.columns = described.map((d, i) => ({ field: d.field, opaqueBinary: binary(i) && !BYTE_TYPES.has(d.type) }));
+  }
+
+  /** The sampled rows since the last call (masked as the client got them), and starts a new sample. */
+  takeSample(): (string | null)[][] {
+    const s = this.sample;
+    this.sample = [];
+    return s;
+  }
+
+  private keepSample(body: Buffer): void {
+    if (this.sample.length >= SAMPLE_ROWS) return;
+    const r = new BodyReader(body, 'DataRow');
+    const n = r.int16();
+    const row: (string | null)[] = [];
+    for (let i = 0; i < n; i++) {
+      const length = r.int32();
+      if (length === -1) row.push(null);
+      else {
+        const v = r.bytes(length);
+        row.push(this.binary[i] ? `<${length} bytes, binary>` : v.toString('utf8').slice(0, SAMPLE_VALUE_CHARS));
+      }
+    }
+    this.sample.push(row);
+  }
+
+  /** The end of a result (CommandComplete, ErrorResponse, ReadyForQuery, NoData): the next rows are described anew. */
+  resultEnded(): void {
+    this.columns = null;
+    this.copyColumns = null;
+  }
+
+  /** Whether rows can be masked now: a described result is running, or the session masks nothing. */
+  get ready(): boolean {
+    if (this.columns !== null) return true;
+    const plan = this.plan();
+    return !plan || (plan.contentEmpty && plan.columns.length === 0);
+  }
+
+  dataRow(frame: PgFrame): Buffer {
+    const out = this.maskRow(frame);
+    this.counts.rows++;
+    if (this.sample.length < SAMPLE_ROWS) this.keepSample(out === frame.raw ? frame.body : out.subarray(5));
+    return out;
+  }
+
+  private maskRow(frame: PgFrame): Buffer {
+    const columns = this.columns;
+    const plan = this.plan();
+    if (!plan || (plan.contentEmpty && plan.columns.length === 0)) return frame.raw;
+    // Rows nobody described cannot be matched to their rules: never passed on unmasked.
+    if (!columns) throw new Error('a DataRow arrived with no RowDescription the gateway knows of');
+    if (plan.contentEmpty && columns.every((c) => c.field === undefined)) return frame.raw;
+    const r = new BodyReader(frame.body, 'DataRow');
+    const n = r.int16();
+    const values: (Buffer | null)[] = [];
+    let changed = false;
+    for (let i = 0; i < n; i++) {
+      const length = r.int32();
+      const value = length === -1 ? null : r.bytes(length);
+      const masked = value === null ? null : this.maskValue(value, columns[i], plan);
+      if (masked !== value) changed = true;
+      values.push(masked);
+    }
+    r.end();
+    if (!changed) return frame.raw;
+    return message('D', int16(n), ...values.flatMap((v) => (v === null ? [int32(-1)] : [int32(v.length), v])));
+  }
+
+  /** A value masked by its column's rule or by content; the same Buffer when nothing changed; null when withheld. */
+  private maskValue(value: Buffer, column: ColumnMask | undefined, plan: CompiledMasking): Buffer | null {
+    if (column?.field) {
+      if (column.opaqueBinary) {
+        this.counts.withheldValues++;
+        return null;
+      }
+      this.counts.maskedValues++;
+      return Buffer.from(this.engine.maskField(value, column.field));
+    }
+    if (column?.opaqueBinary || plan.contentEmpty) return value;
+    const r = this.engine.maskBytes(value, plan);
+    if (r.findings.length === 0) return value;
+    this.counts.maskedValues++;
+    return Buffer.from(r.output);
+  }
+
+  /** CopyOutResponse of a COPY … TO STDOUT whose columns are `columns` of `table` (text format). */
+  async copyOut(frame: PgFrame, copy: { table: string | null; columns: string[] | null } | undefined): Promise<Buffer> {
+    const plan = this.plan();
+    this.copyColumns = null;
+    if (!plan || !copy?.table) return frame.raw;
+    const match = columnMatcher(plan);
+    const table = copy.table;
+    const columns = copy.columns ?? (plan.columns.length > 0 ? await this.names.tableColumns(table) : []);
+    this.copyColumns = columns.map((c) => ({ field: match(c, table), opaqueBinary: false }));
+    return frame.raw;
+  }
+
+  /** One CopyData message of COPY TO (text format: tab-separated fields, `\N` for NULL, a newline at the end). */
+  copyData(frame: PgFrame): Buffer {
+    const plan = this.plan();
+    if (!plan) return frame.raw;
+    const columns = this.copyColumns;
+    this.counts.rows++;
+    if (!columns || columns.every((c) => c.field === undefined)) {
+      if (plan.contentEmpty) return frame.raw;
+      const r = this.engine.maskBytes(frame.body, plan);
+      if (r.findings.length === 0) return frame.raw;
+      this.counts.maskedValues++;
+      return message('d', Buffer.from(r.output));
+    }
+    const text = frame.body.toString('utf8');
+    const newline = text.endsWith('\n') ? '\n' : '';
+    const fields = (newline ? text.slice(0, -1) : text).split('\t');
+    let changed = false;
+    const masked = fields.map((f, i) => {
+      if (f === '\\N') return f;
+      const out = this.maskValue(Buffer.from(f, 'utf8'), columns[i], plan);
+      if (out === null) return '\\N';
+      if (out.toString('utf8') !== f) changed = true;
+      return out.toString('utf8');
+    });
+    if (!changed) return frame.raw;
+    return message('d', Buffer.from(`${masked.join('\t')}${newline}`, 'utf8'));
+  }
+
+  /** ErrorResponse / NoticeResponse: the texts that can echo data (message, detail, hint, context) masked by content. */
+  notice(frame: PgFrame): Buffer {
+    const plan = this.plan();
+    if (!plan || plan.contentEmpty) return frame.raw;
+    const fields = readNoticeFields(frame.body, frame.type === 'E' ? 'ErrorResponse' : 'NoticeResponse');
+    let changed = false;
+    for (const code of ['M', 'D', 'H', 'W']) {
+      const v = fields.get(code);
+      if (v === undefined) continue;
+      const m = this.engine.maskText(v, plan);
+      if (m.findings.length > 0) {
+        fields.set(code, m.value);
+        changed = true;
+      }
+    }
+    return changed ? message(frame.type, noticeBody(fields)) : frame.raw;
+  }
+}

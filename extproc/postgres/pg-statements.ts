@@ -1,0 +1,90 @@
+/**
+ * Statements of one connection as typed actions: the classification of a Query's or prepared statement's text turned
+ * into the `sql` section of the policy context, and what an approval binds to (the text plus the bound values).
+ */
+import { createHash } from 'node:crypto';
+import type { Action, SqlContext } from '../spine/index.ts';
+import { EMPTY_SQL } from '../spine/index.ts';
+import type { Classification, StatementClass } from './sql-classify.ts';
+
+/** Longest statement text kept in a recording or an approval summary (the rest is cut, with its length noted). */
+const RECORDED_TEXT_MAX = 4096;
+
+export function sqlContext(text: string, database: string, statements: StatementClass[]): SqlContext {
+  const kinds = new Set<string>();
+  const reads = new Set<string>();
+  const writes = new Set<string>();
+  const functions = new Set<string>();
+  for (const s of statements) {
+    kinds.add(s.kind);
+    for (const k of s.nestedKinds) kinds.add(k);
+    for (const t of s.tables) (t.access === 'write' ? writes : reads).add(t.name);
+    for (const f of s.functions) functions.add(f);
+  }
+  return {
+    ...EMPTY_SQL,
+    database,
+    text,
+    statements: [...kinds],
+    readTables: [...reads],
+    writeTables: [...writes],
+    functions: [...functions],
+    unqualifiedWrite: statements.some((s) => s.unqualifiedWrite),
+    roleChange: statements.some((s) => s.roleChange),
+    opaque: statements.some((s) => s.opaque),
+  };
+}
+
+export function recordedText(text: string): string {
+  return text.length <= RECORDED_TEXT_MAX ? text : `${text.slice(0, RECORDED_TEXT_MAX)}… (${text.length} characters)`;
+}
+
+/**
+ * A statement as an action. `values` are the bound parameters of an extended-protocol Bind (null for NULL), or
+ * undefined for a simple Query: an approval covers this text with exactly these values. The recording keeps a hash of
+ * each value, never the value (bound values may be any data the agent sends).
+ */
+export function statementAction(
+  sql: SqlContext,
+  classification: Extract<Classification, { ok: true }>,
+  values: (Buffer | null)[] | undefined,
+  estimatedRows: number | null,
+): Action {
+  const valueHashes = values?.map((v) =>
+    v === null ? null : createHash('sha256').update(v).digest('hex').slice(0, 16),
+  );
+  return {
+    section: { protocol: 'postgres', sql },
+    recorded: {
+      statement: recordedText(sql.text),
+      classification: classification.statements,
+      ...(valueHashes ? { parameters: valueHashes.length, parameterHashes: valueHashes } : {}),
+      ...(estimatedRows === null ? {} : { estimatedRows }),
+    },
+    canonical: () => {
+      const h = createHash('sha256').update(sql.text);
+      for (const v of values ?? []) {
+        h.update(v === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), lengthPrefix(v.length), v]));
+      }
+      return `postgres-statement\0${values === undefined ? 'simple' : `bound:${values.length}`}\0${h.digest('hex')}`;
+    },
+    summary: () =>
+      `${recordedText(sql.text)}${values?.length ? ` (${values.length} bound value${values.length === 1 ? '' : 's'})` : ''}${
+        estimatedRows === null ? '' : ` ≈ ${estimatedRows} row${estimatedRows === 1 ? '' : 's'} (planner estimate)`
+      }`,
+  };
+}
+
+/** Statements whose effect an approver needs to see as a row count. */
+const ESTIMATED_KINDS = new Set(['UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
+/** Whether the statement is one UPDATE, DELETE or MERGE (the planner's estimate is asked for those only). */
+export function wantsEstimate(classification: Extract<Classification, { ok: true }>): boolean {
+  return classification.statements.length === 1 && ESTIMATED_KINDS.has(classification.statements[0].kind);
+}
+
+function lengthPrefix(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n, 0);
+  return b;
+}

@@ -1,0 +1,260 @@
+/**
+ * SQL → what it does, read by the real PostgreSQL parser (libpg-query: PostgreSQL's own grammar compiled to wasm):
+ * each statement's kind (the parser's node name, e.g. `DeleteStmt`), every table it touches with read or write access
+ * — through CTEs, sub-selects, MERGE, COPY (query), EXPLAIN ANALYZE, INSERT … SELECT, SELECT INTO — the functions it
+ * calls, whether it changes the session's role, and whether it runs code the gateway cannot see into (DO, CALL).
+ * Text the parser rejects is an error: the caller refuses it (fail closed). One parse per distinct text: results are
+ * cached by the text's hash.
+ */
+import { createHash } from 'node:crypto';
+import { loadModule, parseSync } from 'libpg-query';
+
+export type TableAccess = 'read' | 'write';
+
+export interface StatementClass {
+  /** The parser's node name of the statement, e.g. "SelectStmt", "DropdbStmt". */
+  kind: string;
+  tables: { name: string; access: TableAccess }[];
+  /** Functions called, by their unqualified name (`pg_catalog.pg_read_file` → `pg_read_file`). */
+  functions: string[];
+  /** Kinds of statements nested inside it that also run: data-modifying CTEs, the statement EXPLAIN ANALYZE runs. */
+  nestedKinds: string[];
+  /** An UPDATE or DELETE (anywhere in it) without a WHERE clause. */
+  unqualifiedWrite: boolean;
+  /** SET [LOCAL] ROLE, SET SESSION AUTHORIZATION, RESET ROLE / SESSION AUTHORIZATION. */
+  roleChange: boolean;
+  /** DO and CALL run code whose statements the gateway cannot see. */
+  opaque: boolean;
+  /**
+   * For COPY … TO: what it writes — a table (and the columns listed, or null for all of them) or a query (table
+   * null) — and its format (`text`, `csv` or `binary`), so that the result can be masked by column.
+   */
+  copyOut?: { table: string | null; columns: string[] | null; format: string };
+}
+
+export type Classification = { ok: true; statements: StatementClass[] } | { ok: false; error: string };
+
+type Node = Record<string, unknown>;
+
+const DML_KINDS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+const ROLE_SETTINGS = new Set(['role', 'session_authorization']);
+const CACHE_MAX = 10_000;
+
+let loaded: Promise<void> | null = null;
+let ready = false;
+
+/** Loads the parser's wasm module; classify() may be called once it resolved. */
+export function loadSqlParser(): Promise<void> {
+  loaded ??= loadModule().then(() => {
+    ready = true;
+  });
+  return loaded;
+}
+
+const cache = new Map<string, Classification>();
+
+/** Classifies `text` (which may hold several statements). The parser must be loaded (loadSqlParser). */
+export function classify(text: string): Classification {
+  if (!ready) throw new Error('the SQL parser is not loaded (call loadSqlParser first)');
+  const key = createHash('sha256').update(text).digest('base64');
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const result = classifyUncached(text);
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(key, result);
+  return result;
+}
+
+function classifyUncached(text: string): Classification {
+  let parsed: { stmts?: { stmt?: Node }[] };
+  try {
+    parsed = parseSync(text) as typeof parsed;
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  const statements = (parsed.stmts ?? []).flatMap(({ stmt }) => (stmt ? [classifyStatement(stmt)] : []));
+  return { ok: true, statements };
+}
+
+function classifyStatement(stmt: Node): StatementClass {
+  const kind = Object.keys(stmt)[0] ?? 'Unknown';
+  const out: StatementClass = {
+    kind,
+    tables: [],
+    functions: [],
+    nestedKinds: [],
+    unqualifiedWrite: false,
+    roleChange: false,
+    opaque: kind === 'DoStmt' || kind === 'CallStmt',
+  };
+  const writes = new Set<Node>();
+  const cteNames = new Set<string>();
+  const seenTables = new Map<string, TableAccess>();
+  const functions = new Set<string>();
+  const nested = new Set<string>();
+  /** The statement of a plain EXPLAIN: planned, not run (its tables still count). */
+  const planOnly = new Set<Node>();
+
+  const visit = (value: unknown, parentKind: string | null): void => {
+    if (Array.isArray(value)) {
+      for (const v of value) visit(v, parentKind);
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    for (const [key, child] of Object.entries(value as Node)) {
+      if (child === null || typeof child !== 'object') continue;
+      // A key naming a node type wraps that node: {"DeleteStmt": {...}}.
+      if (/^[A-Z]/.test(key)) onNode(key, child as Node, parentKind);
+      // Fields typed RangeVar in the parser (`relation`, `rel`) hold it bare, without the {"RangeVar": …} wrapper.
+      else if (typeof (child as Node).relname === 'string') onNode('RangeVar', child as Node, parentKind);
+      else visit(child, parentKind);
+    }
+  };
+
+  const onNode = (type: string, node: Node, parentKind: string | null): void => {
+    switch (type) {
+      case 'InsertStmt':
+      case 'UpdateStmt':
+      case 'DeleteStmt':
+      case 'MergeStmt':
+        if (node.relation) writes.add(node.relation as Node);
+        if (planOnly.has(node)) break;
+        if ((type === 'UpdateStmt' || type === 'DeleteStmt') && node.whereClause === undefined) {
+          out.unqualifiedWrite = true;
+        }
+        if (node !== stmt[kind]) nested.add(type);
+        break;
+      case 'TruncateStmt':
+      case 'LockStmt':
+        for (const r of (node.relations as Node[] | undefined) ?? []) writes.add((r.RangeVar as Node) ?? r);
+        break;
+      case 'CopyStmt': {
+        if (node.relation && node.is_from === true) writes.add(node.relation as Node);
+        if (node.is_from === true) break;
+        const rel = node.relation as Node | undefined;
+        const format = ((node.options as Node[] | undefined) ?? [])
+          .map((o) => o.DefElem as Node | undefined)
+          .find((d) => d?.defname === 'format');
+        const attlist = node.attlist as Node[] | undefined;
+        out.copyOut = {
+          table: rel ? tableName(rangeVarParts(rel)) : null,
+          columns: attlist ? attlist.map((a) => String((a.String as Node | undefined)?.sval ?? '')) : null,
+          format: String(((format?.arg as Node | undefined)?.String as Node | undefined)?.sval ?? 'text').toLowerCase(),
+        };
+        break;
+      }
+      case 'SelectStmt': {
+        // SELECT … INTO creates and fills a table.
+        const into = node.intoClause as Node | undefined;
+        if (into?.rel) writes.add(into.rel as Node);
+        break;
+      }
+      case 'CreateTableAsStmt': {
+        const into = node.into as Node | undefined;
+        if (into?.rel) writes.add(into.rel as Node);
+        break;
+      }
+      case 'CreateStmt':
+      case 'AlterTableStmt':
+      case 'IndexStmt':
+      case 'RenameStmt':
+      case 'CreateTrigStmt':
+      case 'RuleStmt':
+      case 'VacuumRelation':
+      case 'ClusterStmt':
+        if (node.relation) writes.add(node.relation as Node);
+        break;
+      case 'DropStmt':
+        // DROP TABLE/VIEW/INDEX …: each object is a list of name parts.
+        for (const obj of (node.objects as Node[] | undefined) ?? []) {
+          const parts = ((obj.List as Node | undefined)?.items as Node[] | undefined) ?? [];
+          const names = parts.map((p) => String((p.String as Node | undefined)?.sval ?? ''));
+          if (names.length > 0 && names.every((n) => n !== '')) addTable(names, 'write');
+        }
+        break;
+      case 'CommonTableExpr':
+        if (typeof node.ctename === 'string') cteNames.add(node.ctename);
+        break;
+      case 'ExplainStmt': {
+        const options = (node.options as Node[] | undefined) ?? [];
+        const analyze = options.some((o) => (o.DefElem as Node | undefined)?.defname === 'analyze');
+        const inner = node.query as Node | undefined;
+        const innerKind = inner ? Object.keys(inner)[0] : undefined;
+        if (inner && innerKind) {
+          if (analyze) nested.add(innerKind);
+          else planOnly.add(inner[innerKind] as Node);
+        }
+        break;
+      }
+      case 'VariableSetStmt':
+        if (ROLE_SETTINGS.has(String(node.name ?? '')) || node.kind === 'VAR_RESET_ALL') out.roleChange = true;
+        break;
+      case 'FuncCall':
+        addFunction(node);
+        break;
+      case 'CallStmt':
+        // CALL holds its FuncCall bare (`funccall`), without the {"FuncCall": …} wrapper.
+        if (node.funccall) addFunction(node.funccall as Node);
+        out.opaque = true;
+        break;
+      case 'DoStmt':
+        out.opaque = true;
+        break;
+      case 'RangeVar': {
+        const parts = rangeVarParts(node);
+        const write = writes.has(node);
+        // A bare name that a WITH clause defines reads the CTE, not a table (a write target is always a table).
+        if (!write && parts.length === 1 && cteNames.has(parts[0])) return;
+        addTable(parts, write ? 'write' : 'read');
+        return;
+      }
+      default:
+        break;
+    }
+    visit(node, parentKind ?? type);
+  };
+
+  const addFunction = (call: Node): void => {
+    const parts = (call.funcname as Node[] | undefined) ?? [];
+    const last = parts[parts.length - 1]?.String as Node | undefined;
+    if (last?.sval !== undefined) functions.add(String(last.sval));
+  };
+
+  const addTable = (parts: string[], access: TableAccess): void => {
+    const name = tableName(parts);
+    if (seenTables.get(name) !== 'write') seenTables.set(name, access);
+  };
+
+  // CTE names first, so that a reference before the definition in tree order is still recognised.
+  collectCteNames(stmt, cteNames);
+  onNode(kind, stmt[kind] as Node, null);
+  out.tables = [...seenTables].map(([name, access]) => ({ name, access }));
+  out.functions = [...functions];
+  out.nestedKinds = [...nested].filter((k) => DML_KINDS.has(k) || k !== kind);
+  return out;
+}
+
+function rangeVarParts(node: Node): string[] {
+  return [node.catalogname, node.schemaname, node.relname].filter(
+    (p): p is string => typeof p === 'string' && p !== '',
+  );
+}
+
+/** `public` is where an unqualified name resolves with the default search_path: one spelling for both. */
+export function tableName(parts: string[]): string {
+  return parts.length === 2 && parts[0] === 'public' ? parts[1] : parts.join('.');
+}
+
+function collectCteNames(value: unknown, into: Set<string>): void {
+  if (Array.isArray(value)) {
+    for (const v of value) collectCteNames(v, into);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [key, child] of Object.entries(value as Node)) {
+    if (key === 'CommonTableExpr' && typeof (child as Node).ctename === 'string') {
+      into.add((child as Node).ctename as string);
+    }
+    collectCteNames(child, into);
+  }
+}

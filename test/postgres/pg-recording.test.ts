@@ -1,0 +1,69 @@
+/**
+ * What the recording keeps of a PostgreSQL session: the login, each statement with its classification, the decision
+ * and the output (command tags, row count, masked sample); never the password exchange, the token, the database
+ * password or an unmasked value; bound values only as hashes.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { PG_APP_OWNER, SEEDED_CUSTOMERS } from '../harness/postgres.ts';
+import { startPgStack, type PgStack } from './pg-stack.ts';
+
+let s: PgStack;
+
+before(async () => {
+  s = await startPgStack({ policies: ['examples/policies/postgres-guardrails.yaml'] });
+});
+after(async () => {
+  await s?.close();
+});
+
+test('login, statements, decisions and masked outputs are recorded; no secret or clear value anywhere in Redis', async () => {
+  const c = s.client();
+  await c.connect();
+  await c.query('SELECT id, card_number, ssn FROM customers WHERE id = $1', [1]);
+  await c.query('TRUNCATE orders').catch(() => {});
+  await c.end();
+  await s.svc.core.recorder.flush();
+  const auditor = await s.svc.principal('auditor-1', ['auditor']);
+  const r = await s.svc.call(auditor.token, 'GET', `/v1/sessions/${s.sessionId}/events?limit=10000`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const events = r.body.events as { type: string; requestId?: string; data: any }[];
+  assert.equal(events[0].type, 'session.start');
+  const byType = (t: string) => events.filter((e) => e.type === t);
+  assert.ok(byType('action').some((e) => e.data.connect?.database === 'app'));
+  const select = byType('action').find((e) => /FROM customers WHERE id = \$1/.test(e.data.statement ?? ''));
+  assert.ok(select, 'the SELECT is recorded');
+  assert.equal(select.data.classification[0].kind, 'SelectStmt');
+  assert.deepEqual(select.data.classification[0].tables, [{ name: 'customers', access: 'read' }]);
+  assert.equal(select.data.parameters, 1);
+  assert.match(select.data.parameterHashes[0], /^[0-9a-f]{16}$/);
+  const decisionOf = (requestId?: string) => byType('decision').find((e) => e.requestId === requestId);
+  assert.equal(decisionOf(select.requestId)?.data.action, 'allow');
+  const output = byType('output').find((e) => e.requestId === select.requestId);
+  assert.ok(output, 'the output is recorded');
+  assert.deepEqual(output.data.commands, ['SELECT 1']);
+  assert.equal(output.data.rows, 1);
+  assert.deepEqual(output.data.sample, [['1', '************1111', '***-**-6789']]);
+  const truncate = byType('action').find((e) => e.data.statement === 'TRUNCATE orders');
+  assert.equal(decisionOf(truncate?.requestId)?.data.action, 'deny');
+  assert.equal(decisionOf(truncate?.requestId)?.data.rule, 'no-destruction');
+
+  const redis = new Redis(s.redis.url);
+  try {
+    let everything = '';
+    for (const key of await redis.keys('*')) {
+      const type = await redis.type(key);
+      if (type === 'stream') everything += JSON.stringify(await redis.xrange(key, '-', '+'));
+      else if (type === 'string') everything += await redis.get(key);
+      else if (type === 'hash') everything += JSON.stringify(await redis.hgetall(key));
+    }
+    for (const secret of [s.agentToken, PG_APP_OWNER.password, SEEDED_CUSTOMERS[0].card, SEEDED_CUSTOMERS[0].ssn]) {
+      assert.ok(!everything.includes(secret), `found ${secret.slice(0, 6)}… in Redis`);
+    }
+    assert.ok(!/SASL|SCRAM|r=.*,s=.*,i=\d+/.test(everything), 'no trace of the password exchange');
+  } finally {
+    redis.disconnect();
+  }
+  assert.ok(!s.svc.logs().includes(s.agentToken) && !s.svc.logs().includes(PG_APP_OWNER.password));
+});

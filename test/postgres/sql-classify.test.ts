@@ -1,0 +1,88 @@
+/** The SQL classifier: the real Postgres parser's reading of kinds, tables with their access, functions and flags. */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import { sqlCommand } from '../../extproc/cli/commands/sql.ts';
+import { classify, loadSqlParser, type StatementClass } from '../../extproc/postgres/index.ts';
+import { runCommand } from '../harness/cli.ts';
+
+before(() => loadSqlParser());
+
+function one(text: string): StatementClass {
+  const c = classify(text);
+  assert.ok(c.ok, `did not parse: ${text}`);
+  assert.equal(c.statements.length, 1);
+  return c.statements[0];
+}
+
+const tables = (s: StatementClass): string[] => s.tables.map((t) => `${t.name}:${t.access}`).sort();
+
+test('tables and their access through CTEs, sub-selects, MERGE, COPY, EXPLAIN ANALYZE, INSERT … SELECT', () => {
+  const rows: [string, string[]][] = [
+    ['SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id', ['customers:read', 'orders:read']],
+    ['WITH gone AS (DELETE FROM orders WHERE id = 1 RETURNING *) SELECT * FROM gone', ['orders:write']],
+    [
+      'INSERT INTO archive SELECT * FROM orders WHERE id IN (SELECT id FROM customers)',
+      ['archive:write', 'customers:read', 'orders:read'],
+    ],
+    [
+      'MERGE INTO orders o USING customers c ON o.id = c.id WHEN MATCHED THEN DELETE',
+      ['customers:read', 'orders:write'],
+    ],
+    ['COPY (SELECT * FROM customers) TO STDOUT', ['customers:read']],
+    ['COPY orders FROM STDIN', ['orders:write']],
+    ['COPY customers TO STDOUT', ['customers:read']],
+    ['EXPLAIN ANALYZE DELETE FROM orders WHERE id = 2', ['orders:write']],
+    ['UPDATE orders SET note = (SELECT name FROM customers LIMIT 1) WHERE id = 1', ['customers:read', 'orders:write']],
+    ['SELECT * INTO copy_of_orders FROM orders', ['copy_of_orders:write', 'orders:read']],
+    ['TRUNCATE orders', ['orders:write']],
+    ['DROP TABLE orders, audit.log', ['audit.log:write', 'orders:write']],
+    ['SELECT * FROM public.orders', ['orders:read']],
+    ['WITH customers AS (SELECT 1 AS id) SELECT * FROM customers', []],
+  ];
+  for (const [text, expected] of rows) assert.deepEqual(tables(one(text)), expected, text);
+});
+
+test('kinds, nested kinds, functions and flags', () => {
+  assert.equal(one('DROP DATABASE app').kind, 'DropdbStmt');
+  const explain = one('EXPLAIN ANALYZE DELETE FROM orders');
+  assert.equal(explain.kind, 'ExplainStmt');
+  assert.deepEqual(explain.nestedKinds, ['DeleteStmt']);
+  assert.equal(explain.unqualifiedWrite, true);
+  assert.deepEqual(one('EXPLAIN DELETE FROM orders').nestedKinds, [], 'EXPLAIN without ANALYZE runs nothing');
+  assert.deepEqual(one("SELECT pg_catalog.pg_read_file('/etc/passwd'), lower('A')").functions.sort(), [
+    'lower',
+    'pg_read_file',
+  ]);
+  assert.deepEqual(one('CALL refresh_stats()').functions, ['refresh_stats']);
+  assert.equal(one('SET ROLE postgres').roleChange, true);
+  assert.equal(one('SET LOCAL ROLE postgres').roleChange, true);
+  assert.equal(one('SET SESSION AUTHORIZATION postgres').roleChange, true);
+  assert.equal(one('RESET ROLE').roleChange, true);
+  assert.equal(one('SET search_path = public').roleChange, false);
+  assert.equal(one('DO $$ BEGIN PERFORM 1; END $$').opaque, true);
+  assert.equal(one('CALL p()').opaque, true);
+  assert.equal(one('DELETE FROM orders WHERE id = 7').unqualifiedWrite, false);
+  assert.equal(one('UPDATE orders SET note = NULL').unqualifiedWrite, true);
+  const many = classify('SELECT 1; DELETE FROM orders');
+  assert.ok(many.ok);
+  assert.deepEqual(
+    many.statements.map((s) => s.kind),
+    ['SelectStmt', 'DeleteStmt'],
+  );
+});
+
+test('text the parser rejects is an error; the same text is parsed once (cached)', () => {
+  const bad = classify('SELEC 1');
+  assert.equal(bad.ok, false);
+  assert.match(!bad.ok ? bad.error : '', /syntax error at or near "SELEC"/);
+  assert.equal(classify('SELECT 1 AS cached'), classify('SELECT 1 AS cached'));
+});
+
+test('portcullis sql classify prints statements, or an error with exit status 1', async () => {
+  const ok = await runCommand(sqlCommand, ['classify', 'TRUNCATE orders'], {});
+  assert.equal(ok.code, 0);
+  assert.deepEqual(JSON.parse(ok.out).statements[0].tables, [{ name: 'orders', access: 'write' }]);
+  const bad = await runCommand(sqlCommand, ['classify', 'DROP'], {});
+  assert.equal(bad.code, 1);
+  assert.match(JSON.parse(bad.out).error, /syntax error/);
+});
