@@ -31,10 +31,13 @@ import { adapterServices, startTcpListeners } from './listeners.ts';
 import { Cluster } from 'ioredis';
 import { migrateKeyLayout } from './key-layout.ts';
 import { startLocalRedis } from './local-redis.ts';
-import { createRedisClient, type RedisTarget } from './redis.ts';
+import { createRedisClient, type RedisTarget, whenReady } from './redis.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics, registerRecorderGauges, startMetricsServer } from './metrics.ts';
 import { TargetCache } from './target-cache.ts';
+
+/** How long a start waits for a Redis Cluster to be reachable before it fails. */
+const CLUSTER_READY_TIMEOUT_MS = 15_000;
 
 export interface Service {
   core: ServiceCore;
@@ -68,11 +71,15 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
   const connect = (): RedisClient =>
     createRedisClient(target, { commandTimeoutMs: parseDurationMs(config.redis.commandTimeout) });
   const redis = connect();
-  if (!(redis instanceof Cluster)) await migrateKeyLayout(redis, logger);
   const connections = [redis, connect(), connect(), connect()];
-  const [, policySub, tokenSub, approvalSub] = connections;
   for (const c of connections)
     c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
+  await Promise.all(connections.map((c) => whenReady(c, CLUSTER_READY_TIMEOUT_MS))).catch((err: unknown) => {
+    for (const c of connections) c.disconnect();
+    throw err;
+  });
+  if (!(redis instanceof Cluster)) await migrateKeyLayout(redis, logger);
+  const [, policySub, tokenSub, approvalSub] = connections;
 
   const metrics = createMetrics();
   const registry = new Registry(redis);
