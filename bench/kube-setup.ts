@@ -43,7 +43,7 @@ export interface Processors {
 }
 
 /** The service (set up as described above) and the echo processor, in this process. */
-export async function startProcessors(redisUrl: string, apiUrl: string): Promise<Processors> {
+export async function startProcessors(redisUrl: string, apiUrl: string, apiCaPath?: string): Promise<Processors> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   writeFileSync(join(dir, 'kube-token'), UPSTREAM_TOKEN);
   const svc = await startTestService({
@@ -58,6 +58,8 @@ export async function startProcessors(redisUrl: string, apiUrl: string): Promise
     name: 'kube-dev',
     kind: 'kubernetes',
     address: apiUrl,
+    // The gateway calls the API server itself for dry runs (rules on k8s.object): it must trust its certificate.
+    ...(apiCaPath ? { caRef: `file:${apiCaPath}` } : {}),
     credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` },
   });
   await svc.call(admin, 'POST', '/v1/agents', { id: 'bench-agent', groups: ['agents'] });
@@ -122,7 +124,7 @@ async function startUpstreams() {
 
 export async function startKubeBench(): Promise<KubeBench> {
   const up = await startUpstreams();
-  const p = await startProcessors(up.redis.url, up.api.url);
+  const p = await startProcessors(up.redis.url, up.api.url, up.api.caPath);
   return {
     svc: p.svc,
     agentToken: p.agentToken,

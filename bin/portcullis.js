@@ -1,13 +1,17 @@
 #!/usr/bin/env node
-// The portcullis command. The sources are TypeScript, run through tsx's loader (a dependency), so there is no build
-// step between `npm ci` and `npx portcullis`.
-import { register } from 'tsx/esm/api';
+// The portcullis command: runs the bundle `npm run build` makes (dist/portcullis.mjs; `npm ci` builds it through
+// `prepare`). Contributors can run the TypeScript sources instead with PORTCULLIS_FROM_SOURCE=1 (needs the dev
+// dependencies: tsx).
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../extproc/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2), {
-  stdin: process.stdin,
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-});
+const bundle = new URL('../dist/portcullis.mjs', import.meta.url);
+if (process.env.PORTCULLIS_FROM_SOURCE === '1') {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../extproc/cli/run.ts');
+} else if (existsSync(bundle)) {
+  await import(bundle.href);
+} else {
+  process.stderr.write(`portcullis: ${bundle.pathname} is missing: run \`npm run build\` (or \`npm ci\`) first\n`);
+  process.exitCode = 1;
+}

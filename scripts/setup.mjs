@@ -81,6 +81,12 @@ function wasm() {
   execFileSync('node', ['wasm-filter/build.mjs'], { cwd: root, stdio: 'inherit' });
 }
 
+// The bundle the commands run (dist/), rebuilt each time so it matches the sources (esbuild takes well under a second).
+function bundle() {
+  execFileSync('node', ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
+}
+
 npmPackages();
 debianPackages();
 wasm();
+bundle();

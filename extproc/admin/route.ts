@@ -7,6 +7,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Principal, Role } from '../identity/principal.ts';
 
 export type JsonSchema = Record<string, unknown>;
+
+export interface QueryParam {
+  description: string;
+  schema: JsonSchema;
+}
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface AdminRequest {
@@ -34,6 +39,8 @@ export interface AdminRoute {
   roles: readonly Role[];
   summary: string;
   tag: string;
+  /** The query parameters the handler reads (for the OpenAPI document; the handler validates them). */
+  query?: Record<string, QueryParam>;
   request?: JsonSchema;
   response?: JsonSchema;
   handler(req: AdminRequest): Promise<AdminReply>;

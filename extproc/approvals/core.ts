@@ -74,6 +74,7 @@ export function createCore(opts: ApprovalsOptions): ApprovalsCore {
         rule: req.rule,
         group: req.group,
         grant: req.grant,
+        createdAt: req.createdAt,
         ...data,
       },
     };

@@ -155,6 +155,18 @@ export function approvalRoutes(deps: { approvals: Approvals }): AdminRoute[] {
     {
       method: 'GET',
       path: '/v1/approvals',
+      query: {
+        state: {
+          description: 'pending (default), approved, denied, expired, revoked, consumed or all',
+          schema: { type: 'string' },
+        },
+        agent: { description: 'only requests of this agent', schema: { type: 'string' } },
+        target: { description: 'only requests for this target', schema: { type: 'string' } },
+        limit: {
+          description: 'at most this many (1-1000, default 100)',
+          schema: { type: 'integer', minimum: 1, maximum: 1000 },
+        },
+      },
       roles: ['approver', 'admin', 'auditor'],
       summary:
         'List approval requests, most recent first (approvers see those of their groups). Query: state (pending, …, all), agent, target, limit.',

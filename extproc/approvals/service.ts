@@ -31,6 +31,7 @@ export function createApprovals(opts: ApprovalsOptions): Approvals {
     ...createDecisions(core),
     ...createReads(core),
     sweep: sweeper.sweep,
+    pendingCount: () => core.store.pendingCount(),
     startExpirySweeper: sweeper.start,
     async close() {
       sweeper.stop();

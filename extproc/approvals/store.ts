@@ -67,6 +67,8 @@ export interface ApprovalStore {
   due(nowMs: number, max: number): Promise<string[]>;
   /** Ids, most recent first. */
   page(which: 'all' | 'pending', offset: number, count: number): Promise<string[]>;
+  /** How many requests the pending index holds (overdue ones until the sweeper expires them). */
+  pendingCount(): Promise<number>;
   /** Drops ids whose request is gone (retention) from the listing indexes. */
   forget(ids: string[]): Promise<void>;
 }
@@ -154,6 +156,7 @@ export function createApprovalStore(
     async page(which, offset, count) {
       return redis.zrevrange(`${p}${which}`, offset, offset + count - 1);
     },
+    pendingCount: () => redis.zcard(`${p}pending`),
     async forget(ids) {
       if (ids.length === 0) return;
       await redis

@@ -160,6 +160,8 @@ export interface Approvals {
   get(id: string, viewer: Principal): Promise<ApprovalRequest>;
   /** Expires every overdue pending request and grant now; returns how many changed. */
   sweep(): Promise<number>;
+  /** Requests waiting for a human, across every replica (read from Redis; for the metrics endpoint). */
+  pendingCount(): Promise<number>;
   /** Runs sweep() every intervalMs until close(). */
   startExpirySweeper(intervalMs: number): void;
   /** Stops the sweeper and closes the subscriber connection if this service created it (not `redis`, not the notifier). */

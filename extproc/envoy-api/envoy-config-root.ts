@@ -22,6 +22,8 @@ export const envoyConfigProtos: readonly string[] = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/resource_monitors/downstream_connections/v3/downstream_connections.proto',
+  'envoy/extensions/resource_monitors/fixed_heap/v3/fixed_heap.proto',
   'envoy/service/network_ext_proc/v3/network_external_processor.proto',
   'google/protobuf/wrappers.proto',
 ];

@@ -19,6 +19,11 @@ export interface HealthImplementation extends grpc.UntypedServiceImplementation 
 
 export interface HealthClient extends grpc.Client {
   Check(req: HealthCheckRequest, cb: grpc.requestCallback<HealthCheckResponse>): grpc.ClientUnaryCall;
+  Check(
+    req: HealthCheckRequest,
+    options: grpc.CallOptions,
+    cb: grpc.requestCallback<HealthCheckResponse>,
+  ): grpc.ClientUnaryCall;
 }
 
 let pkg: protoLoader.PackageDefinition | undefined;

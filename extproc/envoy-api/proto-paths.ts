@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from '../common/package-files.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -9,7 +9,7 @@ const require = createRequire(import.meta.url);
 const xdsDeps = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
 
 /** Protos written in the project: network ext_proc (newer than the shipped copy) and grpc.health.v1. */
-export const projectProtoDir = join(dirname(fileURLToPath(import.meta.url)), 'protos');
+export const projectProtoDir = packageFile('extproc/envoy-api/protos', 'protos');
 
 /**
  * Include directories, searched in order. protobufjs' own folder supplies google/protobuf/descriptor.proto

@@ -247,6 +247,8 @@ export class KubeProcessor implements HttpStreamProcessor {
         ),
       );
     }
+    // The masking rules whose `when` holds for this request (a rule for Secrets only, say).
+    this.masking = this.action.masking({ section: { protocol: 'kubernetes', k8s } });
     if (phase === 'request_headers') {
       // Everything about the response's shape comes from the one classified view of the request, read as the API
       // server reads it: `watch` and `follow` with its boolean conversion, the path after decoding.
@@ -335,6 +337,7 @@ export class KubeProcessor implements HttpStreamProcessor {
         return this.upstreamRefusal(k8s, body, result.status, result.body);
       case 'object': {
         this.k8s = { ...k8s, object: result.object, oldObject: result.oldObject };
+        this.masking = this.action.masking({ section: { protocol: 'kubernetes', k8s: this.k8s } });
         const remaining = signal ? deadline - Date.now() - HOLD_MARGIN_MS : 0;
         const outcome = await this.decideAction(this.k8s, body, remaining);
         // Already under this message's one override: an approval hold waits within it, without a second override.
@@ -521,8 +524,11 @@ export class KubeProcessor implements HttpStreamProcessor {
     this.response.bytes += chunk.length;
     const engine = await this.deps.engine();
     if (this.responseMode === 'buffered') {
-      const masked =
-        this.bodyKind === 'json'
+      // A write's mode was chosen on its headers with every masking rule; the rules whose `when` held for the
+      // classified request may mask nothing.
+      const masked = !masksAnything(this.masking)
+        ? null
+        : this.bodyKind === 'json'
           ? maskJsonBody(engine, this.plan, chunk, this.resource(), this.findings)
           : maskTextBody(engine, this.plan, chunk, this.findings);
       this.response.sentBytes = masked ? masked.length : chunk.length;

@@ -87,7 +87,7 @@ export function validateMaskingRules(raw: unknown): MaskingRule[] {
     }
     const o = r as Record<string, unknown>;
     for (const key of Object.keys(o)) {
-      if (!['name', 'protocol', 'entities', 'detectors', 'columns', 'paths', 'strategy', 'keep'].includes(key))
+      if (!['name', 'protocol', 'when', 'entities', 'detectors', 'columns', 'paths', 'strategy', 'keep'].includes(key))
         bad(key, 'unknown field');
     }
     const name = o.name ?? `masking-${index}`;
@@ -127,6 +127,8 @@ export function validateMaskingRules(raw: unknown): MaskingRule[] {
     return {
       name: name as string,
       ...(o.protocol === undefined ? {} : { protocol: o.protocol as MaskingRule['protocol'] }),
+      // A CEL condition: the policy loader compiles it (with line and column); the engine never evaluates it.
+      ...(typeof o.when === 'string' ? { when: o.when } : {}),
       entities: entities as BuiltinEntity[],
       detectors: detectors as CustomDetector[],
       columns: strings('columns'),

@@ -76,6 +76,8 @@ export interface MaskingRule {
   name: string;
   /** Restrict the rule to one protocol; absent = every protocol. */
   protocol?: 'kubernetes' | 'postgres' | 'ssh';
+  /** A CEL condition over the request context (as rules have), compiled by the policy loader; absent = always. */
+  when?: string;
   entities: BuiltinEntity[];
   detectors: CustomDetector[];
   /** Postgres column names or `table.column` patterns (`*` wildcards). */

@@ -3,7 +3,7 @@
  * An instance holds one stream's carry-over, so every stream gets its own instance of the shared compiled module.
  */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from '../common/package-files.ts';
 
 interface CoreExports {
   memory: WebAssembly.Memory;
@@ -26,7 +26,7 @@ interface CoreExports {
   setHashKey(n: number): number;
 }
 
-export const WASM_PATH = fileURLToPath(new URL('../../wasm-filter/build/masking.wasm', import.meta.url));
+export const WASM_PATH = packageFile('wasm-filter/build/masking.wasm', 'masking.wasm');
 
 export class MaskingCoreMissingError extends Error {
   readonly code = 'masking_core_missing';

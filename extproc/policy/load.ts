@@ -42,6 +42,8 @@ export interface CompiledPolicy {
    * version that does (this object's `version`), `quarantined` refuses everything in the policy's scope.
    */
   degraded?: { state: 'fallback' | 'quarantined'; currentVersion: number; error: string };
+  /** The compiled `when` of each masking rule (index for index; null: always); absent when none has one. */
+  maskingWhen?: readonly (Condition | null)[];
 }
 
 const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: false });
@@ -93,7 +95,12 @@ function schemaProblem(doc: Document, lines: LineCounter, err: ErrorObject): Pol
   return { line: pos.line, col: pos.col, path: pointer(path), message };
 }
 
-/** Maps an offset inside a CEL expression to the line and column of the YAML scalar that holds it. */
+/**
+ * Maps an offset inside a CEL expression to the line and column of the YAML scalar that holds it. The expression is
+ * the scalar's value, which is not its source text: a folded block (`>-`) and a plain or quoted scalar spread over
+ * several lines join those lines with spaces, a literal block (`|`) keeps them; so the source lines are walked beside
+ * the value, a value character per source character and one per line break.
+ */
 function celPosition(
   node: Node | undefined,
   lines: LineCounter,
@@ -102,20 +109,50 @@ function celPosition(
   offset: number,
 ): { line: number; col: number } {
   if (!node?.range || !isScalar(node)) return { line: 1, col: 1 };
-  const before = expr.slice(0, offset);
-  const lineInExpr = before.split('\n').length - 1;
-  const colInLine = before.length - (before.lastIndexOf('\n') + 1);
+  const src = text.split('\n');
   const start = lines.linePos(node.range[0]);
-  if (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED) {
-    // Block content starts on the line after the indicator, indented by the block's indentation.
-    const line = start.line + 1 + lineInExpr;
-    const indent = (text.split('\n')[start.line] ?? '').match(/^ */)?.[0].length ?? 0;
-    return { line, col: indent + colInLine + 1 };
+  const last = lines.linePos(node.range[1]).line;
+  const literal = node.type === Scalar.BLOCK_LITERAL;
+  const quote = node.type === Scalar.QUOTE_DOUBLE ? '"' : node.type === Scalar.QUOTE_SINGLE ? "'" : '';
+  const rows: { line: number; col: number; text: string }[] = [];
+  if (literal || node.type === Scalar.BLOCK_FOLDED) {
+    // Content starts on the line after the indicator, indented by its first non-blank line's indentation.
+    const body = src.slice(start.line, last);
+    const indent = body.find((l) => l.trim())?.match(/^ */)?.[0].length ?? 0;
+    body.forEach((l, i) => {
+      rows.push({
+        line: start.line + 1 + i,
+        col: indent + 1,
+        text: literal ? l.slice(indent) : l.slice(indent).trimEnd(),
+      });
+    });
+  } else {
+    const quoted = quote ? 1 : 0;
+    const first = src[start.line - 1] ?? '';
+    rows.push({ line: start.line, col: start.col + quoted, text: first.slice(start.col - 1 + quoted).trimEnd() });
+    for (let l = start.line + 1; l <= last; l++) {
+      const t = src[l - 1] ?? '';
+      const lead = t.match(/^\s*/)?.[0].length ?? 0;
+      rows.push({ line: l, col: lead + 1, text: t.slice(lead).trimEnd() });
+    }
   }
-  const quoted = node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE ? 1 : 0;
-  return lineInExpr === 0
-    ? { line: start.line, col: start.col + quoted + colInLine }
-    : { line: start.line + lineInExpr, col: colInLine + 1 };
+  let row = 0;
+  let col = 0;
+  for (let k = 0; k < offset && k < expr.length && row < rows.length; k++) {
+    if (col < rows[row].text.length) {
+      // An escape in a quoted scalar is two source characters for one of the value (`\"` and `''`).
+      const pair = rows[row].text.slice(col, col + 2);
+      col += (quote === '"' && pair[0] === '\\') || (quote === "'" && pair === "''") ? 2 : 1;
+      continue;
+    }
+    // The end of a source line: this value character is its line break (a space where the lines were joined).
+    row++;
+    col = 0;
+    // Folding turns a line break followed by blank lines into one newline per blank line.
+    if (!literal && expr[k] === '\n' && rows[row]?.text === '') row++;
+  }
+  const at = rows[Math.min(row, rows.length - 1)];
+  return at ? { line: at.line, col: at.col + col } : { line: start.line, col: start.col };
 }
 
 function approvalOf(raw: Record<string, unknown>): ApprovalRequirement {
@@ -145,6 +182,7 @@ function normalize(raw: Record<string, unknown>): PolicyDocument {
     (m): MaskingRule => ({
       name: String(m.name),
       ...(m.protocol ? { protocol: m.protocol as MaskingRule['protocol'] } : {}),
+      ...(m.when ? { when: String(m.when) } : {}),
       entities: (m.entities ?? []) as MaskingRule['entities'],
       detectors: (m.detectors ?? []) as MaskingRule['detectors'],
       columns: (m.columns ?? []) as string[],
@@ -219,6 +257,20 @@ export function loadPolicy(source: string, version: number | null = null): Compi
     });
     return { ...rule, condition: null };
   });
+  const maskingWhen = policy.masking.map((m, i): Condition | null => {
+    if (m.when === undefined) return null;
+    const compiled = compileCondition(m.when);
+    if (compiled.ok) return compiled.condition;
+    const pos = position(doc, lines, ['masking', i, 'when']);
+    const at = celPosition(pos.node, lines, source, m.when, compiled.problem.offset);
+    problems.push({
+      line: at.line,
+      col: at.col,
+      path: `/masking/${i}/when`,
+      message: `CEL: ${compiled.problem.message}`,
+    });
+    return null;
+  });
   try {
     compileMaskingRules(policy.masking);
   } catch (err) {
@@ -235,7 +287,7 @@ export function loadPolicy(source: string, version: number | null = null): Compi
     }
   }
   if (problems.length) throw new PolicyLoadError(problems);
-  return { doc: policy, rules, version, source };
+  return { doc: policy, rules, version, source, ...(maskingWhen.some((c) => c) ? { maskingWhen } : {}) };
 }
 
 const QUARANTINE_RULE = 'quarantine';

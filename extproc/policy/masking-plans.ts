@@ -5,6 +5,8 @@
  * first answer) from it.
  */
 import { compileMaskingRules, type CompiledMasking } from '../masking/index.ts';
+import type { MaskingRule } from '../masking/types.ts';
+import { celInput, type CelInput, type Condition } from './cel.ts';
 import type { AgentContext, Protocol, RequestContext, TargetContext } from './context.ts';
 import { inScope } from './evaluate.ts';
 import type { CompiledPolicy } from './load.ts';
@@ -17,27 +19,42 @@ export interface MaskingScope {
   key: string;
 }
 
-export class MaskingPlans {
-  private byPolicies = new WeakMap<readonly CompiledPolicy[], Map<string, CompiledMasking | null>>();
+interface ScopeRules {
+  /** The masking rules of the enforced policies in scope, for the scope's protocol, with their `when` (null: always). */
+  rules: { m: MaskingRule; owner: string; when: Condition | null }[];
+  /** Plans by which conditioned rules hold ("1"/"0" per rule; "" when none is conditioned). */
+  plans: Map<string, CompiledMasking | null>;
+}
 
-  /** Null when no rule masks anything for this scope. */
-  planFor(policies: readonly CompiledPolicy[], scope: MaskingScope): CompiledMasking | null {
-    let plans = this.byPolicies.get(policies);
-    if (!plans) {
-      plans = new Map();
-      this.byPolicies.set(policies, plans);
+export class MaskingPlans {
+  private byPolicies = new WeakMap<readonly CompiledPolicy[], Map<string, ScopeRules>>();
+
+  /**
+   * Null when no rule masks anything for this scope. Without `action`, rules with a `when` are all included (the plan
+   * before the action is known masks at least as much as any plan after); with it, each `when` is evaluated on the
+   * action's context, and a `when` that fails to evaluate keeps its rule (masking more is the safe side).
+   */
+  planFor(policies: readonly CompiledPolicy[], scope: MaskingScope, action?: RequestContext): CompiledMasking | null {
+    const scoped = this.rulesFor(policies, scope);
+    let input: CelInput | undefined;
+    let key = '';
+    for (const r of scoped.rules) {
+      if (!r.when) continue;
+      let holds = true;
+      if (action) {
+        try {
+          input ??= celInput(action);
+          holds = r.when(input);
+        } catch {
+          holds = true;
+        }
+      }
+      key += holds ? '1' : '0';
     }
-    const key = `${scope.protocol}\n${scope.key}`;
-    const hit = plans.get(key);
+    const hit = scoped.plans.get(key);
     if (hit !== undefined) return hit;
-    const ctx = { agent: scope.agent, target: scope.target } as RequestContext;
-    const rules = policies
-      .filter((p) => p.doc.mode === 'enforce' && inScope(p, ctx))
-      .flatMap((p) =>
-        p.doc.masking
-          .filter((m) => !m.protocol || m.protocol === scope.protocol)
-          .map((m) => ({ m, owner: p.doc.name })),
-      );
+    let bit = 0;
+    const rules = scoped.rules.filter((r) => !r.when || key[bit++] === '1');
     // Detector names are scoped to their policy (each policy was validated on its own when it was written).
     const plan =
       rules.length === 0
@@ -46,8 +63,31 @@ export class MaskingPlans {
             rules.map((r) => r.m),
             { protocol: scope.protocol, owners: rules.map((r) => r.owner) },
           );
-    if (plans.size > 10_000) plans.clear();
-    plans.set(key, plan);
+    if (scoped.plans.size > 1000) scoped.plans.clear();
+    scoped.plans.set(key, plan);
     return plan;
+  }
+
+  private rulesFor(policies: readonly CompiledPolicy[], scope: MaskingScope): ScopeRules {
+    let byScope = this.byPolicies.get(policies);
+    if (!byScope) {
+      byScope = new Map();
+      this.byPolicies.set(policies, byScope);
+    }
+    const key = `${scope.protocol}\n${scope.key}`;
+    const hit = byScope.get(key);
+    if (hit) return hit;
+    const ctx = { agent: scope.agent, target: scope.target } as RequestContext;
+    const rules = policies
+      .filter((p) => p.doc.mode === 'enforce' && inScope(p, ctx))
+      .flatMap((p) =>
+        p.doc.masking
+          .map((m, i) => ({ m, owner: p.doc.name, when: p.maskingWhen?.[i] ?? null }))
+          .filter(({ m }) => !m.protocol || m.protocol === scope.protocol),
+      );
+    const scoped: ScopeRules = { rules, plans: new Map() };
+    if (byScope.size > 10_000) byScope.clear();
+    byScope.set(key, scoped);
+    return scoped;
   }
 }

@@ -21,6 +21,8 @@ export class PolicySet {
     private readonly store: PolicyStore,
     private readonly subscriber: RedisClient,
     private readonly logger?: Logger,
+    /** Told each time a reload fails and the last good policies stay in force (counted by the metrics). */
+    private readonly onReloadFailure: () => void = () => {},
   ) {}
 
   current(): readonly CompiledPolicy[] {
@@ -67,6 +69,7 @@ export class PolicySet {
       versions = await this.store.list();
     } catch (err) {
       this.logger?.warn({ err: (err as Error).message }, 'policy reload failed; keeping the last good policies');
+      this.onReloadFailure();
       return;
     }
     let next: CompiledPolicy[];
@@ -84,6 +87,7 @@ export class PolicySet {
       );
     } catch (err) {
       this.logger?.warn({ err: (err as Error).message }, 'policy reload failed; keeping the last good policies');
+      this.onReloadFailure();
       return;
     }
     const changed = next.length !== this.policies.length || next.some((p, i) => p !== this.policies[i]);

@@ -250,6 +250,10 @@ export function policyRoutes(deps: {
       roles: READERS,
       tag: 'policies',
       summary: 'Line diff between two versions (?from=N&to=M; to defaults to the current one)',
+      query: {
+        from: { description: 'the older version', schema: { type: 'integer', minimum: 1 } },
+        to: { description: 'the newer version (default: the current one)', schema: { type: 'integer', minimum: 1 } },
+      },
       response: {
         type: 'object',
         properties: { from: { type: 'integer' }, to: { type: 'integer' }, diff: { type: 'string' } },

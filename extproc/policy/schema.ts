@@ -99,6 +99,7 @@ export const POLICY_SCHEMA = {
         properties: {
           name: { type: 'string', minLength: 1 },
           protocol,
+          when: { type: 'string', minLength: 1 },
           entities: { type: 'array', items: { enum: [...BUILTIN_ENTITIES] } },
           detectors: {
             type: 'array',

@@ -34,6 +34,8 @@ export class ScopedReads {
         if (rule.protocol && rule.protocol !== scope.protocol) continue;
         for (const f of rule.condition?.reads ?? []) fields.add(f);
       }
+      // A masking rule's `when` reads the same context: a rule on k8s.object must get the object to decide on.
+      for (const when of p.maskingWhen ?? []) for (const f of when?.reads ?? []) fields.add(f);
     }
     if (byScope.size > 10_000) byScope.clear();
     byScope.set(key, fields);

@@ -7,6 +7,8 @@
  *   startup ─StartupMessage→ auth-request ─SASL→ client-first → server-first → client-final → server-final → ready
  *   any login step ─refused→ login-refusal (the server's error to a failing login, rewritten) → closed
  *
+ * This file is the login; once in `ready`, PgTraffic (pg-traffic.ts) handles statements and results.
+ *
  * Nothing can be written toward the client in answer to the client's bytes, so every refusal is made by the server:
  * a refused login sends the server a proof that fails and rewrites the server's FATAL error into the refusal; a
  * refused statement is replaced by one the server refuses (pg-refusal.ts); a malformed frame makes the server end the
@@ -14,16 +16,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { MaskingEngine } from '../masking/index.ts';
-import type { ActionRun, Refusal, Session, Spine } from '../spine/index.ts';
+import type { Refusal, Spine } from '../spine/index.ts';
 import { EMPTY_SQL, refusal } from '../spine/index.ts';
 import type { NetworkReply, NetworkStreamProcessor } from '../streams/index.ts';
 import { type PgFrame, PgFrameError, PgFrameReader } from './pg-frames.ts';
 import type { CatalogLogin } from './pg-catalog-client.ts';
 import { PendingRefusals, refusalError } from './pg-refusal.ts';
-import { ResponseOrder } from './pg-responses.ts';
 import { type ColumnNames, ResultMasker } from './pg-result-masking.ts';
 import { AgentScram, ScramError, UpstreamScram } from './pg-scram.ts';
-import { sqlContext, statementAction, wantsEstimate } from './pg-statements.ts';
+import { PgTraffic } from './pg-traffic.ts';
 import {
   AUTH,
   authentication,
@@ -37,7 +38,6 @@ import {
   saslResponse,
   startupMessage,
 } from './pg-wire.ts';
-import { classify, type Classification, type StatementClass } from './sql-classify.ts';
 
 export type ConnectionState =
   | 'startup'
@@ -95,21 +95,6 @@ export interface PgConnectionDeps {
   columnNames(login: CatalogLogin): ColumnNames;
 }
 
-/** An allowed statement whose result is still coming: its output is recorded when the result ends. */
-interface AwaitingOutput {
-  run: ActionRun;
-  /** A simple Query's statements end at ReadyForQuery; an extended-protocol Execute at its CommandComplete. */
-  endsAt: 'ready' | 'complete';
-  rowsBefore: number;
-  tags: string[];
-}
-
-/** A prepared statement of this connection, as the client's Parse gave it. */
-interface Prepared {
-  text: string;
-  classification: Classification;
-}
-
 /** The bytes to pass on; `endOfStream` carries the peer's half-close (an answer without it would suppress it). */
 const forward = (data: Buffer, endOfStream: boolean): NetworkReply => ({ kind: 'forward', data, endOfStream });
 
@@ -118,22 +103,16 @@ export class PgConnection implements NetworkStreamProcessor {
   private readonly client: PgFrameReader;
   private readonly server: PgFrameReader;
   private readonly refusals = new PendingRefusals();
-  private readonly prepared = new Map<string, Prepared>();
   private agentId = '';
   private agentScram: AgentScram | null = null;
   private upstreamScram: UpstreamScram | null = null;
   /** What the agent's login proved, kept until the server confirms the upstream login. */
   private agentServerFinal = '';
-  private session: Session | null = null;
   /** The refusal the next server ErrorResponse is rewritten into, in state login-refusal. */
   private loginRefusal: Buffer | null = null;
   private actions = 0;
-  private masker: ResultMasker | null = null;
-  private names: ColumnNames | null = null;
-  private readonly order = new ResponseOrder();
-  /** The COPY … TO of allowed statements, in order, for the CopyOutResponses to come. */
-  private readonly copyOuts: NonNullable<StatementClass['copyOut']>[] = [];
-  private readonly awaitingOutput: AwaitingOutput[] = [];
+  /** The connection's statements and results, once the login succeeded. */
+  private traffic: PgTraffic | null = null;
 
   constructor(private readonly deps: PgConnectionDeps) {
     this.client = new PgFrameReader('client', deps.maxClientMessageBytes, 'untyped');
@@ -192,7 +171,7 @@ export class PgConnection implements NetworkStreamProcessor {
       case 'client-final':
         return this.clientFinal(frame);
       case 'ready':
-        return this.statement(frame);
+        return this.readyTraffic().statement(frame);
       default:
         throw new PgFrameError(`unexpected client message '${frame.type}' while the gateway awaits ${this.state}`);
     }
@@ -318,7 +297,6 @@ export class PgConnection implements NetworkStreamProcessor {
       provenTokenId: proven.jti,
     });
     if (!auth.ok) return this.refuseLogin(auth.refusal, failing);
-    this.session = auth.session;
     const database = this.deps.login?.database ?? '';
     const run = this.deps.spine.begin(auth.session, this.nextRequestId());
     const outcome = await run.decide(
@@ -341,9 +319,16 @@ export class PgConnection implements NetworkStreamProcessor {
     const login = this.deps.login;
     if (!login) throw new Error('unreachable: a login without a target login');
     const names = this.deps.columnNames({ ...login, user: credential.user, password: credential.password.reveal() });
-    this.names = names;
-    // The session's masking plan under the policies in force when each result is described.
-    this.masker = new ResultMasker(await this.deps.engine(), () => run.masking(), names);
+    this.traffic = new PgTraffic({
+      spine: this.deps.spine,
+      session: auth.session,
+      database: login.database,
+      // The session's masking plan under the policies in force when each result is described.
+      masker: new ResultMasker(await this.deps.engine(), () => run.masking(), names),
+      names,
+      refusals: this.refusals,
+      nextRequestId: () => this.nextRequestId(),
+    });
     this.agentServerFinal = proven.serverFinal;
     this.to('server-final');
     return saslResponse(upstream.clientFinal(credential.password.reveal()));
@@ -392,192 +377,6 @@ export class PgConnection implements NetworkStreamProcessor {
     return `pg_${randomUUID()}_${++this.actions}`;
   }
 
-  // ------------------------------------------------------------------------------------------------ statements
-
-  private async statement(frame: PgFrame): Promise<Buffer> {
-    switch (frame.type) {
-      case 'Q': {
-        const r = new BodyReader(frame.body, 'Query');
-        const text = r.cstring();
-        r.end();
-        this.order.query();
-        const refused = await this.decide(text, classify(text), undefined);
-        return refused ? this.refusals.query(refused) : frame.raw;
-      }
-      case 'P': {
-        const r = new BodyReader(frame.body, 'Parse');
-        const name = r.cstring();
-        const text = r.cstring();
-        const types = r.int16();
-        r.bytes(types * 4);
-        r.end();
-        this.prepared.set(name, { text, classification: classify(text) });
-        this.order.parse(name);
-        return frame.raw;
-      }
-      case 'B': {
-        const r = new BodyReader(frame.body, 'Bind');
-        const portal = r.cstring();
-        const name = r.cstring();
-        const formatCount = r.int16();
-        const formats: number[] = [];
-        for (let i = 0; i < formatCount; i++) formats.push(r.int16());
-        const count = r.int16();
-        const values: (Buffer | null)[] = [];
-        for (let i = 0; i < count; i++) {
-          const length = r.int32();
-          values.push(length === -1 ? null : r.bytes(length));
-        }
-        const resultFormatCount = r.int16();
-        const resultFormats: number[] = [];
-        for (let i = 0; i < resultFormatCount; i++) resultFormats.push(r.int16());
-        r.end();
-        this.order.bind(portal, name, resultFormats);
-        const prepared = this.prepared.get(name);
-        // A statement this connection never prepared: the server refuses the Bind itself.
-        if (!prepared) return frame.raw;
-        const refused = await this.decide(prepared.text, prepared.classification, { values, formats });
-        return refused ? this.refusals.bind(refused, portal) : frame.raw;
-      }
-      case 'F': {
-        const r = refusal(
-          'unsupported',
-          'the fast-path function call protocol is not allowed through the gateway; call the function in SQL',
-          'function-call',
-        );
-        this.sessionRun().refuse(r, { functionCall: true });
-        this.order.query();
-        return this.refusals.query(r);
-      }
-      case 'C': {
-        const r = new BodyReader(frame.body, 'Close');
-        const kind = r.bytes(1).toString('latin1');
-        const name = r.cstring();
-        r.end();
-        if (kind === 'S') this.prepared.delete(name);
-        this.order.close(kind === 'S' ? 'S' : 'P', name);
-        return frame.raw;
-      }
-      case 'D': {
-        const r = new BodyReader(frame.body, 'Describe');
-        const kind = r.bytes(1).toString('latin1');
-        const name = r.cstring();
-        r.end();
-        this.order.describe(kind === 'S' ? 'S' : 'P', name);
-        return frame.raw;
-      }
-      case 'E': {
-        const r = new BodyReader(frame.body, 'Execute');
-        const portal = r.cstring();
-        r.int32();
-        r.end();
-        this.order.execute(portal);
-        return frame.raw;
-      }
-      case 'S':
-        this.order.sync();
-        return frame.raw;
-      case 'H':
-      case 'X':
-      case 'd':
-      case 'c':
-      case 'f':
-        return frame.raw;
-      default:
-        throw new PgFrameError(`unknown client message type '${frame.type}'`);
-    }
-  }
-
-  private sessionRun() {
-    if (!this.session) throw new Error('unreachable: a statement before the login');
-    return this.deps.spine.begin(this.session, this.nextRequestId());
-  }
-
-  /** Decides one statement; returns the refusal, or null when it may run. Text that does not parse is refused. */
-  private async decide(
-    text: string,
-    classification: Classification,
-    bound: { values: (Buffer | null)[]; formats: number[] } | undefined,
-  ): Promise<Refusal | null> {
-    const values = bound?.values;
-    if (!classification.ok) {
-      const r = refusal(
-        'bad-request',
-        `the gateway could not parse this statement, so it does not run: ${classification.error}`,
-        'unparsable',
-      );
-      this.sessionRun().refuse(r, { statement: text.slice(0, 4096) });
-      return r;
-    }
-    // Nothing to run (an empty query, or only comments): the server answers EmptyQueryResponse.
-    if (classification.statements.length === 0) return null;
-    const run = this.sessionRun();
-    const copies = classification.statements.flatMap((s) => (s.copyOut ? [s.copyOut] : []));
-    const unmaskable = this.unmaskableCopy(run, copies);
-    if (unmaskable) {
-      run.refuse(unmaskable, { statement: text.slice(0, 4096) });
-      return unmaskable;
-    }
-    const sql = sqlContext(text, this.deps.login?.database ?? '', classification.statements);
-    const estimate =
-      wantsEstimate(classification) && this.names
-        ? await this.names.estimateRows(text, values ?? [], bound?.formats ?? [])
-        : null;
-    const outcome = await run.decide(statementAction(sql, classification, values, estimate), {
-      maxHoldMs: 0,
-      credential: null,
-    });
-    if (outcome.kind === 'allow') {
-      this.copyOuts.push(...copies);
-      this.awaitingOutput.push({
-        run,
-        endsAt: values === undefined ? 'ready' : 'complete',
-        rowsBefore: this.masker?.counts.rows ?? 0,
-        tags: [],
-      });
-      return null;
-    }
-    if (outcome.kind === 'refuse') return outcome.refusal;
-    return refusal('internal', 'internal error in the gateway');
-  }
-
-  /**
-   * A COPY … TO whose rows column rules could not be applied to: a query (its columns are not known before it runs)
-   * or a CSV or binary format, while the session's masking has column rules.
-   */
-  private unmaskableCopy(run: ActionRun, copies: NonNullable<StatementClass['copyOut']>[]): Refusal | null {
-    if (copies.length === 0 || (run.masking()?.columns.length ?? 0) === 0) return null;
-    const bad = copies.find((c) => c.table === null || c.format !== 'text');
-    if (!bad) return null;
-    return refusal(
-      'unmaskable-response',
-      bad.table === null
-        ? 'COPY (query) TO STDOUT cannot be masked by column here; COPY a table, or SELECT'
-        : `COPY in ${bad.format} format cannot be masked by column here; use the text format`,
-      'unmaskable-copy',
-    );
-  }
-
-  /** Records what the head statement's result was, once it ended. */
-  private outputEnded(on: 'ready' | 'complete' | 'error', tag?: string): void {
-    const head = this.awaitingOutput[0];
-    if (!head) return;
-    if (tag !== undefined) head.tags.push(tag);
-    if (on === 'complete' && head.endsAt === 'ready') return;
-    const done = on === 'ready' ? this.awaitingOutput.splice(0) : [this.awaitingOutput.shift() as AwaitingOutput];
-    const counts = this.masker?.counts;
-    for (const o of done) {
-      o.run.output({
-        commands: o.tags,
-        rows: (counts?.rows ?? 0) - o.rowsBefore,
-        maskedValues: counts?.maskedValues ?? 0,
-        withheldValues: counts?.withheldValues ?? 0,
-        sample: this.masker?.takeSample() ?? [],
-        ...(on === 'error' ? { error: true } : {}),
-      });
-    }
-  }
-
   // ------------------------------------------------------------------------------------------------ server → client
 
   async writeData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply> {
@@ -612,7 +411,7 @@ export class PgConnection implements NetworkStreamProcessor {
         this.to('closed');
         return this.loginRefusal ?? Buffer.alloc(0);
       case 'ready':
-        return this.result(frame);
+        return this.readyTraffic().result(frame);
       default:
         throw new Error(`unexpected server message '${frame.type}' while the gateway awaits ${this.state}`);
     }
@@ -694,66 +493,9 @@ export class PgConnection implements NetworkStreamProcessor {
     return frame.raw;
   }
 
-  private async result(frame: PgFrame): Promise<Buffer> {
-    const masker = this.masker;
-    if (!masker) throw new Error('unreachable: results before the login');
-    switch (frame.type) {
-      case 'D': {
-        const starting = this.order.executeStarting();
-        if (starting) {
-          if (starting.described) masker.begin(starting.described, starting.formats);
-          else masker.resultEnded();
-        }
-        return masker.dataRow(frame);
-      }
-      case 'T': {
-        const described = await masker.describe(frame);
-        if (this.order.rowDescription(described) === 'query') masker.begin(described);
-        return frame.raw;
-      }
-      case 'n':
-        this.order.noData();
-        return frame.raw;
-      case '1':
-        this.order.parseComplete();
-        return frame.raw;
-      case '3':
-        this.order.closeComplete();
-        return frame.raw;
-      case 'C': {
-        masker.resultEnded();
-        this.order.resultComplete();
-        const r = new BodyReader(frame.body, 'CommandComplete');
-        this.outputEnded('complete', r.cstring());
-        return frame.raw;
-      }
-      case 'I':
-      case 's':
-        masker.resultEnded();
-        this.order.resultComplete();
-        return frame.raw;
-      case 'Z':
-        masker.resultEnded();
-        this.order.readyForQuery();
-        this.outputEnded('ready');
-        return frame.raw;
-      case 'H':
-        return masker.copyOut(frame, this.copyOuts.shift());
-      case 'd':
-        return masker.copyData(frame);
-      case 'E': {
-        masker.resultEnded();
-        this.order.error();
-        const ours = this.refusals.answer(readNoticeFields(frame.body, 'ErrorResponse'));
-        if (ours) return ours;
-        this.outputEnded('error');
-        return masker.notice(frame);
-      }
-      case 'N':
-        return masker.notice(frame);
-      default:
-        return frame.raw;
-    }
+  private readyTraffic(): PgTraffic {
+    if (!this.traffic) throw new Error('unreachable: traffic before the login');
+    return this.traffic;
   }
 
   streamClosed(): void {

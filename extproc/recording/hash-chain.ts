@@ -41,19 +41,31 @@ export class ChainVerifier {
   }
 
   /**
-   * `lastSeq` (and `lastHash` when known) as recorded outside the chain — the stream's last generated id, the
-   * session's metadata: detects removal of the newest events.
+   * Checks that the chain ends exactly at the session's recorded tip (its metadata, moved with every append), and
+   * that no entry beyond it was ever stored (`generatedSeq`: the stream's last generated id, which survives XDEL).
+   * `anchored` says whether the tip's keyed anchor was checked (the caller checks it: a tip moved without the key).
    */
-  finish(meta: { lastSeq: number; lastHash: string | null } | null): VerifyResult {
-    if (!this.bad && meta && meta.lastSeq > 0) {
-      if (meta.lastSeq >= this.expectedSeq)
-        this.fail(this.expectedSeq, `event ${this.expectedSeq} is missing (session recorded ${meta.lastSeq} events)`);
-      else if (meta.lastHash !== null && meta.lastSeq === this.expectedSeq - 1 && meta.lastHash !== this.prevHash)
-        this.fail(meta.lastSeq, `event ${meta.lastSeq} does not match the session's recorded last hash`);
+  finish(tip: { seq: number; hash: string } | null, generatedSeq: number, anchored: boolean): VerifyResult {
+    const endSeq = this.expectedSeq - 1;
+    if (!this.bad) {
+      if (tip === null) {
+        if (endSeq > 0) this.fail(1, 'the session has events but no recorded end (its metadata was removed)');
+      } else if (tip.seq > endSeq)
+        this.fail(this.expectedSeq, `event ${this.expectedSeq} is missing (session recorded ${tip.seq} events)`);
+      else if (tip.seq < endSeq)
+        this.fail(tip.seq + 1, `event ${tip.seq + 1} is beyond the recorded end of the session (seq ${tip.seq})`);
+      else if (tip.hash !== this.prevHash)
+        this.fail(tip.seq, `event ${tip.seq} does not match the session's recorded last hash`);
+      else if (generatedSeq > endSeq) this.fail(endSeq + 1, `event ${endSeq + 1} was stored and then removed`);
     }
     return this.bad
-      ? { valid: false, events: this.count, firstBadSeq: this.bad.seq, reason: this.bad.reason }
-      : { valid: true, events: this.count };
+      ? { valid: false, events: this.count, firstBadSeq: this.bad.seq, reason: this.bad.reason, anchored }
+      : { valid: true, events: this.count, anchored };
+  }
+
+  /** Fails the chain at its recorded end: the tip itself is not trustworthy (a bad or missing anchor). */
+  failTip(seq: number, reason: string): void {
+    if (!this.bad) this.fail(Math.max(seq, 1), reason);
   }
 
   private fail(seq: number, reason: string): void {

@@ -20,6 +20,13 @@ export {
 } from './recorder.ts';
 export { redact, SecretRegistry, REDACTED } from './redact.ts';
 export { GENESIS_HASH, hashEvent, ChainVerifier } from './hash-chain.ts';
+export { loadAnchorKey, anchorOf } from './anchor.ts';
+export {
+  sessionEndClaims,
+  type SessionEndClaims,
+  type SessionEndReason,
+  type EndClaim,
+} from './session-end-claims.ts';
 export { canonicalJson } from '../common/canonical-json.ts';
 export { keys as recordingKeys } from './keys.ts';
 export {

@@ -1,14 +1,17 @@
 /**
  * Redis key layout of recordings. Per session: a Stream of events (entry id `<seq>-0`, one field `e` holding the
- * event's JSON), a metadata hash, and a hash of action texts for free-text search. Indexes are sorted sets of
- * session ids scored by the session's start time (ms), except `active`, scored by the last event's time.
+ * event's JSON), a metadata hash (which also holds the chain's tip and its keyed anchor), and a hash of action texts
+ * for free-text search. A session's keys carry the session id as a hash tag (`{id}`), so they share one Redis Cluster
+ * slot and the append script, which touches only them, runs unchanged on a cluster. Indexes are sorted sets of
+ * session ids scored by the session's start time (ms), except `active`, scored by the last event's time; they are
+ * written outside the script (one key each, any slot).
  */
 const P = 'pc:rec:';
 
 export const keys = {
-  events: (sessionId: string) => `${P}s:${sessionId}:events`,
-  meta: (sessionId: string) => `${P}s:${sessionId}:meta`,
-  text: (sessionId: string) => `${P}s:${sessionId}:text`,
+  events: (sessionId: string) => `${P}s:{${sessionId}}:events`,
+  meta: (sessionId: string) => `${P}s:{${sessionId}}:meta`,
+  text: (sessionId: string) => `${P}s:{${sessionId}}:text`,
   byStart: `${P}idx:start`,
   byActivity: `${P}idx:active`,
   byAgent: (agent: string) => `${P}idx:agent:${agent}`,

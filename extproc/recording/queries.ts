@@ -1,6 +1,9 @@
 /** Read side of recordings: sessions by filter, one session's events in order, chain verification, live tail. */
 import { blockingConnection, type RedisClient } from '../common/redis-client.ts';
 import type { Protocol } from '../policy/context.ts';
+import { anchorMatches } from './anchor.ts';
+import { runCommands } from './commands.ts';
+import { parseTip } from './tip.ts';
 import { ChainVerifier } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
 import type { RecordingEvent, SessionSummary, VerifyResult } from './types.ts';
@@ -28,8 +31,8 @@ export interface SessionPage {
 const PAGE_SCAN = 200;
 
 /**
- * `stored` is the length of the session's event stream (XLEN): the exact count of stored events. The metadata's
- * lastSeq is written at most once a second per session (recorder-batch.ts) and would lag behind it.
+ * `stored` is the length of the session's event stream (XLEN): the exact count of stored events (the tip's seq is
+ * the count only while nothing was removed).
  */
 export function summaryFromMeta(meta: Record<string, string>, stored?: number): SessionSummary | null {
   if (!meta.id) return null;
@@ -43,7 +46,7 @@ export function summaryFromMeta(meta: Record<string, string>, stored?: number): 
     startedAt: ms('startedAt') ?? '',
     endedAt: ms('endedAt'),
     lastEventAt: ms('lastEventAt'),
-    events: stored ?? Number(meta.lastSeq ?? 0),
+    events: stored ?? parseTip(meta.tip)?.seq ?? 0,
     decisions: DECISION_ACTIONS.filter((d) => meta[`decision:${d}`] === '1'),
     terminal: meta.termWidth ? { width: Number(meta.termWidth), height: Number(meta.termHeight) } : null,
     truncated: meta.truncated === '1',
@@ -96,15 +99,16 @@ export async function listSessions(redis: RedisClient, f: SessionFilter): Promis
       if (after && score === after.score && id >= after.id) continue;
       ids.push({ id, score });
     }
-    const pipe = redis.pipeline();
-    for (const { id } of ids) pipe.hgetall(keys.meta(id)).xlen(keys.events(id));
-    const metas = (await pipe.exec()) ?? [];
+    const metas = await runCommands(
+      redis,
+      ids.flatMap(({ id }) => [
+        ['hgetall', keys.meta(id)],
+        ['xlen', keys.events(id)],
+      ]),
+    );
     const matched: Array<{ s: SessionSummary; score: number }> = [];
     ids.forEach(({ score }, i) => {
-      const s = summaryFromMeta(
-        (metas[2 * i]?.[1] ?? {}) as Record<string, string>,
-        metas[2 * i + 1]?.[1] as number | undefined,
-      );
+      const s = summaryFromMeta(hashReply(metas[2 * i]), metas[2 * i + 1] as number);
       if (!s) return;
       if (f.agent !== undefined && s.agent !== f.agent) return;
       if (f.target !== undefined && s.target !== f.target) return;
@@ -113,11 +117,12 @@ export async function listSessions(redis: RedisClient, f: SessionFilter): Promis
       matched.push({ s, score });
     });
     if (q) {
-      const tp = redis.pipeline();
-      for (const m of matched) tp.hvals(keys.text(m.s.id));
-      const texts = (await tp.exec()) ?? [];
+      const texts = await runCommands(
+        redis,
+        matched.map((m) => ['hvals', keys.text(m.s.id)]),
+      );
       matched.forEach((m, i) => {
-        const vals = (texts[i]?.[1] ?? []) as string[];
+        const vals = (texts[i] ?? []) as string[];
         if (vals.some((t) => t.toLowerCase().includes(q))) out.push(m);
       });
     } else {
@@ -128,6 +133,14 @@ export async function listSessions(redis: RedisClient, f: SessionFilter): Promis
   const sessions = out.slice(0, limit);
   const last = out.length > limit ? sessions[limit - 1] : null;
   return { sessions: sessions.map((m) => m.s), nextCursor: last ? `${last.score}:${last.s.id}` : null };
+}
+
+/** HGETALL's reply as a record: ioredis converts it for its own method, not for a raw call (a flat array). */
+function hashReply(reply: unknown): Record<string, string> {
+  if (!Array.isArray(reply)) return (reply ?? {}) as Record<string, string>;
+  const out: Record<string, string> = {};
+  for (let i = 0; i < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
+  return out;
 }
 
 export interface StoredEvent {
@@ -165,16 +178,27 @@ export function parseEntry(eid: string, fields: string[]): StoredEvent {
   return { seq: seqOfEntryId(eid), event, raw };
 }
 
-/** Recomputes the chain over every stored event and checks its head against the session's metadata. */
-export async function verifySession(redis: RedisClient, id: string): Promise<VerifyResult> {
+/**
+ * Recomputes the chain over every stored event and checks that it ends exactly at the session's recorded tip, and,
+ * given the anchor key, that the tip carries its anchor (anchor.ts). Without the key the tip is checked unkeyed: a
+ * forger who also rewrites the metadata is then not detected (`anchored: false` says so).
+ */
+export async function verifySession(redis: RedisClient, id: string, anchorKey?: Buffer | null): Promise<VerifyResult> {
   const v = new ChainVerifier();
   for await (const e of readEvents(redis, id)) v.add(e.event, e.seq);
-  const [lastSeq, lastHash] = await redis.hmget(keys.meta(id), 'lastSeq', 'lastHash');
-  // A stream remembers the last id it generated even after that entry is deleted; the metadata may lag by a second.
-  const generated = await lastGeneratedSeq(redis, id);
-  const metaSeq = lastSeq ? Number(lastSeq) : 0;
-  if (generated > metaSeq) return v.finish({ lastSeq: generated, lastHash: null });
-  return v.finish(metaSeq > 0 ? { lastSeq: metaSeq, lastHash: lastHash ?? '' } : null);
+  const tip = parseTip(await redis.hget(keys.meta(id), 'tip'));
+  if (anchorKey && tip) {
+    const anchor = tip.anchor;
+    if (!anchor)
+      v.failTip(tip.seq, `the session's recorded end (seq ${tip.seq}) has no anchor: it was not written with the key`);
+    else if (!anchorMatches(anchorKey, id, tip.seq, tip.hash, anchor))
+      v.failTip(
+        tip.seq,
+        `the session's recorded end (seq ${tip.seq}) does not match its anchor: it was moved without the key`,
+      );
+  }
+  // A stream remembers the last id it generated even after that entry is deleted.
+  return v.finish(tip, await lastGeneratedSeq(redis, id), Boolean(anchorKey));
 }
 
 async function lastGeneratedSeq(redis: RedisClient, id: string): Promise<number> {

@@ -1,121 +1,207 @@
 /**
- * One write of a batch of chained events to Redis, as a single script call (redis-append.ts): the events' XADDs, then
- * the session metadata and index updates the batch implies (first sighting, decisions, terminal size, end, search
- * text, progress). Session states are marked written only after Redis acknowledged, so a failed batch is retried
- * whole. An XADD refused because its entry exists is resolved by reading the entry back (checkConflicts).
+ * One write of a batch of buffered events to Redis. The events are chained here (seq, prevHash, hash) from where this
+ * writer believes each session's chain ends, and appended by one script call (redis-append.ts) that checks, per
+ * session and atomically, that the chain still ends there. A session another writer (a replica, a restarted or
+ * earlier process) moved on in the meantime is answered with its current tip: its events are chained again from it
+ * and sent again, until they are appended. So any number of writers append to one session's chain, none loses an
+ * event, and the chain stays one unbroken sequence 1, 2, 3… The tip moves only together with its keyed anchor
+ * (anchor.ts).
+ *
+ * With the events go the session's metadata (first sighting, decisions, terminal size, end, search text, last event
+ * time), applied in the same script only if the events are; the cross-session indexes (sorted sets, one key each)
+ * are written beside it with ZADD NX, first score wins, idempotent. Session states are marked written only after
+ * Redis acknowledged, so a failed batch is retried whole; a retry whose first try was applied is recognised by the
+ * script (its first event is already stored) and not stored twice.
  */
 import type { RedisClient } from '../common/redis-client.ts';
-import { sealedHash, storedJson } from './event-slab.ts';
-import { entryId, keys } from './keys.ts';
-import type { ChainedPending, Pending } from './recorder-pending.ts';
+import { anchorMatches, anchorOf } from './anchor.ts';
+import type { EventSlabs } from './event-slab.ts';
+import { sealedHash } from './event-slab.ts';
+import { runCommands } from './commands.ts';
+import { keys } from './keys.ts';
+import { chainEvent, type ChainedPending, type Pending, rechainEvent } from './recorder-pending.ts';
 import type { SessionState } from './recorder-session.ts';
-import { AppendBatch } from './redis-append.ts';
+import { type AppendOutcome, appendEvents, type SessionAppend } from './redis-append.ts';
 
-/** Progress (last seq/hash/time) is written at most this often per session when nothing else changed. */
-const PROGRESS_EVERY_MS = 1000;
+/** A session's last activity (metadata and index) is written at most this often per session. */
+const ACTIVITY_EVERY_MS = 1000;
+/**
+ * Rounds of "chain again from the tip another writer left" within one batch before the batch is retried later; each
+ * round appends some writer's events, so this is reached only by a session under constant concurrent appends.
+ */
+const MAX_REBASES = 16;
 
-/** What a batch changes in one session's metadata and indexes. */
-interface Touched {
-  last: Pending;
-  metaExtra: Record<string, string>;
-  decisions: string[];
-  text: string[];
+export interface BatchWriter {
+  redis: RedisClient;
+  slabs: EventSlabs;
+  /** The anchor key; null: tips are not anchored. */
+  anchorKey: Buffer | null;
+  /** An event the store refused for good (its stream was written around its tip): counted and logged as lost. */
+  lost: (p: Pending, why: string) => void;
+  /** Another writer had moved a session's chain on; its events were chained again (for stats). */
+  rebased: (events: number) => void;
+  /** A session's recorded end does not carry a valid anchor (tampering, or written without the key). */
+  unanchoredTip: (sessionId: string, seq: number) => void;
+}
+
+/** Writes `batch` (chaining what is not chained yet); throws when it must be retried. */
+export async function writeBatch(w: BatchWriter, batch: Pending[]): Promise<void> {
+  const groups = new Map<SessionState, Pending[]>();
+  for (const p of batch) {
+    // Every waiting event of a session about to be sent is chained (and its data string dropped), not only the
+    // batch's: buffered events then hold no large strings for the collector to copy.
+    if (p.state.unassigned.length > 0) {
+      for (const q of p.state.unassigned) chainEvent(q, w.slabs);
+      p.state.unassigned = [];
+    }
+    const g = groups.get(p.state);
+    if (g) g.push(p);
+    else groups.set(p.state, [p]);
+  }
+  const now = Date.now();
+  // Sent beside the appends, not before their replies; a failure is thrown once the appends are settled.
+  // Sessions whose last activity is written with this batch: new here, ended, or not written for a second.
+  const progressing = new Set<SessionState>();
+  for (const [s, g] of groups)
+    if (!s.indexed || now - s.progressAt >= ACTIVITY_EVERY_MS || g[g.length - 1].type === 'session.end') {
+      progressing.add(s);
+      s.progressAt = now;
+    }
+  const indexing = writeIndexes(w.redis, groups, progressing).then(
+    () => null,
+    (err: unknown) => err,
+  );
+  let todo = [...groups.entries()];
+  for (let round = 0; todo.length > 0; round++) {
+    if (round === MAX_REBASES) throw new Error('recording chain contended: batch retried later');
+    const calls = w.redis.isCluster ? todo.map((g) => [g]) : [todo];
+    const outcomes = await Promise.all(calls.map((c) => appendCall(w, c, progressing)));
+    const again: typeof todo = [];
+    calls.forEach((c, i) => {
+      c.forEach(([state, events], j) => {
+        const o = outcomes[i][j];
+        if (o.kind === 'moved') {
+          // A tip that does not carry its anchor was moved by someone without the key: the events are still
+          // appended (nothing is lost), but never anchored, so the session keeps failing verification.
+          if (
+            w.anchorKey
+            && !state.unanchored
+            && o.tipSeq > 0
+            && !anchorMatches(w.anchorKey, state.id, o.tipSeq, o.tipHash, o.tipAnchor)
+          ) {
+            state.unanchored = true;
+            w.unanchoredTip(state.id, o.tipSeq);
+          }
+          state.seq = o.tipSeq;
+          state.lastHash = o.tipHash;
+          // This batch's events of the session and any chained after them, in order.
+          for (let k = state.chainedHead; k < state.chained.length; k++)
+            rechainEvent(state.chained[k] as ChainedPending, w.slabs);
+          w.rebased(events.length);
+          again.push([state, events]);
+        } else if (o.kind === 'refused') {
+          for (const p of events) w.lost(p, o.error);
+        }
+      });
+    });
+    todo = again;
+  }
+  const indexFailed = await indexing;
+  if (indexFailed) throw indexFailed;
+  for (const [s, events] of groups) {
+    s.indexed = true;
+    for (const p of events) if (p.note?.decision) s.decisions.add(p.note.decision);
+  }
+}
+
+/** One script call appending `groups` (one session each), each with what its events change in its metadata. */
+function appendCall(
+  w: BatchWriter,
+  groups: Array<[SessionState, Pending[]]>,
+  progressing: Set<SessionState>,
+): Promise<AppendOutcome[]> {
+  const events: Pending[] = [];
+  for (const [, g] of groups) for (const p of g) events.push(p);
+  return appendEvents(
+    w.redis,
+    events as ChainedPending[],
+    groups.map(([s, g]) => sessionAppend(w, s, g as ChainedPending[], progressing)),
+  );
+}
+
+/** A session's part: the tip its events were chained from and the one they lead to, and its metadata changes. */
+function sessionAppend(
+  w: BatchWriter,
+  s: SessionState,
+  g: ChainedPending[],
+  progressing: Set<SessionState>,
+): SessionAppend {
+  const first = g[0];
+  const last = g[g.length - 1];
+  const lastHash = sealedHash(last);
+  // The last event's time serves listings and idle ends across replicas: written at most once a second per session.
+  const set = progressing.has(s) ? ['lastEventAt', String(Date.parse(last.time))] : [];
+  const text: string[] = [];
+  for (const p of g) {
+    if (p.type === 'session.end') set.push('status', 'ended', 'endedAt', String(Date.parse(p.time)));
+    const note = p.note;
+    if (!note) continue;
+    if (note.terminal) set.push('termWidth', String(note.terminal.width), 'termHeight', String(note.terminal.height));
+    if (note.truncated) set.push('truncated', '1');
+    if (note.text) text.push(String(p.seq), note.text);
+  }
+  for (const d of newDecisions(s, g)) set.push(`decision:${d}`, '1');
+  if (!s.indexed) set.push('id', s.id, 'agent', last.agent, 'target', last.target, 'protocol', last.protocol);
+  return {
+    metaKey: keys.meta(s.id),
+    eventsKey: s.eventsKey,
+    textKey: keys.text(s.id),
+    firstSeq: first.seq,
+    firstHash: sealedHash(first),
+    lastSeq: last.seq,
+    lastHash,
+    anchor: w.anchorKey && !s.unanchored ? anchorOf(w.anchorKey, s.id, last.seq, lastHash) : '',
+    set,
+    setIfAbsent: s.indexed ? [] : ['startedAt', String(s.startMs), 'status', 'open'],
+    text,
+  };
+}
+
+/** Decisions of `g` not yet in the session's metadata and indexes. */
+function newDecisions(s: SessionState, g: Pending[]): Set<string> {
+  const out = new Set<string>();
+  for (const p of g) {
+    const d = p.note?.decision;
+    if (d && !s.decisions.has(d)) out.add(d);
+  }
+  return out;
 }
 
 /**
- * Writes `batch` (every event chained); throws when it must be retried. `lost` is called for each event that
- * another writer's entry displaced (the event is not stored).
+ * The cross-session indexes a batch implies: first sighting of a session (by start, agent, target, protocol), its
+ * decisions, and (at most once a second per session) its last activity. NX keeps the first start score when several
+ * writers index one session.
  */
-export async function writeBatch(redis: RedisClient, batch: Pending[], lost: (p: Pending) => void): Promise<void> {
-  const out = new AppendBatch(batch as ChainedPending[]);
-  const now = Date.now();
-  const touched = new Map<SessionState, Touched>();
-  for (const p of batch) {
-    const state = p.state;
-    let t = touched.get(state);
-    if (!t) {
-      t = { last: p, metaExtra: {}, decisions: [], text: [] };
-      touched.set(state, t);
-    }
-    t.last = p;
-    if (p.type === 'session.end') {
-      t.metaExtra.status = 'ended';
-      t.metaExtra.endedAt = String(Date.parse(p.time));
-    }
-    const note = p.note;
-    if (note) {
-      if (note.terminal) {
-        t.metaExtra.termWidth = String(note.terminal.width);
-        t.metaExtra.termHeight = String(note.terminal.height);
-      }
-      if (note.decision && !state.decisions.has(note.decision) && !t.decisions.includes(note.decision))
-        t.decisions.push(note.decision);
-      if (note.truncated) t.metaExtra.truncated = '1';
-      if (note.text) t.text.push(String(p.seq), note.text);
-    }
-  }
-  const progressed: SessionState[] = [];
-  for (const [s, t] of touched) {
-    const ev = t.last;
-    const meta = keys.meta(s.id);
+function writeIndexes(
+  redis: RedisClient,
+  groups: Map<SessionState, Pending[]>,
+  progressing: Set<SessionState>,
+): Promise<unknown> {
+  const cmds: string[][] = [];
+  for (const [s, g] of groups) {
+    const last = g[g.length - 1];
     const start = String(s.startMs);
     if (!s.indexed) {
-      out.command('HSET', meta, 'id', s.id, 'agent', ev.agent, 'target', ev.target, 'protocol', ev.protocol);
-      out.command('HSETNX', meta, 'startedAt', start);
-      out.command('HSETNX', meta, 'status', 'open');
-      out.command('ZADD', keys.byStart, start, s.id);
-      out.command('ZADD', keys.byAgent(ev.agent), start, s.id);
-      out.command('ZADD', keys.byTarget(ev.target), start, s.id);
-      out.command('ZADD', keys.byProtocol(ev.protocol), start, s.id);
+      for (const k of [
+        keys.byStart,
+        keys.byAgent(last.agent),
+        keys.byTarget(last.target),
+        keys.byProtocol(last.protocol),
+      ])
+        cmds.push(['zadd', k, 'NX', start, s.id]);
     }
-    for (const d of t.decisions) {
-      out.command('HSET', meta, `decision:${d}`, '1');
-      out.command('ZADD', keys.byDecision(d), start, s.id);
-    }
-    if (t.text.length) out.command('HSET', keys.text(s.id), ...t.text);
-    const extra = Object.entries(t.metaExtra).flat();
-    // Progress (last seq/hash/time) is written at most once a second per session, and with every state change:
-    // it serves listings and retention; the chain itself lives in the stream.
-    if (!s.indexed || extra.length || t.decisions.length || now - s.progressAt >= PROGRESS_EVERY_MS) {
-      const lastMs = String(Date.parse(ev.time));
-      out.command(
-        'HSET',
-        meta,
-        'lastSeq',
-        String(ev.seq),
-        'lastHash',
-        sealedHash(ev as ChainedPending),
-        'lastEventAt',
-        lastMs,
-        ...extra,
-      );
-      out.command('ZADD', keys.byActivity, lastMs, s.id);
-      progressed.push(s);
-    }
+    for (const d of newDecisions(s, g)) cmds.push(['zadd', keys.byDecision(d), 'NX', start, s.id]);
+    if (progressing.has(s)) cmds.push(['zadd', keys.byActivity, String(Date.parse(last.time)), s.id]);
   }
-  const refused = await out.run(redis);
-  const conflicts: Pending[] = [];
-  for (const r of refused) {
-    if (!/equal or smaller than the target stream top item/.test(r.error)) throw new Error(r.error);
-    conflicts.push(batch[r.index]);
-  }
-  if (conflicts.length > 0) await checkConflicts(redis, conflicts, lost);
-  for (const [s, t] of touched) {
-    s.indexed = true;
-    for (const d of t.decisions) s.decisions.add(d);
-  }
-  for (const s of progressed) s.progressAt = now;
-}
-
-/** An XADD refused because the entry exists: the same event written by an earlier try, or another writer's. */
-async function checkConflicts(redis: RedisClient, conflicts: Pending[], lost: (p: Pending) => void): Promise<void> {
-  const pipe = redis.pipeline();
-  for (const p of conflicts) pipe.xrange(keys.events(p.sessionId), entryId(p.seq), entryId(p.seq));
-  const res = (await pipe.exec()) ?? [];
-  conflicts.forEach((p, i) => {
-    const [err, entries] = res[i] ?? [new Error('no reply'), null];
-    if (err) throw err;
-    const stored = (entries as Array<[string, string[]]>)[0]?.[1]?.[1];
-    if (stored !== storedJson(p as ChainedPending)) lost(p);
-  });
+  return runCommands(redis, cmds);
 }

@@ -27,6 +27,8 @@ export interface Pending extends EventHeader {
   note: WriteNote | null;
   /** Canonical JSON of the event's data, kept until the event is chained. */
   canonicalData: string;
+  /** The hash the event links to, once chained. */
+  prevHash: string;
   slab: Buffer | null;
   start: number;
   jsonStart: number;
@@ -41,17 +43,41 @@ export type ChainedPending = Pending & { slab: Buffer };
 
 /**
  * Gives the event the session's next seq and links it to the previous hash, writing its stored bytes into the slabs.
- * The canonical data is dropped once it is in the slab.
+ * The canonical data is dropped once it is in the slab (buffered events hold no large strings).
  */
 export function chainEvent(p: Pending, slabs: EventSlabs): void {
   const s = p.state;
   p.seq = ++s.seq;
+  p.prevHash = s.lastHash;
   s.lastHash = slabs.seal(
     p as ChainedPending,
     `${s.eventsKey}\n${entryId(p.seq)}\n`,
-    canonicalEventBody(p, s.lastHash, p.canonicalData, s.idJson),
+    canonicalEventBody(p, p.prevHash, p.canonicalData, s.idJson),
   );
   p.canonicalData = '';
+  s.chained.push(p);
+}
+
+/** `,"hash":"` + 64 hex digits + `"}` + `\n`: what follows the body (less its closing brace) in the stored bytes. */
+const SEALED_SUFFIX_BYTES = 76;
+const PREV_HASH_MEMBER = ',"prevHash":"';
+const SEQ_MEMBER = ',"seq":';
+
+/**
+ * Chains an already chained event again, as the session's next (after another writer moved the session's chain on):
+ * its stored body with a new seq and prevHash, sealed anew. Every member after `data` is a number or a JSON string,
+ * whose quotes are escaped, so the last `,"prevHash":"` is the event's own and the next `,"seq":` after it too.
+ */
+export function rechainEvent(p: ChainedPending, slabs: EventSlabs): void {
+  const s = p.state;
+  const body = `${p.slab.toString('utf8', p.jsonStart, p.end - SEALED_SUFFIX_BYTES)}}`;
+  const h = body.lastIndexOf(PREV_HASH_MEMBER) + PREV_HASH_MEMBER.length;
+  const q = body.indexOf(SEQ_MEMBER, h) + SEQ_MEMBER.length;
+  const qEnd = body.indexOf(',', q);
+  p.seq = ++s.seq;
+  p.prevHash = s.lastHash;
+  const next = body.slice(0, h) + p.prevHash + body.slice(h + 64, q) + p.seq + body.slice(qEnd);
+  s.lastHash = slabs.seal(p, `${s.eventsKey}\n${entryId(p.seq)}\n`, next);
 }
 
 /** The note of an event; `texts` are the action's redacted strings, null when the session's search text is full. */

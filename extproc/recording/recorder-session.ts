@@ -1,6 +1,6 @@
 /**
- * What the recorder keeps per session: where its chain stands (seq, last hash, whether it is loaded from Redis yet),
- * what it has written to the session's metadata and indexes, and its limits and drops. One object per session,
+ * What the recorder keeps per session: where this writer believes its chain ends (seq, last hash: corrected by the
+ * store when another writer moved it on, recorder-batch.ts), what it has written to the session's metadata and indexes, and its limits and drops. One object per session,
  * made on its first event here; the events hold it, so no map lookup is needed again on the write side.
  */
 import { GENESIS_HASH } from './hash-chain.ts';
@@ -16,14 +16,18 @@ export interface SessionState {
   eventsKey: string;
   /** JSON of the id, made once per session rather than per event. */
   idJson: string;
-  loaded: boolean;
   seq: number;
   lastHash: string;
-  /** Start time (ms) used as the index score; 0 until known. */
+  /** When this process first saw the session (ms): its start time, unless another writer indexed it first. */
   startMs: number;
   indexed: boolean;
-  /** Events recorded before the chain was loaded, chained in order once it is. */
+  /** Events recorded and not chained yet, in order (all chained when any is about to be sent). */
   unassigned: Pending[];
+  /** Events chained and not acknowledged yet, in order, from chainedHead: what a moved tip makes chain again. */
+  chained: Pending[];
+  chainedHead: number;
+  /** Its recorded end was found without a valid anchor: this writer appends but anchors nothing (anchor.ts). */
+  unanchored: boolean;
   /** Events buffered, not yet acknowledged. */
   pending: number;
   /** Events accepted for this session by this process (for the per-session limit). */
@@ -37,25 +41,27 @@ export interface SessionState {
   textBytes: number;
   /** Decisions already in the session's index entries. */
   decisions: Set<string>;
-  /** When lastSeq/lastHash/lastEventAt were last written (ms). */
+  /** When the session's last-activity index entry was last written (ms). */
   progressAt: number;
 }
 
 /**
- * A session first seen through its `session.start` starts a new chain here (loaded at once); any other is continued
- * from what Redis holds, loaded by the writer (recorder-chain-load.ts).
+ * A session new to this process is chained from the start (seq 1); when Redis already holds some of it (another
+ * replica, an earlier process), the first append is answered with the stored tip and chained again from there.
  */
-export function newSessionState(id: string, isStart: boolean): SessionState {
+export function newSessionState(id: string, now: number): SessionState {
   return {
     id,
     eventsKey: keys.events(id),
     idJson: JSON.stringify(id),
-    loaded: isStart,
     seq: 0,
     lastHash: GENESIS_HASH,
-    startMs: isStart ? Date.now() : 0,
+    startMs: now,
     indexed: false,
     unassigned: [],
+    chained: [],
+    chainedHead: 0,
+    unanchored: false,
     pending: 0,
     count: 0,
     ended: false,
@@ -71,7 +77,7 @@ export function newSessionState(id: string, isStart: boolean): SessionState {
 /**
  * Forgets idle sessions (nothing buffered, no drops to mark) down to 90% of the limit, in the order they were first
  * seen, so that a full map is not scanned again on every new session. An evicted session that records again is
- * reloaded from Redis.
+ * chained again from the tip Redis holds.
  */
 export function evictIdleSessions(sessions: Map<string, SessionState>, maxSessions: number): void {
   const target = Math.floor(maxSessions * 0.9);

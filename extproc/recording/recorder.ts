@@ -6,9 +6,9 @@
  * so the chain, is the same. Stream entry ids are the sequence numbers, so a batch retried after a lost reply
  * cannot store an event twice.
  *
- * Chain ownership: one process records a session at a time. A session whose first event seen here is its
- * `session.start` starts a new chain at seq 1; any other is continued from what Redis holds, loaded by the writer off
- * the data path (recorder-chain-load.ts) while its events wait in the buffer.
+ * Many writers: any number of processes may record one session (replicas serving one agent token, a restart). Each
+ * chains from where it believes the session's chain ends; the store appends only on that exact tip and otherwise
+ * answers the current one, and the writer chains those events again from it (recorder-batch.ts).
  */
 import type { RedisClient } from '../common/redis-client.ts';
 import pino from 'pino';
@@ -17,10 +17,9 @@ import { canonicalJson } from '../common/canonical-json.ts';
 import { DEFAULT_MAX_EVENT_BYTES, limitEventData } from './event-size.ts';
 import { EventSlabs, sealedHash } from './event-slab.ts';
 import { EventClock } from './event-time.ts';
-import { writeBatch } from './recorder-batch.ts';
-import { loadChains } from './recorder-chain-load.ts';
+import { writeBatch, type BatchWriter } from './recorder-batch.ts';
 import { DropMarks } from './recorder-drops.ts';
-import { chainEvent, noteOf, type ChainedPending, type Pending } from './recorder-pending.ts';
+import { noteOf, type ChainedPending, type Pending } from './recorder-pending.ts';
 import { evictIdleSessions, newSessionState, type SessionState } from './recorder-session.ts';
 import { redact, redactToCanonical, type SecretRegistry } from './redact.ts';
 import type { FailureMode, NewRecordingEvent, Recorder, RecorderStats, RecordingEvent, RecordResult } from './types.ts';
@@ -46,7 +45,7 @@ export interface RecorderOptions {
   };
   /** Exact secret values (vault values, live agent tokens) scrubbed from every recorded string. */
   secrets?: SecretRegistry;
-  /** Session states kept in memory; idle ones beyond this are dropped and reloaded from Redis if needed. */
+  /** Session states kept in memory; idle ones beyond this are dropped (a later event continues from the tip in Redis). */
   maxSessions?: number;
   /**
    * Fail-closed targets refuse new actions once the oldest event not yet acknowledged by Redis has waited longer than
@@ -56,6 +55,12 @@ export interface RecorderOptions {
   maxUnacknowledgedMs?: number;
   /** The clock (ms since the epoch; default Date.now): event times and the unacknowledged-age bound. For tests. */
   now?: () => number;
+  /**
+   * Key of the tail anchor (anchor.ts): with each append the session's tip is stored with its HMAC, so truncation and
+   * appended forgeries are detected by `verify`. Every writer and verifier of a store must share it. Unset: tips are
+   * stored without an anchor.
+   */
+  anchorKey?: Buffer;
 }
 
 export interface RecorderExtendedStats extends RecorderStats {
@@ -64,14 +69,16 @@ export interface RecorderExtendedStats extends RecorderStats {
   redisUp: boolean;
   /** How long the oldest event not yet acknowledged by Redis has waited (ms); 0 when none waits. */
   oldestUnacknowledgedMs: number;
+  /** Events chained again because another writer had appended to their session first. */
+  rebased: number;
 }
 
 const NEW_ACTION_TYPES = new Set(['session.start', 'action']);
 const EVENT_TYPES = new Set<string>(RECORDING_EVENT_TYPES);
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: session ids must not hold control characters (they are key names and line-framed)
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: session ids are key names (braces are their hash tag) and line-framed
+const BAD_ID_CHARS = /[\u0000-\u001f\u007f{}]/;
 
 export interface RecorderWithStats extends Recorder {
   stats(): RecorderExtendedStats;
@@ -125,14 +132,10 @@ class RedisRecorder implements RecorderWithStats {
   private readonly onReady = (): void => {
     this.wake?.();
   };
-  /** An event another writer's entry displaced (recorder-batch.ts): counted as dropped. */
-  private readonly onLost = (p: Pending): void => {
-    this.dropped++;
-    this.log.error(
-      { sessionId: p.sessionId, seq: p.seq },
-      'recording chain conflict: another writer recorded this session; event not stored',
-    );
-  };
+  private rebased = 0;
+  /** The batch whose last write failed: the next write sends it again, unchanged. */
+  private failedBatch: Pending[] | null = null;
+  private readonly batchWriter: BatchWriter;
 
   constructor(opts: RecorderOptions) {
     this.redis = opts.redis;
@@ -154,6 +157,25 @@ class RedisRecorder implements RecorderWithStats {
       () => this.buffered < this.maxBuffered,
       (state, as, data) => this.enqueue(state, as, 'error', data, true),
     );
+    this.batchWriter = {
+      redis: this.redis,
+      slabs: this.slabs,
+      anchorKey: opts.anchorKey ?? null,
+      // Only a store written around a session's tip (its stream holds entries the tip does not account for) refuses.
+      lost: (p, why) => {
+        this.dropped++;
+        this.log.error({ sessionId: p.sessionId, err: why }, 'recording store refused an event; event not stored');
+      },
+      rebased: (n) => {
+        this.rebased += n;
+      },
+      unanchoredTip: (sessionId, seq) => {
+        this.log.error(
+          { sessionId, seq },
+          "recording: the session's recorded end does not carry a valid anchor (moved without the key); its events are appended unanchored and it fails verification",
+        );
+      },
+    };
     this.redis.on('ready', this.onReady);
   }
 
@@ -180,8 +202,10 @@ class RedisRecorder implements RecorderWithStats {
     if (!EVENT_TYPES.has(input.type)) throw new TypeError(`unknown recording event type ${JSON.stringify(input.type)}`);
     let state = this.sessions.get(input.sessionId);
     // A session id held in memory was checked when its state was made.
-    if (!state && (!input.sessionId || input.sessionId.length > 256 || CONTROL_CHARS.test(input.sessionId))) {
-      throw new TypeError('recording event without a valid sessionId (1-256 characters, no control characters)');
+    if (!state && (!input.sessionId || input.sessionId.length > 256 || BAD_ID_CHARS.test(input.sessionId))) {
+      throw new TypeError(
+        'recording event without a valid sessionId (1-256 characters, no control characters or braces)',
+      );
     }
     if (this.closed) return this.refuse('the recorder is closed');
     const mode = this.failureMode(input.target);
@@ -198,7 +222,7 @@ class RedisRecorder implements RecorderWithStats {
       }
     }
     if (!state) {
-      state = newSessionState(input.sessionId, input.type === 'session.start');
+      state = newSessionState(input.sessionId, this.nowMs());
       this.sessions.set(input.sessionId, state);
       if (this.sessions.size > this.maxSessions) evictIdleSessions(this.sessions, this.maxSessions);
     }
@@ -266,6 +290,7 @@ class RedisRecorder implements RecorderWithStats {
       sessions: this.sessions.size,
       redisUp: this.redisUp(),
       oldestUnacknowledgedMs: this.head < this.queue.length ? Math.max(0, this.nowMs() - this.oldestAt) : 0,
+      rebased: this.rebased,
     };
   }
 
@@ -300,6 +325,7 @@ class RedisRecorder implements RecorderWithStats {
       time: this.clock.now(),
       note: noteOf(type, data, texts, state),
       canonicalData,
+      prevHash: '',
       slab: null,
       start: 0,
       jsonStart: 0,
@@ -335,13 +361,14 @@ class RedisRecorder implements RecorderWithStats {
     let delay = RETRY_MIN_MS;
     try {
       while (this.buffered > 0) {
-        const end = Math.min(this.queue.length, this.head + this.batchSize);
-        const batch = this.queue.slice(this.head, end);
+        // A batch whose write failed is retried as it was, not grown by what was recorded since: the store may have
+        // applied it before the failure, and recognises that only for exactly the events it was sent.
+        const batch =
+          this.failedBatch ?? this.queue.slice(this.head, Math.min(this.queue.length, this.head + this.batchSize));
+        this.failedBatch = null;
         let ok: boolean;
         try {
-          this.chainLoaded(batch);
-          await loadChains(this.redis, batch, this.slabs);
-          await writeBatch(this.redis, batch, this.onLost);
+          await writeBatch(this.batchWriter, batch);
           ok = true;
         } catch (err) {
           ok = false;
@@ -352,6 +379,7 @@ class RedisRecorder implements RecorderWithStats {
             );
         }
         if (!ok) {
+          this.failedBatch = batch;
           this.writeFailing = true;
           if (this.stopped) return;
           await this.sleep(delay);
@@ -367,16 +395,6 @@ class RedisRecorder implements RecorderWithStats {
       this.writing = false;
     }
     if (this.buffered > 0 && !this.closed) this.kick();
-  }
-
-  /** Chains, in recorded order, the waiting events of every loaded session in the batch (loadChains does the rest). */
-  private chainLoaded(batch: Pending[]): void {
-    for (const p of batch) {
-      const s = p.state;
-      if (!s.loaded || s.unassigned.length === 0) continue;
-      for (const q of s.unassigned) chainEvent(q, this.slabs);
-      s.unassigned = [];
-    }
   }
 
   private sleep(ms: number): Promise<void> {
@@ -399,6 +417,14 @@ class RedisRecorder implements RecorderWithStats {
     for (const p of batch) {
       const s = p.state;
       s.pending--;
+      if (++s.chainedHead === s.chained.length) {
+        s.chained = [];
+        s.chainedHead = 0;
+      } else if (s.chainedHead > 1024 && s.chainedHead * 2 > s.chained.length) {
+        // A session never without unacknowledged events: drop the acknowledged ones (and the slabs they hold).
+        s.chained = s.chained.slice(s.chainedHead);
+        s.chainedHead = 0;
+      }
       if (p.type === 'session.end')
         this.log.info(
           { sessionId: s.id, lastSeq: p.seq, lastHash: sealedHash(p as ChainedPending) },

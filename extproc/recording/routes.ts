@@ -79,17 +79,24 @@ export const RECORDING_EVENT_SCHEMA: JsonSchema = {
 
 const VERIFY_SCHEMA: JsonSchema = {
   type: 'object',
-  required: ['valid', 'events'],
+  required: ['valid', 'events', 'anchored'],
   properties: {
     valid: { type: 'boolean' },
     events: { type: 'integer', minimum: 0 },
     firstBadSeq: { type: 'integer', minimum: 1 },
     reason: { type: 'string' },
+    anchored: {
+      type: 'boolean',
+      description:
+        "whether the session's recorded end was checked against its keyed anchor (truncation and appended events detected)",
+    },
   },
 };
 
 export interface RecordingRouteDeps {
   redis: RedisClient;
+  /** The recorders' anchor key: verify checks each session's recorded end against it. */
+  anchorKey?: Buffer | null;
 }
 
 export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
@@ -107,6 +114,20 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
       tag: TAG,
       summary:
         'List recorded sessions, newest first. Query: agent, target, protocol, from, to (RFC 3339 or ms), decision (allow|deny|require_approval), q (text in actions), limit (1-1000), cursor.',
+      query: {
+        agent: { description: 'only sessions of this agent', schema: { type: 'string' } },
+        target: { description: 'only sessions on this target', schema: { type: 'string' } },
+        protocol: { description: 'only this protocol', schema: { type: 'string', enum: [...PROTOCOLS] } },
+        from: { description: 'started at or after (RFC 3339 or epoch ms)', schema: { type: 'string' } },
+        to: { description: 'started at or before (RFC 3339 or epoch ms)', schema: { type: 'string' } },
+        decision: {
+          description: 'with at least one such decision',
+          schema: { type: 'string', enum: [...DECISION_ACTIONS] },
+        },
+        q: { description: 'full-text search in the recorded actions', schema: { type: 'string' } },
+        limit: { description: 'page size (1-1000)', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+        cursor: { description: 'the next page, from nextCursor', schema: { type: 'string' } },
+      },
       response: {
         type: 'object',
         required: ['sessions', 'nextCursor'],
@@ -130,6 +151,13 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
     {
       method: 'GET',
       path: '/v1/sessions/{id}/events',
+      query: {
+        fromSeq: { description: 'first event (default 1)', schema: { type: 'integer', minimum: 1 } },
+        limit: {
+          description: 'page size (1-10000, default 1000)',
+          schema: { type: 'integer', minimum: 1, maximum: 10000 },
+        },
+      },
       roles: ROLES,
       tag: TAG,
       summary: "A session's events in order. Query: fromSeq (default 1), limit (1-10000, default 1000).",
@@ -162,16 +190,23 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
       path: '/v1/sessions/{id}/verify',
       roles: ROLES,
       tag: TAG,
-      summary: "Recompute a session's hash chain: valid, or the first bad sequence number and why.",
+      summary:
+        "Recompute a session's hash chain and check it ends at the session's anchored tip: valid, or the first bad sequence number and why.",
       response: VERIFY_SCHEMA,
       async handler(req) {
         await mustExist(req.params.id);
-        return { body: await verifySession(redis, req.params.id) };
+        return { body: await verifySession(redis, req.params.id, deps.anchorKey) };
       },
     },
     {
       method: 'GET',
       path: '/v1/sessions/{id}/export',
+      query: {
+        format: {
+          description: 'jsonl (default) or asciicast',
+          schema: { type: 'string', enum: ['jsonl', 'asciicast'] },
+        },
+      },
       roles: ROLES,
       tag: TAG,
       summary:
@@ -205,6 +240,9 @@ export function recordingRoutes(deps: RecordingRouteDeps): AdminRoute[] {
     {
       method: 'GET',
       path: '/v1/sessions/{id}/tail',
+      query: {
+        fromSeq: { description: 'first event (default 1)', schema: { type: 'integer', minimum: 1 } },
+      },
       roles: ROLES,
       tag: TAG,
       summary:

@@ -82,6 +82,10 @@ export interface SessionSummary {
   truncated: boolean;
 }
 
+/**
+ * `anchored`: the session's recorded end was checked against its keyed anchor (the verifier has the anchor key), so
+ * truncation and appended events are detected even by someone who rewrote the stream and the metadata.
+ */
 export type VerifyResult =
-  | { valid: true; events: number }
-  | { valid: false; events: number; firstBadSeq: number; reason: string };
+  | { valid: true; events: number; anchored: boolean }
+  | { valid: false; events: number; firstBadSeq: number; reason: string; anchored: boolean };

@@ -11,6 +11,7 @@ import type { Principals } from '../identity/principals.ts';
 import type { Registry } from '../identity/registry.ts';
 import { targetFromInput } from '../identity/routes.ts';
 import type { PolicyStore } from '../policy/store.ts';
+import { StartupError } from './startup.ts';
 
 /** Expands `dir/*.yaml`-style patterns (one `*` in the file name) relative to `base`. */
 export function expandPattern(pattern: string, base: string): string[] {
@@ -58,6 +59,17 @@ export async function ensureAdminToken(
   return path;
 }
 
+/** A seed file's text; one that cannot be read stops start-up with a message naming it and the setting. */
+function readBootstrapFile(file: string, setting: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new StartupError(
+      `cannot read ${file} (${setting}): ${(err as NodeJS.ErrnoException).code}; set ${setting} in the config file ([] for none)`,
+    );
+  }
+}
+
 export async function seedPolicies(
   store: PolicyStore,
   patterns: string[],
@@ -67,7 +79,7 @@ export async function seedPolicies(
   if ((await store.list()).length) return;
   // Policy tests (`*_test.yaml`, see `portcullis policy test`) live beside the policies; they are not policies.
   for (const file of patterns.flatMap((p) => expandPattern(p, base)).filter((f) => !/_test\.ya?ml$/.test(f))) {
-    const v = await store.put(readFileSync(file, 'utf8'), 'bootstrap');
+    const v = await store.put(readBootstrapFile(file, 'bootstrap.policies'), 'bootstrap');
     logger.info({ policy: v.name, version: v.version, file }, 'seeded policy');
   }
 }
@@ -75,7 +87,7 @@ export async function seedPolicies(
 export async function seedTargets(registry: Registry, patterns: string[], base: string, logger: Logger): Promise<void> {
   if ((await registry.listTargets()).length) return;
   for (const file of patterns.flatMap((p) => expandPattern(p, base))) {
-    const doc = parseYaml(readFileSync(file, 'utf8')) as {
+    const doc = parseYaml(readBootstrapFile(file, 'bootstrap.targets')) as {
       targets?: Record<string, unknown>[];
       agents?: Record<string, unknown>[];
     } | null;

@@ -37,6 +37,8 @@ export interface ServiceConfig {
    * instead of one per request; events stay in memory that much longer). `maxUnacknowledged`: fail-closed targets
    * refuse new actions once a recorded event has waited this long for Redis to acknowledge it (a hung store).
    * `sessionIdle`: a session with no activity for this long is ended (`session.end {reason: 'idle'}`).
+   * `anchorKeyRef`: the key of each session's tail anchor (`env:NAME` or `file:/path`); every replica must share it.
+   * Unset: a random key kept in the data directory (one replica only).
    */
   recording: {
     maxBuffered: number;
@@ -44,6 +46,7 @@ export interface ServiceConfig {
     batchWindow?: string;
     maxUnacknowledged?: string;
     sessionIdle?: string;
+    anchorKeyRef?: string | null;
   };
   /**
    * `checkTimeout`: how long the data path waits for Redis to answer an approval check before refusing the action
@@ -144,6 +147,7 @@ export const CONFIG_SCHEMA = {
         batchWindow: duration,
         maxUnacknowledged: duration,
         sessionIdle: duration,
+        anchorKeyRef: { type: ['string', 'null'], pattern: '^(file:/.+|env:[A-Za-z_][A-Za-z0-9_]*)$' },
       },
     },
     approvals: {
@@ -240,7 +244,7 @@ export function loadConfig(opts: {
       (e) =>
         `${e.instancePath || 'config'} ${e.message}${e.keyword === 'additionalProperties' ? ` "${(e.params as { additionalProperty: string }).additionalProperty}"` : ''}`,
     );
-    throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n  ${problems.join('\n  ')}`);
+    throw new ConfigError(`invalid configuration${file ? ` in ${file}` : ''}: ${problems.join('; ')}`);
   }
   if (config.redisUrl && config.redis.cluster)
     throw new ConfigError('set either redisUrl (REDIS_URL) or redis.cluster (REDIS_CLUSTER), not both');

@@ -19,7 +19,13 @@ import { SigningKeys } from '../identity/signing-keys.ts';
 import { PolicySet } from '../policy/policy-set.ts';
 import { policyRoutes } from '../policy/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
-import { createRecorder, recordingRoutes, startRetention } from '../recording/index.ts';
+import {
+  createRecorder,
+  loadAnchorKey,
+  recordingRoutes,
+  sessionEndClaims,
+  startRetention,
+} from '../recording/index.ts';
 import { snapshotRoutes } from '../snapshot/index.ts';
 import { Spine } from '../spine/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
@@ -33,7 +39,14 @@ import { migrateKeyLayout } from './key-layout.ts';
 import { startLocalRedis } from './local-redis.ts';
 import { createRedisClient, type RedisTarget, whenReady } from './redis.ts';
 import { createLogger } from './logger.ts';
-import { createMetrics, registerRecorderGauges, startMetricsServer } from './metrics.ts';
+import {
+  createMetrics,
+  observeApprovalOutcome,
+  registerRecorderGauges,
+  registerServiceGauges,
+  startMetricsServer,
+} from './metrics.ts';
+import { listening, waitForRedis } from './startup.ts';
 import { TargetCache } from './target-cache.ts';
 
 /** How long a start waits for a Redis Cluster to be reachable before it fails. */
@@ -61,10 +74,28 @@ export interface ServiceOptions {
   baseDir?: string;
 }
 
+/** How long start-up waits for Redis to answer before giving up (the process then exits, see startup.ts). */
+const REDIS_STARTUP_WAIT_MS = 10_000;
+
+/**
+ * Starts everything, or nothing: when a step fails, what the earlier steps started (a local redis-server, Redis
+ * connections, listeners, timers) is stopped again in reverse order before the error propagates.
+ */
 export async function startService(config: ServiceConfig, opts: ServiceOptions = {}): Promise<Service> {
+  const undo: (() => unknown)[] = [];
+  try {
+    return await startEverything(config, opts, undo);
+  } catch (err) {
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => {});
+    throw err;
+  }
+}
+
+async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo: (() => unknown)[]): Promise<Service> {
   const logger = opts.logger ?? createLogger(config.log.level);
   const cluster = config.redis.cluster;
   const local = config.redisUrl || cluster ? null : await startLocalRedis(config.dataDir, config.localRedisPort);
+  if (local) undo.push(() => local.stop());
   const redisUrl = config.redisUrl ?? local?.url ?? '';
   if (local) logger.info({ redisUrl }, 'REDIS_URL not set: started a local redis-server');
   const target: RedisTarget = cluster ? { kind: 'cluster', nodes: cluster } : { kind: 'server', url: redisUrl };
@@ -74,10 +105,12 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
   const connections = [redis, connect(), connect(), connect()];
   for (const c of connections)
     c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
-  await Promise.all(connections.map((c) => whenReady(c, CLUSTER_READY_TIMEOUT_MS))).catch((err: unknown) => {
+  undo.push(() => {
     for (const c of connections) c.disconnect();
-    throw err;
   });
+  // A cluster client refuses commands until it knows the slot map (no offline queue): every connection waits for it.
+  await Promise.all(connections.map((c) => whenReady(c, CLUSTER_READY_TIMEOUT_MS)));
+  await waitForRedis(redis, target, REDIS_STARTUP_WAIT_MS);
   if (!(redis instanceof Cluster)) await migrateKeyLayout(redis, logger);
   const [, policySub, tokenSub, approvalSub] = connections;
 
@@ -99,24 +132,30 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     logger,
   );
   await tokens.start();
+  undo.push(() => tokens.stop());
   const store = new PolicyStore(redis);
   const baseDir = opts.baseDir ?? process.cwd();
   await seedPolicies(store, config.bootstrap.policies, baseDir, logger);
   await seedTargets(registry, config.bootstrap.targets, baseDir, logger);
   const adminTokenPath = await ensureAdminToken(principals, config.dataDir, logger);
-  const policies = new PolicySet(store, policySub, logger);
+  const policies = new PolicySet(store, policySub, logger, () => metrics.policyReloadFailures.inc());
   await policies.start();
+  undo.push(() => policies.stop());
   const targets = new TargetCache(registry, logger);
   await targets.start();
+  undo.push(() => targets.stop());
 
+  const anchorKey = await loadAnchorKey(config.recording.anchorKeyRef ?? null, config.dataDir);
   const recorder = createRecorder({
     redis,
+    anchorKey,
     failureMode: (target) => targets.get(target)?.recording ?? 'fail-closed',
     maxBuffered: config.recording.maxBuffered,
     coalesceMs: parseDurationMs(config.recording.batchWindow ?? '10ms'),
     maxUnacknowledgedMs: parseDurationMs(config.recording.maxUnacknowledged ?? '2s'),
     logger,
   });
+  undo.push(() => recorder.close());
   registerRecorderGauges(metrics, () => recorder.stats());
   const retention = startRetention({
     redis,
@@ -124,12 +163,14 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     intervalSeconds: 3600,
     logger,
   });
+  undo.push(() => retention.stop());
   const adminBaseUrl = config.admin.publicUrl ?? `http://${config.admin.host}:${config.admin.port}`;
   const approvals = createApprovals({
     redis,
     subscriber: approvalSub,
     logger,
     audit: (e) => {
+      observeApprovalOutcome(metrics, e);
       recorder.record({
         type: e.type,
         sessionId: e.sessionId,
@@ -151,6 +192,14 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
       : {}),
   });
   approvals.startExpirySweeper(5000);
+  undo.push(() => approvals.close());
+
+  registerServiceGauges(metrics, {
+    redisUp: () => redis.status === 'ready',
+    recorder: () => recorder.stats(),
+    policies: () => policies.current().map((p) => ({ name: p.doc.name, version: p.version, degraded: !!p.degraded })),
+    pendingApprovals: () => approvals.pendingCount(),
+  });
 
   const core: ServiceCore = {
     policies,
@@ -162,31 +211,55 @@ export async function startService(config: ServiceConfig, opts: ServiceOptions =
     metrics,
     logger,
   };
-  const spine = new Spine(core, { sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m') });
+  const spine = new Spine(core, {
+    sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m'),
+    sessionEndClaims: sessionEndClaims(redis),
+  });
   spine.sessionEnds.start();
+  undo.push(() => spine.sessionEnds.stop());
   const served = adapterServices(opts.adapters ?? [], spine, { logger, metrics });
-  const grpcServer = await startGrpcServer(config.grpc.host, config.grpc.port, served.grpc);
+  const grpcServer = await listening(
+    'grpc',
+    config.grpc.host,
+    config.grpc.port,
+    startGrpcServer(config.grpc.host, config.grpc.port, served.grpc),
+  );
+  undo.push(() => grpcServer.shutdown(0));
   const tcpListeners = await startTcpListeners(served.tcp);
   const listeners: ListenerInfo[] = tcpListeners.map((l, i) => ({
     name: served.tcp[i].name,
     address: l.address,
     details: l.details ?? {},
   }));
-  const admin = await startAdminServer({
-    routes: [
-      ...policyRoutes({ store, policies, classifyK8s: classifyK8sSample }),
-      ...identityRoutes({ registry, tokens, principals, keys }),
-      ...approvalRoutes({ approvals }),
-      ...recordingRoutes({ redis }),
-      ...snapshotRoutes({ policies, tokens, recordRefusal: (report) => recordFilterRefusal(spine, report) }),
-      ...listenerRoutes(listeners),
-    ],
-    authenticate: (bearer) => principals.authenticate(bearer),
-    host: config.admin.host,
-    port: config.admin.port,
-    logger,
+  undo.push(async () => {
+    for (const l of tcpListeners) await l.close();
   });
-  const metricsServer = await startMetricsServer(metrics, config.metrics.host, config.metrics.port);
+  const admin = await listening(
+    'admin',
+    config.admin.host,
+    config.admin.port,
+    startAdminServer({
+      routes: [
+        ...policyRoutes({ store, policies, classifyK8s: classifyK8sSample }),
+        ...identityRoutes({ registry, tokens, principals, keys }),
+        ...approvalRoutes({ approvals }),
+        ...recordingRoutes({ redis, anchorKey }),
+        ...snapshotRoutes({ policies, tokens, recordRefusal: (report) => recordFilterRefusal(spine, report) }),
+        ...listenerRoutes(listeners),
+      ],
+      authenticate: (bearer) => principals.authenticate(bearer),
+      host: config.admin.host,
+      port: config.admin.port,
+      logger,
+    }),
+  );
+  undo.push(() => admin.close());
+  const metricsServer = await listening(
+    'metrics',
+    config.metrics.host,
+    config.metrics.port,
+    startMetricsServer(metrics, config.metrics.host, config.metrics.port),
+  );
   logger.info(
     { grpc: `${config.grpc.host}:${grpcServer.port}`, admin: admin.url, metrics: metricsServer.url },
     'portcullis is serving',

@@ -15,7 +15,7 @@ import {
 } from '../approvals/index.ts';
 import type { UpstreamSecret } from '../identity/upstream-credentials.ts';
 import { CredentialError } from '../identity/upstream-credentials.ts';
-import type { CompiledMasking } from '../masking/index.ts';
+import type { CompiledMasking, Finding } from '../masking/index.ts';
 import { EMPTY_K8S, EMPTY_SQL, EMPTY_SSH, type RequestContext } from '../policy/context.ts';
 import { decide } from '../policy/evaluate.ts';
 import type { MaskingPlans } from '../policy/masking-plans.ts';
@@ -70,9 +70,17 @@ export class ActionRun {
     private readonly ends?: Pick<SessionEnds, 'active'>,
   ) {}
 
-  /** The masking plan for this session's agent and target under the policies in force now (null: nothing masks). */
-  masking(): CompiledMasking | null {
-    return this.views.plans.planFor(this.core.policies.current(), this.session.maskingScope);
+  /**
+   * The masking plan for this session's agent and target under the policies in force now (null: nothing masks).
+   * Without `action`, masking rules with a `when` all count (the most the plan can mask); with the classified action,
+   * each `when` is decided on its context (a rule for Secrets only, say).
+   */
+  masking(action?: Pick<Action, 'section'>): CompiledMasking | null {
+    return this.views.plans.planFor(
+      this.core.policies.current(),
+      this.session.maskingScope,
+      action ? this.context(action) : undefined,
+    );
   }
 
   /** Whether a rule in scope may read `field` of the context ("k8s.object"): an adapter fills a costly field only then. */
@@ -162,10 +170,14 @@ export class ActionRun {
     return decision;
   }
 
-  /** Records what came back to the agent, once (later calls are ignored: the first is what the agent got). */
-  output(data: Record<string, unknown>): void {
+  /**
+   * Records what came back to the agent, once (later calls are ignored: the first is what the agent got). `masked`
+   * lists what masking replaced in it, by entity (counted in the metrics too).
+   */
+  output(data: Record<string, unknown> & { masked?: readonly Finding[] }): void {
     if (this.outputRecorded) return;
     this.outputRecorded = true;
+    if (data.masked) this.metrics.masked(this.session.protocol, data.masked);
     this.record('output', data);
   }
 
@@ -379,7 +391,7 @@ export class ActionRun {
     return outcome;
   }
 
-  private context(action: Action): RequestContext {
+  private context(action: Pick<Action, 'section'>): RequestContext {
     const s = this.session;
     const section = action.section;
     return {

@@ -43,6 +43,8 @@ export interface DataPathMetrics {
   decisions: Counter<'protocol' | 'action' | 'reason'>;
   decisionSeconds: Histogram<'protocol'>;
   extprocStreams: Counter<'service' | 'outcome'>;
+  /** Values masked in what went back to agents, by entity (built-in entities and the policies' own: a bounded set). */
+  maskingFindings: Counter<'protocol' | 'entity'>;
 }
 
 export interface GatewayCore {

@@ -2,11 +2,12 @@
  * The spine's metrics, with each label set's child looked up once: prom-client hashes the labels object on every
  * inc()/observe() (several µs each), and every action counts and times its decision.
  */
+import type { Finding } from '../masking/index.ts';
 import type { Protocol } from '../policy/context.ts';
 import type { DataPathMetrics } from './core.ts';
 
 interface Incrementable {
-  inc(): void;
+  inc(by?: number): void;
 }
 interface Observable {
   observe(value: number): void;
@@ -15,6 +16,7 @@ interface Observable {
 export class DecisionMetrics {
   private readonly counted = new Map<string, Incrementable>();
   private readonly timed = new Map<Protocol, Observable>();
+  private readonly found = new Map<string, Incrementable>();
 
   constructor(private readonly metrics: DataPathMetrics) {}
 
@@ -27,6 +29,19 @@ export class DecisionMetrics {
       this.counted.set(key, child);
     }
     child.inc();
+  }
+
+  /** Values masked in one action's output, by entity. */
+  masked(protocol: Protocol, findings: readonly Finding[]): void {
+    for (const f of findings) {
+      const key = `${protocol}\n${f.entity}`;
+      let child = this.found.get(key);
+      if (!child) {
+        child = this.metrics.maskingFindings.labels({ protocol, entity: f.entity });
+        this.found.set(key, child);
+      }
+      child.inc(f.count);
+    }
   }
 
   /** Time from the start of an action to its policy decision. */

@@ -9,6 +9,7 @@ import type { ScramCandidate } from '../identity/scram-verifier.ts';
 import { MaskingPlans } from '../policy/masking-plans.ts';
 import { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Protocol } from '../policy/context.ts';
+import type { SessionEndClaims } from '../recording/index.ts';
 import { ActionRun, RECORDING_UNAVAILABLE } from './action-run.ts';
 import type { GatewayCore } from './core.ts';
 import { DecisionMetrics } from './decision-metrics.ts';
@@ -44,6 +45,8 @@ export interface SpineOptions {
   sessionIdleMs?: number;
   /** The clock of session ends (ms since the epoch; default Date.now). For tests. */
   now?: () => number;
+  /** Where replicas agree on who records a session's end (SessionEnds); unset: this process decides alone. */
+  sessionEndClaims?: SessionEndClaims;
 }
 
 const DEFAULT_SESSION_IDLE_MS = 15 * 60_000;
@@ -74,6 +77,7 @@ export class Spine {
       idleMs: opts.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS,
       now: opts.now,
       logger: core.logger,
+      claims: opts.sessionEndClaims,
     });
   }
 

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { main } from '../../extproc/cli/main.ts';
+import { sshCommand } from '../../extproc/cli/commands/ssh.ts';
 import { runCommand } from '../harness/cli.ts';
 
-const cli = (argv: string[]) => runCommand(main, argv, {});
+const cli = (argv: string[]) => runCommand(sshCommand, argv, {});
 
 test('portcullis ssh classify prints the commands a line runs, through sh -c', async () => {
-  const r = await cli(['ssh', 'classify', `ls /srv; bash -c 'rm -rf /srv/data' > /dev/null`]);
+  const r = await cli(['classify', `ls /srv; bash -c 'rm -rf /srv/data' > /dev/null`]);
   assert.equal(r.code, 0, r.err);
   assert.deepEqual(JSON.parse(r.out), {
     commands: [
@@ -18,12 +18,12 @@ test('portcullis ssh classify prints the commands a line runs, through sh -c', a
 });
 
 test('a line that cannot be expanded statically prints {"error"} and exits 1', async () => {
-  const r = await cli(['ssh', 'classify', 'rm -rf $(cat dirs)']);
+  const r = await cli(['classify', 'rm -rf $(cat dirs)']);
   assert.equal(r.code, 1);
   assert.match(JSON.parse(r.out).error, /command substitution/);
 });
 
 test('usage errors exit 2', async () => {
-  assert.equal((await cli(['ssh', 'classify'])).code, 2);
-  assert.equal((await cli(['ssh', 'what'])).code, 2);
+  assert.equal((await cli(['classify'])).code, 2);
+  assert.equal((await cli(['what'])).code, 2);
 });

@@ -1,11 +1,13 @@
 /** Runs a CLI command in-process with captured output, as a user's shell would see it. */
 import { PassThrough } from 'node:stream';
-import type { CliCommand } from '../../extproc/cli/types.ts';
+import { runCommandModule } from '../../extproc/cli/main.ts';
+import type { CommandBuilder } from '../../extproc/cli/types.ts';
 
 export async function runCommand(
-  command: CliCommand,
+  command: CommandBuilder,
   argv: string[],
   env: NodeJS.ProcessEnv,
+  stdinText?: string,
 ): Promise<{ code: number; out: string; err: string }> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -17,6 +19,8 @@ export async function runCommand(
   stderr.on('data', (d: Buffer) => {
     err += d.toString();
   });
-  const code = await command(argv, { stdin: new PassThrough(), stdout, stderr, env });
+  const stdin = new PassThrough();
+  stdin.end(stdinText ?? '');
+  const code = await runCommandModule(command, argv, { stdin, stdout, stderr, env });
   return { code, out, err };
 }

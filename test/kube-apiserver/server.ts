@@ -157,6 +157,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     const method = req.method ?? 'GET';
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const q = url.searchParams;
+    // Programmed by the request: a dry run whose body names this marker fails as an overloaded API server's would.
+    if (isDryRun(q) && body.includes('standin-fail-dry-run'))
+      return sendJson(res, 503, failure(503, 'ServiceUnavailable', 'the stand-in was told to fail this dry run'));
 
     const discovery = discoveryDoc(path);
     if (discovery !== undefined) {

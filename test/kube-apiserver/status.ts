@@ -11,7 +11,8 @@ export type StatusReason =
   | 'UnsupportedMediaType'
   | 'Invalid'
   | 'NotAcceptable'
-  | 'InternalError';
+  | 'InternalError'
+  | 'ServiceUnavailable';
 
 export interface StatusDetails {
   name?: string;

@@ -229,3 +229,47 @@ test('a JSON SelfSubjectAccessReview gets the same answer, with the reason', asy
   assert.equal(JSON.parse(yes.body).status.allowed, true);
   assert.match(JSON.parse(yes.body).status.reason, /read-anything/);
 });
+
+test('a dry run that fails for another reason than a refusal refuses the write (fail closed)', async () => {
+  const from = api.requests.length;
+  const before = replicasOfWeb();
+  const patch = '{"metadata":{"annotations":{"standin-fail-dry-run":"1"}},"spec":{"replicas":4}}';
+  const r = await stack.kubectl.run(['patch', 'deployment', 'web', '-n', 'prod', '--type=merge', '-p', patch]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /InternalError/);
+  assert.match(r.stderr, /could not learn what this write would store/);
+  assert.doesNotMatch(r.stderr, /stand-in was told/, "the upstream's own words are not the agent's to read here");
+  const { dryRuns, real } = writesSince(from);
+  assert.equal(dryRuns.length, 1);
+  assert.deepEqual(real, []);
+  assert.equal(replicasOfWeb(), before);
+});
+
+test('the Secrets-only masking rule (when: k8s.resource == "secrets") leaves a ConfigMap\'s data readable', async () => {
+  const cm = await stack.kubectl.run(['get', 'configmap', 'app-config', '-n', 'dev', '-o', 'json']);
+  assert.equal(cm.code, 0, cm.stderr);
+  const data = (JSON.parse(cm.stdout) as { data: Record<string, string> }).data;
+  assert.equal(data.LOG_LEVEL, 'debug', 'not redacted by the Secrets rule');
+  assert.notEqual(data.SUPPORT_EMAIL, 'support@example.com', 'PII is still masked everywhere');
+  const secret = await stack.kubectl.run(['get', 'secret', 'db', '-n', 'prod', '-o', 'json']);
+  const values = Object.values((JSON.parse(secret.stdout) as { data: Record<string, string> }).data);
+  assert.ok(values.length > 0);
+  for (const v of values) assert.match(Buffer.from(v, 'base64').toString('utf8'), /REDACTED/);
+});
+
+test('an access review is recorded as the action asked about, with the answer as a review decision', async () => {
+  await stack.svc.core.recorder.flush();
+  const auditor = await stack.svc.principal('auditor-adm', ['auditor']);
+  const r = await stack.svc.call(auditor.token, 'GET', `/v1/sessions/${stack.sessionId}/events?limit=10000`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const events = r.body.events as { type: string; requestId?: string; data: any }[];
+  const asked = events.find(
+    (e) => e.type === 'action' && e.data.review === 'SelfSubjectAccessReview' && e.data.k8s?.resource === 'namespaces',
+  );
+  assert.ok(asked, 'the review is recorded with the action it asks about');
+  assert.equal(asked.data.k8s.verb, 'delete');
+  const answer = events.find((e) => e.type === 'decision' && e.requestId === asked.requestId);
+  assert.equal(answer?.data.review, true);
+  assert.equal(answer?.data.action, 'deny');
+  assert.equal(answer?.data.rule, 'no-namespace-deletion');
+});

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 const RUN =
-  "import('./extproc/cli/commands/mask.ts').then((m) => m.maskCommand(process.argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env })).then((c) => { process.exitCode = c; })";
+  "import('./extproc/cli/main.ts').then((m) => m.main(['mask', ...process.argv.slice(1)], { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env })).then((c) => { process.exitCode = c; })";
 
 function mask(
   args: string[],

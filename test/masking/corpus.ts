@@ -47,6 +47,11 @@ export const CASES: Case[] = [
   { entity: 'CREDIT_CARD', text: 'uatp wrong length 1000000000000009 and luhn 100000000000008' },
   { entity: 'CREDIT_CARD', text: 'iban tail XX89 4111 1111 1111 1111 and AB12 4111 1111 1111 1111' },
   { entity: 'CREDIT_CARD', text: 'inside tokens DE894111111111111111 4111111111111111AB id-4111111111111111x' },
+  {
+    entity: 'CREDIT_CARD',
+    text: 'then numbers 4111 1111 1111 1111 137 42 ok',
+    want: `then numbers ${R('CREDIT_CARD')} 137 42 ok`,
+  },
   { entity: 'CREDIT_CARD', text: 'luhn fails 4111111111111112' },
   { entity: 'CREDIT_CARD', text: 'luhn fails 5555 5555 5555 4445' },
   { entity: 'CREDIT_CARD', text: 'no issuer 1234567812345670' },
@@ -125,6 +130,9 @@ export const CASES: Case[] = [
 
   // PHONE_NUMBER
   { entity: 'PHONE_NUMBER', text: 'call +1 415 555 0100.', want: `call ${R('PHONE_NUMBER')}.` },
+  { entity: 'PHONE_NUMBER', text: 'tel +1 415 555 0100 3 items', want: `tel ${R('PHONE_NUMBER')} 3 items` },
+  { entity: 'PHONE_NUMBER', text: 'tel +1 415 555 0100 42ms', want: `tel ${R('PHONE_NUMBER')} 42ms` },
+  { entity: 'PHONE_NUMBER', text: 'tel +1 415 555 0100 137 42ms', want: `tel ${R('PHONE_NUMBER')} 137 42ms` },
   { entity: 'PHONE_NUMBER', text: 'uk +44 20 7946 0958', want: `uk ${R('PHONE_NUMBER')}` },
   { entity: 'PHONE_NUMBER', text: 'e164:+14155550100;', want: `e164:${R('PHONE_NUMBER')};` },
   { entity: 'PHONE_NUMBER', text: 'us (415) 555-0100', want: `us ${R('PHONE_NUMBER')}` },

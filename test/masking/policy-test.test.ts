@@ -2,23 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { policyCommand } from '../../extproc/cli/commands/policy.ts';
+import { runCommand } from '../harness/cli.ts';
 
 async function policyTest(files: Record<string, string>): Promise<{ code: number; out: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-mask-policy-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  const stdout = new PassThrough();
-  const chunks: Buffer[] = [];
-  stdout.on('data', (d: Buffer) => chunks.push(d));
-  const code = await policyCommand(['test', dir], {
-    stdin: new PassThrough(),
-    stdout,
-    stderr: stdout,
-    env: {},
-  } as unknown as Parameters<typeof policyCommand>[1]);
-  return { code, out: Buffer.concat(chunks).toString() };
+  const r = await runCommand(policyCommand, ['test', dir], {});
+  return { code: r.code, out: r.out + r.err };
 }
 
 const POLICY = `apiVersion: portcullis.dev/v1

@@ -46,6 +46,27 @@ test('an unknown context field is a load error that names it, inside block scala
   assert.ok(Number(p.split(':')[1]) >= 12, p);
 });
 
+test('CEL positions in folded (>-), plain and quoted multi-line scalars: the source line and column, not the joined value', () => {
+  const at = (when: string[]): string[] =>
+    problems(['name: bad', 'rules:', '  - name: r', ...when, '    action: allow'].join('\n'));
+  // line 4 is the first `when` line; `replicas` is the unknown key each time
+  assert.deepEqual(at(['    when: >-', '      k8s.verb == "get"', '      && k8s.replicas > 3']), [
+    '6:14: CEL: No such key: replicas',
+  ]);
+  assert.deepEqual(at(['    when: >-', '      k8s.verb == "get"', '', '      && k8s.replicas > 3']), [
+    '7:14: CEL: No such key: replicas',
+  ]);
+  assert.deepEqual(at(['    when: >', '      k8s.verb == "get" &&', '        k8s.replicas > 3']), [
+    '6:13: CEL: No such key: replicas',
+  ]);
+  assert.deepEqual(at(['    when: k8s.verb == "get"', '      && k8s.replicas > 3']), [
+    '5:14: CEL: No such key: replicas',
+  ]);
+  assert.deepEqual(at(['    when: "k8s.verb == \\"get\\"', '      && k8s.replicas > 3"']), [
+    '5:14: CEL: No such key: replicas',
+  ]);
+});
+
 test('schema problems point at the offending key: unknown fields, bad enums, missing approval', () => {
   const src = [
     'name: bad',

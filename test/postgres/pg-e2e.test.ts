@@ -66,6 +66,8 @@ test('refused statements get 42501 with the policy message and the same session 
     '-c',
     "SELECT pg_read_file('/etc/passwd')",
     '-c',
+    'PREPARE p AS DELETE FROM orders WHERE id = $1',
+    '-c',
     'SELECT count(*) FROM orders',
   ]);
   assert.equal(r.code, 0, r.err);
@@ -76,6 +78,7 @@ test('refused statements get 42501 with the policy message and the same session 
     'ERROR:  Dropping databases or tables and truncating tables are not allowed for agents.',
     'ERROR:  UPDATE and DELETE need a WHERE clause.',
     'ERROR:  Reading server files, large-object import/export, dblink, ending other sessions and set_config are not allowed.',
+    'ERROR:  SQL-level PREPARE of a statement that writes is not allowed; send it with its values (extended protocol).',
   ]);
   const check = await s.db.superuser();
   try {

@@ -43,12 +43,15 @@ export interface PgStack {
 export interface PgStackOptions {
   policies: string[];
   agent?: string;
+  /** The role the gateway logs in as (default app_owner, SCRAM); the harness has md5 and cleartext roles too. */
+  role?: { user: string; password: string };
   envoy?: NetworkSettingsOverrides;
 }
 
 export async function startPgStack(opts: PgStackOptions): Promise<PgStack> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-pgstack-'));
-  writeFileSync(join(dir, 'pg-password'), PG_APP_OWNER.password);
+  const role = opts.role ?? PG_APP_OWNER;
+  writeFileSync(join(dir, 'pg-password'), role.password);
   const redis = await startRedis();
   const db = await startPostgres();
   const svc = await startTestService({
@@ -62,7 +65,7 @@ export async function startPgStack(opts: PgStackOptions): Promise<PgStack> {
     kind: 'postgres',
     address: `127.0.0.1:${db.port}/app`,
     recording: 'fail-closed',
-    credential: { kind: 'password', user: PG_APP_OWNER.user, passwordRef: `file:${join(dir, 'pg-password')}` },
+    credential: { kind: 'password', user: role.user, passwordRef: `file:${join(dir, 'pg-password')}` },
   });
   assert.equal(put.status, 201, JSON.stringify(put.body));
   const agent = opts.agent ?? 'planner-1';

@@ -87,7 +87,7 @@ describe('recorder durability and failure modes', () => {
         Array.from({ length: recorded.get(s)! }, (_, i) => i + 1),
         s,
       );
-      assert.deepEqual(await verifySession(redis, s), { valid: true, events: recorded.get(s)! });
+      assert.deepEqual(await verifySession(redis, s), { valid: true, events: recorded.get(s)!, anchored: false });
     }
     await rec.close();
   });
@@ -129,8 +129,8 @@ describe('recorder durability and failure modes', () => {
     // 1 start + 49 actions that fit, then one marker counting the 51 dropped, then session.end.
     assert.equal(be.length, 52);
     assert.deepEqual(be[50].data, { code: 'dropped', count: 51, message: be[50].data.message });
-    assert.deepEqual(await verifySession(redis, 'be-1'), { valid: true, events: 52 });
-    assert.deepEqual(await verifySession(redis, 'fc-1'), { valid: true, events: 2 });
+    assert.deepEqual(await verifySession(redis, 'be-1'), { valid: true, events: 52, anchored: false });
+    assert.deepEqual(await verifySession(redis, 'fc-1'), { valid: true, events: 2, anchored: false });
     await rec.close();
   });
 
@@ -177,13 +177,45 @@ describe('recorder durability and failure modes', () => {
       stored['gap-filler'].map((e) => e.type),
       ['session.start', 'action', 'action', 'action', 'action'],
     );
-    assert.deepEqual(await verifySession(redis, 'gap-stored'), { valid: true, events: 3 });
-    assert.deepEqual(await verifySession(redis, 'gap-lost'), { valid: true, events: 1 });
+    assert.deepEqual(await verifySession(redis, 'gap-stored'), { valid: true, events: 3, anchored: false });
+    assert.deepEqual(await verifySession(redis, 'gap-lost'), { valid: true, events: 1, anchored: false });
     // The session whose every event was lost is still listed for the auditor, under its agent and target.
     const meta = await redis.hgetall(recordingKeys.meta('gap-lost'));
     assert.equal(meta.agent, 'agent-d');
     assert.equal(meta.target, 'lenient');
     assert.equal(rec.stats().dropped, 8);
     await rec.close();
+  });
+
+  // A write whose reply is lost (the client timed out while Redis was frozen) is sent again; Redis then runs both. The
+  // second must be recognised as the first's, not stored again nor re-chained after it.
+  it('stores a write whose reply was lost once, when its retry reaches Redis after it', async () => {
+    const conn = new Redis(server.url, { commandTimeout: 200, retryStrategy: () => 50 });
+    await conn.ping();
+    const rec = createRecorder({ redis: conn, failureMode: () => 'best-effort', coalesceMs: 0 });
+    rec.record(ev('lost-reply', 'session.start', 'db-lost'));
+    await rec.flush();
+    server.pause();
+    try {
+      for (let i = 0; i < 5; i++) rec.record(ev('lost-reply', 'action', 'db-lost', { n: i }));
+      // The write times out and is retried (queued behind the first on the same connection) while Redis is frozen.
+      await waitFor(() => !rec.stats().redisUp, 5_000, 'the write to time out');
+    } finally {
+      server.resume();
+    }
+    rec.record(ev('lost-reply', 'session.end', 'db-lost'));
+    await rec.flush();
+    const seqs: number[] = [];
+    const ns: unknown[] = [];
+    for await (const e of readEvents(redis, 'lost-reply')) {
+      seqs.push(e.event!.seq);
+      if (e.event!.type === 'action') ns.push(e.event!.data.n);
+    }
+    assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(ns, [0, 1, 2, 3, 4]);
+    assert.deepEqual(await verifySession(redis, 'lost-reply'), { valid: true, events: 7, anchored: false });
+    assert.equal(rec.stats().dropped, 0);
+    await rec.close();
+    conn.disconnect();
   });
 });

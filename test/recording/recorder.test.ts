@@ -80,7 +80,7 @@ describe('recorder', () => {
         Array.from({ length: perSession }, (_, i) => i + 1),
         s,
       );
-      assert.deepEqual(await verifySession(redis, s), { valid: true, events: perSession });
+      assert.deepEqual(await verifySession(redis, s), { valid: true, events: perSession, anchored: false });
     }
     const first = (await readEvents(redis, 'conc-0').next()).value!.event!;
     assert.equal(first.prevHash, GENESIS_HASH);
@@ -141,7 +141,7 @@ describe('recorder', () => {
     await b.flush();
     await b.close();
     assert.deepEqual(await storedSeqs('handover'), [1, 2, 3, 4]);
-    assert.deepEqual(await verifySession(redis, 'handover'), { valid: true, events: 4 });
+    assert.deepEqual(await verifySession(redis, 'handover'), { valid: true, events: 4, anchored: false });
   });
 
   it('marks oversized output as truncated and caps events per session with one truncation event', async () => {
@@ -171,7 +171,7 @@ describe('recorder', () => {
     assert.equal(rec.stats().dropped, 20 - 6);
     const meta = await redis.hgetall(recordingKeys.meta('limits'));
     assert.equal(meta.truncated, '1');
-    assert.deepEqual(await verifySession(redis, 'limits'), { valid: true, events: 10 });
+    assert.deepEqual(await verifySession(redis, 'limits'), { valid: true, events: 10, anchored: false });
     await rec.close();
   });
 
@@ -207,7 +207,7 @@ describe('recorder', () => {
     }
     const listed = (await listSessions(redis, { agent: 'agent-1', limit: 1000 })).sessions.find((x) => x.id === id);
     assert.equal(listed?.events, 9);
-    assert.deepEqual(await verifySession(redis, id), { valid: true, events: 9 });
+    assert.deepEqual(await verifySession(redis, id), { valid: true, events: 9, anchored: false });
     await rec.close();
   });
 });

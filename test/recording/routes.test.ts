@@ -33,6 +33,7 @@ const PRINCIPALS: Record<string, Principal> = {
 
 const authenticate = tokenTable(PRINCIPALS);
 
+const ANCHOR_KEY = Buffer.from('routes-test-anchor-key-0123456789');
 let server: TestRedis;
 let redis: Redis;
 let admin: AdminServer;
@@ -70,8 +71,8 @@ before(async () => {
   server = await startRedis();
   redis = new Redis(server.url);
   await redis.ping();
-  admin = await startAdminServer({ routes: recordingRoutes({ redis }), authenticate });
-  rec = createRecorder({ redis, failureMode: () => 'fail-closed' });
+  admin = await startAdminServer({ routes: recordingRoutes({ redis, anchorKey: ANCHOR_KEY }), authenticate });
+  rec = createRecorder({ redis, failureMode: () => 'fail-closed', anchorKey: ANCHOR_KEY });
   // A Postgres session with an allowed and a denied statement.
   rec.record(ev('pg-1', 'session.start', { client: 'psql' }));
   rec.record(ev('pg-1', 'action', { sql: { text: 'SELECT * FROM customers' } }, { requestId: 'r1' }));
@@ -192,14 +193,18 @@ describe('audit API', () => {
       (await get('/v1/sessions/pg-1/events?fromSeq=5')).body.events.map((e: RecordingEvent) => e.type),
       ['decision', 'session.end'],
     );
-    assert.deepEqual((await get('/v1/sessions/pg-1/verify')).body, { valid: true, events: 6 });
+    assert.deepEqual((await get('/v1/sessions/pg-1/verify')).body, { valid: true, events: 6, anchored: true });
     assert.equal((await get('/v1/sessions/nope')).status, 404);
 
     const shown = await cli(['show', 'pg-1']);
     assert.equal(shown.code, 0);
     assert.match(shown.out, /#2 \S+ action\s+SELECT \* FROM customers/);
     assert.match(shown.out, /#5 \S+ decision\s+deny rule=no-delete policy=p@2/);
-    assert.deepEqual(await cli(['verify', 'pg-1']), { code: 0, out: 'pg-1: chain valid (6 events)\n', err: '' });
+    assert.deepEqual(await cli(['verify', 'pg-1']), {
+      code: 0,
+      out: 'pg-1: chain valid (6 events, end anchored)\n',
+      err: '',
+    });
 
     await redis.xdel(recordingKeys.events('pg-1'), '3-0');
     assert.deepEqual((await get('/v1/sessions/pg-1/verify')).body, {
@@ -207,6 +212,7 @@ describe('audit API', () => {
       events: 5,
       firstBadSeq: 3,
       reason: 'event 3 is missing',
+      anchored: true,
     });
     const v = await cli(['verify', 'pg-1']);
     assert.equal(v.code, EXIT_TAMPERED);

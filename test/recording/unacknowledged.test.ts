@@ -67,7 +67,7 @@ describe('recorder: oldest unacknowledged event bound', () => {
     assert.equal(rec.stats().oldestUnacknowledgedMs, 0);
     assert.deepEqual(rec.record(ev('u-1', 'action')), { accepted: true });
     await rec.close();
-    assert.deepEqual(await verifySession(redis, 'u-1'), { valid: true, events: 4 });
+    assert.deepEqual(await verifySession(redis, 'u-1'), { valid: true, events: 4, anchored: false });
   });
 
   it('a hung Redis (SIGSTOP, connection still ready): refused after the bound, accepted again after SIGCONT', async () => {
@@ -96,6 +96,6 @@ describe('recorder: oldest unacknowledged event bound', () => {
     assert.equal(rec.canAccept('closed'), true);
     assert.deepEqual(rec.record(ev('h-1', 'action')), { accepted: true });
     await rec.close();
-    assert.deepEqual(await verifySession(redis, 'h-1'), { valid: true, events: 4 });
+    assert.deepEqual(await verifySession(redis, 'h-1'), { valid: true, events: 4, anchored: false });
   });
 });

@@ -2,92 +2,97 @@
  * `portcullis approvals list|show|approve|deny|revoke`: the approver's side of just-in-time approval, over the admin
  * API (/v1/approvals).
  */
+import { Command, Option } from 'commander';
 import type { ApprovalRequest } from '../../approvals/index.ts';
-import { adminClient, parseFlags, withAdminErrors } from '../admin-client.ts';
-import type { CliCommand, CliIO } from '../types.ts';
+import { adminClient } from '../admin-client.ts';
+import { formatOf, jsonAlias, oneLine, outputOption, printData, printList, type OutputOptions } from '../output.ts';
+import { positiveInt } from '../parse.ts';
+import { EXIT, type CommandBuilder } from '../types.ts';
 
-const USAGE = `usage:
-  portcullis approvals list [--state pending|approved|denied|expired|revoked|consumed|all] [--agent A] [--target T] [--limit N] [--json]
-  portcullis approvals show ID [--json]
-  portcullis approvals approve ID [--reason R]
-  portcullis approvals deny ID [--reason R]
-  portcullis approvals revoke ID [--reason R]
-`;
+const STATES = ['pending', 'approved', 'denied', 'expired', 'revoked', 'consumed', 'all'];
+const COLUMNS = [
+  { header: 'ID', value: (r: ApprovalRequest) => r.id },
+  { header: 'STATE', value: (r: ApprovalRequest) => r.state },
+  { header: 'AGENT', value: (r: ApprovalRequest) => r.agent },
+  { header: 'TARGET', value: (r: ApprovalRequest) => r.target },
+  { header: 'GROUP', value: (r: ApprovalRequest) => r.group },
+  { header: 'GRANT', value: (r: ApprovalRequest) => r.grant },
+  { header: 'VOTES', value: (r: ApprovalRequest) => `${r.approvals.length}/${r.minApprovals}` },
+  {
+    header: 'EXPIRES',
+    value: (r: ApprovalRequest) => (r.state === 'approved' ? (r.grantExpiresAt ?? '') : r.expiresAt),
+  },
+  { header: 'SUMMARY', value: (r: ApprovalRequest) => oneLine(r.summary, 60) },
+];
 
-export const approvalsCommand: CliCommand = async (argv, io) => {
-  const [sub, ...rest] = argv;
-  const { flags, positional } = parseFlags(rest, ['json']);
-  const json = flags.json === 'true';
-  const client = (): ReturnType<typeof adminClient> => adminClient(io.env);
-
-  switch (sub) {
-    case 'list': {
-      if (positional.length) return usage(io);
-      const q = new URLSearchParams({ state: flags.state ?? 'pending' });
-      for (const k of ['agent', 'target', 'limit']) if (flags[k]) q.set(k, flags[k]);
-      return withAdminErrors(io, async () => {
-        const { items } = (await client().request('GET', `/v1/approvals?${q}`)) as { items: ApprovalRequest[] };
-        io.stdout.write(json ? `${JSON.stringify(items, null, 2)}\n` : table(items));
-        return 0;
-      });
-    }
-    case 'show': {
-      if (positional.length !== 1) return usage(io);
-      return withAdminErrors(io, async () => {
-        const r = (await client().request(
-          'GET',
-          `/v1/approvals/${encodeURIComponent(positional[0])}`,
-        )) as ApprovalRequest;
-        io.stdout.write(json ? `${JSON.stringify(r, null, 2)}\n` : details(r));
-        return 0;
-      });
-    }
-    case 'approve':
-    case 'deny':
-    case 'revoke': {
-      if (positional.length !== 1) return usage(io);
-      const body = flags.reason === undefined ? {} : { reason: flags.reason };
-      return withAdminErrors(io, async () => {
-        const r = (await client().request(
-          'POST',
-          `/v1/approvals/${encodeURIComponent(positional[0])}/${sub}`,
-          body,
-        )) as ApprovalRequest;
-        const quorum =
-          r.state === 'pending' && sub === 'approve' ? ` (${r.approvals.length} of ${r.minApprovals} approvals)` : '';
-        io.stdout.write(`${r.id}: ${r.state}${quorum}\n`);
-        return 0;
-      });
-    }
-    default:
-      return usage(io);
+export const approvalsCommand: CommandBuilder = ({ io, run }) => {
+  const cmd = new Command('approvals').description("just-in-time approval requests, from the approver's side");
+  const path = (id: string, tail = ''): string => `/v1/approvals/${encodeURIComponent(id)}${tail}`;
+  cmd
+    .command('list')
+    .description('list approval requests')
+    .addOption(new Option('--state <state>', 'which requests').choices(STATES).default('pending'))
+    .option('--agent <id>', "only this agent's")
+    .option('--target <name>', 'only for this target')
+    .option('--limit <n>', 'at most N', positiveInt('--limit'))
+    .addOption(outputOption())
+    .addOption(jsonAlias())
+    .action(
+      run(async (opts: OutputOptions & { state: string; agent?: string; target?: string; limit?: number }) => {
+        const q = new URLSearchParams({ state: opts.state });
+        if (opts.agent) q.set('agent', opts.agent);
+        if (opts.target) q.set('target', opts.target);
+        if (opts.limit) q.set('limit', String(opts.limit));
+        const { items } = (await adminClient(io.env).request('GET', `/v1/approvals?${q}`)) as {
+          items: ApprovalRequest[];
+        };
+        printList(io, formatOf(opts), items, items, COLUMNS, 'no approval requests');
+        return EXIT.ok;
+      }),
+    );
+  cmd
+    .command('show')
+    .description('show one request, its votes and its grant')
+    .argument('<id>', 'request id (apr_…)')
+    .addOption(outputOption())
+    .addOption(jsonAlias())
+    .action(
+      run(async (id: string, opts: OutputOptions) => {
+        const r = (await adminClient(io.env).request('GET', path(id))) as ApprovalRequest;
+        const format = formatOf(opts);
+        if (format === 'table') io.stdout.write(details(r));
+        else printData(io, format, r);
+        return EXIT.ok;
+      }),
+    );
+  for (const [verb, what] of [
+    ['approve', 'approve a request (counts toward its quorum)'],
+    ['deny', 'deny a request'],
+    ['revoke', "revoke an approved request's grant"],
+  ] as const) {
+    cmd
+      .command(verb)
+      .description(what)
+      .argument('<id>', 'request id (apr_…)')
+      .option('--reason <text>', 'recorded with the vote')
+      .action(
+        run(async (id: string, opts: { reason?: string }) => {
+          const r = (await adminClient(io.env).request(
+            'POST',
+            path(id, `/${verb}`),
+            opts.reason === undefined ? {} : { reason: opts.reason },
+          )) as ApprovalRequest;
+          const quorum =
+            r.state === 'pending' && verb === 'approve'
+              ? ` (${r.approvals.length} of ${r.minApprovals} approvals)`
+              : '';
+          io.stdout.write(`${r.id}: ${r.state}${quorum}\n`);
+          return EXIT.ok;
+        }),
+      );
   }
+  return cmd;
 };
-
-function usage(io: CliIO): number {
-  io.stderr.write(USAGE);
-  return 2;
-}
-
-function table(items: ApprovalRequest[]): string {
-  if (items.length === 0) return 'no approval requests\n';
-  const rows = [['ID', 'STATE', 'AGENT', 'TARGET', 'GROUP', 'GRANT', 'VOTES', 'EXPIRES', 'SUMMARY']];
-  for (const r of items) {
-    rows.push([
-      r.id,
-      r.state,
-      r.agent,
-      r.target,
-      r.group,
-      r.grant,
-      `${r.approvals.length}/${r.minApprovals}`,
-      r.state === 'approved' ? (r.grantExpiresAt ?? '') : r.expiresAt,
-      oneLine(r.summary, 60),
-    ]);
-  }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return `${rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')}\n`;
-}
 
 function details(r: ApprovalRequest): string {
   const lines = [
@@ -118,9 +123,4 @@ function details(r: ApprovalRequest): string {
       `revoked by:  ${r.revocation.name || r.revocation.by} at ${r.revocation.at}${r.revocation.reason ? ` — ${r.revocation.reason}` : ''}`,
     );
   return `${lines.join('\n')}\n`;
-}
-
-function oneLine(s: string, max: number): string {
-  const t = s.replace(/\s+/g, ' ').trim();
-  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
 }

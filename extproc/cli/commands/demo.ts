@@ -10,42 +10,42 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
 import { startEnvoyStandIn } from '../../../test/envoy/stand-in.ts';
 import { startKubeApiServer } from '../../../test/kube-apiserver/server.ts';
 import { kubeExtProcAdapter } from '../../kube/index.ts';
-import { ConfigError, loadConfig } from '../../service/config.ts';
-import { MissingRedisError } from '../../service/local-redis.ts';
+import { PACKAGE_ROOT } from '../../common/package-files.ts';
+import { loadConfig } from '../../service/config.ts';
 import { createLogger } from '../../service/logger.ts';
 import { startService, type Service } from '../../service/service.ts';
-import { parseFlags } from '../admin-client.ts';
-import type { CliCommand, CliIO } from '../types.ts';
+import { EXIT, type CliIO, type CommandBuilder } from '../types.ts';
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const TARGET = 'kube-dev';
 const AGENT = 'planner-1';
 
-const HELP = `usage: portcullis demo [--dir DIR]
-
-Runs the Kubernetes path on this machine without Envoy: Redis (started if REDIS_URL is unset), the Portcullis service,
-a Kubernetes API server stand-in, and the Envoy stand-in on 127.0.0.1 with TLS. It writes DIR/kubeconfig (an agent
-token for target ${TARGET}) and DIR/approver.token, prints kubectl commands to try, and runs until Ctrl-C.
+const DESCRIPTION = `Runs the Kubernetes path on this machine without Envoy: Redis (started if REDIS_URL is unset), the
+Portcullis service, a Kubernetes API server stand-in, and the Envoy stand-in on 127.0.0.1 with TLS. It writes
+DIR/kubeconfig (an agent token for target ${TARGET}) and DIR/approver.token, prints kubectl commands to try, and runs
+until Ctrl-C.
 
 The demo uses the test stand-ins (test/envoy, test/kube-apiserver) by design: the Envoy stand-in plays Envoy's part
-for trying and testing only. In production, run a real Envoy with envoy/portcullis.yaml in front of 'portcullis serve'.
+for trying and testing only. In production, run a real Envoy with envoy/portcullis.yaml in front of 'portcullis serve'.`;
 
-  --dir DIR   where the demo keeps its files (default .portcullis/demo; emptied at start)
-Ports come from the usual variables: PORTCULLIS_GRPC_PORT, PORTCULLIS_ADMIN_PORT, PORTCULLIS_METRICS_PORT (0 = any free
-port), PORTCULLIS_LOCAL_REDIS_PORT or REDIS_URL.
-`;
+export const demoCommand: CommandBuilder = ({ io, run }) =>
+  new Command('demo')
+    .description(DESCRIPTION)
+    .option(
+      '--dir <dir>',
+      'where the demo keeps its files, emptied at start (default: $PORTCULLIS_DEMO_DIR or .portcullis/demo)',
+    )
+    .addHelpText(
+      'after',
+      '\nPorts come from the usual variables: PORTCULLIS_GRPC_PORT, PORTCULLIS_ADMIN_PORT, PORTCULLIS_METRICS_PORT (0 = any\nfree port), PORTCULLIS_LOCAL_REDIS_PORT or REDIS_URL.',
+    )
+    .action(run((opts: { dir?: string }) => demo(opts.dir, io)));
 
-export const demoCommand: CliCommand = async (argv, io) => {
-  const { flags, positional } = parseFlags(argv, ['help']);
-  if (flags.help === 'true' || positional.length) {
-    io.stderr.write(HELP);
-    return positional.length ? 2 : 0;
-  }
-  const dir = resolve(flags.dir ?? io.env.PORTCULLIS_DEMO_DIR ?? '.portcullis/demo');
+async function demo(dirOption: string | undefined, io: CliIO): Promise<number> {
+  const dir = resolve(dirOption ?? io.env.PORTCULLIS_DEMO_DIR ?? '.portcullis/demo');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 
@@ -57,11 +57,8 @@ export const demoCommand: CliCommand = async (argv, io) => {
     await start(dir, io, stops);
   } catch (err) {
     await stopAll();
-    if (err instanceof ConfigError || err instanceof MissingRedisError) {
-      io.stderr.write(`portcullis demo: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    io.stderr.write(`portcullis demo: ${(err as Error).message}\n`);
+    return EXIT.failed;
   }
   await new Promise<void>((done) => {
     const onSignal = (): void => {
@@ -75,8 +72,8 @@ export const demoCommand: CliCommand = async (argv, io) => {
   io.stderr.write('portcullis demo: stopping\n');
   await stopAll();
   io.stderr.write('portcullis demo: stopped\n');
-  return 0;
-};
+  return EXIT.ok;
+}
 
 async function start(dir: string, io: CliIO, stops: (() => Promise<void>)[]): Promise<void> {
   const upstreamToken = `demo-upstream-${randomBytes(12).toString('hex')}`;
@@ -93,7 +90,7 @@ async function start(dir: string, io: CliIO, stops: (() => Promise<void>)[]): Pr
   const service: Service = await startService(config, {
     logger: createLogger(io.env.PORTCULLIS_LOG_LEVEL ?? 'warn', process.stderr),
     adapters: [kubeExtProcAdapter()],
-    baseDir: REPO,
+    baseDir: PACKAGE_ROOT,
   });
   stops.push(() => service.stop());
 
@@ -134,6 +131,7 @@ async function start(dir: string, io: CliIO, stops: (() => Promise<void>)[]): Pr
   writeFileSync(join(dir, 'approver.token'), `${approver.token}\n`, { mode: 0o600 });
 
   const envoy = await startEnvoyStandIn({
+    config: join(PACKAGE_ROOT, 'envoy', 'portcullis.yaml'),
     processorAddress: `127.0.0.1:${service.grpcPort}`,
     upstream: { url: api.url, ca: api.caPem },
   });

@@ -1,162 +1,220 @@
-/** `portcullis agent|token|target|principal …`: identities through the admin API (role admin). */
+/** `portcullis agent|target|principal …`: identities through the admin API (role admin). */
 import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { adminClient, parseFlags, withAdminErrors } from '../admin-client.ts';
-import type { CliCommand } from '../types.ts';
+import type { Principal } from '../../identity/principal.ts';
+import type { Agent, Target } from '../../identity/registry.ts';
+import { adminClient, CliFailure } from '../admin-client.ts';
+import { formatOf, jsonAlias, outputOption, printData, printList, type OutputOptions } from '../output.ts';
+import { EXIT, type CliContext, type CommandBuilder } from '../types.ts';
 
-const list = (v: string | undefined): string[] =>
+export const commaList = (v: string | undefined): string[] =>
   v
     ? v
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean)
     : [];
-const labels = (v: string | undefined): Record<string, string> =>
-  Object.fromEntries(list(v).map((kv) => kv.split('=', 2) as [string, string]));
 
-export const agentCommand: CliCommand = (argv, io) =>
-  withAdminErrors(io, async () => {
-    const client = adminClient(io.env);
-    const [sub, ...rest] = argv;
-    const { flags, positional } = parseFlags(rest);
-    const out = (v: unknown): number => {
-      io.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
-      return 0;
-    };
-    switch (sub) {
-      case 'list':
-        return out(await client.request('GET', '/v1/agents'));
-      case 'get':
-        return out(await client.request('GET', `/v1/agents/${encodeURIComponent(positional[0])}`));
-      case 'create':
-        return out(
-          await client.request('POST', '/v1/agents', {
-            id: positional[0],
-            groups: list(flags.groups),
-            labels: labels(flags.labels),
-            ...(flags.owner ? { owner: flags.owner } : {}),
-          }),
-        );
-      case 'disable':
-      case 'enable':
-        return out(
-          await client.request('PUT', `/v1/agents/${encodeURIComponent(positional[0])}`, {
-            id: positional[0],
-            disabled: sub === 'disable',
-          }),
-        );
-      default:
-        io.stderr.write(
-          'usage: portcullis agent list | get ID | create ID [--groups a,b] [--labels k=v,…] [--owner PRINCIPAL_ID] | disable ID | enable ID\n',
-        );
-        return 2;
-    }
-  });
+function labels(v: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of commaList(v)) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new CliFailure(`error: --labels: "${kv}" is not KEY=VALUE`, EXIT.usage);
+    out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}
 
-export const tokenCommand: CliCommand = (argv, io) =>
-  withAdminErrors(io, async () => {
-    const client = adminClient(io.env);
-    const [sub, ...rest] = argv;
-    const { flags, positional } = parseFlags(rest);
-    switch (sub) {
-      case 'issue': {
-        if (!flags.agent || !flags.target) break;
-        const r = (await client.request('POST', '/v1/tokens', {
-          agent: flags.agent,
-          targets: list(flags.target),
-          ...(flags.ttl ? { ttl: flags.ttl } : {}),
-          ...(flags.plan ? { plan: flags.plan } : {}),
-        })) as { token: string; jti: string; expiresAt: string };
-        // The token alone on stdout, so `TOKEN=$(portcullis token issue …)` works; its id and expiry on stderr.
-        io.stdout.write(`${r.token}\n`);
-        io.stderr.write(`token id ${r.jti}, expires ${r.expiresAt}\n`);
-        return 0;
-      }
-      case 'revoke':
-        await client.request('DELETE', `/v1/tokens/${encodeURIComponent(positional[0])}`);
-        io.stdout.write(`revoked ${positional[0]}\n`);
-        return 0;
-      case 'show':
-        io.stdout.write(
-          `${JSON.stringify(await client.request('GET', `/v1/tokens/${encodeURIComponent(positional[0])}`), null, 2)}\n`,
-        );
-        return 0;
-    }
-    io.stderr.write(
-      'usage: portcullis token issue --agent A --target T[,T2] [--ttl 10m] [--plan P] | revoke TOKEN_ID | show TOKEN_ID\n',
+/** A `list` subcommand: GET `path`, printed under `columns` or as JSON/YAML. */
+function listCommand<T>(
+  { io, run }: CliContext,
+  what: string,
+  path: string,
+  columns: { header: string; value(row: T): string }[],
+): Command {
+  return new Command('list')
+    .description(`list ${what}`)
+    .addOption(outputOption())
+    .addOption(jsonAlias())
+    .action(
+      run(async (opts: OutputOptions) => {
+        const items = (await adminClient(io.env).request('GET', path)) as T[];
+        printList(io, formatOf(opts), items, items, columns, `no ${what}`);
+        return EXIT.ok;
+      }),
     );
-    return 2;
-  });
+}
 
-export const targetCommand: CliCommand = (argv, io) =>
-  withAdminErrors(io, async () => {
-    const client = adminClient(io.env);
-    const [sub, ...rest] = argv;
-    switch (sub) {
-      case 'list':
-        io.stdout.write(`${JSON.stringify(await client.request('GET', '/v1/targets'), null, 2)}\n`);
-        return 0;
-      case 'apply': {
-        // A YAML file with `targets:` (the same shape as examples/targets.yaml); existing targets are replaced.
-        for (const file of rest) {
-          const doc = parseYaml(readFileSync(file, 'utf8')) as { targets?: { name: string }[] };
-          for (const t of doc.targets ?? []) {
+export const agentCommand: CommandBuilder = (ctx) => {
+  const { io, run } = ctx;
+  const show = (v: unknown): number => {
+    printData(io, 'json', v);
+    return EXIT.ok;
+  };
+  const cmd = new Command('agent').description('register and manage agents (the identities tokens are issued to)');
+  cmd.addCommand(
+    listCommand<Agent>(ctx, 'agents', '/v1/agents', [
+      { header: 'ID', value: (a) => a.id },
+      { header: 'GROUPS', value: (a) => a.groups.join(',') },
+      { header: 'OWNER', value: (a) => a.owner ?? '' },
+      { header: 'DISABLED', value: (a) => String(a.disabled) },
+      {
+        header: 'LABELS',
+        value: (a) =>
+          Object.entries(a.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+      },
+    ]),
+  );
+  cmd
+    .command('get')
+    .description('show an agent')
+    .argument('<id>', 'agent id')
+    .action(
+      run(async (id: string) => show(await adminClient(io.env).request('GET', `/v1/agents/${encodeURIComponent(id)}`))),
+    );
+  cmd
+    .command('create')
+    .description('register an agent')
+    .argument('<id>', 'agent id')
+    .option('--groups <list>', 'comma-separated groups policies can match')
+    .option('--labels <list>', 'comma-separated KEY=VALUE labels')
+    .option('--owner <principal>', 'the principal this agent acts for (who then cannot approve its requests)')
+    .action(
+      run(async (id: string, opts: { groups?: string; labels?: string; owner?: string }) =>
+        show(
+          await adminClient(io.env).request('POST', '/v1/agents', {
+            id,
+            groups: commaList(opts.groups),
+            labels: labels(opts.labels),
+            ...(opts.owner ? { owner: opts.owner } : {}),
+          }),
+        ),
+      ),
+    );
+  for (const [name, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
+    cmd
+      .command(name)
+      .description(`${name} an agent (a disabled agent's tokens are refused)`)
+      .argument('<id>', 'agent id')
+      .action(
+        run(async (id: string) =>
+          show(await adminClient(io.env).request('PUT', `/v1/agents/${encodeURIComponent(id)}`, { id, disabled })),
+        ),
+      );
+  }
+  return cmd;
+};
+
+export const targetCommand: CommandBuilder = (ctx) => {
+  const { io, run } = ctx;
+  const cmd = new Command('target').description('the upstreams agents reach through Portcullis');
+  cmd.addCommand(
+    listCommand<Target>(ctx, 'targets', '/v1/targets', [
+      { header: 'NAME', value: (t) => t.name },
+      { header: 'KIND', value: (t) => t.kind },
+      { header: 'ADDRESS', value: (t) => t.address },
+      { header: 'DEFAULT', value: (t) => t.defaultAction },
+      { header: 'RECORDING', value: (t) => t.recording },
+    ]),
+  );
+  cmd
+    .command('apply')
+    .description('create or replace the targets in YAML files (`targets:`, as in examples/targets.yaml)')
+    .argument('<file...>', 'target files')
+    .action(
+      run(async (files: string[]) => {
+        const client = adminClient(io.env);
+        for (const file of files) {
+          let doc: { targets?: { name: string }[] } | null;
+          try {
+            doc = parseYaml(readFileSync(file, 'utf8')) as typeof doc;
+          } catch (err) {
+            const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0];
+            throw new CliFailure(`error: cannot read targets from ${file}: ${reason}`);
+          }
+          if (!doc?.targets?.length) throw new CliFailure(`error: ${file} has no \`targets:\` list`);
+          for (const t of doc.targets) {
             await client.request('PUT', `/v1/targets/${encodeURIComponent(t.name)}`, t);
             io.stdout.write(`target ${t.name} applied\n`);
           }
         }
-        return 0;
-      }
-    }
-    io.stderr.write('usage: portcullis target list | apply FILE...\n');
-    return 2;
-  });
-
-export const principalCommand: CliCommand = (argv, io) =>
-  withAdminErrors(io, async () => {
-    const client = adminClient(io.env);
-    const [sub, ...rest] = argv;
-    const { flags, positional } = parseFlags(rest);
-    if (sub === 'list') {
-      io.stdout.write(`${JSON.stringify(await client.request('GET', '/v1/principals'), null, 2)}\n`);
-      return 0;
-    }
-    if (sub === 'create' && positional[0] && flags.roles) {
-      const r = (await client.request('POST', '/v1/principals', {
-        name: positional[0],
-        roles: list(flags.roles),
-        groups: list(flags.groups),
-      })) as { id: string; token: string; tokenExpiresAt: string };
-      io.stdout.write(`${r.token}\n`);
-      io.stderr.write(
-        `principal ${r.id} created; the token above is shown only once and expires ${r.tokenExpiresAt}\n`,
-      );
-      return 0;
-    }
-    if (sub === 'revoke' && positional[0]) {
-      const r = (await client.request('POST', `/v1/principals/${encodeURIComponent(positional[0])}/revoke`)) as {
-        revoked: number;
-      };
-      io.stdout.write(`revoked ${r.revoked} token(s) of principal ${positional[0]}\n`);
-      return 0;
-    }
-    if (sub === 'rotate' && positional[0]) {
-      const r = (await client.request('POST', `/v1/principals/${encodeURIComponent(positional[0])}/rotate`)) as {
-        id: string;
-        token: string;
-        tokenExpiresAt: string;
-        revoked: number;
-      };
-      // The new token alone on stdout, as for create.
-      io.stdout.write(`${r.token}\n`);
-      io.stderr.write(
-        `principal ${r.id}: ${r.revoked} earlier token(s) revoked; the new token above is shown only once and expires ${r.tokenExpiresAt}\n`,
-      );
-      return 0;
-    }
-    io.stderr.write(
-      'usage: portcullis principal list | create NAME --roles admin,policy-author,approver,auditor [--groups sre,dba]\n'
-        + '       | revoke PRINCIPAL_ID | rotate PRINCIPAL_ID\n',
+        return EXIT.ok;
+      }),
     );
-    return 2;
-  });
+  return cmd;
+};
+
+export const principalCommand: CommandBuilder = (ctx) => {
+  const { io, run } = ctx;
+  const cmd = new Command('principal').description(
+    'humans who use the admin API: admins, policy authors, approvers, auditors',
+  );
+  cmd.addCommand(
+    listCommand<Principal>(ctx, 'principals', '/v1/principals', [
+      { header: 'ID', value: (p) => p.id },
+      { header: 'NAME', value: (p) => p.name },
+      { header: 'ROLES', value: (p) => p.roles.join(',') },
+      { header: 'GROUPS', value: (p) => p.groups.join(',') },
+    ]),
+  );
+  cmd
+    .command('create')
+    .description('create a principal; its token is printed once, on stdout')
+    .argument('<name>', 'display name')
+    .requiredOption('--roles <list>', 'comma-separated: admin, policy-author, approver, auditor')
+    .option('--groups <list>', 'comma-separated approver groups (matched by approval rules)')
+    .action(
+      run(async (name: string, opts: { roles: string; groups?: string }) => {
+        const r = (await adminClient(io.env).request('POST', '/v1/principals', {
+          name,
+          roles: commaList(opts.roles),
+          groups: commaList(opts.groups),
+        })) as { id: string; token: string; tokenExpiresAt: string };
+        io.stdout.write(`${r.token}\n`);
+        io.stderr.write(
+          `principal ${r.id} created; the token above is shown only once and expires ${r.tokenExpiresAt}\n`,
+        );
+        return EXIT.ok;
+      }),
+    );
+  cmd
+    .command('revoke')
+    .description('revoke every token of a principal')
+    .argument('<principal-id>', 'principal id')
+    .action(
+      run(async (id: string) => {
+        const r = (await adminClient(io.env).request('POST', `/v1/principals/${encodeURIComponent(id)}/revoke`)) as {
+          revoked: number;
+        };
+        io.stdout.write(`revoked ${r.revoked} token(s) of principal ${id}\n`);
+        return EXIT.ok;
+      }),
+    );
+  cmd
+    .command('rotate')
+    .description('issue a principal a new token and revoke the earlier ones; the new token is printed once')
+    .argument('<principal-id>', 'principal id')
+    .action(
+      run(async (id: string) => {
+        const r = (await adminClient(io.env).request('POST', `/v1/principals/${encodeURIComponent(id)}/rotate`)) as {
+          id: string;
+          token: string;
+          tokenExpiresAt: string;
+          revoked: number;
+        };
+        // The new token alone on stdout, as for create.
+        io.stdout.write(`${r.token}\n`);
+        io.stderr.write(
+          `principal ${r.id}: ${r.revoked} earlier token(s) revoked; the new token above is shown only once and expires ${r.tokenExpiresAt}\n`,
+        );
+        return EXIT.ok;
+      }),
+    );
+  return cmd;
+};

@@ -3,142 +3,181 @@
  * (/v1/sessions).
  */
 import { createWriteStream } from 'node:fs';
+import { Command, Option } from 'commander';
 import type { RecordingEvent, SessionSummary, VerifyResult } from '../../recording/index.ts';
-import { AdminClientError, adminClient, parseFlags, withAdminErrors } from '../admin-client.ts';
-import type { CliCommand, CliIO } from '../types.ts';
+import { adminClient, CliFailure } from '../admin-client.ts';
+import { formatOf, jsonAlias, oneLine, outputOption, printData, printList, type OutputOptions } from '../output.ts';
+import { positiveInt } from '../parse.ts';
+import { EXIT, type CommandBuilder } from '../types.ts';
 
-const USAGE = `usage:
-  portcullis sessions list [--agent A] [--target T] [--protocol kubernetes|postgres|ssh] [--from TIME] [--to TIME]
-                           [--decision allow|deny|require_approval] [--q TEXT] [--limit N] [--cursor C] [--json]
-  portcullis sessions show ID [--json]          the session and its events, in order
-  portcullis sessions verify ID                 check the hash chain (exit 0 valid, 3 tampered)
-  portcullis sessions export ID [--format jsonl|asciicast] [--out FILE]
-  portcullis sessions tail ID [--from-seq N] [--json]   follow live until the session ends
-TIME is RFC 3339 (2025-01-31T12:00:00Z) or milliseconds since the epoch.
-`;
+export const EXIT_TAMPERED = EXIT.tampered;
 
-export const EXIT_TAMPERED = 3;
+const COLUMNS = [
+  { header: 'ID', value: (s: SessionSummary) => s.id },
+  { header: 'STARTED', value: (s: SessionSummary) => s.startedAt },
+  { header: 'STATUS', value: (s: SessionSummary) => s.status + (s.truncated ? ' (truncated)' : '') },
+  { header: 'AGENT', value: (s: SessionSummary) => s.agent },
+  { header: 'TARGET', value: (s: SessionSummary) => s.target },
+  { header: 'PROTOCOL', value: (s: SessionSummary) => s.protocol },
+  { header: 'EVENTS', value: (s: SessionSummary) => String(s.events) },
+  { header: 'DECISIONS', value: (s: SessionSummary) => s.decisions.join(',') },
+];
 
-export const sessionsCommand: CliCommand = async (argv, io) => {
-  const [sub, ...rest] = argv;
-  const { flags, positional } = parseFlags(rest, ['json']);
-  const json = flags.json === 'true';
-  const client = (): ReturnType<typeof adminClient> => adminClient(io.env);
+interface ListOptions extends OutputOptions {
+  agent?: string;
+  target?: string;
+  protocol?: string;
+  from?: string;
+  to?: string;
+  decision?: string;
+  q?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export const sessionsCommand: CommandBuilder = ({ io, run }) => {
+  const cmd = new Command('sessions')
+    .description('recorded sessions, for auditors')
+    .addHelpText('after', '\nTIME is RFC 3339 (2025-01-31T12:00:00Z) or milliseconds since the epoch.');
   const path = (id: string, tail = ''): string => `/v1/sessions/${encodeURIComponent(id)}${tail}`;
-
-  switch (sub) {
-    case 'list': {
-      if (positional.length) return usage(io);
-      const q = new URLSearchParams();
-      for (const k of ['agent', 'target', 'protocol', 'from', 'to', 'decision', 'q', 'limit', 'cursor'])
-        if (flags[k]) q.set(k, flags[k]);
-      return withAdminErrors(io, async () => {
-        const page = (await client().request('GET', `/v1/sessions${q.size ? `?${q}` : ''}`)) as {
+  cmd
+    .command('list')
+    .description('list sessions, newest first')
+    .option('--agent <id>', "only this agent's")
+    .option('--target <name>', 'only for this target')
+    .addOption(new Option('--protocol <protocol>', 'only this protocol').choices(['kubernetes', 'postgres', 'ssh']))
+    .option('--from <time>', 'started at or after TIME')
+    .option('--to <time>', 'started before TIME')
+    .addOption(
+      new Option('--decision <decision>', 'with at least one such decision').choices([
+        'allow',
+        'deny',
+        'require_approval',
+      ]),
+    )
+    .option('--q <text>', 'full-text search in the recorded actions')
+    .option('--limit <n>', 'at most N per page', positiveInt('--limit'))
+    .option('--cursor <cursor>', 'the next page, as printed after a full page')
+    .addOption(outputOption())
+    .addOption(jsonAlias())
+    .action(
+      run(async (opts: ListOptions) => {
+        const q = new URLSearchParams();
+        for (const k of ['agent', 'target', 'protocol', 'from', 'to', 'decision', 'q', 'limit', 'cursor'] as const)
+          if (opts[k] !== undefined) q.set(k, String(opts[k]));
+        const page = (await adminClient(io.env).request('GET', `/v1/sessions${q.size ? `?${q}` : ''}`)) as {
           sessions: SessionSummary[];
           nextCursor: string | null;
         };
-        if (json) io.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
-        else {
-          io.stdout.write(table(page.sessions));
-          if (page.nextCursor) io.stdout.write(`more: --cursor ${page.nextCursor}\n`);
-        }
-        return 0;
-      });
-    }
-    case 'show': {
-      if (positional.length !== 1) return usage(io);
-      return withAdminErrors(io, async () => {
-        const c = client();
-        const s = (await c.request('GET', path(positional[0]))) as SessionSummary;
+        const format = formatOf(opts);
+        printList(io, format, page, page.sessions, COLUMNS, 'no sessions');
+        if (format === 'table' && page.nextCursor) io.stdout.write(`more: --cursor ${page.nextCursor}\n`);
+        return EXIT.ok;
+      }),
+    );
+  cmd
+    .command('show')
+    .description('the session and its events, in order')
+    .argument('<id>', 'session id')
+    .addOption(outputOption())
+    .addOption(jsonAlias())
+    .action(
+      run(async (id: string, opts: OutputOptions) => {
+        const c = adminClient(io.env);
+        const s = (await c.request('GET', path(id))) as SessionSummary;
         const events: RecordingEvent[] = [];
         for (let from: number | null = 1; from !== null; ) {
-          const page = (await c.request('GET', path(positional[0], `/events?fromSeq=${from}&limit=5000`))) as {
+          const page = (await c.request('GET', path(id, `/events?fromSeq=${from}&limit=5000`))) as {
             events: RecordingEvent[];
             nextSeq: number | null;
           };
           events.push(...page.events);
           from = page.nextSeq;
         }
-        if (json) io.stdout.write(`${JSON.stringify({ session: s, events }, null, 2)}\n`);
-        else io.stdout.write(details(s) + events.map(eventLine).join(''));
-        return 0;
-      });
-    }
-    case 'verify': {
-      if (positional.length !== 1) return usage(io);
-      return withAdminErrors(io, async () => {
-        const r = (await client().request('GET', path(positional[0], '/verify'))) as VerifyResult;
+        const format = formatOf(opts);
+        if (format === 'table') io.stdout.write(details(s) + events.map(eventLine).join(''));
+        else printData(io, format, { session: s, events });
+        return EXIT.ok;
+      }),
+    );
+  cmd
+    .command('verify')
+    .description(`check the recording's hash chain (exit 0 valid, ${EXIT.tampered} tampered)`)
+    .argument('<id>', 'session id')
+    .action(
+      run(async (id: string) => {
+        const r = (await adminClient(io.env).request('GET', path(id, '/verify'))) as VerifyResult;
+        const end = r.anchored
+          ? 'end anchored'
+          : 'end NOT anchored: truncation by someone who also rewrote the metadata is not detected';
         if (r.valid) {
-          io.stdout.write(`${positional[0]}: chain valid (${r.events} events)\n`);
-          return 0;
+          io.stdout.write(`${id}: chain valid (${r.events} events, ${end})\n`);
+          return EXIT.ok;
         }
-        io.stdout.write(`${positional[0]}: chain BROKEN at seq ${r.firstBadSeq}: ${r.reason}\n`);
-        return EXIT_TAMPERED;
-      });
-    }
-    case 'export': {
-      if (positional.length !== 1) return usage(io);
-      const format = flags.format ?? 'jsonl';
-      return withAdminErrors(io, async () => {
-        const res = await streamed(client(), path(positional[0], `/export?format=${encodeURIComponent(format)}`));
+        io.stdout.write(`${id}: chain BROKEN at seq ${r.firstBadSeq}: ${r.reason}\n`);
+        return EXIT.tampered;
+      }),
+    );
+  cmd
+    .command('export')
+    .description('export a recording')
+    .argument('<id>', 'session id')
+    .addOption(
+      new Option('--format <format>', 'jsonl events or an asciicast v2 replay')
+        .choices(['jsonl', 'asciicast'])
+        .default('jsonl'),
+    )
+    .option('--out <file>', 'write to FILE instead of stdout')
+    .action(
+      run(async (id: string, opts: { format: string; out?: string }) => {
+        const res = await adminClient(io.env).stream(path(id, `/export?format=${encodeURIComponent(opts.format)}`));
         const body = res.body as unknown as AsyncIterable<Uint8Array>;
-        if (!flags.out) {
+        if (!opts.out) {
           for await (const chunk of body) {
             if (!io.stdout.write(chunk)) await new Promise((r) => io.stdout.once('drain', r));
           }
-          return 0;
+          return EXIT.ok;
         }
-        const file = createWriteStream(flags.out);
-        for await (const chunk of body) {
-          if (!file.write(chunk))
-            await new Promise<void>((r) => {
-              file.once('drain', () => r());
-            });
-        }
-        await new Promise<void>((resolve, reject) => {
-          file.once('error', reject);
-          file.end(() => resolve());
-        });
-        io.stderr.write(`wrote ${flags.out}\n`);
-        return 0;
-      });
-    }
-    case 'tail': {
-      if (positional.length !== 1) return usage(io);
-      const from = flags['from-seq'] ? `?fromSeq=${encodeURIComponent(flags['from-seq'])}` : '';
-      return withAdminErrors(io, async () => {
-        const res = await streamed(client(), path(positional[0], `/tail${from}`));
+        const file = createWriteStream(opts.out);
+        const failed = new Promise<never>((_, reject) =>
+          file.once('error', (err: NodeJS.ErrnoException) =>
+            reject(new CliFailure(`error: cannot write ${opts.out}: ${err.code ?? err.message}`)),
+          ),
+        );
+        const copy = (async (): Promise<void> => {
+          for await (const chunk of body) {
+            if (!file.write(chunk))
+              await new Promise<void>((r) => {
+                file.once('drain', () => r());
+              });
+          }
+          await new Promise<void>((r) => file.end(() => r()));
+        })();
+        await Promise.race([copy, failed]);
+        io.stderr.write(`wrote ${opts.out}\n`);
+        return EXIT.ok;
+      }),
+    );
+  cmd
+    .command('tail')
+    .description('follow a session live until it ends')
+    .argument('<id>', 'session id')
+    .option('--from-seq <n>', 'start at event N', positiveInt('--from-seq'))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(jsonAlias())
+    .action(
+      run(async (id: string, opts: OutputOptions & { fromSeq?: number }) => {
+        const from = opts.fromSeq ? `?fromSeq=${opts.fromSeq}` : '';
+        const res = await adminClient(io.env).stream(path(id, `/tail${from}`));
+        const json = formatOf(opts) === 'json';
         for await (const line of lines(res.body as unknown as AsyncIterable<Uint8Array>)) {
           io.stdout.write(json ? `${line}\n` : eventLine(JSON.parse(line) as RecordingEvent));
         }
-        return 0;
-      });
-    }
-    default:
-      return usage(io);
-  }
+        return EXIT.ok;
+      }),
+    );
+  return cmd;
 };
-
-function usage(io: CliIO): number {
-  io.stderr.write(USAGE);
-  return 2;
-}
-
-async function streamed(c: ReturnType<typeof adminClient>, p: string): Promise<Response> {
-  const res = await c.fetch('GET', p);
-  if (!res.ok) {
-    const text = await res.text();
-    let e: { code?: string; message?: string; details?: unknown } = {};
-    try {
-      e = JSON.parse(text) as typeof e;
-    } catch {
-      /* not an API error body */
-    }
-    throw new AdminClientError(res.status, e.code ?? 'internal', e.message ?? res.statusText, e.details);
-  }
-  if (!res.body) throw new AdminClientError(res.status, 'internal', 'empty reply', null);
-  return res;
-}
 
 async function* lines(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
@@ -152,25 +191,6 @@ async function* lines(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
     }
   }
   if (buf.trim()) yield buf;
-}
-
-function table(sessions: SessionSummary[]): string {
-  if (sessions.length === 0) return 'no sessions\n';
-  const rows = [['ID', 'STARTED', 'STATUS', 'AGENT', 'TARGET', 'PROTOCOL', 'EVENTS', 'DECISIONS']];
-  for (const s of sessions) {
-    rows.push([
-      s.id,
-      s.startedAt,
-      s.status + (s.truncated ? ' (truncated)' : ''),
-      s.agent,
-      s.target,
-      s.protocol,
-      String(s.events),
-      s.decisions.join(','),
-    ]);
-  }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return `${rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')}\n`;
 }
 
 function details(s: SessionSummary): string {
@@ -216,9 +236,4 @@ function summarize(e: RecordingEvent): string {
     default:
       return oneLine(JSON.stringify(d));
   }
-}
-
-function oneLine(s: string, max = 160): string {
-  const t = s.replace(/\s+/g, ' ').trim();
-  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
 }

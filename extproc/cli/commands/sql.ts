@@ -1,15 +1,22 @@
 /** `portcullis sql classify 'SQL'`: prints what the gateway reads in a statement; exit status 1 if it does not parse. */
+import { Command } from 'commander';
 import { sqlClassifyReport } from '../../postgres/index.ts';
-import type { CliCommand } from '../types.ts';
+import { EXIT, type CommandBuilder } from '../types.ts';
 
-const USAGE = "usage: portcullis sql classify 'SQL'\n";
-
-export const sqlCommand: CliCommand = async (argv, io) => {
-  if (argv[0] !== 'classify' || argv.length !== 2) {
-    io.stderr.write(USAGE);
-    return 2;
-  }
-  const report = await sqlClassifyReport(argv[1]);
-  io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  return 'error' in report ? 1 : 0;
+export const sqlCommand: CommandBuilder = ({ io, run }) => {
+  const cmd = new Command('sql').description('PostgreSQL tools');
+  cmd
+    .command('classify')
+    .description(
+      'print the `sql` policy context of SQL text as the PostgreSQL path reads it, offline (docs/postgres.md)',
+    )
+    .argument('<sql>', "one or more statements, e.g. 'DELETE FROM orders WHERE id = 7'")
+    .action(
+      run(async (text: string) => {
+        const report = await sqlClassifyReport(text);
+        io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        return 'error' in report ? EXIT.failed : EXIT.ok;
+      }),
+    );
+  return cmd;
 };

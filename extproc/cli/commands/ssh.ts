@@ -3,10 +3,9 @@
  * `{"commands": [{"program", "args": [...]}], "redirects": [...]}` (exit 0), or `{"error": "..."}` (exit 1) when the
  * gateway would refuse the line as one it cannot inspect.
  */
+import { Command } from 'commander';
 import { classifyCommandLine } from '../../ssh/index.ts';
-import type { CliCommand } from '../types.ts';
-
-const USAGE = "usage: portcullis ssh classify 'COMMAND LINE'\n";
+import type { CommandBuilder } from '../types.ts';
 
 /** The JSON `ssh classify` prints for `line`, and its exit status. */
 export function sshClassification(line: string): { json: Record<string, unknown>; exitCode: 0 | 1 } {
@@ -25,12 +24,18 @@ export function sshClassification(line: string): { json: Record<string, unknown>
   };
 }
 
-export const sshCommand: CliCommand = async (argv, io) => {
-  if (argv[0] !== 'classify' || argv.length !== 2) {
-    io.stderr.write(USAGE);
-    return 2;
-  }
-  const { json, exitCode } = sshClassification(argv[1]);
-  io.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-  return exitCode;
+export const sshCommand: CommandBuilder = ({ io, run }) => {
+  const cmd = new Command('ssh').description('SSH tools');
+  cmd
+    .command('classify')
+    .description('print the commands an SSH command line runs, as the gateway sees them, offline (docs/ssh.md)')
+    .argument('<command-line>', "e.g. 'ls /srv; rm -rf /srv/data'")
+    .action(
+      run((line: string) => {
+        const { json, exitCode } = sshClassification(line);
+        io.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+        return exitCode;
+      }),
+    );
+  return cmd;
 };

@@ -9,7 +9,8 @@ import { found, keepFrom } from "./found";
 /**
  * 13–19 digits, either contiguous or grouped (3–6 digits per group) by one kind of separator (space or dash),
  * followed by a non-alphanumeric byte, Luhn-valid, with a known issuer prefix and length. When a grouped number
- * fails, the number without its last group is tried once (a card followed by its expiry or CVV: `4111 … 1111 12/25`).
+ * fails, it is tried again without its last groups, one at a time (a card followed by its expiry, its CVV or any
+ * other number: `4111 … 1111 12/25`, `4111 … 1111 137 42`).
  */
 export function detectCard(p: usize, len: i32, i: i32, final: bool): i32 {
   if (i >= 5 && byteAt(p, i - 1) == 0x20) keepFrom(i - 5); // continuesToken reads the group before
@@ -17,8 +18,7 @@ export function detectCard(p: usize, len: i32, i: i32, final: bool): i32 {
   let n = 0;
   let sep: u32 = 0;
   let group = 0;
-  let prevN = 0; // digits and end before the last group, for the one retry
-  let prevEnd = 0;
+  let cuts = 0; // digits and end before each separator (CUT_N, CUT_END), for the retries
   let whole = true; // the last group belongs to the number (not cut short by too many digits)
   while (true) {
     if (j >= len) {
@@ -45,8 +45,11 @@ export function detectCard(p: usize, len: i32, i: i32, final: bool): i32 {
       }
       if (!isDigit(byteAt(p, j + 1))) break;
       sep = c;
-      prevN = n;
-      prevEnd = j;
+      if (cuts < MAX_CUTS) {
+        store<u8>(CUT_N + <usize>cuts, <u8>n);
+        store<i32>(CUT_END + (<usize>cuts << 2), j);
+        cuts++;
+      }
       group = 0;
       j++;
       continue;
@@ -58,12 +61,21 @@ export function detectCard(p: usize, len: i32, i: i32, final: bool): i32 {
     found(i, j, CREDIT_CARD);
     return MATCH;
   }
-  if (sep != 0 && cardOk(p, len, prevN, prevEnd)) {
-    found(i, prevEnd, CREDIT_CARD);
-    return MATCH;
+  for (let k = cuts - 1; k >= 0; k--) {
+    const n2 = <i32>load<u8>(CUT_N + <usize>k);
+    if (n2 < 13) break;
+    const end = load<i32>(CUT_END + (<usize>k << 2));
+    if (cardOk(p, len, n2, end)) {
+      found(i, end, CREDIT_CARD);
+      return MATCH;
+    }
   }
   return NONE;
 }
+
+const MAX_CUTS: i32 = 8;
+const CUT_N: usize = SCRATCH + 64;
+const CUT_END: usize = SCRATCH + 72;
 
 /**
  * Digits grouped by spaces right after a four-character group mixing letters and digits ("DE89 3704 0044 …") are the
@@ -259,7 +271,12 @@ export function detectPhone(p: usize, len: i32, i: i32, final: bool): i32 {
       if (digits == 0) firstDigit = c;
       if (digits < 3) store<u8>(LEAD + <usize>digits, <u8>(c - 0x30));
       digits++;
-      if (digits > 15) return NONE;
+      if (digits > 15) {
+        if (!plus || paren == 1) return NONE;
+        // Longer than any E.164 number: it may end a group or two earlier.
+        if (!closeGroup(groups, group + 1, -1)) return NONE;
+        return firstDigit == 0x30 ? NONE : shorterE164(i, digits, groups + 1);
+      }
       group++;
       j++;
       end = j;
@@ -272,7 +289,7 @@ export function detectPhone(p: usize, len: i32, i: i32, final: bool): i32 {
     }
     if (c == 0x29 && paren == 1 && group > 0) { // ')'
       paren = 2;
-      if (!closeGroup(groups, group)) return NONE;
+      if (!closeGroup(groups, group, -1)) return NONE; // a number does not end at ')' 
       groups++;
       group = 0;
       j++;
@@ -293,7 +310,7 @@ export function detectPhone(p: usize, len: i32, i: i32, final: bool): i32 {
       const nx = byteAt(p, j + 1);
       if (!isDigit(nx) && !(nx == 0x28 && paren == 0)) break;
       seps |= kind;
-      if (!closeGroup(groups, group)) return NONE;
+      if (!closeGroup(groups, group, j)) return NONE;
       groups++;
       group = 0;
       j++;
@@ -302,22 +319,43 @@ export function detectPhone(p: usize, len: i32, i: i32, final: bool): i32 {
     break;
   }
   if (paren == 1 || group == 0 || end < 0) return NONE;
-  if (!closeGroup(groups, group)) return NONE;
+  if (!closeGroup(groups, group, end)) return NONE;
   groups++;
-  if (end < len && isAlnum(byteAt(p, end))) return NONE;
+  // Glued to letters: not a phone number, though an E.164 number may end a group earlier (`+1 415 555 0100 42ms`).
+  const glued = end < len && isAlnum(byteAt(p, end));
+  if (glued && !plus) return NONE;
   // A dash or dot right after the last group followed by a digit means a longer identifier.
   if (end + 1 < len) {
     const c = byteAt(p, end);
     if ((c == 0x2d || c == 0x2e) && isDigit(byteAt(p, end + 1))) return NONE;
   }
   if (plus) {
-    if (digits < 8 || firstDigit == 0x30 || !e164Length(digits)) return NONE;
+    if (firstDigit == 0x30) return NONE;
+    if (glued || digits < 8 || !e164Length(digits)) return shorterE164(i, digits, groups);
   } else {
     if (seps != SEP_SPACE && seps != SEP_DASH && seps != SEP_DOT && !(paren == 2 && seps != SEP_DOT)) return NONE;
     if (!nationalShape(groups, seps == SEP_DOT, firstDigit, paren == 2)) return NONE;
   }
   found(i, end, PHONE_NUMBER);
   return MATCH;
+}
+
+/**
+ * An E.164 number that is too long for its country's plan (or runs into letters), tried without its last groups,
+ * one at a time (`+1 415 555 0100 3 items`).
+ */
+function shorterE164(i: i32, digits: i32, groups: i32): i32 {
+  let n = digits;
+  for (let k = groups - 1; k > 0; k--) {
+    n -= g(k);
+    const e = load<i32>(CUT_END + (<usize>(k - 1) << 2));
+    if (n < 8 || e < 0) break;
+    if (e164Length(n)) {
+      found(i, e, PHONE_NUMBER);
+      return MATCH;
+    }
+  }
+  return NONE;
 }
 
 /**
@@ -387,9 +425,10 @@ function nationalShape(groups: i32, dots: bool, first: u32, paren: bool): bool {
   return false;
 }
 
-function closeGroup(index: i32, length: i32): bool {
+function closeGroup(index: i32, length: i32, end: i32): bool {
   if (index >= MAX_GROUPS) return false;
   store<u8>(GROUPS + <usize>index, <u8>length);
+  store<i32>(CUT_END + (<usize>index << 2), end);
   return true;
 }
 function g(k: i32): i32 {

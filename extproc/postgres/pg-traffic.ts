@@ -1,0 +1,300 @@
+/**
+ * A logged-in PostgreSQL connection's traffic: each client message decided (a simple Query as one action, an
+ * extended-protocol statement at its Bind, with the bound values), a refused one replaced by one the server refuses
+ * (pg-refusal.ts); each server message matched to the request it answers (pg-responses.ts), its rows masked
+ * (pg-result-masking.ts) and each statement's output recorded when its result ends.
+ */
+import type { ActionRun, Refusal, Session, Spine } from '../spine/index.ts';
+import { refusal } from '../spine/index.ts';
+import { type PgFrame, PgFrameError } from './pg-frames.ts';
+import type { PendingRefusals } from './pg-refusal.ts';
+import { ResponseOrder } from './pg-responses.ts';
+import type { ColumnNames, ResultMasker } from './pg-result-masking.ts';
+import { sqlContext, statementAction, wantsEstimate } from './pg-statements.ts';
+import { BodyReader, readNoticeFields } from './pg-wire.ts';
+import { classify, type Classification, type StatementClass } from './sql-classify.ts';
+
+export interface PgTrafficDeps {
+  spine: Spine;
+  session: Session;
+  /** The target's real database (the `sql.database` of every statement). */
+  database: string;
+  masker: ResultMasker;
+  names: ColumnNames;
+  refusals: PendingRefusals;
+  nextRequestId(): string;
+}
+
+/** A prepared statement of this connection, as the client's Parse gave it. */
+interface Prepared {
+  text: string;
+  classification: Classification;
+}
+
+/** An allowed statement whose result is still coming: its output is recorded when the result ends. */
+interface AwaitingOutput {
+  run: ActionRun;
+  /** A simple Query's statements end at ReadyForQuery; an extended-protocol Execute at its CommandComplete. */
+  endsAt: 'ready' | 'complete';
+  rowsBefore: number;
+  tags: string[];
+}
+
+export class PgTraffic {
+  private readonly prepared = new Map<string, Prepared>();
+  private readonly order = new ResponseOrder();
+  /** The COPY … TO of allowed statements, in order, for the CopyOutResponses to come. */
+  private readonly copyOuts: NonNullable<StatementClass['copyOut']>[] = [];
+  private readonly awaitingOutput: AwaitingOutput[] = [];
+
+  constructor(private readonly deps: PgTrafficDeps) {}
+
+  private get refusals(): PendingRefusals {
+    return this.deps.refusals;
+  }
+
+  /** One client message after the login: what goes upstream in its place. */
+  async statement(frame: PgFrame): Promise<Buffer> {
+    switch (frame.type) {
+      case 'Q': {
+        const r = new BodyReader(frame.body, 'Query');
+        const text = r.cstring();
+        r.end();
+        this.order.query();
+        const refused = await this.decide(text, classify(text), undefined);
+        return refused ? this.refusals.query(refused) : frame.raw;
+      }
+      case 'P': {
+        const r = new BodyReader(frame.body, 'Parse');
+        const name = r.cstring();
+        const text = r.cstring();
+        const types = r.int16();
+        r.bytes(types * 4);
+        r.end();
+        this.prepared.set(name, { text, classification: classify(text) });
+        this.order.parse(name);
+        return frame.raw;
+      }
+      case 'B': {
+        const r = new BodyReader(frame.body, 'Bind');
+        const portal = r.cstring();
+        const name = r.cstring();
+        const formatCount = r.int16();
+        const formats: number[] = [];
+        for (let i = 0; i < formatCount; i++) formats.push(r.int16());
+        const count = r.int16();
+        const values: (Buffer | null)[] = [];
+        for (let i = 0; i < count; i++) {
+          const length = r.int32();
+          values.push(length === -1 ? null : r.bytes(length));
+        }
+        const resultFormatCount = r.int16();
+        const resultFormats: number[] = [];
+        for (let i = 0; i < resultFormatCount; i++) resultFormats.push(r.int16());
+        r.end();
+        this.order.bind(portal, name, resultFormats);
+        const prepared = this.prepared.get(name);
+        // A statement this connection never prepared: the server refuses the Bind itself.
+        if (!prepared) return frame.raw;
+        const refused = await this.decide(prepared.text, prepared.classification, { values, formats });
+        return refused ? this.refusals.bind(refused, portal) : frame.raw;
+      }
+      case 'F': {
+        const r = refusal(
+          'unsupported',
+          'the fast-path function call protocol is not allowed through the gateway; call the function in SQL',
+          'function-call',
+        );
+        this.sessionRun().refuse(r, { functionCall: true });
+        this.order.query();
+        return this.refusals.query(r);
+      }
+      case 'C': {
+        const r = new BodyReader(frame.body, 'Close');
+        const kind = r.bytes(1).toString('latin1');
+        const name = r.cstring();
+        r.end();
+        if (kind === 'S') this.prepared.delete(name);
+        this.order.close(kind === 'S' ? 'S' : 'P', name);
+        return frame.raw;
+      }
+      case 'D': {
+        const r = new BodyReader(frame.body, 'Describe');
+        const kind = r.bytes(1).toString('latin1');
+        const name = r.cstring();
+        r.end();
+        this.order.describe(kind === 'S' ? 'S' : 'P', name);
+        return frame.raw;
+      }
+      case 'E': {
+        const r = new BodyReader(frame.body, 'Execute');
+        const portal = r.cstring();
+        r.int32();
+        r.end();
+        this.order.execute(portal);
+        return frame.raw;
+      }
+      case 'S':
+        this.order.sync();
+        return frame.raw;
+      case 'H':
+      case 'X':
+      case 'd':
+      case 'c':
+      case 'f':
+        return frame.raw;
+      default:
+        throw new PgFrameError(`unknown client message type '${frame.type}'`);
+    }
+  }
+
+  private sessionRun(): ActionRun {
+    return this.deps.spine.begin(this.deps.session, this.deps.nextRequestId());
+  }
+
+  /** Decides one statement; returns the refusal, or null when it may run. Text that does not parse is refused. */
+  private async decide(
+    text: string,
+    classification: Classification,
+    bound: { values: (Buffer | null)[]; formats: number[] } | undefined,
+  ): Promise<Refusal | null> {
+    const values = bound?.values;
+    if (!classification.ok) {
+      const r = refusal(
+        'bad-request',
+        `the gateway could not parse this statement, so it does not run: ${classification.error}`,
+        'unparsable',
+      );
+      this.sessionRun().refuse(r, { statement: text.slice(0, 4096) });
+      return r;
+    }
+    // Nothing to run (an empty query, or only comments): the server answers EmptyQueryResponse.
+    if (classification.statements.length === 0) return null;
+    const run = this.sessionRun();
+    const copies = classification.statements.flatMap((s) => (s.copyOut ? [s.copyOut] : []));
+    const unmaskable = this.unmaskableCopy(run, copies);
+    if (unmaskable) {
+      run.refuse(unmaskable, { statement: text.slice(0, 4096) });
+      return unmaskable;
+    }
+    const sql = sqlContext(text, this.deps.database, classification.statements);
+    const estimate = wantsEstimate(classification)
+      ? await this.deps.names.estimateRows(text, values ?? [], bound?.formats ?? [])
+      : null;
+    const outcome = await run.decide(statementAction(sql, classification, values, estimate), {
+      maxHoldMs: 0,
+      credential: null,
+    });
+    if (outcome.kind === 'allow') {
+      this.copyOuts.push(...copies);
+      this.awaitingOutput.push({
+        run,
+        endsAt: values === undefined ? 'ready' : 'complete',
+        rowsBefore: this.deps.masker.counts.rows,
+        tags: [],
+      });
+      return null;
+    }
+    if (outcome.kind === 'refuse') return outcome.refusal;
+    return refusal('internal', 'internal error in the gateway');
+  }
+
+  /**
+   * A COPY … TO whose rows column rules could not be applied to: a query (its columns are not known before it runs)
+   * or a CSV or binary format, while the session's masking has column rules.
+   */
+  private unmaskableCopy(run: ActionRun, copies: NonNullable<StatementClass['copyOut']>[]): Refusal | null {
+    if (copies.length === 0 || (run.masking()?.columns.length ?? 0) === 0) return null;
+    const bad = copies.find((c) => c.table === null || c.format !== 'text');
+    if (!bad) return null;
+    return refusal(
+      'unmaskable-response',
+      bad.table === null
+        ? 'COPY (query) TO STDOUT cannot be masked by column here; COPY a table, or SELECT'
+        : `COPY in ${bad.format} format cannot be masked by column here; use the text format`,
+      'unmaskable-copy',
+    );
+  }
+
+  /** Records what the head statement's result was, once it ended. */
+  private outputEnded(on: 'ready' | 'complete' | 'error', tag?: string): void {
+    const head = this.awaitingOutput[0];
+    if (!head) return;
+    if (tag !== undefined) head.tags.push(tag);
+    if (on === 'complete' && head.endsAt === 'ready') return;
+    const done = on === 'ready' ? this.awaitingOutput.splice(0) : [this.awaitingOutput.shift() as AwaitingOutput];
+    const counts = this.deps.masker.counts;
+    for (const o of done) {
+      o.run.output({
+        commands: o.tags,
+        rows: counts.rows - o.rowsBefore,
+        maskedValues: counts.maskedValues,
+        withheldValues: counts.withheldValues,
+        sample: this.deps.masker.takeSample(),
+        ...(on === 'error' ? { error: true } : {}),
+      });
+    }
+  }
+
+  /** One server message after the login: what goes to the client in its place. */
+  async result(frame: PgFrame): Promise<Buffer> {
+    const masker = this.deps.masker;
+    switch (frame.type) {
+      case 'D': {
+        const starting = this.order.executeStarting();
+        if (starting) {
+          if (starting.described) masker.begin(starting.described, starting.formats);
+          else masker.resultEnded();
+        }
+        return masker.dataRow(frame);
+      }
+      case 'T': {
+        const described = await masker.describe(frame);
+        if (this.order.rowDescription(described) === 'query') masker.begin(described);
+        return frame.raw;
+      }
+      case 'n':
+        this.order.noData();
+        return frame.raw;
+      case '1':
+        this.order.parseComplete();
+        return frame.raw;
+      case '3':
+        this.order.closeComplete();
+        return frame.raw;
+      case 'C': {
+        masker.resultEnded();
+        this.order.resultComplete();
+        const r = new BodyReader(frame.body, 'CommandComplete');
+        this.outputEnded('complete', r.cstring());
+        return frame.raw;
+      }
+      case 'I':
+      case 's':
+        masker.resultEnded();
+        this.order.resultComplete();
+        return frame.raw;
+      case 'Z':
+        masker.resultEnded();
+        this.order.readyForQuery();
+        this.outputEnded('ready');
+        return frame.raw;
+      case 'H':
+        return masker.copyOut(frame, this.copyOuts.shift());
+      case 'd':
+        return masker.copyData(frame);
+      case 'E': {
+        masker.resultEnded();
+        this.order.error();
+        const ours = this.refusals.answer(readNoticeFields(frame.body, 'ErrorResponse'));
+        if (ours) return ours;
+        this.outputEnded('error');
+        return masker.notice(frame);
+      }
+      case 'N':
+        return masker.notice(frame);
+      default:
+        return frame.raw;
+    }
+  }
+}
