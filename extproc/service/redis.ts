@@ -26,7 +26,9 @@ export function createRedisClient(target: RedisTarget, opts: RedisClientOptions)
     }),
     {
       redisOptions: perConnection,
-      enableOfflineQueue: true,
+      // A cluster client queues commands without any timeout while it has no slot map (all nodes away, or not yet
+      // connected): they fail at once instead, as a single server's do once their retry is spent (see whenReady).
+      enableOfflineQueue: false,
       clusterRetryStrategy: retryStrategy,
       // Reads go to masters: a replica may not have a write acknowledged a moment ago (an approval just granted).
       scaleReads: 'master',
@@ -37,4 +39,24 @@ export function createRedisClient(target: RedisTarget, opts: RedisClientOptions)
       retryDelayOnTryAgain: 200,
     },
   );
+}
+
+/**
+ * Resolves once `client` can take commands. A single server's client queues the first commands until it connects;
+ * a cluster client must first learn the slot map, or refuses them (enableOfflineQueue off): the service waits for
+ * that at start, and fails to start if the cluster cannot be reached within `timeoutMs`.
+ */
+export async function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (!(client instanceof Cluster) || client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('ready', ready);
+      reject(new Error(`the Redis Cluster (redis.cluster) did not become ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const ready = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('ready', ready);
+  });
 }

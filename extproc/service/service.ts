@@ -37,7 +37,7 @@ import { adapterServices, startTcpListeners } from './listeners.ts';
 import { Cluster } from 'ioredis';
 import { migrateKeyLayout } from './key-layout.ts';
 import { startLocalRedis } from './local-redis.ts';
-import { createRedisClient, type RedisTarget } from './redis.ts';
+import { createRedisClient, type RedisTarget, whenReady } from './redis.ts';
 import { createLogger } from './logger.ts';
 import {
   createMetrics,
@@ -48,6 +48,9 @@ import {
 } from './metrics.ts';
 import { listening, waitForRedis } from './startup.ts';
 import { TargetCache } from './target-cache.ts';
+
+/** How long a start waits for a Redis Cluster to be reachable before it fails. */
+const CLUSTER_READY_TIMEOUT_MS = 15_000;
 
 export interface Service {
   core: ServiceCore;
@@ -100,14 +103,16 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     createRedisClient(target, { commandTimeoutMs: parseDurationMs(config.redis.commandTimeout) });
   const redis = connect();
   const connections = [redis, connect(), connect(), connect()];
-  const [, policySub, tokenSub, approvalSub] = connections;
   for (const c of connections)
     c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
   undo.push(() => {
     for (const c of connections) c.disconnect();
   });
+  // A cluster client refuses commands until it knows the slot map (no offline queue): every connection waits for it.
+  await Promise.all(connections.map((c) => whenReady(c, CLUSTER_READY_TIMEOUT_MS)));
   await waitForRedis(redis, target, REDIS_STARTUP_WAIT_MS);
   if (!(redis instanceof Cluster)) await migrateKeyLayout(redis, logger);
+  const [, policySub, tokenSub, approvalSub] = connections;
 
   const metrics = createMetrics();
   const registry = new Registry(redis);

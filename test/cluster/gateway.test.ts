@@ -5,6 +5,7 @@
  * is enforced by the other; and a master failing over mid-run loses nothing acknowledged (the grant, the policy).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { APPROVALS_PREFIX } from '../../extproc/approvals/store.ts';
 import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
 import { POLICY_PREFIX } from '../../extproc/policy/store.ts';
+import { DEFAULT_CONFIG } from '../../extproc/service/config.ts';
 import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
 import { waitFor } from '../harness/ports.ts';
 import { startRedisCluster, type TestRedisCluster } from '../harness/redis-cluster.ts';
@@ -20,6 +22,8 @@ import { startTestService, type TestService } from '../harness/service.ts';
 import { startKubeApiServer, type KubeApiServer } from '../kube-apiserver/server.ts';
 
 const UPSTREAM_TOKEN = 'cluster-upstream-token-93f1';
+const ANCHOR_KEY_ENV = 'PORTCULLIS_TEST_CLUSTER_ANCHOR_KEY';
+process.env[ANCHOR_KEY_ENV] = randomBytes(32).toString('hex');
 const POLICY = `apiVersion: portcullis.dev/v1
 kind: Policy
 name: cluster-test
@@ -48,6 +52,7 @@ let api: KubeApiServer;
 const replicas: { svc: TestService; envoy: EnvoyStandIn }[] = [];
 let agentToken = '';
 let approverToken = '';
+let sessionId = '';
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'));
 
 before(async () => {
@@ -59,7 +64,11 @@ before(async () => {
     const svc = await startTestService({
       redisCluster: cluster.nodes,
       adapters: [kubeExtProcAdapter()],
-      config: { bootstrap: { policies: [join(dir, 'policy.yaml')], targets: [] } },
+      config: {
+        bootstrap: { policies: [join(dir, 'policy.yaml')], targets: [] },
+        // Every replica signs the session's tail anchor with the same key.
+        recording: { ...DEFAULT_CONFIG.recording, anchorKeyRef: `env:${ANCHOR_KEY_ENV}` },
+      },
     });
     const envoy = await startEnvoyStandIn({
       processorAddress: `127.0.0.1:${svc.grpcPort}`,
@@ -73,9 +82,7 @@ before(async () => {
     kind: 'kubernetes',
     address: api.url,
     caRef: `file:${api.caPath}`,
-    // Best effort until the recorder writes one session's keys in one slot (its append script is cluster-unsafe today);
-    // the session record is then checked here too, with the target fail-closed.
-    recording: 'best-effort',
+    recording: 'fail-closed',
     credential: { kind: 'static-token', tokenRef: `file:${join(dir, 'kube-token')}` },
   });
   assert.equal(put.status, 201, JSON.stringify(put.body));
@@ -85,6 +92,7 @@ before(async () => {
   const issued = await a.call(a.adminToken, 'POST', '/v1/tokens', { agent: 'scaler', targets: ['kube-dev'] });
   assert.equal(issued.status, 201, JSON.stringify(issued.body));
   agentToken = issued.body.token;
+  sessionId = issued.body.sessionId;
   approverToken = (await b.principal('sre-1', ['approver'], ['sre'])).token;
 });
 
@@ -232,4 +240,16 @@ test('a master failing over mid-run loses nothing acknowledged: the grant, the p
     `the grant approved before the failover is used after it: ${JSON.stringify(used.body)}`,
   );
   assert.equal((await b.call(b.adminToken, 'GET', '/v1/policies/cluster-test')).body.version, policyBefore);
+  // The session, served by both replicas across the failover, is recorded whole and verifies.
+  await waitFor(
+    async () => {
+      const r = await b.call(b.adminToken, 'GET', `/v1/sessions/${sessionId}`);
+      return r.status === 200 && r.body.events >= served.length;
+    },
+    20_000,
+    'the session record to hold every served request',
+  );
+  const verify = await a.call(a.adminToken, 'GET', `/v1/sessions/${sessionId}/verify`);
+  assert.equal(verify.status, 200, JSON.stringify(verify.body));
+  assert.equal(verify.body.valid, true, JSON.stringify(verify.body));
 });

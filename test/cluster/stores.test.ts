@@ -16,7 +16,7 @@ import { Registry } from '../../extproc/identity/registry.ts';
 import { SigningKeys } from '../../extproc/identity/signing-keys.ts';
 import { PolicySet } from '../../extproc/policy/policy-set.ts';
 import { POLICY_PREFIX, PolicyStore } from '../../extproc/policy/store.ts';
-import { createRedisClient } from '../../extproc/service/redis.ts';
+import { createRedisClient, whenReady } from '../../extproc/service/redis.ts';
 import { auditSink, bob, sqlAction } from '../approvals/fixtures.ts';
 import { waitFor } from '../harness/ports.ts';
 import { startRedisCluster, type TestRedisCluster } from '../harness/redis-cluster.ts';
@@ -31,9 +31,11 @@ const client = (): RedisClient => {
   return c;
 };
 
-/** One gateway replica's view of the stores: its own command and subscriber connections. */
-function replica(): { redis: RedisClient; sub: RedisClient } {
-  return { redis: client(), sub: client() };
+/** One gateway replica's view of the stores: its own command and subscriber connections, ready as at a start. */
+async function replica(): Promise<{ redis: RedisClient; sub: RedisClient }> {
+  const r = { redis: client(), sub: client() };
+  await Promise.all([whenReady(r.redis, 15_000), whenReady(r.sub, 15_000)]);
+  return r;
 }
 
 const policy = (name: string, verb: string): string =>
@@ -49,8 +51,8 @@ after(async () => {
 
 describe('on a Redis Cluster', () => {
   test('policies: versions appended from two replicas never share a number; the other replica hears of each', async () => {
-    const a = replica();
-    const b = replica();
+    const a = await replica();
+    const b = await replica();
     const storeA = new PolicyStore(a.redis);
     const storeB = new PolicyStore(b.redis);
     const setB = new PolicySet(storeB, b.sub, silent);
@@ -91,8 +93,8 @@ describe('on a Redis Cluster', () => {
   });
 
   test('approvals: raised on one replica, approved on the other, the waiting replica is woken and consumes once', async () => {
-    const a = replica();
-    const b = replica();
+    const a = await replica();
+    const b = await replica();
     const sinkA = auditSink();
     const approvalsA = createApprovals({ redis: a.redis, subscriber: a.sub, audit: sinkA.audit });
     const approvalsB = createApprovals({ redis: b.redis, subscriber: b.sub, audit: () => undefined });
@@ -121,7 +123,7 @@ describe('on a Redis Cluster', () => {
   test('approvals: a once grant raced by two replicas is consumed exactly once', async () => {
     const replicas: Approvals[] = [];
     for (let i = 0; i < 4; i++) {
-      const r = replica();
+      const r = await replica();
       replicas.push(createApprovals({ redis: r.redis, subscriber: r.sub, audit: () => undefined }));
     }
     try {
@@ -136,8 +138,8 @@ describe('on a Redis Cluster', () => {
   });
 
   test('identity: principals, signing keys and agent tokens work across replicas; a revocation reaches the other', async () => {
-    const a = replica();
-    const b = replica();
+    const a = await replica();
+    const b = await replica();
     const principalsA = new Principals(a.redis, { tokenTtlSeconds: 3600 });
     const created = await principalsA.create({ name: 'ops', roles: ['admin'] });
     const principalsB = new Principals(b.redis, { tokenTtlSeconds: 3600 });
@@ -198,8 +200,8 @@ describe('on a Redis Cluster', () => {
   });
 
   test('a master failing over while two replicas write loses no acknowledged policy version or approval', async () => {
-    const a = replica();
-    const b = replica();
+    const a = await replica();
+    const b = await replica();
     const stores = [new PolicyStore(a.redis), new PolicyStore(b.redis)];
     const approvals = [
       createApprovals({ redis: a.redis, subscriber: a.sub, audit: () => undefined }),

@@ -7,7 +7,7 @@ import type { Role } from '../../extproc/identity/principal.ts';
 import { Principals } from '../../extproc/identity/principals.ts';
 import { DEFAULT_CONFIG, loadConfig, type ServiceConfig } from '../../extproc/service/config.ts';
 import type { DataPathAdapter } from '../../extproc/streams/index.ts';
-import { createRedisClient, type RedisTarget } from '../../extproc/service/redis.ts';
+import { createRedisClient, type RedisTarget, whenReady } from '../../extproc/service/redis.ts';
 import { startService, type Service } from '../../extproc/service/service.ts';
 import type { RedisClient } from '../../extproc/common/redis-client.ts';
 
@@ -107,6 +107,7 @@ export async function startTestService(opts: {
 
 async function withRedis<T>(target: RedisTarget, use: (r: RedisClient) => Promise<T>): Promise<T> {
   const r = createRedisClient(target, { commandTimeoutMs: 10_000 });
+  await whenReady(r, 15_000);
   try {
     return await use(r);
   } finally {
