@@ -682,11 +682,16 @@ test(
 // ------------------------------------------------------------------------------------------------ timers
 
 test('message timeout: an unanswered chunk closes the connection', T, async (t) => {
-  const r = await rig(t, { overrides: { messageTimeoutMs: 50 } });
+  // The timer runs out only once the chunk has reached the processor: on a loaded machine a real 50 ms timer could
+  // cancel the stream before the processor ever saw it.
+  const clock = new ManualClock();
+  const r = await rig(t, { overrides: { messageTimeoutMs: 50 }, clock });
   const c = await r.client();
   const u = await r.up.conn();
   const s = r.proc.stream0();
   c.socket.write('q');
+  await s.next();
+  clock.advance(50);
   await c.until(() => c.ended && c.closed);
   assert.equal(c.error, undefined);
   await u.until(() => u.ended);
@@ -742,10 +747,11 @@ test('a response with neither read_data nor write_data is counted empty and does
 });
 
 test('message_timeout 0: no timer at all', T, async (t) => {
-  // A control stand-in with a 400 ms timer, sent to after the zero one: by the time its timer fires, any timer of
-  // ≤ 400 ms (the 200 ms default, or "0 fires at once") on the zero stand-in would have fired first.
-  const zero = await rig(t, { overrides: { messageTimeoutMs: 0 } });
-  const control = await rig(t, { overrides: { messageTimeoutMs: 400 } });
+  // A control stand-in with a 400 ms timer on the same clock, moved once both chunks reached their processors: when
+  // the control's timer fires, any timer of ≤ 400 ms (the 200 ms default, or "0 fires at once") on the zero one does too.
+  const clock = new ManualClock();
+  const zero = await rig(t, { overrides: { messageTimeoutMs: 0 }, clock });
+  const control = await rig(t, { overrides: { messageTimeoutMs: 400 }, clock });
   const c0 = await zero.client();
   const u0 = await zero.up.conn();
   const s0 = zero.proc.stream0();
@@ -754,6 +760,7 @@ test('message_timeout 0: no timer at all', T, async (t) => {
   const c1 = await control.client();
   c1.socket.write('b');
   await control.proc.stream0().next();
+  clock.advance(400);
   await c1.until(() => c1.closed);
   assert.equal(control.envoy.counters.get('message_timeouts'), 1);
   assert.equal(zero.envoy.counters.get('message_timeouts'), 0);
