@@ -15,6 +15,7 @@ import type {
   ProcessingResponse,
 } from '../../extproc/envoy-api/index.ts';
 import { httpStatusNumber } from '../../extproc/envoy-api/index.ts';
+import type { Clock, Disarm } from './clock.ts';
 import type { Counters } from './counters.ts';
 import { applyHeaderMutation, get, MutationError, remove, toHeaderMap } from './header-mutation.ts';
 import type { HeaderList } from './header-mutation.ts';
@@ -46,6 +47,8 @@ export interface LocalReply {
 export interface FilterHost {
   settings: ExtProcSettings;
   counters: Counters;
+  /** What the message timers and the graceful-close timer run on. */
+  clock: Clock;
   client: ExternalProcessorClient;
   sinks: Record<Dir, DirectionSink>;
   flow: Record<Dir, FlowControl>;
@@ -94,7 +97,7 @@ class DirState {
   /** The sink has seen end of stream. */
   done = false;
   paused = false;
-  timer: NodeJS.Timeout | undefined;
+  timer: Disarm | undefined;
   timerOverridden = false;
 }
 
@@ -558,14 +561,14 @@ export class ExtProcFilter {
 
   private startTimer(dir: Dir, ms: number): void {
     const s = this.st[dir];
-    if (s.timer) clearTimeout(s.timer);
+    s.timer?.();
     s.timerOverridden = false;
-    s.timer = setTimeout(() => this.onMessageTimeout(dir), ms);
+    s.timer = this.host.clock.after(ms, () => this.onMessageTimeout(dir));
   }
 
   private stopTimer(dir: Dir): void {
     const s = this.st[dir];
-    if (s.timer) clearTimeout(s.timer);
+    s.timer?.();
     s.timer = undefined;
   }
 
@@ -578,8 +581,8 @@ export class ExtProcFilter {
       return;
     }
     const s = this.st[dir];
-    clearTimeout(s.timer);
-    s.timer = setTimeout(() => this.onMessageTimeout(dir), ms);
+    s.timer?.();
+    s.timer = this.host.clock.after(ms, () => this.onMessageTimeout(dir));
     s.timerOverridden = true;
   }
 
@@ -637,8 +640,8 @@ export class ExtProcFilter {
       call.cancel();
       return;
     }
-    const t = setTimeout(() => call.cancel(), this.host.settings.remoteCloseTimeoutMs);
-    call.on('status', () => clearTimeout(t));
+    const disarm = this.host.clock.after(this.host.settings.remoteCloseTimeoutMs, () => call.cancel());
+    call.on('status', disarm);
   }
 
   /**

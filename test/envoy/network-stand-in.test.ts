@@ -22,6 +22,8 @@ import * as grpc from '@grpc/grpc-js';
 import { parse, stringify } from 'yaml';
 import { networkExtProcServiceDefinition } from '../../extproc/envoy-api/index.ts';
 import type { NetworkProcessingRequest, NetworkProcessingResponse } from '../../extproc/envoy-api/index.ts';
+import { ManualClock } from './clock.ts';
+import type { Clock } from './clock.ts';
 import { echoResponse, startNetworkEchoProcessor, startNetworkProcessor } from './network-echo-processor.ts';
 import type { RunningNetworkProcessor } from './network-echo-processor.ts';
 import { startNetworkStandIn } from './network-stand-in.ts';
@@ -31,8 +33,11 @@ import type { NetworkSettingsOverrides } from './network-stand-in-config.ts';
 
 const CONFIG = new URL('../../envoy/portcullis.yaml', import.meta.url).pathname;
 const T = { timeout: 20_000 };
-/** A message timer that must fire, while other answers must beat it. */
-const RACE_SAFE_TIMEOUT_MS = 1000;
+/**
+ * The message timer of the tests about which timers are armed: they run the stand-in on a ManualClock and move it by
+ * this much once the answers they wait for have arrived, so no answer races the timer on a loaded machine.
+ */
+const TIMER_MS = 1000;
 
 // ------------------------------------------------------------------------------------------------ waiting on events
 
@@ -250,6 +255,7 @@ async function rig(
     upstream?: 'lineEcho' | 'manual';
     handler?: ScriptedProcessor['handler'];
     config?: string;
+    clock?: Clock;
   } = {},
 ): Promise<Rig> {
   const proc = new ScriptedProcessor();
@@ -262,6 +268,7 @@ async function rig(
     processorAddress: proc.server.address,
     upstream: { host: '127.0.0.1', port: up.port },
     overrides: opts.overrides,
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const clients: Peer[] = [];
   t.after(async () => {
@@ -675,11 +682,16 @@ test(
 // ------------------------------------------------------------------------------------------------ timers
 
 test('message timeout: an unanswered chunk closes the connection', T, async (t) => {
-  const r = await rig(t, { overrides: { messageTimeoutMs: 50 } });
+  // The timer runs out only once the chunk has reached the processor: on a loaded machine a real 50 ms timer could
+  // cancel the stream before the processor ever saw it.
+  const clock = new ManualClock();
+  const r = await rig(t, { overrides: { messageTimeoutMs: 50 }, clock });
   const c = await r.client();
   const u = await r.up.conn();
   const s = r.proc.stream0();
   c.socket.write('q');
+  await s.next();
+  clock.advance(50);
   await c.until(() => c.ended && c.closed);
   assert.equal(c.error, undefined);
   await u.until(() => u.ended);
@@ -702,7 +714,8 @@ test('message timeout with failure_mode_allow: the chunk in flight is lost, then
 });
 
 test('one timer per direction: a read answer does not stop the write timer', T, async (t) => {
-  const r = await rig(t, { overrides: { messageTimeoutMs: RACE_SAFE_TIMEOUT_MS } });
+  const clock = new ManualClock();
+  const r = await rig(t, { overrides: { messageTimeoutMs: TIMER_MS }, clock });
   const c = await r.client();
   const u = await r.up.conn();
   const s = r.proc.stream0();
@@ -712,28 +725,33 @@ test('one timer per direction: a read answer does not stop the write timer', T, 
   const q = await s.next();
   s.reply(read(text(q.read_data)));
   await u.has('r');
+  clock.advance(TIMER_MS);
+  assert.equal(r.envoy.counters.get('message_timeouts'), 1, 'the write timer was still armed');
   await c.until(() => c.ended && c.closed);
   assert.equal(c.data, '');
   assert.equal(r.envoy.counters.get('message_timeouts'), 1);
 });
 
 test('a response with neither read_data nor write_data is counted empty and does not stop the timer', T, async (t) => {
-  const r = await rig(t, { overrides: { messageTimeoutMs: RACE_SAFE_TIMEOUT_MS } });
+  const clock = new ManualClock();
+  const r = await rig(t, { overrides: { messageTimeoutMs: TIMER_MS }, clock });
   const c = await r.client();
   const s = r.proc.stream0();
   c.socket.write('q');
   await s.next();
   s.reply({ data_processing_status: 'MODIFIED' });
+  await r.envoy.counters.reach('empty_response_received');
+  clock.advance(TIMER_MS);
+  assert.equal(r.envoy.counters.get('message_timeouts'), 1, 'the read timer was still armed');
   await c.until(() => c.ended && c.closed);
-  assert.equal(r.envoy.counters.get('empty_response_received'), 1);
-  assert.equal(r.envoy.counters.get('message_timeouts'), 1);
 });
 
 test('message_timeout 0: no timer at all', T, async (t) => {
-  // A control stand-in with a 400 ms timer, sent to after the zero one: by the time its timer fires, any timer of
-  // ≤ 400 ms (the 200 ms default, or "0 fires at once") on the zero stand-in would have fired first.
-  const zero = await rig(t, { overrides: { messageTimeoutMs: 0 } });
-  const control = await rig(t, { overrides: { messageTimeoutMs: 400 } });
+  // A control stand-in with a 400 ms timer on the same clock, moved once both chunks reached their processors: when
+  // the control's timer fires, any timer of ≤ 400 ms (the 200 ms default, or "0 fires at once") on the zero one does too.
+  const clock = new ManualClock();
+  const zero = await rig(t, { overrides: { messageTimeoutMs: 0 }, clock });
+  const control = await rig(t, { overrides: { messageTimeoutMs: 400 }, clock });
   const c0 = await zero.client();
   const u0 = await zero.up.conn();
   const s0 = zero.proc.stream0();
@@ -742,6 +760,7 @@ test('message_timeout 0: no timer at all', T, async (t) => {
   const c1 = await control.client();
   c1.socket.write('b');
   await control.proc.stream0().next();
+  clock.advance(400);
   await c1.until(() => c1.closed);
   assert.equal(control.envoy.counters.get('message_timeouts'), 1);
   assert.equal(zero.envoy.counters.get('message_timeouts'), 0);
@@ -756,16 +775,18 @@ test(
   async (t) => {
     const echo: ScriptedProcessor['handler'] = (req, s) => s.reply(echoResponse(req));
     const opts = { upstream: 'lineEcho' as const, handler: echo };
-    const fixed = await rig(t, { ...opts, overrides: { messageTimeoutMs: RACE_SAFE_TIMEOUT_MS } });
-    const buggy = await rig(t, { ...opts, overrides: { messageTimeoutMs: RACE_SAFE_TIMEOUT_MS, writeTimerBug: true } });
+    // One clock for both, moved once every answer has arrived: a timer either one left armed then fires.
+    const clock = new ManualClock();
+    const fixed = await rig(t, { ...opts, overrides: { messageTimeoutMs: TIMER_MS }, clock });
+    const buggy = await rig(t, { ...opts, overrides: { messageTimeoutMs: TIMER_MS, writeTimerBug: true }, clock });
 
-    // The fixed one first: any timer it wrongly left running would fire before the buggy one's.
     const cf = await fixed.client();
     cf.socket.write('ping\n');
     await cf.has('echo:ping\n');
     const cb = await buggy.client();
     cb.socket.write('ping\n');
     await cb.has('echo:ping\n');
+    clock.advance(TIMER_MS);
     await cb.until(() => cb.ended && cb.closed);
     assert.equal(cb.data, 'echo:ping\n');
     assert.equal(buggy.envoy.counters.get('message_timeouts'), 1);

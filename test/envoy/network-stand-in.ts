@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { networkExtProcServiceDefinition } from '../../extproc/envoy-api/index.ts';
 import type { NetworkProcessingRequest, NetworkProcessingResponse } from '../../extproc/envoy-api/index.ts';
+import { realClock } from './clock.ts';
+import type { Clock, Disarm } from './clock.ts';
 import { loadNetworkExtProcSettings } from './network-stand-in-config.ts';
 import type { NetworkExtProcSettings, NetworkSettingsOverrides } from './network-stand-in-config.ts';
 
@@ -97,6 +99,8 @@ export interface NetworkStandInOptions {
   upstream: { host: string; port: number };
   /** Test-only changes to the settings read from the YAML (e.g. a short message_timeout, writeTimerBug). */
   overrides?: NetworkSettingsOverrides;
+  /** What the message timers run on: the real clock unless a test about them moves its own. */
+  clock?: Clock;
 }
 
 /** How a connection was closed: Envoy's ConnectionCloseType FlushWrite / NoFlush / AbortReset. */
@@ -142,7 +146,7 @@ export async function startNetworkStandIn(opts: NetworkStandInOptions): Promise<
   const events = new EventEmitter();
   const client = newNoRetryClient(opts.processorAddress);
   const conns = new Set<Connection>();
-  const ctx: Ctx = { settings, counters, events, client, upstream: opts.upstream };
+  const ctx: Ctx = { settings, counters, events, client, upstream: opts.upstream, clock: opts.clock ?? realClock };
   // pauseOnConnect: tcp_proxy keeps downstream reads disabled until the upstream connection is up.
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
     const c = new Connection(ctx, socket);
@@ -171,6 +175,7 @@ interface Ctx {
   events: EventEmitter;
   client: NetworkProcessClient;
   upstream: { host: string; port: number };
+  clock: Clock;
 }
 
 // ------------------------------------------------------------------------------------------------ the filter
@@ -197,7 +202,7 @@ class NetworkExtProcFilter {
   private complete = false;
   private readPending = false;
   private writePending = false;
-  private readonly timers: { read?: NodeJS.Timeout; write?: NodeJS.Timeout } = {};
+  private readonly timers: { read?: Disarm; write?: Disarm } = {};
   /** closeStream() resets timeout_manager_: no timer is ever started again. */
   private timersGone = false;
   private disableCountRead = 0;
@@ -389,16 +394,16 @@ class NetworkExtProcFilter {
     const ms = this.ctx.settings.messageTimeoutMs;
     if (this.timersGone || ms === 0) return;
     const key = isRead ? 'read' : 'write';
-    clearTimeout(this.timers[key]);
-    this.timers[key] = setTimeout(() => {
+    this.timers[key]?.();
+    this.timers[key] = this.ctx.clock.after(ms, () => {
       this.timers[key] = undefined;
       this.handleMessageTimeout();
-    }, ms);
+    });
   }
 
   private stopTimer(isRead: boolean): void {
     const key = isRead ? 'read' : 'write';
-    clearTimeout(this.timers[key]);
+    this.timers[key]?.();
     this.timers[key] = undefined;
   }
 }

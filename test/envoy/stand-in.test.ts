@@ -16,6 +16,8 @@ import type { ProcessingRequest, ProcessingResponse } from '../../extproc/envoy-
 import { waitFor } from '../harness/ports.ts';
 import { continueResponse, startProcessor } from './echo-processor.ts';
 import type { RunningProcessor } from './echo-processor.ts';
+import { ManualClock } from './clock.ts';
+import type { Clock } from './clock.ts';
 import { startEnvoyStandIn } from './stand-in.ts';
 import type { EnvoyStandIn } from './stand-in.ts';
 import type { SettingsOverrides } from './stand-in-config.ts';
@@ -29,12 +31,12 @@ type Step =
   | { close: 'ok' }
   | { error: grpc.status }
   | { silent: true }
-  /** Messages sent at the given delays (ms) after the request arrived. */
-  | { timeline: [number, ProcessingResponse][] };
+  /** Messages the test writes itself, e.g. one now and the next once it has moved the stand-in's clock. */
+  | { run: (write: (m: ProcessingResponse) => void) => Promise<void> };
 
 interface ScriptedStream {
   received: ProcessingRequest[];
-  /** 'half-close', 'cancelled' as the server saw them. */
+  /** 'half-close', 'cancelled' as the server saw them; 'ended' when the server ended its side with OK. */
   events: string[];
 }
 
@@ -63,7 +65,7 @@ class ScriptedProcessor {
           else if ('error' in step)
             call.emit('error', { code: step.error, details: 'scripted failure', metadata: new grpc.Metadata() });
           else if ('silent' in step) return;
-          else if ('timeline' in step) for (const [ms, m] of step.timeline) setTimeout(() => call.write(m), ms);
+          else if ('run' in step) void step.run((m) => call.write(m));
           else for (const m of Array.isArray(step) ? step : [step]) call.write(m);
         });
         // grpc-js also emits 'cancelled' after a normal finish; only a cancel before our own end counts.
@@ -71,6 +73,7 @@ class ScriptedProcessor {
         const end = () => {
           if (ended) return;
           ended = true;
+          stream.events.push('ended');
           call.end();
         };
         call.on('end', () => {
@@ -180,12 +183,19 @@ let upstreamHandler: UpstreamHandler = defaultUpstream;
 let seen: Seen[] = [];
 const standIns: EnvoyStandIn[] = [];
 
-/** A stand-in over the real envoy/portcullis.yaml, with generous timers unless a test overrides them. */
-async function standIn(overrides: SettingsOverrides = {}): Promise<EnvoyStandIn> {
+/** Only a guard against hanging: each wait ends as soon as its event happens. */
+const HANG_GUARD_MS = 30_000;
+
+/**
+ * A stand-in over the real envoy/portcullis.yaml, with generous timers unless a test overrides them; a test about
+ * timers passes a ManualClock and moves it itself.
+ */
+async function standIn(overrides: SettingsOverrides = {}, clock?: Clock): Promise<EnvoyStandIn> {
   const s = await startEnvoyStandIn({
     processorAddress: proc.server.address,
     upstream: { url: upstreamUrl },
     overrides: { messageTimeoutMs: 5000, ...overrides },
+    ...(clock ? { clock } : {}),
   });
   standIns.push(s);
   return s;
@@ -512,65 +522,95 @@ describe('timeouts and gRPC errors under failure_mode_allow', () => {
     assert.equal(proc.kinds().length, 1);
   });
 
+  // The override tests run the stand-in's timers on a ManualClock moved only once the override has been received, so
+  // they assert which timer is armed after it, not whether a loaded machine delivers it within 50 ms.
+  const overrideReceived = (s: EnvoyStandIn, n: number) =>
+    waitFor(() => s.counters.get('override_message_timeout_received') === n, HANG_GUARD_MS, `${n} override(s)`);
+
   test('override_message_timeout extends the pending message once, within max_message_timeout', async () => {
     fresh();
-    // The real answer comes 200 ms after the request, well past the 50 ms message_timeout.
+    const clock = new ManualClock();
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
     proc.scripts = [
       [
         {
-          timeline: [
-            [0, { override_message_timeout: { seconds: 2 } }],
-            [200, { request_headers: {} }],
-          ],
+          run: async (write) => {
+            write({ override_message_timeout: { seconds: 2 } });
+            await answered;
+            write({ request_headers: {} });
+          },
         },
       ],
     ];
-    const s = await standIn({ messageTimeoutMs: 50 });
-    const r = await request(s, {});
-    assert.equal(r.status, 200);
+    const s = await standIn({ messageTimeoutMs: 50 }, clock);
+    const r = request(s, {});
+    await overrideReceived(s, 1);
+    // Well past the 50 ms message_timeout, just short of the override's 2 s: the pending message is still open.
+    clock.advance(1999);
     assert.equal(s.counters.get('message_timeouts'), 0);
-    assert.equal(s.counters.get('override_message_timeout_received'), 1);
+    answer();
+    assert.equal((await r).status, 200);
+    assert.equal(s.counters.get('message_timeouts'), 0);
     assert.equal(s.counters.get('override_message_timeout_ignored'), 0);
   });
 
-  test('a second override for the same message is ignored', async () => {
+  test("a second override for the same message is ignored: the first one's timer ends it", async () => {
     fresh();
+    const clock = new ManualClock();
     proc.scripts = [
       [
         {
-          timeline: [
-            [0, { override_message_timeout: { seconds: 2 } }],
-            [10, { override_message_timeout: { seconds: 3 } }],
-            [200, { request_headers: {} }],
-          ],
+          run: async (write) => {
+            write({ override_message_timeout: { seconds: 2 } });
+            write({ override_message_timeout: { seconds: 3 } });
+          },
         },
       ],
     ];
-    const s = await standIn({ messageTimeoutMs: 50 });
-    assert.equal((await request(s, {})).status, 200);
-    assert.equal(s.counters.get('override_message_timeout_received'), 2);
+    const s = await standIn({ messageTimeoutMs: 50 }, clock);
+    const r = request(s, {});
+    await overrideReceived(s, 2);
     assert.equal(s.counters.get('override_message_timeout_ignored'), 1);
+    clock.advance(1999);
+    assert.equal(s.counters.get('message_timeouts'), 0, 'the first override (2 s) holds the message');
+    clock.advance(1);
+    assert.equal(s.counters.get('message_timeouts'), 1, 'the second override (3 s) did not extend it');
+    assert.equal((await r).status, 504);
   });
 
   test('override_message_timeout beyond max_message_timeout is ignored -> 504', async () => {
     fresh();
+    const clock = new ManualClock();
     proc.scripts = [[{ override_message_timeout: { seconds: 120 } }]];
-    const s = await standIn({ messageTimeoutMs: 50 });
-    const r = await request(s, {});
-    assert.equal(r.status, 504);
-    assert.equal(s.counters.get('override_message_timeout_received'), 1);
+    const s = await standIn({ messageTimeoutMs: 50 }, clock);
+    const r = request(s, {});
+    await overrideReceived(s, 1);
     assert.equal(s.counters.get('override_message_timeout_ignored'), 1);
+    clock.advance(49);
+    assert.equal(s.counters.get('message_timeouts'), 0);
+    clock.advance(1);
+    assert.equal(s.counters.get('message_timeouts'), 1, 'the configured 50 ms timer is still the one armed');
+    assert.equal((await r).status, 504);
   });
 
   test('override_message_timeout then the real answer: the override message itself is otherwise ignored', async () => {
     fresh();
+    const clock = new ManualClock();
     // Carries a kind too, but Envoy ignores everything but the override in this message: the 300 ms timer ends it.
     proc.scripts = [
       [{ override_message_timeout: { nanos: 300_000_000 }, immediate_response: { status: { code: 403 } } }],
     ];
-    const s = await standIn({ messageTimeoutMs: 50 });
-    const r = await request(s, {});
-    assert.equal(r.status, 504);
+    const s = await standIn({ messageTimeoutMs: 50 }, clock);
+    const r = request(s, {});
+    await overrideReceived(s, 1);
+    clock.advance(299);
+    assert.equal(s.counters.localReplies.length, 0, 'the immediate_response beside the override was ignored');
+    clock.advance(1);
+    assert.equal((await r).status, 504);
+    assert.equal(s.counters.localReplies[0].details, 'ext_proc_error_per-message_timeout_exceeded');
     assert.equal(s.counters.get('override_message_timeout_ignored'), 0);
   });
 });
@@ -665,22 +705,19 @@ describe('mode_override, mutation rules, stream close', () => {
     proc.endDelayMs = 50; // the server would finish 50 ms after the half-close; the reset comes first
     const s = await standIn({ gracefulClose: false });
     await request(s, {});
-    await waitFor(() => proc.streams[0]?.events.includes('cancelled'), 2000, 'cancel');
+    await waitFor(() => proc.streams[0]?.events.includes('cancelled'), HANG_GUARD_MS, 'cancel');
     assert.deepEqual(proc.streams[0].events, ['half-close', 'cancelled']);
   });
 
   test('graceful close (runtime flag on, as envoy/portcullis.yaml): half-close, the server finishes with OK', async () => {
     fresh();
     proc.endDelayMs = 50;
-    const s = await standIn();
+    // The remote close timeout (1000 ms) does not run out here, however slowly the server's end arrives.
+    const s = await standIn({}, new ManualClock());
     assert.equal(s.settings.gracefulClose, true, 'read from layered_runtime');
     await request(s, {});
-    await waitFor(() => proc.streams[0]?.events.includes('half-close'), 2000, 'half-close');
-    // Wait for a second stream to complete, by which time the first one's delayed end has happened too.
-    proc.endDelayMs = 100;
-    await request(s, {});
-    await waitFor(() => proc.streams[1]?.events.includes('half-close'), 2000, 'second half-close');
-    assert.deepEqual(proc.streams[0].events, ['half-close']);
+    await waitFor(() => proc.streams[0]?.events.includes('ended'), HANG_GUARD_MS, 'the server to end its side');
+    assert.deepEqual(proc.streams[0].events, ['half-close', 'ended'], 'no cancel before the server ended');
   });
 
   test('stream closed early when nothing more is to be processed (response path SKIP/NONE)', async () => {
@@ -696,7 +733,7 @@ describe('mode_override, mutation rules, stream close', () => {
       modes: { response_header_mode: 'SKIP', response_body_mode: 'NONE' },
     });
     const pending = request(s, {});
-    await waitFor(() => proc.streams[0]?.events.includes('cancelled') && finish, 2000, 'early close');
+    await waitFor(() => proc.streams[0]?.events.includes('cancelled') && finish, HANG_GUARD_MS, 'early close');
     finish();
     assert.equal((await pending).body, 'late');
     assert.deepEqual(proc.kinds(), ['request_headers']);

@@ -10,6 +10,8 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { newExtProcClient } from '../../extproc/envoy-api/index.ts';
+import { realClock } from './clock.ts';
+import type { Clock, Disarm } from './clock.ts';
 import { Counters } from './counters.ts';
 import { ExtProcFilter } from './ext-proc-filter.ts';
 import type { Dir, DirectionSink, FilterHost, FlowControl, LocalReply } from './ext-proc-filter.ts';
@@ -33,6 +35,8 @@ export interface StandInOptions {
   overrides?: SettingsOverrides;
   /** Run the proxy-wasm filter (test/wasm-host) before ext_proc, as envoy/portcullis.yaml does. */
   wasm?: WasmFilterOptions;
+  /** What Envoy's timers (message, graceful close, route, idle) run on: the real clock unless a test moves its own. */
+  clock?: Clock;
 }
 
 export interface EnvoyStandIn {
@@ -67,6 +71,7 @@ export async function startEnvoyStandIn(opts: StandInOptions): Promise<EnvoyStan
   const ctx: StreamContext = {
     settings,
     counters,
+    clock: opts.clock ?? realClock,
     client,
     upstreamUrl,
     upstreamTls,
@@ -108,6 +113,7 @@ export async function startEnvoyStandIn(opts: StandInOptions): Promise<EnvoyStan
 interface StreamContext {
   settings: ExtProcSettings;
   counters: Counters;
+  clock: Clock;
   client: ReturnType<typeof newExtProcClient>;
   upstreamUrl: URL;
   upstreamTls: boolean;
@@ -216,8 +222,8 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
   const route = matchRoute(settings.routes, req.url ?? '/');
   let upReq: http.ClientRequest | undefined;
   let responseStarted = false;
-  let routeTimer: NodeJS.Timeout | undefined;
-  let idleTimer: NodeJS.Timeout | undefined;
+  let routeTimer: Disarm | undefined;
+  let idleTimer: Disarm | undefined;
   const reqGate = gate(req);
   const resGate = gate(undefined as http.IncomingMessage | undefined);
   let filter: ExtProcFilter | undefined;
@@ -229,8 +235,8 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     if (replied) return;
     replied = true;
     counters.localReplies.push({ status: r.status, details: r.details });
-    clearTimeout(routeTimer);
-    clearTimeout(idleTimer);
+    routeTimer?.();
+    idleTimer?.();
     upReq?.destroy();
     if (responseStarted || res.headersSent) {
       res.destroy(); // too late for a reply: reset the stream
@@ -255,14 +261,13 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
   };
   const touch = () => {
     if (route.idleTimeoutMs <= 0) return;
-    clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => routerReply(504, 'stream_idle_timeout', 'stream timeout'), route.idleTimeoutMs);
+    idleTimer?.();
+    idleTimer = ctx.clock.after(route.idleTimeoutMs, () => routerReply(504, 'stream_idle_timeout', 'stream timeout'));
   };
   const armRouteTimeout = (r: RouteMatch) => {
     if (r.timeoutMs > 0)
-      routeTimer = setTimeout(
-        () => routerReply(504, 'upstream_response_timeout', 'upstream request timeout'),
-        r.timeoutMs,
+      routeTimer = ctx.clock.after(r.timeoutMs, () =>
+        routerReply(504, 'upstream_response_timeout', 'upstream request timeout'),
       );
   };
   let currentRoute = route;
@@ -307,8 +312,8 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
   const endResponse = () => {
     res.end();
     replied = true;
-    clearTimeout(routeTimer);
-    clearTimeout(idleTimer);
+    routeTimer?.();
+    idleTimer?.();
     filter!.onDestroy();
   };
   const responseSink: DirectionSink = {
@@ -343,6 +348,7 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
   const host: FilterHost = {
     settings,
     counters,
+    clock: ctx.clock,
     client: ctx.client,
     sinks: {
       request: requestSink,
@@ -357,7 +363,7 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
   filter = new ExtProcFilter(host);
 
   const onUpstreamResponse = (upRes: http.IncomingMessage) => {
-    clearTimeout(routeTimer);
+    routeTimer?.();
     resGate.stream = upRes;
     const noBody =
       req.method === 'HEAD'
@@ -370,7 +376,7 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
       if (!noBody) filter!.onData('response', c, false);
     });
     upRes.on('end', () => {
-      clearTimeout(routeTimer);
+      routeTimer?.();
       if (noBody) return;
       const t = trailerList(upRes.rawTrailers);
       if (t.length > 0) filter!.onTrailers('response', t);
@@ -379,8 +385,8 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
   };
 
   res.on('close', () => {
-    clearTimeout(routeTimer);
-    clearTimeout(idleTimer);
+    routeTimer?.();
+    idleTimer?.();
     if (!res.writableFinished) upReq?.destroy();
     filter!.onDestroy();
     wasm?.stream.finish();
@@ -532,6 +538,7 @@ function handleUpgrade(ctx: StreamContext, req: http.IncomingMessage, socket: So
   filter = new ExtProcFilter({
     settings,
     counters,
+    clock: ctx.clock,
     client: ctx.client,
     sinks: { request: requestSink, response: responseSink },
     flow: { request: noFlow, response: noFlow },

@@ -184,7 +184,9 @@ test('through the Envoy stand-in: a failed mint refuses the agent with a 503 Sta
     const e = await startEnvoyStandIn({
       processorAddress: `127.0.0.1:${svc.grpcPort}`,
       upstream: { url: api.url, ca: api.caPem },
-      overrides: { initialMetadata: [['x-portcullis-target', name]] },
+      // Not a test of timers: the first request waits for a TokenRequest mint before it is answered, which a loaded
+      // machine can stretch past the listener's message_timeout; everything else stays as envoy/portcullis.yaml has it.
+      overrides: { initialMetadata: [['x-portcullis-target', name]], messageTimeoutMs: 60_000 },
     });
     envoys.push(e);
     return e;

@@ -42,6 +42,8 @@ export interface KubeStackOptions {
   config?: Partial<ServiceConfig>;
   /** Stand-in settings that differ from envoy/portcullis.yaml (e.g. a longer message timeout). */
   envoy?: StandInOptions['overrides'];
+  /** What the stand-in's timers run on (a test about Envoy's timers moves a ManualClock itself). */
+  envoyClock?: StandInOptions['clock'];
   /** Put the proxy-wasm filter before ext_proc, its snapshot refreshed from the service's admin API. */
   wasm?: boolean;
 }
@@ -91,6 +93,7 @@ export async function startKubeStack(opts: KubeStackOptions): Promise<KubeStack>
     processorAddress: `127.0.0.1:${svc.grpcPort}`,
     upstream: { url: api.url, ca: api.caPem },
     ...(opts.envoy ? { overrides: opts.envoy } : {}),
+    ...(opts.envoyClock ? { clock: opts.envoyClock } : {}),
     ...(opts.wasm
       ? {
           wasm: {

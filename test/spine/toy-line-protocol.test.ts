@@ -15,9 +15,12 @@ import {
 } from '../../extproc/envoy-api/index.ts';
 import { loadMaskingEngine } from '../../extproc/masking/index.ts';
 import { startNetworkStandIn } from '../envoy/network-stand-in.ts';
+import { waitFor } from '../harness/ports.ts';
 import { startToyCore, type ToyCore } from './fixtures.ts';
 import { toyLineAdapter } from './toy-line-adapter.ts';
 
+/** Only a guard against hanging (the policy's hold is 20 s): each wait ends as soon as its event happens. */
+const HANG_GUARD_MS = 15_000;
 let toy: ToyCore;
 let client: NetworkExternalProcessorClient;
 
@@ -74,6 +77,8 @@ test('authenticated once, each command decided and recorded, the token never for
   c.close();
   assert.equal((await c.ended).code, grpc.status.OK);
 
+  // The session index is written by the recorder too: what it has queued goes to Redis before the listing reads it.
+  await toy.svc.core.recorder.flush();
   const sessionId = (await toy.svc.call(toy.svc.adminToken, 'GET', '/v1/sessions?agent=toy-agent')).body.sessions.find(
     (s: { target: string }) => s.target === 'shell-1',
   ).id;
@@ -111,15 +116,18 @@ test('a command that needs approval is held, and runs once a human approves it d
   const c = connection('shell-1');
   assert.equal(await c.send('read', `AUTH ${token}\n`), '');
   const held = c.send('read', 'systemctl restart nginx\n');
-  let pending: { id: string } | undefined;
-  while (!pending) {
-    const list = (await toy.svc.call(toy.approverToken, 'GET', '/v1/approvals?state=pending')).body.items as {
-      id: string;
-      summary: string;
-    }[];
-    pending = list.find((a) => a.summary === 'systemctl restart nginx');
-    if (!pending) await new Promise((r) => setImmediate(r));
-  }
+  const pending = await waitFor(
+    async (): Promise<{ id: string } | undefined> => {
+      const list = (await toy.svc.call(toy.approverToken, 'GET', '/v1/approvals?state=pending')).body.items as {
+        id: string;
+        summary: string;
+      }[];
+      return list.find((a) => a.summary === 'systemctl restart nginx');
+    },
+    HANG_GUARD_MS,
+    'the pending approval',
+  );
+  assert.ok(pending);
   assert.equal((await toy.svc.call(toy.approverToken, 'POST', `/v1/approvals/${pending.id}/approve`, {})).status, 200);
   assert.equal(await held, 'systemctl restart nginx\n');
   c.close();
