@@ -225,7 +225,8 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     startGrpcServer(config.grpc.host, config.grpc.port, served.grpc),
   );
   undo.push(() => grpcServer.shutdown(0));
-  const tcpListeners = await startTcpListeners(served.tcp);
+  // The SSH gateway is the only TCP listener an adapter opens.
+  const tcpListeners = await listening('ssh', config.ssh.host, config.ssh.port, startTcpListeners(served.tcp));
   const listeners: ListenerInfo[] = tcpListeners.map((l, i) => ({
     name: served.tcp[i].name,
     address: l.address,

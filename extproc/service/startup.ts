@@ -9,11 +9,12 @@ import type { RedisTarget } from './redis.ts';
 export class StartupError extends Error {}
 
 /** The listeners a service opens, with the config key and environment variable that set each address. */
-export type ListenerName = 'grpc' | 'admin' | 'metrics';
+export type ListenerName = 'grpc' | 'admin' | 'metrics' | 'ssh';
 const LISTENER_SETTINGS: Record<ListenerName, { what: string; env: string }> = {
   grpc: { what: 'the gRPC (ext_proc) server', env: 'PORTCULLIS_GRPC_PORT' },
   admin: { what: 'the admin API', env: 'PORTCULLIS_ADMIN_PORT' },
   metrics: { what: 'the metrics endpoint', env: 'PORTCULLIS_METRICS_PORT' },
+  ssh: { what: 'the SSH gateway', env: 'PORTCULLIS_SSH_PORT' },
 };
 
 /** Awaits a listener's start; a bind failure becomes a StartupError naming the address and how to change it. */

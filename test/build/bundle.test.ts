@@ -63,7 +63,12 @@ test('the bundle prints its version and runs an offline command from any directo
 });
 
 test('the bundle serves: gRPC health SERVING, the admin API answers, SIGTERM stops it with exit 0', async () => {
-  const [grpcPort, adminPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const [grpcPort, adminPort, metricsPort, sshPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const dataDir = join(elsewhere, 'data');
   // Production style: a config file, no example policies or targets seeded.
   const config = join(elsewhere, 'portcullis.yaml');
@@ -77,6 +82,7 @@ test('the bundle serves: gRPC health SERVING, the admin API answers, SIGTERM sto
       PORTCULLIS_GRPC_PORT: String(grpcPort),
       PORTCULLIS_ADMIN_PORT: String(adminPort),
       PORTCULLIS_METRICS_PORT: String(metricsPort),
+      PORTCULLIS_SSH_PORT: String(sshPort),
     },
   });
   try {

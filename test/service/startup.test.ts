@@ -20,7 +20,7 @@ async function serve(
   env: Record<string, string>,
   args: string[] = [],
 ): Promise<{ code: number | string; output: string }> {
-  const ports = { grpc: await freePort(), admin: await freePort(), metrics: await freePort() };
+  const ports = { grpc: await freePort(), admin: await freePort(), metrics: await freePort(), ssh: await freePort() };
   const child = startChild(process.execPath, ['--import', 'tsx', 'extproc/cli/run.ts', 'serve', ...args], {
     cwd: ROOT,
     env: {
@@ -29,6 +29,7 @@ async function serve(
       PORTCULLIS_GRPC_PORT: String(ports.grpc),
       PORTCULLIS_ADMIN_PORT: String(ports.admin),
       PORTCULLIS_METRICS_PORT: String(ports.metrics),
+      PORTCULLIS_SSH_PORT: String(ports.ssh),
       PORTCULLIS_LOCAL_REDIS_PORT: String(await freePort()),
       ...env,
     },
@@ -89,6 +90,26 @@ test('admin port taken: exit 1 naming the admin API address', async () => {
     assert.match(
       r.output,
       new RegExp(`admin API on 127\\.0\\.0\\.1:${adminPort} \\(admin\\.port / PORTCULLIS_ADMIN_PORT\\)`),
+    );
+  } finally {
+    taken.close();
+  }
+});
+
+test('SSH gateway port taken: exit 1 naming the address and its setting', async () => {
+  const sshPort = await freePort();
+  const taken = await occupy(sshPort);
+  try {
+    const r = await serve({
+      PORTCULLIS_SSH_PORT: String(sshPort),
+      PORTCULLIS_LOCAL_REDIS_PORT: String(await freePort()),
+    });
+    assert.equal(r.code, 1, r.output);
+    assert.match(
+      r.output,
+      new RegExp(
+        `the SSH gateway on 127\\.0\\.0\\.1:${sshPort} \\(ssh\\.port / PORTCULLIS_SSH_PORT\\): the address is already in use`,
+      ),
     );
   } finally {
     taken.close();
