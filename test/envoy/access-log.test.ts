@@ -1,41 +1,56 @@
 /**
  * The Kubernetes listener's access log joins recordings: its request_id, session_id and agent fields read the dynamic
- * metadata the processor returns (namespace and keys as extproc/kube/envoy-messages.ts writes them, in a namespace
- * the ext_proc filter accepts), so a kubectl request's log line carries the request id its recording carries.
+ * metadata the processor returns, in a namespace the ext_proc filter accepts. Played end to end: the real kubectl
+ * through the stand-in, which keeps the metadata Envoy would keep and fills the bootstrap's json_format
+ * (test/envoy/access-log.ts); the log line of the request carries the request id and session its recording carries.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
-import { parse } from 'yaml';
-import { METADATA_NAMESPACE } from '../../extproc/kube/index.ts';
-import { requestMetadata } from '../../extproc/kube/envoy-messages.ts';
+import { after, before, test } from 'node:test';
+import { startKubeStack, type KubeStack } from '../kube/kube-stack.ts';
 
-const config = parse(readFileSync(new URL('../../envoy/portcullis.yaml', import.meta.url), 'utf8'));
-const kube = config.static_resources.listeners.find((l: { name: string }) => l.name === 'kubernetes');
-const hcm = kube.filter_chains[0].filters.find(
-  (f: { name: string }) => f.name === 'envoy.filters.network.http_connection_manager',
-).typed_config;
+let stack: KubeStack;
 
-/** What Envoy's %DYNAMIC_METADATA(ns:key)% yields for a value the processor sent (null when absent, like "-"). */
-function substitute(format: string, metadata: ReturnType<typeof requestMetadata>): string | null {
-  const m = /^%DYNAMIC_METADATA\(([^:]+):([^)]+)\)%$/.exec(format);
-  if (!m) return format;
-  const ns = (metadata as any).fields?.[m[1]]?.structValue?.fields;
-  return ns?.[m[2]]?.stringValue ?? null;
-}
-
-test('the JSON access log carries the request id, session and agent the processor returns', () => {
-  const log = hcm.access_log[0].typed_config.log_format.json_format as Record<string, string>;
-  const sent = requestMetadata('req_4f1c', 'ses_77', 'planner-1');
-  assert.equal(substitute(log.request_id, sent), 'req_4f1c');
-  assert.equal(substitute(log.session_id, sent), 'ses_77');
-  assert.equal(substitute(log.agent, sent), 'planner-1');
-  assert.equal(log.envoy_request_id, '%REQ(X-REQUEST-ID)%');
+before(async () => {
+  stack = await startKubeStack({
+    policies: ['examples/policies/kubernetes-guardrails.yaml'],
+    agent: 'planner-1',
+    vaultToken: 'vault-kube-sa-token-access-log',
+    credential: 'static-token',
+    // Not a test of Envoy's timers: a loaded machine must not turn the request into a message timeout.
+    envoy: { messageTimeoutMs: 60_000 },
+  });
 });
 
-test('the ext_proc filter accepts metadata in the namespace the processor writes', () => {
-  const extproc = hcm.http_filters.find((f: { name: string }) => f.name === 'envoy.filters.http.ext_proc').typed_config;
-  assert.ok(extproc.metadata_options.receiving_namespaces.untyped.includes(METADATA_NAMESPACE));
-  const log = hcm.access_log[0].typed_config.log_format.json_format as Record<string, string>;
-  for (const field of ['request_id', 'session_id', 'agent']) assert.ok(log[field].includes(`(${METADATA_NAMESPACE}:`));
+after(async () => {
+  await stack?.close();
+});
+
+test("a kubectl request's access log line carries the request id, session and agent of its recording", async () => {
+  const r = await stack.kubectl.run(['get', 'pods', '-n', 'dev', '-o', 'name']);
+  assert.equal(r.code, 0, r.stderr);
+  const line = stack.envoy.accessLog.find(
+    (e) => e.method === 'GET' && String(e.path).startsWith('/api/v1/namespaces/dev/pods'),
+  );
+  assert.ok(line, JSON.stringify(stack.envoy.accessLog));
+  assert.equal(line.status, 200);
+  assert.match(String(line.request_id), /^req_/);
+  assert.equal(line.session_id, stack.sessionId);
+  assert.equal(line.agent, 'planner-1');
+
+  await stack.svc.core.recorder.flush();
+  const auditor = await stack.svc.principal('auditor-access-log', ['auditor']);
+  const events = (await stack.svc.call(auditor.token, 'GET', `/v1/sessions/${stack.sessionId}/events?limit=10000`)).body
+    .events as { type: string; requestId?: string; data: { action?: string; path?: string } }[];
+  const decision = events.find((e) => e.type === 'decision' && e.requestId === line.request_id);
+  assert.ok(decision, `no decision recorded under ${line.request_id}`);
+  assert.equal(decision.data.action, 'allow');
+});
+
+test('a request the processor refuses is logged with its status and request id', async () => {
+  const r = await stack.kubectl.run(['delete', 'namespace', 'prod']);
+  assert.notEqual(r.code, 0);
+  const line = stack.envoy.accessLog.find((e) => e.method === 'DELETE' && e.path === '/api/v1/namespaces/prod');
+  assert.ok(line, JSON.stringify(stack.envoy.accessLog));
+  assert.equal(line.status, 403);
+  assert.match(String(line.request_id), /^req_/);
 });

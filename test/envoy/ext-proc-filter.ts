@@ -56,6 +56,8 @@ export interface FilterHost {
   sendLocalReply(reply: LocalReply): void;
   /** Called when a request-path clear_route_cache is honoured. */
   clearRouteCache(headers: HeaderList): void;
+  /** Stores dynamic metadata the processor returned in an accepted namespace (what access logs read). */
+  setDynamicMetadata(namespace: string, fields: Record<string, string>): void;
 }
 
 type CallbackState =
@@ -404,6 +406,7 @@ export class ExtProcFilter {
       this.onNewTimeout(durationMs(r.override_message_timeout, 0));
       return; // the rest of this message is ignored (B.3)
     }
+    if (r.dynamic_metadata) this.takeDynamicMetadata(r.dynamic_metadata);
     const inHeaders = this.st.request.callback === 'HeadersCallback' || this.st.response.callback === 'HeadersCallback';
     if (r.mode_override && inHeaders && this.host.settings.allowModeOverride) {
       // Applied before the response's kind is checked, to both directions (B.7, B.14).
@@ -436,6 +439,22 @@ export class ExtProcFilter {
     } catch (e) {
       if (!(e instanceof MutationError)) throw e;
       this.fail(500, e.message.replaceAll(' ', '_'));
+    }
+  }
+
+  /**
+   * Envoy keeps the namespaces listed in metadata_options.receiving_namespaces.untyped and drops the others. String
+   * values are all the processor sends. google.protobuf.Value decodes with protobufjs's built-in descriptor, whose
+   * field names stay camelCase under keepCase (structValue, stringValue).
+   */
+  private takeDynamicMetadata(m: NonNullable<ProcessingResponse['dynamic_metadata']>): void {
+    type Value = { structValue?: { fields?: Record<string, Value> }; stringValue?: string };
+    for (const [ns, value] of Object.entries((m as { fields?: Record<string, Value> }).fields ?? {})) {
+      if (!this.host.settings.receivingNamespaces.includes(ns)) continue;
+      const fields: Record<string, string> = {};
+      for (const [k, v] of Object.entries(value.structValue?.fields ?? {}))
+        if (typeof v.stringValue === 'string') fields[k] = v.stringValue;
+      this.host.setDynamicMetadata(ns, fields);
     }
   }
 

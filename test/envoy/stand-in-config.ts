@@ -58,6 +58,10 @@ export interface ExtProcSettings {
   upgradeTypes: string[];
   /** grpc_service.initial_metadata: sent as gRPC call metadata on every stream, as Envoy does. */
   initialMetadata: [string, string][];
+  /** metadata_options.receiving_namespaces.untyped: the dynamic-metadata namespaces the filter takes from the processor. */
+  receivingNamespaces: string[];
+  /** The HCM's first access log's json_format (field → Envoy format string), or null when it has none. */
+  accessLogFormat: Record<string, string> | null;
 }
 
 export type SettingsOverrides = Partial<Omit<ExtProcSettings, 'modes' | 'mutationRules'>> & {
@@ -183,6 +187,8 @@ export function loadExtProcSettings(
     initialMetadata: (ep.grpc_service?.initial_metadata ?? []).map(
       (m: { key: string; value: string }) => [m.key, m.value] as [string, string],
     ),
+    receivingNamespaces: ep.metadata_options?.receiving_namespaces?.untyped ?? [],
+    accessLogFormat: hcm.access_log?.[0]?.typed_config?.log_format?.json_format ?? null,
   };
   const { modes, mutationRules, ...rest } = overrides;
   return {

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import { newExtProcClient } from '../../extproc/envoy-api/index.ts';
 import { realClock } from './clock.ts';
 import type { Clock, Disarm } from './clock.ts';
+import { accessLogEntry, type AccessLogEntry } from './access-log.ts';
 import { Counters } from './counters.ts';
 import { ExtProcFilter } from './ext-proc-filter.ts';
 import type { Dir, DirectionSink, FilterHost, FlowControl, LocalReply } from './ext-proc-filter.ts';
@@ -47,6 +48,8 @@ export interface EnvoyStandIn {
   counters: Counters;
   settings: ExtProcSettings;
   wasm?: WasmFilterChain;
+  /** The listener's access log (its json_format), one entry per finished plain request, oldest first. */
+  accessLog: AccessLogEntry[];
   close(): Promise<void>;
 }
 
@@ -78,6 +81,7 @@ export async function startEnvoyStandIn(opts: StandInOptions): Promise<EnvoyStan
     agent,
     ca: opts.upstream.ca,
     wasm,
+    accessLog: [],
   };
   const server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => handleRequest(ctx, req, res));
   // Upgraded sockets leave the HTTP server's bookkeeping: close() must end them itself.
@@ -98,6 +102,7 @@ export async function startEnvoyStandIn(opts: StandInOptions): Promise<EnvoyStan
     counters,
     settings,
     wasm,
+    accessLog: ctx.accessLog,
     close: async () => {
       wasm?.close();
       server.closeAllConnections();
@@ -120,6 +125,7 @@ interface StreamContext {
   agent: http.Agent;
   ca: string | Buffer | undefined;
   wasm: WasmFilterChain | undefined;
+  accessLog: AccessLogEntry[];
 }
 
 // ------------------------------------------------------------------------------------------------ HCM behaviour
@@ -341,6 +347,8 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     localReply(wasm.reply);
     return;
   }
+  const metadata = new Map<string, Record<string, string>>();
+  const loggedHeaders = wasm?.headers ?? requestHeaders(req, false);
   const flow: Record<Dir, FlowControl> = {
     request: { pause: () => reqGate.pause('filter'), resume: () => reqGate.resume('filter') },
     response: { pause: () => resGate.pause('filter'), resume: () => resGate.resume('filter') },
@@ -359,6 +367,7 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     clearRouteCache: (h) => {
       currentRoute = matchRoute(settings.routes, get(h, ':path') ?? '/') ?? currentRoute;
     },
+    setDynamicMetadata: (ns, fields) => metadata.set(ns, { ...metadata.get(ns), ...fields }),
   };
   filter = new ExtProcFilter(host);
 
@@ -390,6 +399,16 @@ function handleRequest(ctx: StreamContext, req: http.IncomingMessage, res: http.
     if (!res.writableFinished) upReq?.destroy();
     filter!.onDestroy();
     wasm?.stream.finish();
+    if (settings.accessLogFormat)
+      ctx.accessLog.push(
+        accessLogEntry(settings.accessLogFormat, {
+          startMs,
+          endMs: Date.now(),
+          requestHeaders: loggedHeaders,
+          status: res.statusCode,
+          metadata,
+        }),
+      );
   });
 
   const endsAtHeaders = requestEndsAtHeaders(req);
@@ -544,6 +563,8 @@ function handleUpgrade(ctx: StreamContext, req: http.IncomingMessage, socket: So
     flow: { request: noFlow, response: noFlow },
     sendLocalReply: localReply,
     clearRouteCache: () => {},
+    // Upgraded streams are not access-logged by the stand-in (test/envoy/README.md).
+    setDynamicMetadata: () => {},
   });
   // Envoy sends an upgrade's headers with end_of_stream=false and then treats the upgraded bytes as body, so with
   // BUFFERED body modes a real Envoy holds the upgrade until the processor overrides the body modes to NONE. The
