@@ -48,6 +48,7 @@ import {
 } from './metrics.ts';
 import { listening, waitForRedis } from './startup.ts';
 import { TargetCache } from './target-cache.ts';
+import { OtlpDecisionTracer } from '../tracing/index.ts';
 
 export interface Service {
   core: ServiceCore;
@@ -196,6 +197,11 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     pendingApprovals: () => approvals.pendingCount(),
   });
 
+  const tracer = config.tracing.enabled ? new OtlpDecisionTracer(config.tracing, logger) : undefined;
+  if (tracer) {
+    undo.push(() => tracer.shutdown());
+    logger.info({ endpoint: config.tracing.endpoint, sampleRatio: config.tracing.sampleRatio }, 'tracing decisions');
+  }
   const core: ServiceCore = {
     policies,
     targets,
@@ -205,6 +211,7 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     approvals: boundedApprovals(approvals, parseDurationMs(config.approvals.checkTimeout), logger),
     metrics,
     logger,
+    ...(tracer ? { tracer } : {}),
   };
   const spine = new Spine(core, {
     sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m'),
@@ -272,6 +279,7 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
       // Sessions outlive a process (their tokens stay valid; another replica may serve them): none is ended here.
       spine.sessionEnds.stop();
       await recorder.close();
+      await tracer?.shutdown();
       await approvals.close();
       await tokens.stop();
       await policies.stop();
