@@ -48,7 +48,7 @@ import {
 } from './metrics.ts';
 import { listening, waitForRedis } from './startup.ts';
 import { TargetCache } from './target-cache.ts';
-import { OtlpDecisionTracer } from '../tracing/index.ts';
+import type { OtlpDecisionTracer } from '../tracing/index.ts';
 
 export interface Service {
   core: ServiceCore;
@@ -197,11 +197,11 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     pendingApprovals: () => approvals.pendingCount(),
   });
 
-  const tracer = config.tracing.enabled ? new OtlpDecisionTracer(config.tracing, logger) : undefined;
-  if (tracer) {
-    undo.push(() => tracer.shutdown());
-    logger.info({ endpoint: config.tracing.endpoint, sampleRatio: config.tracing.sampleRatio }, 'tracing decisions');
-  }
+  // The OpenTelemetry SDK is loaded only when tracing is on: off, it costs neither start-up time nor memory.
+  const tracer: OtlpDecisionTracer | undefined = config.tracing.enabled
+    ? new (await import('../tracing/index.ts')).OtlpDecisionTracer(config.tracing, logger)
+    : undefined;
+  if (tracer) undo.push(() => tracer.shutdown());
   const core: ServiceCore = {
     policies,
     targets,

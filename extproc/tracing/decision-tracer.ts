@@ -9,7 +9,7 @@
  * Export never blocks or fails an action: spans wait in a bounded queue and are dropped when the collector is slow.
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Tracer } from '@opentelemetry/api';
-import { parseTraceParent } from '@opentelemetry/core';
+import { ExportResultCode, parseTraceParent, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -17,6 +17,8 @@ import {
   BatchSpanProcessor,
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
+  type ReadableSpan,
+  type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
@@ -50,9 +52,15 @@ export class OtlpDecisionTracer implements DecisionTracer {
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }),
       // Headers (OTEL_EXPORTER_OTLP_HEADERS), timeout and compression come from the standard OTEL_ variables; the
       // queue's bounds from OTEL_BSP_*.
-      spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: config.endpoint }))],
+      spanProcessors: [
+        new BatchSpanProcessor(new LoggedExporter(new OTLPTraceExporter({ url: config.endpoint }), config, logger)),
+      ],
     });
     this.tracer = this.provider.getTracer(SCOPE);
+    logger.info(
+      { endpoint: shownEndpoint(config.endpoint), sampleRatio: config.sampleRatio },
+      'tracing: a span per decision, exported over OTLP/HTTP',
+    );
   }
 
   decided(action: TracedAction, decision: DecisionEventData): TraceIds | null {
@@ -83,9 +91,62 @@ export class OtlpDecisionTracer implements DecisionTracer {
     return this.provider.forceFlush();
   }
 
-  /** Exports what is queued, then stops. */
+  /** Exports what is queued, then stops; a collector that cannot take them is logged, never thrown at the caller. */
+  async shutdown(): Promise<void> {
+    await this.provider.shutdown().catch((err: Error) => {
+      this.logger.warn({ err: err.message }, 'tracing: the last spans could not be exported at shutdown');
+    });
+  }
+}
+
+/**
+ * The OTLP exporter, with its failures in our log: the SDK reports them only to its own diagnostics (off by default),
+ * and an operator must learn that spans are being lost. Logged when exports start failing and when they recover, not
+ * for every batch.
+ */
+class LoggedExporter implements SpanExporter {
+  private failing = false;
+
+  constructor(
+    private readonly inner: OTLPTraceExporter,
+    private readonly config: TracingConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.inner.export(spans, (result) => {
+      if (result.code !== ExportResultCode.SUCCESS && !this.failing) {
+        this.failing = true;
+        this.logger.warn(
+          { endpoint: shownEndpoint(this.config.endpoint), err: result.error?.message, spans: spans.length },
+          'tracing: spans could not be exported to the collector (tracing.endpoint); dropping them until it answers',
+        );
+      } else if (result.code === ExportResultCode.SUCCESS && this.failing) {
+        this.failing = false;
+        this.logger.info({ endpoint: shownEndpoint(this.config.endpoint) }, 'tracing: the collector takes spans again');
+      }
+      done(result);
+    });
+  }
+
   shutdown(): Promise<void> {
-    return this.provider.shutdown();
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+}
+
+/** The endpoint as logs may show it: a user and password in the URL are left out. */
+function shownEndpoint(endpoint: string): string {
+  try {
+    const u = new URL(endpoint);
+    u.username = '';
+    u.password = '';
+    return u.href;
+  } catch {
+    return '(unparsable tracing.endpoint)';
   }
 }
 

@@ -14,6 +14,8 @@ export interface ReceivedSpan {
   parentSpanId?: string;
   name: string;
   kind: number;
+  /** 2 = ERROR; absent or 0 = unset. */
+  status?: { code?: number; message?: string };
   startTimeUnixNano: string;
   endTimeUnixNano: string;
   /** The span's attributes as plain values. */
