@@ -9,6 +9,7 @@ import type { TokenVerification } from '../identity/agent-tokens.ts';
 import type { Target } from '../identity/registry.ts';
 import type { ScramCandidate } from '../identity/scram-verifier.ts';
 import type { UpstreamSecret } from '../identity/upstream-credentials.ts';
+import type { Protocol } from '../policy/context.ts';
 import type { CompiledPolicy } from '../policy/load.ts';
 import type { Recorder } from '../recording/index.ts';
 import type { DecisionEventData } from './decision-event.ts';
@@ -54,7 +55,7 @@ export interface TracedAction {
   traceparent: string | undefined;
   /** When the action began, in ms since the epoch. */
   startedAtMs: number;
-  protocol: string;
+  protocol: Protocol;
   target: string;
   agent: string;
   sessionId: string;
