@@ -69,11 +69,13 @@ export class OtlpDecisionTracer implements DecisionTracer {
       const ctx = parent ? trace.setSpanContext(ROOT_CONTEXT, { ...parent, isRemote: true }) : ROOT_CONTEXT;
       const span = this.tracer.startSpan(
         `decide ${action.protocol}`,
-        { kind: SpanKind.INTERNAL, startTime: action.startedAtMs, attributes: attributes(action, decision) },
+        { kind: SpanKind.INTERNAL, startTime: action.startedAtMs },
         ctx,
       );
-      // Not sampled: a non-recording span, nothing is exported and the decision event names no trace.
+      // Not sampled: a non-recording span, nothing is exported and the decision event names no trace. (The samplers
+      // in use read no attributes, so they are built only for a span that is kept.)
       if (!span.isRecording()) return null;
+      span.setAttributes(attributes(action, decision));
       if (decision.code === 'internal') span.setStatus({ code: SpanStatusCode.ERROR, message: 'internal fault' });
       span.end();
       const { traceId, spanId } = span.spanContext();
