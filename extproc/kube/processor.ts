@@ -164,7 +164,8 @@ export class KubeProcessor implements HttpStreamProcessor {
 
     const auth = await this.deps.spine.authenticate({ protocol: 'kubernetes', target: this.targetName, token });
     if (!auth.ok) return this.refuse(auth.refusal);
-    this.run = this.deps.spine.begin(auth.session, this.requestId);
+    // W3C trace context: with tracing on, the decision's span is a child of the agent's (or Envoy's) span.
+    this.run = this.deps.spine.begin(auth.session, this.requestId, { traceparent: this.headers.get('traceparent') });
 
     const impersonation = [...this.headers.keys()].find((k) => IMPERSONATION.test(k));
     if (impersonation) {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
 import { parseDurationMs, parseDurationSeconds } from '../common/duration.ts';
+import type { TracingConfig } from '../tracing/index.ts';
 
 export interface ServiceConfig {
   /** Unset (and no `redis.cluster`): a local redis-server is started on loopback (quickstart). */
@@ -56,6 +57,12 @@ export interface ServiceConfig {
   approvals: { webhooks: { url: string; format: 'json' | 'slack' }[]; checkTimeout: string };
   /** Key for the masking `hash` strategy (a vault reference); unset: a random key per data directory. */
   maskingHashKeyRef: string | null;
+  /**
+   * OpenTelemetry traces, a span per decision exported over OTLP/HTTP (docs/operations.md). Environment:
+   * PORTCULLIS_TRACING_ENABLED, OTEL_SDK_DISABLED, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (or OTEL_EXPORTER_OTLP_ENDPOINT
+   * plus `/v1/traces`), OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG.
+   */
+  tracing: TracingConfig;
   shutdownGraceMs: number;
 }
 
@@ -81,6 +88,7 @@ export const DEFAULT_CONFIG: ServiceConfig = {
   },
   approvals: { webhooks: [], checkTimeout: '300ms' },
   maskingHashKeyRef: null,
+  tracing: { enabled: false, endpoint: 'http://localhost:4318/v1/traces', serviceName: 'portcullis', sampleRatio: 1 },
   shutdownGraceMs: 10_000,
 };
 
@@ -167,6 +175,16 @@ export const CONFIG_SCHEMA = {
       },
     },
     maskingHashKeyRef: { type: ['string', 'null'], pattern: '^(file:/.+|env:[A-Za-z_][A-Za-z0-9_]*)$' },
+    tracing: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        endpoint: { type: 'string', pattern: '^https?://[^\\s]+$' },
+        serviceName: { type: 'string', minLength: 1 },
+        sampleRatio: { type: 'number', minimum: 0, maximum: 1 },
+      },
+    },
     shutdownGraceMs: { type: 'integer', minimum: 0 },
   },
 } as const;
@@ -215,7 +233,34 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   }
   const lr = int('PORTCULLIS_LOCAL_REDIS_PORT');
   if (lr !== undefined) o.localRedisPort = lr;
+  const tracing = tracingOverrides(env);
+  if (Object.keys(tracing).length) o.tracing = tracing;
   return o;
+}
+
+/** The tracing switch, and the OpenTelemetry SDK's standard variables for what they name. */
+function tracingOverrides(env: NodeJS.ProcessEnv): Partial<TracingConfig> {
+  const t: Partial<TracingConfig> = {};
+  const flag = (name: string): boolean | undefined => {
+    const v = env[name]?.trim().toLowerCase();
+    if (v === undefined || v === '') return undefined;
+    if (v !== 'true' && v !== 'false') throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+    return v === 'true';
+  };
+  const enabled = flag('PORTCULLIS_TRACING_ENABLED');
+  if (enabled !== undefined) t.enabled = enabled;
+  if (flag('OTEL_SDK_DISABLED')) t.enabled = false;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) t.endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  else if (base) t.endpoint = `${base.replace(/\/+$/, '')}/v1/traces`;
+  if (env.OTEL_SERVICE_NAME) t.serviceName = env.OTEL_SERVICE_NAME;
+  const ratio = env.OTEL_TRACES_SAMPLER_ARG;
+  if (ratio) {
+    if (!/^(0|1|0?\.[0-9]+|1\.0*)$/.test(ratio.trim()))
+      throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a ratio between 0 and 1, got "${ratio}"`);
+    t.sampleRatio = Number(ratio);
+  }
+  return t;
 }
 
 export function loadConfig(opts: {

@@ -9,6 +9,7 @@ import type { PolicySet } from '../policy/policy-set.ts';
 import type { RecorderWithStats } from '../recording/index.ts';
 import type { GatewayCore } from '../spine/index.ts';
 import type { Metrics } from './metrics.ts';
+import type { OtlpDecisionTracer } from '../tracing/index.ts';
 import type { TargetCache } from './target-cache.ts';
 
 export interface ServiceCore extends GatewayCore {
@@ -19,4 +20,5 @@ export interface ServiceCore extends GatewayCore {
   recorder: RecorderWithStats;
   metrics: Metrics;
   logger: Logger;
+  tracer?: OtlpDecisionTracer;
 }

@@ -48,6 +48,7 @@ import {
 } from './metrics.ts';
 import { listening, waitForRedis } from './startup.ts';
 import { TargetCache } from './target-cache.ts';
+import type { OtlpDecisionTracer } from '../tracing/index.ts';
 
 /** How long a start waits for a Redis Cluster to be reachable before it fails. */
 const CLUSTER_READY_TIMEOUT_MS = 15_000;
@@ -201,6 +202,11 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     pendingApprovals: () => approvals.pendingCount(),
   });
 
+  // The OpenTelemetry SDK is loaded only when tracing is on: off, it costs neither start-up time nor memory.
+  const tracer: OtlpDecisionTracer | undefined = config.tracing.enabled
+    ? new (await import('../tracing/index.ts')).OtlpDecisionTracer(config.tracing, logger)
+    : undefined;
+  if (tracer) undo.push(() => tracer.shutdown());
   const core: ServiceCore = {
     policies,
     targets,
@@ -210,6 +216,7 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     approvals: boundedApprovals(approvals, parseDurationMs(config.approvals.checkTimeout), logger),
     metrics,
     logger,
+    ...(tracer ? { tracer } : {}),
   };
   const spine = new Spine(core, {
     sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m'),
@@ -278,6 +285,7 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
       // Sessions outlive a process (their tokens stay valid; another replica may serve them): none is ended here.
       spine.sessionEnds.stop();
       await recorder.close();
+      await tracer?.shutdown();
       await approvals.close();
       await tokens.stop();
       await policies.stop();

@@ -22,7 +22,7 @@ import type { MaskingPlans } from '../policy/masking-plans.ts';
 import type { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Decision } from '../policy/types.ts';
 import type { RecordingEventType, RecordResult } from '../recording/index.ts';
-import type { Action, DecideOptions, FinalOutcome, Outcome, UpstreamAccess } from './action.ts';
+import type { Action, ActionMeta, DecideOptions, FinalOutcome, Outcome, UpstreamAccess } from './action.ts';
 import type { GatewayCore } from './core.ts';
 import type { DecisionMetrics } from './decision-metrics.ts';
 import type { ApprovalStatus, DecisionEventData } from './decision-event.ts';
@@ -68,6 +68,7 @@ export class ActionRun {
     readonly requestId: string,
     /** Told of the session's activity (each recorded event), so that a busy session is not ended as idle. */
     private readonly ends?: Pick<SessionEnds, 'active'>,
+    private readonly meta: ActionMeta = {},
   ) {}
 
   /**
@@ -381,6 +382,23 @@ export class ActionRun {
       ...(basis.review ? { review: true as const } : {}),
       latencyMs: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
     };
+    const tracer = this.core.tracer;
+    if (tracer) {
+      const s = this.session;
+      const ids = tracer.decided(
+        {
+          traceparent: this.meta.traceparent,
+          startedAtMs: performance.timeOrigin + this.startedAt,
+          protocol: s.protocol,
+          target: s.target.name,
+          agent: s.agent.id,
+          sessionId: s.id,
+          requestId: this.requestId,
+        },
+        data,
+      );
+      if (ids) data.trace = ids;
+    }
     this.metrics.decided(
       this.session.protocol,
       enforced,

@@ -26,6 +26,18 @@ export interface Action {
   effect?(): string[];
 }
 
+/**
+ * What the adapter knows of an action beyond its content: context its protocol carried alongside it, read from the
+ * adapter's one decoded view of the wire. Never used to decide.
+ */
+export interface ActionMeta {
+  /**
+   * The W3C trace context the client sent with the action (a Kubernetes request's `traceparent` header), as sent;
+   * when tracing is on, the action's span is its child. Unset (PostgreSQL, SSH): a root span.
+   */
+  traceparent?: string;
+}
+
 export interface DecideOptions {
   /** How long the adapter's protocol can keep the action waiting for a quick approval (0: refuse at once). */
   maxHoldMs: number;

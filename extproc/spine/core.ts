@@ -9,8 +9,10 @@ import type { TokenVerification } from '../identity/agent-tokens.ts';
 import type { Target } from '../identity/registry.ts';
 import type { ScramCandidate } from '../identity/scram-verifier.ts';
 import type { UpstreamSecret } from '../identity/upstream-credentials.ts';
+import type { Protocol } from '../policy/context.ts';
 import type { CompiledPolicy } from '../policy/load.ts';
 import type { Recorder } from '../recording/index.ts';
+import type { DecisionEventData } from './decision-event.ts';
 
 export interface PolicySource {
   /** The policies in force, sorted by name; never waits on Redis. */
@@ -47,6 +49,30 @@ export interface DataPathMetrics {
   maskingFindings: Counter<'protocol' | 'entity'>;
 }
 
+/** One decided action as a trace sees it: who, where and when; never a statement, body, value or secret. */
+export interface TracedAction {
+  /** As the client sent it (ActionMeta); undefined or unparsable: the span is a root. */
+  traceparent: string | undefined;
+  /** When the action began, in ms since the epoch. */
+  startedAtMs: number;
+  protocol: Protocol;
+  target: string;
+  agent: string;
+  sessionId: string;
+  requestId: string;
+}
+
+/** The ids of an exported span, recorded in the decision event so that a trace and a recording can be joined. */
+export interface TraceIds {
+  traceId: string;
+  spanId: string;
+}
+
+export interface DecisionTracer {
+  /** Ends the action's span at its decision and queues it for export; null when the span was not sampled. */
+  decided(action: TracedAction, decision: DecisionEventData): TraceIds | null;
+}
+
 export interface GatewayCore {
   policies: PolicySource;
   targets: TargetSource;
@@ -57,4 +83,6 @@ export interface GatewayCore {
   approvals: BoundedApprovals;
   metrics: DataPathMetrics;
   logger: Logger;
+  /** Unset when tracing is off: then the data path makes no span at all. */
+  tracer?: DecisionTracer;
 }

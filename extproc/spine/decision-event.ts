@@ -36,4 +36,6 @@ export interface DecisionEventData {
   review?: true;
   /** Gateway time from the start of the action to this decision. */
   latencyMs: number;
+  /** The action's span, when tracing is on and the span was sampled (its parent is the client's `traceparent`). */
+  trace?: { traceId: string; spanId: string };
 }

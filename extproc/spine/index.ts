@@ -8,6 +8,7 @@ export type { ActionRun } from './action-run.ts';
 export type { Session } from './session.ts';
 export type {
   Action,
+  ActionMeta,
   ActionSection,
   DecideOptions,
   FinalOutcome,
@@ -21,6 +22,9 @@ export type { Decision } from '../policy/types.ts';
 export type {
   GatewayCore,
   DataPathMetrics,
+  DecisionTracer,
+  TracedAction,
+  TraceIds,
   CredentialSource,
   PolicySource,
   TargetSource,

@@ -11,6 +11,7 @@ import { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Protocol } from '../policy/context.ts';
 import type { SessionEndClaims } from '../recording/index.ts';
 import { ActionRun, RECORDING_UNAVAILABLE } from './action-run.ts';
+import type { ActionMeta } from './action.ts';
 import type { GatewayCore } from './core.ts';
 import { DecisionMetrics } from './decision-metrics.ts';
 import { refusal, type Refusal } from './refusal.ts';
@@ -204,9 +205,12 @@ export class Spine {
     });
   }
 
-  /** Starts one action of `session`; `requestId` is minted by the adapter at the start of the action. */
-  begin(session: Session, requestId: string): ActionRun {
-    return new ActionRun(this.core, this.views, this.metrics, session, requestId, this.sessionEnds);
+  /**
+   * Starts one action of `session`; `requestId` is minted by the adapter at the start of the action, `meta` is what its
+   * protocol carried alongside it.
+   */
+  begin(session: Session, requestId: string, meta: ActionMeta = {}): ActionRun {
+    return new ActionRun(this.core, this.views, this.metrics, session, requestId, this.sessionEnds, meta);
   }
 
   private refused(protocol: Protocol, r: Refusal): Authentication {
