@@ -3,7 +3,7 @@ import { blockingConnection, type RedisClient } from '../common/redis-client.ts'
 import type { Protocol } from '../policy/context.ts';
 import { anchorMatches } from './anchor.ts';
 import { runCommands } from './commands.ts';
-import { parseTip } from './tip.ts';
+import { parseTip, type Tip } from './tip.ts';
 import { ChainVerifier } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId, keys, seqOfEntryId } from './keys.ts';
 import type { RecordingEvent, SessionSummary, VerifyResult } from './types.ts';
@@ -184,9 +184,15 @@ export function parseEntry(eid: string, fields: string[]): StoredEvent {
  * forger who also rewrites the metadata is then not detected (`anchored: false` says so).
  */
 export async function verifySession(redis: RedisClient, id: string, anchorKey?: Buffer | null): Promise<VerifyResult> {
+  // One consistent view of a session that may still be written: its tip and its stream's last generated id are read
+  // in one transaction (an append moves both in one script), and only the events up to them are checked.
+  const { tip, generatedSeq } = await endOf(redis, id);
+  const upTo = Math.max(tip?.seq ?? 0, generatedSeq);
   const v = new ChainVerifier();
-  for await (const e of readEvents(redis, id)) v.add(e.event, e.seq);
-  const tip = parseTip(await redis.hget(keys.meta(id), 'tip'));
+  for await (const e of readEvents(redis, id)) {
+    if (e.seq > upTo) break;
+    v.add(e.event, e.seq);
+  }
   if (anchorKey && tip) {
     const anchor = tip.anchor;
     if (!anchor)
@@ -197,18 +203,24 @@ export async function verifySession(redis: RedisClient, id: string, anchorKey?: 
         `the session's recorded end (seq ${tip.seq}) does not match its anchor: it was moved without the key`,
       );
   }
-  // A stream remembers the last id it generated even after that entry is deleted.
-  return v.finish(tip, await lastGeneratedSeq(redis, id), Boolean(anchorKey));
+  return v.finish(tip, generatedSeq, Boolean(anchorKey));
 }
 
-async function lastGeneratedSeq(redis: RedisClient, id: string): Promise<number> {
-  try {
-    const info = (await redis.xinfo('STREAM', keys.events(id))) as unknown[];
+/**
+ * The session's recorded end and the last id its stream generated (which survives XDEL), read together; both keys
+ * share the session's hash slot.
+ */
+async function endOf(redis: RedisClient, id: string): Promise<{ tip: Tip | null; generatedSeq: number }> {
+  const res = (await redis.multi().hget(keys.meta(id), 'tip').xinfo('STREAM', keys.events(id)).exec()) ?? [];
+  const [tipErr, tipRaw] = res[0] ?? [null, null];
+  if (tipErr) throw tipErr;
+  const [infoErr, info] = res[1] ?? [null, null];
+  let generatedSeq = 0; // no stream (XINFO answers an error)
+  if (!infoErr && Array.isArray(info)) {
     const i = info.indexOf('last-generated-id');
-    return i >= 0 ? seqOfEntryId(String(info[i + 1])) : 0;
-  } catch {
-    return 0; // no stream
+    if (i >= 0) generatedSeq = seqOfEntryId(String(info[i + 1]));
   }
+  return { tip: parseTip(tipRaw as string | null), generatedSeq };
 }
 
 /**
