@@ -6,18 +6,21 @@
  * classification cost per statement for a 3-join SELECT, uncached (a new text each time) and cached (bar ≤ 60 µs and
  * ≤ 5 µs).
  *
- * The stand-ins and both processors run in this process (pgbench and PostgreSQL are processes of their own), on a
- * shared two-core machine: read the ratios, not the absolute figures.
+ * The two processors (ours and the echo) run in a child process (bench/processors-child.ts), as Envoy and its ext_proc
+ * service are two processes; the stand-ins run in this one; pgbench, PostgreSQL and Redis are processes of their own.
+ * On a shared two-core machine read the ratios, not the absolute figures. BENCH_PROCESSOR_NODE_ARGS adds Node flags
+ * to the processors' process, e.g. `--cpu-prof --cpu-prof-dir=prof` to see where the processor's time goes.
  * Run: node --import tsx bench/postgres.bench.ts [seconds per run=5] [rounds=3]
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { classify, loadSqlParser } from '../extproc/postgres/index.ts';
 import { startNetworkStandIn } from '../test/envoy/network-stand-in.ts';
-import { startNetworkEchoProcessor } from '../test/envoy/network-echo-processor.ts';
-import { PG_APP_OWNER } from '../test/harness/postgres.ts';
-import { PG_TARGET, startPgStack } from '../test/postgres/pg-stack.ts';
+import { PG_APP_OWNER, startPostgres } from '../test/harness/postgres.ts';
+import { startRedis } from '../test/harness/redis.ts';
+import { PG_TARGET } from '../test/postgres/pg-stack.ts';
 
 const SECONDS = Number(process.argv[2] ?? 5);
 const ROUNDS = Number(process.argv[3] ?? 3);
@@ -55,27 +58,53 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)];
 };
 
+/** Our service and the echo processor in a process of their own (bench/processors-child.ts). */
+async function startProcessors(redisUrl: string, dbPort: number, policy: string) {
+  const nodeArgs = (process.env.BENCH_PROCESSOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const script = new URL('./processors-child.ts', import.meta.url).pathname;
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', script, 'postgres', redisUrl, String(dbPort), policy],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const line = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the processors' process exited (${code})`)));
+    createInterface({ input: child.stdout }).once('line', resolve);
+  });
+  const ready = JSON.parse(line) as { grpcAddress: string; echoAddress: string; agentToken: string; agent: string };
+  return {
+    ...ready,
+    async close() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
 async function main(): Promise<void> {
-  const stack = await startPgStack({
-    policies: [process.env.BENCH_POLICY ?? 'examples/policies/postgres-guardrails.yaml'],
-  });
-  const echo = await startNetworkEchoProcessor();
-  const echoEnvoy = await startNetworkStandIn({
-    processorAddress: `127.0.0.1:${echo.port}`,
-    upstream: { host: '127.0.0.1', port: stack.db.port },
-  });
+  const redis = await startRedis();
+  const db = await startPostgres();
+  const processors = await startProcessors(
+    redis.url,
+    db.port,
+    process.env.BENCH_POLICY ?? 'examples/policies/postgres-guardrails.yaml',
+  );
+  const upstream = { host: '127.0.0.1', port: db.port };
+  const echoEnvoy = await startNetworkStandIn({ processorAddress: processors.echoAddress, upstream });
+  const ourEnvoy = await startNetworkStandIn({ processorAddress: processors.grpcAddress, upstream });
   try {
     await run(
       'pgbench',
-      ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(stack.db.port), '-U', PG_APP_OWNER.user, 'app'],
+      ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(db.port), '-U', PG_APP_OWNER.user, 'app'],
       {
         env: { ...process.env, PGPASSWORD: PG_APP_OWNER.password },
       },
     );
     const sides = {
-      direct: () => pgbench(stack.db.port, PG_APP_OWNER.user, PG_APP_OWNER.password, 'app'),
+      direct: () => pgbench(db.port, PG_APP_OWNER.user, PG_APP_OWNER.password, 'app'),
       echo: () => pgbench(echoEnvoy.port, PG_APP_OWNER.user, PG_APP_OWNER.password, 'app'),
-      ours: () => pgbench(stack.envoy.port, stack.agent, stack.agentToken, PG_TARGET),
+      ours: () => pgbench(ourEnvoy.port, processors.agent, processors.agentToken, PG_TARGET),
     };
     const tps: Record<keyof typeof sides, number[]> = { direct: [], echo: [], ours: [] };
     for (let round = 0; round < ROUNDS; round++) {
@@ -92,9 +121,11 @@ async function main(): Promise<void> {
       `ours / echo = ${((o / e) * 100).toFixed(1)}% (bar ≥ 80%, goal ≥ 95%); echo / direct = ${((e / d) * 100).toFixed(1)}%`,
     );
   } finally {
+    await ourEnvoy.close();
     await echoEnvoy.close();
-    await echo.close();
-    await stack.close();
+    await processors.close();
+    await db.close();
+    await redis.close();
   }
 
   await loadSqlParser();
