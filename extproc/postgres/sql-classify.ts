@@ -39,6 +39,8 @@ type Node = Record<string, unknown>;
 const DML_KINDS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 const ROLE_SETTINGS = new Set(['role', 'session_authorization']);
 const CACHE_MAX = 10_000;
+/** Texts up to this length are their own cache key; longer ones are keyed by their hash (the cache's memory stays bounded). */
+const KEY_AS_TEXT_MAX = 1024;
 
 let loaded: Promise<void> | null = null;
 let ready = false;
@@ -56,7 +58,8 @@ const cache = new Map<string, Classification>();
 /** Classifies `text` (which may hold several statements). The parser must be loaded (loadSqlParser). */
 export function classify(text: string): Classification {
   if (!ready) throw new Error('the SQL parser is not loaded (call loadSqlParser first)');
-  const key = createHash('sha256').update(text).digest('base64');
+  // A hash key never equals a short text: the text key is prefixed with what no base64 digest starts with.
+  const key = text.length <= KEY_AS_TEXT_MAX ? `=${text}` : createHash('sha256').update(text).digest('base64');
   const hit = cache.get(key);
   if (hit) return hit;
   const result = classifyUncached(text);
@@ -72,11 +75,18 @@ function classifyUncached(text: string): Classification {
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
   }
-  const statements = (parsed.stmts ?? []).flatMap(({ stmt }) => (stmt ? [classifyStatement(stmt)] : []));
+  const mayHaveCte = /with/i.test(text);
+  const statements = (parsed.stmts ?? []).flatMap(({ stmt }) => (stmt ? [classifyStatement(stmt, mayHaveCte)] : []));
   return { ok: true, statements };
 }
 
-function classifyStatement(stmt: Node): StatementClass {
+/** A key naming a node type (it starts with a capital letter) wraps that node. */
+function isNodeName(key: string): boolean {
+  const c = key.charCodeAt(0);
+  return c >= 65 && c <= 90;
+}
+
+function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
   const kind = Object.keys(stmt)[0] ?? 'Unknown';
   const out: StatementClass = {
     kind,
@@ -101,10 +111,11 @@ function classifyStatement(stmt: Node): StatementClass {
       return;
     }
     if (value === null || typeof value !== 'object') return;
-    for (const [key, child] of Object.entries(value as Node)) {
+    for (const key in value) {
+      const child = (value as Node)[key];
       if (child === null || typeof child !== 'object') continue;
       // A key naming a node type wraps that node: {"DeleteStmt": {...}}.
-      if (/^[A-Z]/.test(key)) onNode(key, child as Node, parentKind);
+      if (isNodeName(key)) onNode(key, child as Node, parentKind);
       // Fields typed RangeVar in the parser (`relation`, `rel`) hold it bare, without the {"RangeVar": …} wrapper.
       else if (typeof (child as Node).relname === 'string') onNode('RangeVar', child as Node, parentKind);
       else visit(child, parentKind);
@@ -225,8 +236,9 @@ function classifyStatement(stmt: Node): StatementClass {
     if (seenTables.get(name) !== 'write') seenTables.set(name, access);
   };
 
-  // CTE names first, so that a reference before the definition in tree order is still recognised.
-  collectCteNames(stmt, cteNames);
+  // CTE names first, so that a reference before the definition in tree order is still recognised. A CTE needs the
+  // keyword WITH, which has no other spelling: a text without it has none, and the tree need not be walked twice.
+  if (mayHaveCte) collectCteNames(stmt, cteNames);
   onNode(kind, stmt[kind] as Node, null);
   out.tables = [...seenTables].map(([name, access]) => ({ name, access }));
   out.functions = [...functions];
@@ -251,10 +263,11 @@ function collectCteNames(value: unknown, into: Set<string>): void {
     return;
   }
   if (value === null || typeof value !== 'object') return;
-  for (const [key, child] of Object.entries(value as Node)) {
+  for (const key in value) {
+    const child = (value as Node)[key];
     if (key === 'CommonTableExpr' && typeof (child as Node).ctename === 'string') {
       into.add((child as Node).ctename as string);
     }
-    collectCteNames(child, into);
+    if (child !== null && typeof child === 'object') collectCteNames(child, into);
   }
 }
