@@ -26,7 +26,12 @@ const SECONDS = Number(process.argv[2] ?? 5);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const run = promisify(execFile);
 
-async function pgbench(port: number, user: string, password: string, database: string): Promise<number> {
+interface PgbenchRun {
+  tps: number;
+  transactions: number;
+}
+
+async function pgbench(port: number, user: string, password: string, database: string): Promise<PgbenchRun> {
   const { stdout } = await run(
     'pgbench',
     [
@@ -49,8 +54,9 @@ async function pgbench(port: number, user: string, password: string, database: s
     { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' } },
   );
   const tps = /tps = ([0-9.]+) \(without initial connection time\)/.exec(stdout);
-  if (!tps) throw new Error(`pgbench printed no TPS:\n${stdout}`);
-  return Number(tps[1]);
+  const transactions = /number of transactions actually processed: ([0-9]+)/.exec(stdout);
+  if (!tps || !transactions) throw new Error(`pgbench printed no TPS:\n${stdout}`);
+  return { tps: Number(tps[1]), transactions: Number(transactions[1]) };
 }
 
 const median = (xs: number[]): number => {
@@ -67,13 +73,38 @@ async function startProcessors(redisUrl: string, dbPort: number, policy: string)
     [...nodeArgs, '--import', 'tsx', script, 'postgres', redisUrl, String(dbPort), policy],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
-  const line = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the processors' process exited (${code})`)));
-    createInterface({ input: child.stdout }).once('line', resolve);
+  const lines = createInterface({ input: child.stdout });
+  let exited: Error | null = null;
+  let waiting: ((line: string | Error) => void) | null = null;
+  lines.on('line', (line) => waiting?.(line));
+  child.once('exit', (code) => {
+    exited = new Error(`the processors' process exited (${code})`);
+    waiting?.(exited);
   });
-  const ready = JSON.parse(line) as { grpcAddress: string; echoAddress: string; agentToken: string; agent: string };
+  const nextLine = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      if (exited) return reject(exited);
+      waiting = (line) => {
+        waiting = null;
+        if (line instanceof Error) reject(line);
+        else resolve(line);
+      };
+    });
+  const ready = JSON.parse(await nextLine()) as {
+    grpcAddress: string;
+    echoAddress: string;
+    agentToken: string;
+    agent: string;
+  };
   return {
     ...ready,
+    /** The processors' process's CPU time so far (user + system, µs). */
+    async cpuMicros(): Promise<number> {
+      const answer = nextLine();
+      child.stdin.write('cpu\n');
+      const { user, system } = JSON.parse(await answer) as NodeJS.CpuUsage;
+      return user + system;
+    },
     async close() {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.stdin.end();
@@ -107,10 +138,18 @@ async function main(): Promise<void> {
       ours: () => pgbench(ourEnvoy.port, processors.agent, processors.agentToken, PG_TARGET),
     };
     const tps: Record<keyof typeof sides, number[]> = { direct: [], echo: [], ours: [] };
+    // The processors' CPU time per transaction (µs): what each processor costs, whatever the machine's load does to
+    // the latency-bound TPS of four clients.
+    const cpu: Record<'echo' | 'ours', number[]> = { echo: [], ours: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      for (const side of ['direct', 'echo', 'ours'] as const) tps[side].push(await sides[side]());
+      for (const side of ['direct', 'echo', 'ours'] as const) {
+        const before = await processors.cpuMicros();
+        const r = await sides[side]();
+        if (side !== 'direct') cpu[side].push(((await processors.cpuMicros()) - before) / r.transactions);
+        tps[side].push(r.tps);
+      }
       console.log(
-        `round ${round + 1}: direct ${tps.direct[round].toFixed(0)}, echo ${tps.echo[round].toFixed(0)}, ours ${tps.ours[round].toFixed(0)} TPS`,
+        `round ${round + 1}: direct ${tps.direct[round].toFixed(0)}, echo ${tps.echo[round].toFixed(0)}, ours ${tps.ours[round].toFixed(0)} TPS; processor CPU per transaction: echo ${cpu.echo[round].toFixed(0)} µs, ours ${cpu.ours[round].toFixed(0)} µs`,
       );
     }
     const [d, e, o] = [median(tps.direct), median(tps.echo), median(tps.ours)];
@@ -119,6 +158,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `ours / echo = ${((o / e) * 100).toFixed(1)}% (bar ≥ 80%, goal ≥ 95%); echo / direct = ${((e / d) * 100).toFixed(1)}%`,
+    );
+    console.log(
+      `processor CPU per transaction (median): echo ${median(cpu.echo).toFixed(0)} µs, ours ${median(cpu.ours).toFixed(0)} µs`,
     );
   } finally {
     await ourEnvoy.close();

@@ -51,7 +51,13 @@ const { close, ...ready } = p;
 process.stdout.write(`${JSON.stringify(ready)}\n`);
 // A line "memory" on stdin: one JSON line with this process's memory after a full collection (when run with
 // --expose-gc), so that what is measured is what is held, not garbage not yet collected.
+// A line "cpu": one JSON line with this process's CPU time so far (process.cpuUsage(), µs), so that a benchmark can
+// divide what the processors spent by the work they did, a figure a loaded machine's scheduling does not distort.
 createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line === 'cpu') {
+    process.stdout.write(`${JSON.stringify(process.cpuUsage())}\n`);
+    return;
+  }
   if (line !== 'memory') return;
   (globalThis as { gc?: () => void }).gc?.();
   process.stdout.write(`${JSON.stringify(process.memoryUsage())}\n`);
