@@ -62,10 +62,37 @@ export function classify(text: string): Classification {
   const key = text.length <= KEY_AS_TEXT_MAX ? `=${text}` : createHash('sha256').update(text).digest('base64');
   const hit = cache.get(key);
   if (hit) return hit;
+  const shape = shapeKey(text);
+  const sameShape = shape === null ? undefined : cache.get(shape);
+  if (sameShape) return sameShape;
   const result = classifyUncached(text);
   if (cache.size >= CACHE_MAX) cache.clear();
   cache.set(key, result);
+  // Only what parsed is shared by shape: a text the parser rejects is refused for its own reason.
+  if (shape !== null && result.ok) cache.set(shape, result);
   return result;
+}
+
+/** Texts the shape key reads: ASCII without quotes, dollar signs, backslashes or comments (see shapeKey). */
+const PLAIN_TEXT = /^[\x20-\x7e\t\r\n]*$/;
+const NOT_PLAIN = /['"$\\]|--|\/\*/;
+/** A run of 1–9 digits not preceded by an identifier character: a numeric constant that fits an integer. */
+const SMALL_NUMBER = /(?<![A-Za-z0-9_])[0-9]{1,9}(?![0-9])/g;
+
+/**
+ * The same statements with other numeric constants (`… WHERE aid = 12345` and `… WHERE aid = 678`) classify alike:
+ * what a statement does, its tables and its functions never depend on a number's value. So a text is also cached under
+ * its shape: its numbers of up to nine digits replaced by `0` (each stays an integer constant, as the lexer reads it;
+ * longer ones are kept as they are). Only for texts whose lexing is plain — ASCII, no string or quoted-identifier
+ * quotes, no dollar quotes or parameters, no backslashes, no comments — so that a digit run outside an identifier is a
+ * number and nothing else (a digit in `"t1"` names a table; such texts are keyed by their full text only). Null when
+ * the text is not plain, or too long to be its own key. The policy still sees each statement's own text (`sql.text`).
+ * The one difference: a value the grammar itself rejects (`float(0)`) is not refused by the gateway when the same
+ * shape parsed before; the server, whose grammar it is, rejects it.
+ */
+function shapeKey(text: string): string | null {
+  if (text.length > KEY_AS_TEXT_MAX || !PLAIN_TEXT.test(text) || NOT_PLAIN.test(text)) return null;
+  return `#${text.replace(SMALL_NUMBER, '0')}`;
 }
 
 function classifyUncached(text: string): Classification {
