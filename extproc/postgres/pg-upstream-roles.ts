@@ -23,6 +23,7 @@ import type { PgLogin } from './pg-connection.ts';
 
 /** What marks a role as one of ours (its COMMENT): the sweep never touches a role without it. */
 const COMMENT_PREFIX = 'portcullis upstream role of agent ';
+const ENSURED_FOR_MS = 30_000;
 
 /** A role this gateway logs an agent in as, with the password it presents. */
 export interface AgentRole {
@@ -51,6 +52,12 @@ export class UpstreamRoles {
   private sweeping: Promise<number> | null = null;
   /** Verifiers computed (4096 PBKDF2 rounds each), by role and password. */
   private readonly verifiers = new Map<string, string>();
+  /**
+   * Roles this process made ready lately, with the validity and verifier it gave them: a login that would set the same
+   * again within ENSURED_FOR_MS sends nothing (a client that only claims an agent id does not make the gateway alter a
+   * role per connection attempt). A role dropped behind the gateway's back meanwhile fails logins until then.
+   */
+  private readonly ensured = new Map<string, { until: string; verifier: string; at: number }>();
 
   constructor(
     private readonly spine: Spine,
@@ -98,9 +105,13 @@ export class UpstreamRoles {
       if (this.verifiers.size >= 10_000) this.verifiers.clear();
       this.verifiers.set(verifierKey, verifier);
     }
+    const untilText = until.toISOString();
+    const last = this.ensured.get(user);
+    if (last && last.until === untilText && last.verifier === verifier && Date.now() - last.at < ENSURED_FOR_MS)
+      return { user, password };
     const role = ident(user);
     const comment = literal(COMMENT_PREFIX + JSON.stringify(agent));
-    const login = `LOGIN PASSWORD ${literal(verifier)} VALID UNTIL ${literal(until.toISOString())}`;
+    const login = `LOGIN PASSWORD ${literal(verifier)} VALID UNTIL ${literal(untilText)}`;
     // One round trip. A role of that name that exists already is altered only when it is ours (our comment) and holds
     // no privilege beyond its group's; a concurrent creation by another replica is met that way too. The dollar
     // quote's tag is random, so no name or comment inside can end it.
@@ -123,6 +134,8 @@ export class UpstreamRoles {
   END;
 END ${tag}`,
     );
+    if (this.ensured.size >= 10_000) this.ensured.clear();
+    this.ensured.set(user, { until: untilText, verifier, at: Date.now() });
     return { user, password };
   }
 
@@ -162,6 +175,7 @@ END ${tag}`,
         `SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = ${literal(name)}`,
       );
       await client.query(`DROP ROLE IF EXISTS ${ident(name)}`);
+      this.ensured.delete(name);
       this.spine.logger.info({ target: this.target, agent, role: name }, 'upstream role dropped');
       dropped++;
     }
