@@ -16,7 +16,7 @@
  * role cannot log in past its VALID UNTIL and nobody but the gateway knows its password.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { scramVerifier } from '../identity/scram-verifier.ts';
+import { scramVerifier } from '../spine/index.ts';
 import type { Spine } from '../spine/index.ts';
 import { literal, PgCatalogClient } from './pg-catalog-client.ts';
 import type { PgLogin } from './pg-connection.ts';

@@ -32,6 +32,7 @@ export {
   hmacSha256,
   saltedPassword,
   scramSalt,
+  scramVerifier,
   type ScramCandidate,
   type ScramVerifier,
 } from '../identity/scram-verifier.ts';
