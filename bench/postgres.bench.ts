@@ -176,19 +176,24 @@ async function main(): Promise<void> {
     'SELECT o.id, c.name, p.amount FROM orders o JOIN customers c ON c.id = o.customer_id '
     + 'JOIN payments p ON p.order_id = o.id JOIN regions r ON r.id = c.region_id WHERE o.id = $1';
   const N = 2000;
-  for (let i = 0; i < 200; i++) classify(`${join3} /* warm ${i} */`);
-  let t0 = performance.now();
-  for (let i = 0; i < N; i++) classify(`${join3} /* ${i} */`);
-  const uncached = ((performance.now() - t0) * 1000) / N;
-  t0 = performance.now();
-  for (let i = 0; i < N * 10; i++) classify(join3);
-  const cached = ((performance.now() - t0) * 1000) / (N * 10);
-  // The parser alone on the same texts (libpg-query's parse and its JSON), to see what classification adds to it.
-  t0 = performance.now();
-  for (let i = 0; i < N; i++) parseSync(`${join3} /* parser ${i} */`);
-  const parserOnly = ((performance.now() - t0) * 1000) / N;
+  // Warm-up (the JIT compiles the tree walk after a few thousand statements), then rounds alternating the
+  // classification and the parser alone on as many new texts, so that a load spike weighs on both; medians reported.
+  for (let i = 0; i < 3000; i++) classify(`${join3} /* warm ${i} */`);
+  const perText = (run: (i: number) => unknown): number => {
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) run(i);
+    return ((performance.now() - t0) * 1000) / N;
+  };
+  const uncached: number[] = [];
+  const parserOnly: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    uncached.push(perText((i) => classify(`${join3} /* ${round} ${i} */`)));
+    // The parser alone (libpg-query's parse and its JSON): what classification adds is the difference.
+    parserOnly.push(perText((i) => parseSync(`${join3} /* parser ${round} ${i} */`)));
+  }
+  const cached = perText(() => classify(join3));
   console.log(
-    `classification of a 3-join SELECT: ${uncached.toFixed(1)} µs uncached (bar ≤ 60; the parser alone ${parserOnly.toFixed(1)} µs), ${cached.toFixed(2)} µs cached (bar ≤ 5)`,
+    `classification of a 3-join SELECT: ${median(uncached).toFixed(1)} µs uncached (bar ≤ 60; the parser alone ${median(parserOnly).toFixed(1)} µs), ${cached.toFixed(2)} µs cached (bar ≤ 5)`,
   );
 }
 
