@@ -25,6 +25,16 @@ import type { PgLogin } from './pg-connection.ts';
 const COMMENT_PREFIX = 'portcullis upstream role of agent ';
 const ENSURED_FOR_MS = 30_000;
 
+/** The agent our comment names, or null for a comment someone else wrote to look like ours. */
+function agentOfComment(description: string): string | null {
+  try {
+    const agent: unknown = JSON.parse(description.slice(COMMENT_PREFIX.length));
+    return typeof agent === 'string' ? agent : null;
+  } catch {
+    return null;
+  }
+}
+
 /** A role this gateway logs an agent in as, with the password it presents. */
 export interface AgentRole {
   user: string;
@@ -167,7 +177,8 @@ END ${tag}`,
     let dropped = 0;
     for (const [name, description, lapsed] of rows) {
       if (name === null || description === null) continue;
-      const agent = JSON.parse(description.slice(COMMENT_PREFIX.length)) as string;
+      const agent = agentOfComment(description);
+      if (agent === null) continue;
       // Another target's roles on the same server are that target's to sweep.
       if (name !== agentRoleName(this.target, agent)) continue;
       if (lapsed !== 't' && (await this.spine.agentLiveUntil(agent))) continue;
