@@ -216,7 +216,15 @@ export class AgentTokens {
     raws.forEach((raw, i) => {
       if (!raw) return;
       const record = JSON.parse(raw) as StoredTokenRecord;
-      if (record.scram && record.agent === agent) out.push({ jti: ids[i], verifier: record.scram });
+      if (record.scram && record.agent === agent) {
+        const jti = ids[i];
+        out.push({
+          jti,
+          verifier: record.scram,
+          expiresAt: new Date(record.expiresAt),
+          revoked: this.revoked.has(jti),
+        });
+      }
     });
     return out;
   }

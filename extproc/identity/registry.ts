@@ -32,7 +32,17 @@ export type UpstreamCredential =
       ttlSeconds: number;
       audiences?: string[];
     }
-  | { kind: 'password'; user: string; passwordRef: string }
+  | {
+      kind: 'password';
+      /** The role the gateway logs in as; with `roles`, the admin role that creates and drops the agents' roles. */
+      user: string;
+      passwordRef: string;
+      /**
+       * Short-lived upstream roles (PostgreSQL): agents are logged in as roles the gateway creates, members of `group`,
+       * valid until the agent's newest live token expires; `user` then serves no agent's statement.
+       */
+      roles?: { group: string };
+    }
   | { kind: 'ssh-key'; user: string; privateKeyRef: string };
 
 export interface Target {

@@ -86,7 +86,17 @@ export const TARGET_SCHEMA = {
           type: 'object',
           additionalProperties: false,
           required: ['kind', 'user', 'passwordRef'],
-          properties: { kind: { const: 'password' }, user: { type: 'string' }, passwordRef: ref },
+          properties: {
+            kind: { const: 'password' },
+            user: { type: 'string' },
+            passwordRef: ref,
+            roles: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['group'],
+              properties: { group: { type: 'string', minLength: 1, maxLength: 63 } },
+            },
+          },
         },
         {
           type: 'object',

@@ -15,10 +15,12 @@ export interface ScramVerifier {
   serverKey: string;
 }
 
-/** A token the agent may prove with SCRAM: its id and verifier. */
+/** A token the agent may prove with SCRAM: its id and verifier, when it expires and whether it was revoked. */
 export interface ScramCandidate {
   jti: string;
   verifier: ScramVerifier;
+  expiresAt: Date;
+  revoked: boolean;
 }
 
 export function scramSalt(agentId: string): Buffer {

@@ -8,6 +8,7 @@ import type { DataPathAdapter } from '../streams/index.ts';
 import { type CatalogLogin, PgCatalogClient } from './pg-catalog-client.ts';
 import { CatalogColumnNames } from './pg-column-names.ts';
 import { PgConnection, type PgLogin } from './pg-connection.ts';
+import { UpstreamRoles } from './pg-upstream-roles.ts';
 import { loadSqlParser } from './sql-classify.ts';
 
 export const TARGET_METADATA = 'x-portcullis-target';
@@ -17,6 +18,8 @@ export interface PostgresAdapterOptions {
   maxClientMessageBytes?: number;
   /** Largest server message (one row), default 64 MiB. */
   maxServerMessageBytes?: number;
+  /** Short-lived upstream roles: how often a login may start a sweep of lapsed roles (default 60 s). */
+  roleSweepEveryMs?: number;
 }
 
 /**
@@ -36,6 +39,17 @@ export function postgresAdapter(opts: PostgresAdapterOptions = {}): DataPathAdap
     let engine: Promise<MaskingEngine> | undefined;
     /** One catalog connection per target and login, shared by the target's connections. */
     const catalogs = new Map<string, CatalogColumnNames>();
+    /** The short-lived upstream roles of each target that has them, by target and login. */
+    const roles = new Map<string, UpstreamRoles>();
+    const rolesFor = (target: string, login: PgLogin, group: string): UpstreamRoles => {
+      const key = JSON.stringify([target, login.host, login.port, login.database, group]);
+      let r = roles.get(key);
+      if (!r) {
+        r = new UpstreamRoles(spine, target, login, group, opts.roleSweepEveryMs ?? 60_000);
+        roles.set(key, r);
+      }
+      return r;
+    };
     const columnNames = (login: CatalogLogin): CatalogColumnNames => {
       const key = JSON.stringify([login.host, login.port, login.database, login.user, login.password]);
       let names = catalogs.get(key);
@@ -70,6 +84,7 @@ export function postgresAdapter(opts: PostgresAdapterOptions = {}): DataPathAdap
             return engine;
           },
           columnNames,
+          roles: login && upstream?.roles ? rolesFor(target, login, upstream.roles.group) : null,
         });
       },
     };

@@ -25,6 +25,7 @@ import { PendingRefusals, refusalError } from './pg-refusal.ts';
 import { type ColumnNames, ResultMasker } from './pg-result-masking.ts';
 import { AgentScram, ScramError, UpstreamScram } from './pg-scram.ts';
 import { PgTraffic } from './pg-traffic.ts';
+import { type AgentRole, agentRoleName, type UpstreamRoles } from './pg-upstream-roles.ts';
 import {
   AUTH,
   authentication,
@@ -93,6 +94,8 @@ export interface PgConnectionDeps {
   engine(): Promise<MaskingEngine>;
   /** Names of result columns, read from the target's catalog on the gateway's own connection. */
   columnNames(login: CatalogLogin): ColumnNames;
+  /** The target's short-lived upstream roles, or null when agents log in as the vault's role. */
+  roles: UpstreamRoles | null;
 }
 
 /** The bytes to pass on; `endOfStream` carries the peer's half-close (an answer without it would suppress it). */
@@ -177,7 +180,7 @@ export class PgConnection implements NetworkStreamProcessor {
     }
   }
 
-  private startup(frame: PgFrame): Buffer {
+  private async startup(frame: PgFrame): Promise<Buffer> {
     const r = new BodyReader(frame.body, 'startup message');
     const code = r.int32();
     if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
@@ -210,15 +213,45 @@ export class PgConnection implements NetworkStreamProcessor {
     const refused = this.startupRefusal(params, database);
     if (refused) return this.refuseLogin(refused, startupMessage([['user', login?.user ?? 'postgres']]), true);
     if (!login) throw new Error('unreachable: startupRefusal checks the login');
+    const user = await this.upstreamUser(login);
+    if ('refusal' in user) return this.refuseLogin(user.refusal, startupMessage([['user', login.user]]), true);
     // The agent's own parameters go through (application_name, client_encoding, DateStyle, …), except those that
     // name who logs in or change the session's settings behind the policy's back.
     const upstream: [string, string][] = [
-      ['user', login.user],
+      ['user', user.name],
       ['database', login.database],
     ];
     for (const [k, v] of params) if (!['user', 'database'].includes(k)) upstream.push([k, v]);
     this.to('auth-request');
     return startupMessage(upstream);
+  }
+
+  /** The agent's own upstream role, when the target has short-lived roles (pg-upstream-roles.ts); null: none yet. */
+  private agentRole: AgentRole | null = null;
+
+  /**
+   * Who logs in upstream: the vault's role, or with short-lived roles the agent's own role (made ready now; an agent
+   * without a live token is named a role that does not exist, and its proof fails as any wrong password does).
+   */
+  private async upstreamUser(login: PgLogin): Promise<{ name: string } | { refusal: Refusal }> {
+    const roles = this.deps.roles;
+    if (!roles) return { name: login.user };
+    try {
+      this.agentRole = await roles.ensure(this.agentId);
+    } catch (err) {
+      this.deps.spine.logger.error(
+        { target: this.deps.target, err: err instanceof Error ? err.message : String(err) },
+        'postgres upstream role could not be made ready',
+      );
+      return {
+        refusal: refusal(
+          'upstream-credential',
+          'the gateway could not prepare the database login for this agent; try again later',
+          'upstream-role',
+        ),
+      };
+    }
+    return { name: this.agentRole?.user ?? agentRoleName(this.deps.target, this.agentId) };
   }
 
   private startupRefusal(params: Map<string, string>, database: string): Refusal | null {
@@ -318,7 +351,11 @@ export class PgConnection implements NetworkStreamProcessor {
     if (credential?.kind !== 'password') throw new Error('unreachable: a postgres login is decided with a password');
     const login = this.deps.login;
     if (!login) throw new Error('unreachable: a login without a target login');
-    const names = this.deps.columnNames({ ...login, user: credential.user, password: credential.password.reveal() });
+    // With short-lived roles the agent's role logs in (the vault's credential fetched above stays unused here), and the
+    // gateway's catalog questions run as that role too.
+    const role = this.deps.roles ? this.agentRole : { user: credential.user, password: credential.password.reveal() };
+    if (!role) return this.refuseLogin(refusal('internal', 'internal error in the gateway'), failing);
+    const names = this.deps.columnNames({ ...login, ...role });
     this.traffic = new PgTraffic({
       spine: this.deps.spine,
       session: auth.session,
@@ -331,7 +368,7 @@ export class PgConnection implements NetworkStreamProcessor {
     });
     this.agentServerFinal = proven.serverFinal;
     this.to('server-final');
-    return saslResponse(upstream.clientFinal(credential.password.reveal()));
+    return saslResponse(upstream.clientFinal(role.password));
   }
 
   /**

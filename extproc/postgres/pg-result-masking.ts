@@ -13,6 +13,30 @@ import { columnMatcher } from '../masking/index.ts';
 import type { PgFrame } from './pg-frames.ts';
 import { BodyReader, int16, int32, message, noticeBody, readNoticeFields } from './pg-wire.ts';
 
+/**
+ * A plan's column matcher, remembering each answer: the same few columns are described again for every statement, and
+ * each match runs the rules' RE2 patterns. Plans are compiled once per policy version, so the memo lives with the plan.
+ */
+const matchers = new WeakMap<CompiledMasking, (column: string, table?: string) => FieldMasking | undefined>();
+const MEMO_MAX = 10_000;
+function memoColumnMatcher(plan: CompiledMasking): (column: string, table?: string) => FieldMasking | undefined {
+  let m = matchers.get(plan);
+  if (!m) {
+    const match = columnMatcher(plan);
+    const memo = new Map<string, FieldMasking | undefined>();
+    m = (column, table) => {
+      const key = `${table ?? ''}\0${column}`;
+      if (memo.has(key)) return memo.get(key);
+      const field = match(column, table);
+      if (memo.size >= MEMO_MAX) memo.clear();
+      memo.set(key, field);
+      return field;
+    };
+    matchers.set(plan, m);
+  }
+  return m;
+}
+
 /** A result column's source, when it is a table column (tableOid 0 otherwise). */
 export interface ColumnSource {
   tableOid: number;
@@ -88,7 +112,7 @@ export class ResultMasker {
     }
     r.end();
     const plan = this.plan();
-    const match = plan ? columnMatcher(plan) : null;
+    const match = plan ? memoColumnMatcher(plan) : null;
     const tableColumns = described.filter((d) => d.source.tableOid !== 0).map((d) => d.source);
     const names =
       plan && plan.columns.length > 0 && tableColumns.length > 0 ? await this.names.resolve(tableColumns) : null;
@@ -205,7 +229,7 @@ export class ResultMasker {
     const plan = this.plan();
     this.copyColumns = null;
     if (!plan || !copy?.table) return frame.raw;
-    const match = columnMatcher(plan);
+    const match = memoColumnMatcher(plan);
     const table = copy.table;
     const columns = copy.columns ?? (plan.columns.length > 0 ? await this.names.tableColumns(table) : []);
     this.copyColumns = columns.map((c) => ({ field: match(c, table), opaqueBinary: false }));

@@ -39,6 +39,8 @@ type Node = Record<string, unknown>;
 const DML_KINDS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 const ROLE_SETTINGS = new Set(['role', 'session_authorization']);
 const CACHE_MAX = 10_000;
+/** Texts up to this length are their own cache key; longer ones are keyed by their hash (the cache's memory stays bounded). */
+const KEY_AS_TEXT_MAX = 1024;
 
 let loaded: Promise<void> | null = null;
 let ready = false;
@@ -56,13 +58,41 @@ const cache = new Map<string, Classification>();
 /** Classifies `text` (which may hold several statements). The parser must be loaded (loadSqlParser). */
 export function classify(text: string): Classification {
   if (!ready) throw new Error('the SQL parser is not loaded (call loadSqlParser first)');
-  const key = createHash('sha256').update(text).digest('base64');
+  // A hash key never equals a short text: the text key is prefixed with what no base64 digest starts with.
+  const key = text.length <= KEY_AS_TEXT_MAX ? `=${text}` : createHash('sha256').update(text).digest('base64');
   const hit = cache.get(key);
   if (hit) return hit;
+  const shape = shapeKey(text);
+  const sameShape = shape === null ? undefined : cache.get(shape);
+  if (sameShape) return sameShape;
   const result = classifyUncached(text);
   if (cache.size >= CACHE_MAX) cache.clear();
   cache.set(key, result);
+  // Only what parsed is shared by shape: a text the parser rejects is refused for its own reason.
+  if (shape !== null && result.ok) cache.set(shape, result);
   return result;
+}
+
+/** Texts the shape key reads: ASCII without quotes, dollar signs, backslashes or comments (see shapeKey). */
+const PLAIN_TEXT = /^[\x20-\x7e\t\r\n]*$/;
+const NOT_PLAIN = /['"$\\]|--|\/\*/;
+/** A run of 1–9 digits not preceded by an identifier character: a numeric constant that fits an integer. */
+const SMALL_NUMBER = /(?<![A-Za-z0-9_])[0-9]{1,9}(?![0-9])/g;
+
+/**
+ * The same statements with other numeric constants (`… WHERE aid = 12345` and `… WHERE aid = 678`) classify alike:
+ * what a statement does, its tables and its functions never depend on a number's value. So a text is also cached under
+ * its shape: its numbers of up to nine digits replaced by `0` (each stays an integer constant, as the lexer reads it;
+ * longer ones are kept as they are). Only for texts whose lexing is plain — ASCII, no string or quoted-identifier
+ * quotes, no dollar quotes or parameters, no backslashes, no comments — so that a digit run outside an identifier is a
+ * number and nothing else (a digit in `"t1"` names a table; such texts are keyed by their full text only). Null when
+ * the text is not plain, or too long to be its own key. The policy still sees each statement's own text (`sql.text`).
+ * The one difference: a value the grammar itself rejects (`float(0)`) is not refused by the gateway when the same
+ * shape parsed before; the server, whose grammar it is, rejects it.
+ */
+function shapeKey(text: string): string | null {
+  if (text.length > KEY_AS_TEXT_MAX || !PLAIN_TEXT.test(text) || NOT_PLAIN.test(text)) return null;
+  return `#${text.replace(SMALL_NUMBER, '0')}`;
 }
 
 function classifyUncached(text: string): Classification {
@@ -72,11 +102,18 @@ function classifyUncached(text: string): Classification {
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
   }
-  const statements = (parsed.stmts ?? []).flatMap(({ stmt }) => (stmt ? [classifyStatement(stmt)] : []));
+  const mayHaveCte = /with/i.test(text);
+  const statements = (parsed.stmts ?? []).flatMap(({ stmt }) => (stmt ? [classifyStatement(stmt, mayHaveCte)] : []));
   return { ok: true, statements };
 }
 
-function classifyStatement(stmt: Node): StatementClass {
+/** A key naming a node type (it starts with a capital letter) wraps that node. */
+function isNodeName(key: string): boolean {
+  const c = key.charCodeAt(0);
+  return c >= 65 && c <= 90;
+}
+
+function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
   const kind = Object.keys(stmt)[0] ?? 'Unknown';
   const out: StatementClass = {
     kind,
@@ -101,10 +138,11 @@ function classifyStatement(stmt: Node): StatementClass {
       return;
     }
     if (value === null || typeof value !== 'object') return;
-    for (const [key, child] of Object.entries(value as Node)) {
+    for (const key in value) {
+      const child = (value as Node)[key];
       if (child === null || typeof child !== 'object') continue;
       // A key naming a node type wraps that node: {"DeleteStmt": {...}}.
-      if (/^[A-Z]/.test(key)) onNode(key, child as Node, parentKind);
+      if (isNodeName(key)) onNode(key, child as Node, parentKind);
       // Fields typed RangeVar in the parser (`relation`, `rel`) hold it bare, without the {"RangeVar": …} wrapper.
       else if (typeof (child as Node).relname === 'string') onNode('RangeVar', child as Node, parentKind);
       else visit(child, parentKind);
@@ -225,8 +263,9 @@ function classifyStatement(stmt: Node): StatementClass {
     if (seenTables.get(name) !== 'write') seenTables.set(name, access);
   };
 
-  // CTE names first, so that a reference before the definition in tree order is still recognised.
-  collectCteNames(stmt, cteNames);
+  // CTE names first, so that a reference before the definition in tree order is still recognised. A CTE needs the
+  // keyword WITH, which has no other spelling: a text without it has none, and the tree need not be walked twice.
+  if (mayHaveCte) collectCteNames(stmt, cteNames);
   onNode(kind, stmt[kind] as Node, null);
   out.tables = [...seenTables].map(([name, access]) => ({ name, access }));
   out.functions = [...functions];
@@ -251,10 +290,11 @@ function collectCteNames(value: unknown, into: Set<string>): void {
     return;
   }
   if (value === null || typeof value !== 'object') return;
-  for (const [key, child] of Object.entries(value as Node)) {
+  for (const key in value) {
+    const child = (value as Node)[key];
     if (key === 'CommonTableExpr' && typeof (child as Node).ctename === 'string') {
       into.add((child as Node).ctename as string);
     }
-    collectCteNames(child, into);
+    if (child !== null && typeof child === 'object') collectCteNames(child, into);
   }
 }

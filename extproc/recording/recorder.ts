@@ -390,6 +390,10 @@ class RedisRecorder implements RecorderWithStats {
         this.writeFailing = false;
         delay = RETRY_MIN_MS;
         this.ack(batch);
+        // What arrived during the write waits for the batch window like any small buffer (kick() below), unless it
+        // fills a batch or a flush() waits for it: written at once, a steady stream of requests would go one small
+        // script call per round trip, each costing its hashing, anchor and call overhead for a few events.
+        if (this.buffered < this.batchSize && this.coalesceMs > 0 && this.waiters.length === 0) break;
       }
     } finally {
       this.writing = false;

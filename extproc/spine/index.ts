@@ -36,6 +36,7 @@ export {
   hmacSha256,
   saltedPassword,
   scramSalt,
+  scramVerifier,
   type ScramCandidate,
   type ScramVerifier,
 } from '../identity/scram-verifier.ts';

@@ -6,6 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ScramCandidate } from '../identity/scram-verifier.ts';
+import { CredentialError } from '../identity/upstream-credentials.ts';
+import type { SecretValue } from '../identity/vault.ts';
 import { MaskingPlans } from '../policy/masking-plans.ts';
 import { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Protocol } from '../policy/context.ts';
@@ -147,10 +149,38 @@ export class Spine {
    * names its role before the agent has proved anything. Null when the target is unknown, of another protocol, or
    * has no password credential.
    */
-  upstreamLogin(targetName: string, protocol: Protocol): { address: string; user: string } | null {
+  upstreamLogin(
+    targetName: string,
+    protocol: Protocol,
+  ): { address: string; user: string; roles?: { group: string } } | null {
     const target = this.core.targets.get(targetName);
     if (!target || target.kind !== protocol || target.credential?.kind !== 'password') return null;
-    return { address: target.address, user: target.credential.user };
+    const { user, roles } = target.credential;
+    return { address: target.address, user, ...(roles ? { roles } : {}) };
+  }
+
+  /**
+   * The vault's password credential of a target with short-lived upstream roles: the gateway's own administration
+   * login (it creates and drops the agents' roles), never an agent's. Throws CredentialError when it cannot be read.
+   */
+  async upstreamAdmin(targetName: string): Promise<{ user: string; password: SecretValue }> {
+    const target = this.core.targets.get(targetName);
+    if (target?.credential?.kind !== 'password' || !target.credential.roles)
+      throw new CredentialError(targetName, `target ${targetName} has no short-lived upstream roles`);
+    const secret = await this.core.credentials.credentialFor(target);
+    if (secret.kind !== 'password') throw new CredentialError(targetName, `target ${targetName} has no password`);
+    return { user: secret.user, password: secret.password };
+  }
+
+  /** When the newest of `agent`'s live (unexpired, unrevoked) tokens expires; null when it has none. */
+  async agentLiveUntil(agent: string): Promise<Date | null> {
+    const now = Date.now();
+    let until: Date | null = null;
+    for (const c of await this.core.tokens.scramCandidates(agent)) {
+      if (c.revoked || c.expiresAt.getTime() <= now) continue;
+      if (!until || c.expiresAt > until) until = c.expiresAt;
+    }
+    return until;
   }
 
   /**

@@ -58,7 +58,7 @@ test('policy eval: deny for a request matching a deny rule, default deny for one
 test('policy test runs the cases beside the policies and fails on a wrong expectation', () => {
   const ok = portcullis('policy', 'test', 'examples/policies');
   assert.equal(ok.status, 0, ok.stdout);
-  assert.match(ok.stdout, /22 passed, 0 failed/);
+  assert.match(ok.stdout, /35 passed, 0 failed/);
   const bad = mkdtempSync(join(tmpdir(), 'portcullis-cli-test-'));
   writeFileSync(join(bad, 'p.yaml'), 'name: p\nrules:\n  - { name: reads, when: k8s.verb == "get", action: allow }\n');
   writeFileSync(

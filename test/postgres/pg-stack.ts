@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { postgresAdapter } from '../../extproc/postgres/index.ts';
+import { postgresAdapter, type PostgresAdapterOptions } from '../../extproc/postgres/index.ts';
 import { startNetworkStandIn, type NetworkEnvoyStandIn } from '../envoy/network-stand-in.ts';
 import type { NetworkSettingsOverrides } from '../envoy/network-stand-in-config.ts';
 import { PG_APP_OWNER, startPostgres, type TestPostgres } from '../harness/postgres.ts';
@@ -29,7 +29,7 @@ export interface PgStack {
   agentToken: string;
   sessionId: string;
   /** Issues another token for the agent (ttl e.g. '30m'). */
-  issueToken(ttl?: string): Promise<{ token: string; jti: string; sessionId: string }>;
+  issueToken(ttl?: string): Promise<{ token: string; jti: string; sessionId: string; expiresAt: string }>;
   /** A pg client to the stand-in as the agent (not yet connected). */
   client(opts?: Partial<pg.ClientConfig>): pg.Client;
   /** Runs psql against the stand-in; resolves with its exit code and output. */
@@ -46,26 +46,54 @@ export interface PgStackOptions {
   /** The role the gateway logs in as (default app_owner, SCRAM); the harness has md5 and cleartext roles too. */
   role?: { user: string; password: string };
   envoy?: NetworkSettingsOverrides;
+  /** Short-lived upstream roles: `role` is then the admin role that creates the agents' roles in `group`. */
+  roles?: { group: string };
+  adapter?: PostgresAdapterOptions;
 }
 
-export async function startPgStack(opts: PgStackOptions): Promise<PgStack> {
+/** The service side of the stack (the service, its target, agent and first token), given Redis and the database. */
+export interface PgService {
+  svc: TestService;
+  agent: string;
+  agentToken: string;
+  sessionId: string;
+  issueToken: PgStack['issueToken'];
+  close(): Promise<void>;
+}
+
+/**
+ * The service with the PostgreSQL adapter, target `pg-app` (database `app` on 127.0.0.1:`dbPort`, logged in as
+ * `role` with the password from a vault file), one agent and its first token. Used by startPgStack and, in a process
+ * of its own, by the PostgreSQL benchmark (bench/processors-child.ts).
+ */
+export async function startPgService(
+  redisUrl: string,
+  dbPort: number,
+  opts: Omit<PgStackOptions, 'envoy'> & { logLevel?: string },
+): Promise<PgService> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-pgstack-'));
   const role = opts.role ?? PG_APP_OWNER;
   writeFileSync(join(dir, 'pg-password'), role.password);
-  const redis = await startRedis();
-  const db = await startPostgres();
   const svc = await startTestService({
-    redisUrl: redis.url,
-    adapters: [postgresAdapter()],
-    config: { bootstrap: { policies: opts.policies, targets: [] } },
+    redisUrl,
+    adapters: [postgresAdapter(opts.adapter)],
+    config: {
+      bootstrap: { policies: opts.policies, targets: [] },
+      ...(opts.logLevel ? { log: { level: opts.logLevel } } : {}),
+    },
   });
   const admin = svc.adminToken;
   const put = await svc.call(admin, 'POST', '/v1/targets', {
     name: PG_TARGET,
     kind: 'postgres',
-    address: `127.0.0.1:${db.port}/app`,
+    address: `127.0.0.1:${dbPort}/app`,
     recording: 'fail-closed',
-    credential: { kind: 'password', user: role.user, passwordRef: `file:${join(dir, 'pg-password')}` },
+    credential: {
+      kind: 'password',
+      user: role.user,
+      passwordRef: `file:${join(dir, 'pg-password')}`,
+      ...(opts.roles ? { roles: opts.roles } : {}),
+    },
   });
   assert.equal(put.status, 201, JSON.stringify(put.body));
   const agent = opts.agent ?? 'planner-1';
@@ -78,9 +106,29 @@ export async function startPgStack(opts: PgStackOptions): Promise<PgStack> {
       token: issued.body.token,
       jti: issued.body.jti ?? issued.body.record?.jti,
       sessionId: issued.body.sessionId,
+      expiresAt: issued.body.expiresAt,
     };
   };
   const first = await issueToken();
+  return {
+    svc,
+    agent,
+    agentToken: first.token,
+    sessionId: first.sessionId,
+    issueToken,
+    async close() {
+      await svc.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startPgStack(opts: PgStackOptions): Promise<PgStack> {
+  const redis = await startRedis();
+  const db = await startPostgres();
+  const service = await startPgService(redis.url, db.port, opts);
+  const { svc, agent, issueToken } = service;
+  const first = { token: service.agentToken, sessionId: service.sessionId };
   const envoy = await startNetworkStandIn({
     processorAddress: `127.0.0.1:${svc.grpcPort}`,
     upstream: { host: '127.0.0.1', port: db.port },
@@ -133,10 +181,9 @@ export async function startPgStack(opts: PgStackOptions): Promise<PgStack> {
       }),
     async close() {
       await envoy.close();
-      await svc.close();
+      await service.close();
       await db.close();
       await redis.close();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -78,6 +78,28 @@ test('text the parser rejects is an error; the same text is parsed once (cached)
   assert.equal(classify('SELECT 1 AS cached'), classify('SELECT 1 AS cached'));
 });
 
+test('texts that differ only in numbers share one parse; names with digits, quoted or not, never do', () => {
+  const first = classify('SELECT abalance FROM pgbench_accounts WHERE aid = 12345');
+  // The same shape with another number: the classification parsed for the first text.
+  assert.equal(classify('SELECT abalance FROM pgbench_accounts WHERE aid = 678'), first);
+  const one = (text: string) => {
+    const c = classify(text);
+    assert.ok(c.ok, text);
+    return c.statements.map((st) => `${st.kind} ${tables(st).join(',')} ${st.functions.join(',')}`).join('; ');
+  };
+  assert.equal(one('SELECT * FROM t1 WHERE a = 1'), 'SelectStmt t1:read ');
+  assert.equal(one('SELECT * FROM t2 WHERE a = 2'), 'SelectStmt t2:read ');
+  assert.equal(one('SELECT * FROM "t1" WHERE a = 1'), 'SelectStmt t1:read ');
+  assert.equal(one('SELECT * FROM "t2" WHERE a = 2'), 'SelectStmt t2:read ');
+  assert.equal(one("SELECT f1('x1')"), 'SelectStmt  f1');
+  assert.equal(one("SELECT f2('x2')"), 'SelectStmt  f2');
+  // A number cannot hide a statement kind: the shape of a text with a DELETE is its own.
+  assert.equal(one('SELECT 1; DELETE FROM t1 WHERE id = 1'), 'SelectStmt  ; DeleteStmt t1:write ');
+  // A text that does not parse is refused for itself, even when a text of its shape parsed.
+  const bad = classify('SELECT 1 FROM');
+  assert.equal(bad.ok, false);
+});
+
 test('portcullis sql classify prints statements, or an error with exit status 1', async () => {
   const ok = await runCommand(sqlCommand, ['classify', 'TRUNCATE orders'], {});
   assert.equal(ok.code, 0);
