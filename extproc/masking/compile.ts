@@ -63,7 +63,8 @@ export interface CompiledMasking {
 /** Ids below are built-in entities (the entity mask is 32 bits); custom detectors take 32..62, field rules 63. */
 export const CUSTOM_ID_BASE = 32;
 export const FIELD_ID = 63;
-const MAX_CUSTOM = FIELD_ID - CUSTOM_ID_BASE;
+/** How many custom detectors one compiled plan holds (every policy in a scope together). */
+export const MAX_CUSTOM = FIELD_ID - CUSTOM_ID_BASE;
 const NAME = /^[A-Z][A-Z0-9_]{0,47}$/;
 const LABEL = /^[A-Za-z0-9_.:-]{1,64}$/;
 const REGEX_FLAGS = /^[imsu]*$/;

@@ -6,6 +6,7 @@ export {
   columnMatcher,
   compileMaskingRules,
   MaskingRulesError,
+  MAX_CUSTOM,
   validateMaskingRules,
 } from './compile.ts';
 export type { CompiledMasking, EntityMasking, FieldMasking, MaskingRuleIssue } from './compile.ts';

@@ -64,6 +64,14 @@ function position(
   return { line: 1, col: 1 };
 }
 
+/** Where `path` (e.g. ['masking', 0, 'detectors', 2]) starts in a policy's source: for problems found after loading. */
+export function sourcePosition(source: string, path: (string | number)[]): { line: number; col: number } {
+  const lines = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false });
+  const { line, col } = position(doc, lines, path);
+  return { line, col };
+}
+
 /** The key node of `key` inside the mapping at `path` (to point at the key, not its value). */
 function keyNode(doc: Document, path: (string | number)[], key: string): Node | undefined {
   const map = (path.length ? doc.getIn(path, true) : doc.contents) as YAMLMap | undefined;

@@ -4,12 +4,12 @@
  * before the action is classified, so an adapter can choose how to read the response (e.g. Envoy's body mode on the
  * first answer) from it.
  */
-import { compileMaskingRules, type CompiledMasking } from '../masking/index.ts';
+import { compileMaskingRules, MAX_CUSTOM, type CompiledMasking } from '../masking/index.ts';
 import type { MaskingRule } from '../masking/types.ts';
 import { celInput, type CelInput, type Condition } from './cel.ts';
 import type { AgentContext, Protocol, RequestContext, TargetContext } from './context.ts';
 import { inScope } from './evaluate.ts';
-import type { CompiledPolicy } from './load.ts';
+import { PolicyLoadError, sourcePosition, type CompiledPolicy } from './load.ts';
 
 export interface MaskingScope {
   protocol: Protocol;
@@ -89,5 +89,35 @@ export class MaskingPlans {
     if (byScope.size > 10_000) byScope.clear();
     byScope.set(key, scoped);
     return scoped;
+  }
+}
+
+const PROTOCOLS: readonly Protocol[] = ['kubernetes', 'postgres', 'ssh'];
+
+/**
+ * Refuses `candidate` when, together with the other enforced policies of `current`, one protocol's custom detectors
+ * would exceed what one compiled plan holds: scopes are not known before an action, so every enforced policy is
+ * counted as if in one scope. What is accepted here is what the running set compiles (a plan that fails to compile
+ * would refuse every action in its scope).
+ */
+export function checkMaskingCapacity(candidate: CompiledPolicy, current: readonly CompiledPolicy[]): void {
+  if (candidate.doc.mode !== 'enforce') return;
+  const others = current.filter((p) => p.doc.name !== candidate.doc.name && p.doc.mode === 'enforce');
+  const count = (p: CompiledPolicy, protocol: Protocol): number =>
+    p.doc.masking.filter((m) => !m.protocol || m.protocol === protocol).reduce((n, m) => n + m.detectors.length, 0);
+  for (const protocol of PROTOCOLS) {
+    const taken = others.reduce((n, p) => n + count(p, protocol), 0);
+    if (taken + count(candidate, protocol) <= MAX_CUSTOM) continue;
+    const rule = candidate.doc.masking.findIndex(
+      (m) => (!m.protocol || m.protocol === protocol) && m.detectors.length > 0,
+    );
+    const path = ['masking', rule, 'detectors'];
+    throw new PolicyLoadError([
+      {
+        ...sourcePosition(candidate.source, path),
+        path: `/${path.join('/')}`,
+        message: `the enforced policies would hold ${taken + count(candidate, protocol)} custom detectors for ${protocol}; one masking plan holds at most ${MAX_CUSTOM} (the other policies hold ${taken})`,
+      },
+    ]);
   }
 }

@@ -5,6 +5,7 @@ import type { AdminRoute } from '../admin/route.ts';
 import { lineDiff } from './diff.ts';
 import { decide } from './evaluate.ts';
 import { loadPolicy, PolicyLoadError, type CompiledPolicy } from './load.ts';
+import { checkMaskingCapacity } from './masking-plans.ts';
 import type { PolicySet } from './policy-set.ts';
 import {
   contextFromSample,
@@ -134,7 +135,7 @@ export function policyRoutes(deps: {
       handler: async (req) => {
         try {
           const { source } = req.body as { source: string };
-          guardAliases(source);
+          checkMaskingCapacity(loadSource(source), deps.policies.current());
           return { status: 201, body: await store.put(source, req.principal.name) };
         } catch (err) {
           return invalid(err);
@@ -216,6 +217,11 @@ export function policyRoutes(deps: {
         }
         if (compiled.doc.name !== req.params.name)
           throw new AdminError('invalid_request', `the document is named ${compiled.doc.name}, not ${req.params.name}`);
+        try {
+          checkMaskingCapacity(compiled, deps.policies.current());
+        } catch (err) {
+          return invalid(err);
+        }
         return { body: await store.put(compiled.source, req.principal.name) };
       },
     },
@@ -283,9 +289,10 @@ export function policyRoutes(deps: {
       response: versionSchema,
       handler: async (req) => {
         const { version } = req.body as { version: number };
-        if (!(await store.version(req.params.name, version)))
-          throw new AdminError('not_found', `policy ${req.params.name} has no version ${version}`);
+        const earlier = await store.version(req.params.name, version);
+        if (!earlier) throw new AdminError('not_found', `policy ${req.params.name} has no version ${version}`);
         try {
+          checkMaskingCapacity(loadPolicy(earlier.source), deps.policies.current());
           return { body: await store.rollback(req.params.name, version, req.principal.name) };
         } catch (err) {
           return invalid(err);

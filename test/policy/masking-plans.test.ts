@@ -74,3 +74,25 @@ test('within one policy a detector name is still defined once', () => {
   assert.throws(() => compileMaskingRules(rules, { owners: ['p', 'p'] }), MaskingRulesError);
   assert.equal(compileMaskingRules(rules, { owners: ['p', 'q'] }).custom.length, 2);
 });
+
+test('policies that together hold more custom detectors than one plan takes are refused at apply, with the position', async () => {
+  const many = (name: string, n: number): string =>
+    `name: ${name}\nrules:\n  - { name: all, action: allow }\nmasking:\n  - name: ids\n    detectors:\n${Array.from(
+      { length: n },
+      (_, i) => `      - { name: ID_${i}, kind: regex, pattern: "${name}-${i}-[0-9]{6}" }\n`,
+    ).join('')}`;
+  const admin = svc.adminToken;
+  const first = await svc.call(admin, 'POST', '/v1/policies', { source: many('capacity-a', 20) });
+  assert.equal(first.status, 201, JSON.stringify(first.body));
+  await svc.core.policies.reload();
+  // Alone it fits; with capacity-a's 20 (and the policies above) the scope's plan would not compile.
+  const second = await svc.call(admin, 'POST', '/v1/policies', { source: many('capacity-b', 20) });
+  assert.equal(second.status, 422, JSON.stringify(second.body));
+  const [problem] = second.body.details.problems as { line: number; col: number; path: string; message: string }[];
+  assert.equal(problem.path, '/masking/0/detectors');
+  assert.equal(problem.line, 7); // the list's first detector
+  assert.match(problem.message, /at most 31/);
+  // The running set still compiles a plan for the scope, and a smaller policy fits.
+  const third = await svc.call(admin, 'POST', '/v1/policies', { source: many('capacity-c', 5) });
+  assert.equal(third.status, 201, JSON.stringify(third.body));
+});
