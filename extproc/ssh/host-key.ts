@@ -4,7 +4,7 @@
  * public key blob), the form `ssh-keygen -lf` and `ssh`'s own prompts print.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
 
@@ -25,15 +25,20 @@ export function loadOrCreateHostKey(path: string): HostKey & { created: boolean 
     privateKey = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    privateKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+    privateKey = generateHostKey();
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    // `wx`: two replicas starting together on a shared volume never overwrite each other's key.
+    // Written whole under a private name, then linked into place: link() never replaces an existing file, so two
+    // replicas starting together on a shared volume keep one key, and no reader ever sees half a key.
+    const partial = `${path}.${process.pid}.${Date.now()}.tmp`;
+    writeFileSync(partial, privateKey, { mode: 0o600, flag: 'wx' });
     try {
-      writeFileSync(path, privateKey, { mode: 0o600, flag: 'wx' });
+      linkSync(partial, path);
       created = true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       privateKey = readFileSync(path, 'utf8');
+    } finally {
+      unlinkSync(partial);
     }
   }
   const parsed = ssh2.utils.parseKey(privateKey);
@@ -41,6 +46,18 @@ export function loadOrCreateHostKey(path: string): HostKey & { created: boolean 
   if (key instanceof Error) throw new Error(`host key ${path} is not a valid SSH private key: ${key.message}`);
   const blob = key.getPublicSSH();
   return { privateKey, publicKey: `${key.type} ${blob.toString('base64')}`, fingerprint: fingerprintOf(blob), created };
+}
+
+/**
+ * A new ed25519 key in OpenSSH format. ssh2's generator writes a key that its own parser rejects as malformed
+ * about once in 250 tries, so a key is taken only once it parses.
+ */
+function generateHostKey(): string {
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const key = ssh2.utils.generateKeyPairSync('ed25519').private;
+    if (!(ssh2.utils.parseKey(key) instanceof Error)) return key;
+  }
+  throw new Error('could not generate an SSH host key that parses');
 }
 
 /** OpenSSH's SHA256 fingerprint of a public key blob. */

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import ssh2 from 'ssh2';
 import { loadOrCreateHostKey } from '../../extproc/ssh/host-key.ts';
 
 test('the host key is generated once (mode 0600) and the same key is read on every later start', () => {
@@ -32,6 +33,24 @@ test('a file that is not a key stops the start with a message naming it', () => 
   try {
     writeFileSync(join(dir, 'bad'), 'not a key');
     assert.throws(() => loadOrCreateHostKey(join(dir, 'bad')), /host key .*bad is not a valid SSH private key/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every generated host key parses (ssh2 alone writes a malformed one about once in 250 tries)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-hostkeys-'));
+  try {
+    for (let i = 0; i < 1000; i++) {
+      const key = loadOrCreateHostKey(join(dir, `k${i}`));
+      assert.ok(key.created);
+      assert.ok(!(ssh2.utils.parseKey(key.privateKey) instanceof Error));
+    }
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+      [],
+      'no partial file is left behind',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
