@@ -96,7 +96,8 @@ markExact("wh"); // whsec_
 
 /**
  * The scanner's stop table, one byte per pair of bytes (a = first, b = next; index a | b << 8): STOP_ALWAYS when a is
- * trigger punctuation, STOP_AT_WORD_START when a word starting with a, b may hold a value.
+ * trigger punctuation (a '-' only before another '-', where a PEM line may start, or before the scanner's sentinel
+ * '@', where it may start in the next chunk), STOP_AT_WORD_START when a word starting with a, b may hold a value.
  */
 export const PAIR: usize = memory.data(65536);
 export const STOP_AT_WORD_START: u32 = 1;
@@ -109,7 +110,8 @@ export const STOP_ALWAYS: u32 = 2;
 for (let v: u32 = 0; v < 65536; v++) {
   const a = v & 0xff;
   let bits: u32 = startBit(v);
-  if ((cls(a) & C_TRIGGER) != 0) bits |= STOP_ALWAYS;
+  const b = v >> 8;
+  if ((cls(a) & C_TRIGGER) != 0 && (a != 0x2d || b == 0x2d || b == 0x40)) bits |= STOP_ALWAYS;
   store<u8>(PAIR + <usize>v, <u8>bits);
 }
 

@@ -77,8 +77,30 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
   // check. The pending buffer always has room after the data (index.ts allocates it with slack).
   store<u8>(p + <usize>len, 0x40);
   let lastEnd = i;
+  // The block the prefilter looked at last (its first byte) and its lanes not yet confirmed or dismissed: a detector
+  // that answers NONE lets the scan go on inside the same block without computing its lanes again.
+  let blockAt = -16;
+  let lanes = 0;
   while (true) {
-    i = nextStop(p, i);
+    // The next stop: trigger punctuation, or a word start whose first two bytes may begin a value (the PAIR table).
+    // The sentinel after the data stops it at the end at the latest; the block loads read up to 17 bytes past that
+    // (index.ts keeps slack after the pending bytes). i only grows, so i >= blockAt.
+    if (i >= blockAt + 16) {
+      blockAt = i;
+      lanes = stopLanes(p + <usize>i);
+    } else lanes &= -1 << (i - blockAt);
+    let at = -1;
+    do {
+      while (lanes == 0) {
+        blockAt += 16;
+        lanes = stopLanes(p + <usize>blockAt);
+      }
+      const lane = blockAt + ctz(lanes);
+      lanes &= lanes - 1;
+      const v = <u32>load<u8>(PAIR + <usize>load<u16>(p + <usize>lane));
+      if ((v & STOP_ALWAYS) != 0 || ((v & STOP_AT_WORD_START) != 0 && isAlnumBit(prevByte(p, lane)) == 0)) at = lane;
+    } while (at < 0);
+    i = at;
     if (i >= len) break;
     const c = byteAt(p, i);
     let r = NONE;
@@ -150,8 +172,8 @@ function keepKeyTail(p: usize, len: i32, floor: i32): i32 {
 // The block prefilter: 16 bytes at a time, a lane is set when the scanner may stop there (see nextStop). Byte
 // classes come from two 16-entry tables indexed by the low and high nibble (a lane's class is the AND of both), so
 // each class below is a superset of the exact one; nextStop confirms each lane with the PAIR table.
-/** Trigger punctuation + ( - : = @ (exact). */
-const TRIGGER_LO = i8x16(4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0, 3, 0, 0);
+/** Trigger punctuation + ( : = @ (exact; '-' is tested apart, see stopLanes). */
+const TRIGGER_LO = i8x16(4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0, 2, 0, 0);
 const TRIGGER_HI = i8x16(0, 0, 1, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 /**
  * The first byte of a lower-case word start a detector may begin with, one bit per group of the second bytes it
@@ -174,7 +196,7 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /**
- * Bit j set when the scanner may stop at p[j] (j < 16): trigger punctuation, or a word start (p[j - 1] not a letter
+ * Bit j set when the scanner may stop at p[j] (j < 16): trigger punctuation (see PAIR), or a word start (p[j - 1] not a letter
  * or digit) at a digit, a capital, or a lower-case letter whose next byte may continue a detector's prefix.
  */
 // @ts-ignore: decorator
@@ -188,7 +210,12 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const nextLo = v128.and(next, nibble);
   const nextHi = v128.and(i16x8.shr_u(next, 4), nibble);
   const zero = i8x16.splat(0);
-  const trigger = i8x16.ne(lanesIn(aLo, aHi, TRIGGER_LO, TRIGGER_HI), zero);
+  // A '-' stops only before '-' (a PEM line) or '@' (the sentinel; `next` has 0x20 set, so 0x60).
+  const dash = v128.and(
+    i8x16.eq(a, i8x16.splat(0x2d)),
+    v128.or(i8x16.eq(next, i8x16.splat(0x2d)), i8x16.eq(next, i8x16.splat(0x60))),
+  );
+  const trigger = v128.or(i8x16.ne(lanesIn(aLo, aHi, TRIGGER_LO, TRIGGER_HI), zero), dash);
   const lowerStart = i8x16.ne(
     v128.and(lanesIn(aLo, aHi, FIRST_LO, FIRST_HI), lanesIn(nextLo, nextHi, SECOND_LO, SECOND_HI)),
     zero,
@@ -196,24 +223,6 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const start = v128.or(v128.or(lanesBelow(a, 0x30, 10), lanesBelow(a, 0x41, 26)), lowerStart);
   const beforeWord = v128.or(lanesBelow(before, 0x30, 10), lanesBelow(v128.or(before, i8x16.splat(0x20)), 0x61, 26));
   return i8x16.bitmask(v128.or(trigger, v128.andnot(start, beforeWord)));
-}
-
-/**
- * The next position from i where the scanner stops: trigger punctuation, or a word start whose first two bytes may
- * begin a value (the PAIR table). The sentinel after the data stops it at the end at the latest; the block loads
- * read up to 17 bytes past that (index.ts keeps slack after the pending bytes).
- */
-function nextStop(p: usize, i: i32): i32 {
-  while (true) {
-    let lanes = stopLanes(p + <usize>i);
-    while (lanes != 0) {
-      const at = i + ctz(lanes);
-      const v = <u32>load<u8>(PAIR + <usize>load<u16>(p + <usize>at));
-      if ((v & STOP_ALWAYS) != 0 || ((v & STOP_AT_WORD_START) != 0 && isAlnumBit(prevByte(p, at)) == 0)) return at;
-      lanes &= lanes - 1;
-    }
-    i += 16;
-  }
 }
 
 /** Continues masking a value begun in an earlier chunk; returns where scanning resumes, or -1 if the data is used up. */
