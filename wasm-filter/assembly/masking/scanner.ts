@@ -288,13 +288,16 @@ function numberShapes(p: usize, len: i32, i: i32, c: u32): u32 {
   if (run >= 13 && run <= 19) shapes |= N_CARD;
   if (run == 9) shapes |= N_SSN;
   const after = byteAt(p, j + 1);
+  // A national phone number (no '+': that one starts at the '+') opens with a group of 4 digits only after the trunk
+  // prefix 0, and with 5 only after it or as a mobile (6–9): see nationalShape. `2024-05-03` is a date.
+  const phone = run <= 3 || c == 0x30 || (run == 5 && c >= 0x36);
   if (next == 0x20 || next == 0x2d || next == 0x2e) {
     if (isDigit(after)) {
       if (next != 0x2e && run >= 3 && run <= 6) shapes |= N_CARD;
       if (run == 3) shapes |= N_SSN | N_NHS;
-      if (run <= 5) shapes |= N_PHONE;
+      if (run <= 5 && phone) shapes |= N_PHONE;
       if (next == 0x2e && run <= 3) shapes |= N_IPV4;
-    } else if (after == 0x28 && run <= 5) shapes |= N_PHONE;
+    } else if (after == 0x28 && run <= 5 && phone) shapes |= N_PHONE;
   }
   return shapes;
 }
