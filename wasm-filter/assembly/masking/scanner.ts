@@ -5,7 +5,7 @@
 // end, entity) are appended to the span buffer. In a stream, the scanner also decides the cut: everything before it
 // is final, everything from it on is carried to the next chunk.
 import {
-  byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_UPPER, cls, isAlnum, isAlnumBit, isDigit, MATCH, NEED, NONE, PAIR,
+  byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_UPPER, cls, isAlnum, isAlnumBit, isDigit, isHex, MATCH, NEED, NONE, PAIR,
   prevByte, STOP_ALWAYS, STOP_AT_WORD_START,
 } from "./bytes";
 import { detectCrypto } from "./detect-crypto";
@@ -387,12 +387,18 @@ function tryPunct(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool, la
     default:
       break;
   }
-  // ':' or '='. The key before it goes first: when it waits for more data it keeps the most bytes.
-  if (c == 0x3a && on(mask, URL_CREDENTIALS) && (r = detectUrlCredentials(p, len, i, lastEnd, final)) != NONE) return r;
+  // ':' or '='. The key before it goes first: when it waits for more data it keeps the most bytes. The first tests
+  // of detectUrlCredentials ("//" or "thin" around the ':') and detectIpv6 (a hex digit before or a ':' after) are
+  // made here, where most ':' (`"id":`, `key: value`) fail them without a call.
+  const next = i + 1 < len ? byteAt(p, i + 1) : 0x2f;
+  if (c == 0x3a && on(mask, URL_CREDENTIALS) && (next == 0x2f || (prev | 0x20) == 0x6e) &&
+    (r = detectUrlCredentials(p, len, i, lastEnd, final)) != NONE) return r;
   const password = on(mask, PASSWORD);
   const aws = on(mask, AWS_SECRET_KEY);
   if ((password || aws) && (r = detectAfterKey(p, len, i, lastEnd, password, aws, final)) != NONE) return r;
-  if (c == 0x3a && on(mask, IP_ADDRESS)) return detectIpv6(p, len, i, lastEnd, final);
+  if (c == 0x3a && on(mask, IP_ADDRESS) && (isHex(prev) || next == 0x3a || i + 1 >= len)) {
+    return detectIpv6(p, len, i, lastEnd, final);
+  }
   return NONE;
 }
 
