@@ -274,7 +274,8 @@ const N_ALL: u32 = 63;
  * IPv4 octets), whole numbers have their own lengths (13–19 for a card, 9 for an SSN), and only a crypto address goes
  * on with letters. Most numbers in text (`137`, `42ms`, `12:30`, `"id":123456,`, `2024-05-03T…`) start nothing.
  */
-function numberShapes(p: usize, len: i32, i: i32, c: u32): u32 {
+// @ts-ignore: decorator
+@inline function numberShapes(p: usize, len: i32, i: i32, c: u32): u32 {
   let j = i + 1;
   while (j < len && isDigit(byteAt(p, j))) j++;
   if (j + 1 >= len) return N_ALL; // the data ends: the detectors decide (and wait for more)
