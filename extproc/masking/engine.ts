@@ -76,7 +76,16 @@ class DetectionLog {
   offset = 0;
 }
 
-/** One scan-and-rewrite step over the core's carry plus `chunk`. */
+/**
+ * A whole buffer is masked in pieces of this size through the stream path (same core, same results): the core's
+ * memory and the rewrite stay in the CPU caches instead of walking the whole buffer three times.
+ */
+const WHOLE_BUFFER_PIECE = 64 * 1024;
+
+/**
+ * One scan-and-rewrite step over the core's carry plus `chunk`. `view`: the result may be a view of the core's
+ * memory, valid until the next call into the core (for a caller that copies it right away).
+ */
 function step(
   core: WasmCore,
   plan: CompiledMasking,
@@ -84,6 +93,7 @@ function step(
   final: boolean,
   counter: FindingCounter,
   log?: DetectionLog,
+  view = false,
 ): Uint8Array {
   configure(core, plan);
   const carried = core.pendingLength();
@@ -126,7 +136,7 @@ function step(
   }
   // Nothing to rewrite and no carry in front: the chunk itself (or its head) is the output, without a copy.
   if (count === 0 && carried === 0) return chunk.subarray(0, core.passThrough());
-  return core.apply();
+  return view ? core.applyView() : core.apply();
 }
 
 /**
@@ -222,8 +232,23 @@ export class MaskingEngine {
     if (plan.contentEmpty) return { output: buf.slice(), findings: [] };
     const counter = new FindingCounter();
     this.core.reset();
-    const output = step(this.core, plan, buf, true, counter);
-    return { output, findings: counter.list() };
+    if (buf.length <= WHOLE_BUFFER_PIECE)
+      return { output: step(this.core, plan, buf, true, counter), findings: counter.list() };
+    let output = Buffer.allocUnsafe(buf.length + (buf.length >> 4));
+    let size = 0;
+    for (let k = 0; k < buf.length; k += WHOLE_BUFFER_PIECE) {
+      const end = Math.min(k + WHOLE_BUFFER_PIECE, buf.length);
+      const piece = step(this.core, plan, buf.subarray(k, end), end === buf.length, counter, undefined, true);
+      if (size + piece.length > output.length) {
+        const grown = Buffer.allocUnsafe(Math.max(output.length * 2, size + piece.length));
+        grown.set(output.subarray(0, size));
+        output = grown;
+      }
+      output.set(piece, size);
+      size += piece.length;
+    }
+    // Nothing found: every step passed its bytes through unchanged, so the input is the output (no copy).
+    return { output: counter.empty ? buf : output.subarray(0, size), findings: counter.list() };
   }
 
   /**

@@ -164,10 +164,13 @@ export class WasmCore {
 
   /** Rewrites everything before the cut and returns a copy of it; the rest stays as carry. */
   apply(): Uint8Array {
+    return Buffer.from(this.applyView());
+  }
+
+  /** Like apply(), but the result is a view of the core's memory, valid until the next call into the core. */
+  applyView(): Uint8Array {
     const n = this.check(this.x.apply(), 'apply');
-    const out = Buffer.allocUnsafe(n);
-    out.set(new Uint8Array(this.x.memory.buffer, this.x.output(), n));
-    return out;
+    return new Uint8Array(this.x.memory.buffer, this.x.output(), n);
   }
 
   /** With no spans: makes the bytes before the cut final without a copy; returns how many they are. */

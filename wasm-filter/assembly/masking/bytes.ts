@@ -95,14 +95,13 @@ markExact("wh"); // whsec_
 }
 
 /**
- * The scanner's hot-loop table, one byte per pair of bytes (a = first, b = next; index a | b << 8): STOP_ALWAYS when
- * a is trigger punctuation, STOP_AT_WORD_START when a word starting with a, b may hold a value, IS_WORD when a is a
- * letter or digit (so the loop knows, at the next byte, whether that one starts a word).
+ * The scanner's stop table, one byte per pair of bytes (a = first, b = next; index a | b << 8): STOP_ALWAYS when a is
+ * trigger punctuation (a '-' only before another '-', where a PEM line may start, or before the scanner's sentinel
+ * '@', where it may start in the next chunk), STOP_AT_WORD_START when a word starting with a, b may hold a value.
  */
 export const PAIR: usize = memory.data(65536);
 export const STOP_AT_WORD_START: u32 = 1;
 export const STOP_ALWAYS: u32 = 2;
-export const IS_WORD: u32 = 4;
 
 // @ts-ignore: decorator
 @inline export function cls(c: u32): u8 {
@@ -111,8 +110,8 @@ export const IS_WORD: u32 = 4;
 for (let v: u32 = 0; v < 65536; v++) {
   const a = v & 0xff;
   let bits: u32 = startBit(v);
-  if ((cls(a) & C_TRIGGER) != 0) bits |= STOP_ALWAYS;
-  if ((cls(a) & C_ALNUM) != 0) bits |= IS_WORD;
+  const b = v >> 8;
+  if ((cls(a) & C_TRIGGER) != 0 && (a != 0x2d || b == 0x2d || b == 0x40)) bits |= STOP_ALWAYS;
   store<u8>(PAIR + <usize>v, <u8>bits);
 }
 

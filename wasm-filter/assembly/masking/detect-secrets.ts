@@ -403,15 +403,16 @@ export function detectAfterKey(
   if (k > floor && (byteAt(p, k - 1) == 0x22 || byteAt(p, k - 1) == 0x27)) k--;
   if (k > floor && byteAt(p, k - 1) == 0x5c) k--;
   const ke = k;
-  while (k > floor && ke - k < 64 && isKeyByte(byteAt(p, k - 1))) k--;
-  const ks = k;
-  if (ks == ke) return NONE;
-  // Most keys (`"id"`, `ts`, `12:30`) hold neither a 'p' nor an 's' and are dismissed here.
+  // Most keys (`"id"`, `ok`, `12:30`) hold neither a 'p' nor an 's' and are dismissed as soon as they are read.
   let ps = false;
-  for (let q = ks; q < ke && !ps; q++) {
-    const c = byteAt(p, q) | 0x20;
-    ps = c == 0x70 || c == 0x73;
+  while (k > floor && ke - k < 64) {
+    const c = byteAt(p, k - 1);
+    if (!isKeyByte(c)) break;
+    const lower = c | 0x20;
+    ps = ps || lower == 0x70 || lower == 0x73;
+    k--;
   }
+  const ks = k;
   if (!ps) return NONE;
   if (password) {
     // From ks: at the start of the data the key may continue a word of the previous chunk (lookbehind).

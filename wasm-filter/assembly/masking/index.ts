@@ -44,8 +44,9 @@ function grownSize(have: i32, need: i32): i32 {
 function ensurePending(need: i32): bool {
   if (need <= pendCap && pendBase != 0) return true;
   const cap = grownSize(pendCap, need);
-  // 8 bytes of slack on each side: the lookbehind byte before the data, the scanner's sentinel after it.
-  const p = alloc(cap + 16);
+  // Slack: 8 bytes before the data (the lookbehind byte), 32 after it (the scanner's sentinel and its 16-byte block
+  // loads, which read up to 17 bytes past the data).
+  const p = alloc(cap + 40);
   if (p == 0) return false;
   const base = p + 8;
   store<u8>(base - 1, pendBase == 0 ? 0x20 : load<u8>(pendBase - 1));

@@ -1,10 +1,11 @@
-// The single-pass scanner. Its hot loop looks at each byte with table lookups and one branch that is almost never
-// taken: it stops only at a few punctuation bytes (@ + ( - : =) that start detectors, and at word starts whose first
-// two bytes are in the word-start table (digits, capitals, the first letters of keywords and token prefixes); every
-// other byte costs a few loads and no mispredicted branch. Validators run only on candidates. Spans (start, end, entity) are appended to the span buffer. In a stream, the scanner also
-// decides the cut: everything before it is final, everything from it on is carried to the next chunk.
+// The single-pass scanner. Its hot loop looks at 16 bytes at a time (SIMD): a few vector operations tell where it may
+// stop — the punctuation bytes that start detectors (@ + ( - : =) and word starts whose first two bytes may begin a
+// value (digits, capitals, the first letters of keywords and token prefixes) — and blocks with none are skipped
+// whole; each lane found is confirmed with the exact PAIR table. Validators run only on candidates. Spans (start,
+// end, entity) are appended to the span buffer. In a stream, the scanner also decides the cut: everything before it
+// is final, everything from it on is carried to the next chunk.
 import {
-  byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_UPPER, cls, isAlnum, isAlnumBit, isDigit, IS_WORD, MATCH, NEED, NONE, PAIR,
+  byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_UPPER, cls, isAlnum, isAlnumBit, isDigit, isHex, MATCH, NEED, NONE, PAIR,
   prevByte, STOP_ALWAYS, STOP_AT_WORD_START,
 } from "./bytes";
 import { detectCrypto } from "./detect-crypto";
@@ -76,17 +77,30 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
   // check. The pending buffer always has room after the data (index.ts allocates it with slack).
   store<u8>(p + <usize>len, 0x40);
   let lastEnd = i;
+  // The block the prefilter looked at last (its first byte) and its lanes not yet confirmed or dismissed: a detector
+  // that answers NONE lets the scan go on inside the same block without computing its lanes again.
+  let blockAt = -16;
+  let lanes = 0;
   while (true) {
-    // The hot loop, one table load and one branch per byte that is almost never taken: stop at trigger punctuation,
-    // or at a word start (previous byte not a letter or digit) whose first two bytes may begin a value. Reads p[i+1]
-    // at the last byte: the slack after the data makes that safe.
-    let prevWord = isAlnumBit(prevByte(p, i));
-    while (true) {
-      const v = <u32>load<u8>(PAIR + <usize>load<u16>(p + <usize>i));
-      if (((v & STOP_ALWAYS) | (v & STOP_AT_WORD_START & ~prevWord)) != 0) break;
-      prevWord = (v & IS_WORD) >> 2;
-      i++;
-    }
+    // The next stop: trigger punctuation, or a word start whose first two bytes may begin a value (the PAIR table).
+    // The sentinel after the data stops it at the end at the latest; the block loads read up to 17 bytes past that
+    // (index.ts keeps slack after the pending bytes). i only grows, so i >= blockAt.
+    if (i >= blockAt + 16) {
+      blockAt = i;
+      lanes = stopLanes(p + <usize>i);
+    } else lanes &= -1 << (i - blockAt);
+    let at = -1;
+    do {
+      while (lanes == 0) {
+        blockAt += 16;
+        lanes = stopLanes(p + <usize>blockAt);
+      }
+      const lane = blockAt + ctz(lanes);
+      lanes &= lanes - 1;
+      const v = <u32>load<u8>(PAIR + <usize>load<u16>(p + <usize>lane));
+      if ((v & STOP_ALWAYS) != 0 || ((v & STOP_AT_WORD_START) != 0 && isAlnumBit(prevByte(p, lane)) == 0)) at = lane;
+    } while (at < 0);
+    i = at;
     if (i >= len) break;
     const c = byteAt(p, i);
     let r = NONE;
@@ -155,6 +169,62 @@ function keepKeyTail(p: usize, len: i32, floor: i32): i32 {
   return namesSecret(p, len, k, ke) ? k : len;
 }
 
+// The block prefilter: 16 bytes at a time, a lane is set when the scanner may stop there (see nextStop). Byte
+// classes come from two 16-entry tables indexed by the low and high nibble (a lane's class is the AND of both), so
+// each class below is a superset of the exact one; nextStop confirms each lane with the PAIR table.
+/** Trigger punctuation + ( : = @ (exact; '-' is tested apart, see stopLanes). */
+const TRIGGER_LO = i8x16(4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0, 2, 0, 0);
+const TRIGGER_HI = i8x16(0, 0, 1, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+/**
+ * The first byte of a lower-case word start a detector may begin with, one bit per group of the second bytes it
+ * needs: a (u b), b (e c), p (a w), r (o t k), e or s (y k), g (h i l), x (o a), w (h).
+ */
+const FIRST_LO = i8x16(4, 1, 10, 16, 0, 16, 0, -96, 64, 0, 0, 0, 0, 0, 0, 0);
+const FIRST_HI = i8x16(0, 0, 0, 0, 0, 0, 51, -36, 0, 0, 0, 0, 0, 0, 0, 0);
+/** The second byte (with 0x20 set, so either case) of those word starts, with the same bits. */
+const SECOND_LO = i8x16(0, 68, 1, 2, 8, 3, 0, 4, -96, 48, 0, 24, 32, 0, 0, 72);
+const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
+
+// @ts-ignore: decorator
+@inline function lanesIn(lo: v128, hi: v128, tableLo: v128, tableHi: v128): v128 {
+  return v128.and(i8x16.swizzle(tableLo, lo), i8x16.swizzle(tableHi, hi));
+}
+
+// @ts-ignore: decorator
+@inline function lanesBelow(x: v128, from: i32, count: i32): v128 {
+  return i8x16.lt_u(i8x16.sub(x, i8x16.splat(<i8>from)), i8x16.splat(<i8>count));
+}
+
+/**
+ * Bit j set when the scanner may stop at p[j] (j < 16): trigger punctuation (see PAIR), or a word start (p[j - 1] not a letter
+ * or digit) at a digit, a capital, or a lower-case letter whose next byte may continue a detector's prefix.
+ */
+// @ts-ignore: decorator
+@inline function stopLanes(p: usize): i32 {
+  const nibble = i8x16.splat(0x0f);
+  const a = v128.load(p);
+  const before = v128.load(p - 1);
+  const next = v128.or(v128.load(p + 1), i8x16.splat(0x20));
+  const aLo = v128.and(a, nibble);
+  const aHi = v128.and(i16x8.shr_u(a, 4), nibble);
+  const nextLo = v128.and(next, nibble);
+  const nextHi = v128.and(i16x8.shr_u(next, 4), nibble);
+  const zero = i8x16.splat(0);
+  // A '-' stops only before '-' (a PEM line) or '@' (the sentinel; `next` has 0x20 set, so 0x60).
+  const dash = v128.and(
+    i8x16.eq(a, i8x16.splat(0x2d)),
+    v128.or(i8x16.eq(next, i8x16.splat(0x2d)), i8x16.eq(next, i8x16.splat(0x60))),
+  );
+  const trigger = v128.or(i8x16.ne(lanesIn(aLo, aHi, TRIGGER_LO, TRIGGER_HI), zero), dash);
+  const lowerStart = i8x16.ne(
+    v128.and(lanesIn(aLo, aHi, FIRST_LO, FIRST_HI), lanesIn(nextLo, nextHi, SECOND_LO, SECOND_HI)),
+    zero,
+  );
+  const start = v128.or(v128.or(lanesBelow(a, 0x30, 10), lanesBelow(a, 0x41, 26)), lowerStart);
+  const beforeWord = v128.or(lanesBelow(before, 0x30, 10), lanesBelow(v128.or(before, i8x16.splat(0x20)), 0x61, 26));
+  return i8x16.bitmask(v128.or(trigger, v128.andnot(start, beforeWord)));
+}
+
 /** Continues masking a value begun in an earlier chunk; returns where scanning resumes, or -1 if the data is used up. */
 function continueValue(p: usize, len: i32, final: bool): i32 {
   if (contKind == CONT_NONE) return 0;
@@ -204,7 +274,8 @@ const N_ALL: u32 = 63;
  * IPv4 octets), whole numbers have their own lengths (13–19 for a card, 9 for an SSN), and only a crypto address goes
  * on with letters. Most numbers in text (`137`, `42ms`, `12:30`, `"id":123456,`, `2024-05-03T…`) start nothing.
  */
-function numberShapes(p: usize, len: i32, i: i32, c: u32): u32 {
+// @ts-ignore: decorator
+@inline function numberShapes(p: usize, len: i32, i: i32, c: u32): u32 {
   let j = i + 1;
   while (j < len && isDigit(byteAt(p, j))) j++;
   if (j + 1 >= len) return N_ALL; // the data ends: the detectors decide (and wait for more)
@@ -218,13 +289,16 @@ function numberShapes(p: usize, len: i32, i: i32, c: u32): u32 {
   if (run >= 13 && run <= 19) shapes |= N_CARD;
   if (run == 9) shapes |= N_SSN;
   const after = byteAt(p, j + 1);
+  // A national phone number (no '+': that one starts at the '+') opens with a group of 4 digits only after the trunk
+  // prefix 0, and with 5 only after it or as a mobile (6–9): see nationalShape. `2024-05-03` is a date.
+  const phone = run <= 3 || c == 0x30 || (run == 5 && c >= 0x36);
   if (next == 0x20 || next == 0x2d || next == 0x2e) {
     if (isDigit(after)) {
       if (next != 0x2e && run >= 3 && run <= 6) shapes |= N_CARD;
       if (run == 3) shapes |= N_SSN | N_NHS;
-      if (run <= 5) shapes |= N_PHONE;
+      if (run <= 5 && phone) shapes |= N_PHONE;
       if (next == 0x2e && run <= 3) shapes |= N_IPV4;
-    } else if (after == 0x28 && run <= 5) shapes |= N_PHONE;
+    } else if (after == 0x28 && run <= 5 && phone) shapes |= N_PHONE;
   }
   return shapes;
 }
@@ -314,12 +388,18 @@ function tryPunct(p: usize, len: i32, i: i32, c: u32, mask: u32, final: bool, la
     default:
       break;
   }
-  // ':' or '='. The key before it goes first: when it waits for more data it keeps the most bytes.
-  if (c == 0x3a && on(mask, URL_CREDENTIALS) && (r = detectUrlCredentials(p, len, i, lastEnd, final)) != NONE) return r;
+  // ':' or '='. The key before it goes first: when it waits for more data it keeps the most bytes. The first tests
+  // of detectUrlCredentials ("//" or "thin" around the ':') and detectIpv6 (a hex digit before or a ':' after) are
+  // made here, where most ':' (`"id":`, `key: value`) fail them without a call.
+  const next = i + 1 < len ? byteAt(p, i + 1) : 0x2f;
+  if (c == 0x3a && on(mask, URL_CREDENTIALS) && (next == 0x2f || (prev | 0x20) == 0x6e) &&
+    (r = detectUrlCredentials(p, len, i, lastEnd, final)) != NONE) return r;
   const password = on(mask, PASSWORD);
   const aws = on(mask, AWS_SECRET_KEY);
   if ((password || aws) && (r = detectAfterKey(p, len, i, lastEnd, password, aws, final)) != NONE) return r;
-  if (c == 0x3a && on(mask, IP_ADDRESS)) return detectIpv6(p, len, i, lastEnd, final);
+  if (c == 0x3a && on(mask, IP_ADDRESS) && (isHex(prev) || next == 0x3a || i + 1 >= len)) {
+    return detectIpv6(p, len, i, lastEnd, final);
+  }
   return NONE;
 }
 
