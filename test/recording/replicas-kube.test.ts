@@ -12,6 +12,7 @@ import { hashEvent } from '../../extproc/recording/hash-chain.ts';
 import { readEvents, recordingKeys, type RecordingEvent } from '../../extproc/recording/index.ts';
 import { DEFAULT_CONFIG, type ServiceConfig } from '../../extproc/service/config.ts';
 import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
+import { waitFor } from '../harness/ports.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
 import { kubectlEnv, type KubectlEnv } from '../kube-apiserver/kubectl.ts';
 import { startKubeStack, type KubeStack } from '../kube/kube-stack.ts';
@@ -103,20 +104,26 @@ test('a session served by two replicas and across a restart is recorded whole, v
   const third = await replica();
   await Promise.all([get(third.kubectl), get(second.kubectl), deleteNamespace(third.kubectl)]);
   deletes++;
-  await Promise.all([second.svc.core.recorder.flush(), third.svc.core.recorder.flush()]);
-
   const id = stack.sessionId;
   const events: RecordingEvent[] = [];
-  for await (const e of readEvents(redis, id)) events.push(e.event!);
-  const recorders = [first.svc, second.svc, third.svc].map((s) => s.core.recorder.stats());
-  assert.deepEqual(
-    recorders.map((s) => s.dropped),
-    [0, 0, 0],
+  // Everything the three recorders acknowledged is in the one session, once. A stream's output is recorded when its
+  // ext_proc stream ends, which can follow kubectl's exit, so the count is compared once the recorders are quiet: the
+  // acknowledged total read after a flush, then the stored events; a write between the two reads shows as a mismatch
+  // and is read again (a lost event never matches, and the wait fails).
+  await waitFor(
+    async () => {
+      await Promise.all([second.svc.core.recorder.flush(), third.svc.core.recorder.flush()]);
+      const written = [first.svc, second.svc, third.svc].reduce((n, s) => n + s.core.recorder.stats().written, 0);
+      events.length = 0;
+      for await (const e of readEvents(redis, id)) events.push(e.event!);
+      return events.length === written;
+    },
+    20_000,
+    'the stored events to match what the recorders acknowledged',
   );
-  // Everything the three recorders acknowledged is in the one session, once.
-  assert.equal(
-    events.length,
-    recorders.reduce((n, s) => n + s.written, 0),
+  assert.deepEqual(
+    [first.svc, second.svc, third.svc].map((s) => s.core.recorder.stats().dropped),
+    [0, 0, 0],
   );
   assert.deepEqual(
     events.map((e) => e.seq),
