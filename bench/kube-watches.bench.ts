@@ -6,12 +6,51 @@
  * stand-in's message_timeout ends (a burst the processor answers too slowly).
  * Run: node --import tsx bench/kube-watches.bench.ts [watches=4000]
  */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { openWatches } from '../test/harness/watches.ts';
 import { waitFor } from '../test/harness/ports.ts';
 import { findResource } from '../test/kube-apiserver/discovery.ts';
 import { startSplitKubeBench } from './kube-setup.ts';
 
 const N = Number(process.argv[2] ?? 4000);
+
+/** The N watching clients, in their own process (bench/watch-clients-child.ts), seen through the same questions. */
+async function remoteWatches(opts: { url: string; ca: string; token: string; path: string; count: number }) {
+  const child = fork(new URL('./watch-clients-child.ts', import.meta.url).pathname, [], {
+    execArgv: ['--import', 'tsx'],
+  });
+  const ask = async <T>(m: object, reply: string): Promise<T> => {
+    const answer = new Promise<T>((resolve) => {
+      const on = (r: { op: string }) => {
+        if (r.op !== reply) return;
+        child.off('message', on);
+        resolve(r as T);
+      };
+      child.on('message', on);
+    });
+    child.send(m);
+    return answer;
+  };
+  type State = { statuses: string[]; ended: number; seen: number };
+  const opened = ask<unknown>({ op: 'open', ...opts }, 'opened');
+  let last: State = { statuses: [], ended: 0, seen: 0 };
+  const refresh = async (needle = ''): Promise<State> => {
+    last = await ask<State>({ op: 'state', needle }, 'state');
+    return last;
+  };
+  return {
+    opened: opened.then(() => refresh()),
+    refresh,
+    statuses: () => last.statuses,
+    ended: () => last.ended,
+    seen: () => last.seen,
+    close: async () => {
+      child.send({ op: 'close' });
+      await once(child, 'exit');
+    },
+  };
+}
 
 async function main(): Promise<void> {
   const bench = await startSplitKubeBench();
@@ -26,7 +65,7 @@ async function main(): Promise<void> {
     const before = await bench.processorsMemory();
     const countersBefore = envoy.counters.snapshot();
     const t0 = Date.now();
-    const watches = openWatches({ url: envoy.url, ca: envoy.caPem, token: bench.agentToken, path, count: N });
+    const watches = await remoteWatches({ url: envoy.url, ca: envoy.caPem, token: bench.agentToken, path, count: N });
     await watches.opened;
     const openedMs = Date.now() - t0;
     const refused = watches.statuses().filter((s) => s !== '200').length;
@@ -38,6 +77,7 @@ async function main(): Promise<void> {
       60_000,
       'every watch upstream',
     );
+    await watches.refresh();
     const held = await bench.processorsMemory();
     const counters = envoy.counters.snapshot();
     console.log(
@@ -64,17 +104,20 @@ async function main(): Promise<void> {
       metadata: { name, namespace: 'dev' },
       data: { note: 'written once every watch was open' },
     });
-    const endedBefore = watches.ended();
+    const endedBefore = (await watches.refresh()).ended;
     await waitFor(
-      () => watches.seen(name) + watches.ended() - endedBefore >= N - refused - endedBefore,
+      async () => {
+        const now = await watches.refresh(name);
+        return now.seen + now.ended - endedBefore >= N - refused - endedBefore;
+      },
       300_000,
       'each watch to see the new object or end',
     );
     console.log(
-      `burst: ${watches.seen(name)} watches saw the object written after all opened; `
+      `burst: ${watches.seen()} watches saw the object written after all opened; `
         + `${envoy.counters.snapshot().message_timeouts - timeoutsBefore} message timeouts ended the others`,
     );
-    watches.close();
+    await watches.close();
     if (refused > 0 || endedBefore > 0) process.exitCode = 1;
   } finally {
     await bench.close();
