@@ -5,7 +5,7 @@
  * and the answer comes back as the API server would give it. A SelfSubjectRulesReview (`can-i --list`) is answered
  * as incomplete: conditions in CEL cannot be listed as RBAC rules.
  */
-import type { Decision, K8sContext } from '../spine/index.ts';
+import { EMPTY_K8S, type Decision, type K8sContext } from '../spine/index.ts';
 import { bodyMediaType } from './request-body.ts';
 import { decodeKubeProtobuf } from './protobuf.ts';
 
@@ -68,26 +68,13 @@ export function readReview(
 export function reviewedAction(spec: Record<string, unknown>): K8sContext | { error: string } {
   const resource = spec.resourceAttributes as ResourceAttributes | undefined;
   const nonResource = spec.nonResourceAttributes as { path?: string; verb?: string } | undefined;
-  const base = {
-    method: '',
-    dryRun: false,
-    fieldSelector: '',
-    labelSelector: '',
-    query: {},
-    body: null,
-    patchType: '',
-    patch: null,
-    object: null,
-    oldObject: null,
-  };
   if (resource && typeof resource === 'object') {
     const s = (v: unknown): string => (typeof v === 'string' ? v : '');
     const verb = s(resource.verb);
     if (verb === '') return { error: 'spec.resourceAttributes.verb is required' };
     return {
-      ...base,
+      ...EMPTY_K8S,
       isResourceRequest: true,
-      path: '',
       verb,
       group: s(resource.group),
       version: s(resource.version),
@@ -99,16 +86,9 @@ export function reviewedAction(spec: Record<string, unknown>): K8sContext | { er
   }
   if (nonResource && typeof nonResource === 'object' && typeof nonResource.path === 'string') {
     return {
-      ...base,
-      isResourceRequest: false,
+      ...EMPTY_K8S,
       path: nonResource.path,
       verb: typeof nonResource.verb === 'string' ? nonResource.verb : '',
-      group: '',
-      version: '',
-      resource: '',
-      subresource: '',
-      namespace: '',
-      name: '',
     };
   }
   return { error: 'spec must give resourceAttributes or nonResourceAttributes' };

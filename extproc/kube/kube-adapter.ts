@@ -2,7 +2,7 @@
  * The Kubernetes adapter: an HTTP ext_proc listener whose streams each get a KubeProcessor. The stream loop
  * (streams/http-ext-proc.ts) owns the gRPC stream; the spine owns everything but the translation.
  */
-import { loadMaskingEngine, type MaskingEngine } from '../masking/index.ts';
+import { lazyMaskingEngine, type MaskingEngine } from '../masking/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
 import { KubeProcessor, type ProcessorDeps } from './processor.ts';
 
@@ -22,18 +22,9 @@ export interface KubeAdapterOptions {
 
 export function kubeExtProcAdapter(opts: KubeAdapterOptions = {}): DataPathAdapter {
   return (spine) => {
-    let engine: Promise<MaskingEngine> | undefined;
     const deps: ProcessorDeps = {
       spine,
-      engine:
-        opts.engine
-        ?? (() => {
-          engine ??= loadMaskingEngine().catch((err: unknown) => {
-            engine = undefined;
-            throw err;
-          });
-          return engine;
-        }),
+      engine: opts.engine ?? lazyMaskingEngine(),
       maxMessageTimeoutMs: opts.maxMessageTimeoutMs ?? 30_000,
       maxRequestBodyBytes: opts.maxRequestBodyBytes ?? 8 * 1024 * 1024,
       dryRunTimeoutMs: opts.dryRunTimeoutMs ?? 10_000,

@@ -372,3 +372,18 @@ export async function loadMaskingEngine(
   const module = await compileCore(opts.wasmPath);
   return new MaskingEngine(module, opts.hashKey ?? randomBytes(32));
 }
+
+/**
+ * The engine an adapter loads on first use and then shares: one load in flight at a time, and a load that failed is
+ * tried again on the next call instead of failing every later action.
+ */
+export function lazyMaskingEngine(): () => Promise<MaskingEngine> {
+  let engine: Promise<MaskingEngine> | undefined;
+  return () => {
+    engine ??= loadMaskingEngine().catch((err: unknown) => {
+      engine = undefined;
+      throw err;
+    });
+    return engine;
+  };
+}

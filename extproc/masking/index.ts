@@ -10,6 +10,6 @@ export {
   validateMaskingRules,
 } from './compile.ts';
 export type { CompiledMasking, EntityMasking, FieldMasking, MaskingRuleIssue } from './compile.ts';
-export { loadMaskingEngine, MaskingEngine, MaskingStream } from './engine.ts';
+export { lazyMaskingEngine, loadMaskingEngine, MaskingEngine, MaskingStream } from './engine.ts';
 export type { Detection, Finding, MaskJsonOptions, MaskResult } from './engine.ts';
 export { MaskingCoreMissingError, WASM_PATH } from './wasm-core.ts';

@@ -3,7 +3,7 @@
  * listener's target comes from Envoy's `x-portcullis-target` stream metadata; the target's address is
  * `host:port/database` and its credential a password (the role the gateway logs in as).
  */
-import { loadMaskingEngine, type MaskingEngine } from '../masking/index.ts';
+import { lazyMaskingEngine } from '../masking/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
 import { type CatalogLogin, PgCatalogClient } from './pg-catalog-client.ts';
 import { CatalogColumnNames } from './pg-column-names.ts';
@@ -36,7 +36,7 @@ export function targetAddress(address: string): { host: string; port: number; da
 
 export function postgresAdapter(opts: PostgresAdapterOptions = {}): DataPathAdapter {
   return (spine) => {
-    let engine: Promise<MaskingEngine> | undefined;
+    const engine = lazyMaskingEngine();
     /** One catalog connection per target and login, shared by the target's connections. */
     const catalogs = new Map<string, CatalogColumnNames>();
     /** The short-lived upstream roles of each target that has them, by target and login. */
@@ -76,13 +76,7 @@ export function postgresAdapter(opts: PostgresAdapterOptions = {}): DataPathAdap
           login,
           maxClientMessageBytes: opts.maxClientMessageBytes ?? 16 * 1024 * 1024,
           maxServerMessageBytes: opts.maxServerMessageBytes ?? 64 * 1024 * 1024,
-          engine: () => {
-            engine ??= loadMaskingEngine().catch((err: unknown) => {
-              engine = undefined;
-              throw err;
-            });
-            return engine;
-          },
+          engine,
           columnNames,
           roles: login && upstream?.roles ? rolesFor(target, login, upstream.roles.group) : null,
         });

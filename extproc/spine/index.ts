@@ -41,4 +41,4 @@ export {
   type ScramVerifier,
 } from '../identity/scram-verifier.ts';
 export type { K8sContext, SqlContext, SshContext, Protocol } from '../policy/context.ts';
-export { EMPTY_SQL, EMPTY_SSH } from '../policy/context.ts';
+export { EMPTY_K8S, EMPTY_SQL, EMPTY_SSH } from '../policy/context.ts';

@@ -3,7 +3,7 @@
  * that terminates SSH with the gateway's persistent host key and runs each agent connection through the spine.
  */
 import ssh2 from 'ssh2';
-import { loadMaskingEngine, type MaskingEngine } from '../masking/index.ts';
+import { lazyMaskingEngine, type MaskingEngine } from '../masking/index.ts';
 import type { DataPathAdapter, RunningListener } from '../streams/index.ts';
 import { AgentConnection, type GatewayDeps } from './agent-connection.ts';
 import { loadOrCreateHostKey } from './host-key.ts';
@@ -33,18 +33,9 @@ export function sshGatewayAdapter(opts: SshGatewayOptions): DataPathAdapter {
         { path: opts.hostKeyPath, fingerprint: key.fingerprint, created: key.created },
         key.created ? 'ssh gateway host key generated' : 'ssh gateway host key loaded',
       );
-      let engine: Promise<MaskingEngine> | undefined;
       const deps: GatewayDeps = {
         spine,
-        engine:
-          opts.engine
-          ?? (() => {
-            engine ??= loadMaskingEngine().catch((err: unknown) => {
-              engine = undefined;
-              throw err;
-            });
-            return engine;
-          }),
+        engine: opts.engine ?? lazyMaskingEngine(),
         maxHoldMs: opts.maxHoldMs ?? 120_000,
         upstream: { readyTimeoutMs: opts.upstreamTimeoutMs ?? 10_000 },
         captureBytes: opts.captureBytes ?? 64 * 1024,
