@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -16,6 +15,7 @@ import { kubeExtProcAdapter } from '../../extproc/kube/index.ts';
 import { POLICY_PREFIX } from '../../extproc/policy/store.ts';
 import { DEFAULT_CONFIG } from '../../extproc/service/config.ts';
 import { startEnvoyStandIn, type EnvoyStandIn } from '../envoy/stand-in.ts';
+import { agentCall } from '../harness/agent-call.ts';
 import { waitFor } from '../harness/ports.ts';
 import { startRedisCluster, type TestRedisCluster } from '../harness/redis-cluster.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
@@ -107,45 +107,8 @@ after(async () => {
 });
 
 /** One call through replica `i`'s stand-in with the agent's token, as kubectl sends it. */
-function call(i: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const text = body === undefined ? undefined : JSON.stringify(body);
-  const { envoy } = replicas[i]!;
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      `${envoy.url}${path}`,
-      {
-        method,
-        ca: envoy.caPem,
-        agent: false,
-        headers: {
-          authorization: `Bearer ${agentToken}`,
-          accept: 'application/json',
-          ...(text === undefined
-            ? {}
-            : { 'content-type': 'application/merge-patch+json', 'content-length': Buffer.byteLength(text) }),
-        },
-      },
-      (res) => {
-        let out = '';
-        res
-          .setEncoding('utf8')
-          .on('data', (c: string) => {
-            out += c;
-          })
-          .on('end', () => {
-            let parsed: unknown = out;
-            try {
-              parsed = JSON.parse(out);
-            } catch {
-              /* a local reply from the stand-in is plain text */
-            }
-            resolve({ status: res.statusCode ?? 0, body: parsed });
-          });
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
+function call(i: number, method: string, path: string, body?: unknown): ReturnType<typeof agentCall> {
+  return agentCall(replicas[i]!.envoy, agentToken, method, path, body);
 }
 
 const scale = (i: number, replicaCount: number) =>

@@ -10,10 +10,10 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { agentCall } from '../harness/agent-call.ts';
 import { waitFor } from '../harness/ports.ts';
 import { startKubeStack, type KubeStack } from '../kube/kube-stack.ts';
 
@@ -61,44 +61,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const text = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      `${stack.envoy.url}${path}`,
-      {
-        method,
-        ca: stack.envoy.caPem,
-        agent: false,
-        headers: {
-          authorization: `Bearer ${stack.agentToken}`,
-          accept: 'application/json',
-          ...(text === undefined
-            ? {}
-            : { 'content-type': 'application/merge-patch+json', 'content-length': Buffer.byteLength(text) }),
-        },
-      },
-      (res) => {
-        let out = '';
-        res
-          .setEncoding('utf8')
-          .on('data', (c: string) => {
-            out += c;
-          })
-          .on('end', () => {
-            let parsed: unknown = out;
-            try {
-              parsed = JSON.parse(out);
-            } catch {
-              /* a local reply from the stand-in is plain text */
-            }
-            resolve({ status: res.statusCode ?? 0, body: parsed });
-          });
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
+function call(method: string, path: string, body?: unknown): ReturnType<typeof agentCall> {
+  return agentCall(stack.envoy, stack.agentToken, method, path, body);
 }
 
 const scale = () => call('PATCH', '/apis/apps/v1/namespaces/prod/deployments/web/scale', { spec: { replicas: 20 } });
