@@ -234,11 +234,21 @@ export class MaskingEngine {
     this.core.reset();
     if (buf.length <= WHOLE_BUFFER_PIECE)
       return { output: step(this.core, plan, buf, true, counter), findings: counter.list() };
-    let output = Buffer.allocUnsafe(buf.length + (buf.length >> 4));
+    // Until the first value is found every step passes its bytes through unchanged: the output is then a prefix of
+    // the input, and is copied (once) only when a step rewrites something.
+    let output: Buffer | undefined;
     let size = 0;
     for (let k = 0; k < buf.length; k += WHOLE_BUFFER_PIECE) {
       const end = Math.min(k + WHOLE_BUFFER_PIECE, buf.length);
       const piece = step(this.core, plan, buf.subarray(k, end), end === buf.length, counter, undefined, true);
+      if (!output) {
+        if (counter.empty) {
+          size += piece.length;
+          continue;
+        }
+        output = Buffer.allocUnsafe(buf.length + (buf.length >> 4));
+        output.set(buf.subarray(0, size));
+      }
       if (size + piece.length > output.length) {
         const grown = Buffer.allocUnsafe(Math.max(output.length * 2, size + piece.length));
         grown.set(output.subarray(0, size));
@@ -247,8 +257,7 @@ export class MaskingEngine {
       output.set(piece, size);
       size += piece.length;
     }
-    // Nothing found: every step passed its bytes through unchanged, so the input is the output (no copy).
-    return { output: counter.empty ? buf : output.subarray(0, size), findings: counter.list() };
+    return { output: output ? output.subarray(0, size) : buf, findings: counter.list() };
   }
 
   /**

@@ -2,7 +2,7 @@
 // One instance holds one stream's state (its carry-over); a host that masks several streams at once uses several
 // instances of the module. Protocol: reserve(n) → write n bytes there → scan(n, entities, final) → (optionally
 // replace the spans, see setSpans) → apply() → read output()/apply()'s length. See wasm-filter/README.md.
-import { CARRY_MAX, cutAt, resetScanner, scan as scanSpans, SPAN_CONT, spanCount } from "./scanner";
+import { CARRY_MAX, cutAt, resetScanner, scan as scanSpans, setDismissIdle, SPAN_CONT, spanCount } from "./scanner";
 import { MAX_ENTITIES } from "./entities";
 import { replace, setName as setEntityName, setStrategy as setEntityStrategy } from "./rewrite";
 import { setKey } from "./sha256";
@@ -45,7 +45,9 @@ function ensurePending(need: i32): bool {
   if (need <= pendCap && pendBase != 0) return true;
   const cap = grownSize(pendCap, need);
   // Slack: 8 bytes before the data (the lookbehind byte), 32 after it (the scanner's sentinel and its 16-byte block
-  // loads, which read up to 17 bytes past the data).
+  // loads, which read up to 31 bytes past the data; the prefilter also reads the 16 bytes before a block, which near
+  // the start are this slack and the region before it: never out of memory, and whatever they hold can only keep a
+  // stop, never dismiss one).
   const p = alloc(cap + 40);
   if (p == 0) return false;
   const base = p + 8;
@@ -182,6 +184,14 @@ export function reset(): void {
   cut = 0;
   if (pendBase != 0) store<u8>(pendBase - 1, 0x20);
   resetScanner();
+}
+
+/**
+ * 0: the prefilter stops at every digit, ':' and '=' a detector may start at, as if it knew no better (for tests that
+ * prove its bit-mask dismissals change no result); 1 (the default): it dismisses those no detector could take.
+ */
+export function prefilter(level: i32): void {
+  setDismissIdle(level != 0);
 }
 
 export function setStrategy(entity: i32, strategy: i32, keep: i32): i32 {

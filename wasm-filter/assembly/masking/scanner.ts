@@ -46,6 +46,17 @@ let spanCap: i32 = 0;
 let spanBase: usize = 0;
 export let cutAt: i32 = 0;
 
+/**
+ * Whether the prefilter dismisses, from bit masks, the digits and the ':'/'=' that no detector could take (see
+ * idleNumbers and idleAssignments). Off, every stop the PAIR table allows is tried: the spans found must be the
+ * same, which the tests check on random texts.
+ */
+let dismissIdle: bool = true;
+
+export function setDismissIdle(on: bool): void {
+  dismissIdle = on;
+}
+
 export function resetScanner(): void {
   contKind = CONT_NONE;
   spanCount = 0;
@@ -77,30 +88,10 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
   // check. The pending buffer always has room after the data (index.ts allocates it with slack).
   store<u8>(p + <usize>len, 0x40);
   let lastEnd = i;
-  // The block the prefilter looked at last (its first byte) and its lanes not yet confirmed or dismissed: a detector
-  // that answers NONE lets the scan go on inside the same block without computing its lanes again.
-  let blockAt = -16;
-  let lanes = 0;
+  blockAt = -16;
+  lanes = 0;
   while (true) {
-    // The next stop: trigger punctuation, or a word start whose first two bytes may begin a value (the PAIR table).
-    // The sentinel after the data stops it at the end at the latest; the block loads read up to 17 bytes past that
-    // (index.ts keeps slack after the pending bytes). i only grows, so i >= blockAt.
-    if (i >= blockAt + 16) {
-      blockAt = i;
-      lanes = stopLanes(p + <usize>i);
-    } else lanes &= -1 << (i - blockAt);
-    let at = -1;
-    do {
-      while (lanes == 0) {
-        blockAt += 16;
-        lanes = stopLanes(p + <usize>blockAt);
-      }
-      const lane = blockAt + ctz(lanes);
-      lanes &= lanes - 1;
-      const v = <u32>load<u8>(PAIR + <usize>load<u16>(p + <usize>lane));
-      if ((v & STOP_ALWAYS) != 0 || ((v & STOP_AT_WORD_START) != 0 && isAlnumBit(prevByte(p, lane)) == 0)) at = lane;
-    } while (at < 0);
-    i = at;
+    i = nextStop(p, len, i);
     if (i >= len) break;
     const c = byteAt(p, i);
     let r = NONE;
@@ -142,6 +133,40 @@ export function scan(p: usize, len: i32, mask: u32, final: bool, spans: usize, c
     if (cutAt == len) cutAt = keepKeyTail(p, len, lastEnd);
   }
   return spanCount;
+}
+
+// The block the prefilter looked at last (its first byte) and its lanes not yet confirmed or dismissed: a detector
+// that answers NONE lets the scan go on inside the same block without computing its lanes again.
+let blockAt: i32 = -16;
+let lanes: i32 = 0;
+
+/**
+ * The next stop at or after i: trigger punctuation, or a word start whose first two bytes may begin a value (the PAIR
+ * table). The sentinel after the data stops it at the end at the latest; the block loads read up to 32 bytes past
+ * that (index.ts keeps slack after the pending bytes). i only grows within a scan, so i >= blockAt. A function of its
+ * own: the block loop keeps its vectors in registers.
+ */
+function nextStop(p: usize, len: i32, i: i32): i32 {
+  let block = blockAt;
+  let found = lanes;
+  if (i >= block + 16) {
+    block = i;
+    found = stopLanes(p + <usize>i, len - i);
+  } else found &= -1 << (i - block);
+  while (true) {
+    while (found == 0) {
+      block += 16;
+      found = stopLanes(p + <usize>block, len - block);
+    }
+    const lane = block + ctz(found);
+    found &= found - 1;
+    const v = <u32>load<u8>(PAIR + <usize>load<u16>(p + <usize>lane));
+    if ((v & STOP_ALWAYS) != 0 || ((v & STOP_AT_WORD_START) != 0 && isAlnumBit(prevByte(p, lane)) == 0)) {
+      blockAt = block;
+      lanes = found;
+      return lane;
+    }
+  }
 }
 
 /**
@@ -190,20 +215,24 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   return v128.and(i8x16.swizzle(tableLo, lo), i8x16.swizzle(tableHi, hi));
 }
 
+/**
+ * Lanes whose byte is in [from, from + count): one subtraction and one signed compare (the range is moved to the
+ * bottom of the signed bytes), where an unsigned compare would cost four instructions on x64.
+ */
 // @ts-ignore: decorator
 @inline function lanesBelow(x: v128, from: i32, count: i32): v128 {
-  return i8x16.lt_u(i8x16.sub(x, i8x16.splat(<i8>from)), i8x16.splat(<i8>count));
+  return i8x16.lt_s(i8x16.sub(x, i8x16.splat(<i8>(from + 0x80))), i8x16.splat(<i8>(count - 0x80)));
 }
 
 /**
  * Bit j set when the scanner may stop at p[j] (j < 16): trigger punctuation (see PAIR), or a word start (p[j - 1] not a letter
- * or digit) at a digit, a capital, or a lower-case letter whose next byte may continue a detector's prefix.
+ * or digit) at a digit, a capital, or a lower-case letter whose next byte may continue a detector's prefix. `left` is
+ * how many bytes of the data start at p (the rest is the sentinel and slack).
  */
 // @ts-ignore: decorator
-@inline function stopLanes(p: usize): i32 {
+@inline function stopLanes(p: usize, left: i32): i32 {
   const nibble = i8x16.splat(0x0f);
   const a = v128.load(p);
-  const before = v128.load(p - 1);
   const next = v128.or(v128.load(p + 1), i8x16.splat(0x20));
   const aLo = v128.and(a, nibble);
   const aHi = v128.and(i16x8.shr_u(a, 4), nibble);
@@ -215,14 +244,175 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
     i8x16.eq(a, i8x16.splat(0x2d)),
     v128.or(i8x16.eq(next, i8x16.splat(0x2d)), i8x16.eq(next, i8x16.splat(0x60))),
   );
-  const trigger = v128.or(i8x16.ne(lanesIn(aLo, aHi, TRIGGER_LO, TRIGGER_HI), zero), dash);
-  const lowerStart = i8x16.ne(
-    v128.and(lanesIn(aLo, aHi, FIRST_LO, FIRST_HI), lanesIn(nextLo, nextHi, SECOND_LO, SECOND_HI)),
-    zero,
+  // The table lookups give 0 for a lane that is none of their class: their bit masks are inverted as integers, which
+  // is cheaper than a vector "not equal".
+  const noTrigger = i8x16.bitmask(i8x16.eq(lanesIn(aLo, aHi, TRIGGER_LO, TRIGGER_HI), zero));
+  const noLowerStart = i8x16.bitmask(
+    i8x16.eq(v128.and(lanesIn(aLo, aHi, FIRST_LO, FIRST_HI), lanesIn(nextLo, nextHi, SECOND_LO, SECOND_HI)), zero),
   );
-  const start = v128.or(v128.or(lanesBelow(a, 0x30, 10), lanesBelow(a, 0x41, 26)), lowerStart);
-  const beforeWord = v128.or(lanesBelow(before, 0x30, 10), lanesBelow(v128.or(before, i8x16.splat(0x20)), 0x61, 26));
-  return i8x16.bitmask(v128.or(trigger, v128.andnot(start, beforeWord)));
+  const digits = i8x16.bitmask(lanesBelow(a, 0x30, 10));
+  // Word starts: the byte before is no letter or digit, known from the lanes' own classes shifted by one (and the
+  // byte before the block) instead of a second load and classification.
+  const letters = i8x16.bitmask(lanesBelow(v128.or(a, i8x16.splat(0x20)), 0x61, 26));
+  const beforeWord = ((digits | letters) << 1) | isAlnumBit(prevByte(p, 0));
+  const start = digits | i8x16.bitmask(lanesBelow(a, 0x41, 26)) | (noLowerStart ^ 0xffff);
+  let lanes = (noTrigger ^ 0xffff) | i8x16.bitmask(dash) | (start & ~beforeWord);
+  if (!dismissIdle) return lanes;
+  if ((lanes & digits) != 0) lanes &= ~idleNumbers(p, a, next, digits, left);
+  const colon = i8x16.eq(a, i8x16.splat(0x3a));
+  const assigns = i8x16.bitmask(v128.or(colon, i8x16.eq(a, i8x16.splat(0x3d))));
+  if ((lanes & assigns) != 0) lanes &= ~idleAssignments(p, a, next, colon, assigns, left);
+  return lanes;
+}
+
+/** Bits of the 16 bytes of x: which are a space or a '-'. */
+// @ts-ignore: decorator
+@inline function spacesAndDashes(x: v128): i32 {
+  return i8x16.bitmask(v128.or(i8x16.eq(x, i8x16.splat(0x20)), i8x16.eq(x, i8x16.splat(0x2d))));
+}
+
+/**
+ * The digits among the 16 lanes at p that start no number any detector could take (numberShapes would say 0), told
+ * apart with bit masks over the next 32 bytes instead of a stop each: a run of one to four digits that ends in
+ * neither a group separator followed by a digit or '(' (a card, SSN, NHS, phone or IPv4 group), nor in a letter
+ * after a 1, a 3 or "0x" (a crypto address). Longer runs, and lanes within five bytes of the data's end (where the
+ * number may go on in the next chunk), are left to the scanner. `a` and `next` are the block's bytes and the bytes
+ * after each (with 0x20 set); `digits` the digit lanes.
+ */
+function idleNumbers(p: usize, a: v128, next: v128, digits: i32, left: i32): i32 {
+  const b = v128.load(p + 16);
+  const d = digits | (i8x16.bitmask(lanesBelow(b, 0x30, 10)) << 16);
+  const paren = i8x16.splat(0x28);
+  const open = i8x16.bitmask(i8x16.eq(a, paren)) | (i8x16.bitmask(i8x16.eq(b, paren)) << 16);
+  const stop = i8x16.splat(0x2e);
+  const dot = i8x16.bitmask(i8x16.eq(a, stop)) | (i8x16.bitmask(i8x16.eq(b, stop)) << 16);
+  const spaceOrDash = spacesAndDashes(a) | (spacesAndDashes(b) << 16);
+  // Bit k: p[k] is a separator (space, '-', '.') and p[k + 1] a digit or '(' — a number's group goes on after p[k].
+  const sep = spaceOrDash | dot;
+  const goesOn = sep & ((d | open) >>> 1);
+  const lower = i8x16.splat(0x20);
+  const letter = i8x16.bitmask(lanesBelow(v128.or(a, lower), 0x61, 26)) |
+    (i8x16.bitmask(lanesBelow(v128.or(b, lower), 0x61, 26)) << 16);
+  const crypto = i8x16.bitmask(
+    v128.or(
+      v128.or(i8x16.eq(a, i8x16.splat(0x31)), i8x16.eq(a, i8x16.splat(0x33))),
+      v128.and(i8x16.eq(a, i8x16.splat(0x30)), i8x16.eq(next, i8x16.splat(0x78))),
+    ),
+  );
+  // Bit k: p[k] is a space or '-' and three digits follow — a card's next group (cards group by 3–6 digits).
+  const cardOn = spaceOrDash & (d >>> 1) & (d >>> 2) & (d >>> 3);
+  // A phone number may open with 4 digits after the trunk prefix 0, with 5 after it or as a mobile (6–9).
+  const zero = i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x30)));
+  const mobile = zero | i8x16.bitmask(lanesBelow(a, 0x36, 4));
+  // After one or two digits only a phone number (1-3-3-4; 2-4-4, 2-2-2-2-2: see nationalShape) or an IPv4 address
+  // goes on: a '(' or a dot and a digit next, or a next group of at least 3 digits (after 1), or of 4 or of 2 and
+  // another group (after 2).
+  const parenOrDot = (sep & (open >>> 1)) | (dot & (d >>> 1));
+  const three = sep & (d >>> 1) & (d >>> 2) & (d >>> 3);
+  const afterOne = parenOrDot | three;
+  const afterTwo = parenOrDot | (three & (d >>> 4)) | (sep & (d >>> 1) & (d >>> 2) & ~(d >>> 3) & (sep >>> 3) & (d >>> 4));
+  // Bit j: the run starting at j ends at j + n (n = 1…8) and no group a detector reads on follows (1–2 digits: see
+  // above; 3: any group; 4–6: a card's group, or a phone's after the starts above; 7–8: none), nor, after a 1, a 3
+  // or "0x", a letter (a crypto address). Unrolled: in a loop the masks above would be computed again each turn.
+  let run = -1;
+  let idle = idleEnd(run, d, (afterOne >>> 1) | (crypto & (letter >>> 1)), 1);
+  run &= d >>> 1;
+  idle |= idleEnd(run, d, (afterTwo >>> 2) | (crypto & (letter >>> 2)), 2);
+  run &= d >>> 2;
+  idle |= idleEnd(run, d, (goesOn >>> 3) | (crypto & (letter >>> 3)), 3);
+  run &= d >>> 3;
+  idle |= idleEnd(run, d, (cardOn >>> 4) | (zero & (goesOn >>> 4)) | (crypto & (letter >>> 4)), 4);
+  run &= d >>> 4;
+  idle |= idleEnd(run, d, (cardOn >>> 5) | (mobile & (goesOn >>> 5)) | (crypto & (letter >>> 5)), 5);
+  run &= d >>> 5;
+  idle |= idleEnd(run, d, (cardOn >>> 6) | (crypto & (letter >>> 6)), 6);
+  run &= d >>> 6;
+  idle |= idleEnd(run, d, crypto & (letter >>> 7), 7);
+  run &= d >>> 7;
+  idle |= idleEnd(run, d, crypto & (letter >>> 8), 8);
+  idle &= digits;
+  // Lanes j with j + 9 >= left read past the data (or the number may continue in the next chunk).
+  const room = left - 9;
+  return room >= 16 ? idle : room <= 0 ? 0 : idle & ((1 << room) - 1);
+}
+
+/** Runs (bits of `run`) that end after n digits with nothing after them that a detector reads on (`follows`). */
+// @ts-ignore: decorator
+@inline function idleEnd(run: i32, d: i32, follows: i32, n: i32): i32 {
+  return run & ~(d >>> n) & ~follows;
+}
+
+/** Bits of the 16 bytes of x: which may be part of a key (letters, digits, '_', '-', '.'). */
+// @ts-ignore: decorator
+@inline function keyBytes(x: v128, letter: v128, digit: v128): i32 {
+  return i8x16.bitmask(
+    v128.or(
+      v128.or(letter, digit),
+      v128.or(
+        v128.or(i8x16.eq(x, i8x16.splat(0x5f)), i8x16.eq(x, i8x16.splat(0x2d))),
+        i8x16.eq(x, i8x16.splat(0x2e)),
+      ),
+    ),
+  );
+}
+
+/** Bits of the 16 bytes of x (with 0x20 set): which are a 'p' or a 'c'. */
+// @ts-ignore: decorator
+@inline function pOrC(x: v128): i32 {
+  return i8x16.bitmask(v128.or(i8x16.eq(x, i8x16.splat(0x70)), i8x16.eq(x, i8x16.splat(0x63))));
+}
+
+/**
+ * The ':' and '=' among the 16 lanes at p (`assigns`; `colon` the ':' lanes) where tryPunct would call no detector or
+ * one that answers NONE at once, told apart with bit masks over the 32 bytes from p - 16 instead of a stop each:
+ * - the key before (after up to four blanks, a quote and a backslash) holds no 'p' (a password's name) and no 'c'
+ *   (`secret`): detectAfterKey reads only such keys. A key that may begin before the window counts as holding one;
+ * - for a ':', no IPv6 group of one to four hex digits before it that stands alone (detectIpv6 needs one, or "::"),
+ *   and no "//" or "thin" around it (detectUrlCredentials).
+ * A lane just before the data's end is left to the scanner (tryPunct treats the end as '/').
+ */
+function idleAssignments(p: usize, a: v128, next: v128, colon: v128, assigns: i32, left: i32): i32 {
+  const before = v128.load(p - 1);
+  const w = v128.load(p - 16);
+  const lower = i8x16.splat(0x20);
+  const aLower = v128.or(a, lower);
+  const wLower = v128.or(w, lower);
+  const aDigit = lanesBelow(a, 0x30, 10);
+  const wDigit = lanesBelow(w, 0x30, 10);
+  const aLetter = lanesBelow(aLower, 0x61, 26);
+  const wLetter = lanesBelow(wLower, 0x61, 26);
+  // Bit k is byte p[k - 16].
+  const key = keyBytes(w, wLetter, wDigit) | (keyBytes(a, aLetter, aDigit) << 16);
+  const marked = key & (pOrC(wLower) | (pOrC(aLower) << 16));
+  // A carry from each marked byte runs through the rest of its key and comes out just after it: bit e is set when
+  // the key ending at e - 1 holds a 'p' or a 'c'. A key reaching the window's start may hold one before it.
+  let named = (key + marked) & ~key;
+  if ((key & 1) != 0) named |= (key + 1) & ~key;
+  const keyNamed = (named | (named << 1) | (named << 2) | (named << 3) | (named << 4) | (named << 5) | (named << 6)) >>> 16;
+  // IPv6: a group of n = 1…4 hex digits before the ':', the byte before it no letter, digit, ':' or '.'.
+  const hex = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 6))) |
+    (i8x16.bitmask(v128.or(aDigit, lanesBelow(aLower, 0x61, 6))) << 16);
+  const alone = ~(key & ~(i8x16.bitmask(v128.or(i8x16.eq(w, i8x16.splat(0x5f)), i8x16.eq(w, i8x16.splat(0x2d)))) |
+    (i8x16.bitmask(v128.or(i8x16.eq(a, i8x16.splat(0x5f)), i8x16.eq(a, i8x16.splat(0x2d)))) << 16)) |
+    i8x16.bitmask(i8x16.eq(w, i8x16.splat(0x3a))) | (i8x16.bitmask(colon) << 16));
+  let group = hex << 1;
+  let v6 = group & (alone << 2);
+  group &= hex << 2;
+  v6 |= group & (alone << 3);
+  group &= hex << 3;
+  v6 |= group & (alone << 4);
+  group &= hex << 4;
+  v6 |= group & (alone << 5);
+  const nearby = i8x16.bitmask(
+    v128.or(
+      v128.or(i8x16.eq(next, i8x16.splat(0x3a)), i8x16.eq(next, i8x16.splat(0x2f))),
+      i8x16.eq(v128.or(before, lower), i8x16.splat(0x6e)),
+    ),
+  );
+  const colons = i8x16.bitmask(colon);
+  const idle = assigns & ~keyNamed & ~(colons & ((v6 >>> 16) | nearby));
+  const room = left - 1;
+  return room >= 16 ? idle : room <= 0 ? 0 : idle & ((1 << room) - 1);
 }
 
 /** Continues masking a value begun in an earlier chunk; returns where scanning resumes, or -1 if the data is used up. */
