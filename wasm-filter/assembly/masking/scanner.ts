@@ -258,10 +258,10 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const start = digits | i8x16.bitmask(lanesBelow(a, 0x41, 26)) | (noLowerStart ^ 0xffff);
   let lanes = (noTrigger ^ 0xffff) | i8x16.bitmask(dash) | (start & ~beforeWord);
   if (!dismissIdle) return lanes;
-  if ((lanes & digits) != 0) lanes &= ~idleNumbers(p, a, next, digits, left);
+  if ((lanes & digits) != 0) lanes &= ~idleNumbers(p, a, next, digits, letters, left);
   const colon = i8x16.eq(a, i8x16.splat(0x3a));
   const assigns = i8x16.bitmask(v128.or(colon, i8x16.eq(a, i8x16.splat(0x3d))));
-  if ((lanes & assigns) != 0) lanes &= ~idleAssignments(p, a, next, colon, assigns, left);
+  if ((lanes & assigns) != 0) lanes &= ~idleAssignments(p, a, next, colon, assigns, digits | letters, left);
   return lanes;
 }
 
@@ -277,9 +277,9 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
  * neither a group separator followed by a digit or '(' (a card, SSN, NHS, phone or IPv4 group), nor in a letter
  * after a 1, a 3 or "0x" (a crypto address). Longer runs, and lanes within five bytes of the data's end (where the
  * number may go on in the next chunk), are left to the scanner. `a` and `next` are the block's bytes and the bytes
- * after each (with 0x20 set); `digits` the digit lanes.
+ * after each (with 0x20 set); `digits` and `letters` the lanes of each class.
  */
-function idleNumbers(p: usize, a: v128, next: v128, digits: i32, left: i32): i32 {
+function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, left: i32): i32 {
   const b = v128.load(p + 16);
   const d = digits | (i8x16.bitmask(lanesBelow(b, 0x30, 10)) << 16);
   const paren = i8x16.splat(0x28);
@@ -290,9 +290,7 @@ function idleNumbers(p: usize, a: v128, next: v128, digits: i32, left: i32): i32
   // Bit k: p[k] is a separator (space, '-', '.') and p[k + 1] a digit or '(' — a number's group goes on after p[k].
   const sep = spaceOrDash | dot;
   const goesOn = sep & ((d | open) >>> 1);
-  const lower = i8x16.splat(0x20);
-  const letter = i8x16.bitmask(lanesBelow(v128.or(a, lower), 0x61, 26)) |
-    (i8x16.bitmask(lanesBelow(v128.or(b, lower), 0x61, 26)) << 16);
+  const letter = letters | (i8x16.bitmask(lanesBelow(v128.or(b, i8x16.splat(0x20)), 0x61, 26)) << 16);
   const crypto = i8x16.bitmask(
     v128.or(
       v128.or(i8x16.eq(a, i8x16.splat(0x31)), i8x16.eq(a, i8x16.splat(0x33))),
@@ -342,18 +340,18 @@ function idleNumbers(p: usize, a: v128, next: v128, digits: i32, left: i32): i32
   return run & ~(d >>> n) & ~follows;
 }
 
-/** Bits of the 16 bytes of x: which may be part of a key (letters, digits, '_', '-', '.'). */
+/** Bits of the 16 bytes of x: the punctuation a key may hold ('_', '-', '.'). */
 // @ts-ignore: decorator
-@inline function keyBytes(x: v128, letter: v128, digit: v128): i32 {
+@inline function keyPunctuation(x: v128): i32 {
   return i8x16.bitmask(
-    v128.or(
-      v128.or(letter, digit),
-      v128.or(
-        v128.or(i8x16.eq(x, i8x16.splat(0x5f)), i8x16.eq(x, i8x16.splat(0x2d))),
-        i8x16.eq(x, i8x16.splat(0x2e)),
-      ),
-    ),
+    v128.or(v128.or(i8x16.eq(x, i8x16.splat(0x5f)), i8x16.eq(x, i8x16.splat(0x2d))), i8x16.eq(x, i8x16.splat(0x2e))),
   );
+}
+
+/** Bits of the 16 bytes of x: which are a '.' or a ':' (no IPv6 group stands after one). */
+// @ts-ignore: decorator
+@inline function stops(x: v128): i32 {
+  return i8x16.bitmask(v128.or(i8x16.eq(x, i8x16.splat(0x2e)), i8x16.eq(x, i8x16.splat(0x3a))));
 }
 
 /** Bits of the 16 bytes of x (with 0x20 set): which are a 'p' or a 'c'. */
@@ -371,18 +369,17 @@ function idleNumbers(p: usize, a: v128, next: v128, digits: i32, left: i32): i32
  *   and no "//" or "thin" around it (detectUrlCredentials).
  * A lane just before the data's end is left to the scanner (tryPunct treats the end as '/').
  */
-function idleAssignments(p: usize, a: v128, next: v128, colon: v128, assigns: i32, left: i32): i32 {
-  const before = v128.load(p - 1);
+function idleAssignments(
+  p: usize, a: v128, next: v128, colon: v128, assigns: i32, alnum: i32, left: i32,
+): i32 {
   const w = v128.load(p - 16);
   const lower = i8x16.splat(0x20);
   const aLower = v128.or(a, lower);
   const wLower = v128.or(w, lower);
-  const aDigit = lanesBelow(a, 0x30, 10);
   const wDigit = lanesBelow(w, 0x30, 10);
-  const aLetter = lanesBelow(aLower, 0x61, 26);
-  const wLetter = lanesBelow(wLower, 0x61, 26);
+  const wAlnum = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 26)));
   // Bit k is byte p[k - 16].
-  const key = keyBytes(w, wLetter, wDigit) | (keyBytes(a, aLetter, aDigit) << 16);
+  const key = wAlnum | keyPunctuation(w) | ((alnum | keyPunctuation(a)) << 16);
   const marked = key & (pOrC(wLower) | (pOrC(aLower) << 16));
   // A carry from each marked byte runs through the rest of its key and comes out just after it: bit e is set when
   // the key ending at e - 1 holds a 'p' or a 'c'. A key reaching the window's start may hold one before it.
@@ -391,10 +388,8 @@ function idleAssignments(p: usize, a: v128, next: v128, colon: v128, assigns: i3
   const keyNamed = (named | (named << 1) | (named << 2) | (named << 3) | (named << 4) | (named << 5) | (named << 6)) >>> 16;
   // IPv6: a group of n = 1…4 hex digits before the ':', the byte before it no letter, digit, ':' or '.'.
   const hex = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 6))) |
-    (i8x16.bitmask(v128.or(aDigit, lanesBelow(aLower, 0x61, 6))) << 16);
-  const alone = ~(key & ~(i8x16.bitmask(v128.or(i8x16.eq(w, i8x16.splat(0x5f)), i8x16.eq(w, i8x16.splat(0x2d)))) |
-    (i8x16.bitmask(v128.or(i8x16.eq(a, i8x16.splat(0x5f)), i8x16.eq(a, i8x16.splat(0x2d)))) << 16)) |
-    i8x16.bitmask(i8x16.eq(w, i8x16.splat(0x3a))) | (i8x16.bitmask(colon) << 16));
+    (i8x16.bitmask(v128.or(lanesBelow(a, 0x30, 10), lanesBelow(aLower, 0x61, 6))) << 16);
+  const alone = ~(wAlnum | stops(w) | ((alnum | stops(a)) << 16));
   let group = hex << 1;
   let v6 = group & (alone << 2);
   group &= hex << 2;
@@ -403,12 +398,10 @@ function idleAssignments(p: usize, a: v128, next: v128, colon: v128, assigns: i3
   v6 |= group & (alone << 4);
   group &= hex << 4;
   v6 |= group & (alone << 5);
-  const nearby = i8x16.bitmask(
-    v128.or(
-      v128.or(i8x16.eq(next, i8x16.splat(0x3a)), i8x16.eq(next, i8x16.splat(0x2f))),
-      i8x16.eq(v128.or(before, lower), i8x16.splat(0x6e)),
-    ),
-  );
+  // "//" after the ':' or "thin" before it (detectUrlCredentials), or "::".
+  const n = i8x16.bitmask(i8x16.eq(aLower, i8x16.splat(0x6e)));
+  const nearby = i8x16.bitmask(v128.or(i8x16.eq(next, i8x16.splat(0x3a)), i8x16.eq(next, i8x16.splat(0x2f)))) |
+    (n << 1) | <i32>((prevByte(p, 0) | 0x20) == 0x6e);
   const colons = i8x16.bitmask(colon);
   const idle = assigns & ~keyNamed & ~(colons & ((v6 >>> 16) | nearby));
   const room = left - 1;
