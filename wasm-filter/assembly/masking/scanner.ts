@@ -303,9 +303,10 @@ function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, l
   const zero = i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x30)));
   const mobile = zero | i8x16.bitmask(lanesBelow(a, 0x36, 4));
   // After one or two digits only a phone number (1-3-3-4; 2-4-4, 2-2-2-2-2: see nationalShape) or an IPv4 address
-  // goes on: a '(' or a dot and a digit next, or a next group of at least 3 digits (after 1), or of 4 or of 2 and
-  // another group (after 2).
-  const parenOrDot = (sep & (open >>> 1)) | (dot & (d >>> 1));
+  // goes on: a '(' next, a dot and one to three digits and another dot (`1.28.4`, a version, is no address), or a
+  // next group of at least 3 digits (after 1), or of 4 or of 2 and another group (after 2).
+  const octet = (d >>> 1) & ((dot >>> 2) | ((d >>> 2) & ((dot >>> 3) | ((d >>> 3) & (dot >>> 4)))));
+  const parenOrDot = (sep & (open >>> 1)) | (dot & octet);
   const three = sep & (d >>> 1) & (d >>> 2) & (d >>> 3);
   const afterOne = parenOrDot | three;
   const afterTwo = parenOrDot | (three & (d >>> 4)) | (sep & (d >>> 1) & (d >>> 2) & ~(d >>> 3) & (sep >>> 3) & (d >>> 4));
