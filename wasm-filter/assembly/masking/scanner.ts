@@ -197,8 +197,11 @@ function keepKeyTail(p: usize, len: i32, floor: i32): i32 {
 // The block prefilter: 16 bytes at a time, a lane is set when the scanner may stop there (see nextStop). Byte
 // classes come from two 16-entry tables indexed by the low and high nibble (a lane's class is the AND of both), so
 // each class below is a superset of the exact one; nextStop confirms each lane with the PAIR table.
-/** Trigger punctuation + ( : = @ (exact; '-' is tested apart, see stopLanes). */
-const TRIGGER_LO = i8x16(4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0, 2, 0, 0);
+/**
+ * Trigger punctuation + ( - : = @ (exact): 2 for ':' and '=' (the assignments idleAssignments looks at), 4 for '@',
+ * 1 for the others. A '-' stops only before another (a PEM line) or the sentinel: the PAIR table confirms it.
+ */
+const TRIGGER_LO = i8x16(4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0, 3, 0, 0);
 const TRIGGER_HI = i8x16(0, 0, 1, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 /**
  * The first byte of a lower-case word start a detector may begin with, one bit per group of the second bytes it
@@ -239,14 +242,10 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const nextLo = v128.and(next, nibble);
   const nextHi = v128.and(i16x8.shr_u(next, 4), nibble);
   const zero = i8x16.splat(0);
-  // A '-' stops only before '-' (a PEM line) or '@' (the sentinel; `next` has 0x20 set, so 0x60).
-  const dash = v128.and(
-    i8x16.eq(a, i8x16.splat(0x2d)),
-    v128.or(i8x16.eq(next, i8x16.splat(0x2d)), i8x16.eq(next, i8x16.splat(0x60))),
-  );
   // The table lookups give 0 for a lane that is none of their class: their bit masks are inverted as integers, which
   // is cheaper than a vector "not equal".
-  const noTrigger = i8x16.bitmask(i8x16.eq(lanesIn(aLo, aHi, TRIGGER_LO, TRIGGER_HI), zero));
+  const trigger = lanesIn(aLo, aHi, TRIGGER_LO, TRIGGER_HI);
+  const noTrigger = i8x16.bitmask(i8x16.eq(trigger, zero));
   const noLowerStart = i8x16.bitmask(
     i8x16.eq(v128.and(lanesIn(aLo, aHi, FIRST_LO, FIRST_HI), lanesIn(nextLo, nextHi, SECOND_LO, SECOND_HI)), zero),
   );
@@ -256,12 +255,12 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const letters = i8x16.bitmask(lanesBelow(v128.or(a, i8x16.splat(0x20)), 0x61, 26));
   const beforeWord = ((digits | letters) << 1) | isAlnumBit(prevByte(p, 0));
   const start = digits | i8x16.bitmask(lanesBelow(a, 0x41, 26)) | (noLowerStart ^ 0xffff);
-  let lanes = (noTrigger ^ 0xffff) | i8x16.bitmask(dash) | (start & ~beforeWord);
+  let lanes = (noTrigger ^ 0xffff) | (start & ~beforeWord);
   if (!dismissIdle) return lanes;
   if ((lanes & digits) != 0) lanes &= ~idleNumbers(p, a, next, digits, letters, left);
-  const colon = i8x16.eq(a, i8x16.splat(0x3a));
-  const assigns = i8x16.bitmask(v128.or(colon, i8x16.eq(a, i8x16.splat(0x3d))));
-  if ((lanes & assigns) != 0) lanes &= ~idleAssignments(p, a, next, colon, assigns, digits | letters, left);
+  const two = i8x16.splat(2);
+  const assigns = i8x16.bitmask(i8x16.eq(v128.and(trigger, two), two));
+  if ((lanes & assigns) != 0) lanes &= ~idleAssignments(p, a, next, assigns, digits | letters, left);
   return lanes;
 }
 
@@ -362,7 +361,7 @@ function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, l
 }
 
 /**
- * The ':' and '=' among the 16 lanes at p (`assigns`; `colon` the ':' lanes) where tryPunct would call no detector or
+ * The ':' and '=' among the 16 lanes at p (`assigns`) where tryPunct would call no detector or
  * one that answers NONE at once, told apart with bit masks over the 32 bytes from p - 16 instead of a stop each:
  * - the key before (after up to four blanks, a quote and a backslash) holds no 'p' (a password's name) and no 'c'
  *   (`secret`): detectAfterKey reads only such keys. A key that may begin before the window counts as holding one;
@@ -370,9 +369,7 @@ function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, l
  *   and no "//" or "thin" around it (detectUrlCredentials).
  * A lane just before the data's end is left to the scanner (tryPunct treats the end as '/').
  */
-function idleAssignments(
-  p: usize, a: v128, next: v128, colon: v128, assigns: i32, alnum: i32, left: i32,
-): i32 {
+function idleAssignments(p: usize, a: v128, next: v128, assigns: i32, alnum: i32, left: i32): i32 {
   const w = v128.load(p - 16);
   const lower = i8x16.splat(0x20);
   const aLower = v128.or(a, lower);
@@ -403,7 +400,7 @@ function idleAssignments(
   const n = i8x16.bitmask(i8x16.eq(aLower, i8x16.splat(0x6e)));
   const nearby = i8x16.bitmask(v128.or(i8x16.eq(next, i8x16.splat(0x3a)), i8x16.eq(next, i8x16.splat(0x2f)))) |
     (n << 1) | <i32>((prevByte(p, 0) | 0x20) == 0x6e);
-  const colons = i8x16.bitmask(colon);
+  const colons = i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x3a)));
   const idle = assigns & ~keyNamed & ~(colons & ((v6 >>> 16) | nearby));
   const room = left - 1;
   return room >= 16 ? idle : room <= 0 ? 0 : idle & ((1 << room) - 1);
