@@ -1,6 +1,7 @@
 /**
  * The scanner's prefilter dismisses, from bit masks over 32 bytes, the digits and the ':'/'=' no detector could take
- * (a date, `"id":123456,`, `12:30`), so the scan does not stop at them. It is an optimisation only: with it off
+ * (a date, `"id":123456,`, `12:30`), and word starts whose third byte no keyword or token prefix has (`rows`, `what`),
+ * so the scan does not stop at them. It is an optimisation only: with it off
  * (every stop the PAIR table allows is tried) the values found must be exactly the same — on random texts dense in
  * numbers, separators, keys and the corpus's values, whole and streamed in random pieces.
  */
@@ -59,7 +60,40 @@ const PIECES = [
   'paris 01 23 45 67 89',
   '1 (800) 555-0199',
   '0x52908400098527886E0F7030069857D2E4169EE7',
+  // Words that share a keyword's or token prefix's first two letters (the third tells them apart).
+  ...'rows about Above be best Between Paris pass author August ghost gift glass global sky skip what Where xor xanax eye rtx rkt bcd'.split(
+    ' ',
+  ),
 ];
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+function crc32(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const b of bytes) {
+    crc ^= b;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** A GitHub token of the given prefix with a valid checksum (30 base62 characters, then their CRC32 in base62). */
+function githubToken(prefix: string, seed: number): string {
+  let body = '';
+  for (let k = 0; k < 30; k++) body += BASE62[(seed * 7 + k * 13) % 62];
+  let sum = crc32(Buffer.from(body));
+  let check = '';
+  for (let k = 0; k < 6; k++) {
+    check = BASE62[sum % 62] + check;
+    sum = Math.floor(sum / 62);
+  }
+  return `${prefix}_${body}${check}`;
+}
+
+PIECES.push(
+  ...['ghp', 'gho', 'ghu', 'ghs', 'ghr'].map((prefix, k) => githubToken(prefix, k + 1)),
+  ...['glpat', 'glptt', 'glcbt', 'gloas', 'gldt', 'glrt', 'glft', 'glsoat'].map((p) => `${p}-9eX2kLmN4pQrS7tUvWx1`),
+);
+
 const NOISE = '0123456789012345678901234567890123456789 -. ()+:=@xXabT/pc_"\\\t';
 
 function text(r: () => number): Buffer {

@@ -102,6 +102,8 @@ markExact("wh"); // whsec_
 export const PAIR: usize = memory.data(65536);
 export const STOP_AT_WORD_START: u32 = 1;
 export const STOP_ALWAYS: u32 = 2;
+/** PAIR's bits 2–7: the set of third bytes a word start with this pair needs (0: any; see markThird). */
+export const THIRD_SHIFT: u32 = 2;
 
 // @ts-ignore: decorator
 @inline export function cls(c: u32): u8 {
@@ -113,6 +115,61 @@ for (let v: u32 = 0; v < 65536; v++) {
   const b = v >> 8;
   if ((cls(a) & C_TRIGGER) != 0 && (a != 0x2d || b == 0x2d || b == 0x40)) bits |= STOP_ALWAYS;
   store<u8>(PAIR + <usize>v, <u8>bits);
+}
+
+/**
+ * Third bytes, 256 bits per set: a keyword or token prefix is also told by its third byte, so that the words of prose
+ * that share its first two (`rows`, `about`, `be`, `what`, `skip`) are not stops: `routing`, `aba`, `bearer`, `whsec_`
+ * and `sk_live_` are.
+ */
+export const THIRD: usize = memory.data(32 * 64);
+let thirdSets: u32 = 0;
+
+/**
+ * The word starts with the pair (first, second) — in every case both bytes may take for a keyword, except two capitals,
+ * which are starts of their own (IBAN, NINO, AKIA) — stop only before one of `thirds` (either case).
+ */
+function markThird(first: u32, second: u32, thirds: string, anyCase: bool): void {
+  thirdSets++;
+  const set = THIRD + <usize>(thirdSets << 5);
+  for (let k = 0; k < thirds.length; k++) {
+    const c = <u32>thirds.charCodeAt(k);
+    for (let variant = 0; variant < 2; variant++) {
+      const t = variant == 0 ? c : (c - 0x61 < 26 ? c - 0x20 : c);
+      store<u8>(set + <usize>(t >> 3), <u8>(<u32>load<u8>(set + <usize>(t >> 3)) | (<u32>1 << (t & 7))));
+    }
+  }
+  const variants = anyCase ? 3 : 1;
+  for (let variant = 0; variant < variants; variant++) {
+    const a = variant == 1 ? first - 0x20 : first;
+    const b = variant == 2 ? second - 0x20 : second;
+    const q = PAIR + <usize>(a | (b << 8));
+    store<u8>(q, <u8>((<u32>load<u8>(q) & 3) | (thirdSets << THIRD_SHIFT)));
+  }
+}
+markThird(0x61, 0x75, "t", true); // authorization
+markThird(0x61, 0x62, "a", true); // aba
+markThird(0x62, 0x65, "a", true); // bearer
+markThird(0x62, 0x63, "1", true); // bc1
+markThird(0x70, 0x61, "s", true); // password, passwd, passphrase, pass, passport
+markThird(0x70, 0x77, "d", true); // pwd
+markThird(0x72, 0x6f, "u", true); // routing
+markThird(0x72, 0x74, "n", true); // rtn
+markThird(0x65, 0x79, "J", false); // eyJ (JWT)
+markThird(0x67, 0x68, "pousr", false); // ghp_ gho_ ghu_ ghs_ ghr_
+markThird(0x67, 0x69, "t", false); // github_pat_
+markThird(0x67, 0x6c, "pcodrfs", false); // glpat- glptt- glcbt- gloas- gldt- glrt- glft- glsoat-
+markThird(0x78, 0x6f, "x", false); // xoxb- …
+markThird(0x78, 0x61, "p", false); // xapp-
+markThird(0x73, 0x6b, "_-", false); // sk_live_, sk-…
+markThird(0x72, 0x6b, "_", false); // rk_live_
+markThird(0x77, 0x68, "s", false); // whsec_
+
+/** Whether byte c may follow a pair whose PAIR entry is v (the third byte of a keyword or token prefix). */
+// @ts-ignore: decorator
+@inline export function thirdFits(v: u32, c: u32): bool {
+  const set = THIRD + <usize>((v >> THIRD_SHIFT) << 5);
+  return (v >> THIRD_SHIFT) == 0 || ((<u32>load<u8>(set + <usize>(c >> 3)) >> (c & 7)) & 1) != 0;
 }
 
 // @ts-ignore: decorator

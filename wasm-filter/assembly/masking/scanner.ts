@@ -6,7 +6,7 @@
 // is final, everything from it on is carried to the next chunk.
 import {
   byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_UPPER, cls, isAlnum, isAlnumBit, isDigit, isHex, MATCH, NEED, NONE, PAIR,
-  prevByte, STOP_ALWAYS, STOP_AT_WORD_START,
+  prevByte, STOP_ALWAYS, STOP_AT_WORD_START, thirdFits,
 } from "./bytes";
 import { detectCrypto } from "./detect-crypto";
 import { detectEmail } from "./detect-email";
@@ -161,7 +161,11 @@ function nextStop(p: usize, len: i32, i: i32): i32 {
     const lane = block + ctz(found);
     found &= found - 1;
     const v = <u32>load<u8>(PAIR + <usize>load<u16>(p + <usize>lane));
-    if ((v & STOP_ALWAYS) != 0 || ((v & STOP_AT_WORD_START) != 0 && isAlnumBit(prevByte(p, lane)) == 0)) {
+    if (
+      (v & STOP_ALWAYS) != 0 ||
+      ((v & STOP_AT_WORD_START) != 0 && isAlnumBit(prevByte(p, lane)) == 0 &&
+        (!dismissIdle || lane + 2 >= len || thirdFits(v, byteAt(p, lane + 2))))
+    ) {
       blockAt = block;
       lanes = found;
       return lane;
