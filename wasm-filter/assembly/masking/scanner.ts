@@ -282,7 +282,8 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
  * number may go on in the next chunk), are left to the scanner. `a` and `next` are the block's bytes and the bytes
  * after each (with 0x20 set); `digits` and `letters` the lanes of each class.
  */
-function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, left: i32): i32 {
+// @ts-ignore: decorator
+@inline function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, left: i32): i32 {
   const b = v128.load(p + 16);
   const d = digits | (i8x16.bitmask(lanesBelow(b, 0x30, 10)) << 16);
   const paren = i8x16.splat(0x28);
@@ -373,7 +374,8 @@ function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, l
  *   and no "//" or "thin" around it (detectUrlCredentials).
  * A lane just before the data's end is left to the scanner (tryPunct treats the end as '/').
  */
-function idleAssignments(p: usize, a: v128, next: v128, assigns: i32, alnum: i32, left: i32): i32 {
+// @ts-ignore: decorator
+@inline function idleAssignments(p: usize, a: v128, next: v128, assigns: i32, alnum: i32, left: i32): i32 {
   const w = v128.load(p - 16);
   const lower = i8x16.splat(0x20);
   const aLower = v128.or(a, lower);
