@@ -17,7 +17,8 @@ export class ScopedReads {
     return fields.has(field) || fields.has(`${field.slice(0, field.indexOf('.'))}.*`);
   }
 
-  private fieldsFor(policies: readonly CompiledPolicy[], scope: MaskingScope): ReadonlySet<string> {
+  /** Every field a rule in scope may read (`sql.text`, `k8s.*`, `time`, …): the set is the same object per scope. */
+  fieldsFor(policies: readonly CompiledPolicy[], scope: MaskingScope): ReadonlySet<string> {
     let byScope = this.byPolicies.get(policies);
     if (!byScope) {
       byScope = new Map();

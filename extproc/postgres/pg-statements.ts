@@ -61,6 +61,8 @@ export function statementAction(
       ...(valueHashes ? { parameters: valueHashes.length, parameterHashes: valueHashes } : {}),
       ...(estimatedRows === null ? {} : { estimatedRows }),
     },
+    // Statements repeat a few shapes; a decision is reused only when every field a rule reads is equal.
+    reusableDecision: true,
     canonical: () => {
       const h = createHash('sha256').update(sql.text);
       for (const v of values ?? []) {

@@ -18,11 +18,20 @@ import { CredentialError } from '../identity/upstream-credentials.ts';
 import type { CompiledMasking, Finding } from '../masking/index.ts';
 import { EMPTY_K8S, EMPTY_SQL, EMPTY_SSH, type RequestContext } from '../policy/context.ts';
 import { decide } from '../policy/evaluate.ts';
+import type { ActionSectionName, DecisionCache } from '../policy/decision-cache.ts';
 import type { MaskingPlans } from '../policy/masking-plans.ts';
 import type { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Decision } from '../policy/types.ts';
 import type { RecordingEventType, RecordResult } from '../recording/index.ts';
-import type { Action, ActionMeta, DecideOptions, FinalOutcome, Outcome, UpstreamAccess } from './action.ts';
+import type {
+  Action,
+  ActionMeta,
+  ActionSection,
+  DecideOptions,
+  FinalOutcome,
+  Outcome,
+  UpstreamAccess,
+} from './action.ts';
 import type { GatewayCore } from './core.ts';
 import type { DecisionMetrics } from './decision-metrics.ts';
 import type { ApprovalStatus, DecisionEventData } from './decision-event.ts';
@@ -41,6 +50,23 @@ interface DecisionBasis {
 }
 
 const GATEWAY: DecisionBasis = { decision: null };
+
+const SECTION_NAMES: Record<ActionSection['protocol'], ActionSectionName> = {
+  kubernetes: 'k8s',
+  postgres: 'sql',
+  ssh: 'ssh',
+};
+
+function sectionOf(section: ActionSection): object {
+  switch (section.protocol) {
+    case 'kubernetes':
+      return section.k8s;
+    case 'postgres':
+      return section.sql;
+    case 'ssh':
+      return section.ssh;
+  }
+}
 
 export const RECORDING_UNAVAILABLE = refusal(
   'recording-unavailable',
@@ -61,7 +87,7 @@ export class ActionRun {
 
   constructor(
     private readonly core: GatewayCore,
-    private readonly views: { plans: MaskingPlans; reads: ScopedReads },
+    private readonly views: { plans: MaskingPlans; reads: ScopedReads; decisions: DecisionCache },
     private readonly metrics: DecisionMetrics,
     readonly session: Session,
     /** Minted by the adapter when the action started; every event of the action carries it. */
@@ -135,8 +161,18 @@ export class ActionRun {
     if (!this.record('action', action.recorded).accepted) {
       return this.finish({ kind: 'refuse', refusal: RECORDING_UNAVAILABLE }, GATEWAY);
     }
-    const ctx = this.context(action);
-    const decision = decide(this.core.policies.current(), ctx, this.session.target.defaultAction);
+    const policies = this.core.policies.current();
+    const evaluate = (): Decision => decide(policies, this.context(action), this.session.target.defaultAction);
+    const section = action.section;
+    const decision = action.reusableDecision
+      ? this.views.decisions.decide(
+          policies,
+          this.session,
+          SECTION_NAMES[section.protocol],
+          sectionOf(section),
+          evaluate,
+        )
+      : evaluate();
     this.metrics.took(this.session.protocol, (performance.now() - this.startedAt) / 1000);
     switch (decision.action) {
       case 'deny':
