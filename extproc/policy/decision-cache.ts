@@ -42,38 +42,45 @@ export class DecisionCache {
   constructor(private readonly reads: ScopedReads) {}
 
   /**
-   * The decision for `ctx`, taken from the cache when `session` had an action with the same values in every field of
-   * `section` a rule in scope may read, else `evaluate()` (whose result is kept).
+   * The key of an action of `session` whose context section is `section`: the values of every member of it a rule in
+   * scope may read. Null when the fast path is off for the scope (a rule reads the time, or the whole section).
    */
-  decide(
+  keyFor(
     policies: readonly CompiledPolicy[],
     session: { readonly maskingScope: MaskingScope },
     sectionName: ActionSectionName,
     section: object,
-    evaluate: () => Decision,
-  ): Decision {
+  ): string | null {
     const members = this.membersFor(policies, session.maskingScope, sectionName);
-    if (members === null) return evaluate();
+    if (members === null) return null;
     const values = section as Record<string, unknown>;
-    const key = JSON.stringify(
-      members.map((m) => values[m]),
-      (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v),
-    );
+    const picked: unknown[] = [];
+    for (const m of members) {
+      const v = values[m];
+      // JSON has no bigint (ssh.forwardPort); a member is of one type, so its string form cannot meet a string's.
+      picked.push(typeof v === 'bigint' ? `${v}n` : v);
+    }
+    return JSON.stringify(picked);
+  }
+
+  /** The decision kept for `key` in `session` under `policies`, if any. */
+  get(policies: readonly CompiledPolicy[], session: object, key: string): Decision | undefined {
+    const kept = this.bySession.get(session);
+    const hit = kept?.policies === policies ? kept.byKey.get(key) : undefined;
+    if (hit) this.hits++;
+    else this.misses++;
+    return hit;
+  }
+
+  /** Keeps `decision`, made by decide() for the action of `key` in `session` under `policies`. */
+  set(policies: readonly CompiledPolicy[], session: object, key: string, decision: Decision): void {
     let kept = this.bySession.get(session);
     if (!kept || kept.policies !== policies) {
       kept = { policies, byKey: new Map() };
       this.bySession.set(session, kept);
     }
-    const hit = kept.byKey.get(key);
-    if (hit) {
-      this.hits++;
-      return hit;
-    }
-    this.misses++;
-    const decision = evaluate();
     if (kept.byKey.size >= PER_SESSION_MAX) kept.byKey.clear();
     kept.byKey.set(key, decision);
-    return decision;
   }
 
   private membersFor(

@@ -427,15 +427,36 @@ export class PgConnection implements NetworkStreamProcessor {
 
   // ------------------------------------------------------------------------------------------------ server → client
 
-  async writeData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply> {
+  /** The server's bytes: answered at once unless a message needs the catalog first (then a promise). */
+  writeData(chunk: Buffer, endOfStream: boolean): NetworkReply | Promise<NetworkReply> {
     if (this.state === 'closed') return forward(Buffer.alloc(0), endOfStream);
     const whole = this.server.buffered === 0;
     const frames = this.server.push(chunk);
     const out: Buffer[] = [];
-    for (const frame of frames) {
+    for (let i = 0; i < frames.length; i++) {
       // Whatever the server says after the message that ended the connection (its ReadyForQuery) is not passed on.
       if (this.isClosed()) break;
-      const answer = this.fromServer(frame);
+      const answer = this.fromServer(frames[i]);
+      if (answer instanceof Promise) return this.writeRest(chunk, endOfStream, whole, frames, out, i, answer);
+      out.push(answer);
+    }
+    return forward(joined(chunk, whole && this.server.buffered === 0, frames, out), endOfStream);
+  }
+
+  /** writeData() from frame `i` on, whose answer is `pending`. */
+  private async writeRest(
+    chunk: Buffer,
+    endOfStream: boolean,
+    whole: boolean,
+    frames: PgFrame[],
+    out: Buffer[],
+    i: number,
+    pending: Promise<Buffer>,
+  ): Promise<NetworkReply> {
+    out.push(await pending);
+    for (let j = i + 1; j < frames.length; j++) {
+      if (this.isClosed()) break;
+      const answer = this.fromServer(frames[j]);
       out.push(answer instanceof Promise ? await answer : answer);
     }
     return forward(joined(chunk, whole && this.server.buffered === 0, frames, out), endOfStream);

@@ -83,6 +83,39 @@ export interface MaskedCounts {
   withheldValues: number;
 }
 
+/** A result's columns as its rows are read: each column's format and rule. */
+interface ResultColumns {
+  binary: boolean[];
+  masks: ColumnMask[];
+  noColumnRules: boolean;
+}
+
+/** The columns of results read in the formats their description gives, per description (never changed once made). */
+const beganAsDescribed = new WeakMap<Described, ResultColumns>();
+
+/**
+ * `formats`: a Bind's result format codes (none = all text, one = all columns, else one per column), or undefined for
+ * the formats the description itself gives.
+ */
+function resultColumns(described: Described, formats: number[] | undefined): ResultColumns {
+  const binary: boolean[] = [];
+  const masks: ColumnMask[] = [];
+  let noColumnRules = true;
+  for (let i = 0; i < described.length; i++) {
+    const d = described[i];
+    const b =
+      formats === undefined
+        ? d.binary
+        : formats.length === 0
+          ? false
+          : (formats.length === 1 ? formats[0] : formats[i]) === 1;
+    binary.push(b);
+    masks.push({ field: d.field, opaqueBinary: b && !BYTE_TYPES.has(d.type) });
+    if (d.field !== undefined) noColumnRules = false;
+  }
+  return { binary, masks, noColumnRules };
+}
+
 export class ResultMasker {
   private columns: ColumnMask[] | null = null;
   private copyColumns: ColumnMask[] | null = null;
@@ -160,15 +193,15 @@ export class ResultMasker {
    * columns, else one per column; absent = the formats the description itself gives).
    */
   begin(described: Described, formats?: number[]): void {
-    const binary = (i: number): boolean =>
-      formats === undefined
-        ? (described[i]?.binary ?? false)
-        : formats.length === 0
-          ? false
-          : (formats.length === 1 ? formats[0] : formats[i]) === 1;
-    this.binary = described.map((_, i) => binary(i));
-    this.columns = described.map((d, i) => ({ field: d.field, opaqueBinary: binary(i) && !BYTE_TYPES.has(d.type) }));
-    this.noColumnRules = described.every((d) => d.field === undefined);
+    // A simple Query's result is read as described: its columns are worked out once per description.
+    let columns = formats === undefined ? beganAsDescribed.get(described) : undefined;
+    if (!columns) {
+      columns = resultColumns(described, formats);
+      if (formats === undefined) beganAsDescribed.set(described, columns);
+    }
+    this.binary = columns.binary;
+    this.columns = columns.masks;
+    this.noColumnRules = columns.noColumnRules;
     this.rowPlan = this.plan();
   }
 

@@ -171,7 +171,8 @@ export class PgTraffic {
     // Nothing to run (an empty query, or only comments): the server answers EmptyQueryResponse.
     if (classification.statements.length === 0) return null;
     const run = this.sessionRun();
-    const copies = classification.statements.flatMap((s) => (s.copyOut ? [s.copyOut] : []));
+    const copies: NonNullable<StatementClass['copyOut']>[] = [];
+    for (const s of classification.statements) if (s.copyOut) copies.push(s.copyOut);
     const unmaskable = this.unmaskableCopy(run, copies);
     if (unmaskable) {
       run.refuse(unmaskable, { statement: text.slice(0, 4096) });

@@ -56,9 +56,12 @@ rules:
 /** Decides through the cache and checks the answer against a fresh evaluation. */
 function decideBoth(cache: DecisionCache, set: readonly CompiledPolicy[], session: object, sql: SqlContext) {
   const fresh = decide(set, context(sql), 'deny');
-  const cached = cache.decide(set, session as { maskingScope: MaskingScope }, 'sql', sql, () =>
-    decide(set, context(sql), 'deny'),
-  );
+  const key = cache.keyFor(set, session as { maskingScope: MaskingScope }, 'sql', sql);
+  let cached = key === null ? undefined : cache.get(set, session, key);
+  if (!cached) {
+    cached = decide(set, context(sql), 'deny');
+    if (key !== null) cache.set(set, session, key, cached);
+  }
   assert.deepEqual(cached, fresh, `for ${sql.text}`);
   return cached;
 }
