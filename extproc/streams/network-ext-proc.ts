@@ -33,10 +33,9 @@ function answer(
   reply: Extract<NetworkReply, { kind: 'forward' | 'close' }>,
 ): NetworkProcessingResponse {
   if (reply.kind === 'close') return { connection_status: reply.how === 'flush' ? 'CLOSE' : 'CLOSE_RST' };
-  const data = { data: reply.data, ...(reply.endOfStream ? { end_of_stream: true } : {}) };
-  return direction === 'read'
-    ? { read_data: data, data_processing_status: 'MODIFIED' }
-    : { write_data: data, data_processing_status: 'MODIFIED' };
+  // No data_processing_status: Envoy never reads it and injects exactly the bytes given, changed or not.
+  const data = reply.endOfStream ? { data: reply.data, end_of_stream: true } : { data: reply.data };
+  return direction === 'read' ? { read_data: data } : { write_data: data };
 }
 
 export function runNetworkStream(call: Call, listener: NetworkExtProcListener, deps: StreamLoopDeps): void {
@@ -77,6 +76,34 @@ export function runNetworkStream(call: Call, listener: NetworkExtProcListener, d
     close('failed', `internal error in the ${listener.name} processor`);
   };
 
+  /** The head chunk of `direction` is answered: the next one is taken. */
+  const next = (direction: Direction): void => {
+    waiting[direction].shift();
+    settle();
+    drain(direction);
+  };
+  // A direction has one chunk in processing at a time: its handlers are made once per stream, not per chunk.
+  const replied: Record<Direction, (r: NetworkReply) => void> = {
+    read: (r) => {
+      deliver('read', r);
+      next('read');
+    },
+    write: (r) => {
+      deliver('write', r);
+      next('write');
+    },
+  };
+  const refused: Record<Direction, (err: unknown) => void> = {
+    read: (err) => {
+      failed(err);
+      next('read');
+    },
+    write: (err) => {
+      failed(err);
+      next('write');
+    },
+  };
+
   /** Chunks of each direction not yet answered, in order; the head is the one being processed. */
   const waiting: Record<Direction, Array<{ chunk: Buffer; endOfStream: boolean }>> = { read: [], write: [] };
 
@@ -97,21 +124,7 @@ export function runNetworkStream(call: Call, listener: NetworkExtProcListener, d
         failed(err);
       }
       if (reply instanceof Promise) {
-        const next = (): void => {
-          queue.shift();
-          settle();
-          drain(direction);
-        };
-        reply.then(
-          (r) => {
-            deliver(direction, r);
-            next();
-          },
-          (err: unknown) => {
-            failed(err);
-            next();
-          },
-        );
+        reply.then(replied[direction], refused[direction]);
         return;
       }
       if (reply) deliver(direction, reply);
