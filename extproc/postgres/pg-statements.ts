@@ -75,6 +75,8 @@ class StatementAction implements Action {
   readonly recorded: Record<string, unknown>;
   // Statements repeat a few shapes; a decision is reused only when every field a rule reads is equal.
   readonly reusableDecision = true;
+  // A statement is recorded with its decision: two events per statement (decision, output), not three.
+  readonly recordedWithDecision = true;
 
   constructor(
     private readonly sql: SqlContext,

@@ -146,7 +146,14 @@ function isCountOrFlag(v: unknown): boolean {
  * The hot-path form used by the recorder: canonicalJson(redact(value, secrets)) in one pass, without building the
  * redacted copy. When `texts` is given, the redacted strings are appended to it (the searchable text of an action).
  */
-export function redactToCanonical(value: unknown, secrets: SecretRegistry | undefined, texts: string[] | null): string {
+export function redactToCanonical(
+  value: unknown,
+  secrets: SecretRegistry | undefined,
+  texts: string[] | null,
+  /** Only the strings under this member of `value` go to `texts` (an action recorded inside its decision). */
+  textsUnder?: string,
+): string {
+  if (textsUnder !== undefined && texts !== null) return emitValue(value, secrets, texts, 0, textsUnder);
   return emit(value, secrets, texts, 0);
 }
 
@@ -234,7 +241,13 @@ function emitFrozen(value: object, secrets: SecretRegistry | undefined, texts: s
   return out.json;
 }
 
-function emitValue(value: unknown, secrets: SecretRegistry | undefined, texts: string[] | null, depth: number): string {
+function emitValue(
+  value: unknown,
+  secrets: SecretRegistry | undefined,
+  texts: string[] | null,
+  depth: number,
+  textsUnder?: string,
+): string {
   if (typeof value === 'string') {
     const r = redactString(value, secrets);
     if (texts) texts.push(r);
@@ -282,7 +295,7 @@ function emitValue(value: unknown, secrets: SecretRegistry | undefined, texts: s
     ) {
       out += `"${REDACTED}"`;
     } else {
-      out += emit(v, secrets, texts, depth + 1);
+      out += emit(v, secrets, textsUnder === undefined || k === textsUnder ? texts : null, depth + 1);
     }
   }
   return `${out}}`;

@@ -82,6 +82,8 @@ const APPROVALS_UNAVAILABLE = refusal(
 export class ActionRun {
   private state: RunState = 'undecided';
   private outputRecorded = false;
+  /** What the decision event records of the action, when the adapter records the action with it. */
+  private request: Record<string, unknown> | undefined;
   private readonly startedAt = performance.now();
   private logger: Logger | undefined;
 
@@ -158,7 +160,13 @@ export class ActionRun {
   /** Decides a classified action. A `hold` outcome records nothing until it is resumed. */
   async decide(action: Action, opts: DecideOptions): Promise<Outcome> {
     if (this.state !== 'undecided') throw new Error(`action ${this.requestId} is already ${this.state}`);
-    if (!this.record('action', action.recorded).accepted) {
+    if (action.recordedWithDecision) {
+      // Recorded with the decision (finish()); the recording is asked now whether it takes a new action, as
+      // record('action') would be: a fail-closed target whose store is down or behind refuses it.
+      this.request = action.recorded;
+      if (!this.core.recorder.canAccept(this.session.target.name))
+        return this.finish({ kind: 'refuse', refusal: RECORDING_UNAVAILABLE }, GATEWAY);
+    } else if (!this.record('action', action.recorded).accepted) {
       return this.finish({ kind: 'refuse', refusal: RECORDING_UNAVAILABLE }, GATEWAY);
     }
     const policies = this.core.policies.current();
@@ -416,6 +424,7 @@ export class ActionRun {
         : {}),
       ...(basis.approval ? { approval: basis.approval } : {}),
       ...(basis.review ? { review: true as const } : {}),
+      ...(this.request ? { request: this.request } : {}),
       latencyMs: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
     };
     const tracer = this.core.tracer;

@@ -30,6 +30,12 @@ export interface Action {
    * shapes (SQL statements) and whose section is cheap to compare.
    */
   reusableDecision?: true;
+  /**
+   * Record `recorded` in the action's decision event (`data.request`) instead of an `action` event of its own: one
+   * event less per action, for adapters whose actions are many and small (SQL statements). The recording must still
+   * accept a new action before it is decided, exactly as for an `action` event (fail-closed targets refuse it).
+   */
+  recordedWithDecision?: true;
 }
 
 /**
