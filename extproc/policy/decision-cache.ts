@@ -36,6 +36,7 @@ export class DecisionCache {
   /** Per set of fields read: the section's members to key on, sorted; null when the set rules the fast path out. */
   private readonly keyMembers = new WeakMap<ReadonlySet<string>, Map<ActionSectionName, string[] | null>>();
   private readonly bySession = new WeakMap<object, SessionDecisions>();
+  private readonly lastKey = new WeakMap<object, { members: string[]; values: unknown[]; key: string }>();
   hits = 0;
   misses = 0;
 
@@ -54,13 +55,21 @@ export class DecisionCache {
     const members = this.membersFor(policies, session.maskingScope, sectionName);
     if (members === null) return null;
     const values = section as Record<string, unknown>;
+    // The last key of the session again when every member holds the same value (a statement of the shape before it:
+    // its lists are the same frozen arrays), without serializing them anew.
+    const last = this.lastKey.get(session);
+    if (last && last.members === members && sameValues(last.values, values, members)) return last.key;
     const picked: unknown[] = [];
+    const kept: unknown[] = [];
     for (const m of members) {
       const v = values[m];
+      kept.push(v);
       // JSON has no bigint (ssh.forwardPort); a member is of one type, so its string form cannot meet a string's.
       picked.push(typeof v === 'bigint' ? `${v}n` : v);
     }
-    return JSON.stringify(picked);
+    const key = JSON.stringify(picked);
+    this.lastKey.set(session, { members, values: kept, key });
+    return key;
   }
 
   /** The decision kept for `key` in `session` under `policies`, if any. */
@@ -101,6 +110,25 @@ export class DecisionCache {
     }
     return members;
   }
+}
+
+/**
+ * Whether `values` holds what `kept` held, member by member: equal primitives, or the same frozen array of primitives
+ * (which cannot have changed since).
+ */
+function sameValues(kept: unknown[], values: Record<string, unknown>, members: string[]): boolean {
+  for (let i = 0; i < members.length; i++) {
+    const v = values[members[i]];
+    if (v !== kept[i]) return false;
+    if (typeof v === 'object' && v !== null && !frozenPrimitives(v)) return false;
+  }
+  return true;
+}
+
+function frozenPrimitives(v: object): boolean {
+  if (!Array.isArray(v) || !Object.isFrozen(v)) return false;
+  for (const x of v) if (typeof x === 'object' && x !== null) return false;
+  return true;
 }
 
 /** Context variables besides the object sections: a read of any but `protocol` (fixed per session) varies per action. */

@@ -39,12 +39,13 @@ function classifiedSql(statements: StatementClass[]): ClassifiedSql {
     for (const t of s.tables) (t.access === 'write' ? writes : reads).add(t.name);
     for (const f of s.functions) functions.add(f);
   }
+  // Frozen: shared by every statement of the shape (and so compared by identity, policy/decision-cache.ts).
   return {
     ...EMPTY_SQL,
-    statements: [...kinds],
-    readTables: [...reads],
-    writeTables: [...writes],
-    functions: [...functions],
+    statements: Object.freeze([...kinds]) as string[],
+    readTables: Object.freeze([...reads]) as string[],
+    writeTables: Object.freeze([...writes]) as string[],
+    functions: Object.freeze([...functions]) as string[],
     unqualifiedWrite: statements.some((s) => s.unqualifiedWrite),
     roleChange: statements.some((s) => s.roleChange),
     opaque: statements.some((s) => s.opaque),

@@ -139,3 +139,34 @@ masking:
   decideBoth(cache, set, newSession(), select('orders', 'SELECT 1 FROM orders'));
   assert.equal(cache.hits + cache.misses, 0);
 });
+
+test('statements sharing the frozen lists of a shape are still told apart by any other field a rule reads', () => {
+  const cache = new DecisionCache(new ScopedReads());
+  const set = policies(`name: p
+rules:
+  - { name: no-unqualified, when: sql.unqualifiedWrite, action: deny }
+  - { name: writes, when: 'sql.writeTables.all(t, t == "orders")', action: allow }
+`);
+  const session = newSession();
+  const shape = {
+    ...EMPTY_SQL,
+    database: 'app',
+    statements: Object.freeze(['UpdateStmt']) as string[],
+    writeTables: Object.freeze(['orders']) as string[],
+  };
+  for (let i = 0; i < 3; i++) {
+    assert.equal(
+      decideBoth(cache, set, session, { ...shape, text: `UPDATE orders SET x = ${i} WHERE id = 1` }).action,
+      'allow',
+    );
+  }
+  assert.equal(cache.hits, 2);
+  const everyRow = { ...shape, text: 'UPDATE orders SET x = 1', unqualifiedWrite: true };
+  assert.equal(decideBoth(cache, set, session, everyRow).action, 'deny');
+  const otherTable = {
+    ...shape,
+    text: 'UPDATE secrets SET x = 1 WHERE id = 1',
+    writeTables: Object.freeze(['secrets']) as string[],
+  };
+  assert.equal(decideBoth(cache, set, session, otherTable).action, 'deny', 'default deny');
+});
