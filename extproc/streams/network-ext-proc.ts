@@ -67,7 +67,11 @@ export function runNetworkStream(call: Call, listener: NetworkExtProcListener, d
       close('failed', reply.message);
       return;
     }
-    call.write(answer(direction, reply));
+    try {
+      call.write(answer(direction, reply));
+    } catch (err) {
+      failed(err);
+    }
   };
 
   const failed = (err: unknown): void => {
