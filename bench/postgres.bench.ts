@@ -2,7 +2,8 @@
  * The PostgreSQL path's throughput: `pgbench -S` (select-only, 4 clients) against the same real PostgreSQL directly,
  * through the network Envoy stand-in with a bare echo processor, and through the stand-in with Portcullis (login,
  * classification, decision, recording and masking of every statement), in one run, alternating the three sides over
- * ROUNDS rounds; prints the median TPS of each and the ratios (bar: ours ≥ 80% of echo; goal ≥ 95%). Then the
+ * ROUNDS rounds; prints the median TPS of each and the ratios (bar: ours ≥ 80% of echo; goal ≥ 95%), the processors' CPU
+ * time per transaction, and Redis's (INFO cpu: the recording's appends, which compete for the same cores). Then the
  * classification cost per statement for a 3-join SELECT, uncached (a new text each time) and cached (bar ≤ 60 µs and
  * ≤ 5 µs).
  *
