@@ -77,3 +77,31 @@ test('login, statements, decisions and masked outputs are recorded; no secret or
   }
   assert.ok(!s.svc.logs().includes(s.agentToken) && !s.svc.logs().includes(PG_APP_OWNER.password));
 });
+
+test('a recorded session verifies, and a statement its recording cannot take is refused (fail-closed)', async () => {
+  const auditor = await s.svc.principal('auditor-2', ['auditor']);
+  const verified = await s.svc.call(auditor.token, 'GET', `/v1/sessions/${s.sessionId}/verify`);
+  assert.equal(verified.body.valid, true, JSON.stringify(verified.body));
+  const c = s.client();
+  await c.connect();
+  try {
+    await s.redis.stop();
+    const deadline = Date.now() + 10_000;
+    while (s.svc.core.recorder.canAccept('pg-app')) {
+      assert.ok(Date.now() < deadline, 'the recorder noticed Redis is gone');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await assert.rejects(c.query('SELECT 1'), /session recording is unavailable/);
+    await s.redis.start();
+    while (!s.svc.core.recorder.canAccept('pg-app')) {
+      assert.ok(Date.now() < deadline + 20_000, 'the recorder is back');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal((await c.query('SELECT 2 AS two')).rows[0].two, 2);
+  } finally {
+    await c.end();
+  }
+  await s.svc.core.recorder.flush();
+  const after = await s.svc.call(auditor.token, 'GET', `/v1/sessions/${s.sessionId}/verify`);
+  assert.equal(after.body.valid, true, JSON.stringify(after.body));
+});
