@@ -10,8 +10,9 @@ import { CEL_CONTEXT_SCHEMA, type RequestContext } from './context.ts';
 export type CelInput = { readonly __celInput: unique symbol };
 /**
  * A compiled condition, and the context fields it can read (`k8s.object`; `k8s.*` when it uses a section whole or
- * indexes it with a computed key): an adapter pays for an expensive field (a Kubernetes dry run) only when a rule in
- * scope reads it. Over-approximated, never under.
+ * indexes it with a computed key; `time`, `protocol`): an adapter pays for an expensive field (a Kubernetes dry run)
+ * only when a rule in scope reads it, and a decision is reused only for an action equal in every field read
+ * (decision-cache.ts). Over-approximated, never under.
  */
 export type Condition = ((input: CelInput) => boolean) & { readonly reads: ReadonlySet<string> };
 
@@ -135,7 +136,18 @@ function constantPatternProblems(ast: AstNode): CelProblem[] {
   return out;
 }
 
-/** The `section.field` names the expression reads from the context's object sections (see Condition). */
+/** The context's variables that are not object sections (`protocol`, `time`). */
+const SCALARS = new Set(
+  Object.entries(CEL_CONTEXT_SCHEMA)
+    .filter(([, type]) => typeof type === 'string')
+    .map(([name]) => name),
+);
+
+/**
+ * The `section.field` names the expression reads from the context's object sections, and the names of the other
+ * context variables it reads (`time`: a decision that reads it may differ from one moment to the next) (see
+ * Condition).
+ */
 function fieldsRead(ast: AstNode): ReadonlySet<string> {
   const out = new Set<string>();
   const isNode = (n: unknown): n is AstNode =>
@@ -146,6 +158,11 @@ function fieldsRead(ast: AstNode): ReadonlySet<string> {
       return;
     }
     if (!isNode(n)) return;
+    // A comprehension's own variable of the same name is counted too: over-approximated, never under.
+    if (n.op === 'id' && typeof n.args === 'string' && SCALARS.has(n.args)) {
+      out.add(n.args);
+      return;
+    }
     if (n.op === 'id' && typeof n.args === 'string' && sections.has(n.args)) {
       const pargs = parent?.args as unknown[] | undefined;
       const key =

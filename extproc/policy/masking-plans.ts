@@ -68,7 +68,18 @@ export class MaskingPlans {
     return plan;
   }
 
+  /** The last answer per scope object (a session's, asked on every result): no key string made to find it again. */
+  private readonly lastFor = new WeakMap<MaskingScope, { policies: readonly CompiledPolicy[]; rules: ScopeRules }>();
+
   private rulesFor(policies: readonly CompiledPolicy[], scope: MaskingScope): ScopeRules {
+    const last = this.lastFor.get(scope);
+    if (last?.policies === policies) return last.rules;
+    const rules = this.rulesByKey(policies, scope);
+    this.lastFor.set(scope, { policies, rules });
+    return rules;
+  }
+
+  private rulesByKey(policies: readonly CompiledPolicy[], scope: MaskingScope): ScopeRules {
     let byScope = this.byPolicies.get(policies);
     if (!byScope) {
       byScope = new Map();

@@ -17,7 +17,22 @@ export class ScopedReads {
     return fields.has(field) || fields.has(`${field.slice(0, field.indexOf('.'))}.*`);
   }
 
-  private fieldsFor(policies: readonly CompiledPolicy[], scope: MaskingScope): ReadonlySet<string> {
+  /** The last answer per scope object (a session's, asked on every statement): no key string made to find it again. */
+  private readonly lastFor = new WeakMap<
+    MaskingScope,
+    { policies: readonly CompiledPolicy[]; fields: ReadonlySet<string> }
+  >();
+
+  /** Every field a rule in scope may read (`sql.text`, `k8s.*`, `time`, …): the set is the same object per scope. */
+  fieldsFor(policies: readonly CompiledPolicy[], scope: MaskingScope): ReadonlySet<string> {
+    const last = this.lastFor.get(scope);
+    if (last?.policies === policies) return last.fields;
+    const fields = this.fieldsByKey(policies, scope);
+    this.lastFor.set(scope, { policies, fields });
+    return fields;
+  }
+
+  private fieldsByKey(policies: readonly CompiledPolicy[], scope: MaskingScope): ReadonlySet<string> {
     let byScope = this.byPolicies.get(policies);
     if (!byScope) {
       byScope = new Map();

@@ -98,6 +98,16 @@ export interface PgConnectionDeps {
   roles: UpstreamRoles | null;
 }
 
+/**
+ * What a chunk becomes: the chunk itself when it held exactly its messages (`whole`: nothing of an earlier chunk before
+ * them, nothing incomplete after) and each passes unchanged, the common case, which then costs no copy; otherwise the
+ * answers joined.
+ */
+function joined(chunk: Buffer, whole: boolean, frames: PgFrame[], out: Buffer[]): Buffer {
+  if (whole && out.length === frames.length && out.every((b, i) => b === frames[i].raw)) return chunk;
+  return out.length === 1 ? out[0] : Buffer.concat(out);
+}
+
 /** The bytes to pass on; `endOfStream` carries the peer's half-close (an answer without it would suppress it). */
 const forward = (data: Buffer, endOfStream: boolean): NetworkReply => ({ kind: 'forward', data, endOfStream });
 
@@ -141,6 +151,7 @@ export class PgConnection implements NetworkStreamProcessor {
 
   async readData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply> {
     if (this.ended()) return forward(Buffer.alloc(0), endOfStream);
+    const whole = this.client.buffered === 0;
     let frames: PgFrame[];
     try {
       frames = this.client.push(chunk);
@@ -162,7 +173,7 @@ export class PgConnection implements NetworkStreamProcessor {
     // A connection the gateway ended with nothing left to say (a refused CancelRequest) is closed.
     if (this.ended() && this.loginRefusal === null && out.every((b) => b.length === 0))
       return { kind: 'close', how: 'flush' };
-    return forward(Buffer.concat(out), endOfStream);
+    return forward(joined(chunk, whole && this.client.buffered === 0, frames, out), endOfStream);
   }
 
   private async fromClient(frame: PgFrame): Promise<Buffer> {
@@ -416,19 +427,42 @@ export class PgConnection implements NetworkStreamProcessor {
 
   // ------------------------------------------------------------------------------------------------ server → client
 
-  async writeData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply> {
+  /** The server's bytes: answered at once unless a message needs the catalog first (then a promise). */
+  writeData(chunk: Buffer, endOfStream: boolean): NetworkReply | Promise<NetworkReply> {
     if (this.state === 'closed') return forward(Buffer.alloc(0), endOfStream);
+    const whole = this.server.buffered === 0;
     const frames = this.server.push(chunk);
     const out: Buffer[] = [];
-    for (const frame of frames) {
+    for (let i = 0; i < frames.length; i++) {
       // Whatever the server says after the message that ended the connection (its ReadyForQuery) is not passed on.
       if (this.isClosed()) break;
-      out.push(await this.fromServer(frame));
+      const answer = this.fromServer(frames[i]);
+      if (answer instanceof Promise) return this.writeRest(chunk, endOfStream, whole, frames, out, i, answer);
+      out.push(answer);
     }
-    return forward(Buffer.concat(out), endOfStream);
+    return forward(joined(chunk, whole && this.server.buffered === 0, frames, out), endOfStream);
   }
 
-  private async fromServer(frame: PgFrame): Promise<Buffer> {
+  /** writeData() from frame `i` on, whose answer is `pending`. */
+  private async writeRest(
+    chunk: Buffer,
+    endOfStream: boolean,
+    whole: boolean,
+    frames: PgFrame[],
+    out: Buffer[],
+    i: number,
+    pending: Promise<Buffer>,
+  ): Promise<NetworkReply> {
+    out.push(await pending);
+    for (let j = i + 1; j < frames.length; j++) {
+      if (this.isClosed()) break;
+      const answer = this.fromServer(frames[j]);
+      out.push(answer instanceof Promise ? await answer : answer);
+    }
+    return forward(joined(chunk, whole && this.server.buffered === 0, frames, out), endOfStream);
+  }
+
+  private fromServer(frame: PgFrame): Buffer | Promise<Buffer> {
     switch (this.state) {
       case 'tls-answer':
         if (frame.type !== 'N') {

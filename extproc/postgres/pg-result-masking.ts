@@ -69,6 +69,9 @@ interface ColumnMask {
   opaqueBinary: boolean;
 }
 
+/** Descriptions remembered per connection (a client that describes without end only clears them more often). */
+const DESCRIBED_MEMO_MAX = 256;
+
 /** Rows of a result kept for the recording (masked, text; a binary value as its size). */
 const SAMPLE_ROWS = 5;
 /** Characters of one sampled value kept. */
@@ -80,12 +83,52 @@ export interface MaskedCounts {
   withheldValues: number;
 }
 
+/** A result's columns as its rows are read: each column's format and rule. */
+interface ResultColumns {
+  binary: boolean[];
+  masks: ColumnMask[];
+  noColumnRules: boolean;
+}
+
+/** The columns of results read in the formats their description gives, per description (never changed once made). */
+const beganAsDescribed = new WeakMap<Described, ResultColumns>();
+
+/**
+ * `formats`: a Bind's result format codes (none = all text, one = all columns, else one per column), or undefined for
+ * the formats the description itself gives.
+ */
+function resultColumns(described: Described, formats: number[] | undefined): ResultColumns {
+  const binary: boolean[] = [];
+  const masks: ColumnMask[] = [];
+  let noColumnRules = true;
+  for (let i = 0; i < described.length; i++) {
+    const d = described[i];
+    const b =
+      formats === undefined
+        ? d.binary
+        : formats.length === 0
+          ? false
+          : (formats.length === 1 ? formats[0] : formats[i]) === 1;
+    binary.push(b);
+    masks.push({ field: d.field, opaqueBinary: b && !BYTE_TYPES.has(d.type) });
+    if (d.field !== undefined) noColumnRules = false;
+  }
+  return { binary, masks, noColumnRules };
+}
+
 export class ResultMasker {
   private columns: ColumnMask[] | null = null;
   private copyColumns: ColumnMask[] | null = null;
   readonly counts: MaskedCounts = { rows: 0, maskedValues: 0, withheldValues: 0 };
   private sample: (string | null)[][] = [];
   private binary: boolean[] = [];
+  /** The plan the running result's rows are masked under: the one in force when the result began. */
+  private rowPlan: CompiledMasking | null = null;
+  /** Whether no column of the running result has a column rule. */
+  private noColumnRules = true;
+  /** Descriptions resolved under describedPlan, by the RowDescription's bytes. */
+  private readonly describedMemo = new Map<string, Described>();
+  private describedPlan: CompiledMasking | null | undefined = undefined;
 
   constructor(
     private readonly engine: MaskingEngine,
@@ -98,7 +141,27 @@ export class ResultMasker {
    * this result, or — for a prepared statement's description — for every later execution of the statement, whose
    * rows come with no RowDescription of their own.
    */
-  async describe(frame: PgFrame): Promise<Described> {
+  describe(frame: PgFrame): Described | Promise<Described> {
+    const plan = this.plan();
+    if (plan !== this.describedPlan) {
+      this.describedPlan = plan;
+      this.describedMemo.clear();
+    }
+    // The same statements describe the same columns again and again: a description already resolved under this plan
+    // is taken as it was (the catalog's names of a table OID and column number do not change while the table exists).
+    const key = frame.body.toString('latin1');
+    const hit = this.describedMemo.get(key);
+    if (hit) return hit;
+    return this.describeAnew(frame, plan).then((described) => {
+      if (this.describedPlan === plan) {
+        if (this.describedMemo.size >= DESCRIBED_MEMO_MAX) this.describedMemo.clear();
+        this.describedMemo.set(key, described);
+      }
+      return described;
+    });
+  }
+
+  private async describeAnew(frame: PgFrame, plan: CompiledMasking | null): Promise<Described> {
     const r = new BodyReader(frame.body, 'RowDescription');
     const n = r.int16();
     const described: { name: string; source: ColumnSource; type: number; binary: boolean }[] = [];
@@ -111,7 +174,6 @@ export class ResultMasker {
       described.push({ name, source, type, binary: r.int16() === 1 });
     }
     r.end();
-    const plan = this.plan();
     const match = plan ? memoColumnMatcher(plan) : null;
     const tableColumns = described.filter((d) => d.source.tableOid !== 0).map((d) => d.source);
     const names =
@@ -131,14 +193,16 @@ export class ResultMasker {
    * columns, else one per column; absent = the formats the description itself gives).
    */
   begin(described: Described, formats?: number[]): void {
-    const binary = (i: number): boolean =>
-      formats === undefined
-        ? (described[i]?.binary ?? false)
-        : formats.length === 0
-          ? false
-          : (formats.length === 1 ? formats[0] : formats[i]) === 1;
-    this.binary = described.map((_, i) => binary(i));
-    this.columns = described.map((d, i) => ({ field: d.field, opaqueBinary: binary(i) && !BYTE_TYPES.has(d.type) }));
+    // A simple Query's result is read as described: its columns are worked out once per description.
+    let columns = formats === undefined ? beganAsDescribed.get(described) : undefined;
+    if (!columns) {
+      columns = resultColumns(described, formats);
+      if (formats === undefined) beganAsDescribed.set(described, columns);
+    }
+    this.binary = columns.binary;
+    this.columns = columns.masks;
+    this.noColumnRules = columns.noColumnRules;
+    this.rowPlan = this.plan();
   }
 
   /** The sampled rows since the last call (masked as the client got them), and starts a new sample. */
@@ -186,11 +250,11 @@ export class ResultMasker {
 
   private maskRow(frame: PgFrame): Buffer {
     const columns = this.columns;
-    const plan = this.plan();
+    const plan = columns ? this.rowPlan : this.plan();
     if (!plan || (plan.contentEmpty && plan.columns.length === 0)) return frame.raw;
     // Rows nobody described cannot be matched to their rules: never passed on unmasked.
     if (!columns) throw new Error('a DataRow arrived with no RowDescription the gateway knows of');
-    if (plan.contentEmpty && columns.every((c) => c.field === undefined)) return frame.raw;
+    if (plan.contentEmpty && this.noColumnRules) return frame.raw;
     const r = new BodyReader(frame.body, 'DataRow');
     const n = r.int16();
     const values: (Buffer | null)[] = [];

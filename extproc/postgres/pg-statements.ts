@@ -10,7 +10,25 @@ import type { Classification, StatementClass } from './sql-classify.ts';
 /** Longest statement text kept in a recording or an approval summary (the rest is cut, with its length noted). */
 const RECORDED_TEXT_MAX = 4096;
 
+/** The members of a statement's `sql` section that follow from its classification alone. */
+type ClassifiedSql = Omit<SqlContext, 'database' | 'text'>;
+
+/**
+ * Kept per classification: the classifier hands out one object per statement shape (sql-classify.ts), so a client
+ * repeating a shape gets its tables and kinds listed once. Shared and never changed: the context is read only.
+ */
+const classified = new WeakMap<StatementClass[], ClassifiedSql>();
+
 export function sqlContext(text: string, database: string, statements: StatementClass[]): SqlContext {
+  let c = classified.get(statements);
+  if (!c) {
+    c = classifiedSql(statements);
+    classified.set(statements, c);
+  }
+  return { ...c, database, text };
+}
+
+function classifiedSql(statements: StatementClass[]): ClassifiedSql {
   const kinds = new Set<string>();
   const reads = new Set<string>();
   const writes = new Set<string>();
@@ -21,14 +39,13 @@ export function sqlContext(text: string, database: string, statements: Statement
     for (const t of s.tables) (t.access === 'write' ? writes : reads).add(t.name);
     for (const f of s.functions) functions.add(f);
   }
+  // Frozen: shared by every statement of the shape (and so compared by identity, policy/decision-cache.ts).
   return {
     ...EMPTY_SQL,
-    database,
-    text,
-    statements: [...kinds],
-    readTables: [...reads],
-    writeTables: [...writes],
-    functions: [...functions],
+    statements: Object.freeze([...kinds]) as string[],
+    readTables: Object.freeze([...reads]) as string[],
+    writeTables: Object.freeze([...writes]) as string[],
+    functions: Object.freeze([...functions]) as string[],
     unqualifiedWrite: statements.some((s) => s.unqualifiedWrite),
     roleChange: statements.some((s) => s.roleChange),
     opaque: statements.some((s) => s.opaque),
@@ -50,29 +67,56 @@ export function statementAction(
   values: (Buffer | null)[] | undefined,
   estimatedRows: number | null,
 ): Action {
-  const valueHashes = values?.map((v) =>
-    v === null ? null : createHash('sha256').update(v).digest('hex').slice(0, 16),
-  );
-  return {
-    section: { protocol: 'postgres', sql },
-    recorded: {
+  return new StatementAction(sql, classification, values, estimatedRows);
+}
+
+/** One per statement: a class rather than an object of closures, so that making one allocates nothing more. */
+class StatementAction implements Action {
+  readonly section: Action['section'];
+  readonly recorded: Record<string, unknown>;
+  // Statements repeat a few shapes; a decision is reused only when every field a rule reads is equal.
+  readonly reusableDecision = true;
+  // A statement is recorded with its decision: two events per statement (decision, output), not three.
+  readonly recordedWithDecision = true;
+
+  constructor(
+    private readonly sql: SqlContext,
+    classification: Extract<Classification, { ok: true }>,
+    private readonly values: (Buffer | null)[] | undefined,
+    private readonly estimatedRows: number | null,
+  ) {
+    this.section = { protocol: 'postgres', sql };
+    const recorded: Record<string, unknown> = {
       statement: recordedText(sql.text),
       classification: classification.statements,
-      ...(valueHashes ? { parameters: valueHashes.length, parameterHashes: valueHashes } : {}),
-      ...(estimatedRows === null ? {} : { estimatedRows }),
-    },
-    canonical: () => {
-      const h = createHash('sha256').update(sql.text);
-      for (const v of values ?? []) {
-        h.update(v === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), lengthPrefix(v.length), v]));
-      }
-      return `postgres-statement\0${values === undefined ? 'simple' : `bound:${values.length}`}\0${h.digest('hex')}`;
-    },
-    summary: () =>
-      `${recordedText(sql.text)}${values?.length ? ` (${values.length} bound value${values.length === 1 ? '' : 's'})` : ''}${
-        estimatedRows === null ? '' : ` ≈ ${estimatedRows} row${estimatedRows === 1 ? '' : 's'} (planner estimate)`
-      }`,
-  };
+    };
+    if (values) {
+      const hashes: (string | null)[] = [];
+      for (const v of values)
+        hashes.push(v === null ? null : createHash('sha256').update(v).digest('hex').slice(0, 16));
+      recorded.parameters = hashes.length;
+      recorded.parameterHashes = hashes;
+    }
+    if (estimatedRows !== null) recorded.estimatedRows = estimatedRows;
+    this.recorded = recorded;
+  }
+
+  canonical(): string {
+    const values = this.values;
+    const h = createHash('sha256').update(this.sql.text);
+    for (const v of values ?? []) {
+      h.update(v === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), lengthPrefix(v.length), v]));
+    }
+    return `postgres-statement\0${values === undefined ? 'simple' : `bound:${values.length}`}\0${h.digest('hex')}`;
+  }
+
+  summary(): string {
+    const values = this.values;
+    const estimatedRows = this.estimatedRows;
+    return `${recordedText(this.sql.text)}${values?.length ? ` (${values.length} bound value${values.length === 1 ? '' : 's'})` : ''}${
+      estimatedRows === null ? '' : ` ≈ ${estimatedRows} row${estimatedRows === 1 ? '' : 's'} (planner estimate)`
+    }`;
+  }
 }
 
 /** Statements whose effect an approver needs to see as a row count. */

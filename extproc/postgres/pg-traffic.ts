@@ -9,7 +9,7 @@ import { refusal } from '../spine/index.ts';
 import { type PgFrame, PgFrameError } from './pg-frames.ts';
 import type { PendingRefusals } from './pg-refusal.ts';
 import { ResponseOrder } from './pg-responses.ts';
-import type { ColumnNames, ResultMasker } from './pg-result-masking.ts';
+import type { ColumnNames, Described, ResultMasker } from './pg-result-masking.ts';
 import { sqlContext, statementAction, wantsEstimate } from './pg-statements.ts';
 import { BodyReader, readNoticeFields } from './pg-wire.ts';
 import { classify, type Classification, type StatementClass } from './sql-classify.ts';
@@ -171,7 +171,8 @@ export class PgTraffic {
     // Nothing to run (an empty query, or only comments): the server answers EmptyQueryResponse.
     if (classification.statements.length === 0) return null;
     const run = this.sessionRun();
-    const copies = classification.statements.flatMap((s) => (s.copyOut ? [s.copyOut] : []));
+    const copies: NonNullable<StatementClass['copyOut']>[] = [];
+    for (const s of classification.statements) if (s.copyOut) copies.push(s.copyOut);
     const unmaskable = this.unmaskableCopy(run, copies);
     if (unmaskable) {
       run.refuse(unmaskable, { statement: text.slice(0, 4096) });
@@ -236,8 +237,17 @@ export class PgTraffic {
     }
   }
 
-  /** One server message after the login: what goes to the client in its place. */
-  async result(frame: PgFrame): Promise<Buffer> {
+  /** A RowDescription resolved: kept for its statement, or the columns of the rows that follow. */
+  private described(frame: PgFrame, described: Described): Buffer {
+    if (this.order.rowDescription(described) === 'query') this.deps.masker.begin(described);
+    return frame.raw;
+  }
+
+  /**
+   * One server message after the login: what goes to the client in its place. A promise only when the gateway must
+   * ask the catalog first (a result described for the first time, a COPY's columns); otherwise the answer at once.
+   */
+  result(frame: PgFrame): Buffer | Promise<Buffer> {
     const masker = this.deps.masker;
     switch (frame.type) {
       case 'D': {
@@ -249,9 +259,9 @@ export class PgTraffic {
         return masker.dataRow(frame);
       }
       case 'T': {
-        const described = await masker.describe(frame);
-        if (this.order.rowDescription(described) === 'query') masker.begin(described);
-        return frame.raw;
+        const described = masker.describe(frame);
+        if (!(described instanceof Promise)) return this.described(frame, described);
+        return described.then((d) => this.described(frame, d));
       }
       case 'n':
         this.order.noData();

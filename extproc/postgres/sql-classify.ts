@@ -104,7 +104,17 @@ function classifyUncached(text: string): Classification {
   }
   const mayHaveCte = /with/i.test(text);
   const statements = (parsed.stmts ?? []).flatMap(({ stmt }) => (stmt ? [classifyStatement(stmt, mayHaveCte)] : []));
-  return { ok: true, statements };
+  // Shared by every statement of the shape and recorded with each: frozen, so no reader can change another's, and the
+  // recorder serializes it once (recording/redact.ts).
+  return { ok: true, statements: deepFreeze(statements) };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /** A key naming a node type (it starts with a capital letter) wraps that node. */

@@ -93,9 +93,21 @@ export function canonicalEventBody(
   // time (toISOString()) and type (one of RECORDING_EVENT_TYPES) never need escaping; prevHash may come from a stored
   // event, so it is quoted like any other string.
   return (
-    `{"agent":${JSON.stringify(ev.agent)},"data":${canonicalData},"prevHash":${JSON.stringify(prevHash)},`
-    + `"protocol":${JSON.stringify(ev.protocol)},${ev.requestId === undefined ? '' : `"requestId":${JSON.stringify(ev.requestId)},`}`
-    + `"seq":${ev.seq},"sessionId":${sessionIdJson},"target":${JSON.stringify(ev.target)},`
+    `{"agent":${quotedName(ev.agent)},"data":${canonicalData},"prevHash":${JSON.stringify(prevHash)},`
+    + `"protocol":${quotedName(ev.protocol)},${ev.requestId === undefined ? '' : `"requestId":${JSON.stringify(ev.requestId)},`}`
+    + `"seq":${ev.seq},"sessionId":${sessionIdJson},"target":${quotedName(ev.target)},`
     + `"time":"${ev.time}","type":"${ev.type}","v":1}`
   );
+}
+
+/** JSON of agent, target and protocol names: a few names recur in every event, so each is quoted once. */
+const quotedNames = new Map<string, string>();
+function quotedName(name: string): string {
+  let q = quotedNames.get(name);
+  if (q === undefined) {
+    q = JSON.stringify(name);
+    if (quotedNames.size >= 10_000) quotedNames.clear();
+    quotedNames.set(name, q);
+  }
+  return q;
 }

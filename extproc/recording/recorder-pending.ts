@@ -94,19 +94,28 @@ export function noteOf(
         ? { terminal: { width: t.width, height: t.height } }
         : null;
     }
-    case 'decision':
-      return (DECISION_ACTIONS as readonly unknown[]).includes(data.action)
-        ? { decision: data.action as string }
-        : null;
+    case 'decision': {
+      // A decision may carry its action (`request`): then its texts are the action's search text.
+      const decision = (DECISION_ACTIONS as readonly unknown[]).includes(data.action) ? (data.action as string) : null;
+      const text = searchText(texts, state);
+      if (decision === null) return text === null ? null : { text };
+      return text === null ? { decision } : { decision, text };
+    }
     case 'error':
       return data.code === 'truncated' ? { truncated: true } : null;
     case 'action': {
-      if (!texts || texts.length === 0) return null;
-      const text = truncateUtf8(texts.join(' '), 2048);
-      state.textBytes += text.length;
-      return { text };
+      const text = searchText(texts, state);
+      return text === null ? null : { text };
     }
     default:
       return null;
   }
+}
+
+/** An action's search text (≤ 2 KiB), counted against the session's; null when it has none. */
+function searchText(texts: string[] | null, state: SessionState): string | null {
+  if (!texts || texts.length === 0) return null;
+  const text = truncateUtf8(texts.join(' '), 2048);
+  state.textBytes += text.length;
+  return text;
 }

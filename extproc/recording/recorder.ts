@@ -306,8 +306,13 @@ class RedisRecorder implements RecorderWithStats {
     data: Record<string, unknown>,
     trusted = false,
   ): void {
-    const texts = type === 'action' && state.textBytes < this.maxSearchTextBytes ? ([] as string[]) : null;
-    let canonicalData = trusted ? canonicalJson(data) : redactToCanonical(data, this.secrets, texts);
+    // An action's strings are its search text, whether it is recorded as an event of its own or inside its decision.
+    const withRequest = type === 'decision' && data.request !== undefined;
+    const texts =
+      (type === 'action' || withRequest) && state.textBytes < this.maxSearchTextBytes ? ([] as string[]) : null;
+    let canonicalData = trusted
+      ? canonicalJson(data)
+      : redactToCanonical(data, this.secrets, texts, withRequest ? 'request' : undefined);
     // UTF-16 length × 3 bounds the UTF-8 size: only measure bytes when the data could be over the limit.
     if (canonicalData.length * 3 > this.maxEventBytes && Buffer.byteLength(canonicalData) > this.maxEventBytes) {
       canonicalData = canonicalJson(

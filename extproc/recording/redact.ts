@@ -64,12 +64,17 @@ const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
 /** Exact secret values to scrub from every recorded string (vault values, live agent tokens). */
 export class SecretRegistry {
   private readonly values = new Set<string>();
+  /** Changes whenever the values do: what was redacted under another version is redacted again. */
+  version = 0;
   add(value: string): void {
     // Very short values would scrub ordinary words; they are covered by name-based redaction instead.
-    if (value.length >= 6) this.values.add(value);
+    if (value.length >= 6 && !this.values.has(value)) {
+      this.values.add(value);
+      this.version++;
+    }
   }
   delete(value: string): void {
-    this.values.delete(value);
+    if (this.values.delete(value)) this.version++;
   }
   get size(): number {
     return this.values.size;
@@ -141,7 +146,14 @@ function isCountOrFlag(v: unknown): boolean {
  * The hot-path form used by the recorder: canonicalJson(redact(value, secrets)) in one pass, without building the
  * redacted copy. When `texts` is given, the redacted strings are appended to it (the searchable text of an action).
  */
-export function redactToCanonical(value: unknown, secrets: SecretRegistry | undefined, texts: string[] | null): string {
+export function redactToCanonical(
+  value: unknown,
+  secrets: SecretRegistry | undefined,
+  texts: string[] | null,
+  /** Only the strings under this member of `value` go to `texts` (an action recorded inside its decision). */
+  textsUnder?: string,
+): string {
+  if (textsUnder !== undefined && texts !== null) return emitValue(value, secrets, texts, 0, textsUnder);
   return emit(value, secrets, texts, 0);
 }
 
@@ -184,7 +196,58 @@ function sameKeys(a: string[], b: string[]): boolean {
   return true;
 }
 
+/**
+ * The output of frozen objects and arrays, which cannot change: adapters record some shared, frozen data again and
+ * again (a statement shape's classification), which is then redacted and serialized once per registry version.
+ */
+interface FrozenOutput {
+  secrets: SecretRegistry | undefined;
+  version: number;
+  depth: number;
+  json: string;
+  /** The redacted strings, in order, as `texts` collects them. */
+  texts: string[];
+}
+/** By object; `null` for a frozen object holding one that is not (it could change: never kept). */
+const frozenOutputs = new WeakMap<object, FrozenOutput | null>();
+
+function deeplyFrozen(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (!Object.isFrozen(value)) return false;
+  for (const v of Object.values(value)) if (!deeplyFrozen(v)) return false;
+  return true;
+}
+
 function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string[] | null, depth: number): string {
+  if (typeof value === 'object' && value !== null && Object.isFrozen(value))
+    return emitFrozen(value, secrets, texts, depth);
+  return emitValue(value, secrets, texts, depth);
+}
+
+function emitFrozen(value: object, secrets: SecretRegistry | undefined, texts: string[] | null, depth: number): string {
+  const version = secrets?.version ?? 0;
+  let out = frozenOutputs.get(value);
+  if (out === null) return emitValue(value, secrets, texts, depth);
+  if (!out || out.secrets !== secrets || out.version !== version || out.depth !== depth) {
+    if (out === undefined && !deeplyFrozen(value)) {
+      frozenOutputs.set(value, null);
+      return emitValue(value, secrets, texts, depth);
+    }
+    const collected: string[] = [];
+    out = { secrets, version, depth, json: emitValue(value, secrets, collected, depth), texts: collected };
+    frozenOutputs.set(value, out);
+  }
+  if (texts) for (const t of out.texts) texts.push(t);
+  return out.json;
+}
+
+function emitValue(
+  value: unknown,
+  secrets: SecretRegistry | undefined,
+  texts: string[] | null,
+  depth: number,
+  textsUnder?: string,
+): string {
   if (typeof value === 'string') {
     const r = redactString(value, secrets);
     if (texts) texts.push(r);
@@ -232,7 +295,7 @@ function emit(value: unknown, secrets: SecretRegistry | undefined, texts: string
     ) {
       out += `"${REDACTED}"`;
     } else {
-      out += emit(v, secrets, texts, depth + 1);
+      out += emit(v, secrets, textsUnder === undefined || k === textsUnder ? texts : null, depth + 1);
     }
   }
   return `${out}}`;

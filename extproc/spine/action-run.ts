@@ -18,11 +18,20 @@ import { CredentialError } from '../identity/upstream-credentials.ts';
 import type { CompiledMasking, Finding } from '../masking/index.ts';
 import { EMPTY_K8S, EMPTY_SQL, EMPTY_SSH, type RequestContext } from '../policy/context.ts';
 import { decide } from '../policy/evaluate.ts';
+import type { ActionSectionName, DecisionCache } from '../policy/decision-cache.ts';
 import type { MaskingPlans } from '../policy/masking-plans.ts';
 import type { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Decision } from '../policy/types.ts';
 import type { RecordingEventType, RecordResult } from '../recording/index.ts';
-import type { Action, ActionMeta, DecideOptions, FinalOutcome, Outcome, UpstreamAccess } from './action.ts';
+import type {
+  Action,
+  ActionMeta,
+  ActionSection,
+  DecideOptions,
+  FinalOutcome,
+  Outcome,
+  UpstreamAccess,
+} from './action.ts';
 import type { GatewayCore } from './core.ts';
 import type { DecisionMetrics } from './decision-metrics.ts';
 import type { ApprovalStatus, DecisionEventData } from './decision-event.ts';
@@ -42,6 +51,23 @@ interface DecisionBasis {
 
 const GATEWAY: DecisionBasis = { decision: null };
 
+const SECTION_NAMES: Record<ActionSection['protocol'], ActionSectionName> = {
+  kubernetes: 'k8s',
+  postgres: 'sql',
+  ssh: 'ssh',
+};
+
+function sectionOf(section: ActionSection): object {
+  switch (section.protocol) {
+    case 'kubernetes':
+      return section.k8s;
+    case 'postgres':
+      return section.sql;
+    case 'ssh':
+      return section.ssh;
+  }
+}
+
 export const RECORDING_UNAVAILABLE = refusal(
   'recording-unavailable',
   'session recording is unavailable and this target requires it; try again shortly',
@@ -56,12 +82,14 @@ const APPROVALS_UNAVAILABLE = refusal(
 export class ActionRun {
   private state: RunState = 'undecided';
   private outputRecorded = false;
+  /** What the decision event records of the action, when the adapter records the action with it. */
+  private request: Record<string, unknown> | undefined;
   private readonly startedAt = performance.now();
   private logger: Logger | undefined;
 
   constructor(
     private readonly core: GatewayCore,
-    private readonly views: { plans: MaskingPlans; reads: ScopedReads },
+    private readonly views: { plans: MaskingPlans; reads: ScopedReads; decisions: DecisionCache },
     private readonly metrics: DecisionMetrics,
     readonly session: Session,
     /** Minted by the adapter when the action started; every event of the action carries it. */
@@ -132,11 +160,27 @@ export class ActionRun {
   /** Decides a classified action. A `hold` outcome records nothing until it is resumed. */
   async decide(action: Action, opts: DecideOptions): Promise<Outcome> {
     if (this.state !== 'undecided') throw new Error(`action ${this.requestId} is already ${this.state}`);
-    if (!this.record('action', action.recorded).accepted) {
+    if (action.recordedWithDecision) {
+      // Recorded with the decision (finish()); the recording is asked now whether it takes a new action, as
+      // record('action') would be: a fail-closed target whose store is down or behind refuses it.
+      this.request = action.recorded;
+      if (!this.core.recorder.canAccept(this.session.target.name))
+        return this.finish({ kind: 'refuse', refusal: RECORDING_UNAVAILABLE }, GATEWAY);
+    } else if (!this.record('action', action.recorded).accepted) {
       return this.finish({ kind: 'refuse', refusal: RECORDING_UNAVAILABLE }, GATEWAY);
     }
-    const ctx = this.context(action);
-    const decision = decide(this.core.policies.current(), ctx, this.session.target.defaultAction);
+    const policies = this.core.policies.current();
+    // The fast path: a decision already made in this session for an action equal in every field a rule reads.
+    const cache = this.views.decisions;
+    const section = action.section;
+    const key = action.reusableDecision
+      ? cache.keyFor(policies, this.session, SECTION_NAMES[section.protocol], sectionOf(section))
+      : null;
+    let decision = key === null ? undefined : cache.get(policies, this.session, key);
+    if (!decision) {
+      decision = decide(policies, this.context(action), this.session.target.defaultAction);
+      if (key !== null) cache.set(policies, this.session, key, decision);
+    }
     this.metrics.took(this.session.protocol, (performance.now() - this.startedAt) / 1000);
     switch (decision.action) {
       case 'deny':
@@ -380,6 +424,7 @@ export class ActionRun {
         : {}),
       ...(basis.approval ? { approval: basis.approval } : {}),
       ...(basis.review ? { review: true as const } : {}),
+      ...(this.request ? { request: this.request } : {}),
       latencyMs: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
     };
     const tracer = this.core.tracer;

@@ -24,6 +24,18 @@ export interface Action {
   summary(): string;
   /** What the action would change, masked, one line per change ("spec.replicas: 3 → 20"), where the adapter knows. */
   effect?(): string[];
+  /**
+   * The decision fast path (policy/decision-cache.ts): the session's decision for an earlier action whose section
+   * had the same values in every field a rule in scope reads may be reused. For adapters whose actions repeat a few
+   * shapes (SQL statements) and whose section is cheap to compare.
+   */
+  reusableDecision?: true;
+  /**
+   * Record `recorded` in the action's decision event (`data.request`) instead of an `action` event of its own: one
+   * event less per action, for adapters whose actions are many and small (SQL statements). The recording must still
+   * accept a new action before it is decided, exactly as for an `action` event (fail-closed targets refuse it).
+   */
+  recordedWithDecision?: true;
 }
 
 /**

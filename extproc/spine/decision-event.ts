@@ -34,6 +34,11 @@ export interface DecisionEventData {
    * is then the answer policy gives for the action asked about; nothing went upstream and no approval was requested.
    */
   review?: true;
+  /**
+   * The action itself, as an `action` event would hold it, when the adapter records it with its decision (SQL
+   * statements: Action.recordedWithDecision).
+   */
+  request?: Record<string, unknown>;
   /** Gateway time from the start of the action to this decision. */
   latencyMs: number;
   /** The action's span, when tracing is on and the span was sampled (its parent is the client's `traceparent`). */

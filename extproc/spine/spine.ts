@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { ScramCandidate } from '../identity/scram-verifier.ts';
 import { CredentialError } from '../identity/upstream-credentials.ts';
 import type { SecretValue } from '../identity/vault.ts';
+import { DecisionCache } from '../policy/decision-cache.ts';
 import { MaskingPlans } from '../policy/masking-plans.ts';
 import { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Protocol } from '../policy/context.ts';
@@ -62,7 +63,10 @@ const SESSION_ENDED = refusal(
 );
 
 export class Spine {
-  private readonly views = { plans: new MaskingPlans(), reads: new ScopedReads() };
+  private readonly views = (() => {
+    const reads = new ScopedReads();
+    return { plans: new MaskingPlans(), reads, decisions: new DecisionCache(reads) };
+  })();
   private readonly seen = new SeenSessions();
   private readonly metrics: DecisionMetrics;
   /** Sessions by token id (a token names one session). */

@@ -96,10 +96,13 @@ export type NetworkReply =
   /** End the stream with a gRPC error (Envoy closes the connection). */
   | { kind: 'fail'; message: string };
 
-/** One TCP connection's processing: read = client → upstream, write = upstream → client. */
+/**
+ * One TCP connection's processing: read = client → upstream, write = upstream → client. A reply that needs no waiting
+ * may be returned as it is: the loop then answers without a promise per chunk.
+ */
 export interface NetworkStreamProcessor {
-  readData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply>;
-  writeData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply>;
+  readData(chunk: Buffer, endOfStream: boolean): NetworkReply | Promise<NetworkReply>;
+  writeData(chunk: Buffer, endOfStream: boolean): NetworkReply | Promise<NetworkReply>;
   /** Envoy ended the stream (the connection is over). */
   streamClosed(): void;
   fault(err: unknown): void;

@@ -33,16 +33,14 @@ function answer(
   reply: Extract<NetworkReply, { kind: 'forward' | 'close' }>,
 ): NetworkProcessingResponse {
   if (reply.kind === 'close') return { connection_status: reply.how === 'flush' ? 'CLOSE' : 'CLOSE_RST' };
-  const data = { data: reply.data, ...(reply.endOfStream ? { end_of_stream: true } : {}) };
-  return direction === 'read'
-    ? { read_data: data, data_processing_status: 'MODIFIED' }
-    : { write_data: data, data_processing_status: 'MODIFIED' };
+  // No data_processing_status: Envoy never reads it and injects exactly the bytes given, changed or not.
+  const data = reply.endOfStream ? { data: reply.data, end_of_stream: true } : { data: reply.data };
+  return direction === 'read' ? { read_data: data } : { write_data: data };
 }
 
 export function runNetworkStream(call: Call, listener: NetworkExtProcListener, deps: StreamLoopDeps): void {
   const processor = listener.open({ metadata: (key) => metadataValue(call, key) });
   let closed = false;
-  const queues: Record<Direction, Promise<void>> = { read: Promise.resolve(), write: Promise.resolve() };
   let inFlight = 0;
   let clientDone = false;
 
@@ -54,31 +52,88 @@ export function runNetworkStream(call: Call, listener: NetworkExtProcListener, d
     else if (end !== 'cancelled') call.end();
   };
 
-  const handle = async (direction: Direction, chunk: Buffer, endOfStream: boolean): Promise<void> => {
-    if (closed) return;
-    try {
-      const reply =
-        direction === 'read'
-          ? await processor.readData(chunk, endOfStream)
-          : await processor.writeData(chunk, endOfStream);
-      if (closed) return;
-      if (reply.kind === 'fail') {
-        processor.fault(new Error(reply.message));
-        close('failed', reply.message);
-        return;
-      }
-      call.write(answer(direction, reply));
-    } catch (err) {
-      processor.fault(err);
-      close('failed', `internal error in the ${listener.name} processor`);
-    }
-  };
-
   const settle = (): void => {
     inFlight--;
     if (clientDone && inFlight === 0 && !closed) {
       processor.streamClosed();
       close('client-closed');
+    }
+  };
+
+  const deliver = (direction: Direction, reply: NetworkReply): void => {
+    if (closed) return;
+    if (reply.kind === 'fail') {
+      processor.fault(new Error(reply.message));
+      close('failed', reply.message);
+      return;
+    }
+    try {
+      call.write(answer(direction, reply));
+    } catch (err) {
+      failed(err);
+    }
+  };
+
+  const failed = (err: unknown): void => {
+    if (closed) return;
+    processor.fault(err);
+    close('failed', `internal error in the ${listener.name} processor`);
+  };
+
+  /** The head chunk of `direction` is answered: the next one is taken. */
+  const next = (direction: Direction): void => {
+    waiting[direction].shift();
+    settle();
+    drain(direction);
+  };
+  // A direction has one chunk in processing at a time: its handlers are made once per stream, not per chunk.
+  const replied: Record<Direction, (r: NetworkReply) => void> = {
+    read: (r) => {
+      deliver('read', r);
+      next('read');
+    },
+    write: (r) => {
+      deliver('write', r);
+      next('write');
+    },
+  };
+  const refused: Record<Direction, (err: unknown) => void> = {
+    read: (err) => {
+      failed(err);
+      next('read');
+    },
+    write: (err) => {
+      failed(err);
+      next('write');
+    },
+  };
+
+  /** Chunks of each direction not yet answered, in order; the head is the one being processed. */
+  const waiting: Record<Direction, Array<{ chunk: Buffer; endOfStream: boolean }>> = { read: [], write: [] };
+
+  /**
+   * Answers a direction's chunks in order: each at once when the processor answers at once (no promise per chunk),
+   * the rest once its answer has come.
+   */
+  const drain = (direction: Direction): void => {
+    const queue = waiting[direction];
+    while (queue.length > 0) {
+      const { chunk, endOfStream } = queue[0];
+      let reply: NetworkReply | Promise<NetworkReply> | null = null;
+      try {
+        if (!closed)
+          reply =
+            direction === 'read' ? processor.readData(chunk, endOfStream) : processor.writeData(chunk, endOfStream);
+      } catch (err) {
+        failed(err);
+      }
+      if (reply instanceof Promise) {
+        reply.then(replied[direction], refused[direction]);
+        return;
+      }
+      if (reply) deliver(direction, reply);
+      queue.shift();
+      settle();
     }
   };
 
@@ -92,11 +147,11 @@ export function runNetworkStream(call: Call, listener: NetworkExtProcListener, d
       close('failed', 'network ProcessingRequest without read_data or write_data');
       return;
     }
-    const chunk = bytesOf(data.data);
     inFlight++;
-    queues[direction] = queues[direction]
-      .then(() => handle(direction, chunk, data.end_of_stream === true))
-      .finally(settle);
+    const queue = waiting[direction];
+    queue.push({ chunk: bytesOf(data.data), endOfStream: data.end_of_stream === true });
+    // A chunk behind another still being processed waits for it (drain() takes it next).
+    if (queue.length === 1) drain(direction);
   });
   call.on('end', () => {
     clientDone = true;

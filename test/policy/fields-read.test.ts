@@ -13,6 +13,9 @@ const CASES: [string, string[]][] = [
   ['[k8s].size() == 1', ['k8s.*']],
   ['k8s[agent.id] != null', ['agent.id', 'k8s.*']],
   ['agent.groups.exists(g, g == "sre") && k8s.namespace == "prod"', ['agent.groups', 'k8s.namespace']],
+  // The context's other variables: a rule on the time of day reads `time`.
+  ['time.getHours() < 18 && sql.readTables.size() > 0', ['sql.readTables', 'time']],
+  ['protocol == "postgres"', ['protocol']],
 ];
 
 for (const [source, want] of CASES) {

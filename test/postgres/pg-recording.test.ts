@@ -32,22 +32,32 @@ test('login, statements, decisions and masked outputs are recorded; no secret or
   assert.equal(events[0].type, 'session.start');
   const byType = (t: string) => events.filter((e) => e.type === t);
   assert.ok(byType('action').some((e) => e.data.connect?.database === 'app'));
-  const select = byType('action').find((e) => /FROM customers WHERE id = \$1/.test(e.data.statement ?? ''));
+  // A statement is recorded with its decision (data.request), then its output: two events per statement.
+  const select = byType('decision').find((e) => /FROM customers WHERE id = \$1/.test(e.data.request?.statement ?? ''));
   assert.ok(select, 'the SELECT is recorded');
-  assert.equal(select.data.classification[0].kind, 'SelectStmt');
-  assert.deepEqual(select.data.classification[0].tables, [{ name: 'customers', access: 'read' }]);
-  assert.equal(select.data.parameters, 1);
-  assert.match(select.data.parameterHashes[0], /^[0-9a-f]{16}$/);
-  const decisionOf = (requestId?: string) => byType('decision').find((e) => e.requestId === requestId);
-  assert.equal(decisionOf(select.requestId)?.data.action, 'allow');
+  assert.equal(select.data.action, 'allow');
+  assert.equal(select.data.request.classification[0].kind, 'SelectStmt');
+  assert.deepEqual(select.data.request.classification[0].tables, [{ name: 'customers', access: 'read' }]);
+  assert.equal(select.data.request.parameters, 1);
+  assert.match(select.data.request.parameterHashes[0], /^[0-9a-f]{16}$/);
+  assert.deepEqual(
+    events.filter((e) => e.requestId === select.requestId).map((e) => e.type),
+    ['decision', 'output'],
+  );
   const output = byType('output').find((e) => e.requestId === select.requestId);
   assert.ok(output, 'the output is recorded');
   assert.deepEqual(output.data.commands, ['SELECT 1']);
   assert.equal(output.data.rows, 1);
   assert.deepEqual(output.data.sample, [['1', '************1111', '***-**-6789']]);
-  const truncate = byType('action').find((e) => e.data.statement === 'TRUNCATE orders');
-  assert.equal(decisionOf(truncate?.requestId)?.data.action, 'deny');
-  assert.equal(decisionOf(truncate?.requestId)?.data.rule, 'no-destruction');
+  const truncate = byType('decision').find((e) => e.data.request?.statement === 'TRUNCATE orders');
+  assert.equal(truncate?.data.action, 'deny');
+  assert.equal(truncate?.data.rule, 'no-destruction');
+  // The statements are the session's search text, as actions recorded on their own are.
+  const found = await s.svc.call(auditor.token, 'GET', '/v1/sessions?q=TRUNCATE%20orders');
+  assert.ok(
+    found.body.sessions.some((x: { id: string }) => x.id === s.sessionId),
+    JSON.stringify(found.body),
+  );
 
   const redis = new Redis(s.redis.url);
   try {
@@ -66,4 +76,32 @@ test('login, statements, decisions and masked outputs are recorded; no secret or
     redis.disconnect();
   }
   assert.ok(!s.svc.logs().includes(s.agentToken) && !s.svc.logs().includes(PG_APP_OWNER.password));
+});
+
+test('a recorded session verifies, and a statement its recording cannot take is refused (fail-closed)', async () => {
+  const auditor = await s.svc.principal('auditor-2', ['auditor']);
+  const verified = await s.svc.call(auditor.token, 'GET', `/v1/sessions/${s.sessionId}/verify`);
+  assert.equal(verified.body.valid, true, JSON.stringify(verified.body));
+  const c = s.client();
+  await c.connect();
+  try {
+    await s.redis.stop();
+    const deadline = Date.now() + 10_000;
+    while (s.svc.core.recorder.canAccept('pg-app')) {
+      assert.ok(Date.now() < deadline, 'the recorder noticed Redis is gone');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await assert.rejects(c.query('SELECT 1'), /session recording is unavailable/);
+    await s.redis.start();
+    while (!s.svc.core.recorder.canAccept('pg-app')) {
+      assert.ok(Date.now() < deadline + 20_000, 'the recorder is back');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal((await c.query('SELECT 2 AS two')).rows[0].two, 2);
+  } finally {
+    await c.end();
+  }
+  await s.svc.core.recorder.flush();
+  const after = await s.svc.call(auditor.token, 'GET', `/v1/sessions/${s.sessionId}/verify`);
+  assert.equal(after.body.valid, true, JSON.stringify(after.body));
 });

@@ -131,6 +131,33 @@ describe('redact', () => {
       assert.equal(redactToCanonical(s, secrets, texts), canonicalJson(redact(s, secrets)));
     }
   });
+
+  it('frozen data, serialized once, is redacted again when a secret is registered after', () => {
+    const secrets = new SecretRegistry();
+    const shared = Object.freeze([
+      Object.freeze({ kind: 'SelectStmt', tables: Object.freeze([OPAQUE_TOKEN, 'orders']) }),
+    ]);
+    const event = (): Record<string, unknown> => ({ statement: 'select 1', classification: shared });
+    const first: string[] = [];
+    const before = redactToCanonical(event(), secrets, first);
+    assert.ok(before.includes(OPAQUE_TOKEN));
+    const again: string[] = [];
+    assert.equal(redactToCanonical(event(), secrets, again), before);
+    assert.deepEqual(again, first, 'the search texts of a kept serialization are collected too');
+    secrets.add(OPAQUE_TOKEN);
+    const after = redactToCanonical(event(), secrets, null);
+    assert.ok(!after.includes(OPAQUE_TOKEN));
+    assert.equal(after, canonicalJson(redact(event(), secrets)));
+    // A frozen object holding one that is not frozen may change through it: it is serialized anew each time.
+    const inner = { table: 'orders' };
+    const shallow = Object.freeze({ inner });
+    assert.equal(redactToCanonical(shallow, secrets, null), '{"inner":{"table":"orders"}}');
+    inner.table = VAULT_VALUE;
+    secrets.add(VAULT_VALUE);
+    assert.equal(redactToCanonical(shallow, secrets, null), `{"inner":{"table":"${REDACTED}"}}`);
+    const unregistered = new SecretRegistry();
+    assert.equal(redactToCanonical(shallow, unregistered, null), `{"inner":{"table":"${VAULT_VALUE}"}}`);
+  });
 });
 
 describe('nothing secret reaches Redis', () => {

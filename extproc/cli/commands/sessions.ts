@@ -212,21 +212,29 @@ export function eventLine(e: RecordingEvent): string {
   return `#${e.seq} ${e.time} ${e.type.padEnd(18)} ${summarize(e)}\n`;
 }
 
+/** What an action was, in one line: its statement, command or request. */
+function actionSummary(d: RecordingEvent['data']): string {
+  const str = (v: unknown): string =>
+    typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
+  const sql = (d.sql as { text?: unknown } | undefined)?.text ?? d.sql ?? d.text ?? d.statement;
+  if (sql) return oneLine(str(sql));
+  if (d.command) return oneLine(`$ ${str(d.command)}`);
+  if (d.method || d.path) return oneLine(`${str(d.method)} ${str(d.path)}`.trim());
+  return oneLine(JSON.stringify(d));
+}
+
 function summarize(e: RecordingEvent): string {
   const d = e.data;
   const str = (v: unknown): string =>
     typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
   switch (e.type) {
-    case 'action': {
-      const sql = (d.sql as { text?: unknown } | undefined)?.text ?? d.sql ?? d.text;
-      if (sql) return oneLine(str(sql));
-      if (d.command) return oneLine(`$ ${str(d.command)}`);
-      if (d.method || d.path) return oneLine(`${str(d.method)} ${str(d.path)}`.trim());
-      return oneLine(JSON.stringify(d));
-    }
+    case 'action':
+      return actionSummary(d);
     case 'decision': {
       const dry = d.dryRun === true ? ' [dry-run]' : '';
-      return `${str(d.action)}${dry} rule=${str(d.rule) || '-'} policy=${str(d.policy) || '-'}@${str(d.policyVersion) || '-'}${d.message ? ` "${oneLine(str(d.message))}"` : ''}`;
+      // A statement recorded with its decision names the statement first.
+      const request = d.request && typeof d.request === 'object' ? `${actionSummary(d.request as typeof d)} → ` : '';
+      return `${request}${str(d.action)}${dry} rule=${str(d.rule) || '-'} policy=${str(d.policy) || '-'}@${str(d.policyVersion) || '-'}${d.message ? ` "${oneLine(str(d.message))}"` : ''}`;
     }
     case 'output':
       return (
