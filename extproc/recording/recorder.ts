@@ -263,10 +263,20 @@ class RedisRecorder implements RecorderWithStats {
     this.drops.markAll();
     const index = this.nextIndex - 1;
     if (index <= this.ackedIndex) return Promise.resolve();
-    if (this.writeTimer) setImmediate(this.startWriter);
-    return new Promise((resolve) => {
+    const done = new Promise<void>((resolve) => {
       this.waiters.push({ index, resolve });
     });
+    // One writer at a time: a batch waiting out its window starts now (once, however many flushes ask), an idle
+    // writer with events left (after close() stopped re-arming it) starts too, and a running one takes the waiter.
+    if (this.writeTimer) {
+      clearTimeout(this.writeTimer);
+      this.writeTimer = null;
+      setImmediate(this.startWriter);
+    } else if (!this.writing) {
+      this.writing = true;
+      setImmediate(this.startWriter);
+    }
+    return done;
   }
 
   async close(): Promise<void> {

@@ -210,4 +210,21 @@ describe('recorder', () => {
     assert.deepEqual(await verifySession(redis, id), { valid: true, events: 9, anchored: false });
     await rec.close();
   });
+  it('flushes asked for together write each event once: the acknowledged count is what is stored, then more', async () => {
+    // A batch waits out its window (coalesceMs) on a timer; flushes asked for within that window start the writer at
+    // once. Two of them must start one writer: two would send the same batch twice and acknowledge it twice, and the
+    // events recorded next would then count as acknowledged without ever being written.
+    const rec = createRecorder({ redis, failureMode: () => 'fail-closed', coalesceMs: 50 });
+    const id = 'double-flush';
+    rec.record(ev(id, 'session.start'));
+    for (let i = 0; i < 5; i++) rec.record(ev(id, 'action', { i }));
+    await Promise.all([rec.flush(), rec.flush(), rec.flush()]);
+    assert.equal(rec.stats().written, 6);
+    assert.equal(rec.stats().buffered, 0);
+    for (let i = 5; i < 9; i++) rec.record(ev(id, 'action', { i }));
+    await Promise.all([rec.flush(), rec.flush()]);
+    assert.deepEqual(await storedSeqs(id), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual({ written: rec.stats().written, buffered: rec.stats().buffered }, { written: 10, buffered: 0 });
+    await rec.close();
+  });
 });
