@@ -1,8 +1,9 @@
 // The single-pass scanner. Its hot loop looks at 16 bytes at a time (SIMD): a few vector operations tell where it may
 // stop — the punctuation bytes that start detectors (@ + ( - : =) and word starts whose first two bytes may begin a
 // value (digits, capitals, the first letters of keywords and token prefixes) — and blocks with none are skipped
-// whole; each lane found is confirmed with the exact PAIR table. Validators run only on candidates. Spans (start,
-// end, entity) are appended to the span buffer. In a stream, the scanner also decides the cut: everything before it
+// whole; each lane found is confirmed with the exact PAIR table (and a keyword's third byte). Digits and ':'/'=' no
+// detector could take are dismissed from bit masks before they become stops (idleNumbers, idleAssignments).
+// Validators run only on candidates. Spans (start, end, entity) are appended to the span buffer. In a stream, the scanner also decides the cut: everything before it
 // is final, everything from it on is carried to the next chunk.
 import {
   byteAt, C_ALNUM, C_B64URL, C_LOCAL, C_UPPER, cls, isAlnum, isAlnumBit, isDigit, isHex, MATCH, NEED, NONE, PAIR,
