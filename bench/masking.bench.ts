@@ -6,18 +6,11 @@
  */
 import { builtinPlan, loadMaskingEngine } from '../extproc/masking/index.ts';
 import { ordinaryChunks } from '../test/masking/ordinary-text.ts';
+import { seededRandom } from '../test/harness/seeded-random.ts';
 
 const MIB = Number(process.argv[2] ?? 32);
 const ORDINARY_MIB = Number(process.argv[3] ?? 200);
 const SIZE = MIB * 1024 * 1024;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 const WORDS = (
   'the request was approved by the policy engine after review of agent plan steps and the database '
@@ -40,7 +33,7 @@ const VALUES = [
 let inserted = 0;
 
 function corpus(mixed: boolean): Buffer {
-  const r = rng(mixed ? 1 : 2);
+  const r = seededRandom(mixed ? 1 : 2);
   const parts: string[] = [];
   let n = 0;
   let sinceValue = 0;

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { WASM_PATH } from '../../extproc/masking/index.ts';
 import { engine, plan } from './engine.ts';
+import { seededRandom } from '../harness/seeded-random.ts';
 
 const module = new WebAssembly.Module(readFileSync(WASM_PATH));
 
@@ -14,16 +15,8 @@ test('the module imports nothing (no abort, no WASI, no host calls)', () => {
   assert.deepEqual(WebAssembly.Module.imports(module), []);
 });
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
 test('random bytes of every value, every strategy, whole and streamed: no trap', () => {
-  const r = rng(1);
+  const r = seededRandom(1);
   const alphabet = Buffer.from(
     '0123456789 -+().@:="\'\\\n\teyJAKIASPBbpa-----BEGIN PRIVATE KEY-----Bearer password=DE89GB82'
       + 'ghp_github_pat_glpat-xoxb-xapp-sk_live_rk_test_whsec_sk-bc1qBC1P0x1/3://thin:@::ffff:xn--passport routing ABA',

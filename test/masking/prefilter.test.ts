@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { builtinPlan, WASM_PATH } from '../../extproc/masking/index.ts';
 import { CASES } from './corpus.ts';
+import { seededRandom } from '../harness/seeded-random.ts';
 
 interface Core {
   memory: WebAssembly.Memory;
@@ -29,14 +30,6 @@ const core = (prefilter: number): Core => {
   return x;
 };
 const MASK = builtinPlan().entityMask;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 const PIECES = [
   ...CASES.map((c) => c.text),
@@ -138,7 +131,7 @@ function spans(x: Core, data: Buffer, cuts: number[]): string[] {
 }
 
 test('the prefilter changes no value found: 6,000 random texts, whole and in random pieces', () => {
-  const r = rng(7);
+  const r = seededRandom(7);
   const on = core(1);
   const off = core(0);
   let values = 0;

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { builtinPlan, compileMaskingRules } from '../../extproc/masking/index.ts';
 import { JWT_HS256 } from './corpus.ts';
 import { ALL, engine, plan, streamPieces } from './engine.ts';
+import { seededRandom } from '../harness/seeded-random.ts';
 
 const CARRY_CAP = 8192;
 /** A PEM private key longer than the carry cap (masked across chunks by continuation). */
@@ -12,15 +13,6 @@ function everyN(length: number, n: number): number[] {
   const cuts: number[] = [];
   for (let k = n; k < length; k += n) cuts.push(k);
   return cuts;
-}
-
-/** A deterministic pseudo-random generator, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
 }
 
 test('a plain line is passed on at once, nothing held back', () => {
@@ -82,7 +74,7 @@ test('a JWT and a bearer token longer than the carry cap are masked whole', () =
 });
 
 test('memory stays bounded: whatever the stream, at most the carry cap (plus one chunk) is held back', () => {
-  const r = rng(7);
+  const r = seededRandom(7);
   const kinds = [
     () => 'plain words and more words ',
     () => '1234567890'.repeat(5),
@@ -166,7 +158,7 @@ test('random mixes of values and near-misses: streamed in random pieces = masked
     '912-70-1234',
     '07700 900123',
   ];
-  const r = rng(42);
+  const r = seededRandom(42);
   for (const strategy of ['redact', 'partial', 'hash'] as const) {
     const p = plan(strategy);
     for (let round = 0; round < 150; round++) {
