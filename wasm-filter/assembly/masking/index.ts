@@ -187,8 +187,8 @@ export function reset(): void {
 }
 
 /**
- * 0: the prefilter stops at every digit, ':' and '=' a detector may start at, as if it knew no better (for tests that
- * prove its bit-mask dismissals change no result); 1 (the default): it dismisses those no detector could take.
+ * 0: the prefilter stops at every digit, ':', '=' and keyword start a detector may start at, as if it knew no better
+ * (for tests that prove its dismissals change no result); 1 (the default): it dismisses those no detector could take.
  */
 export function prefilter(level: i32): void {
   setDismissIdle(level != 0);

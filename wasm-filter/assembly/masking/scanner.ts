@@ -49,8 +49,8 @@ export let cutAt: i32 = 0;
 
 /**
  * Whether the prefilter dismisses, from bit masks, the digits and the ':'/'=' that no detector could take (see
- * idleNumbers and idleAssignments). Off, every stop the PAIR table allows is tried: the spans found must be the
- * same, which the tests check on random texts.
+ * idleNumbers and idleAssignments), and word starts whose third byte no keyword has (thirdFits). Off, every stop the
+ * PAIR table allows is tried: the spans found must be the same, which the tests check on random texts.
  */
 let dismissIdle: bool = true;
 
@@ -265,8 +265,25 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   if ((lanes & digits) != 0) lanes &= ~idleNumbers(p, a, next, digits, letters, left);
   const two = i8x16.splat(2);
   const assigns = i8x16.bitmask(i8x16.eq(v128.and(trigger, two), two));
-  if ((lanes & assigns) != 0) lanes &= ~idleAssignments(p, a, next, assigns, digits | letters, left);
+  if ((lanes & assigns) != 0) lanes &= ~idleAssignments(p, a, next, assigns, digits, letters, left);
   return lanes;
+}
+
+/** Bits 0–31 of the 32 bytes lo, hi: which are byte c. */
+// @ts-ignore: decorator
+@inline function equal32(lo: v128, hi: v128, c: i32): i32 {
+  const v = i8x16.splat(<i8>c);
+  return i8x16.bitmask(i8x16.eq(lo, v)) | (i8x16.bitmask(i8x16.eq(hi, v)) << 16);
+}
+
+/**
+ * The lanes of `idle` that may be dismissed: those whose look-ahead (`reach` bytes from the lane) stays inside the
+ * data, which starts at the block and holds `left` bytes from it. Past that a value may go on in the next chunk.
+ */
+// @ts-ignore: decorator
+@inline function inData(idle: i32, left: i32, reach: i32): i32 {
+  const room = left - reach;
+  return room >= 16 ? idle : room <= 0 ? 0 : idle & ((1 << room) - 1);
 }
 
 /** Bits of the 16 bytes of x: which are a space or a '-'. */
@@ -276,21 +293,19 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /**
- * The digits among the 16 lanes at p that start no number any detector could take (numberShapes would say 0), told
- * apart with bit masks over the next 32 bytes instead of a stop each: a run of one to four digits that ends in
- * neither a group separator followed by a digit or '(' (a card, SSN, NHS, phone or IPv4 group), nor in a letter
- * after a 1, a 3 or "0x" (a crypto address). Longer runs, and lanes within five bytes of the data's end (where the
- * number may go on in the next chunk), are left to the scanner. `a` and `next` are the block's bytes and the bytes
- * after each (with 0x20 set); `digits` and `letters` the lanes of each class.
+ * The digits among the 16 lanes at p that start no number any detector could take, told apart with bit masks over
+ * the 32 bytes from p instead of a stop each: a run of one to eight digits after which no group a detector reads on
+ * follows (see the rules by run length below), nor, after a 1, a 3 or "0x", a letter (a crypto address). Longer
+ * runs, and lanes within nine bytes of the data's end (where the number may go on in the next chunk), are left to
+ * the scanner. `a` and `next` are the block's bytes and the bytes after each (with 0x20 set); `digits` and `letters`
+ * the lanes of each class.
  */
 // @ts-ignore: decorator
 @inline function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, left: i32): i32 {
   const b = v128.load(p + 16);
   const d = digits | (i8x16.bitmask(lanesBelow(b, 0x30, 10)) << 16);
-  const paren = i8x16.splat(0x28);
-  const open = i8x16.bitmask(i8x16.eq(a, paren)) | (i8x16.bitmask(i8x16.eq(b, paren)) << 16);
-  const stop = i8x16.splat(0x2e);
-  const dot = i8x16.bitmask(i8x16.eq(a, stop)) | (i8x16.bitmask(i8x16.eq(b, stop)) << 16);
+  const open = equal32(a, b, 0x28);
+  const dot = equal32(a, b, 0x2e);
   const spaceOrDash = spacesAndDashes(a) | (spacesAndDashes(b) << 16);
   // Bit k: p[k] is a separator (space, '-', '.') and p[k + 1] a digit or '(' — a number's group goes on after p[k].
   const sep = spaceOrDash | dot;
@@ -302,8 +317,9 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
       v128.and(i8x16.eq(a, i8x16.splat(0x30)), i8x16.eq(next, i8x16.splat(0x78))),
     ),
   );
-  // Bit k: p[k] is a space or '-' and three digits follow — a card's next group (cards group by 3–6 digits).
-  const cardOn = spaceOrDash & (d >>> 1) & (d >>> 2) & (d >>> 3);
+  // Bit k: three digits follow p[k]; after a space or '-', a card's next group (cards group by 3–6 digits).
+  const threeNext = (d >>> 1) & (d >>> 2) & (d >>> 3);
+  const cardOn = spaceOrDash & threeNext;
   // A phone number may open with 4 digits after the trunk prefix 0, with 5 after it or as a mobile (6–9).
   const zero = i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x30)));
   const mobile = zero | i8x16.bitmask(lanesBelow(a, 0x36, 4));
@@ -312,7 +328,7 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   // next group of at least 3 digits (after 1), or of 4 or of 2 and another group (after 2).
   const octet = (d >>> 1) & ((dot >>> 2) | ((d >>> 2) & ((dot >>> 3) | ((d >>> 3) & (dot >>> 4)))));
   const parenOrDot = (sep & (open >>> 1)) | (dot & octet);
-  const three = sep & (d >>> 1) & (d >>> 2) & (d >>> 3);
+  const three = sep & threeNext;
   const afterOne = parenOrDot | three;
   const afterTwo = parenOrDot | (three & (d >>> 4)) | (sep & (d >>> 1) & (d >>> 2) & ~(d >>> 3) & (sep >>> 3) & (d >>> 4));
   // Bit j: the run starting at j ends at j + n (n = 1…8) and no group a detector reads on follows (1–2 digits: see
@@ -334,10 +350,8 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   idle |= idleEnd(run, d, crypto & (letter >>> 7), 7);
   run &= d >>> 7;
   idle |= idleEnd(run, d, crypto & (letter >>> 8), 8);
-  idle &= digits;
-  // Lanes j with j + 9 >= left read past the data (or the number may continue in the next chunk).
-  const room = left - 9;
-  return room >= 16 ? idle : room <= 0 ? 0 : idle & ((1 << room) - 1);
+  // A lane's look-ahead reaches 9 bytes: an 8-digit run, a separator and the digit after it.
+  return inData(idle & digits, left, 9);
 }
 
 /** Runs (bits of `run`) that end after n digits with nothing after them that a detector reads on (`follows`). */
@@ -373,10 +387,12 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
  *   (`secret`): detectAfterKey reads only such keys. A key that may begin before the window counts as holding one;
  * - for a ':', no IPv6 group of one to four hex digits before it that stands alone (detectIpv6 needs one, or "::"),
  *   and no "//" or "thin" around it (detectUrlCredentials).
- * A lane just before the data's end is left to the scanner (tryPunct treats the end as '/').
+ * A lane just before the data's end is left to the scanner (tryPunct treats the end as '/'). `digits` and `letters`
+ * are the block's lanes of each class.
  */
 // @ts-ignore: decorator
-@inline function idleAssignments(p: usize, a: v128, next: v128, assigns: i32, alnum: i32, left: i32): i32 {
+@inline function idleAssignments(p: usize, a: v128, next: v128, assigns: i32, digits: i32, letters: i32, left: i32): i32 {
+  const alnum = digits | letters;
   const w = v128.load(p - 16);
   const lower = i8x16.splat(0x20);
   const aLower = v128.or(a, lower);
@@ -393,7 +409,7 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const keyNamed = (named | (named << 1) | (named << 2) | (named << 3) | (named << 4) | (named << 5) | (named << 6)) >>> 16;
   // IPv6: a group of n = 1…4 hex digits before the ':', the byte before it no letter, digit, ':' or '.'.
   const hex = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 6))) |
-    (i8x16.bitmask(v128.or(lanesBelow(a, 0x30, 10), lanesBelow(aLower, 0x61, 6))) << 16);
+    ((digits | i8x16.bitmask(lanesBelow(aLower, 0x61, 6))) << 16);
   const alone = ~(wAlnum | stops(w) | ((alnum | stops(a)) << 16));
   let group = hex << 1;
   let v6 = group & (alone << 2);
@@ -408,9 +424,8 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const nearby = i8x16.bitmask(v128.or(i8x16.eq(next, i8x16.splat(0x3a)), i8x16.eq(next, i8x16.splat(0x2f)))) |
     (n << 1) | <i32>((prevByte(p, 0) | 0x20) == 0x6e);
   const colons = i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x3a)));
-  const idle = assigns & ~keyNamed & ~(colons & ((v6 >>> 16) | nearby));
-  const room = left - 1;
-  return room >= 16 ? idle : room <= 0 ? 0 : idle & ((1 << room) - 1);
+  // The byte after the ':' must be data: at the end tryPunct reads it as '/'.
+  return inData(assigns & ~keyNamed & ~(colons & ((v6 >>> 16) | nearby)), left, 1);
 }
 
 /** Continues masking a value begun in an earlier chunk; returns where scanning resumes, or -1 if the data is used up. */
