@@ -108,6 +108,16 @@ function joined(chunk: Buffer, whole: boolean, frames: PgFrame[], out: Buffer[])
   return out.length === 1 ? out[0] : Buffer.concat(out);
 }
 
+/** A chunk being answered message by message: its messages and the answers so far. */
+interface ChunkAnswer {
+  chunk: Buffer;
+  endOfStream: boolean;
+  /** Nothing of an earlier chunk before its messages (see joined()). */
+  whole: boolean;
+  frames: PgFrame[];
+  out: Buffer[];
+}
+
 /** The bytes to pass on; `endOfStream` carries the peer's half-close (an answer without it would suppress it). */
 const forward = (data: Buffer, endOfStream: boolean): NetworkReply => ({ kind: 'forward', data, endOfStream });
 
@@ -124,6 +134,8 @@ export class PgConnection implements NetworkStreamProcessor {
   /** The refusal the next server ErrorResponse is rewritten into, in state login-refusal. */
   private loginRefusal: Buffer | null = null;
   private actions = 0;
+  /** Every action's request id starts with the connection's own random part: unique, and one UUID per connection. */
+  private readonly requestIdPrefix = `pg_${randomUUID()}_`;
   /** The connection's statements and results, once the login succeeded. */
   private traffic: PgTraffic | null = null;
 
@@ -149,7 +161,11 @@ export class PgConnection implements NetworkStreamProcessor {
     return this.state === 'closed' || this.state === 'login-refusal';
   }
 
-  async readData(chunk: Buffer, endOfStream: boolean): Promise<NetworkReply> {
+  /**
+   * The client's bytes: answered at once when every message's decision is made at once (statements in a logged-in
+   * connection, as a rule); a promise when one must wait (the login, an estimate for an approver).
+   */
+  readData(chunk: Buffer, endOfStream: boolean): NetworkReply | Promise<NetworkReply> {
     if (this.ended()) return forward(Buffer.alloc(0), endOfStream);
     const whole = this.client.buffered === 0;
     let frames: PgFrame[];
@@ -159,24 +175,50 @@ export class PgConnection implements NetworkStreamProcessor {
       if (err instanceof PgFrameError) return forward(this.endWithError(err.message), endOfStream);
       throw err;
     }
-    const out: Buffer[] = [];
-    for (const frame of frames) {
+    return this.readFrom({ chunk, endOfStream, whole, frames, out: [] }, 0);
+  }
+
+  /** readData() from frame `i` on: each message's answer at once, or the rest once its promise settles. */
+  private readFrom(read: ChunkAnswer, i: number): NetworkReply | Promise<NetworkReply> {
+    const { frames, out } = read;
+    for (; i < frames.length; i++) {
+      let answer: Buffer | Promise<Buffer>;
       try {
-        out.push(await this.fromClient(frame));
+        answer = this.fromClient(frames[i]);
       } catch (err) {
-        if (!(err instanceof PgFrameError || err instanceof ScramError)) throw err;
-        out.push(this.endWithError(err.message));
-        break;
+        return this.clientFailed(read, err);
       }
+      if (answer instanceof Promise) {
+        const next = i + 1;
+        return answer.then(
+          (buf) => {
+            out.push(buf);
+            return this.ended() ? this.readEnded(read) : this.readFrom(read, next);
+          },
+          (err: unknown) => this.clientFailed(read, err),
+        );
+      }
+      out.push(answer);
       if (this.ended()) break;
     }
+    return this.readEnded(read);
+  }
+
+  /** A client message that broke the protocol ends the connection with an error; anything else is a fault. */
+  private clientFailed(read: ChunkAnswer, err: unknown): NetworkReply {
+    if (!(err instanceof PgFrameError || err instanceof ScramError)) throw err;
+    read.out.push(this.endWithError(err.message));
+    return this.readEnded(read);
+  }
+
+  private readEnded({ chunk, endOfStream, whole, frames, out }: ChunkAnswer): NetworkReply {
     // A connection the gateway ended with nothing left to say (a refused CancelRequest) is closed.
     if (this.ended() && this.loginRefusal === null && out.every((b) => b.length === 0))
       return { kind: 'close', how: 'flush' };
     return forward(joined(chunk, whole && this.client.buffered === 0, frames, out), endOfStream);
   }
 
-  private async fromClient(frame: PgFrame): Promise<Buffer> {
+  private fromClient(frame: PgFrame): Buffer | Promise<Buffer> {
     switch (this.state) {
       case 'startup':
         return this.startup(frame);
@@ -422,7 +464,7 @@ export class PgConnection implements NetworkStreamProcessor {
   }
 
   private nextRequestId(): string {
-    return `pg_${randomUUID()}_${++this.actions}`;
+    return `${this.requestIdPrefix}${++this.actions}`;
   }
 
   // ------------------------------------------------------------------------------------------------ server → client
@@ -432,32 +474,24 @@ export class PgConnection implements NetworkStreamProcessor {
     if (this.state === 'closed') return forward(Buffer.alloc(0), endOfStream);
     const whole = this.server.buffered === 0;
     const frames = this.server.push(chunk);
-    const out: Buffer[] = [];
-    for (let i = 0; i < frames.length; i++) {
+    return this.writeFrom({ chunk, endOfStream, whole, frames, out: [] }, 0);
+  }
+
+  /** writeData() from frame `i` on: each message's answer at once, or the rest once its promise settles. */
+  private writeFrom(write: ChunkAnswer, i: number): NetworkReply | Promise<NetworkReply> {
+    const { chunk, endOfStream, whole, frames, out } = write;
+    for (; i < frames.length; i++) {
       // Whatever the server says after the message that ended the connection (its ReadyForQuery) is not passed on.
       if (this.isClosed()) break;
       const answer = this.fromServer(frames[i]);
-      if (answer instanceof Promise) return this.writeRest(chunk, endOfStream, whole, frames, out, i, answer);
+      if (answer instanceof Promise) {
+        const next = i + 1;
+        return answer.then((buf) => {
+          out.push(buf);
+          return this.writeFrom(write, next);
+        });
+      }
       out.push(answer);
-    }
-    return forward(joined(chunk, whole && this.server.buffered === 0, frames, out), endOfStream);
-  }
-
-  /** writeData() from frame `i` on, whose answer is `pending`. */
-  private async writeRest(
-    chunk: Buffer,
-    endOfStream: boolean,
-    whole: boolean,
-    frames: PgFrame[],
-    out: Buffer[],
-    i: number,
-    pending: Promise<Buffer>,
-  ): Promise<NetworkReply> {
-    out.push(await pending);
-    for (let j = i + 1; j < frames.length; j++) {
-      if (this.isClosed()) break;
-      const answer = this.fromServer(frames[j]);
-      out.push(answer instanceof Promise ? await answer : answer);
     }
     return forward(joined(chunk, whole && this.server.buffered === 0, frames, out), endOfStream);
   }

@@ -4,7 +4,7 @@
  * (pg-refusal.ts); each server message matched to the request it answers (pg-responses.ts), its rows masked
  * (pg-result-masking.ts) and each statement's output recorded when its result ends.
  */
-import type { ActionRun, Refusal, Session, Spine } from '../spine/index.ts';
+import type { ActionRun, Outcome, Refusal, Session, Spine } from '../spine/index.ts';
 import { refusal } from '../spine/index.ts';
 import { type PgFrame, PgFrameError } from './pg-frames.ts';
 import type { PendingRefusals } from './pg-refusal.ts';
@@ -31,6 +31,16 @@ interface Prepared {
   classification: Classification;
 }
 
+/** A statement being decided: its action run, its `sql` section and what an allowed one leaves for its result. */
+interface DecidedStatement {
+  run: ActionRun;
+  sql: ReturnType<typeof sqlContext>;
+  classification: Extract<Classification, { ok: true }>;
+  values: (Buffer | null)[] | undefined;
+  /** Its COPY … TO statements, whose CopyOutResponses will come. */
+  copies: NonNullable<StatementClass['copyOut']>[];
+}
+
 /** An allowed statement whose result is still coming: its output is recorded when the result ends. */
 interface AwaitingOutput {
   run: ActionRun;
@@ -53,15 +63,19 @@ export class PgTraffic {
     return this.deps.refusals;
   }
 
-  /** One client message after the login: what goes upstream in its place. */
-  async statement(frame: PgFrame): Promise<Buffer> {
+  /**
+   * One client message after the login: what goes upstream in its place. A promise only when the decision has to
+   * wait (the planner's estimate for an approver, an approval); otherwise the answer at once.
+   */
+  statement(frame: PgFrame): Buffer | Promise<Buffer> {
     switch (frame.type) {
       case 'Q': {
         const r = new BodyReader(frame.body, 'Query');
         const text = r.cstring();
         r.end();
         this.order.query();
-        const refused = await this.decide(text, classify(text), undefined);
+        const refused = this.decide(text, classify(text), undefined);
+        if (refused instanceof Promise) return refused.then((r) => (r ? this.refusals.query(r) : frame.raw));
         return refused ? this.refusals.query(refused) : frame.raw;
       }
       case 'P': {
@@ -96,7 +110,8 @@ export class PgTraffic {
         const prepared = this.prepared.get(name);
         // A statement this connection never prepared: the server refuses the Bind itself.
         if (!prepared) return frame.raw;
-        const refused = await this.decide(prepared.text, prepared.classification, { values, formats });
+        const refused = this.decide(prepared.text, prepared.classification, { values, formats });
+        if (refused instanceof Promise) return refused.then((r) => (r ? this.refusals.bind(r, portal) : frame.raw));
         return refused ? this.refusals.bind(refused, portal) : frame.raw;
       }
       case 'F': {
@@ -152,12 +167,15 @@ export class PgTraffic {
     return this.deps.spine.begin(this.deps.session, this.deps.nextRequestId());
   }
 
-  /** Decides one statement; returns the refusal, or null when it may run. Text that does not parse is refused. */
-  private async decide(
+  /**
+   * Decides one statement; returns the refusal, or null when it may run (a promise only when the decision waits). Text
+   * that does not parse is refused.
+   */
+  private decide(
     text: string,
     classification: Classification,
     bound: { values: (Buffer | null)[]; formats: number[] } | undefined,
-  ): Promise<Refusal | null> {
+  ): Refusal | null | Promise<Refusal | null> {
     const values = bound?.values;
     if (!classification.ok) {
       const r = refusal(
@@ -179,13 +197,25 @@ export class PgTraffic {
       return unmaskable;
     }
     const sql = sqlContext(text, this.deps.database, classification.statements);
-    const estimate = wantsEstimate(classification)
-      ? await this.deps.names.estimateRows(text, values ?? [], bound?.formats ?? [])
-      : null;
-    const outcome = await run.decide(statementAction(sql, classification, values, estimate), {
+    const statement: DecidedStatement = { run, sql, classification, values, copies };
+    if (wantsEstimate(classification))
+      return this.deps.names
+        .estimateRows(text, values ?? [], bound?.formats ?? [])
+        .then((estimate) => this.decideStatement(statement, estimate));
+    return this.decideStatement(statement, null);
+  }
+
+  private decideStatement(s: DecidedStatement, estimate: number | null): Refusal | null | Promise<Refusal | null> {
+    const outcome = s.run.decide(statementAction(s.sql, s.classification, s.values, estimate), {
       maxHoldMs: 0,
       credential: null,
     });
+    if (outcome instanceof Promise) return outcome.then((o) => this.decided(o, s));
+    return this.decided(outcome, s);
+  }
+
+  /** What a statement's outcome means for the connection: an allowed one awaits its output. */
+  private decided(outcome: Outcome, { run, copies, values }: DecidedStatement): Refusal | null {
     if (outcome.kind === 'allow') {
       this.copyOuts.push(...copies);
       this.awaitingOutput.push({

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ApprovalAuditEvent } from '../approvals/index.ts';
+import { CounterTally, HistogramTally } from '../common/tallies.ts';
 import type { DataPathMetrics } from '../spine/index.ts';
 
 export interface Metrics extends DataPathMetrics {
@@ -16,13 +17,13 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'portcullis_' });
   return {
     registry,
-    decisions: new Counter({
+    decisions: new CounterTally({
       name: 'portcullis_decisions_total',
       help: 'Policy decisions by protocol, action and reason',
       labelNames: ['protocol', 'action', 'reason'],
       registers: [registry],
     }),
-    decisionSeconds: new Histogram({
+    decisionSeconds: new HistogramTally({
       name: 'portcullis_decision_seconds',
       help: 'Time from request to decision',
       labelNames: ['protocol'],
@@ -35,7 +36,7 @@ export function createMetrics(): Metrics {
       labelNames: ['service', 'outcome'],
       registers: [registry],
     }),
-    maskingFindings: new Counter({
+    maskingFindings: new CounterTally({
       name: 'portcullis_masking_findings_total',
       help: 'Values masked in responses to agents, by protocol and entity',
       labelNames: ['protocol', 'entity'],

@@ -157,8 +157,12 @@ export class ActionRun {
     return this.finish({ kind: 'refuse', refusal: r }, GATEWAY);
   }
 
-  /** Decides a classified action. A `hold` outcome records nothing until it is resumed. */
-  async decide(action: Action, opts: DecideOptions): Promise<Outcome> {
+  /**
+   * Decides a classified action. A `hold` outcome records nothing until it is resumed. The answer comes at once (no
+   * promise) when nothing has to be awaited: no upstream credential asked for and no approval to consult, as for every
+   * statement inside a database connection.
+   */
+  decide(action: Action, opts: DecideOptions): Outcome | Promise<Outcome> {
     if (this.state !== 'undecided') throw new Error(`action ${this.requestId} is already ${this.state}`);
     if (action.recordedWithDecision) {
       // Recorded with the decision (finish()); the recording is asked now whether it takes a new action, as
@@ -189,9 +193,12 @@ export class ActionRun {
           { decision },
         );
       case 'allow': {
-        const credential = await this.credential(opts);
-        if ('refusal' in credential) return this.finish(credential, { decision });
-        return this.finish({ kind: 'allow', credential: credential.secret }, { decision });
+        if (opts.credential === null) return this.finish({ kind: 'allow', credential: null }, { decision });
+        return this.credential(opts).then((credential) =>
+          'refusal' in credential
+            ? this.finish(credential, { decision })
+            : this.finish({ kind: 'allow', credential: credential.secret }, { decision }),
+        );
       }
       case 'require_approval':
         return this.requireApproval(decision, action, opts);

@@ -3,7 +3,8 @@
  * concrete stores; adapters never see them, only the Spine built over them.
  */
 import type { Logger } from 'pino';
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter } from 'prom-client';
+import type { CounterTally, HistogramTally } from '../common/tallies.ts';
 import type { BoundedApprovals } from '../approvals/index.ts';
 import type { TokenVerification } from '../identity/agent-tokens.ts';
 import type { Target } from '../identity/registry.ts';
@@ -42,11 +43,11 @@ export interface CredentialSource {
 }
 
 export interface DataPathMetrics {
-  decisions: Counter<'protocol' | 'action' | 'reason'>;
-  decisionSeconds: Histogram<'protocol'>;
+  decisions: CounterTally<'protocol' | 'action' | 'reason'>;
+  decisionSeconds: HistogramTally<'protocol'>;
   extprocStreams: Counter<'service' | 'outcome'>;
   /** Values masked in what went back to agents, by entity (built-in entities and the policies' own: a bounded set). */
-  maskingFindings: Counter<'protocol' | 'entity'>;
+  maskingFindings: CounterTally<'protocol' | 'entity'>;
 }
 
 /** One decided action as a trace sees it: who, where and when; never a statement, body, value or secret. */

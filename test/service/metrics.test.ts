@@ -63,6 +63,31 @@ test('masking findings are counted by protocol and entity', async () => {
   assert.equal(value(text, 'portcullis_masking_findings_total{protocol="kubernetes",entity="CREDIT_CARD"}'), 1);
 });
 
+test('decisions are counted by protocol, action and reason, and timed in cumulative buckets', async () => {
+  const metrics = createMetrics();
+  const spine = new DecisionMetrics(metrics);
+  spine.decided('postgres', 'allow', 'policy');
+  spine.decided('postgres', 'allow', 'policy');
+  spine.decided('postgres', 'deny', 'policy-deny');
+  spine.took('postgres', 0.00005);
+  spine.took('postgres', 0.002);
+  spine.took('postgres', 0.002);
+  spine.took('postgres', 3);
+  const text = await metrics.registry.metrics();
+  assert.match(text, /# TYPE portcullis_decisions_total counter/);
+  assert.match(text, /# TYPE portcullis_decision_seconds histogram/);
+  assert.equal(value(text, 'portcullis_decisions_total{protocol="postgres",action="allow",reason="policy"}'), 2);
+  assert.equal(value(text, 'portcullis_decisions_total{protocol="postgres",action="deny",reason="policy-deny"}'), 1);
+  const bucket = (le: string) => value(text, `portcullis_decision_seconds_bucket{le="${le}",protocol="postgres"}`);
+  assert.equal(bucket('0.0001'), 1);
+  assert.equal(bucket('0.001'), 1);
+  assert.equal(bucket('0.005'), 3);
+  assert.equal(bucket('0.5'), 3);
+  assert.equal(bucket('+Inf'), 4);
+  assert.equal(value(text, 'portcullis_decision_seconds_count{protocol="postgres"}'), 4);
+  assert.equal(value(text, 'portcullis_decision_seconds_sum{protocol="postgres"}'), 3.00405);
+});
+
 test('Redis down: redis_up drops to 0 and comes back', async () => {
   await redis.stop();
   await waitFor(async () => value(await scrape(), 'portcullis_redis_up') === 0, 20_000, 'redis_up 0');
