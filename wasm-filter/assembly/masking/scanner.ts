@@ -262,7 +262,8 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const start = digits | i8x16.bitmask(lanesBelow(a, 0x41, 26)) | (noLowerStart ^ 0xffff);
   let lanes = (noTrigger ^ 0xffff) | (start & ~beforeWord);
   if (!dismissIdle) return lanes;
-  if ((lanes & digits) != 0) lanes &= ~idleNumbers(p, a, next, digits, letters, left);
+  const wanted = lanes & digits;
+  if (wanted != 0) lanes &= ~idleNumbers(p, a, next, digits, letters, left, wanted);
   const two = i8x16.splat(2);
   const assigns = i8x16.bitmask(i8x16.eq(v128.and(trigger, two), two));
   if ((lanes & assigns) != 0) lanes &= ~idleAssignments(p, a, next, assigns, digits, letters, left);
@@ -295,13 +296,15 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
 /**
  * The digits among the 16 lanes at p that start no number any detector could take, told apart with bit masks over
  * the 32 bytes from p instead of a stop each: a run of one to eight digits after which no group a detector reads on
- * follows (see the rules by run length below), nor, after a 1, a 3 or "0x", a letter (a crypto address). Longer
- * runs, and lanes within nine bytes of the data's end (where the number may go on in the next chunk), are left to
- * the scanner. `a` and `next` are the block's bytes and the bytes after each (with 0x20 set); `digits` and `letters`
- * the lanes of each class.
+ * follows (see the rules by run length in idleRuns), nor, after a 1, a 3 or "0x", a letter (a crypto address).
+ * Longer runs, and lanes within nine bytes of the data's end (where the number may go on in the next chunk), are left
+ * to the scanner. `a` and `next` are the block's bytes and the bytes after each (with 0x20 set); `digits` and
+ * `letters` the lanes of each class, `wanted` the digit lanes still stops. Two passes: the second, for the lanes the
+ * first keeps, also tells a number's last group from one that goes on, and a short word after a 1 or a 3 from a
+ * crypto address.
  */
 // @ts-ignore: decorator
-@inline function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, left: i32): i32 {
+@inline function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, left: i32, wanted: i32): i32 {
   const b = v128.load(p + 16);
   const d = digits | (i8x16.bitmask(lanesBelow(b, 0x30, 10)) << 16);
   const open = equal32(a, b, 0x28);
@@ -319,7 +322,6 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   );
   // Bit k: three digits follow p[k]; after a space or '-', a card's next group (cards group by 3–6 digits).
   const threeNext = (d >>> 1) & (d >>> 2) & (d >>> 3);
-  const cardOn = spaceOrDash & threeNext;
   // A phone number may open with 4 digits after the trunk prefix 0, with 5 after it or as a mobile (6–9).
   const zero = i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x30)));
   const mobile = zero | i8x16.bitmask(lanesBelow(a, 0x36, 4));
@@ -328,20 +330,72 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   // next group of at least 3 digits (after 1), or of 4 or of 2 and another group (after 2).
   const octet = (d >>> 1) & ((dot >>> 2) | ((d >>> 2) & ((dot >>> 3) | ((d >>> 3) & (dot >>> 4)))));
   const parenOrDot = (sep & (open >>> 1)) | (dot & octet);
-  const three = sep & threeNext;
-  const afterOne = parenOrDot | three;
-  const afterTwo = parenOrDot | (three & (d >>> 4)) | (sep & (d >>> 1) & (d >>> 2) & ~(d >>> 3) & (sep >>> 3) & (d >>> 4));
-  // Bit j: the run starting at j ends at j + n (n = 1…8) and no group a detector reads on follows (1–2 digits: see
-  // above; 3: any group; 4–6: a card's group, or a phone's after the starts above; 7–8: none), nor, after a 1, a 3
-  // or "0x", a letter (a crypto address). Unrolled: in a loop the masks above would be computed again each turn.
+  const france = sep & (d >>> 1) & (d >>> 2) & ~(d >>> 3) & (sep >>> 3) & (d >>> 4);
+  const idle = inData(
+    idleRuns(d, parenOrDot, france, sep & threeNext, goesOn, goesOn, spaceOrDash & threeNext, zero, mobile, crypto, letter) &
+      digits,
+    left,
+    9,
+  );
+  if ((wanted & ~idle) == 0) return idle;
+  // Bit x: the group of one to six digits at x is a number's last (no separator and digit or '(' after it), and
+  // the bytes read to know it (up to x + 7) are inside the window and the data. A number of two groups only is
+  // no card (two groups of 3–6 have at most 12 digits), SSN, NHS number or IPv4 address, and a phone number only
+  // as one of the two-group national shapes, which open with a 0 or a 6–9 (5-5, 5-6; 3-7, 3-8 and 4-7 have a
+  // longer second group): a separator before such a group goes on to nothing the rules need but those.
+  let group = d;
+  let last = group & ~(d >>> 1) & ~(goesOn >>> 1);
+  group &= d >>> 1;
+  last |= group & ~(d >>> 2) & ~(goesOn >>> 2);
+  group &= d >>> 2;
+  last |= group & ~(d >>> 3) & ~(goesOn >>> 3);
+  group &= d >>> 3;
+  last |= group & ~(d >>> 4) & ~(goesOn >>> 4);
+  group &= d >>> 4;
+  last |= group & ~(d >>> 5) & ~(goesOn >>> 5);
+  group &= d >>> 5;
+  last |= group & ~(d >>> 6) & ~(goesOn >>> 6);
+  const seen = left >= 32 ? 25 : left - 7;
+  const beforeLast = ~((last & (seen <= 0 ? 0 : (1 << seen) - 1)) >>> 1);
+  // A crypto address is a run of at least 25 letters and digits (base58check: 25–34, "0x": 42): a 1, a 3 or "0x"
+  // whose run ends within 24 bytes, inside the window and the data, starts none.
+  const ends = ~(d | letter) & (left >= 32 ? -1 : left <= 0 ? 0 : (1 << left) - 1);
+  let short = ends >>> 1;
+  short |= short >>> 1;
+  short |= short >>> 2;
+  short |= short >>> 4;
+  short |= short >>> 8;
+  short |= short >>> 8;
+  return inData(
+    idleRuns(
+      d, parenOrDot, france, sep & threeNext & beforeLast, goesOn & beforeLast, goesOn,
+      spaceOrDash & threeNext & beforeLast, zero, mobile, crypto & ~short, letter,
+    ) & digits,
+    left,
+    9,
+  );
+}
+
+/**
+ * Bit j: the run of digits starting at j ends at j + n (n = 1…8) and no group a detector reads on follows — after
+ * 1 digit a '(' or an IPv4 octet (`parenOrDot`) or a group of 3 (`three`), after 2 the same with a group of 4, or
+ * France's 2-2 (`france`); after 3 any group (`more`); after 4–6 a card's group (`cardOn`) or a phone's after a 0
+ * (4 digits) or a 0 or 6–9 (5 digits, any group: `goesOn`); after 7–8 none —, nor, after a 1, a 3 or "0x"
+ * (`crypto`), a letter. Unrolled: in a loop the masks would be computed again each turn.
+ */
+// @ts-ignore: decorator
+@inline function idleRuns(
+  d: i32, parenOrDot: i32, france: i32, three: i32, more: i32, goesOn: i32, cardOn: i32, zero: i32, mobile: i32,
+  crypto: i32, letter: i32,
+): i32 {
   let run = -1;
-  let idle = idleEnd(run, d, (afterOne >>> 1) | (crypto & (letter >>> 1)), 1);
+  let idle = idleEnd(run, d, ((parenOrDot | three) >>> 1) | (crypto & (letter >>> 1)), 1);
   run &= d >>> 1;
-  idle |= idleEnd(run, d, (afterTwo >>> 2) | (crypto & (letter >>> 2)), 2);
+  idle |= idleEnd(run, d, ((parenOrDot | (three & (d >>> 4)) | france) >>> 2) | (crypto & (letter >>> 2)), 2);
   run &= d >>> 2;
-  idle |= idleEnd(run, d, (goesOn >>> 3) | (crypto & (letter >>> 3)), 3);
+  idle |= idleEnd(run, d, (more >>> 3) | (crypto & (letter >>> 3)), 3);
   run &= d >>> 3;
-  idle |= idleEnd(run, d, (cardOn >>> 4) | (zero & (goesOn >>> 4)) | (crypto & (letter >>> 4)), 4);
+  idle |= idleEnd(run, d, (cardOn >>> 4) | (zero & (more >>> 4)) | (crypto & (letter >>> 4)), 4);
   run &= d >>> 4;
   idle |= idleEnd(run, d, (cardOn >>> 5) | (mobile & (goesOn >>> 5)) | (crypto & (letter >>> 5)), 5);
   run &= d >>> 5;
@@ -351,7 +405,7 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   run &= d >>> 7;
   idle |= idleEnd(run, d, crypto & (letter >>> 8), 8);
   // A lane's look-ahead reaches 9 bytes: an 8-digit run, a separator and the digit after it.
-  return inData(idle & digits, left, 9);
+  return idle;
 }
 
 /** Runs (bits of `run`) that end after n digits with nothing after them that a detector reads on (`follows`). */
@@ -374,10 +428,10 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   return i8x16.bitmask(v128.or(i8x16.eq(x, i8x16.splat(0x2e)), i8x16.eq(x, i8x16.splat(0x3a))));
 }
 
-/** Bits of the 16 bytes of x (with 0x20 set): which are a 'p' or a 'c'. */
+/** Bits 0–31 of the 32 bytes lo, hi (with 0x20 set): which are an 'a' or a 'w'. */
 // @ts-ignore: decorator
-@inline function pOrC(x: v128): i32 {
-  return i8x16.bitmask(v128.or(i8x16.eq(x, i8x16.splat(0x70)), i8x16.eq(x, i8x16.splat(0x63))));
+@inline function aOrW(lo: v128, hi: v128): i32 {
+  return equal32(lo, hi, 0x61) | equal32(lo, hi, 0x77);
 }
 
 /**
@@ -401,12 +455,22 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const wAlnum = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 26)));
   // Bit k is byte p[k - 16].
   const key = wAlnum | keyPunctuation(w) | ((alnum | keyPunctuation(a)) << 16);
-  const marked = key & (pOrC(wLower) | (pOrC(aLower) << 16));
+  // A password's name has "pa" or "pw" (password, passwd, passphrase, pass, pwd), a secret's "cr".
+  const marked = key & ((equal32(wLower, aLower, 0x70) & (aOrW(wLower, aLower) >>> 1)) |
+    (equal32(wLower, aLower, 0x63) & (equal32(wLower, aLower, 0x72) >>> 1)));
   // A carry from each marked byte runs through the rest of its key and comes out just after it: bit e is set when
-  // the key ending at e - 1 holds a 'p' or a 'c'. A key reaching the window's start may hold one before it.
+  // the key ending at e - 1 holds a marked byte. A key reaching the window's start may hold one before it.
   let named = (key + marked) & ~key;
   if ((key & 1) != 0) named |= (key + 1) & ~key;
-  const keyNamed = (named | (named << 1) | (named << 2) | (named << 3) | (named << 4) | (named << 5) | (named << 6)) >>> 16;
+  // From there on through what detectAfterKey skips back over: a backslash, a quote, up to four blanks.
+  named |= (named & equal32(w, a, 0x5c)) << 1;
+  named |= (named & (equal32(w, a, 0x22) | equal32(w, a, 0x27))) << 1;
+  const blank = equal32(w, a, 0x20) | equal32(w, a, 0x09);
+  named |= (named & blank) << 1;
+  named |= (named & blank) << 1;
+  named |= (named & blank) << 1;
+  named |= (named & blank) << 1;
+  const keyNamed = named >>> 16;
   // IPv6: a group of n = 1…4 hex digits before the ':', the byte before it no letter, digit, ':' or '.'.
   const hex = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 6))) |
     ((digits | i8x16.bitmask(lanesBelow(aLower, 0x61, 6))) << 16);
