@@ -62,6 +62,8 @@ const PIECES = [
   '0171 1234567',
   '3782 822463 10005',
   '41111 111111 11111',
+  // A PEM block right after a run of e-mail local-part bytes too long to be carried back (over 64).
+  `${'a'.repeat(70)}-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN\n-----END PRIVATE KEY-----`,
   // Words that share a keyword's or token prefix's first two letters (the third tells them apart).
   ...'rows about Above be best Between Paris pass author August ghost gift glass global sky skip what Where xor xanax eye rtx rkt bcd'.split(
     ' ',

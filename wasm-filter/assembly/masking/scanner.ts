@@ -262,6 +262,14 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const start = digits | i8x16.bitmask(lanesBelow(a, 0x41, 26)) | (noLowerStart ^ 0xffff);
   let lanes = (noTrigger ^ 0xffff) | (start & ~beforeWord);
   if (!dismissIdle) return lanes;
+  // A '-' stops only before another or the sentinel '@' (see PAIR): the dashes of dates, host and pod names are no
+  // lanes. `next` has 0x20 set, so a '-' or CR next reads as '-', an '@' or '`' as '`' (kept: PAIR tells them apart).
+  lanes &= ~i8x16.bitmask(
+    v128.andnot(
+      i8x16.eq(a, i8x16.splat(0x2d)),
+      v128.or(i8x16.eq(next, i8x16.splat(0x2d)), i8x16.eq(next, i8x16.splat(0x60))),
+    ),
+  );
   const wanted = lanes & digits;
   if (wanted != 0) lanes &= ~idleNumbers(p, a, next, digits, letters, left, wanted);
   const two = i8x16.splat(2);
@@ -428,17 +436,27 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   return i8x16.bitmask(v128.or(i8x16.eq(x, i8x16.splat(0x2e)), i8x16.eq(x, i8x16.splat(0x3a))));
 }
 
-/** Bits 0–31 of the 32 bytes lo, hi (with 0x20 set): which are an 'a' or a 'w'. */
+/**
+ * Bits of the 16 bytes of x (with 0x20 set, `after` the bytes after each): which start "pa" or "pw" (a password's
+ * name: password, passwd, passphrase, pass, pwd) or "cr" (secret).
+ */
 // @ts-ignore: decorator
-@inline function aOrW(lo: v128, hi: v128): i32 {
-  return equal32(lo, hi, 0x61) | equal32(lo, hi, 0x77);
+@inline function nameStarts(x: v128, after: v128): i32 {
+  const aOrW = v128.or(i8x16.eq(after, i8x16.splat(0x61)), i8x16.eq(after, i8x16.splat(0x77)));
+  return i8x16.bitmask(
+    v128.or(
+      v128.and(i8x16.eq(x, i8x16.splat(0x70)), aOrW),
+      v128.and(i8x16.eq(x, i8x16.splat(0x63)), i8x16.eq(after, i8x16.splat(0x72))),
+    ),
+  );
 }
 
 /**
  * The ':' and '=' among the 16 lanes at p (`assigns`) where tryPunct would call no detector or
  * one that answers NONE at once, told apart with bit masks over the 32 bytes from p - 16 instead of a stop each:
- * - the key before (after up to four blanks, a quote and a backslash) holds no 'p' (a password's name) and no 'c'
- *   (`secret`): detectAfterKey reads only such keys. A key that may begin before the window counts as holding one;
+ * - the last key before it (with only bytes that are no key bytes between them, among which the four blanks, the
+ *   quote and the backslash detectAfterKey skips) holds no "pa" or "pw" (a password's name) and no "cr" (`secret`):
+ *   detectAfterKey reads only such keys. A key that may begin before the window counts as holding one;
  * - for a ':', no IPv6 group of one to four hex digits before it that stands alone (detectIpv6 needs one, or "::"),
  *   and no "//" or "thin" around it (detectUrlCredentials).
  * A lane just before the data's end is left to the scanner (tryPunct treats the end as '/'). `digits` and `letters`
@@ -455,41 +473,37 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const wAlnum = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 26)));
   // Bit k is byte p[k - 16].
   const key = wAlnum | keyPunctuation(w) | ((alnum | keyPunctuation(a)) << 16);
-  // A password's name has "pa" or "pw" (password, passwd, passphrase, pass, pwd), a secret's "cr".
-  const marked = key & ((equal32(wLower, aLower, 0x70) & (aOrW(wLower, aLower) >>> 1)) |
-    (equal32(wLower, aLower, 0x63) & (equal32(wLower, aLower, 0x72) >>> 1)));
+  const marked = key & (nameStarts(wLower, v128.or(v128.load(p - 15), lower)) | (nameStarts(aLower, next) << 16));
   // A carry from each marked byte runs through the rest of its key and comes out just after it: bit e is set when
   // the key ending at e - 1 holds a marked byte. A key reaching the window's start may hold one before it.
   let named = (key + marked) & ~key;
   if ((key & 1) != 0) named |= (key + 1) & ~key;
-  // From there on through what detectAfterKey skips back over: a backslash, a quote, up to four blanks.
-  named |= (named & equal32(w, a, 0x5c)) << 1;
-  named |= (named & (equal32(w, a, 0x22) | equal32(w, a, 0x27))) << 1;
-  const blank = equal32(w, a, 0x20) | equal32(w, a, 0x09);
-  named |= (named & blank) << 1;
-  named |= (named & blank) << 1;
-  named |= (named & blank) << 1;
-  named |= (named & blank) << 1;
-  const keyNamed = named >>> 16;
-  // IPv6: a group of n = 1…4 hex digits before the ':', the byte before it no letter, digit, ':' or '.'.
-  const hex = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 6))) |
-    ((digits | i8x16.bitmask(lanesBelow(aLower, 0x61, 6))) << 16);
-  const alone = ~(wAlnum | stops(w) | ((alnum | stops(a)) << 16));
-  let group = hex << 1;
-  let v6 = group & (alone << 2);
-  group &= hex << 2;
-  v6 |= group & (alone << 3);
-  group &= hex << 3;
-  v6 |= group & (alone << 4);
-  group &= hex << 4;
-  v6 |= group & (alone << 5);
-  // "//" after the ':' or "thin" before it (detectUrlCredentials), or "::".
-  const n = i8x16.bitmask(i8x16.eq(aLower, i8x16.splat(0x6e)));
-  const nearby = i8x16.bitmask(v128.or(i8x16.eq(next, i8x16.splat(0x3a)), i8x16.eq(next, i8x16.splat(0x2f)))) |
-    (n << 1) | <i32>((prevByte(p, 0) | 0x20) == 0x6e);
-  const colons = i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x3a)));
+  // From there a second carry runs on through the bytes that are no key bytes, up to the next key: what
+  // detectAfterKey skips back over (a backslash, a quote, up to four blanks) is among them.
+  const other = ~key;
+  let idle = assigns & ~((((other + named) ^ other) & other) >>> 16);
+  const colons = idle & i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x3a)));
+  if (colons != 0) {
+    // IPv6: a group of n = 1…4 hex digits before the ':', the byte before it no letter, digit, ':' or '.'.
+    const hex = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 6))) |
+      ((digits | i8x16.bitmask(lanesBelow(aLower, 0x61, 6))) << 16);
+    const alone = ~(wAlnum | stops(w) | ((alnum | stops(a)) << 16));
+    let group = hex << 1;
+    let v6 = group & (alone << 2);
+    group &= hex << 2;
+    v6 |= group & (alone << 3);
+    group &= hex << 3;
+    v6 |= group & (alone << 4);
+    group &= hex << 4;
+    v6 |= group & (alone << 5);
+    // "//" after the ':' or "thin" before it (detectUrlCredentials), or "::".
+    const n = i8x16.bitmask(i8x16.eq(aLower, i8x16.splat(0x6e)));
+    const nearby = i8x16.bitmask(v128.or(i8x16.eq(next, i8x16.splat(0x3a)), i8x16.eq(next, i8x16.splat(0x2f)))) |
+      (n << 1) | <i32>((prevByte(p, 0) | 0x20) == 0x6e);
+    idle &= ~(colons & ((v6 >>> 16) | nearby));
+  }
   // The byte after the ':' must be data: at the end tryPunct reads it as '/'.
-  return inData(assigns & ~keyNamed & ~(colons & ((v6 >>> 16) | nearby)), left, 1);
+  return inData(idle, left, 1);
 }
 
 /** Continues masking a value begun in an earlier chunk; returns where scanning resumes, or -1 if the data is used up. */
