@@ -55,11 +55,15 @@ const PIECES = [
   '0x52908400098527886E0F7030069857D2E4169EE7',
   // The shortest addresses (many leading zero bytes): 27 characters.
   '1111111111111111111114oLvT2',
-  // Two-group national phone numbers, and cards whose second group is their longest (4-6-5, 5-6-5).
+  // Two-group national phone numbers, a trunk 4-3-3 with its area code in parentheses, IPv4 addresses whose second
+  // octet has three digits, and cards whose second group is their longest (4-6-5, 5-6-5).
   '98765 43210',
   '07700 900123',
   '030 1234567',
   '0171 1234567',
+  '0412 (345) 678',
+  '1.234.5.67',
+  '12.234.5.67',
   '3782 822463 10005',
   '41111 111111 11111',
   // A PEM block right after a run of e-mail local-part bytes too long to be carried back (over 64).

@@ -302,124 +302,86 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /**
- * The digits among the 16 lanes at p that start no number any detector could take, told apart with bit masks over
- * the 32 bytes from p instead of a stop each: a run of one to eight digits after which no group a detector reads on
- * follows (see the rules by run length in idleRuns), nor, after a 1, a 3 or "0x", a letter (a crypto address).
- * Longer runs, and lanes within nine bytes of the data's end (where the number may go on in the next chunk), are left
- * to the scanner. `a` and `next` are the block's bytes and the bytes after each (with 0x20 set); `digits` and
- * `letters` the lanes of each class, `wanted` the digit lanes still stops. Two passes: the second, for the lanes the
- * first keeps, also tells a number's last group from one that goes on, and a short word after a 1 or a 3 from a
- * crypto address.
+ * The digits among the `wanted` lanes at p (digit word starts still stops) that start no number any detector could
+ * take, told apart with bit masks over the 32 bytes from p instead of a stop each: a run of one to eight digits after
+ * which no group a detector reads on follows (the rules by run length below), nor, after a 1, a 3 or "0x", a letter
+ * (a crypto address). Longer runs, and lanes within nine bytes of the data's end (where the number may go on in the
+ * next chunk), are left to the scanner. The classes are computed for all 32 bytes at once; the rules are read for
+ * each lane from its run's end (blocks have one or two such lanes, so this is cheaper than evaluating every run
+ * length for all bytes at once). `a` and `next` are the block's bytes and the bytes after each (with 0x20 set);
+ * `digits` and `letters` the lanes of each class.
  */
 // @ts-ignore: decorator
 @inline function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, left: i32, wanted: i32): i32 {
   const b = v128.load(p + 16);
   const d = digits | (i8x16.bitmask(lanesBelow(b, 0x30, 10)) << 16);
+  const letter = letters | (i8x16.bitmask(lanesBelow(v128.or(b, i8x16.splat(0x20)), 0x61, 26)) << 16);
   const open = equal32(a, b, 0x28);
   const dot = equal32(a, b, 0x2e);
   const spaceOrDash = spacesAndDashes(a) | (spacesAndDashes(b) << 16);
   // Bit k: p[k] is a separator (space, '-', '.') and p[k + 1] a digit or '(' — a number's group goes on after p[k].
   const sep = spaceOrDash | dot;
   const goesOn = sep & ((d | open) >>> 1);
-  const letter = letters | (i8x16.bitmask(lanesBelow(v128.or(b, i8x16.splat(0x20)), 0x61, 26)) << 16);
-  const crypto = i8x16.bitmask(
-    v128.or(
-      v128.or(i8x16.eq(a, i8x16.splat(0x31)), i8x16.eq(a, i8x16.splat(0x33))),
-      v128.and(i8x16.eq(a, i8x16.splat(0x30)), i8x16.eq(next, i8x16.splat(0x78))),
-    ),
-  );
-  // Bit k: three digits follow p[k]; after a space or '-', a card's next group (cards group by 3–6 digits).
-  const threeNext = (d >>> 1) & (d >>> 2) & (d >>> 3);
-  // A phone number may open with 4 digits after the trunk prefix 0, with 5 after it or as a mobile (6–9).
-  const zero = i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x30)));
-  const mobile = zero | i8x16.bitmask(lanesBelow(a, 0x36, 4));
-  // After one or two digits only a phone number (1-3-3-4; 2-4-4, 2-2-2-2-2: see nationalShape) or an IPv4 address
-  // goes on: a '(' next, a dot and one to three digits and another dot (`1.28.4`, a version, is no address), or a
-  // next group of at least 3 digits (after 1), or of 4 or of 2 and another group (after 2).
-  const octet = (d >>> 1) & ((dot >>> 2) | ((d >>> 2) & ((dot >>> 3) | ((d >>> 3) & (dot >>> 4)))));
-  const parenOrDot = (sep & (open >>> 1)) | (dot & octet);
-  const france = sep & (d >>> 1) & (d >>> 2) & ~(d >>> 3) & (sep >>> 3) & (d >>> 4);
-  const idle = inData(
-    idleRuns(d, parenOrDot, france, sep & threeNext, goesOn, goesOn, spaceOrDash & threeNext, zero, mobile, crypto, letter) &
-      digits,
-    left,
-    9,
-  );
-  if ((wanted & ~idle) == 0) return idle;
-  // Bit x: the group of one to six digits at x is a number's last (no separator and digit or '(' after it), and
-  // the bytes read to know it (up to x + 7) are inside the window and the data. A number of two groups only is
-  // no card (two groups of 3–6 have at most 12 digits), SSN, NHS number or IPv4 address, and a phone number only
-  // as one of the two-group national shapes, which open with a 0 or a 6–9 (5-5, 5-6; 3-7, 3-8 and 4-7 have a
-  // longer second group): a separator before such a group goes on to nothing the rules need but those.
-  let group = d;
-  let last = group & ~(d >>> 1) & ~(goesOn >>> 1);
-  group &= d >>> 1;
-  last |= group & ~(d >>> 2) & ~(goesOn >>> 2);
-  group &= d >>> 2;
-  last |= group & ~(d >>> 3) & ~(goesOn >>> 3);
-  group &= d >>> 3;
-  last |= group & ~(d >>> 4) & ~(goesOn >>> 4);
-  group &= d >>> 4;
-  last |= group & ~(d >>> 5) & ~(goesOn >>> 5);
-  group &= d >>> 5;
-  last |= group & ~(d >>> 6) & ~(goesOn >>> 6);
-  const seen = left >= 32 ? 25 : left - 7;
-  const beforeLast = ~((last & (seen <= 0 ? 0 : (1 << seen) - 1)) >>> 1);
-  // A crypto address is a run of at least 25 letters and digits (base58check: 25–34, "0x": 42): a 1, a 3 or "0x"
-  // whose run ends within 24 bytes, inside the window and the data, starts none.
-  const ends = ~(d | letter) & (left >= 32 ? -1 : left <= 0 ? 0 : (1 << left) - 1);
-  let short = ends >>> 1;
-  short |= short >>> 1;
-  short |= short >>> 2;
-  short |= short >>> 4;
-  short |= short >>> 8;
-  short |= short >>> 8;
-  return inData(
-    idleRuns(
-      d, parenOrDot, france, sep & threeNext & beforeLast, goesOn & beforeLast, goesOn,
-      spaceOrDash & threeNext & beforeLast, zero, mobile, crypto & ~short, letter,
-    ) & digits,
-    left,
-    9,
-  );
-}
-
-/**
- * Bit j: the run of digits starting at j ends at j + n (n = 1…8) and no group a detector reads on follows — after
- * 1 digit a '(' or an IPv4 octet (`parenOrDot`) or a group of 3 (`three`), after 2 the same with a group of 4, or
- * France's 2-2 (`france`); after 3 any group (`more`); after 4–6 a card's group (`cardOn`) or a phone's after a 0
- * (4 digits) or a 0 or 6–9 (5 digits, any group: `goesOn`); after 7–8 none —, nor, after a 1, a 3 or "0x"
- * (`crypto`), a letter. Unrolled: in a loop the masks would be computed again each turn.
- */
-// @ts-ignore: decorator
-@inline function idleRuns(
-  d: i32, parenOrDot: i32, france: i32, three: i32, more: i32, goesOn: i32, cardOn: i32, zero: i32, mobile: i32,
-  crypto: i32, letter: i32,
-): i32 {
-  let run = -1;
-  let idle = idleEnd(run, d, ((parenOrDot | three) >>> 1) | (crypto & (letter >>> 1)), 1);
-  run &= d >>> 1;
-  idle |= idleEnd(run, d, ((parenOrDot | (three & (d >>> 4)) | france) >>> 2) | (crypto & (letter >>> 2)), 2);
-  run &= d >>> 2;
-  idle |= idleEnd(run, d, (more >>> 3) | (crypto & (letter >>> 3)), 3);
-  run &= d >>> 3;
-  idle |= idleEnd(run, d, (cardOn >>> 4) | (zero & (more >>> 4)) | (crypto & (letter >>> 4)), 4);
-  run &= d >>> 4;
-  idle |= idleEnd(run, d, (cardOn >>> 5) | (mobile & (goesOn >>> 5)) | (crypto & (letter >>> 5)), 5);
-  run &= d >>> 5;
-  idle |= idleEnd(run, d, (cardOn >>> 6) | (crypto & (letter >>> 6)), 6);
-  run &= d >>> 6;
-  idle |= idleEnd(run, d, crypto & (letter >>> 7), 7);
-  run &= d >>> 7;
-  idle |= idleEnd(run, d, crypto & (letter >>> 8), 8);
-  // A lane's look-ahead reaches 9 bytes: an 8-digit run, a separator and the digit after it.
+  let idle = 0;
+  let todo = inData(wanted, left, 9);
+  while (todo != 0) {
+    const s = ctz(todo);
+    todo &= todo - 1;
+    const n = ctz(~(d >>> s)); // the run's length: p[s + n] is its first byte that is no digit
+    if (n > 8) continue;
+    const t = s + n;
+    if (((letter >>> t) & 1) != 0) {
+      // Letters next: only a crypto address goes on, from a 1, a 3 or "0x" and a run of at least 25 letters and
+      // digits (base58check: 25–34, "0x": 42); a run that ends within 24 bytes, inside the window and the data, is
+      // none.
+      const c = byteAt(p, s);
+      if (c == 0x31 || c == 0x33 || (c == 0x30 && n == 1 && (byteAt(p, t) | 0x20) == 0x78)) {
+        const e = s + <i32>ctz(~((d | letter) >>> s));
+        if (e - s > 24 || e >= 32 || e >= left) continue;
+      }
+      idle |= 1 << s;
+      continue;
+    }
+    if (((goesOn >>> t) & 1) == 0) {
+      idle |= 1 << s;
+      continue;
+    }
+    // A separator and a digit or '(' follow the run. Bits k of these are the bytes p[t + k].
+    const dt = d >>> t;
+    const st = sep >>> t;
+    const dotT = dot >>> t;
+    // A number of two groups only (the second of one to six digits at t + 1, nothing a group goes on with after it,
+    // and the bytes read to know it, up to t + 8, inside the window and the data) is no card (two groups of 3–6 have
+    // at most 12 digits), SSN, NHS number or IPv4 address, and a phone number only as one of the two-group national
+    // shapes, which open with a 0 or a 6–9 (5-5, 5-6; 3-7, 3-8 and 4-7 have a longer second group).
+    let last = false;
+    if ((dt & 2) != 0 && t + 8 < 32 && t + 8 < left) {
+      const m = <i32>ctz(~(dt >>> 1));
+      last = m <= 6 && ((goesOn >>> (t + 1 + m)) & 1) == 0;
+    }
+    const threeNext = (dt & 14) == 14;
+    const more = !last; // a group goes on after t (goesOn), and not as a two-group number's last
+    let keep = false;
+    if (n == 1 || n == 2) {
+      // After one or two digits only a phone number (1-3-3-4; 2-4-4, 2-2-2-2-2: see nationalShape) or an IPv4
+      // address goes on: a '(' next, a dot and one to three digits and another dot (`1.28.4`, a version, is no
+      // address), or a next group of at least 3 digits (after 1), or of 4 or of 2 and another group (after 2).
+      const octet = (dt & 2) != 0 && ((dotT & 4) != 0 || ((dt & 4) != 0 && ((dotT & 8) != 0 || ((dt & 8) != 0 && (dotT & 16) != 0))));
+      keep = ((open >>> t) & 2) != 0 || ((dotT & 1) != 0 && octet) || (threeNext && more && (n == 1 || (dt & 16) != 0));
+      if (n == 2 && (dt & 30) == 22 && (st & 8) != 0) keep = true; // France's 2-2-2-2-2: two digits, a separator, a digit
+    } else if (n == 3) {
+      keep = more; // any group: card, SSN, NHS number, IPv4 address, phone number
+    } else if (n <= 6) {
+      // A card's next group (3–6 digits after a space or '-'); a phone number opens with 4 digits after the trunk
+      // prefix 0, with 5 after it or as a mobile (6–9).
+      const c = byteAt(p, s);
+      keep = ((spaceOrDash >>> t) & 1) != 0 && threeNext && more;
+      if (n == 4 && c == 0x30 && more) keep = true;
+      if (n == 5 && (c == 0x30 || c >= 0x36)) keep = true;
+    }
+    if (!keep) idle |= 1 << s;
+  }
   return idle;
-}
-
-/** Runs (bits of `run`) that end after n digits with nothing after them that a detector reads on (`follows`). */
-// @ts-ignore: decorator
-@inline function idleEnd(run: i32, d: i32, follows: i32, n: i32): i32 {
-  return run & ~(d >>> n) & ~follows;
 }
 
 /** Bits of the 16 bytes of x: the punctuation a key may hold ('_', '-', '.'). */
