@@ -1,9 +1,10 @@
 /**
  * The scanner's prefilter dismisses, from bit masks over 32 bytes, the digits and the ':'/'=' no detector could take
- * (a date, `"id":123456,`, `12:30`), and word starts whose third byte no keyword or token prefix has (`rows`, `what`),
- * so the scan does not stop at them. It is an optimisation only: with it off
- * (every stop the PAIR table allows is tried) the values found must be exactly the same — on random texts dense in
- * numbers, separators, keys and the corpus's values, whole and streamed in random pieces.
+ * (a date, `"id":123456,`, `12:30`, `/items/1234 200`, `pod=`), lone dashes, and word starts whose third byte no
+ * keyword or token prefix has (`rows`, `what`, `GET`), so the scan does not stop at them. It is an optimisation only:
+ * with it off (every stop the PAIR table allows is tried) the values found must be exactly the same — on random texts
+ * dense in numbers, separators, keys, log-line pieces and the corpus's values, whole and streamed in random pieces,
+ * and on each piece split in two at every offset.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -49,8 +49,9 @@ export let cutAt: i32 = 0;
 
 /**
  * Whether the prefilter dismisses, from bit masks, the digits and the ':'/'=' that no detector could take (see
- * idleNumbers and idleAssignments), and word starts whose third byte no keyword has (thirdFits). Off, every stop the
- * PAIR table allows is tried: the spans found must be the same, which the tests check on random texts.
+ * idleNumbers and idleAssignments), the '-' lanes PAIR would not confirm, and word starts whose third byte no keyword
+ * has (thirdFits). Off, every stop the PAIR table allows is tried: the spans found must be the same, which the tests
+ * check on random texts.
  */
 let dismissIdle: bool = true;
 
