@@ -164,6 +164,27 @@ markThird(0x78, 0x61, "p", false); // xapp-
 markThird(0x73, 0x6b, "_-", false); // sk_live_, sk-…
 markThird(0x72, 0x6b, "_", false); // rk_live_
 markThird(0x77, 0x68, "s", false); // whsec_
+// Two capitals: an IBAN's check digits or a NINO's digits (its first pair may follow a space) come third, or the
+// third letter of a keyword written in capitals (AUTHORIZATION, ABA, BEARER, PASSWORD, PWD, ROUTING, RTN) or of
+// AKIA/ASIA (bc1 in capitals: BC1 has a digit third). `GET`, `POST`, `UTC`, `INFO` are no stops.
+const DIGIT_OR_SPACE = "0123456789 ";
+markThird(0x41, 0x41, DIGIT_OR_SPACE, false);
+const anyCapitals = thirdSets;
+for (let a: u32 = 0x41; a <= 0x5a; a++) {
+  for (let b: u32 = 0x41; b <= 0x5a; b++) {
+    const q = PAIR + <usize>(a | (b << 8));
+    store<u8>(q, <u8>((<u32>load<u8>(q) & 3) | (anyCapitals << THIRD_SHIFT)));
+  }
+}
+markThird(0x41, 0x55, "0123456789 t", false); // AUTHORIZATION
+markThird(0x41, 0x42, "0123456789 a", false); // ABA
+markThird(0x41, 0x4b, "0123456789 i", false); // AKIA
+markThird(0x41, 0x53, "0123456789 i", false); // ASIA
+markThird(0x42, 0x45, "0123456789 a", false); // BEARER
+markThird(0x50, 0x41, "0123456789 s", false); // PASSWORD, PASSWD, PASSPHRASE, PASS, PASSPORT
+markThird(0x50, 0x57, "0123456789 d", false); // PWD
+markThird(0x52, 0x4f, "0123456789 u", false); // ROUTING
+markThird(0x52, 0x54, "0123456789 n", false); // RTN
 
 /** Whether byte c may follow a pair whose PAIR entry is v (the third byte of a keyword or token prefix). */
 // @ts-ignore: decorator

@@ -187,7 +187,7 @@ export function reset(): void {
 }
 
 /**
- * 0: the prefilter stops at every digit, ':', '=' and keyword start a detector may start at, as if it knew no better
+ * 0: the prefilter stops at every digit, ':', '=', '-' and keyword start the PAIR table allows, as if it knew no better
  * (for tests that prove its dismissals change no result); 1 (the default): it dismisses those no detector could take.
  */
 export function prefilter(level: i32): void {

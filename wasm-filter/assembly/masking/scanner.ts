@@ -49,8 +49,9 @@ export let cutAt: i32 = 0;
 
 /**
  * Whether the prefilter dismisses, from bit masks, the digits and the ':'/'=' that no detector could take (see
- * idleNumbers and idleAssignments), and word starts whose third byte no keyword has (thirdFits). Off, every stop the
- * PAIR table allows is tried: the spans found must be the same, which the tests check on random texts.
+ * idleNumbers and idleAssignments), the '-' lanes PAIR would not confirm, and word starts whose third byte no keyword
+ * has (thirdFits). Off, every stop the PAIR table allows is tried: the spans found must be the same, which the tests
+ * check on random texts.
  */
 let dismissIdle: bool = true;
 
@@ -262,7 +263,16 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const start = digits | i8x16.bitmask(lanesBelow(a, 0x41, 26)) | (noLowerStart ^ 0xffff);
   let lanes = (noTrigger ^ 0xffff) | (start & ~beforeWord);
   if (!dismissIdle) return lanes;
-  if ((lanes & digits) != 0) lanes &= ~idleNumbers(p, a, next, digits, letters, left);
+  // A '-' stops only before another or the sentinel '@' (see PAIR): the dashes of dates, host and pod names are no
+  // lanes. `next` has 0x20 set, so a '-' or CR next reads as '-', an '@' or '`' as '`' (kept: PAIR tells them apart).
+  lanes &= ~i8x16.bitmask(
+    v128.andnot(
+      i8x16.eq(a, i8x16.splat(0x2d)),
+      v128.or(i8x16.eq(next, i8x16.splat(0x2d)), i8x16.eq(next, i8x16.splat(0x60))),
+    ),
+  );
+  const wanted = lanes & digits;
+  if (wanted != 0) lanes &= ~idleNumbers(p, a, next, digits, letters, left, wanted);
   const two = i8x16.splat(2);
   const assigns = i8x16.bitmask(i8x16.eq(v128.and(trigger, two), two));
   if ((lanes & assigns) != 0) lanes &= ~idleAssignments(p, a, next, assigns, digits, letters, left);
@@ -293,71 +303,86 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /**
- * The digits among the 16 lanes at p that start no number any detector could take, told apart with bit masks over
- * the 32 bytes from p instead of a stop each: a run of one to eight digits after which no group a detector reads on
- * follows (see the rules by run length below), nor, after a 1, a 3 or "0x", a letter (a crypto address). Longer
- * runs, and lanes within nine bytes of the data's end (where the number may go on in the next chunk), are left to
- * the scanner. `a` and `next` are the block's bytes and the bytes after each (with 0x20 set); `digits` and `letters`
- * the lanes of each class.
+ * The digits among the `wanted` lanes at p (digit word starts still stops) that start no number any detector could
+ * take, told apart with bit masks over the 32 bytes from p instead of a stop each: a run of one to eight digits after
+ * which no group a detector reads on follows (the rules by run length below), nor, after a 1, a 3 or "0x", a letter
+ * (a crypto address). Longer runs, and lanes within nine bytes of the data's end (where the number may go on in the
+ * next chunk), are left to the scanner. The classes are computed for all 32 bytes at once; the rules are read for
+ * each lane from its run's end (blocks have one or two such lanes, so this is cheaper than evaluating every run
+ * length for all bytes at once). `a` and `next` are the block's bytes and the bytes after each (with 0x20 set);
+ * `digits` and `letters` the lanes of each class.
  */
 // @ts-ignore: decorator
-@inline function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, left: i32): i32 {
+@inline function idleNumbers(p: usize, a: v128, next: v128, digits: i32, letters: i32, left: i32, wanted: i32): i32 {
   const b = v128.load(p + 16);
   const d = digits | (i8x16.bitmask(lanesBelow(b, 0x30, 10)) << 16);
+  const letter = letters | (i8x16.bitmask(lanesBelow(v128.or(b, i8x16.splat(0x20)), 0x61, 26)) << 16);
   const open = equal32(a, b, 0x28);
   const dot = equal32(a, b, 0x2e);
   const spaceOrDash = spacesAndDashes(a) | (spacesAndDashes(b) << 16);
   // Bit k: p[k] is a separator (space, '-', '.') and p[k + 1] a digit or '(' — a number's group goes on after p[k].
   const sep = spaceOrDash | dot;
   const goesOn = sep & ((d | open) >>> 1);
-  const letter = letters | (i8x16.bitmask(lanesBelow(v128.or(b, i8x16.splat(0x20)), 0x61, 26)) << 16);
-  const crypto = i8x16.bitmask(
-    v128.or(
-      v128.or(i8x16.eq(a, i8x16.splat(0x31)), i8x16.eq(a, i8x16.splat(0x33))),
-      v128.and(i8x16.eq(a, i8x16.splat(0x30)), i8x16.eq(next, i8x16.splat(0x78))),
-    ),
-  );
-  // Bit k: three digits follow p[k]; after a space or '-', a card's next group (cards group by 3–6 digits).
-  const threeNext = (d >>> 1) & (d >>> 2) & (d >>> 3);
-  const cardOn = spaceOrDash & threeNext;
-  // A phone number may open with 4 digits after the trunk prefix 0, with 5 after it or as a mobile (6–9).
-  const zero = i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x30)));
-  const mobile = zero | i8x16.bitmask(lanesBelow(a, 0x36, 4));
-  // After one or two digits only a phone number (1-3-3-4; 2-4-4, 2-2-2-2-2: see nationalShape) or an IPv4 address
-  // goes on: a '(' next, a dot and one to three digits and another dot (`1.28.4`, a version, is no address), or a
-  // next group of at least 3 digits (after 1), or of 4 or of 2 and another group (after 2).
-  const octet = (d >>> 1) & ((dot >>> 2) | ((d >>> 2) & ((dot >>> 3) | ((d >>> 3) & (dot >>> 4)))));
-  const parenOrDot = (sep & (open >>> 1)) | (dot & octet);
-  const three = sep & threeNext;
-  const afterOne = parenOrDot | three;
-  const afterTwo = parenOrDot | (three & (d >>> 4)) | (sep & (d >>> 1) & (d >>> 2) & ~(d >>> 3) & (sep >>> 3) & (d >>> 4));
-  // Bit j: the run starting at j ends at j + n (n = 1…8) and no group a detector reads on follows (1–2 digits: see
-  // above; 3: any group; 4–6: a card's group, or a phone's after the starts above; 7–8: none), nor, after a 1, a 3
-  // or "0x", a letter (a crypto address). Unrolled: in a loop the masks above would be computed again each turn.
-  let run = -1;
-  let idle = idleEnd(run, d, (afterOne >>> 1) | (crypto & (letter >>> 1)), 1);
-  run &= d >>> 1;
-  idle |= idleEnd(run, d, (afterTwo >>> 2) | (crypto & (letter >>> 2)), 2);
-  run &= d >>> 2;
-  idle |= idleEnd(run, d, (goesOn >>> 3) | (crypto & (letter >>> 3)), 3);
-  run &= d >>> 3;
-  idle |= idleEnd(run, d, (cardOn >>> 4) | (zero & (goesOn >>> 4)) | (crypto & (letter >>> 4)), 4);
-  run &= d >>> 4;
-  idle |= idleEnd(run, d, (cardOn >>> 5) | (mobile & (goesOn >>> 5)) | (crypto & (letter >>> 5)), 5);
-  run &= d >>> 5;
-  idle |= idleEnd(run, d, (cardOn >>> 6) | (crypto & (letter >>> 6)), 6);
-  run &= d >>> 6;
-  idle |= idleEnd(run, d, crypto & (letter >>> 7), 7);
-  run &= d >>> 7;
-  idle |= idleEnd(run, d, crypto & (letter >>> 8), 8);
-  // A lane's look-ahead reaches 9 bytes: an 8-digit run, a separator and the digit after it.
-  return inData(idle & digits, left, 9);
-}
-
-/** Runs (bits of `run`) that end after n digits with nothing after them that a detector reads on (`follows`). */
-// @ts-ignore: decorator
-@inline function idleEnd(run: i32, d: i32, follows: i32, n: i32): i32 {
-  return run & ~(d >>> n) & ~follows;
+  let idle = 0;
+  let todo = inData(wanted, left, 9);
+  while (todo != 0) {
+    const s = ctz(todo);
+    todo &= todo - 1;
+    const n = ctz(~(d >>> s)); // the run's length: p[s + n] is its first byte that is no digit
+    if (n > 8) continue;
+    const t = s + n;
+    if (((letter >>> t) & 1) != 0) {
+      // Letters next: only a crypto address goes on, from a 1, a 3 or "0x" and a run of at least 25 letters and
+      // digits (base58check: 25–34, "0x": 42); a run that ends within 24 bytes, inside the window and the data, is
+      // none.
+      const c = byteAt(p, s);
+      if (c == 0x31 || c == 0x33 || (c == 0x30 && n == 1 && (byteAt(p, t) | 0x20) == 0x78)) {
+        const e = s + <i32>ctz(~((d | letter) >>> s));
+        if (e - s > 24 || e >= 32 || e >= left) continue;
+      }
+      idle |= 1 << s;
+      continue;
+    }
+    if (((goesOn >>> t) & 1) == 0) {
+      idle |= 1 << s;
+      continue;
+    }
+    // A separator and a digit or '(' follow the run. Bits k of these are the bytes p[t + k].
+    const dt = d >>> t;
+    const st = sep >>> t;
+    const dotT = dot >>> t;
+    // A number of two groups only (the second of one to six digits at t + 1, nothing a group goes on with after it,
+    // and the bytes read to know it, up to t + 8, inside the window and the data) is no card (two groups of 3–6 have
+    // at most 12 digits), SSN, NHS number or IPv4 address, and a phone number only as one of the two-group national
+    // shapes, which open with a 0 or a 6–9 (5-5, 5-6; 3-7, 3-8 and 4-7 have a longer second group).
+    let last = false;
+    if ((dt & 2) != 0 && t + 8 < 32 && t + 8 < left) {
+      const m = <i32>ctz(~(dt >>> 1));
+      last = m <= 6 && ((goesOn >>> (t + 1 + m)) & 1) == 0;
+    }
+    const threeNext = (dt & 14) == 14;
+    const more = !last; // a group goes on after t (goesOn), and not as a two-group number's last
+    let keep = false;
+    if (n == 1 || n == 2) {
+      // After one or two digits only a phone number (1-3-3-4; 2-4-4, 2-2-2-2-2: see nationalShape) or an IPv4
+      // address goes on: a '(' next, a dot and one to three digits and another dot (`1.28.4`, a version, is no
+      // address), or a next group of at least 3 digits (after 1), or of 4 or of 2 and another group (after 2).
+      const octet = (dt & 2) != 0 && ((dotT & 4) != 0 || ((dt & 4) != 0 && ((dotT & 8) != 0 || ((dt & 8) != 0 && (dotT & 16) != 0))));
+      keep = ((open >>> t) & 2) != 0 || ((dotT & 1) != 0 && octet) || (threeNext && more && (n == 1 || (dt & 16) != 0));
+      if (n == 2 && (dt & 30) == 22 && (st & 8) != 0) keep = true; // France's 2-2-2-2-2: two digits, a separator, a digit
+    } else if (n == 3) {
+      keep = more; // any group: card, SSN, NHS number, IPv4 address, phone number
+    } else if (n <= 6) {
+      // A card's next group (3–6 digits after a space or '-'); a phone number opens with 4 digits after the trunk
+      // prefix 0, with 5 after it or as a mobile (6–9).
+      const c = byteAt(p, s);
+      keep = ((spaceOrDash >>> t) & 1) != 0 && threeNext && more;
+      if (n == 4 && c == 0x30 && more) keep = true;
+      if (n == 5 && (c == 0x30 || c >= 0x36)) keep = true;
+    }
+    if (!keep) idle |= 1 << s;
+  }
+  return idle;
 }
 
 /** Bits of the 16 bytes of x: the punctuation a key may hold ('_', '-', '.'). */
@@ -374,17 +399,27 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   return i8x16.bitmask(v128.or(i8x16.eq(x, i8x16.splat(0x2e)), i8x16.eq(x, i8x16.splat(0x3a))));
 }
 
-/** Bits of the 16 bytes of x (with 0x20 set): which are a 'p' or a 'c'. */
+/**
+ * Bits of the 16 bytes of x (with 0x20 set, `after` the bytes after each): which start "pa" or "pw" (a password's
+ * name: password, passwd, passphrase, pass, pwd) or "cr" (secret).
+ */
 // @ts-ignore: decorator
-@inline function pOrC(x: v128): i32 {
-  return i8x16.bitmask(v128.or(i8x16.eq(x, i8x16.splat(0x70)), i8x16.eq(x, i8x16.splat(0x63))));
+@inline function nameStarts(x: v128, after: v128): i32 {
+  const aOrW = v128.or(i8x16.eq(after, i8x16.splat(0x61)), i8x16.eq(after, i8x16.splat(0x77)));
+  return i8x16.bitmask(
+    v128.or(
+      v128.and(i8x16.eq(x, i8x16.splat(0x70)), aOrW),
+      v128.and(i8x16.eq(x, i8x16.splat(0x63)), i8x16.eq(after, i8x16.splat(0x72))),
+    ),
+  );
 }
 
 /**
  * The ':' and '=' among the 16 lanes at p (`assigns`) where tryPunct would call no detector or
  * one that answers NONE at once, told apart with bit masks over the 32 bytes from p - 16 instead of a stop each:
- * - the key before (after up to four blanks, a quote and a backslash) holds no 'p' (a password's name) and no 'c'
- *   (`secret`): detectAfterKey reads only such keys. A key that may begin before the window counts as holding one;
+ * - the last key before it (with only bytes that are no key bytes between them, among which the four blanks, the
+ *   quote and the backslash detectAfterKey skips) holds no "pa" or "pw" (a password's name) and no "cr" (`secret`):
+ *   detectAfterKey reads only such keys. A key that may begin before the window counts as holding one;
  * - for a ':', no IPv6 group of one to four hex digits before it that stands alone (detectIpv6 needs one, or "::"),
  *   and no "//" or "thin" around it (detectUrlCredentials).
  * A lane just before the data's end is left to the scanner (tryPunct treats the end as '/'). `digits` and `letters`
@@ -401,31 +436,37 @@ const SECOND_HI = i8x16(0, 0, 0, 0, 0, 0, -1, 29, 0, 0, 0, 0, 0, 0, 0, 0);
   const wAlnum = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 26)));
   // Bit k is byte p[k - 16].
   const key = wAlnum | keyPunctuation(w) | ((alnum | keyPunctuation(a)) << 16);
-  const marked = key & (pOrC(wLower) | (pOrC(aLower) << 16));
+  const marked = key & (nameStarts(wLower, v128.or(v128.load(p - 15), lower)) | (nameStarts(aLower, next) << 16));
   // A carry from each marked byte runs through the rest of its key and comes out just after it: bit e is set when
-  // the key ending at e - 1 holds a 'p' or a 'c'. A key reaching the window's start may hold one before it.
+  // the key ending at e - 1 holds a marked byte. A key reaching the window's start may hold one before it.
   let named = (key + marked) & ~key;
   if ((key & 1) != 0) named |= (key + 1) & ~key;
-  const keyNamed = (named | (named << 1) | (named << 2) | (named << 3) | (named << 4) | (named << 5) | (named << 6)) >>> 16;
-  // IPv6: a group of n = 1…4 hex digits before the ':', the byte before it no letter, digit, ':' or '.'.
-  const hex = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 6))) |
-    ((digits | i8x16.bitmask(lanesBelow(aLower, 0x61, 6))) << 16);
-  const alone = ~(wAlnum | stops(w) | ((alnum | stops(a)) << 16));
-  let group = hex << 1;
-  let v6 = group & (alone << 2);
-  group &= hex << 2;
-  v6 |= group & (alone << 3);
-  group &= hex << 3;
-  v6 |= group & (alone << 4);
-  group &= hex << 4;
-  v6 |= group & (alone << 5);
-  // "//" after the ':' or "thin" before it (detectUrlCredentials), or "::".
-  const n = i8x16.bitmask(i8x16.eq(aLower, i8x16.splat(0x6e)));
-  const nearby = i8x16.bitmask(v128.or(i8x16.eq(next, i8x16.splat(0x3a)), i8x16.eq(next, i8x16.splat(0x2f)))) |
-    (n << 1) | <i32>((prevByte(p, 0) | 0x20) == 0x6e);
-  const colons = i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x3a)));
+  // From there a second carry runs on through the bytes that are no key bytes, up to the next key: what
+  // detectAfterKey skips back over (a backslash, a quote, up to four blanks) is among them.
+  const other = ~key;
+  let idle = assigns & ~((((other + named) ^ other) & other) >>> 16);
+  const colons = idle & i8x16.bitmask(i8x16.eq(a, i8x16.splat(0x3a)));
+  if (colons != 0) {
+    // IPv6: a group of n = 1…4 hex digits before the ':', the byte before it no letter, digit, ':' or '.'.
+    const hex = i8x16.bitmask(v128.or(wDigit, lanesBelow(wLower, 0x61, 6))) |
+      ((digits | i8x16.bitmask(lanesBelow(aLower, 0x61, 6))) << 16);
+    const alone = ~(wAlnum | stops(w) | ((alnum | stops(a)) << 16));
+    let group = hex << 1;
+    let v6 = group & (alone << 2);
+    group &= hex << 2;
+    v6 |= group & (alone << 3);
+    group &= hex << 3;
+    v6 |= group & (alone << 4);
+    group &= hex << 4;
+    v6 |= group & (alone << 5);
+    // "//" after the ':' or "thin" before it (detectUrlCredentials), or "::".
+    const n = i8x16.bitmask(i8x16.eq(aLower, i8x16.splat(0x6e)));
+    const nearby = i8x16.bitmask(v128.or(i8x16.eq(next, i8x16.splat(0x3a)), i8x16.eq(next, i8x16.splat(0x2f)))) |
+      (n << 1) | <i32>((prevByte(p, 0) | 0x20) == 0x6e);
+    idle &= ~(colons & ((v6 >>> 16) | nearby));
+  }
   // The byte after the ':' must be data: at the end tryPunct reads it as '/'.
-  return inData(assigns & ~keyNamed & ~(colons & ((v6 >>> 16) | nearby)), left, 1);
+  return inData(idle, left, 1);
 }
 
 /** Continues masking a value begun in an earlier chunk; returns where scanning resumes, or -1 if the data is used up. */
