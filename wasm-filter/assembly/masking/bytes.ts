@@ -129,6 +129,12 @@ let thirdSets: u32 = 0;
  * The word starts with the pair (first, second) — in every case both bytes may take for a keyword, except two capitals,
  * which are starts of their own (IBAN, NINO, AKIA) — stop only before one of `thirds` (either case).
  */
+/** Gives the pair (a, b) third-byte set `sets` in its PAIR entry, keeping the entry's stop bits. */
+function setThirdSet(a: u32, b: u32, sets: u32): void {
+  const q = PAIR + <usize>(a | (b << 8));
+  store<u8>(q, <u8>((<u32>load<u8>(q) & 3) | (sets << THIRD_SHIFT)));
+}
+
 function markThird(first: u32, second: u32, thirds: string, anyCase: bool): void {
   thirdSets++;
   const set = THIRD + <usize>(thirdSets << 5);
@@ -141,10 +147,7 @@ function markThird(first: u32, second: u32, thirds: string, anyCase: bool): void
   }
   const variants = anyCase ? 3 : 1;
   for (let variant = 0; variant < variants; variant++) {
-    const a = variant == 1 ? first - 0x20 : first;
-    const b = variant == 2 ? second - 0x20 : second;
-    const q = PAIR + <usize>(a | (b << 8));
-    store<u8>(q, <u8>((<u32>load<u8>(q) & 3) | (thirdSets << THIRD_SHIFT)));
+    setThirdSet(variant == 1 ? first - 0x20 : first, variant == 2 ? second - 0x20 : second, thirdSets);
   }
 }
 markThird(0x61, 0x75, "t", true); // authorization
@@ -171,11 +174,9 @@ const DIGIT_OR_SPACE = "0123456789 ";
 markThird(0x41, 0x41, DIGIT_OR_SPACE, false);
 const anyCapitals = thirdSets;
 for (let a: u32 = 0x41; a <= 0x5a; a++) {
-  for (let b: u32 = 0x41; b <= 0x5a; b++) {
-    const q = PAIR + <usize>(a | (b << 8));
-    store<u8>(q, <u8>((<u32>load<u8>(q) & 3) | (anyCapitals << THIRD_SHIFT)));
-  }
+  for (let b: u32 = 0x41; b <= 0x5a; b++) setThirdSet(a, b, anyCapitals);
 }
+// Literals rather than DIGIT_OR_SPACE + "t": a concatenation at start allocates, and brings the runtime's traps in.
 markThird(0x41, 0x55, "0123456789 t", false); // AUTHORIZATION
 markThird(0x41, 0x42, "0123456789 a", false); // ABA
 markThird(0x41, 0x4b, "0123456789 i", false); // AKIA
