@@ -10,6 +10,7 @@ import { celInput, type CelInput, type Condition } from './cel.ts';
 import type { AgentContext, Protocol, RequestContext, TargetContext } from './context.ts';
 import { inScope } from './evaluate.ts';
 import { PolicyLoadError, sourcePosition, type CompiledPolicy } from './load.ts';
+import { PerScope } from './per-scope.ts';
 
 export interface MaskingScope {
   protocol: Protocol;
@@ -27,7 +28,7 @@ interface ScopeRules {
 }
 
 export class MaskingPlans {
-  private byPolicies = new WeakMap<readonly CompiledPolicy[], Map<string, ScopeRules>>();
+  private readonly scopes = new PerScope<ScopeRules>((policies, scope) => this.rulesFor(policies, scope));
 
   /**
    * Null when no rule masks anything for this scope. Without `action`, rules with a `when` are all included (the plan
@@ -35,7 +36,7 @@ export class MaskingPlans {
    * action's context, and a `when` that fails to evaluate keeps its rule (masking more is the safe side).
    */
   planFor(policies: readonly CompiledPolicy[], scope: MaskingScope, action?: RequestContext): CompiledMasking | null {
-    const scoped = this.rulesFor(policies, scope);
+    const scoped = this.scopes.get(policies, scope);
     let input: CelInput | undefined;
     let key = '';
     for (const r of scoped.rules) {
@@ -68,26 +69,7 @@ export class MaskingPlans {
     return plan;
   }
 
-  /** The last answer per scope object (a session's, asked on every result): no key string made to find it again. */
-  private readonly lastFor = new WeakMap<MaskingScope, { policies: readonly CompiledPolicy[]; rules: ScopeRules }>();
-
   private rulesFor(policies: readonly CompiledPolicy[], scope: MaskingScope): ScopeRules {
-    const last = this.lastFor.get(scope);
-    if (last?.policies === policies) return last.rules;
-    const rules = this.rulesByKey(policies, scope);
-    this.lastFor.set(scope, { policies, rules });
-    return rules;
-  }
-
-  private rulesByKey(policies: readonly CompiledPolicy[], scope: MaskingScope): ScopeRules {
-    let byScope = this.byPolicies.get(policies);
-    if (!byScope) {
-      byScope = new Map();
-      this.byPolicies.set(policies, byScope);
-    }
-    const key = `${scope.protocol}\n${scope.key}`;
-    const hit = byScope.get(key);
-    if (hit) return hit;
     const ctx = { agent: scope.agent, target: scope.target } as RequestContext;
     const rules = policies
       .filter((p) => p.doc.mode === 'enforce' && inScope(p, ctx))
@@ -96,10 +78,7 @@ export class MaskingPlans {
           .map((m, i) => ({ m, owner: p.doc.name, when: p.maskingWhen?.[i] ?? null }))
           .filter(({ m }) => !m.protocol || m.protocol === scope.protocol),
       );
-    const scoped: ScopeRules = { rules, plans: new Map() };
-    if (byScope.size > 10_000) byScope.clear();
-    byScope.set(key, scoped);
-    return scoped;
+    return { rules, plans: new Map() };
   }
 }
 

@@ -7,9 +7,10 @@ import type { RequestContext } from './context.ts';
 import { inScope } from './evaluate.ts';
 import type { CompiledPolicy } from './load.ts';
 import type { MaskingScope } from './masking-plans.ts';
+import { PerScope } from './per-scope.ts';
 
 export class ScopedReads {
-  private byPolicies = new WeakMap<readonly CompiledPolicy[], Map<string, ReadonlySet<string>>>();
+  private readonly scopes = new PerScope<ReadonlySet<string>>((policies, scope) => this.fieldsOf(policies, scope));
 
   /** True when a rule in scope may read `field` (e.g. "k8s.object"), directly or through its whole section. */
   reads(policies: readonly CompiledPolicy[], scope: MaskingScope, field: string): boolean {
@@ -17,30 +18,12 @@ export class ScopedReads {
     return fields.has(field) || fields.has(`${field.slice(0, field.indexOf('.'))}.*`);
   }
 
-  /** The last answer per scope object (a session's, asked on every statement): no key string made to find it again. */
-  private readonly lastFor = new WeakMap<
-    MaskingScope,
-    { policies: readonly CompiledPolicy[]; fields: ReadonlySet<string> }
-  >();
-
   /** Every field a rule in scope may read (`sql.text`, `k8s.*`, `time`, …): the set is the same object per scope. */
   fieldsFor(policies: readonly CompiledPolicy[], scope: MaskingScope): ReadonlySet<string> {
-    const last = this.lastFor.get(scope);
-    if (last?.policies === policies) return last.fields;
-    const fields = this.fieldsByKey(policies, scope);
-    this.lastFor.set(scope, { policies, fields });
-    return fields;
+    return this.scopes.get(policies, scope);
   }
 
-  private fieldsByKey(policies: readonly CompiledPolicy[], scope: MaskingScope): ReadonlySet<string> {
-    let byScope = this.byPolicies.get(policies);
-    if (!byScope) {
-      byScope = new Map();
-      this.byPolicies.set(policies, byScope);
-    }
-    const key = `${scope.protocol}\n${scope.key}`;
-    const hit = byScope.get(key);
-    if (hit) return hit;
+  private fieldsOf(policies: readonly CompiledPolicy[], scope: MaskingScope): ReadonlySet<string> {
     const ctx = { agent: scope.agent, target: scope.target } as RequestContext;
     const fields = new Set<string>();
     for (const p of policies) {
@@ -52,8 +35,6 @@ export class ScopedReads {
       // A masking rule's `when` reads the same context: a rule on k8s.object must get the object to decide on.
       for (const when of p.maskingWhen ?? []) for (const f of when?.reads ?? []) fields.add(f);
     }
-    if (byScope.size > 10_000) byScope.clear();
-    byScope.set(key, fields);
     return fields;
   }
 }

@@ -212,10 +212,13 @@ export function eventLine(e: RecordingEvent): string {
   return `#${e.seq} ${e.time} ${e.type.padEnd(18)} ${summarize(e)}\n`;
 }
 
+/** A recorded value as text: strings as they are, nothing for an absent one, anything else as JSON. */
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
+}
+
 /** What an action was, in one line: its statement, command or request. */
 function actionSummary(d: RecordingEvent['data']): string {
-  const str = (v: unknown): string =>
-    typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
   const sql = (d.sql as { text?: unknown } | undefined)?.text ?? d.sql ?? d.text ?? d.statement;
   if (sql) return oneLine(str(sql));
   if (d.command) return oneLine(`$ ${str(d.command)}`);
@@ -225,8 +228,6 @@ function actionSummary(d: RecordingEvent['data']): string {
 
 function summarize(e: RecordingEvent): string {
   const d = e.data;
-  const str = (v: unknown): string =>
-    typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
   switch (e.type) {
     case 'action':
       return actionSummary(d);
