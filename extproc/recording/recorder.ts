@@ -109,13 +109,12 @@ class RedisRecorder implements RecorderWithStats {
   private readonly nowMs: () => number;
   private readonly maxUnacknowledgedMs: number;
   /**
-   * When queue[head], the oldest unacknowledged event, was recorded (ms): set when an event lands in an empty buffer,
-   * and read back from the new head's time after each acknowledged batch (once per batch, not per event).
+   * When queue[0], the oldest unacknowledged event, was recorded (ms): set when an event lands in an empty buffer,
+   * and read back from the new oldest's time after each acknowledged batch (once per batch, not per event).
    */
   private oldestAt = 0;
-  /** The buffer: queue[head..] are not yet acknowledged, in record() order. */
+  /** The buffer: the events not yet acknowledged, in record() order (acknowledged ones leave it at once, ack()). */
   private queue: Pending[] = [];
-  private head = 0;
   private nextIndex = 0;
   private ackedIndex = -1;
   private waiters: Array<{ index: number; resolve: () => void }> = [];
@@ -180,7 +179,7 @@ class RedisRecorder implements RecorderWithStats {
   }
 
   private get buffered(): number {
-    return this.queue.length - this.head;
+    return this.queue.length;
   }
 
   private redisUp(): boolean {
@@ -189,7 +188,7 @@ class RedisRecorder implements RecorderWithStats {
 
   /** Whether the oldest unacknowledged event has waited longer than the bound (Redis hung or too slow). */
   private backlogStale(): boolean {
-    return this.head < this.queue.length && this.nowMs() - this.oldestAt > this.maxUnacknowledgedMs;
+    return this.queue.length > 0 && this.nowMs() - this.oldestAt > this.maxUnacknowledgedMs;
   }
 
   canAccept(target: string): boolean {
@@ -299,7 +298,7 @@ class RedisRecorder implements RecorderWithStats {
       refused: this.refused,
       sessions: this.sessions.size,
       redisUp: this.redisUp(),
-      oldestUnacknowledgedMs: this.head < this.queue.length ? Math.max(0, this.nowMs() - this.oldestAt) : 0,
+      oldestUnacknowledgedMs: this.queue.length > 0 ? Math.max(0, this.nowMs() - this.oldestAt) : 0,
       rebased: this.rebased,
     };
   }
@@ -351,7 +350,7 @@ class RedisRecorder implements RecorderWithStats {
     state.unassigned.push(p);
     state.pending++;
     state.count++;
-    if (this.head === this.queue.length) this.oldestAt = this.clock.lastMs;
+    if (this.queue.length === 0) this.oldestAt = this.clock.lastMs;
     this.queue.push(p);
     this.kick();
   }
@@ -378,8 +377,7 @@ class RedisRecorder implements RecorderWithStats {
       while (this.buffered > 0) {
         // A batch whose write failed is retried as it was, not grown by what was recorded since: the store may have
         // applied it before the failure, and recognises that only for exactly the events it was sent.
-        const batch =
-          this.failedBatch ?? this.queue.slice(this.head, Math.min(this.queue.length, this.head + this.batchSize));
+        const batch = this.failedBatch ?? this.queue.slice(0, this.batchSize);
         this.failedBatch = null;
         let ok: boolean;
         try {
@@ -431,19 +429,11 @@ class RedisRecorder implements RecorderWithStats {
   }
 
   private ack(batch: Pending[]): void {
-    this.head += batch.length;
     this.written += batch.length;
     for (const p of batch) {
       const s = p.state;
       s.pending--;
-      if (++s.chainedHead === s.chained.length) {
-        s.chained = [];
-        s.chainedHead = 0;
-      } else if (s.chainedHead > 1024 && s.chainedHead * 2 > s.chained.length) {
-        // A session never without unacknowledged events: drop the acknowledged ones (and the slabs they hold).
-        s.chained = s.chained.slice(s.chainedHead);
-        s.chainedHead = 0;
-      }
+      s.chainedHead++;
       if (p.type === 'session.end')
         this.log.info(
           { sessionId: s.id, lastSeq: p.seq, lastHash: sealedHash(p as ChainedPending) },
@@ -451,13 +441,21 @@ class RedisRecorder implements RecorderWithStats {
         );
       if (s.ended && s.pending === 0 && this.sessions.get(s.id) === s) this.sessions.delete(s.id);
     }
-    this.ackedIndex = batch[batch.length - 1].index;
-    if (this.head < this.queue.length) this.oldestAt = Date.parse(this.queue[this.head].time);
-    if (this.drops.size > 0) this.drops.markAll();
-    if (this.head > 4096 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
+    // Acknowledged events are let go at once, from the buffer and from their sessions' chained lists. Held until a
+    // later compaction (the buffer was compacted past 4,096 acknowledged events), they lived through young-generation
+    // collections and were promoted: under load the old generation grew by about 1.4 MB per collection, and copying
+    // and then collecting them was most of what the collector spent (docs/postgres.md, "Throughput").
+    for (const p of batch) {
+      const s = p.state;
+      if (s.chainedHead > 0) {
+        s.chained = s.chainedHead === s.chained.length ? [] : s.chained.slice(s.chainedHead);
+        s.chainedHead = 0;
+      }
     }
+    this.queue = batch.length === this.queue.length ? [] : this.queue.slice(batch.length);
+    this.ackedIndex = batch[batch.length - 1].index;
+    if (this.queue.length > 0) this.oldestAt = Date.parse(this.queue[0].time);
+    if (this.drops.size > 0) this.drops.markAll();
     if (this.waiters.length > 0) {
       const still: typeof this.waiters = [];
       for (const w of this.waiters) w.index <= this.ackedIndex ? w.resolve() : still.push(w);
