@@ -44,16 +44,39 @@ export interface BatchWriter {
   unanchoredTip: (sessionId: string, seq: number) => void;
 }
 
+/**
+ * Events chained per turn of the event loop. Chained in one go, a batch (a hundred events and more under load, about
+ * 5 µs each) held every request that arrived meanwhile for most of a millisecond; in slices of 8 a request waits for
+ * at most about 40 µs of it.
+ */
+const CHAIN_SLICE = 8;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Chains every waiting event of the sessions about to be sent (and drops its data string), not only the batch's:
+ * buffered events then hold no large strings for the collector to copy. Events recorded while it yields join their
+ * session's waiting list behind those being chained, so the order is the order recorded.
+ */
+async function chainWaiting(batch: Pending[], slabs: EventSlabs): Promise<void> {
+  let chained = 0;
+  for (const p of batch) {
+    const waiting = p.state.unassigned;
+    if (waiting.length === 0) continue;
+    p.state.unassigned = [];
+    for (const q of waiting) {
+      chainEvent(q, slabs);
+      if (++chained % CHAIN_SLICE === 0) await nextTurn();
+    }
+  }
+  if (chained > 0) await nextTurn();
+}
+
 /** Writes `batch` (chaining what is not chained yet); throws when it must be retried. */
 export async function writeBatch(w: BatchWriter, batch: Pending[]): Promise<void> {
+  await chainWaiting(batch, w.slabs);
   const groups = new Map<SessionState, Pending[]>();
   for (const p of batch) {
-    // Every waiting event of a session about to be sent is chained (and its data string dropped), not only the
-    // batch's: buffered events then hold no large strings for the collector to copy.
-    if (p.state.unassigned.length > 0) {
-      for (const q of p.state.unassigned) chainEvent(q, w.slabs);
-      p.state.unassigned = [];
-    }
     const g = groups.get(p.state);
     if (g) g.push(p);
     else groups.set(p.state, [p]);
