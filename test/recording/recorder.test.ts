@@ -252,4 +252,30 @@ describe('recorder', () => {
     );
     await rec.close();
   });
+  it('chains a large batch a few events per turn of the event loop, so requests arriving meanwhile are not held', async () => {
+    // Chained in one go, a batch of a hundred events held every request that arrived during it for most of a
+    // millisecond. Watched turn by turn (the session's chained list is private), the chaining must be seen part done.
+    const rec = createRecorder({ redis, failureMode: () => 'fail-closed', coalesceMs: 0 });
+    const id = 'chained-in-slices';
+    rec.record(ev(id, 'session.start'));
+    for (let i = 0; i < 99; i++) rec.record(ev(id, 'action', { i }));
+    const session = (rec as unknown as { sessions: Map<string, { chained: unknown[] }> }).sessions.get(id)!;
+    const seen = new Set<number>();
+    let done = false;
+    const flushed = rec.flush().then(() => {
+      done = true;
+    });
+    while (!done) {
+      seen.add(session.chained.length);
+      await new Promise((r) => setImmediate(r));
+    }
+    await flushed;
+    const partial = [...seen].filter((n) => n > 0 && n < 100);
+    assert.ok(partial.length >= 5, `chained counts seen between turns: ${[...seen].join(', ')}`);
+    assert.deepEqual(
+      await storedSeqs(id),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+    await rec.close();
+  });
 });
