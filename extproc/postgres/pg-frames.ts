@@ -30,7 +30,9 @@ export type FrameMode = 'untyped' | 'single-byte' | 'typed';
 export const MAX_STARTUP_BYTES = 10_000;
 
 export class PgFrameReader {
+  /** Bytes not yet handed out: chunks[0] from `offset` on, then the other chunks whole. */
   private chunks: Buffer[] = [];
+  private offset = 0;
   private size = 0;
 
   constructor(
@@ -69,8 +71,7 @@ export class PgFrameReader {
     }
     const headerBytes = this.mode === 'untyped' ? 4 : 5;
     if (this.size < headerBytes) return null;
-    const header = this.peek(headerBytes);
-    const declared = header.readInt32BE(headerBytes - 4);
+    const declared = this.int32At(headerBytes - 4);
     const cap = this.mode === 'untyped' ? MAX_STARTUP_BYTES : this.maxMessageBytes - 1;
     const min = this.mode === 'untyped' ? 8 : 4;
     if (declared < min) throw new PgFrameError(`invalid ${this.side} message length ${declared}`);
@@ -87,18 +88,32 @@ export class PgFrameReader {
     return { type: String.fromCharCode(raw[0]), body: raw.subarray(5), raw };
   }
 
-  private peek(n: number): Buffer {
-    if (this.chunks[0].length < n) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0].subarray(0, n);
+  // The unread bytes are read in place, by offset: a message then costs its own two views (raw and body) and no
+  // view of the header or of the rest of its chunk. Only a message split across chunks is copied, once, whole.
+
+  /** The int32 `at` bytes into the unread bytes (the caller checked `size`). */
+  private int32At(at: number): number {
+    if (this.chunks[0].length - this.offset < at + 4) this.joinChunks();
+    return this.chunks[0].readInt32BE(this.offset + at);
   }
 
+  /** Hands out the next `n` unread bytes (the caller checked `size`). */
   private take(n: number): Buffer {
-    if (this.chunks[0].length < n) this.chunks = [Buffer.concat(this.chunks)];
+    if (this.chunks[0].length - this.offset < n) this.joinChunks();
     const first = this.chunks[0];
-    const raw = first.subarray(0, n);
-    if (first.length === n) this.chunks.shift();
-    else this.chunks[0] = first.subarray(n);
+    const raw = first.subarray(this.offset, this.offset + n);
+    this.offset += n;
+    if (this.offset === first.length) {
+      this.chunks.shift();
+      this.offset = 0;
+    }
     this.size -= n;
     return raw;
+  }
+
+  private joinChunks(): void {
+    this.chunks[0] = this.chunks[0].subarray(this.offset);
+    this.chunks = [Buffer.concat(this.chunks)];
+    this.offset = 0;
   }
 }
