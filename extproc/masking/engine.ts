@@ -82,14 +82,14 @@ class DetectionLog {
  */
 const WHOLE_BUFFER_PIECE = 64 * 1024;
 
-/**
- * One scan-and-rewrite step over the core's carry plus `chunk`. `view`: the result may be a view of the core's
- * memory, valid until the next call into the core (for a caller that copies it right away).
- */
 /** The fewest bytes any built-in entity but a `::`-compressed IPv6 address takes (`pwd=x`; test/masking). */
 const SHORTEST_ENTITY_WITHOUT_COLON = 5;
 const COLON = 0x3a;
 
+/**
+ * One scan-and-rewrite step over the core's carry plus `chunk`. `view`: the result may be a view of the core's
+ * memory, valid until the next call into the core (for a caller that copies it right away).
+ */
 function step(
   core: WasmCore,
   plan: CompiledMasking,

@@ -118,8 +118,7 @@ export async function writeBatch(w: BatchWriter, batch: Pending[]): Promise<void
           state.seq = o.tipSeq;
           state.lastHash = o.tipHash;
           // This batch's events of the session and any chained after them, in order.
-          for (let k = state.chainedHead; k < state.chained.length; k++)
-            rechainEvent(state.chained[k] as ChainedPending, w.slabs);
+          for (const q of state.chained) rechainEvent(q as ChainedPending, w.slabs);
           w.rebased(events.length);
           again.push([state, events]);
         } else if (o.kind === 'refused') {

@@ -23,9 +23,8 @@ export interface SessionState {
   indexed: boolean;
   /** Events recorded and not chained yet, in order (all chained when any is about to be sent). */
   unassigned: Pending[];
-  /** Events chained and not acknowledged yet, in order, from chainedHead: what a moved tip makes chain again. */
+  /** Events chained and not acknowledged yet, in order: what a moved tip makes chain again. */
   chained: Pending[];
-  chainedHead: number;
   /** Its recorded end was found without a valid anchor: this writer appends but anchors nothing (anchor.ts). */
   unanchored: boolean;
   /** Events buffered, not yet acknowledged. */
@@ -60,7 +59,6 @@ export function newSessionState(id: string, now: number): SessionState {
     indexed: false,
     unassigned: [],
     chained: [],
-    chainedHead: 0,
     unanchored: false,
     pending: 0,
     count: 0,

@@ -430,10 +430,12 @@ class RedisRecorder implements RecorderWithStats {
 
   private ack(batch: Pending[]): void {
     this.written += batch.length;
+    // Per session, how many of its events the batch holds: the head of its chained list, acknowledged now.
+    const acked = new Map<SessionState, number>();
     for (const p of batch) {
       const s = p.state;
       s.pending--;
-      s.chainedHead++;
+      acked.set(s, (acked.get(s) ?? 0) + 1);
       if (p.type === 'session.end')
         this.log.info(
           { sessionId: s.id, lastSeq: p.seq, lastHash: sealedHash(p as ChainedPending) },
@@ -445,13 +447,7 @@ class RedisRecorder implements RecorderWithStats {
     // later compaction (the buffer was compacted past 4,096 acknowledged events), they lived through young-generation
     // collections and were promoted: under load the old generation grew by about 1.4 MB per collection, and copying
     // and then collecting them was most of what the collector spent (docs/postgres.md, "Throughput").
-    for (const p of batch) {
-      const s = p.state;
-      if (s.chainedHead > 0) {
-        s.chained = s.chainedHead === s.chained.length ? [] : s.chained.slice(s.chainedHead);
-        s.chainedHead = 0;
-      }
-    }
+    for (const [s, n] of acked) s.chained = n === s.chained.length ? [] : s.chained.slice(n);
     this.queue = batch.length === this.queue.length ? [] : this.queue.slice(batch.length);
     this.ackedIndex = batch[batch.length - 1].index;
     if (this.queue.length > 0) this.oldestAt = Date.parse(this.queue[0].time);
