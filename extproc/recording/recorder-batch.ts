@@ -50,6 +50,15 @@ export interface BatchWriter {
  * at most about 40 µs of it.
  */
 const CHAIN_SLICE = 8;
+/**
+ * A batch this large means the writer is behind (saturation: the buffer, bounded by maxBuffered, is the backpressure),
+ * and it is chained in one go: every turn given back lets more requests record more events, so slicing it cut the
+ * recorder's own throughput by a fifth with one writer and by half with two writers appending to the same sessions
+ * (bench/recording.bench.ts). A writer keeping up sends far smaller batches (about 100-200 events in the PostgreSQL
+ * bench) and slices them. Two writers contending for one session still pay for it: their smaller batches are sliced,
+ * so more of them are re-chained after the other's append (that case ran at 23-25k events/s against 32-41k unsliced).
+ */
+const SLICED_BELOW = 512;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -59,6 +68,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * session's waiting list behind those being chained, so the order is the order recorded.
  */
 async function chainWaiting(batch: Pending[], slabs: EventSlabs): Promise<void> {
+  const slice = batch.length < SLICED_BELOW ? CHAIN_SLICE : Number.POSITIVE_INFINITY;
   let chained = 0;
   for (const p of batch) {
     const waiting = p.state.unassigned;
@@ -66,10 +76,10 @@ async function chainWaiting(batch: Pending[], slabs: EventSlabs): Promise<void> 
     p.state.unassigned = [];
     for (const q of waiting) {
       chainEvent(q, slabs);
-      if (++chained % CHAIN_SLICE === 0) await nextTurn();
+      if (++chained % slice === 0) await nextTurn();
     }
   }
-  if (chained > 0) await nextTurn();
+  if (chained > 0 && slice === CHAIN_SLICE) await nextTurn();
 }
 
 /** Writes `batch` (chaining what is not chained yet); throws when it must be retried. */
