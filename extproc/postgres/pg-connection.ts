@@ -118,6 +118,17 @@ interface ChunkAnswer {
   out: Buffer[];
 }
 
+/** How one direction answers its messages (answerFrom() walks a chunk with it). */
+interface Side {
+  answer(frame: PgFrame): Buffer | Promise<Buffer>;
+  /** Nothing more of the chunk is answered (the connection ended). */
+  over(): boolean;
+  /** The chunk's reply, once its messages are answered or the side is over. */
+  reply(chunk: ChunkAnswer): NetworkReply;
+  /** The reply when answering a message threw, or the error again (a fault). */
+  failed(chunk: ChunkAnswer, err: unknown): NetworkReply;
+}
+
 /** The bytes to pass on; `endOfStream` carries the peer's half-close (an answer without it would suppress it). */
 const forward = (data: Buffer, endOfStream: boolean): NetworkReply => ({ kind: 'forward', data, endOfStream });
 
@@ -175,34 +186,42 @@ export class PgConnection implements NetworkStreamProcessor {
       if (err instanceof PgFrameError) return forward(this.endWithError(err.message), endOfStream);
       throw err;
     }
-    return this.readFrom({ chunk, endOfStream, whole, frames, out: [] }, 0);
+    return this.answerFrom(this.clientSide, { chunk, endOfStream, whole, frames, out: [] }, 0);
   }
 
-  /** readData() from frame `i` on: each message's answer at once, or the rest once its promise settles. */
-  private readFrom(read: ChunkAnswer, i: number): NetworkReply | Promise<NetworkReply> {
-    const { frames, out } = read;
-    for (; i < frames.length; i++) {
+  /**
+   * A chunk's messages from `i` on, each answered at once, or the rest once an answer's promise settles: no promise
+   * at all when none has to wait.
+   */
+  private answerFrom(side: Side, chunk: ChunkAnswer, i: number): NetworkReply | Promise<NetworkReply> {
+    for (; i < chunk.frames.length && !side.over(); i++) {
       let answer: Buffer | Promise<Buffer>;
       try {
-        answer = this.fromClient(frames[i]);
+        answer = side.answer(chunk.frames[i]);
       } catch (err) {
-        return this.clientFailed(read, err);
+        return side.failed(chunk, err);
       }
       if (answer instanceof Promise) {
         const next = i + 1;
         return answer.then(
           (buf) => {
-            out.push(buf);
-            return this.ended() ? this.readEnded(read) : this.readFrom(read, next);
+            chunk.out.push(buf);
+            return this.answerFrom(side, chunk, next);
           },
-          (err: unknown) => this.clientFailed(read, err),
+          (err: unknown) => side.failed(chunk, err),
         );
       }
-      out.push(answer);
-      if (this.ended()) break;
+      chunk.out.push(answer);
     }
-    return this.readEnded(read);
+    return side.reply(chunk);
   }
+
+  private readonly clientSide: Side = {
+    answer: (frame) => this.fromClient(frame),
+    over: () => this.ended(),
+    reply: (read) => this.readEnded(read),
+    failed: (read, err) => this.clientFailed(read, err),
+  };
 
   /** A client message that broke the protocol ends the connection with an error; anything else is a fault. */
   private clientFailed(read: ChunkAnswer, err: unknown): NetworkReply {
@@ -474,27 +493,19 @@ export class PgConnection implements NetworkStreamProcessor {
     if (this.state === 'closed') return forward(Buffer.alloc(0), endOfStream);
     const whole = this.server.buffered === 0;
     const frames = this.server.push(chunk);
-    return this.writeFrom({ chunk, endOfStream, whole, frames, out: [] }, 0);
+    return this.answerFrom(this.serverSide, { chunk, endOfStream, whole, frames, out: [] }, 0);
   }
 
-  /** writeData() from frame `i` on: each message's answer at once, or the rest once its promise settles. */
-  private writeFrom(write: ChunkAnswer, i: number): NetworkReply | Promise<NetworkReply> {
-    const { chunk, endOfStream, whole, frames, out } = write;
-    for (; i < frames.length; i++) {
-      // Whatever the server says after the message that ended the connection (its ReadyForQuery) is not passed on.
-      if (this.isClosed()) break;
-      const answer = this.fromServer(frames[i]);
-      if (answer instanceof Promise) {
-        const next = i + 1;
-        return answer.then((buf) => {
-          out.push(buf);
-          return this.writeFrom(write, next);
-        });
-      }
-      out.push(answer);
-    }
-    return forward(joined(chunk, whole && this.server.buffered === 0, frames, out), endOfStream);
-  }
+  private readonly serverSide: Side = {
+    answer: (frame) => this.fromServer(frame),
+    // Whatever the server says after the message that ended the connection (its ReadyForQuery) is not passed on.
+    over: () => this.isClosed(),
+    reply: ({ chunk, endOfStream, whole, frames, out }) =>
+      forward(joined(chunk, whole && this.server.buffered === 0, frames, out), endOfStream),
+    failed: (_write, err) => {
+      throw err;
+    },
+  };
 
   private fromServer(frame: PgFrame): Buffer | Promise<Buffer> {
     switch (this.state) {
