@@ -125,16 +125,16 @@ for (let v: u32 = 0; v < 65536; v++) {
 export const THIRD: usize = memory.data(32 * 64);
 let thirdSets: u32 = 0;
 
-/**
- * The word starts with the pair (first, second) — in every case both bytes may take for a keyword, except two capitals,
- * which are starts of their own (IBAN, NINO, AKIA) — stop only before one of `thirds` (either case).
- */
 /** Gives the pair (a, b) third-byte set `sets` in its PAIR entry, keeping the entry's stop bits. */
 function setThirdSet(a: u32, b: u32, sets: u32): void {
   const q = PAIR + <usize>(a | (b << 8));
   store<u8>(q, <u8>((<u32>load<u8>(q) & 3) | (sets << THIRD_SHIFT)));
 }
 
+/**
+ * The word starts with the pair (first, second) — in every case both bytes may take for a keyword, except two capitals,
+ * which are starts of their own (IBAN, NINO, AKIA) — stop only before one of `thirds` (either case).
+ */
 function markThird(first: u32, second: u32, thirds: string, anyCase: bool): void {
   thirdSets++;
   const set = THIRD + <usize>(thirdSets << 5);
