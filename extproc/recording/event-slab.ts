@@ -27,12 +27,15 @@ export class EventSlabs {
   private used = 0;
 
   /**
-   * `head` is `key\nid\n`; `body` is the canonical JSON of the event without `hash`. Fills `into` with where the
-   * bytes are (the caller's own object: no allocation per event) and returns the hash.
+   * `head` is `key\nid\n`; the canonical JSON of the event without `hash` is `body`, followed by `more` pieces if
+   * given (each written as it is: no string joining them is made). Fills `into` with where the bytes are (the caller's
+   * own object: no allocation per event) and returns the hash.
    */
-  seal(into: SealedEvent, head: string, body: string): string {
+  seal(into: SealedEvent, head: string, body: string, ...more: string[]): string {
+    let length = head.length + body.length;
+    for (const piece of more) length += piece.length;
     // UTF-16 length × 3 bounds the UTF-8 size.
-    const need = (head.length + body.length) * 3 + HASH_SUFFIX_BYTES;
+    const need = length * 3 + HASH_SUFFIX_BYTES;
     if (this.used + need > this.slab.length) {
       this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, need));
       this.used = 0;
@@ -40,7 +43,8 @@ export class EventSlabs {
     const slab = this.slab;
     const start = this.used;
     const jsonStart = start + slab.write(head, start);
-    const bodyEnd = jsonStart + slab.write(body, jsonStart);
+    let bodyEnd = jsonStart + slab.write(body, jsonStart);
+    for (const piece of more) bodyEnd += slab.write(piece, bodyEnd);
     const hash = oneShotHash('sha256', slab.subarray(jsonStart, bodyEnd), 'hex');
     const end = bodyEnd - 1 + slab.write(`,"hash":"${hash}"}\n`, bodyEnd - 1, 'latin1');
     this.used = end;

@@ -81,23 +81,25 @@ export type EventHeader = Pick<
 
 /**
  * The canonical JSON of an event without `hash`, built directly for the known shape (members in sorted order, `data`
- * already canonical) instead of through a generic walk. Must agree with hashEvent(); the recorder tests verify every
- * stored event with it.
+ * already canonical) instead of through a generic walk, as the three pieces around `data`: the writer puts each into
+ * the event's slab as it is, so the data (most of the bytes) is not copied into a joined string first. Must agree
+ * with hashEvent(); the recorder tests verify every stored event with it.
  */
-export function canonicalEventBody(
+export function canonicalEventPieces(
   ev: EventHeader,
   prevHash: string,
-  canonicalData: string,
   sessionIdJson = JSON.stringify(ev.sessionId),
-): string {
+): { before: string; after: string } {
   // time (toISOString()) and type (one of RECORDING_EVENT_TYPES) never need escaping; prevHash may come from a stored
   // event, so it is quoted like any other string.
-  return (
-    `{"agent":${quotedName(ev.agent)},"data":${canonicalData},"prevHash":${JSON.stringify(prevHash)},`
-    + `"protocol":${quotedName(ev.protocol)},${ev.requestId === undefined ? '' : `"requestId":${JSON.stringify(ev.requestId)},`}`
-    + `"seq":${ev.seq},"sessionId":${sessionIdJson},"target":${quotedName(ev.target)},`
-    + `"time":"${ev.time}","type":"${ev.type}","v":1}`
-  );
+  return {
+    before: `{"agent":${quotedName(ev.agent)},"data":`,
+    after:
+      `,"prevHash":${JSON.stringify(prevHash)},`
+      + `"protocol":${quotedName(ev.protocol)},${ev.requestId === undefined ? '' : `"requestId":${JSON.stringify(ev.requestId)},`}`
+      + `"seq":${ev.seq},"sessionId":${sessionIdJson},"target":${quotedName(ev.target)},`
+      + `"time":"${ev.time}","type":"${ev.type}","v":1}`,
+  };
 }
 
 /** JSON of agent, target and protocol names: a few names recur in every event, so each is quoted once. */

@@ -5,7 +5,7 @@
  */
 import { truncateUtf8 } from './event-size.ts';
 import type { EventSlabs } from './event-slab.ts';
-import { canonicalEventBody, type EventHeader } from './hash-chain.ts';
+import { canonicalEventPieces, type EventHeader } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId } from './keys.ts';
 import type { SessionState } from './recorder-session.ts';
 import type { RecordingEvent } from './types.ts';
@@ -49,10 +49,13 @@ export function chainEvent(p: Pending, slabs: EventSlabs): void {
   const s = p.state;
   p.seq = ++s.seq;
   p.prevHash = s.lastHash;
+  const body = canonicalEventPieces(p, p.prevHash, s.idJson);
   s.lastHash = slabs.seal(
     p as ChainedPending,
     `${s.eventsKey}\n${entryId(p.seq)}\n`,
-    canonicalEventBody(p, p.prevHash, p.canonicalData, s.idJson),
+    body.before,
+    p.canonicalData,
+    body.after,
   );
   p.canonicalData = '';
   s.chained.push(p);
