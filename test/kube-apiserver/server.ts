@@ -573,6 +573,12 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     ? createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, handler)
     : createHttpServer(handler);
   server.on('upgrade', onUpgrade);
+  // Idle keep-alive connections are kept far longer than Node's 5 s default, as kube-apiserver's Go server keeps them.
+  // With 5 s, a pooled connection that the stand-in reuses just as this server closes it is reset before the response
+  // (Envoy and the stand-in answer 503): a race a loaded machine widens to its event loop's lag, and the likely cause of
+  // one 503 seen after the Redis outage in load-fault.test.ts, whose pauses outlast 5 s.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 121_000;
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));

@@ -312,7 +312,12 @@ test('Redis lost mid-load: decisions go on, fail-closed refuses new actions with
     assert.equal(
       after.failures,
       0,
-      `round ${round}: ${formatOutcomes(after.outcomes)}; recorder ${JSON.stringify(s.svc.core.recorder.stats())}`,
+      `round ${round}: ${formatOutcomes(after.outcomes)}; recorder ${JSON.stringify(s.svc.core.recorder.stats())} gateway log ${s.svc
+        .logs()
+        .split('\n')
+        .filter((l) => /refused|recording store|unavailable/i.test(l))
+        .slice(-6)
+        .join('\n')}`,
     );
     await s.svc.core.recorder.flush();
   }
