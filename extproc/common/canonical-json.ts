@@ -33,3 +33,56 @@ export function canonicalJson(value: unknown): string {
   }
   return `${out}}`;
 }
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * `objectJson`, the canonical JSON of an object without a member `key`, with the member `key: valueJson` added at its
+ * sorted place: the canonical JSON of the object with that member, without parsing and serializing it again. Reads
+ * the object's top level only as far as the place (each member's key, then its value skipped over).
+ */
+export function withMember(objectJson: string, key: string, valueJson: string): string {
+  const member = `${JSON.stringify(key)}:${valueJson}`;
+  if (objectJson === '{}') return `{${member}}`;
+  let i = 1;
+  for (;;) {
+    const keyEnd = stringEnd(objectJson, i);
+    const k = objectJson.slice(i + 1, keyEnd);
+    if ((k.includes('\\') ? (JSON.parse(`"${k}"`) as string) : k) > key)
+      return `${objectJson.slice(0, i)}${member},${objectJson.slice(i)}`;
+    const next = valueEnd(objectJson, keyEnd + 2);
+    if (objectJson.charCodeAt(next) !== COMMA) return `${objectJson.slice(0, next)},${member}}`;
+    i = next + 1;
+  }
+}
+
+/** The index of the quote that closes the JSON string opening at `start`. */
+function stringEnd(json: string, start: number): number {
+  let q = json.indexOf('"', start + 1);
+  for (;;) {
+    let slashes = 0;
+    while (json.charCodeAt(q - 1 - slashes) === BACKSLASH) slashes++;
+    if (slashes % 2 === 0) return q;
+    q = json.indexOf('"', q + 1);
+  }
+}
+
+/** The index just past the JSON value starting at `start`: the `,` or `}` that follows it in its object. */
+function valueEnd(json: string, start: number): number {
+  let depth = 0;
+  for (let i = start; ; i++) {
+    const c = json.charCodeAt(i);
+    if (c === QUOTE) i = stringEnd(json, i);
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
+    else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      if (depth === 0) return i;
+      depth--;
+    } else if (c === COMMA && depth === 0) return i;
+  }
+}

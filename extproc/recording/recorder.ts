@@ -13,7 +13,7 @@
 import type { RedisClient } from '../common/redis-client.ts';
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { canonicalJson } from '../common/canonical-json.ts';
+import { canonicalJson, withMember } from '../common/canonical-json.ts';
 import { DEFAULT_MAX_EVENT_BYTES, limitEventData } from './event-size.ts';
 import { EventSlabs, sealedHash } from './event-slab.ts';
 import { EventClock } from './event-time.ts';
@@ -253,9 +253,32 @@ class RedisRecorder implements RecorderWithStats {
       this.dropped++;
       return { accepted: true };
     }
+    if (input.foldIntoDecision && input.type === 'output' && this.foldIntoDecision(state, input))
+      return { accepted: true };
     this.enqueue(state, input, input.type, input.data ?? {});
     if (input.type === 'session.end') state.ended = true;
     return { accepted: true };
+  }
+
+  /**
+   * Stores an output inside its action's decision (`data.output`) when that decision is the session's last event and
+   * not chained yet. The decision would be written in the same batch either way, so the output is neither written
+   * later nor lost sooner than as an event of its own, and the order of the chain is the order recorded; the action
+   * costs one event (one XADD, one hash, one envelope) instead of two. Otherwise — the decision is chained already
+   * (the action outlasted its batch window), another event came between, or the two together would pass the size
+   * limit — the output is an event of its own, as for every other adapter.
+   */
+  private foldIntoDecision(state: SessionState, input: NewRecordingEvent): boolean {
+    const decision = state.unassigned[state.unassigned.length - 1];
+    if (decision === undefined || decision.type !== 'decision' || decision.requestId !== input.requestId) return false;
+    const folded = withMember(
+      decision.canonicalData,
+      'output',
+      redactToCanonical(input.data ?? {}, this.secrets, null),
+    );
+    if (folded.length * 3 > this.maxEventBytes && Buffer.byteLength(folded) > this.maxEventBytes) return false;
+    decision.canonicalData = folded;
+    return true;
   }
 
   flush(): Promise<void> {

@@ -27,9 +27,15 @@ export interface NewRecordingEvent {
   /** id of the request/decision this event belongs to, minted by the adapter at request start */
   requestId?: string;
   data: Record<string, unknown>;
+  /**
+   * An `output` that may be stored inside its action's decision, as the decision's `data.output`, when that decision
+   * (same requestId) is its session's last event and not yet chained: one event per action instead of two, for
+   * adapters whose actions are many and small (SQL statements). Otherwise it is an event of its own.
+   */
+  foldIntoDecision?: true;
 }
 
-export interface RecordingEvent extends NewRecordingEvent {
+export interface RecordingEvent extends Omit<NewRecordingEvent, 'foldIntoDecision'> {
   v: 1;
   /** 1 for the first event of a session, then +1 per event, no gaps. */
   seq: number;

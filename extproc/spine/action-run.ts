@@ -230,7 +230,8 @@ export class ActionRun {
     if (this.outputRecorded) return;
     this.outputRecorded = true;
     if (data.masked) this.metrics.masked(this.session.protocol, data.masked);
-    this.record('output', data);
+    // An action recorded with its decision may have its output folded into it too (NewRecordingEvent).
+    this.record('output', data, this.request !== undefined);
   }
 
   /**
@@ -476,7 +477,7 @@ export class ActionRun {
     };
   }
 
-  private record(type: RecordingEventType, data: Record<string, unknown>): RecordResult {
+  private record(type: RecordingEventType, data: Record<string, unknown>, foldIntoDecision = false): RecordResult {
     const s = this.session;
     this.ends?.active(s.id);
     return this.core.recorder.record({
@@ -487,6 +488,7 @@ export class ActionRun {
       protocol: s.protocol,
       requestId: this.requestId,
       data,
+      foldIntoDecision: foldIntoDecision ? true : undefined,
     });
   }
 

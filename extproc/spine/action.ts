@@ -33,7 +33,8 @@ export interface Action {
   /**
    * Record `recorded` in the action's decision event (`data.request`) instead of an `action` event of its own: one
    * event less per action, for adapters whose actions are many and small (SQL statements). The recording must still
-   * accept a new action before it is decided, exactly as for an `action` event (fail-closed targets refuse it).
+   * accept a new action before it is decided, exactly as for an `action` event (fail-closed targets refuse it). Its
+   * output is then folded into the decision too when the decision is not written yet (NewRecordingEvent).
    */
   recordedWithDecision?: true;
 }

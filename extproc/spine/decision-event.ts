@@ -39,6 +39,12 @@ export interface DecisionEventData {
    * statements: Action.recordedWithDecision).
    */
   request?: Record<string, unknown>;
+  /**
+   * What came back (masked), as an `output` event would hold it: added by the recorder, not the spine, to the decision
+   * of an action recorded with its decision when the output came before the decision was written (otherwise it is an
+   * `output` event with the same requestId).
+   */
+  output?: Record<string, unknown>;
   /** Gateway time from the start of the action to this decision. */
   latencyMs: number;
   /** The action's span, when tracing is on and the span was sampled (its parent is the client's `traceparent`). */

@@ -349,3 +349,32 @@ test('token issue --kubeconfig --exec: kubectl runs `portcullis token exec-crede
     api.server.close();
   }
 });
+
+test('sessions show: a statement recorded with its decision shows the statement, the decision and its folded output', async () => {
+  const { eventLine } = await import('../../extproc/cli/commands/sessions.ts');
+  const line = eventLine({
+    v: 1,
+    type: 'decision',
+    sessionId: 's',
+    agent: 'a',
+    target: 'db',
+    protocol: 'postgres',
+    seq: 3,
+    time: '2026-01-01T00:00:00.000Z',
+    prevHash: '0'.repeat(64),
+    hash: '1'.repeat(64),
+    data: {
+      action: 'allow',
+      rule: null,
+      policy: 'p',
+      policyVersion: 2,
+      message: '',
+      request: { statement: 'SELECT 1' },
+      output: { commands: ['SELECT 1'], rows: 1 },
+    },
+  });
+  assert.equal(
+    line,
+    '#3 2026-01-01T00:00:00.000Z decision           SELECT 1 → allow rule=- policy=p@2 → output {"commands":["SELECT 1"],"rows":1}\n',
+  );
+});

@@ -11,10 +11,12 @@ import {
   listSessions,
   readEvents,
   recordingKeys,
+  SecretRegistry,
   verifySession,
   type NewRecordingEvent,
 } from '../../extproc/recording/index.ts';
 import { GENESIS_HASH, hashEvent } from '../../extproc/recording/hash-chain.ts';
+import { canonicalJson } from '../../extproc/common/canonical-json.ts';
 
 let server: TestRedis;
 let redis: Redis;
@@ -277,5 +279,88 @@ describe('recorder', () => {
       Array.from({ length: 100 }, (_, i) => i + 1),
     );
     await rec.close();
+  });
+
+  describe('an output folded into its decision', () => {
+    const DECISION = { action: 'allow', code: null, message: '', policy: 'p', request: { statement: 'SELECT 1' } };
+    const decision = (id: string, requestId: string): NewRecordingEvent => ({
+      ...ev(id, 'decision', DECISION),
+      requestId,
+    });
+    const output = (id: string, requestId: string, data: Record<string, unknown>): NewRecordingEvent => ({
+      ...ev(id, 'output', data),
+      requestId,
+      foldIntoDecision: true,
+    });
+    const stored = async (id: string) => {
+      const out: Array<{ type: string; requestId?: string; data: Record<string, unknown>; raw: string }> = [];
+      for await (const e of readEvents(redis, id)) out.push({ ...e.event!, raw: e.raw });
+      return out;
+    };
+
+    it('is stored inside the decision when that decision is not written yet: one event, canonical, chained', async () => {
+      const secrets = new SecretRegistry();
+      secrets.add('s3cr3t-vault-value');
+      // A batch window far longer than the test: nothing is chained before the flush.
+      const rec = createRecorder({ redis, failureMode: () => 'fail-closed', coalesceMs: 60_000, secrets });
+      rec.record(ev('fold-1', 'session.start'));
+      rec.record(decision('fold-1', 'r1'));
+      rec.record(output('fold-1', 'r1', { rows: 1, sample: [['x s3cr3t-vault-value', 'Bearer abcdefghijkl.def']] }));
+      await rec.close();
+      const events = await stored('fold-1');
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['session.start', 'decision'],
+      );
+      const d = events[1];
+      assert.equal(d.requestId, 'r1');
+      assert.deepEqual(d.data.output, { rows: 1, sample: [['x [REDACTED]', 'Bearer [REDACTED]']] });
+      assert.deepEqual(d.data.request, DECISION.request);
+      // The stored data is the canonical form of the whole decision (members sorted), and the chain holds.
+      const data = JSON.stringify(JSON.parse(d.raw).data);
+      assert.ok(d.raw.includes(`"data":${canonicalJson(JSON.parse(data))}`), d.raw);
+      assert.deepEqual(await verifySession(redis, 'fold-1'), { valid: true, events: 2, anchored: false });
+    });
+
+    it('is an event of its own once the decision is written, after another event, or for another action', async () => {
+      const rec = createRecorder({ redis, failureMode: () => 'fail-closed', coalesceMs: 60_000 });
+      rec.record(decision('fold-2', 'r1'));
+      await rec.flush();
+      rec.record(output('fold-2', 'r1', { rows: 1 }));
+      rec.record(decision('fold-2', 'r2'));
+      rec.record({ ...ev('fold-2', 'error', { code: 'internal' }), requestId: 'r2' });
+      rec.record(output('fold-2', 'r2', { rows: 2 }));
+      rec.record(decision('fold-2', 'r3'));
+      rec.record(output('fold-2', 'r4', { rows: 4 }));
+      // Not asked to fold: an output like any other.
+      rec.record({ ...ev('fold-2', 'output', { rows: 3 }), requestId: 'r3' });
+      await rec.close();
+      const events = await stored('fold-2');
+      assert.deepEqual(
+        events.map((e) => `${e.type} ${e.requestId ?? ''}`),
+        ['decision r1', 'output r1', 'decision r2', 'error r2', 'output r2', 'decision r3', 'output r4', 'output r3'],
+      );
+      assert.ok(events.every((e) => e.data.output === undefined));
+      assert.equal((await verifySession(redis, 'fold-2')).valid, true);
+    });
+
+    it('is an event of its own when the two together would pass the size limit', async () => {
+      const rec = createRecorder({
+        redis,
+        failureMode: () => 'fail-closed',
+        coalesceMs: 60_000,
+        limits: { maxEventBytes: 4096 },
+      });
+      rec.record(decision('fold-3', 'r1'));
+      rec.record(output('fold-3', 'r1', { rows: 1, sample: [['y'.repeat(4000)]] }));
+      await rec.close();
+      const events = await stored('fold-3');
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['decision', 'output'],
+      );
+      assert.equal(events[0].data.output, undefined);
+      assert.equal(events[1].data.rows, 1);
+    });
   });
 });

@@ -235,7 +235,9 @@ function summarize(e: RecordingEvent): string {
       const dry = d.dryRun === true ? ' [dry-run]' : '';
       // A statement recorded with its decision names the statement first.
       const request = d.request && typeof d.request === 'object' ? `${actionSummary(d.request as typeof d)} → ` : '';
-      return `${request}${str(d.action)}${dry} rule=${str(d.rule) || '-'} policy=${str(d.policy) || '-'}@${str(d.policyVersion) || '-'}${d.message ? ` "${oneLine(str(d.message))}"` : ''}`;
+      // …and its output last, when the recorder folded it into the decision.
+      const output = d.output && typeof d.output === 'object' ? ` → output ${oneLine(JSON.stringify(d.output))}` : '';
+      return `${request}${str(d.action)}${dry} rule=${str(d.rule) || '-'} policy=${str(d.policy) || '-'}@${str(d.policyVersion) || '-'}${d.message ? ` "${oneLine(str(d.message))}"` : ''}${output}`;
     }
     case 'output':
       return (
