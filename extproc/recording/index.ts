@@ -7,6 +7,7 @@ export type {
   Recorder,
   RecorderStats,
   RecordResult,
+  RecordedEvent,
   SessionSummary,
   VerifyResult,
 } from './types.ts';

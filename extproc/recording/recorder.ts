@@ -22,7 +22,15 @@ import { DropMarks } from './recorder-drops.ts';
 import { noteOf, type ChainedPending, type Pending } from './recorder-pending.ts';
 import { evictIdleSessions, newSessionState, type SessionState } from './recorder-session.ts';
 import { redact, redactToCanonical, type SecretRegistry } from './redact.ts';
-import type { FailureMode, NewRecordingEvent, Recorder, RecorderStats, RecordingEvent, RecordResult } from './types.ts';
+import type {
+  FailureMode,
+  NewRecordingEvent,
+  Recorder,
+  RecorderStats,
+  RecordedEvent,
+  RecordingEvent,
+  RecordResult,
+} from './types.ts';
 import { RECORDING_EVENT_TYPES } from './types.ts';
 
 export interface RecorderOptions {
@@ -253,24 +261,30 @@ class RedisRecorder implements RecorderWithStats {
       this.dropped++;
       return { accepted: true };
     }
-    if (input.foldIntoDecision && input.type === 'output' && this.foldIntoDecision(state, input))
+    if (input.into && input.type === 'output' && this.foldIntoDecision(input.into as unknown as Pending, input))
       return { accepted: true };
-    this.enqueue(state, input, input.type, input.data ?? {});
+    const event = this.enqueue(state, input, input.type, input.data ?? {});
     if (input.type === 'session.end') state.ended = true;
-    return { accepted: true };
+    return { accepted: true, event: event as unknown as RecordedEvent };
   }
 
   /**
-   * Stores an output inside its action's decision (`data.output`) when that decision is the session's last event and
-   * not chained yet. The decision would be written in the same batch either way, so the output is neither written
-   * later nor lost sooner than as an event of its own, and the order of the chain is the order recorded; the action
-   * costs one event (one XADD, one hash, one envelope) instead of two. Otherwise — the decision is chained already
-   * (the action outlasted its batch window), another event came between, or the two together would pass the size
-   * limit — the output is an event of its own, as for every other adapter.
+   * Stores an output inside its action's decision (`data.output`) when that decision is not chained yet. The decision
+   * is written in the same batch either way, so the output is neither written later nor lost sooner than as an event
+   * of its own, and the action costs one event (one XADD, one hash, one envelope) instead of two. The decision keeps
+   * its place in the chain and its time: events of the session's other connections recorded in between (a pool of
+   * connections shares one session) come after it. Otherwise — the decision is chained already (the action outlasted
+   * its batch window) or the two together would pass the size limit — the output is an event of its own, as for every
+   * other adapter.
    */
-  private foldIntoDecision(state: SessionState, input: NewRecordingEvent): boolean {
-    const decision = state.unassigned[state.unassigned.length - 1];
-    if (decision === undefined || decision.type !== 'decision' || decision.requestId !== input.requestId) return false;
+  private foldIntoDecision(decision: Pending, input: NewRecordingEvent): boolean {
+    if (
+      decision.seq !== 0
+      || decision.type !== 'decision'
+      || decision.requestId !== input.requestId
+      || decision.sessionId !== input.sessionId
+    )
+      return false;
     const folded = withMember(
       decision.canonicalData,
       'output',
@@ -337,7 +351,7 @@ class RedisRecorder implements RecorderWithStats {
     type: RecordingEvent['type'],
     data: Record<string, unknown>,
     trusted = false,
-  ): void {
+  ): Pending {
     // An action's strings are its search text, whether it is recorded as an event of its own or inside its decision.
     const withRequest = type === 'decision' && data.request !== undefined;
     const texts =
@@ -376,6 +390,7 @@ class RedisRecorder implements RecorderWithStats {
     if (this.queue.length === 0) this.oldestAt = this.clock.lastMs;
     this.queue.push(p);
     this.kick();
+    return p;
   }
 
   private kick(): void {
@@ -465,6 +480,9 @@ class RedisRecorder implements RecorderWithStats {
           'session recorded',
         );
       if (s.ended && s.pending === 0 && this.sessions.get(s.id) === s) this.sessions.delete(s.id);
+      // An action may still hold its decision's event (to fold its output into, which a chained event never takes):
+      // without the slab, a long-running statement does not keep a whole slab of other events alive.
+      p.slab = null;
     }
     // Acknowledged events are let go at once, from the buffer and from their sessions' chained lists. Held until a
     // later compaction (the buffer was compacted past 4,096 acknowledged events), they lived through young-generation

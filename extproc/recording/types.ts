@@ -28,14 +28,18 @@ export interface NewRecordingEvent {
   requestId?: string;
   data: Record<string, unknown>;
   /**
-   * An `output` that may be stored inside its action's decision, as the decision's `data.output`, when that decision
-   * (same requestId) is its session's last event and not yet chained: one event per action instead of two, for
-   * adapters whose actions are many and small (SQL statements). Otherwise it is an event of its own.
+   * For an `output`: the decision of its action (as record() returned it), to store the output inside (the decision's
+   * `data.output`) when that decision is not chained yet: one event per action instead of two, for adapters whose
+   * actions are many and small (SQL statements). Otherwise the output is an event of its own.
    */
-  foldIntoDecision?: true;
+  into?: RecordedEvent;
 }
 
-export interface RecordingEvent extends Omit<NewRecordingEvent, 'foldIntoDecision'> {
+declare const RECORDED: unique symbol;
+/** An event record() has buffered, opaque outside the recorder: what an output may be folded into. */
+export type RecordedEvent = { readonly [RECORDED]: true };
+
+export interface RecordingEvent extends Omit<NewRecordingEvent, 'into'> {
   v: 1;
   /** 1 for the first event of a session, then +1 per event, no gaps. */
   seq: number;
@@ -49,7 +53,8 @@ export interface RecordingEvent extends Omit<NewRecordingEvent, 'foldIntoDecisio
 
 export type FailureMode = 'fail-closed' | 'best-effort';
 
-export type RecordResult = { accepted: true } | { accepted: false; reason: string };
+/** `event`: the event as buffered (absent when it was dropped: a best-effort target's full buffer, a session's limit). */
+export type RecordResult = { accepted: true; event?: RecordedEvent } | { accepted: false; reason: string };
 
 export interface RecorderStats {
   buffered: number;

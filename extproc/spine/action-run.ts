@@ -22,7 +22,7 @@ import type { ActionSectionName, DecisionCache } from '../policy/decision-cache.
 import type { MaskingPlans } from '../policy/masking-plans.ts';
 import type { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Decision } from '../policy/types.ts';
-import type { RecordingEventType, RecordResult } from '../recording/index.ts';
+import type { RecordedEvent, RecordingEventType, RecordResult } from '../recording/index.ts';
 import type {
   Action,
   ActionMeta,
@@ -84,6 +84,8 @@ export class ActionRun {
   private outputRecorded = false;
   /** What the decision event records of the action, when the adapter records the action with it. */
   private request: Record<string, unknown> | undefined;
+  /** The decision event as buffered, when the action is recorded with it: its output may be folded into it. */
+  private decisionEvent: RecordedEvent | undefined;
   private readonly startedAt = performance.now();
   private logger: Logger | undefined;
 
@@ -230,8 +232,8 @@ export class ActionRun {
     if (this.outputRecorded) return;
     this.outputRecorded = true;
     if (data.masked) this.metrics.masked(this.session.protocol, data.masked);
-    // An action recorded with its decision may have its output folded into it too (NewRecordingEvent).
-    this.record('output', data, this.request !== undefined);
+    // An action recorded with its decision may have its output folded into it too (NewRecordingEvent.into).
+    this.record('output', data, this.decisionEvent);
   }
 
   /**
@@ -458,7 +460,8 @@ export class ActionRun {
       data.reason === 'gateway' ? (data.code ?? 'gateway') : data.reason,
     );
     if (refused) this.log.info({ code: refused.code, detail: refused.detail }, 'action refused');
-    this.record('decision', data as unknown as Record<string, unknown>);
+    const recorded = this.record('decision', data as unknown as Record<string, unknown>);
+    if (this.request && recorded.accepted) this.decisionEvent = recorded.event;
     return outcome;
   }
 
@@ -477,7 +480,7 @@ export class ActionRun {
     };
   }
 
-  private record(type: RecordingEventType, data: Record<string, unknown>, foldIntoDecision = false): RecordResult {
+  private record(type: RecordingEventType, data: Record<string, unknown>, into?: RecordedEvent): RecordResult {
     const s = this.session;
     this.ends?.active(s.id);
     return this.core.recorder.record({
@@ -488,7 +491,7 @@ export class ActionRun {
       protocol: s.protocol,
       requestId: this.requestId,
       data,
-      foldIntoDecision: foldIntoDecision ? true : undefined,
+      into,
     });
   }
 

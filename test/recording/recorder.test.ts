@@ -14,6 +14,7 @@ import {
   SecretRegistry,
   verifySession,
   type NewRecordingEvent,
+  type RecordResult,
 } from '../../extproc/recording/index.ts';
 import { GENESIS_HASH, hashEvent } from '../../extproc/recording/hash-chain.ts';
 import { canonicalJson } from '../../extproc/common/canonical-json.ts';
@@ -60,7 +61,7 @@ describe('recorder', () => {
     const rec = createRecorder({ redis, failureMode: () => 'fail-closed', batchSize: 300 });
     const sessions = Array.from({ length: 200 }, (_, i) => `conc-${i}`);
     const perSession = 50;
-    for (const s of sessions) assert.deepEqual(rec.record(ev(s, 'session.start')), { accepted: true });
+    for (const s of sessions) assert.equal(rec.record(ev(s, 'session.start')).accepted, true);
     // Interleave sessions, yielding to the event loop between rounds so writes overlap with recording.
     for (let n = 0; n < perSession - 2; n++) {
       for (const s of sessions) {
@@ -287,10 +288,15 @@ describe('recorder', () => {
       ...ev(id, 'decision', DECISION),
       requestId,
     });
-    const output = (id: string, requestId: string, data: Record<string, unknown>): NewRecordingEvent => ({
+    const output = (
+      id: string,
+      requestId: string,
+      into: RecordResult,
+      data: Record<string, unknown>,
+    ): NewRecordingEvent => ({
       ...ev(id, 'output', data),
       requestId,
-      foldIntoDecision: true,
+      into: into.accepted ? into.event : undefined,
     });
     const stored = async (id: string) => {
       const out: Array<{ type: string; requestId?: string; data: Record<string, unknown>; raw: string }> = [];
@@ -298,50 +304,60 @@ describe('recorder', () => {
       return out;
     };
 
-    it('is stored inside the decision when that decision is not written yet: one event, canonical, chained', async () => {
+    it('is stored inside its decision while that is not written yet, even after other connections recorded', async () => {
       const secrets = new SecretRegistry();
       secrets.add('s3cr3t-vault-value');
-      // A batch window far longer than the test: nothing is chained before the flush.
+      // A batch window far longer than the test: nothing is chained before the close.
       const rec = createRecorder({ redis, failureMode: () => 'fail-closed', coalesceMs: 60_000, secrets });
       rec.record(ev('fold-1', 'session.start'));
-      rec.record(decision('fold-1', 'r1'));
-      rec.record(output('fold-1', 'r1', { rows: 1, sample: [['x s3cr3t-vault-value', 'Bearer abcdefghijkl.def']] }));
+      const d1 = rec.record(decision('fold-1', 'r1'));
+      // Another connection of the same session decides a statement before the first one's result ends.
+      const d2 = rec.record(decision('fold-1', 'r2'));
+      rec.record(
+        output('fold-1', 'r1', d1, { rows: 1, sample: [['x s3cr3t-vault-value', 'Bearer abcdefghijkl.def']] }),
+      );
+      rec.record(output('fold-1', 'r2', d2, { rows: 2 }));
       await rec.close();
       const events = await stored('fold-1');
       assert.deepEqual(
-        events.map((e) => e.type),
-        ['session.start', 'decision'],
+        events.map((e) => `${e.type} ${e.requestId ?? ''}`),
+        ['session.start ', 'decision r1', 'decision r2'],
       );
-      const d = events[1];
-      assert.equal(d.requestId, 'r1');
-      assert.deepEqual(d.data.output, { rows: 1, sample: [['x [REDACTED]', 'Bearer [REDACTED]']] });
-      assert.deepEqual(d.data.request, DECISION.request);
+      assert.deepEqual(events[1].data.output, { rows: 1, sample: [['x [REDACTED]', 'Bearer [REDACTED]']] });
+      assert.deepEqual(events[1].data.request, DECISION.request);
+      assert.deepEqual(events[2].data.output, { rows: 2 });
       // The stored data is the canonical form of the whole decision (members sorted), and the chain holds.
-      const data = JSON.stringify(JSON.parse(d.raw).data);
-      assert.ok(d.raw.includes(`"data":${canonicalJson(JSON.parse(data))}`), d.raw);
-      assert.deepEqual(await verifySession(redis, 'fold-1'), { valid: true, events: 2, anchored: false });
+      for (const e of events.slice(1)) {
+        const data = JSON.parse(e.raw).data;
+        assert.ok(e.raw.includes(`"data":${canonicalJson(data)}`), e.raw);
+      }
+      assert.deepEqual(await verifySession(redis, 'fold-1'), { valid: true, events: 3, anchored: false });
     });
 
-    it('is an event of its own once the decision is written, after another event, or for another action', async () => {
+    it('is an event of its own once the decision is written, or when not given its own decision', async () => {
       const rec = createRecorder({ redis, failureMode: () => 'fail-closed', coalesceMs: 60_000 });
-      rec.record(decision('fold-2', 'r1'));
+      const d1 = rec.record(decision('fold-2', 'r1'));
       await rec.flush();
-      rec.record(output('fold-2', 'r1', { rows: 1 }));
-      rec.record(decision('fold-2', 'r2'));
-      rec.record({ ...ev('fold-2', 'error', { code: 'internal' }), requestId: 'r2' });
-      rec.record(output('fold-2', 'r2', { rows: 2 }));
-      rec.record(decision('fold-2', 'r3'));
-      rec.record(output('fold-2', 'r4', { rows: 4 }));
+      // The action holding its decision's event does not hold the slab the event was written in once it is stored.
+      assert.equal((d1 as unknown as { event: { slab: Buffer | null } }).event.slab, null);
+      rec.record(output('fold-2', 'r1', d1, { rows: 1 }));
+      const d2 = rec.record(decision('fold-2', 'r2'));
+      const e2 = rec.record({ ...ev('fold-2', 'error', { code: 'internal' }), requestId: 'r2' });
+      rec.record(output('fold-2', 'r2', e2, { rows: 2 }));
+      rec.record(output('fold-2', 'r9', d2, { rows: 9 }));
+      const other = rec.record({ ...decision('fold-2b', 'r3') });
+      rec.record(output('fold-2', 'r3', other, { rows: 3 }));
       // Not asked to fold: an output like any other.
-      rec.record({ ...ev('fold-2', 'output', { rows: 3 }), requestId: 'r3' });
+      rec.record({ ...ev('fold-2', 'output', { rows: 4 }), requestId: 'r2' });
       await rec.close();
       const events = await stored('fold-2');
       assert.deepEqual(
         events.map((e) => `${e.type} ${e.requestId ?? ''}`),
-        ['decision r1', 'output r1', 'decision r2', 'error r2', 'output r2', 'decision r3', 'output r4', 'output r3'],
+        ['decision r1', 'output r1', 'decision r2', 'error r2', 'output r2', 'output r9', 'output r3', 'output r2'],
       );
       assert.ok(events.every((e) => e.data.output === undefined));
       assert.equal((await verifySession(redis, 'fold-2')).valid, true);
+      assert.equal((await stored('fold-2b'))[0].data.output, undefined);
     });
 
     it('is an event of its own when the two together would pass the size limit', async () => {
@@ -351,8 +367,8 @@ describe('recorder', () => {
         coalesceMs: 60_000,
         limits: { maxEventBytes: 4096 },
       });
-      rec.record(decision('fold-3', 'r1'));
-      rec.record(output('fold-3', 'r1', { rows: 1, sample: [['y'.repeat(4000)]] }));
+      const d = rec.record(decision('fold-3', 'r1'));
+      rec.record(output('fold-3', 'r1', d, { rows: 1, sample: [['y'.repeat(4000)]] }));
       await rec.close();
       const events = await stored('fold-3');
       assert.deepEqual(
