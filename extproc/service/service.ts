@@ -152,7 +152,7 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     anchorKey,
     failureMode: (target) => targets.get(target)?.recording ?? 'fail-closed',
     maxBuffered: config.recording.maxBuffered,
-    coalesceMs: parseDurationMs(config.recording.batchWindow ?? '10ms'),
+    coalesceMs: parseDurationMs(config.recording.batchWindow ?? '50ms'),
     maxUnacknowledgedMs: parseDurationMs(config.recording.maxUnacknowledged ?? '2s'),
     logger,
   });

@@ -31,8 +31,9 @@ after(async () => {
   if (files) rmSync(files, { recursive: true, force: true });
 });
 
-/** The recorded events of the agent's session (the token's session). */
+/** The recorded events of the agent's session (the token's session), once everything recorded so far is stored. */
 async function sessionEvents(): Promise<{ type: string; data: any }[]> {
+  await stack.svc.core.recorder.flush();
   const list = await stack.svc.call(stack.svc.adminToken, 'GET', `/v1/sessions?agent=${AGENT}`);
   assert.equal(list.status, 200, JSON.stringify(list.body));
   const events: { type: string; data: any }[] = [];
