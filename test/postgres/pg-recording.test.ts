@@ -77,6 +77,41 @@ test('login, statements, decisions and masked outputs are recorded; no secret or
   assert.ok(!s.svc.logs().includes(s.agentToken) && !s.svc.logs().includes(PG_APP_OWNER.password));
 });
 
+test('statements of connections sharing a session each have their output recorded once, with their own rows', async () => {
+  // Two connections of one token (one session) interleave their statements, as a pool's do: each statement's output
+  // is folded into its own decision or recorded as its own event, never into another statement's decision.
+  const clients = [s.client(), s.client()];
+  await Promise.all(clients.map((c) => c.connect()));
+  try {
+    const runs = [];
+    for (let i = 1; i <= 20; i++)
+      runs.push(clients[i % 2].query(`SELECT n FROM generate_series(1, ${i}) AS n /* run ${i} */`));
+    await Promise.all(runs);
+  } finally {
+    await Promise.all(clients.map((c) => c.end()));
+  }
+  await s.svc.core.recorder.flush();
+  const auditor = await s.svc.principal('auditor-3', ['auditor']);
+  const r = await s.svc.call(auditor.token, 'GET', `/v1/sessions/${s.sessionId}/events?limit=10000`);
+  const events = r.body.events as { type: string; requestId?: string; data: any }[];
+  for (let i = 1; i <= 20; i++) {
+    const decisions = events.filter(
+      (e) => e.type === 'decision' && e.data.request?.statement?.includes(`/* run ${i} */`),
+    );
+    assert.equal(decisions.length, 1, `statement ${i} is decided once`);
+    const [d] = decisions;
+    const outputs = [
+      ...(d.data.output ? [d.data.output] : []),
+      ...events.filter((e) => e.type === 'output' && e.requestId === d.requestId).map((e) => e.data),
+    ];
+    assert.equal(outputs.length, 1, `statement ${i} has one output`);
+    assert.equal(outputs[0].rows, i, `statement ${i}'s own row count`);
+    assert.deepEqual(outputs[0].commands, [`SELECT ${i}`]);
+  }
+  const verified = await s.svc.call(auditor.token, 'GET', `/v1/sessions/${s.sessionId}/verify`);
+  assert.equal(verified.body.valid, true, JSON.stringify(verified.body));
+});
+
 test('a recorded session verifies, and a statement its recording cannot take is refused (fail-closed)', async () => {
   const auditor = await s.svc.principal('auditor-2', ['auditor']);
   const verified = await s.svc.call(auditor.token, 'GET', `/v1/sessions/${s.sessionId}/verify`);
