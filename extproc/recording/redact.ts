@@ -33,10 +33,15 @@ const SECRET_NAME_SUFFIXES = [
   'sessionkey',
 ];
 
-/** What the recorder needs to know about a member name: whether it names a secret, and its JSON (`"name":`). */
+/**
+ * What the recorder needs to know about a member name: its name, whether it names a secret, and its JSON as the first
+ * member (`"name":`) and as a later one (`,"name":`).
+ */
 interface MemberName {
+  name: string;
   secret: boolean;
   json: string;
+  nextJson: string;
 }
 
 const memberNames = new Map<string, MemberName>();
@@ -47,7 +52,8 @@ function memberName(name: string): MemberName {
     const n = name.toLowerCase().replace(/[-_.]/g, '');
     const secret =
       n === 'pass' || SECRET_HEADERS.has(name.toLowerCase()) || SECRET_NAME_SUFFIXES.some((s) => n.endsWith(s));
-    r = { secret, json: `${JSON.stringify(name)}:` };
+    const json = `${JSON.stringify(name)}:`;
+    r = { name, secret, json, nextJson: `,${json}` };
     // Member names come from adapters' fixed vocabularies; the bound only guards against data used as keys.
     if (memberNames.size < 10_000) memberNames.set(name, r);
   }
@@ -175,20 +181,20 @@ function pushQuoted(out: string[], s: string): void {
 }
 
 /**
- * Sorted member names of objects already seen, by their own (insertion) order: adapters build their event data in a
- * few fixed shapes, so the sort is done once per shape. Looked up by first name, then compared name by name.
+ * Sorted members of objects already seen, by their own (insertion) order: adapters build their event data in a few
+ * fixed shapes, so the sort and the names' lookups are done once per shape. Looked up by first name, then compared
+ * name by name.
  */
-const sortedKeyCache = new Map<string, Array<{ keys: string[]; sorted: string[] }>>();
-const NO_SHAPES: Array<{ keys: string[]; sorted: string[] }> = [];
+const sortedKeyCache = new Map<string, Array<{ keys: string[]; sorted: MemberName[] }>>();
+const NO_SHAPES: Array<{ keys: string[]; sorted: MemberName[] }> = [];
 let sortedKeyCacheSize = 0;
 
-function sortedKeys(obj: Record<string, unknown>): string[] {
+function sortedMembers(obj: Record<string, unknown>): MemberName[] {
   const keys = Object.keys(obj);
-  if (keys.length < 2) return keys;
   const id = keys[0];
   const list = sortedKeyCache.get(id) ?? NO_SHAPES;
   for (let i = 0; i < list.length; i++) if (sameKeys(list[i].keys, keys)) return list[i].sorted;
-  const sorted = keys.slice().sort();
+  const sorted = keys.slice().sort().map(memberName);
   // Member names come from adapters' fixed vocabularies; the bound only guards against data used as keys.
   if (sortedKeyCacheSize < 2_000 && keys.length <= 64 && list.length < 16) {
     sortedKeyCacheSize++;
@@ -316,14 +322,15 @@ function emitValue(
     headerName !== undefined
     && ('value' in obj || 'raw_value' in obj || 'rawValue' in obj)
     && SECRET_HEADERS.has(headerName.toLowerCase());
-  const keys = sortedKeys(obj);
+  const members = sortedMembers(obj);
   out.push('{');
   let first = true;
-  for (const k of keys) {
+  for (let i = 0; i < members.length; i++) {
+    const name = members[i];
+    const k = name.name;
     const v = obj[k];
     if (v === undefined || typeof v === 'function') continue;
-    const name = memberName(k);
-    out.push(first ? name.json : `,${name.json}`);
+    out.push(first ? name.json : name.nextJson);
     first = false;
     if (
       (isSecretHeader && (k === 'value' || k === 'raw_value' || k === 'rawValue'))
