@@ -76,8 +76,8 @@ class StatementAction implements Action {
   readonly recorded: Record<string, unknown>;
   // Statements repeat a few shapes; a decision is reused only when every field a rule reads is equal.
   readonly reusableDecision = true;
-  // A statement is recorded with its decision, and usually its output with both (NewRecordingEvent.foldIntoDecision):
-  // one event per statement, not three.
+  // A statement is recorded with its decision, and usually its output inside it too (NewRecordingEvent.into): one
+  // event per statement, not three.
   readonly recordedWithDecision = true;
 
   constructor(

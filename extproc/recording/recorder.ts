@@ -290,7 +290,7 @@ class RedisRecorder implements RecorderWithStats {
       'output',
       redactToCanonical(input.data ?? {}, this.secrets, null),
     );
-    if (folded.length * 3 > this.maxEventBytes && Buffer.byteLength(folded) > this.maxEventBytes) return false;
+    if (this.overLimit(folded)) return false;
     decision.canonicalData = folded;
     return true;
   }
@@ -359,8 +359,7 @@ class RedisRecorder implements RecorderWithStats {
     let canonicalData = trusted
       ? canonicalJson(data)
       : redactToCanonical(data, this.secrets, texts, withRequest ? 'request' : undefined);
-    // UTF-16 length × 3 bounds the UTF-8 size: only measure bytes when the data could be over the limit.
-    if (canonicalData.length * 3 > this.maxEventBytes && Buffer.byteLength(canonicalData) > this.maxEventBytes) {
+    if (this.overLimit(canonicalData)) {
       canonicalData = canonicalJson(
         limitEventData(redact(data, this.secrets) as Record<string, unknown>, this.maxEventBytes),
       );
@@ -391,6 +390,12 @@ class RedisRecorder implements RecorderWithStats {
     this.queue.push(p);
     this.kick();
     return p;
+  }
+
+  /** Whether an event's canonical data passes the size limit. */
+  private overLimit(canonicalData: string): boolean {
+    // UTF-16 length × 3 bounds the UTF-8 size: only measure bytes when the data could be over the limit.
+    return canonicalData.length * 3 > this.maxEventBytes && Buffer.byteLength(canonicalData) > this.maxEventBytes;
   }
 
   private kick(): void {
