@@ -68,6 +68,9 @@ export interface ServiceConfig {
   shutdownGraceMs: number;
 }
 
+/** The recording's optional timings: the defaults, and what the service takes when a config leaves one out. */
+export const RECORDING_TIMING_DEFAULTS = { batchWindow: '50ms', maxUnacknowledged: '2s', sessionIdle: '15m' } as const;
+
 export const DEFAULT_CONFIG: ServiceConfig = {
   redisUrl: null,
   redis: { cluster: null, commandTimeout: '2s' },
@@ -84,9 +87,7 @@ export const DEFAULT_CONFIG: ServiceConfig = {
   recording: {
     maxBuffered: 100_000,
     retention: '720h',
-    batchWindow: '50ms',
-    maxUnacknowledged: '2s',
-    sessionIdle: '15m',
+    ...RECORDING_TIMING_DEFAULTS,
   },
   approvals: { webhooks: [], checkTimeout: '300ms' },
   maskingHashKeyRef: null,

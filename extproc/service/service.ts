@@ -30,7 +30,7 @@ import { snapshotRoutes } from '../snapshot/index.ts';
 import { Spine } from '../spine/index.ts';
 import type { DataPathAdapter } from '../streams/index.ts';
 import { ensureAdminToken, seedPolicies, seedTargets } from './bootstrap.ts';
-import type { ServiceConfig } from './config.ts';
+import { RECORDING_TIMING_DEFAULTS, type ServiceConfig } from './config.ts';
 import type { ServiceCore } from './core.ts';
 import { startGrpcServer } from './grpc-server.ts';
 import { adapterServices, startTcpListeners } from './listeners.ts';
@@ -152,8 +152,10 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     anchorKey,
     failureMode: (target) => targets.get(target)?.recording ?? 'fail-closed',
     maxBuffered: config.recording.maxBuffered,
-    coalesceMs: parseDurationMs(config.recording.batchWindow ?? '50ms'),
-    maxUnacknowledgedMs: parseDurationMs(config.recording.maxUnacknowledged ?? '2s'),
+    coalesceMs: parseDurationMs(config.recording.batchWindow ?? RECORDING_TIMING_DEFAULTS.batchWindow),
+    maxUnacknowledgedMs: parseDurationMs(
+      config.recording.maxUnacknowledged ?? RECORDING_TIMING_DEFAULTS.maxUnacknowledged,
+    ),
     logger,
   });
   undo.push(() => recorder.close());
@@ -219,7 +221,7 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     ...(tracer ? { tracer } : {}),
   };
   const spine = new Spine(core, {
-    sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? '15m'),
+    sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? RECORDING_TIMING_DEFAULTS.sessionIdle),
     sessionEndClaims: sessionEndClaims(redis),
   });
   spine.sessionEnds.start();
