@@ -86,6 +86,16 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)];
 };
 
+/** The q-quantile of xs (0 ≤ q ≤ 1), interpolated between the two nearest ranks. */
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (at - lo);
+};
+
+const percent = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
 /** Our service and the echo processor in a process of their own (bench/processors-child.ts). */
 async function startProcessors(redisUrl: string, dbPort: number, policy: string) {
   const nodeArgs = (process.env.BENCH_PROCESSOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -191,7 +201,11 @@ async function main(): Promise<void> {
       `pgbench -S -c 4, ${SECONDS} s × ${ROUNDS} rounds, median TPS: direct ${d.toFixed(0)}, echo ${e.toFixed(0)}, ours ${o.toFixed(0)}`,
     );
     console.log(
-      `ours / echo = ${(median(ratios) * 100).toFixed(1)}% (median of the rounds' ratios; bar ≥ 80%, goal ≥ 95%); ratio of the medians ${((o / e) * 100).toFixed(1)}%; echo / direct = ${((e / d) * 100).toFixed(1)}%`,
+      `ours / echo = ${percent(median(ratios))} (median of the rounds' ratios; bar ≥ 80%, goal ≥ 95%); ratio of the medians ${percent(o / e)}; echo / direct = ${percent(e / d)}`,
+    );
+    // How far one run's figure can be trusted: the spread of the rounds' own ratios on this machine.
+    console.log(
+      `the rounds' ratios: ${percent(quantile(ratios, 0))}–${percent(quantile(ratios, 1))}, middle half ${percent(quantile(ratios, 0.25))}–${percent(quantile(ratios, 0.75))}`,
     );
     console.log(
       `CPU per transaction (median): echo processor ${median(cpu.echo).toFixed(0)} µs, ours ${median(cpu.ours).toFixed(0)} µs + Redis ${median(redisCpu).toFixed(0)} µs`,
