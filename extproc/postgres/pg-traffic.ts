@@ -9,7 +9,7 @@ import { refusal } from '../spine/index.ts';
 import { type PgFrame, PgFrameError } from './pg-frames.ts';
 import type { PendingRefusals } from './pg-refusal.ts';
 import { ResponseOrder } from './pg-responses.ts';
-import type { ColumnNames, Described, ResultMasker } from './pg-result-masking.ts';
+import type { ColumnNames, Described, MaskedCounts, ResultMasker } from './pg-result-masking.ts';
 import { sqlContext, statementAction, wantsEstimate } from './pg-statements.ts';
 import { BodyReader, readNoticeFields } from './pg-wire.ts';
 import { classify, type Classification, type StatementClass } from './sql-classify.ts';
@@ -41,12 +41,28 @@ interface DecidedStatement {
   copies: NonNullable<StatementClass['copyOut']>[];
 }
 
+/**
+ * What the recording keeps of a statement's result (the `output` of its decision event, or an event of its own). A
+ * type, not an interface: it is passed where a plain record is taken (ActionRun.output).
+ */
+type StatementOutput = {
+  /** The command tags of its CommandCompletes (`SELECT 3`, `DELETE 1`). */
+  commands: string[];
+  /** Its own rows, values masked and values withheld (a binary value a column rule covers). */
+  rows: number;
+  maskedValues: number;
+  withheldValues: number;
+  /** Its first rows as the client got them (masked). */
+  sample: (string | null)[][];
+  /** The result ended with an ErrorResponse. */
+  error?: true;
+};
+
 /** An allowed statement whose result is still coming: its output is recorded when the result ends. */
 interface AwaitingOutput {
   run: ActionRun;
   /** A simple Query's statements end at ReadyForQuery; an extended-protocol Execute at its CommandComplete. */
   endsAt: 'ready' | 'complete';
-  rowsBefore: number;
   tags: string[];
 }
 
@@ -56,6 +72,12 @@ export class PgTraffic {
   /** The COPY … TO of allowed statements, in order, for the CopyOutResponses to come. */
   private readonly copyOuts: NonNullable<StatementClass['copyOut']>[] = [];
   private readonly awaitingOutput: AwaitingOutput[] = [];
+  /**
+   * The masker's counts when the last output was recorded. Results come in the order their statements were sent, so
+   * what was counted since is the next output's. Counts read at a statement's decision would include the rows of the
+   * statements still running ahead of it when a client pipelines (libpq's pipeline mode, JDBC batches).
+   */
+  private counted: MaskedCounts = { rows: 0, maskedValues: 0, withheldValues: 0 };
 
   constructor(private readonly deps: PgTrafficDeps) {}
 
@@ -218,12 +240,7 @@ export class PgTraffic {
   private decided(outcome: Outcome, { run, copies, values }: DecidedStatement): Refusal | null {
     if (outcome.kind === 'allow') {
       this.copyOuts.push(...copies);
-      this.awaitingOutput.push({
-        run,
-        endsAt: values === undefined ? 'ready' : 'complete',
-        rowsBefore: this.deps.masker.counts.rows,
-        tags: [],
-      });
+      this.awaitingOutput.push({ run, endsAt: values === undefined ? 'ready' : 'complete', tags: [] });
       return null;
     }
     if (outcome.kind === 'refuse') return outcome.refusal;
@@ -254,16 +271,21 @@ export class PgTraffic {
     if (tag !== undefined) head.tags.push(tag);
     if (on === 'complete' && head.endsAt === 'ready') return;
     const done = on === 'ready' ? this.awaitingOutput.splice(0) : [this.awaitingOutput.shift() as AwaitingOutput];
-    const counts = this.deps.masker.counts;
+    const { rows, maskedValues, withheldValues } = this.deps.masker.counts;
     for (const o of done) {
-      o.run.output({
+      // The first output takes what was counted since the last one; statements ended with it (the rest of a pipeline
+      // the server skipped after an error) counted nothing.
+      const before = this.counted;
+      const output: StatementOutput = {
         commands: o.tags,
-        rows: counts.rows - o.rowsBefore,
-        maskedValues: counts.maskedValues,
-        withheldValues: counts.withheldValues,
+        rows: rows - before.rows,
+        maskedValues: maskedValues - before.maskedValues,
+        withheldValues: withheldValues - before.withheldValues,
         sample: this.deps.masker.takeSample(),
-        ...(on === 'error' ? { error: true } : {}),
-      });
+      };
+      if (on === 'error') output.error = true;
+      o.run.output(output);
+      this.counted = { rows, maskedValues, withheldValues };
     }
   }
 

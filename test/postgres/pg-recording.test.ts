@@ -4,10 +4,17 @@
  * password or an unmasked value; bound values only as hashes.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { PG_APP_OWNER, SEEDED_CUSTOMERS } from '../harness/postgres.ts';
-import { startPgStack, type PgStack } from './pg-stack.ts';
+import { PG_TARGET, startPgStack, type PgStack } from './pg-stack.ts';
+
+const run = promisify(execFile);
 
 let s: PgStack;
 
@@ -110,6 +117,62 @@ test('statements of connections sharing a session each have their output recorde
   }
   const verified = await s.svc.call(auditor.token, 'GET', `/v1/sessions/${s.sessionId}/verify`);
   assert.equal(verified.body.valid, true, JSON.stringify(verified.body));
+});
+
+test('pipelined statements, and statements after a masked one, each record their own row and masked counts', async () => {
+  // libpq's pipeline mode (pgbench's \startpipeline) sends every statement before the first result comes back, so
+  // each is decided before the rows of the one ahead of it are read. A statement's counts are its own nonetheless.
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-pipeline-'));
+  const script = join(dir, 'pipeline.sql');
+  writeFileSync(
+    script,
+    [
+      '\\startpipeline',
+      'SELECT id, card_number FROM customers ORDER BY id /* pipe a */;',
+      'SELECT n FROM generate_series(1, 5) AS n /* pipe b */;',
+      '\\endpipeline',
+      '',
+    ].join('\n'),
+  );
+  try {
+    // One client, one run of the script, the extended protocol (pipeline mode needs it).
+    const once = ['-n', '-c', '1', '-t', '1', '-M', 'extended', '-f', script];
+    const to = ['-h', '127.0.0.1', '-p', String(s.envoy.port), '-U', s.agent, PG_TARGET];
+    await run('pgbench', [...once, ...to], {
+      env: { ...process.env, PGPASSWORD: s.agentToken, PGSSLMODE: 'disable' },
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const c = s.client();
+  await c.connect();
+  try {
+    await c.query('SELECT id, ssn FROM customers WHERE id = 1 /* after a */');
+    await c.query('SELECT 1 AS one /* after b */');
+  } finally {
+    await c.end();
+  }
+  await s.svc.core.recorder.flush();
+  const auditor = await s.svc.principal('auditor-4', ['auditor']);
+  const r = await s.svc.call(auditor.token, 'GET', `/v1/sessions/${s.sessionId}/events?limit=10000`);
+  const events = r.body.events as { type: string; requestId?: string; data: any }[];
+  const outputOf = (marker: string) => {
+    const d = events.find((e) => e.type === 'decision' && e.data.request?.statement?.includes(marker));
+    assert.ok(d, `${marker} is recorded`);
+    return d.data.output ?? events.find((e) => e.type === 'output' && e.requestId === d.requestId)?.data;
+  };
+  const counts = (marker: string) => {
+    const o = outputOf(marker);
+    return { commands: o.commands, rows: o.rows, maskedValues: o.maskedValues, withheldValues: o.withheldValues };
+  };
+  assert.deepEqual(counts('/* pipe a */'), { commands: ['SELECT 3'], rows: 3, maskedValues: 3, withheldValues: 0 });
+  assert.deepEqual(counts('/* pipe b */'), { commands: ['SELECT 5'], rows: 5, maskedValues: 0, withheldValues: 0 });
+  assert.deepEqual(counts('/* after a */'), { commands: ['SELECT 1'], rows: 1, maskedValues: 1, withheldValues: 0 });
+  assert.deepEqual(counts('/* after b */'), { commands: ['SELECT 1'], rows: 1, maskedValues: 0, withheldValues: 0 });
+  // Each sample holds its own statement's rows, masked as the client got them.
+  assert.deepEqual(outputOf('/* pipe a */').sample[0], ['1', '************1111']);
+  assert.deepEqual(outputOf('/* pipe b */').sample, [['1'], ['2'], ['3'], ['4'], ['5']]);
+  assert.deepEqual(outputOf('/* after b */').sample, [['1']]);
 });
 
 test('a recorded session verifies, and a statement its recording cannot take is refused (fail-closed)', async () => {
