@@ -6,12 +6,13 @@
  * (text values), and the row re-framed with the new lengths; NULL stays NULL; a row with nothing masked is passed on
  * byte-identical. A binary-format value of a non-text type that a column rule covers cannot be masked in its own
  * format: it is withheld (sent as NULL), never passed in clear. COPY … TO STDOUT rows (text format) are masked the
- * same way, and ErrorResponse/NoticeResponse texts by content.
+ * same way, and by content the texts of ErrorResponse/NoticeResponse, NotificationResponse payloads and the values
+ * of ParameterStatus.
  */
 import type { CompiledMasking, FieldMasking, MaskingEngine } from '../masking/index.ts';
 import { columnMatcher } from '../masking/index.ts';
 import type { PgFrame } from './pg-frames.ts';
-import { BodyReader, int16, int32, message, noticeBody, readNoticeFields } from './pg-wire.ts';
+import { BodyReader, cstr, int16, int32, message, noticeBody, readNoticeFields } from './pg-wire.ts';
 
 /**
  * A plan's column matcher, remembering each answer: the same few columns are described again for every statement, and
@@ -344,5 +345,39 @@ export class ResultMasker {
       }
     }
     return changed ? message(frame.type, noticeBody(fields)) : frame.raw;
+  }
+
+  /**
+   * NotificationResponse (LISTEN/NOTIFY): its payload is data from the database like a row's (a trigger can notify a
+   * whole row, and any session can notify a channel the agent listens on), masked by content. The channel is a name.
+   */
+  notification(frame: PgFrame): Buffer {
+    return this.maskLastText(frame, 'NotificationResponse', 4, 2);
+  }
+
+  /**
+   * ParameterStatus after the login: a reported setting can be set from data (`set_config('application_name', …)`
+   * where a policy allows it), so its value is masked by content. The setting's name is a name.
+   */
+  parameterStatus(frame: PgFrame): Buffer {
+    return this.maskLastText(frame, 'ParameterStatus', 0, 2);
+  }
+
+  /**
+   * A message whose body is `fixedBytes` bytes, then `texts` NUL-terminated texts: the last text masked by content,
+   * the rest passed as they are; the message itself when nothing in it is found.
+   */
+  private maskLastText(frame: PgFrame, what: string, fixedBytes: number, texts: number): Buffer {
+    const plan = this.plan();
+    if (!plan || plan.contentEmpty) return frame.raw;
+    const r = new BodyReader(frame.body, what);
+    const fixed = r.bytes(fixedBytes);
+    const names: Buffer[] = [];
+    for (let i = 1; i < texts; i++) names.push(cstr(r.cstring()));
+    const text = r.cstring();
+    r.end();
+    const m = this.engine.maskText(text, plan);
+    if (m.findings.length === 0) return frame.raw;
+    return message(frame.type, fixed, ...names, cstr(m.value));
   }
 }

@@ -355,6 +355,10 @@ export class PgTraffic {
       }
       case 'N':
         return masker.notice(frame);
+      case 'A':
+        return masker.notification(frame);
+      case 'S':
+        return masker.parameterStatus(frame);
       default:
         return frame.raw;
     }
