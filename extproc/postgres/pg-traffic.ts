@@ -77,7 +77,7 @@ export class PgTraffic {
    * what was counted since is the next output's. Counts read at a statement's decision would include the rows of the
    * statements still running ahead of it when a client pipelines (libpq's pipeline mode, JDBC batches).
    */
-  private counted: MaskedCounts = { rows: 0, maskedValues: 0, withheldValues: 0 };
+  private readonly counted: MaskedCounts = { rows: 0, maskedValues: 0, withheldValues: 0 };
 
   constructor(private readonly deps: PgTrafficDeps) {}
 
@@ -275,17 +275,19 @@ export class PgTraffic {
     for (const o of done) {
       // The first output takes what was counted since the last one; statements ended with it (the rest of a pipeline
       // the server skipped after an error) counted nothing.
-      const before = this.counted;
+      const counted = this.counted;
       const output: StatementOutput = {
         commands: o.tags,
-        rows: rows - before.rows,
-        maskedValues: maskedValues - before.maskedValues,
-        withheldValues: withheldValues - before.withheldValues,
+        rows: rows - counted.rows,
+        maskedValues: maskedValues - counted.maskedValues,
+        withheldValues: withheldValues - counted.withheldValues,
         sample: this.deps.masker.takeSample(),
       };
       if (on === 'error') output.error = true;
+      counted.rows = rows;
+      counted.maskedValues = maskedValues;
+      counted.withheldValues = withheldValues;
       o.run.output(output);
-      this.counted = { rows, maskedValues, withheldValues };
     }
   }
 
