@@ -1,10 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { canonicalJson, createRecorder, redact, REDACTED, SecretRegistry } from '../../extproc/recording/index.ts';
-import { redactToCanonical } from '../../extproc/recording/redact.ts';
+import { redactJwts, redactToCanonical } from '../../extproc/recording/redact.ts';
+import { seededRandom } from '../harness/seeded-random.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 
+const run = promisify(execFile);
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 const AGENT_TOKEN = `${b64({ alg: 'EdDSA', typ: 'portcullis-agent+jwt', kid: 'k1' })}.${b64({ sub: 'agent-1', exp: 1 })}.c2lnbmF0dXJlLXNpZw`;
 const VAULT_VALUE = 'vault-Pa55w0rd-upstream-9f3c';
@@ -93,6 +97,39 @@ describe('redact', () => {
     assert.equal(out.command, `curl -H "Authorization: Bearer ${REDACTED}" https://x`);
     assert.equal(out.log, `token=${REDACTED} end`);
     assert.equal(out.sql, `ALTER ROLE app PASSWORD '${REDACTED}'`);
+  });
+
+  it('finds JWTs exactly where the regular expression for them does, on generated strings', () => {
+    // The one-pass scanner against the expression it stands for, on strings built from the pieces that matter: the
+    // header, the separators, word and non-word characters around them.
+    const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+    const pieces = ['eyJ', 'eyJhbGci', '-', '.', '_', 'a', 'Z9', ' ', '"', 'é', 'abcde', '..', 'xeyJ'];
+    const random = seededRandom(17);
+    for (let n = 0; n < 20_000; n++) {
+      let text = '';
+      const length = 1 + Math.floor(random() * 14);
+      for (let k = 0; k < length; k++) text += pieces[Math.floor(random() * pieces.length)];
+      assert.equal(redactJwts(text), text.replace(JWT, REDACTED), JSON.stringify(text));
+    }
+    assert.equal(redactJwts(`a ${AGENT_TOKEN}, b-${AGENT_TOKEN}`), `a ${REDACTED}, b-${REDACTED}`);
+  });
+
+  it('a string made to slow the JWT search down is redacted in one pass', async () => {
+    // 4 MB of `-eyJabcd`: each `-eyJ` is a place a JWT could start, and a search that reads the rest of the run from
+    // each (the regular expression's way) takes hours on it; read once, milliseconds. Run in a child process with a
+    // deadline, so that a search gone quadratic fails this test instead of holding the suite.
+    const module = new URL('../../extproc/recording/redact.ts', import.meta.url).href;
+    const code = [
+      `const { redact, REDACTED } = await import(${JSON.stringify(module)});`,
+      "const attack = '-eyJabcd'.repeat(1 << 19);",
+      'const plain = redact({ sql: attack }).sql === attack;',
+      "const token = redact({ sql: attack + '.payload.sig' }).sql === '-' + REDACTED;",
+      'console.log(JSON.stringify({ plain, token }));',
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      timeout: 60_000,
+    });
+    assert.deepEqual(JSON.parse(stdout), { plain: true, token: true });
   });
 
   it('the one-pass form the recorder uses equals canonical JSON of the redacted copy', () => {
