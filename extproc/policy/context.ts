@@ -82,7 +82,7 @@ export interface SqlContext {
   unqualifiedWrite: boolean;
   /** SET ROLE, SET SESSION AUTHORIZATION or their RESET. */
   roleChange: boolean;
-  /** DO or CALL: code whose statements the gateway cannot see. */
+  /** DO or CALL, a function that runs SQL given as text, COPY to or from a program or a server file: what the gateway cannot see into. */
   opaque: boolean;
 }
 

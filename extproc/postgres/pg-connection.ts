@@ -24,8 +24,9 @@ import type { CatalogLogin } from './pg-catalog-client.ts';
 import { PendingRefusals, refusalError } from './pg-refusal.ts';
 import { type ColumnNames, ResultMasker } from './pg-result-masking.ts';
 import { AgentScram, ScramError, UpstreamScram } from './pg-scram.ts';
-import { PgTraffic } from './pg-traffic.ts';
+import { checkReportedSetting, PgTraffic } from './pg-traffic.ts';
 import { type AgentRole, agentRoleName, type UpstreamRoles } from './pg-upstream-roles.ts';
+import { changesParsing } from './sql-classify.ts';
 import {
   AUTH,
   authentication,
@@ -64,6 +65,26 @@ const LEGAL: Record<ConnectionState, ConnectionState[]> = {
   ready: ['login-refusal', 'closed'],
   closed: [],
 };
+
+/**
+ * Startup parameters passed upstream (compared lower-case): who and where, and the settings drivers send at every
+ * connection (libpq, pgjdbc, node-postgres). `replication` and `options` are refused with their own reasons.
+ */
+const STARTUP_PARAMETERS = new Set([
+  'user',
+  'database',
+  'application_name',
+  'client_encoding',
+  'datestyle',
+  'timezone',
+  'extra_float_digits',
+  'intervalstyle',
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'replication',
+  'options',
+]);
 
 /** Startup-packet request codes (PostgreSQL's pqcomm.h). */
 const PROTOCOL_3 = 196608;
@@ -350,9 +371,22 @@ export class PgConnection implements NetworkStreamProcessor {
       // `options` sets server settings at login (-c role=…, -c search_path=…) before any statement could be decided.
       return refusal('unsupported', 'the startup parameter "options" is not allowed through the gateway', 'options');
     }
-    for (const k of params.keys()) {
-      if (!/^[a-z_][a-z0-9_.]*$/i.test(k)) {
-        return refusal('bad-request', `invalid startup parameter name "${k}"`, 'bad-parameter');
+    for (const [k, v] of params) {
+      // Any server setting can be given at startup (role, standard_conforming_strings, …) and takes effect before a
+      // statement is decided: only the settings clients send as a rule pass, and no encoding the gateway misreads.
+      if (!STARTUP_PARAMETERS.has(k.toLowerCase())) {
+        return refusal(
+          'unsupported',
+          `the startup parameter "${k}" is not allowed through the gateway; set it with a statement once connected`,
+          'startup-parameter',
+        );
+      }
+      if (changesParsing(k, v)) {
+        return refusal(
+          'unsupported',
+          `client_encoding "${v}" is not allowed through the gateway: its characters can hide a quote from it; use UTF8`,
+          'client-encoding',
+        );
       }
     }
     return null;
@@ -605,6 +639,7 @@ export class PgConnection implements NetworkStreamProcessor {
         'FATAL',
       );
     }
+    if (frame.type === 'S') checkReportedSetting(frame);
     if (frame.type === 'Z') this.to('ready');
     return frame.raw;
   }

@@ -10,9 +10,9 @@ import { type PgFrame, PgFrameError } from './pg-frames.ts';
 import type { PendingRefusals } from './pg-refusal.ts';
 import { ResponseOrder } from './pg-responses.ts';
 import type { ColumnNames, Described, MaskedCounts, ResultMasker } from './pg-result-masking.ts';
-import { sqlContext, statementAction, wantsEstimate } from './pg-statements.ts';
+import { recordedText, sqlContext, statementAction, wantsEstimate } from './pg-statements.ts';
 import { BodyReader, readNoticeFields } from './pg-wire.ts';
-import { classify, type Classification, type StatementClass } from './sql-classify.ts';
+import { changesParsing, classify, type Classification, type StatementClass } from './sql-classify.ts';
 
 export interface PgTrafficDeps {
   spine: Spine;
@@ -66,8 +66,35 @@ interface AwaitingOutput {
   tags: string[];
 }
 
+/**
+ * A ParameterStatus the server reports: if it says statements are now read differently from how the gateway reads
+ * them (standard_conforming_strings off, a client-only encoding), the connection ends (a fault: Envoy closes it).
+ * Statements that set these are refused; this is the backstop for every other way (role or database defaults, a
+ * function the gateway does not know).
+ */
+export function checkReportedSetting(frame: PgFrame): void {
+  const r = new BodyReader(frame.body, 'ParameterStatus');
+  const name = r.cstring();
+  const value = r.cstring();
+  r.end();
+  if (changesParsing(name, value))
+    throw new Error(`the server reports ${name} = ${value}: the gateway would no longer read statements as it does`);
+}
+
+/** Statement names the gateway's own refusals use (pg-refusal.ts): an agent may not create or name one. */
+const RESERVED_PREFIX = 'portcullis_refused_';
+
 export class PgTraffic {
+  /** Statements the extended protocol prepared on this connection, once the server confirmed each (ParseComplete). */
   private readonly prepared = new Map<string, Prepared>();
+  /**
+   * Parses sent and not yet confirmed, in order: the server answers each with ParseComplete, or fails it and skips the
+   * rest of its batch. A Bind that comes before the confirmation is decided on the statement it will bind.
+   */
+  private readonly parsing: Array<{ name: string; prepared: Prepared; closed: boolean; batch: number }> = [];
+  /** Batches sent (each Sync, Query or FunctionCall ends one) and ended (each ReadyForQuery). */
+  private batchesSent = 0;
+  private batchesEnded = 0;
   private readonly order = new ResponseOrder();
   /** The COPY … TO of allowed statements, in order, for the CopyOutResponses to come. */
   private readonly copyOuts: NonNullable<StatementClass['copyOut']>[] = [];
@@ -96,6 +123,7 @@ export class PgTraffic {
         const text = r.cstring();
         r.end();
         this.order.query();
+        this.batchesSent++;
         const refused = this.decide(text, classify(text), undefined);
         if (refused instanceof Promise) return refused.then((r) => (r ? this.refusals.query(r) : frame.raw));
         return refused ? this.refusals.query(refused) : frame.raw;
@@ -107,8 +135,18 @@ export class PgTraffic {
         const types = r.int16();
         r.bytes(types * 4);
         r.end();
-        this.prepared.set(name, { text, classification: classify(text) });
+        const refused = this.parseRefusal(name);
         this.order.parse(name);
+        if (refused) {
+          this.sessionRun().refuse(refused, { parse: name.slice(0, 256), statement: recordedText(text) });
+          return this.refusals.bind(refused, '');
+        }
+        this.parsing.push({
+          name,
+          prepared: { text, classification: classify(text) },
+          closed: false,
+          batch: this.batchesSent,
+        });
         return frame.raw;
       }
       case 'B': {
@@ -129,9 +167,18 @@ export class PgTraffic {
         for (let i = 0; i < resultFormatCount; i++) resultFormats.push(r.int16());
         r.end();
         this.order.bind(portal, name, resultFormats);
-        const prepared = this.prepared.get(name);
-        // A statement this connection never prepared: the server refuses the Bind itself.
-        if (!prepared) return frame.raw;
+        const prepared = this.preparedStatement(name);
+        if (!prepared) {
+          // Not one this connection's Parse prepared: a statement SQL PREPARE made (decided as a PREPARE, not with
+          // these values), or none. Either way the gateway does not know what would run.
+          const r = refusal(
+            'bad-request',
+            `prepared statement "${name}" was not prepared through the gateway with Parse; Parse it first`,
+            'unknown-statement',
+          );
+          this.sessionRun().refuse(r, { bind: name.slice(0, 256) });
+          return this.refusals.bind(r, portal);
+        }
         const refused = this.decide(prepared.text, prepared.classification, { values, formats });
         if (refused instanceof Promise) return refused.then((r) => (r ? this.refusals.bind(r, portal) : frame.raw));
         return refused ? this.refusals.bind(refused, portal) : frame.raw;
@@ -144,6 +191,7 @@ export class PgTraffic {
         );
         this.sessionRun().refuse(r, { functionCall: true });
         this.order.query();
+        this.batchesSent++;
         return this.refusals.query(r);
       }
       case 'C': {
@@ -151,7 +199,7 @@ export class PgTraffic {
         const kind = r.bytes(1).toString('latin1');
         const name = r.cstring();
         r.end();
-        if (kind === 'S') this.prepared.delete(name);
+        if (kind === 'S') this.forget(name);
         this.order.close(kind === 'S' ? 'S' : 'P', name);
         return frame.raw;
       }
@@ -173,6 +221,7 @@ export class PgTraffic {
       }
       case 'S':
         this.order.sync();
+        this.batchesSent++;
         return frame.raw;
       case 'H':
       case 'X':
@@ -210,6 +259,11 @@ export class PgTraffic {
     }
     // Nothing to run (an empty query, or only comments): the server answers EmptyQueryResponse.
     if (classification.statements.length === 0) return null;
+    const ours = this.gatewayRefusal(classification.statements);
+    if (ours) {
+      this.sessionRun().refuse(ours, { statement: recordedText(text) });
+      return ours;
+    }
     const run = this.sessionRun();
     const copies: NonNullable<StatementClass['copyOut']>[] = [];
     for (const s of classification.statements) if (s.copyOut) copies.push(s.copyOut);
@@ -237,14 +291,87 @@ export class PgTraffic {
   }
 
   /** What a statement's outcome means for the connection: an allowed one awaits its output. */
-  private decided(outcome: Outcome, { run, copies, values }: DecidedStatement): Refusal | null {
+  private decided(outcome: Outcome, { run, copies, values, classification }: DecidedStatement): Refusal | null {
     if (outcome.kind === 'allow') {
+      for (const s of classification.statements) if (s.preparedNames) this.sqlNamed(s.preparedNames);
       this.copyOuts.push(...copies);
       this.awaitingOutput.push({ run, endsAt: values === undefined ? 'ready' : 'complete', tags: [] });
       return null;
     }
     if (outcome.kind === 'refuse') return outcome.refusal;
     return refusal('internal', 'internal error in the gateway');
+  }
+
+  /**
+   * What the gateway refuses whatever the policy says, because it could no longer vouch for what runs: a statement
+   * that changes how the server reads later statements' text, a SQL EXECUTE of a statement the extended protocol
+   * prepared (decided only at a Bind, with its values), and any name reserved for the gateway's refusals.
+   */
+  private gatewayRefusal(statements: readonly StatementClass[]): Refusal | null {
+    for (const s of statements) {
+      if (s.parserChange) {
+        return refusal(
+          'unsupported',
+          'setting standard_conforming_strings off, a client-only client_encoding (SJIS, BIG5, GBK, UHC, GB18030, JOHAB) or a computed setting name with set_config is not allowed through the gateway: the server would then read statements differently from the gateway',
+          'parser-setting',
+        );
+      }
+      const names = s.preparedNames;
+      if (!names) continue;
+      const all = [...names.prepares, ...names.executes, ...names.deallocates];
+      if (all.some((n) => n.startsWith(RESERVED_PREFIX)))
+        return refusal(
+          'unsupported',
+          `statement names beginning with ${RESERVED_PREFIX} are reserved`,
+          'reserved-name',
+        );
+      const protocol = names.executes.find((n) => this.preparedStatement(n));
+      if (protocol !== undefined) {
+        return refusal(
+          'unsupported',
+          `EXECUTE of "${protocol}", a statement prepared with the extended protocol, is not allowed: Bind it, so that it is decided with its values`,
+          'execute-protocol-statement',
+        );
+      }
+    }
+    return null;
+  }
+
+  /** Why a Parse of `name` is refused, or null: a reserved name, or a named statement that exists already. */
+  private parseRefusal(name: string): Refusal | null {
+    if (name.startsWith(RESERVED_PREFIX))
+      return refusal('unsupported', `statement names beginning with ${RESERVED_PREFIX} are reserved`, 'reserved-name');
+    // The server refuses it too (42P05); refused here, the gateway's account of the name cannot diverge from the server's.
+    if (name !== '' && this.preparedStatement(name))
+      return refusal('bad-request', `prepared statement "${name}" already exists`, 'duplicate-statement');
+    return null;
+  }
+
+  /** The statement `name` binds: the last Parse of it not yet confirmed, else the confirmed one. */
+  private preparedStatement(name: string): Prepared | undefined {
+    for (let i = this.parsing.length - 1; i >= 0; i--) {
+      const p = this.parsing[i];
+      if (p.name === name) return p.closed ? undefined : p.prepared;
+    }
+    return this.prepared.get(name);
+  }
+
+  /** A statement closed (Close, DEALLOCATE): the gateway no longer binds it. */
+  private forget(name: string): void {
+    this.prepared.delete(name);
+    for (const p of this.parsing) if (p.name === name) p.closed = true;
+  }
+
+  /**
+   * An allowed statement's SQL-level names: what it deallocates is gone, and a name SQL PREPARE takes is no longer a
+   * statement the gateway decided (a Bind of it is refused).
+   */
+  private sqlNamed(names: NonNullable<StatementClass['preparedNames']>): void {
+    if (names.deallocatesAll) {
+      this.prepared.clear();
+      for (const p of this.parsing) p.closed = true;
+    }
+    for (const n of [...names.deallocates, ...names.prepares]) this.forget(n);
   }
 
   /**
@@ -320,9 +447,12 @@ export class PgTraffic {
       case 'n':
         this.order.noData();
         return frame.raw;
-      case '1':
+      case '1': {
         this.order.parseComplete();
+        const parsed = this.parsing.shift();
+        if (parsed && !parsed.closed) this.prepared.set(parsed.name, parsed.prepared);
         return frame.raw;
+      }
       case '3':
         this.order.closeComplete();
         return frame.raw;
@@ -338,11 +468,15 @@ export class PgTraffic {
         masker.resultEnded();
         this.order.resultComplete();
         return frame.raw;
-      case 'Z':
+      case 'Z': {
+        // The batch ended: its Parses not confirmed were skipped after an error, never prepared.
+        const ended = this.batchesEnded++;
+        while (this.parsing.length > 0 && this.parsing[0].batch <= ended) this.parsing.shift();
         masker.resultEnded();
         this.order.readyForQuery();
         this.outputEnded('ready');
         return frame.raw;
+      }
       case 'H':
         return masker.copyOut(frame, this.copyOuts.shift());
       case 'd':
@@ -360,6 +494,7 @@ export class PgTraffic {
       case 'A':
         return masker.notification(frame);
       case 'S':
+        checkReportedSetting(frame);
         return masker.parameterStatus(frame);
       default:
         return frame.raw;

@@ -30,6 +30,18 @@ export interface StatementClass {
    * null) — and its format (`text`, `csv` or `binary`), so that the result can be masked by column.
    */
   copyOut?: { table: string | null; columns: string[] | null; format: string };
+  /**
+   * Prepared statements it names: SQL PREPARE, EXECUTE (also inside EXPLAIN or CREATE TABLE AS) and DEALLOCATE, and
+   * whether it drops them all (DEALLOCATE ALL, DISCARD ALL). The gateway keeps its own account of what the extended
+   * protocol prepared, and protocol and SQL statements share one namespace on the server. Absent when none.
+   */
+  preparedNames?: { prepares: string[]; executes: string[]; deallocates: string[]; deallocatesAll: boolean };
+  /**
+   * It changes how the server reads the text of later statements (standard_conforming_strings off, a client encoding
+   * whose characters can end in a quote or backslash byte, or set_config of such a setting or of a computed name):
+   * the gateway's parser would no longer read them as the server does. Absent when not.
+   */
+  parserChange?: true;
 }
 
 export type Classification = { ok: true; statements: StatementClass[] } | { ok: false; error: string };
@@ -38,6 +50,79 @@ type Node = Record<string, unknown>;
 
 const DML_KINDS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 const ROLE_SETTINGS = new Set(['role', 'session_authorization']);
+/** Settings that change how the server lexes statement text (compared lower-case, as the server compares names). */
+const PARSER_SETTINGS = new Set(['standard_conforming_strings', 'client_encoding']);
+/** Spellings of `on` for a boolean setting (PostgreSQL's parse_bool: unique prefixes of true and yes, on, 1). */
+const BOOLEAN_ON = new Set(['on', 't', 'tr', 'tru', 'true', 'y', 'ye', 'yes', '1']);
+/**
+ * Client-only encodings (PostgreSQL's, by their names and aliases as it normalizes them: lower-case, letters and digits
+ * only): a character's second byte can be `\` or `'`, so the server and a UTF-8 reader split strings differently.
+ */
+const CLIENT_ONLY_ENCODINGS = new Set([
+  'sjis',
+  'shiftjis',
+  'mskanji',
+  'shiftjis2004',
+  'win932',
+  'windows932',
+  'big5',
+  'win950',
+  'windows950',
+  'gbk',
+  'win936',
+  'windows936',
+  'uhc',
+  'win949',
+  'windows949',
+  'gb18030',
+  'johab',
+]);
+/**
+ * Functions that run SQL given to them as text (or read whole tables, schemas or databases by name), which the
+ * gateway cannot classify: opaque, as DO is.
+ */
+const SQL_TEXT_FUNCTIONS = new Set([
+  'query_to_xml',
+  'query_to_xmlschema',
+  'query_to_xml_and_xmlschema',
+  'table_to_xml',
+  'table_to_xmlschema',
+  'table_to_xml_and_xmlschema',
+  'schema_to_xml',
+  'schema_to_xmlschema',
+  'schema_to_xml_and_xmlschema',
+  'database_to_xml',
+  'database_to_xmlschema',
+  'database_to_xml_and_xmlschema',
+  'ts_stat',
+  'ts_rewrite',
+]);
+
+/** Whether a client encoding's name is one of the client-only encodings. */
+export function clientOnlyEncoding(name: string): boolean {
+  return CLIENT_ONLY_ENCODINGS.has(name.toLowerCase().replace(/[^a-z0-9]/g, ''));
+}
+
+/**
+ * Whether setting `name` to `value` (null: not a constant) changes how the server reads statement text. A boolean
+ * spelled as an integer constant arrives as its number.
+ */
+export function changesParsing(name: string, value: string | null): boolean {
+  const setting = name.toLowerCase();
+  if (!PARSER_SETTINGS.has(setting)) return false;
+  if (value === null) return true;
+  return setting === 'client_encoding' ? clientOnlyEncoding(value) : !BOOLEAN_ON.has(value.trim().toLowerCase());
+}
+
+/** The value of a constant (A_Const) as the server reads it for a setting, or null for anything else. */
+function constantText(node: Node | undefined): string | null {
+  const c = node?.A_Const as Node | undefined;
+  if (!c) return null;
+  if (c.sval) return String((c.sval as Node).sval ?? '');
+  if (c.ival) return String((c.ival as Node).ival ?? 0);
+  if (c.boolval) return (c.boolval as Node).boolval === true ? 'on' : 'off';
+  return null;
+}
 const CACHE_MAX = 10_000;
 /** Texts up to this length are their own cache key; longer ones are keyed by their hash (the cache's memory stays bounded). */
 const KEY_AS_TEXT_MAX = 1024;
@@ -177,6 +262,8 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
         for (const r of (node.relations as Node[] | undefined) ?? []) writes.add((r.RangeVar as Node) ?? r);
         break;
       case 'CopyStmt': {
+        // COPY … PROGRAM runs a shell command, COPY to or from a file the server's files: opaque, as DO is.
+        if (node.is_program === true || typeof node.filename === 'string') out.opaque = true;
         if (node.relation && node.is_from === true) writes.add(node.relation as Node);
         if (node.is_from === true) break;
         const rel = node.relation as Node | undefined;
@@ -234,8 +321,28 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
         }
         break;
       }
-      case 'VariableSetStmt':
-        if (ROLE_SETTINGS.has(String(node.name ?? '')) || node.kind === 'VAR_RESET_ALL') out.roleChange = true;
+      case 'VariableSetStmt': {
+        // Setting names are case-insensitive on the server: `SET "ROLE"` is `SET role`.
+        const name = String(node.name ?? '').toLowerCase();
+        if (ROLE_SETTINGS.has(name) || node.kind === 'VAR_RESET_ALL') out.roleChange = true;
+        if (node.kind === 'VAR_SET_VALUE') {
+          const args = (node.args as Node[] | undefined) ?? [];
+          if (changesParsing(name, args.length === 1 ? constantText(args[0]) : null)) out.parserChange = true;
+        }
+        break;
+      }
+      case 'PrepareStmt':
+        names().prepares.push(String(node.name ?? ''));
+        break;
+      case 'ExecuteStmt':
+        names().executes.push(String(node.name ?? ''));
+        break;
+      case 'DeallocateStmt':
+        if (node.isall === true) names().deallocatesAll = true;
+        else names().deallocates.push(String(node.name ?? ''));
+        break;
+      case 'DiscardStmt':
+        if (node.target === 'DISCARD_ALL') names().deallocatesAll = true;
         break;
       case 'FuncCall':
         addFunction(node);
@@ -265,7 +372,21 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
   const addFunction = (call: Node): void => {
     const parts = (call.funcname as Node[] | undefined) ?? [];
     const last = parts[parts.length - 1]?.String as Node | undefined;
-    if (last?.sval !== undefined) functions.add(String(last.sval));
+    if (last?.sval === undefined) return;
+    const name = String(last.sval);
+    functions.add(name);
+    if (SQL_TEXT_FUNCTIONS.has(name)) out.opaque = true;
+    if (name === 'set_config') {
+      // set_config(name, value, local): the setting is its first argument, a computed name could be any.
+      const args = (call.args as Node[] | undefined) ?? [];
+      const setting = constantText(args[0]);
+      if (setting === null || changesParsing(setting, constantText(args[1]))) out.parserChange = true;
+    }
+  };
+
+  const names = (): NonNullable<StatementClass['preparedNames']> => {
+    out.preparedNames ??= { prepares: [], executes: [], deallocates: [], deallocatesAll: false };
+    return out.preparedNames;
   };
 
   const addTable = (parts: string[], access: TableAccess): void => {
