@@ -64,6 +64,11 @@ interface AwaitingOutput {
   /** A simple Query's statements end at ReadyForQuery; an extended-protocol Execute at its CommandComplete. */
   endsAt: 'ready' | 'complete';
   tags: string[];
+  /**
+   * Its COPY … TO still to come, in order, for their CopyOutResponses. They end with the statement: a COPY that failed
+   * or never ran leaves nothing for the next statement's CopyOutResponse to be read by.
+   */
+  copies: NonNullable<StatementClass['copyOut']>[];
 }
 
 /**
@@ -96,8 +101,6 @@ export class PgTraffic {
   private batchesSent = 0;
   private batchesEnded = 0;
   private readonly order = new ResponseOrder();
-  /** The COPY … TO of allowed statements, in order, for the CopyOutResponses to come. */
-  private readonly copyOuts: NonNullable<StatementClass['copyOut']>[] = [];
   private readonly awaitingOutput: AwaitingOutput[] = [];
   /**
    * The masker's counts when the last output was recorded. Results come in the order their statements were sent, so
@@ -294,8 +297,7 @@ export class PgTraffic {
   private decided(outcome: Outcome, { run, copies, values, classification }: DecidedStatement): Refusal | null {
     if (outcome.kind === 'allow') {
       for (const s of classification.statements) if (s.preparedNames) this.sqlNamed(s.preparedNames);
-      this.copyOuts.push(...copies);
-      this.awaitingOutput.push({ run, endsAt: values === undefined ? 'ready' : 'complete', tags: [] });
+      this.awaitingOutput.push({ run, endsAt: values === undefined ? 'ready' : 'complete', tags: [], copies });
       return null;
     }
     if (outcome.kind === 'refuse') return outcome.refusal;
@@ -380,13 +382,16 @@ export class PgTraffic {
    */
   private unmaskableCopy(run: ActionRun, copies: NonNullable<StatementClass['copyOut']>[]): Refusal | null {
     if (copies.length === 0 || (run.masking()?.columns.length ?? 0) === 0) return null;
-    const bad = copies.find((c) => c.table === null || c.format !== 'text');
+    // Rows are split into columns at tabs, the text format's own delimiter.
+    const bad = copies.find((c) => c.table === null || c.format !== 'text' || c.delimiter !== '\t');
     if (!bad) return null;
     return refusal(
       'unmaskable-response',
       bad.table === null
         ? 'COPY (query) TO STDOUT cannot be masked by column here; COPY a table, or SELECT'
-        : `COPY in ${bad.format} format cannot be masked by column here; use the text format`,
+        : bad.format !== 'text'
+          ? `COPY in ${bad.format} format cannot be masked by column here; use the text format`
+          : 'COPY with a DELIMITER other than tab cannot be masked by column here; use the default delimiter',
       'unmaskable-copy',
     );
   }
@@ -478,7 +483,7 @@ export class PgTraffic {
         return frame.raw;
       }
       case 'H':
-        return masker.copyOut(frame, this.copyOuts.shift());
+        return masker.copyOut(frame, this.awaitingOutput[0]?.copies.shift());
       case 'd':
         return masker.copyData(frame);
       case 'E': {

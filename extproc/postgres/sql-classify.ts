@@ -27,9 +27,9 @@ export interface StatementClass {
   opaque: boolean;
   /**
    * For COPY … TO: what it writes — a table (and the columns listed, or null for all of them) or a query (table
-   * null) — and its format (`text`, `csv` or `binary`), so that the result can be masked by column.
+   * null) — its format (`text`, `csv` or `binary`) and column delimiter, so that the result can be masked by column.
    */
-  copyOut?: { table: string | null; columns: string[] | null; format: string };
+  copyOut?: { table: string | null; columns: string[] | null; format: string; delimiter: string };
   /**
    * Prepared statements it names: SQL PREPARE, EXECUTE (also inside EXPLAIN or CREATE TABLE AS) and DEALLOCATE, and
    * whether it drops them all (DEALLOCATE ALL, DISCARD ALL). The gateway keeps its own account of what the extended
@@ -267,14 +267,19 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
         if (node.relation && node.is_from === true) writes.add(node.relation as Node);
         if (node.is_from === true) break;
         const rel = node.relation as Node | undefined;
-        const format = ((node.options as Node[] | undefined) ?? [])
-          .map((o) => o.DefElem as Node | undefined)
-          .find((d) => d?.defname === 'format');
+        const option = (name: string): string | undefined => {
+          const d = ((node.options as Node[] | undefined) ?? [])
+            .map((o) => o.DefElem as Node | undefined)
+            .find((e) => e?.defname === name);
+          const v = ((d?.arg as Node | undefined)?.String as Node | undefined)?.sval;
+          return v === undefined ? undefined : String(v);
+        };
         const attlist = node.attlist as Node[] | undefined;
         out.copyOut = {
           table: rel ? tableName(rangeVarParts(rel)) : null,
           columns: attlist ? attlist.map((a) => String((a.String as Node | undefined)?.sval ?? '')) : null,
-          format: String(((format?.arg as Node | undefined)?.String as Node | undefined)?.sval ?? 'text').toLowerCase(),
+          format: (option('format') ?? 'text').toLowerCase(),
+          delimiter: option('delimiter') ?? '\t',
         };
         break;
       }
