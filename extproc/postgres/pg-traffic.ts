@@ -318,6 +318,13 @@ export class PgTraffic {
           'parser-setting',
         );
       }
+      if (s.searchPathChange) {
+        return refusal(
+          'unsupported',
+          'setting search_path is not allowed through the gateway: tables are decided by their names under the default search_path; qualify names with their schema instead',
+          'search-path',
+        );
+      }
       const names = s.preparedNames;
       if (!names) continue;
       const all = [...names.prepares, ...names.executes, ...names.deallocates];

@@ -42,6 +42,11 @@ export interface StatementClass {
    * the gateway's parser would no longer read them as the server does. Absent when not.
    */
   parserChange?: true;
+  /**
+   * It sets search_path (by SET or set_config): later statements' unqualified table names would resolve elsewhere
+   * than the gateway names them. Absent when not.
+   */
+  searchPathChange?: true;
 }
 
 export type Classification = { ok: true; statements: StatementClass[] } | { ok: false; error: string };
@@ -52,6 +57,8 @@ const DML_KINDS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'
 const ROLE_SETTINGS = new Set(['role', 'session_authorization']);
 /** Settings that change how the server lexes statement text (compared lower-case, as the server compares names). */
 const PARSER_SETTINGS = new Set(['standard_conforming_strings', 'client_encoding']);
+/** Where unqualified table names resolve: the gateway names tables as the default search_path resolves them. */
+const SEARCH_PATH = 'search_path';
 /** Spellings of `on` for a boolean setting (PostgreSQL's parse_bool: unique prefixes of true and yes, on, 1). */
 const BOOLEAN_ON = new Set(['on', 't', 'tr', 'tru', 'true', 'y', 'ye', 'yes', '1']);
 /**
@@ -333,6 +340,7 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
         if (node.kind === 'VAR_SET_VALUE') {
           const args = (node.args as Node[] | undefined) ?? [];
           if (changesParsing(name, args.length === 1 ? constantText(args[0]) : null)) out.parserChange = true;
+          if (name === SEARCH_PATH) out.searchPathChange = true;
         }
         break;
       }
@@ -347,7 +355,11 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
         else names().deallocates.push(String(node.name ?? ''));
         break;
       case 'DiscardStmt':
-        if (node.target === 'DISCARD_ALL') names().deallocatesAll = true;
+        // DISCARD ALL is also RESET ALL and SET SESSION AUTHORIZATION DEFAULT.
+        if (node.target === 'DISCARD_ALL') {
+          names().deallocatesAll = true;
+          out.roleChange = true;
+        }
         break;
       case 'FuncCall':
         addFunction(node);
@@ -386,6 +398,7 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
       const args = (call.args as Node[] | undefined) ?? [];
       const setting = constantText(args[0]);
       if (setting === null || changesParsing(setting, constantText(args[1]))) out.parserChange = true;
+      if (setting?.toLowerCase() === SEARCH_PATH) out.searchPathChange = true;
     }
   };
 

@@ -199,13 +199,17 @@ test('a startup parameter that sets the session (role, standard_conforming_strin
   assert.match(fields, /client_encoding "SJIS" is not allowed through the gateway/);
 });
 
-test('a role change spelled in capitals, SQL run by functions from text, and COPY with a program or file are refused', async () => {
+test('a role change spelled in capitals or by DISCARD ALL, search_path, SQL run by functions from text, and COPY with a program or file are refused', async () => {
   const { raw } = await connected();
   try {
     const refusedBy = async (sql: string): Promise<string> => errorsOf(await raw.send([Q(sql)], 1))[0]?.message ?? '';
     assert.match(await refusedBy('SET "ROLE" TO other_role'), /Changing role/);
     assert.match(await refusedBy('SET SESSION "Role" TO other_role'), /Changing role/);
     assert.match(await refusedBy('RESET "ROLE"'), /Changing role/);
+    assert.match(await refusedBy('DISCARD ALL'), /Changing role/);
+    // Tables are decided by their names under the default search_path: moving it would rename them behind the policy.
+    for (const sql of ['SET search_path TO pg_temp, public', "SELECT set_config('search_path', 'x', false)"])
+      assert.match(await refusedBy(sql), /setting search_path is not allowed/, sql);
     for (const sql of [
       "SELECT query_to_xml('SELECT 1', true, false, '')",
       "SELECT * FROM ts_stat('SELECT to_tsvector(''a'')')",
