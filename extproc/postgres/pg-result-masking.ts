@@ -6,8 +6,8 @@
  * (text values), and the row re-framed with the new lengths; NULL stays NULL; a row with nothing masked is passed on
  * byte-identical. A binary-format value of a non-text type that a column rule covers cannot be masked in its own
  * format: it is withheld (sent as NULL), never passed in clear. COPY … TO STDOUT rows (text format) are masked the
- * same way, and by content the texts of ErrorResponse/NoticeResponse, NotificationResponse payloads and the values
- * of ParameterStatus.
+ * same way, and by content the texts of ErrorResponse/NoticeResponse (every field but severity, code, positions and
+ * the server's source location), NotificationResponse payloads and the values of ParameterStatus.
  */
 import type { CompiledMasking, FieldMasking, MaskingEngine } from '../masking/index.ts';
 import { columnMatcher } from '../masking/index.ts';
@@ -69,6 +69,12 @@ interface ColumnMask {
   /** Binary format and not a text type: content detectors do not apply, a field rule withholds the value. */
   opaqueBinary: boolean;
 }
+
+/**
+ * ErrorResponse/NoticeResponse fields that carry no data: severity (S, V), SQLSTATE (C), positions (P, p) and the
+ * server's source file, line and routine (F, L, R).
+ */
+const NOTICE_FIXED_FIELDS = new Set(['S', 'V', 'C', 'P', 'p', 'F', 'L', 'R']);
 
 /** Descriptions remembered per connection (a client that describes without end only clears them more often). */
 const DESCRIBED_MEMO_MAX = 256;
@@ -329,15 +335,20 @@ export class ResultMasker {
     return message('d', Buffer.from(`${masked.join('\t')}${newline}`, 'utf8'));
   }
 
-  /** ErrorResponse / NoticeResponse: the texts that can echo data (message, detail, hint, context) masked by content. */
+  /**
+   * ErrorResponse / NoticeResponse: every field that can echo data masked by content. Not only the message, detail,
+   * hint and context: the internal query (`q`) is text a function built from data (`query_to_xml('SELECT ' ||
+   * card_number …)`), and a name (schema, table, column, type, constraint) can be built from data by dynamic SQL. The
+   * fields of a fixed vocabulary pass as they are, so that a client still reads the error's severity, code and
+   * positions.
+   */
   notice(frame: PgFrame): Buffer {
     const plan = this.plan();
     if (!plan || plan.contentEmpty) return frame.raw;
     const fields = readNoticeFields(frame.body, frame.type === 'E' ? 'ErrorResponse' : 'NoticeResponse');
     let changed = false;
-    for (const code of ['M', 'D', 'H', 'W']) {
-      const v = fields.get(code);
-      if (v === undefined) continue;
+    for (const [code, v] of fields) {
+      if (NOTICE_FIXED_FIELDS.has(code)) continue;
       const m = this.engine.maskText(v, plan);
       if (m.findings.length > 0) {
         fields.set(code, m.value);

@@ -1,0 +1,47 @@
+/**
+ * Result masking of the shapes the column-and-text path missed, with real clients under the sample policy: the
+ * internal query of an error, a column of a set operation (no source table), bytea in text format, and binary results
+ * of types other than text.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type pg from 'pg';
+import { SEEDED_CUSTOMERS } from '../harness/postgres.ts';
+import { startPgStack, type PgStack } from './pg-stack.ts';
+
+let s: PgStack;
+
+before(async () => {
+  s = await startPgStack({ policies: ['examples/policies/postgres-guardrails.yaml'] });
+});
+after(async () => {
+  await s?.close();
+});
+
+// Customer 1's card and SSN are found by content.
+const [ada] = SEEDED_CUSTOMERS;
+
+async function withClient<T>(use: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = s.client();
+  await c.connect();
+  try {
+    return await use(c);
+  } finally {
+    await c.end();
+  }
+}
+
+test("an error's internal query is masked by content; its code and positions pass", async () => {
+  const err = await withClient((c) =>
+    c
+      .query(`SELECT query_to_xml('SELECT ' || card_number || ' FROM', false, false, '') FROM customers WHERE id = 1`)
+      .then(
+        () => assert.fail('the internal query is not valid SQL'),
+        (e: pg.DatabaseError) => e,
+      ),
+  );
+  assert.equal(err.code, '42601');
+  assert.equal(err.internalQuery, 'SELECT ************1111 FROM');
+  assert.ok(err.internalPosition, 'the position in the internal query passes');
+  assert.ok(!JSON.stringify(err).includes(ada.card), JSON.stringify(err));
+});
