@@ -1,7 +1,8 @@
 /**
  * Column rules for Postgres results: a pattern is `column`, `table.column` or `schema.table.column`, each part may
  * use `*`, and matching ignores case (Postgres folds unquoted identifiers). A `column` pattern matches that column
- * in every table; a table part matches a table given with or without its schema.
+ * in every table; a table part matches a table given with or without its schema, and a column whose table is unknown
+ * (see matchColumn).
  *
  * Wildcards run on RE2: on a backtracking engine a part such as `a*a*a*a*a*a*a*a*a*a*a*a*b` took minutes against a
  * 63-character column alias, which the agent chooses in its query.
@@ -36,11 +37,14 @@ export function parseColumnPattern(text: string): ColumnPattern {
   return { table, schema, column };
 }
 
-/** `table` may be `name` or `schema.name`; unknown (undefined) tables match only patterns without a table part. */
+/**
+ * `table` may be `name` or `schema.name`. An unknown table (undefined) matches every pattern on its column part alone:
+ * PostgreSQL names no source table for a column of a set operation (`SELECT ssn FROM customers UNION …`, also inside
+ * a sub-select), and such a column may well come from the table a pattern names, so the match errs towards masking.
+ */
 export function matchColumn(pattern: ColumnPattern, column: string, table?: string): boolean {
   if (!pattern.column.test(column)) return false;
-  if (!pattern.table) return true;
-  if (table === undefined) return false;
+  if (!pattern.table || table === undefined) return true;
   const dot = table.lastIndexOf('.');
   const name = dot >= 0 ? table.slice(dot + 1) : table;
   if (!pattern.table.test(name)) return false;

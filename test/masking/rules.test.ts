@@ -122,7 +122,7 @@ test('column rules: name, table.column, schema.table.column, wildcards, case-ins
   assert.equal(match('stripe_token', 'billing')?.label, 'cards');
   assert.equal(match('stripe_token', 'public.billing')?.label, 'cards');
   assert.equal(match('stripe_token', 'shipping'), undefined);
-  assert.equal(match('stripe_token'), undefined, 'a table pattern needs a known table');
+  assert.equal(match('stripe_token')?.label, 'cards', 'an unknown table matches on the column part alone');
   assert.equal(match('ssn', 'public.users')?.label, 'pii');
   assert.equal(match('ssn', 'users'), undefined, 'schema given in the pattern must match');
   assert.equal(match('email', 'customers')?.strategy, 'hash');

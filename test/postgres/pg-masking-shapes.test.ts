@@ -18,8 +18,8 @@ after(async () => {
   await s?.close();
 });
 
-// Customer 1's card and SSN are found by content.
-const [ada] = SEEDED_CUSTOMERS;
+// Customer 1's card and SSN are found by content; customer 2's SSN only by the column rule `*.ssn`.
+const [ada, alan] = SEEDED_CUSTOMERS;
 
 async function withClient<T>(use: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = s.client();
@@ -44,4 +44,22 @@ test("an error's internal query is masked by content; its code and positions pas
   assert.equal(err.internalQuery, 'SELECT ************1111 FROM');
   assert.ok(err.internalPosition, 'the position in the internal query passes');
   assert.ok(!JSON.stringify(err).includes(ada.card), JSON.stringify(err));
+});
+
+test('a column rule with a table part covers a column PostgreSQL gives no source table (set operations)', async () => {
+  const union = await s.psql([
+    '-At',
+    '-c',
+    'SELECT ssn FROM customers WHERE id = 2 UNION ALL SELECT ssn FROM customers WHERE id = 2',
+  ]);
+  assert.equal(union.code, 0, union.err);
+  assert.deepEqual(union.out.trim().split('\n'), ['***-**-4320', '***-**-4320']);
+  const sub = await s.psql([
+    '-At',
+    '-c',
+    'SELECT t.ssn FROM (SELECT ssn FROM customers WHERE id = 2 UNION SELECT ssn FROM customers) t ORDER BY 1',
+  ]);
+  assert.equal(sub.code, 0, sub.err);
+  assert.ok(!sub.out.includes(alan.ssn), sub.out);
+  assert.deepEqual(sub.out.trim().split('\n'), ['***-**-3333', '***-**-6789', '***-**-4320']);
 });
