@@ -3,9 +3,10 @@
  * result's size). RowDescription names each column and the table OID and column number it comes from; those are
  * resolved to `table.column` through the catalog (the gateway's own connection, cached), so an alias does not hide a
  * column from its rule. DataRow values are then masked by column rule (the whole value) or by the content detectors
- * (text values), and the row re-framed with the new lengths; NULL stays NULL; a row with nothing masked is passed on
- * byte-identical. A binary-format value of a non-text type that a column rule covers cannot be masked in its own
- * format: it is withheld (sent as NULL), never passed in clear. COPY … TO STDOUT rows (text format) are masked the
+ * (text values; a text-format bytea's bytes, decoded from its hex or escape form and written back in it), and the row
+ * re-framed with the new lengths; NULL stays NULL; a row with nothing masked is passed on byte-identical. A
+ * binary-format value of a non-text type that a column rule covers cannot be masked in its own format: it is withheld
+ * (sent as NULL), never passed in clear. COPY … TO STDOUT rows (text format) are masked the
  * same way, and by content the texts of ErrorResponse/NoticeResponse (every field but severity, code, positions and
  * the server's source location), NotificationResponse payloads and the values of ParameterStatus.
  */
@@ -61,13 +62,28 @@ export const sourceKey = (s: ColumnSource): string => `${s.tableOid}:${s.attnum}
  */
 const BYTE_TYPES = new Set([25, 1043, 1042, 19, 17]);
 
+const BYTEA = 17;
+
+/**
+ * How a column's values are read for masking. `text`: as they are (a text type in either format, any type in text
+ * format). `byteaText`: bytea in text format, whose bytes are written out as `\x` hex (or in the escape form under
+ * bytea_output = escape), so a card number in them is not in the text as such. `opaque`: binary format of a type
+ * that is not text.
+ */
+type ValueForm = 'text' | 'byteaText' | 'opaque';
+
+function valueForm(type: number, binary: boolean): ValueForm {
+  if (!binary) return type === BYTEA ? 'byteaText' : 'text';
+  return BYTE_TYPES.has(type) ? 'text' : 'opaque';
+}
+
 /** A result's columns as described: the rule that covers each (if any), its type, and the format described. */
 export type Described = { field: FieldMasking | undefined; type: number; binary: boolean }[];
 
 interface ColumnMask {
   field: FieldMasking | undefined;
-  /** Binary format and not a text type: content detectors do not apply, a field rule withholds the value. */
-  opaqueBinary: boolean;
+  /** `opaque`: content detectors do not apply, a field rule withholds the value. */
+  form: ValueForm;
 }
 
 /**
@@ -117,10 +133,41 @@ function resultColumns(described: Described, formats: number[] | undefined): Res
           ? false
           : (formats.length === 1 ? formats[0] : formats[i]) === 1;
     binary.push(b);
-    masks.push({ field: d.field, opaqueBinary: b && !BYTE_TYPES.has(d.type) });
+    masks.push({ field: d.field, form: valueForm(d.type, b) });
     if (d.field !== undefined) noColumnRules = false;
   }
   return { binary, masks, noColumnRules };
+}
+
+/**
+ * bytea's escape form (bytea_output = escape): printable ASCII as it is, a backslash doubled, any other byte as `\`
+ * and three octal digits. Null for text not in that form.
+ */
+function unescapeBytea(text: Buffer): Buffer | null {
+  const out = Buffer.allocUnsafe(text.length);
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== 0x5c) out[n++] = text[i];
+    else if (text[i + 1] === 0x5c) out[n++] = text[++i];
+    else {
+      const octal = text.toString('latin1', i + 1, i + 4);
+      if (!/^[0-3][0-7]{2}$/.test(octal)) return null;
+      out[n++] = Number.parseInt(octal, 8);
+      i += 3;
+    }
+  }
+  return out.subarray(0, n);
+}
+
+/** Bytes in bytea's escape form, as PostgreSQL writes it. */
+function escapeBytea(bytes: Buffer): Buffer {
+  let text = '';
+  for (const b of bytes) {
+    if (b === 0x5c) text += '\\\\';
+    else if (b < 0x20 || b > 0x7e) text += `\\${b.toString(8).padStart(3, '0')}`;
+    else text += String.fromCharCode(b);
+  }
+  return Buffer.from(text, 'latin1');
 }
 
 export class ResultMasker {
@@ -280,19 +327,42 @@ export class ResultMasker {
 
   /** A value masked by its column's rule or by content; the same Buffer when nothing changed; null when withheld. */
   private maskValue(value: Buffer, column: ColumnMask | undefined, plan: CompiledMasking): Buffer | null {
+    const form = column?.form ?? 'text';
     if (column?.field) {
-      if (column.opaqueBinary) {
-        this.counts.withheldValues++;
-        return null;
-      }
+      if (form === 'opaque') return this.withhold();
       this.counts.maskedValues++;
       return Buffer.from(this.engine.maskField(value, column.field));
     }
-    if (column?.opaqueBinary || plan.contentEmpty) return value;
+    if (form === 'opaque' || plan.contentEmpty) return value;
+    return form === 'byteaText' ? this.maskByteaText(value, plan) : this.maskContent(value, plan);
+  }
+
+  /** A value masked by content; the same Buffer when nothing was found. */
+  private maskContent(value: Buffer, plan: CompiledMasking): Buffer {
     const r = this.engine.maskBytes(value, plan);
     if (r.findings.length === 0) return value;
     this.counts.maskedValues++;
     return Buffer.from(r.output);
+  }
+
+  /**
+   * bytea in text format: its bytes decoded, masked by content, and written back in the form they came in (hex, or
+   * the escape form). A value in neither form is not what PostgreSQL sends; it is withheld, as it cannot be read.
+   */
+  private maskByteaText(value: Buffer, plan: CompiledMasking): Buffer | null {
+    const hex = value[0] === 0x5c && value[1] === 0x78; // \x
+    const bytes = hex ? Buffer.from(value.toString('latin1', 2), 'hex') : unescapeBytea(value);
+    // Buffer's hex decoding stops at the first pair that is not hex.
+    if (bytes === null || (hex && bytes.length * 2 !== value.length - 2)) return this.withhold();
+    const masked = this.maskContent(bytes, plan);
+    if (masked === bytes) return value;
+    return hex ? Buffer.from(`\\x${masked.toString('hex')}`, 'latin1') : escapeBytea(masked);
+  }
+
+  /** A value sent as NULL: one that must not pass and cannot be masked in its own format. */
+  private withhold(): null {
+    this.counts.withheldValues++;
+    return null;
   }
 
   /** CopyOutResponse of a COPY … TO STDOUT whose columns are `columns` of `table` (text format). */
@@ -303,7 +373,7 @@ export class ResultMasker {
     const match = memoColumnMatcher(plan);
     const table = copy.table;
     const columns = copy.columns ?? (plan.columns.length > 0 ? await this.names.tableColumns(table) : []);
-    this.copyColumns = columns.map((c) => ({ field: match(c, table), opaqueBinary: false }));
+    this.copyColumns = columns.map((c) => ({ field: match(c, table), form: 'text' as const }));
     return frame.raw;
   }
 

@@ -63,3 +63,17 @@ test('a column rule with a table part covers a column PostgreSQL gives no source
   assert.ok(!sub.out.includes(alan.ssn), sub.out);
   assert.deepEqual(sub.out.trim().split('\n'), ['***-**-3333', '***-**-6789', '***-**-4320']);
 });
+
+test('bytea in text format is masked by content, in the hex form and in the escape form', async () => {
+  await withClient(async (c) => {
+    const hex = await c.query(`SELECT 'paid with 4111111111111111'::bytea AS raw`);
+    assert.equal(hex.rows[0].raw.toString(), 'paid with ************1111');
+    await c.query('SET bytea_output = escape');
+    // A NUL and a backslash: bytes the escape form writes as escapes, kept as they were.
+    const escaped = await c.query(`SELECT decode('005c', 'hex') || 'paid with 4111111111111111'::bytea AS raw`);
+    assert.deepEqual(
+      escaped.rows[0].raw,
+      Buffer.concat([Buffer.from([0, 0x5c]), Buffer.from('paid with ************1111')]),
+    );
+  });
+});
