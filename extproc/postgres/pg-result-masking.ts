@@ -4,11 +4,20 @@
  * resolved to `table.column` through the catalog (the gateway's own connection, cached), so an alias does not hide a
  * column from its rule. DataRow values are then masked by column rule (the whole value) or by the content detectors
  * (text values; a text-format bytea's bytes, decoded from its hex or escape form and written back in it), and the row
- * re-framed with the new lengths; NULL stays NULL; a row with nothing masked is passed on byte-identical. A
- * binary-format value of a non-text type that a column rule covers cannot be masked in its own format: it is withheld
- * (sent as NULL), never passed in clear. COPY … TO STDOUT rows (text format) are masked the
- * same way, and by content the texts of ErrorResponse/NoticeResponse (every field but severity, code, positions and
- * the server's source location), NotificationResponse payloads and the values of ParameterStatus.
+ * re-framed with the new lengths; NULL stays NULL; a row with nothing masked is passed on byte-identical.
+ *
+ * Binary-format values (extended protocol) are read by type. Text types, json and xml are their text, bytea its
+ * bytes: masked as text values are. jsonb is a version byte and the text: the text masked, the byte kept. int8, int4,
+ * oid and numeric are read as their decimal text for the content detectors, and withheld (sent as NULL) when
+ * something is found, since a masked number cannot be written back as a number. Types that cannot carry such a value
+ * (bool, "char", int2, float4, float8, date and time types, interval, uuid) pass. Any other type (arrays, records,
+ * composites, tsvector, ranges, …) is not read by the gateway and could hold anything: withheld whenever content
+ * detection is on. A column rule masks a text, json, xml or bytea value whole and withholds a value of any other
+ * binary type, never passing it in clear.
+ *
+ * COPY … TO STDOUT rows (text format) are masked the same way as text values, and by content the texts of
+ * ErrorResponse/NoticeResponse (every field but severity, code, positions and the server's source location),
+ * NotificationResponse payloads and the values of ParameterStatus.
  */
 import type { CompiledMasking, FieldMasking, MaskingEngine } from '../masking/index.ts';
 import { columnMatcher } from '../masking/index.ts';
@@ -57,24 +66,71 @@ export interface ColumnNames {
 export const sourceKey = (s: ColumnSource): string => `${s.tableOid}:${s.attnum}`;
 
 /**
- * Types whose binary format is their bytes as such (text, varchar, bpchar, name, bytea): maskable in either format,
- * by rule or by content.
+ * Types whose binary format is their bytes as such (text, varchar, bpchar, name, bytea, and json and xml, sent as
+ * their text): maskable in either format, by rule or by content.
  */
-const BYTE_TYPES = new Set([25, 1043, 1042, 19, 17]);
+const BYTE_TYPES = new Set([25, 1043, 1042, 19, 17, 114, 142]);
 
 const BYTEA = 17;
+const JSONB = 3802;
+
+/**
+ * Binary numbers wide enough for a card number or an SSN's nine digits (which the detectors find without dashes):
+ * their decimal text, or null for bytes that are not one.
+ */
+const BINARY_NUMBERS = new Map<number, (value: Buffer) => string | null>([
+  [20, (v) => (v.length === 8 ? v.readBigInt64BE(0).toString() : null)], // int8
+  [23, (v) => (v.length === 4 ? String(v.readInt32BE(0)) : null)], // int4
+  [26, (v) => (v.length === 4 ? String(v.readUInt32BE(0)) : null)], // oid
+  [1700, numericText],
+]);
+
+/**
+ * Binary types that cannot carry a detectable value: bool, "char", int2, float4, float8, date, time, timestamp,
+ * timestamptz, interval, uuid. A float8 holds a 16-digit card number exactly, but its text (4.111111111111111e+15)
+ * is not found by the detectors either: its binary form tells nothing that the text format would not.
+ */
+const INERT_BINARY = new Set([16, 18, 21, 700, 701, 1082, 1083, 1114, 1184, 1186, 2950]);
 
 /**
  * How a column's values are read for masking. `text`: as they are (a text type in either format, any type in text
  * format). `byteaText`: bytea in text format, whose bytes are written out as `\x` hex (or in the escape form under
- * bytea_output = escape), so a card number in them is not in the text as such. `opaque`: binary format of a type
- * that is not text.
+ * bytea_output = escape), so a card number in them is not in the text as such. Binary format of other types:
+ * `jsonb` (a version byte and the text), `number` (read as its decimal text), `inert` (nothing to find) and `opaque`
+ * (a format the gateway does not read: arrays, records, composites, tsvector, ranges, …).
  */
-type ValueForm = 'text' | 'byteaText' | 'opaque';
+type ValueForm = 'text' | 'byteaText' | 'jsonb' | 'number' | 'inert' | 'opaque';
 
 function valueForm(type: number, binary: boolean): ValueForm {
   if (!binary) return type === BYTEA ? 'byteaText' : 'text';
-  return BYTE_TYPES.has(type) ? 'text' : 'opaque';
+  if (BYTE_TYPES.has(type)) return 'text';
+  if (type === JSONB) return 'jsonb';
+  if (BINARY_NUMBERS.has(type)) return 'number';
+  return INERT_BINARY.has(type) ? 'inert' : 'opaque';
+}
+
+/**
+ * A binary numeric's decimal text: a count of base-10000 digits, the weight (power of 10000) of the first, the sign
+ * and the display scale, then the digits. NaN and the infinities have no digits (read as 0). Null for bytes that are
+ * not a numeric.
+ */
+function numericText(value: Buffer): string | null {
+  if (value.length < 8) return null;
+  const ndigits = value.readUInt16BE(0);
+  const weight = value.readInt16BE(2);
+  const negative = value.readUInt16BE(4) === 0x4000;
+  const dscale = value.readUInt16BE(6);
+  if (value.length !== 8 + 2 * ndigits) return null;
+  let whole = '';
+  let fraction = '0000'.repeat(Math.max(0, -weight - 1));
+  for (let i = 0; i < ndigits; i++) {
+    const digits = String(value.readUInt16BE(8 + 2 * i)).padStart(4, '0');
+    if (i <= weight) whole += digits;
+    else fraction += digits;
+  }
+  whole = (whole + '0000'.repeat(Math.max(0, weight + 1 - ndigits))).replace(/^0+/, '') || '0';
+  const scaled = dscale > 0 ? `.${fraction.padEnd(dscale, '0').slice(0, dscale)}` : '';
+  return `${negative ? '-' : ''}${whole}${scaled}`;
 }
 
 /** A result's columns as described: the rule that covers each (if any), its type, and the format described. */
@@ -82,8 +138,10 @@ export type Described = { field: FieldMasking | undefined; type: number; binary:
 
 interface ColumnMask {
   field: FieldMasking | undefined;
-  /** `opaque`: content detectors do not apply, a field rule withholds the value. */
+  /** A field rule masks `text` and `byteaText` values whole and withholds values of the other forms. */
   form: ValueForm;
+  /** The type OID (0 for COPY's text fields). */
+  type: number;
 }
 
 /**
@@ -133,7 +191,7 @@ function resultColumns(described: Described, formats: number[] | undefined): Res
           ? false
           : (formats.length === 1 ? formats[0] : formats[i]) === 1;
     binary.push(b);
-    masks.push({ field: d.field, form: valueForm(d.type, b) });
+    masks.push({ field: d.field, form: valueForm(d.type, b), type: d.type });
     if (d.field !== undefined) noColumnRules = false;
   }
   return { binary, masks, noColumnRules };
@@ -329,12 +387,46 @@ export class ResultMasker {
   private maskValue(value: Buffer, column: ColumnMask | undefined, plan: CompiledMasking): Buffer | null {
     const form = column?.form ?? 'text';
     if (column?.field) {
-      if (form === 'opaque') return this.withhold();
+      if (form !== 'text' && form !== 'byteaText') return this.withhold();
       this.counts.maskedValues++;
       return Buffer.from(this.engine.maskField(value, column.field));
     }
-    if (form === 'opaque' || plan.contentEmpty) return value;
-    return form === 'byteaText' ? this.maskByteaText(value, plan) : this.maskContent(value, plan);
+    if (plan.contentEmpty) return value;
+    switch (form) {
+      case 'text':
+        return this.maskContent(value, plan);
+      case 'byteaText':
+        return this.maskByteaText(value, plan);
+      case 'jsonb':
+        return this.maskJsonb(value, plan);
+      case 'number':
+        return this.maskNumber(value, column?.type ?? 0, plan);
+      case 'inert':
+        return value;
+      case 'opaque':
+        // Could hold anything (an array of card numbers, a row): not passed unread.
+        return this.withhold();
+    }
+  }
+
+  /** jsonb in binary format: a version byte (1) and the JSON text; the text masked, the version byte kept. */
+  private maskJsonb(value: Buffer, plan: CompiledMasking): Buffer | null {
+    if (value[0] !== 1) return this.withhold(); // a version this gateway cannot read
+    const text = value.subarray(1);
+    const masked = this.maskContent(text, plan);
+    return masked === text ? value : Buffer.concat([value.subarray(0, 1), masked]);
+  }
+
+  /**
+   * A binary number, read as its decimal text for the content detectors: withheld when something is found there (a
+   * masked number cannot be written back as a number) or when it cannot be read.
+   */
+  private maskNumber(value: Buffer, type: number, plan: CompiledMasking): Buffer | null {
+    const text = BINARY_NUMBERS.get(type)?.(value) ?? null;
+    if (text === null || this.engine.maskBytes(Buffer.from(text, 'latin1'), plan).findings.length > 0) {
+      return this.withhold();
+    }
+    return value;
   }
 
   /** A value masked by content; the same Buffer when nothing was found. */
@@ -373,7 +465,7 @@ export class ResultMasker {
     const match = memoColumnMatcher(plan);
     const table = copy.table;
     const columns = copy.columns ?? (plan.columns.length > 0 ? await this.names.tableColumns(table) : []);
-    this.copyColumns = columns.map((c) => ({ field: match(c, table), form: 'text' as const }));
+    this.copyColumns = columns.map((c) => ({ field: match(c, table), form: 'text' as const, type: 0 }));
     return frame.raw;
   }
 

@@ -48,7 +48,7 @@ interface DecidedStatement {
 type StatementOutput = {
   /** The command tags of its CommandCompletes (`SELECT 3`, `DELETE 1`). */
   commands: string[];
-  /** Its own rows, values masked and values withheld (a binary value a column rule covers). */
+  /** Its own rows, values masked and values withheld (binary values sent as NULL, see ResultMasker). */
   rows: number;
   maskedValues: number;
   withheldValues: number;
