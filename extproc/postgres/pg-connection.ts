@@ -462,12 +462,14 @@ export class PgConnection implements NetworkStreamProcessor {
     const role = this.deps.roles ? this.agentRole : { user: credential.user, password: credential.password.reveal() };
     if (!role) return this.refuseLogin(refusal('internal', 'internal error in the gateway'), failing);
     const names = this.deps.columnNames({ ...login, ...role });
+    const engine = await this.deps.engine();
     this.traffic = new PgTraffic({
       spine: this.deps.spine,
       session: auth.session,
       database: login.database,
       // The session's masking plan under the policies in force when each result is described.
-      masker: new ResultMasker(await this.deps.engine(), () => run.masking(), names),
+      masker: new ResultMasker(engine, () => run.masking(), names),
+      engine,
       names,
       refusals: this.refusals,
       nextRequestId: () => this.nextRequestId(),

@@ -59,15 +59,18 @@ export function recordedText(text: string): string {
 /**
  * A statement as an action. `values` are the bound parameters of an extended-protocol Bind (null for NULL), or
  * undefined for a simple Query: an approval covers this text with exactly these values. The recording keeps a hash of
- * each value, never the value (bound values may be any data the agent sends).
+ * each value, never the value (bound values may be any data the agent sends). `shown` is the text as the recording
+ * keeps it and approvers read it (masked by content, and cut: PgTraffic.shownText); the policy and the approval's
+ * fingerprint take the text as sent (`sql.text`).
  */
 export function statementAction(
   sql: SqlContext,
   classification: Extract<Classification, { ok: true }>,
   values: (Buffer | null)[] | undefined,
   estimatedRows: number | null,
+  shown: string,
 ): Action {
-  return new StatementAction(sql, classification, values, estimatedRows);
+  return new StatementAction(sql, classification, values, estimatedRows, shown);
 }
 
 /** One per statement: a class rather than an object of closures, so that making one allocates nothing more. */
@@ -85,10 +88,11 @@ class StatementAction implements Action {
     classification: Extract<Classification, { ok: true }>,
     private readonly values: (Buffer | null)[] | undefined,
     private readonly estimatedRows: number | null,
+    private readonly shown: string,
   ) {
     this.section = { protocol: 'postgres', sql };
     const recorded: Record<string, unknown> = {
-      statement: recordedText(sql.text),
+      statement: shown,
       classification: classification.statements,
     };
     if (values) {
@@ -114,7 +118,7 @@ class StatementAction implements Action {
   summary(): string {
     const values = this.values;
     const estimatedRows = this.estimatedRows;
-    return `${recordedText(this.sql.text)}${values?.length ? ` (${values.length} bound value${values.length === 1 ? '' : 's'})` : ''}${
+    return `${this.shown}${values?.length ? ` (${values.length} bound value${values.length === 1 ? '' : 's'})` : ''}${
       estimatedRows === null ? '' : ` ≈ ${estimatedRows} row${estimatedRows === 1 ? '' : 's'} (planner estimate)`
     }`;
   }

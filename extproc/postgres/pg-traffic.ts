@@ -4,6 +4,7 @@
  * (pg-refusal.ts); each server message matched to the request it answers (pg-responses.ts), its rows masked
  * (pg-result-masking.ts) and each statement's output recorded when its result ends.
  */
+import type { MaskingEngine } from '../masking/index.ts';
 import type { ActionRun, Outcome, Refusal, Session, Spine } from '../spine/index.ts';
 import { refusal } from '../spine/index.ts';
 import { type PgFrame, PgFrameError } from './pg-frames.ts';
@@ -20,6 +21,8 @@ export interface PgTrafficDeps {
   /** The target's real database (the `sql.database` of every statement). */
   database: string;
   masker: ResultMasker;
+  /** The masking engine the masker uses: statement texts are masked with it for the recording. */
+  engine: MaskingEngine;
   names: ColumnNames;
   refusals: PendingRefusals;
   nextRequestId(): string;
@@ -37,6 +40,8 @@ interface DecidedStatement {
   sql: ReturnType<typeof sqlContext>;
   classification: Extract<Classification, { ok: true }>;
   values: (Buffer | null)[] | undefined;
+  /** Its text as recorded and shown to approvers (shownText). */
+  shown: string;
   /** Its COPY … TO statements, whose CopyOutResponses will come. */
   copies: NonNullable<StatementClass['copyOut']>[];
 }
@@ -141,7 +146,8 @@ export class PgTraffic {
         const refused = this.parseRefusal(name);
         this.order.parse(name);
         if (refused) {
-          this.sessionRun().refuse(refused, { parse: name.slice(0, 256), statement: recordedText(text) });
+          const run = this.sessionRun();
+          run.refuse(refused, { parse: name.slice(0, 256), statement: this.shownText(run, text) });
           return this.refusals.bind(refused, '');
         }
         this.parsing.push({
@@ -257,26 +263,28 @@ export class PgTraffic {
         `the gateway could not parse this statement, so it does not run: ${classification.error}`,
         'unparsable',
       );
-      this.sessionRun().refuse(r, { statement: text.slice(0, 4096) });
+      const run = this.sessionRun();
+      run.refuse(r, { statement: this.shownText(run, text) });
       return r;
     }
     // Nothing to run (an empty query, or only comments): the server answers EmptyQueryResponse.
     if (classification.statements.length === 0) return null;
+    const run = this.sessionRun();
     const ours = this.gatewayRefusal(classification.statements);
     if (ours) {
-      this.sessionRun().refuse(ours, { statement: recordedText(text) });
+      run.refuse(ours, { statement: this.shownText(run, text) });
       return ours;
     }
-    const run = this.sessionRun();
     const copies: NonNullable<StatementClass['copyOut']>[] = [];
     for (const s of classification.statements) if (s.copyOut) copies.push(s.copyOut);
+    const shown = this.shownText(run, text);
     const unmaskable = this.unmaskableCopy(run, copies);
     if (unmaskable) {
-      run.refuse(unmaskable, { statement: text.slice(0, 4096) });
+      run.refuse(unmaskable, { statement: shown });
       return unmaskable;
     }
     const sql = sqlContext(text, this.deps.database, classification.statements);
-    const statement: DecidedStatement = { run, sql, classification, values, copies };
+    const statement: DecidedStatement = { run, sql, classification, values, shown, copies };
     if (wantsEstimate(classification))
       return this.deps.names
         .estimateRows(text, values ?? [], bound?.formats ?? [])
@@ -285,7 +293,7 @@ export class PgTraffic {
   }
 
   private decideStatement(s: DecidedStatement, estimate: number | null): Refusal | null | Promise<Refusal | null> {
-    const outcome = s.run.decide(statementAction(s.sql, s.classification, s.values, estimate), {
+    const outcome = s.run.decide(statementAction(s.sql, s.classification, s.values, estimate, s.shown), {
       maxHoldMs: 0,
       credential: null,
     });
@@ -381,6 +389,20 @@ export class PgTraffic {
       for (const p of this.parsing) p.closed = true;
     }
     for (const n of [...names.deallocates, ...names.prepares]) this.forget(n);
+  }
+
+  /**
+   * A statement's text as the recording keeps it (the decision's `request.statement`, and so the session's search text)
+   * and as approvers read it: masked by content under the session's masking plan, as results are, then cut
+   * (recordedText). Data typed into a statement (`WHERE card_number = '4012…'`) would otherwise be kept in clear where
+   * the same value bound as a parameter is only hashed. The plan is the most the session can mask (every rule with a
+   * `when` counts), never less than a result of the statement would get. The whole text is masked before it is cut, so
+   * a value across the cut is not kept in part. Only what is recorded and shown: the policy reads the text as sent.
+   */
+  private shownText(run: ActionRun, text: string): string {
+    const plan = run.masking();
+    if (!plan || plan.contentEmpty) return recordedText(text);
+    return recordedText(this.deps.engine.maskText(text, plan).value);
   }
 
   /**
