@@ -58,10 +58,12 @@ export function recordedText(text: string): string {
 
 /**
  * A statement as an action. `values` are the bound parameters of an extended-protocol Bind (null for NULL), or
- * undefined for a simple Query: an approval covers this text with exactly these values. The recording keeps a hash of
- * each value, never the value (bound values may be any data the agent sends). `shown` is the text as the recording
- * keeps it and approvers read it (masked by content, and cut: PgTraffic.shownText); the policy and the approval's
- * fingerprint take the text as sent (`sql.text`).
+ * undefined for a simple Query: an approval covers this text with exactly these values. The recording keeps a keyed
+ * digest of each value (`digest`: the deployment's, Spine.valueDigest), never the value (bound values may be any data
+ * the agent sends) nor an unkeyed hash of it (one with few candidates, an SSN whose last four digits a masked result
+ * shows, is reversed by trying them all). `shown` is the text as the recording keeps it and approvers read it (masked
+ * by content, and cut: PgTraffic.shownText); the policy and the approval's fingerprint take the text as sent
+ * (`sql.text`).
  */
 export function statementAction(
   sql: SqlContext,
@@ -69,8 +71,9 @@ export function statementAction(
   values: (Buffer | null)[] | undefined,
   estimatedRows: number | null,
   shown: string,
+  digest: ((value: Uint8Array) => string) | null,
 ): Action {
-  return new StatementAction(sql, classification, values, estimatedRows, shown);
+  return new StatementAction(sql, classification, values, estimatedRows, shown, digest);
 }
 
 /** One per statement: a class rather than an object of closures, so that making one allocates nothing more. */
@@ -89,6 +92,7 @@ class StatementAction implements Action {
     private readonly values: (Buffer | null)[] | undefined,
     private readonly estimatedRows: number | null,
     private readonly shown: string,
+    digest: ((value: Uint8Array) => string) | null,
   ) {
     this.section = { protocol: 'postgres', sql };
     const recorded: Record<string, unknown> = {
@@ -97,8 +101,12 @@ class StatementAction implements Action {
     };
     if (values) {
       const hashes: (string | null)[] = [];
-      for (const v of values)
-        hashes.push(v === null ? null : createHash('sha256').update(v).digest('hex').slice(0, 16));
+      for (const v of values) {
+        if (v === null) hashes.push(null);
+        // Fail closed: PgTraffic refuses a statement with values when there is no key, so this is a bug if reached.
+        else if (digest) hashes.push(digest(v));
+        else throw new Error('a bound value to record without a value digest key');
+      }
       recorded.parameters = hashes.length;
       recorded.parameterHashes = hashes;
     }

@@ -15,6 +15,13 @@ import { recordedText, sqlContext, statementAction, wantsEstimate } from './pg-s
 import { BodyReader, readNoticeFields } from './pg-wire.ts';
 import { changesParsing, classify, type Classification, type StatementClass } from './sql-classify.ts';
 
+/** A statement with bound values while the gateway has no key to record their digests with. */
+const NO_VALUE_KEY = refusal(
+  'recording-unavailable',
+  'session recording cannot keep bound values now (the gateway has no key for them); the statement did not run',
+  'no-value-key',
+);
+
 export interface PgTrafficDeps {
   spine: Spine;
   session: Session;
@@ -283,6 +290,16 @@ export class PgTraffic {
       run.refuse(unmaskable, { statement: shown });
       return unmaskable;
     }
+    // Bound values are recorded as keyed digests only: without the key the statement does not run (an unkeyed hash of
+    // a value with few candidates gives the value away).
+    if (values?.some((v) => v !== null) && !this.deps.spine.valueDigest) {
+      this.deps.spine.logger.error(
+        { target: run.session.target.name },
+        'no key for the digests of bound values (GatewayCore.valueDigest); refusing statements with bound values',
+      );
+      run.refuse(NO_VALUE_KEY, { statement: shown, parameters: values.length });
+      return NO_VALUE_KEY;
+    }
     const sql = sqlContext(text, this.deps.database, classification.statements);
     const statement: DecidedStatement = { run, sql, classification, values, shown, copies };
     if (wantsEstimate(classification))
@@ -293,10 +310,8 @@ export class PgTraffic {
   }
 
   private decideStatement(s: DecidedStatement, estimate: number | null): Refusal | null | Promise<Refusal | null> {
-    const outcome = s.run.decide(statementAction(s.sql, s.classification, s.values, estimate, s.shown), {
-      maxHoldMs: 0,
-      credential: null,
-    });
+    const action = statementAction(s.sql, s.classification, s.values, estimate, s.shown, this.deps.spine.valueDigest);
+    const outcome = s.run.decide(action, { maxHoldMs: 0, credential: null });
     if (outcome instanceof Promise) return outcome.then((o) => this.decided(o, s));
     return this.decided(outcome, s);
   }

@@ -22,6 +22,7 @@ export {
 export { redact, SecretRegistry, REDACTED } from './redact.ts';
 export { GENESIS_HASH, hashEvent, ChainVerifier } from './hash-chain.ts';
 export { loadAnchorKey, anchorOf } from './anchor.ts';
+export { valueDigester, valueDigestKey, valueDigestOf } from './value-digest.ts';
 export {
   sessionEndClaims,
   type SessionEndClaims,

@@ -25,6 +25,7 @@ import {
   recordingRoutes,
   sessionEndClaims,
   startRetention,
+  valueDigester,
 } from '../recording/index.ts';
 import { snapshotRoutes } from '../snapshot/index.ts';
 import { Spine } from '../spine/index.ts';
@@ -219,6 +220,10 @@ async function startEverything(config: ServiceConfig, opts: ServiceOptions, undo
     metrics,
     logger,
     ...(tracer ? { tracer } : {}),
+    // Bound values are recorded as HMACs under a key derived from the anchor key: shared by every replica (it has to
+    // be already), kept across restarts, and never in Redis beside the digests, unlike the token signing keys
+    // (recording/value-digest.ts says why). No anchor key, no start: there is never an unkeyed digest.
+    valueDigest: valueDigester(anchorKey),
   };
   const spine = new Spine(core, {
     sessionIdleMs: parseDurationMs(config.recording.sessionIdle ?? RECORDING_TIMING_DEFAULTS.sessionIdle),

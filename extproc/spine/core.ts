@@ -86,4 +86,11 @@ export interface GatewayCore {
   logger: Logger;
   /** Unset when tracing is off: then the data path makes no span at all. */
   tracer?: DecisionTracer;
+  /**
+   * The recording's keyed digest of a value (a statement's bound values): the same value gives the same digest on every
+   * replica of the deployment and across restarts, and a digest cannot be tested against a guess without the key
+   * (recording/value-digest.ts). Unset: the core has no key, and an adapter records no such value at all (the action
+   * is refused; never an unkeyed hash instead).
+   */
+  valueDigest?: (value: Uint8Array) => string;
 }

@@ -93,6 +93,14 @@ export class Spine {
   }
 
   /**
+   * The recording's keyed digest of a value (GatewayCore.valueDigest), or null when the core has none: the adapter then
+   * must not record the value in any form (it refuses the action). Read from the core each time.
+   */
+  get valueDigest(): ((value: Uint8Array) => string) | null {
+    return this.core.valueDigest ?? null;
+  }
+
+  /**
    * Token → agent, target scope, revocation; then whether the target's recording can accept a new action. The first
    * time this process sees a session it records `session.start`. A refusal here is logged and counted, not recorded:
    * there is no session to record it in.

@@ -17,6 +17,7 @@ import type { NetworkSettingsOverrides } from '../envoy/network-stand-in-config.
 import { PG_APP_OWNER, startPostgres, type TestPostgres } from '../harness/postgres.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { startTestService, type TestService } from '../harness/service.ts';
+import type { ServiceConfig } from '../../extproc/service/config.ts';
 
 export const PG_TARGET = 'pg-app';
 
@@ -49,6 +50,8 @@ export interface PgStackOptions {
   /** Short-lived upstream roles: `role` is then the admin role that creates the agents' roles in `group`. */
   roles?: { group: string };
   adapter?: PostgresAdapterOptions;
+  /** Service settings besides the bootstrap policies (e.g. `recording.anchorKeyRef`). */
+  config?: Partial<ServiceConfig>;
 }
 
 /** The service side of the stack (the service, its target, agent and first token), given Redis and the database. */
@@ -78,6 +81,7 @@ export async function startPgService(
     redisUrl,
     adapters: [postgresAdapter(opts.adapter)],
     config: {
+      ...opts.config,
       bootstrap: { policies: opts.policies, targets: [] },
       ...(opts.logLevel ? { log: { level: opts.logLevel } } : {}),
     },
