@@ -3,7 +3,7 @@
  * subscription per service, made on the first wait, fans each message out to the waiters of that request, so
  * waiting costs no polling and no connection per waiter.
  */
-import type { RedisClient } from '../common/redis-client.ts';
+import { handleResubscribes, type RedisClient } from '../common/redis-client.ts';
 import type { ApprovalsCore } from './core.ts';
 
 export interface DecisionWaits {
@@ -39,6 +39,7 @@ export function createDecisionWaits(core: ApprovalsCore, redis: RedisClient, giv
         }
         for (const w of waiters.get(event.id) ?? []) w(event.state);
       });
+      handleResubscribes(subscriber);
       await subscriber.subscribe(store.channel);
     })();
     // A failed subscription is retried by the next waiter rather than failing every wait from now on.

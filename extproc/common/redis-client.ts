@@ -17,3 +17,22 @@ export function blockingConnection(client: RedisClient): RedisClient {
     return client.duplicate([], { redisOptions: { ...client.options.redisOptions, commandTimeout: undefined } });
   return client.duplicate({ commandTimeout: undefined });
 }
+
+const guarded = new WeakSet<RedisClient>();
+
+/**
+ * Makes every SUBSCRIBE of `client` a handled promise, its own callers still getting the result. After a reconnect,
+ * ioredis subscribes again to the client's channels on its own and drops that command's promise: if the connection
+ * closes before Redis answers (a shutdown right after Redis came back), the rejection is unhandled and ends the
+ * process. Call it on a pub/sub connection before its first subscribe.
+ */
+export function handleResubscribes(client: RedisClient): void {
+  if (guarded.has(client)) return;
+  guarded.add(client);
+  const subscribe = client.subscribe.bind(client) as (...channels: string[]) => Promise<unknown>;
+  (client as { subscribe: (...channels: string[]) => Promise<unknown> }).subscribe = (...channels) => {
+    const reply = subscribe(...channels);
+    reply.catch(() => undefined);
+    return reply;
+  };
+}

@@ -10,7 +10,7 @@
  * claims are remembered: revocation, target scope and the agent's state are checked on every call, as before.
  */
 import { hash, randomUUID } from 'node:crypto';
-import type { RedisClient } from '../common/redis-client.ts';
+import { handleResubscribes, type RedisClient } from '../common/redis-client.ts';
 import { decodeProtectedHeader, errors as joseErrors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import type { Agent, Registry } from './registry.ts';
@@ -100,6 +100,7 @@ export class AgentTokens {
   ) {}
 
   async start(): Promise<void> {
+    handleResubscribes(this.subscriber);
     await this.subscriber.subscribe(REVOKED_CHANNEL);
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel !== REVOKED_CHANNEL) return;

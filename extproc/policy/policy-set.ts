@@ -3,7 +3,7 @@
  * last set compiled. Changes arrive by pub/sub within milliseconds; a slow poll covers messages lost while the
  * subscriber reconnected. If Redis is unreachable the last good set stays in force.
  */
-import type { RedisClient } from '../common/redis-client.ts';
+import { handleResubscribes, type RedisClient } from '../common/redis-client.ts';
 import type { Logger } from 'pino';
 import type { CompiledPolicy } from './load.ts';
 import { compileVersions, POLICY_CHANNEL, type PolicyStore, type PolicyVersion } from './store.ts';
@@ -38,6 +38,7 @@ export class PolicySet {
   }
 
   async start(pollMs = 5000): Promise<void> {
+    handleResubscribes(this.subscriber);
     await this.subscriber.subscribe(POLICY_CHANNEL);
     this.subscriber.on('message', (channel: string) => {
       if (channel === POLICY_CHANNEL) void this.reload();
