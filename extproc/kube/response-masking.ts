@@ -186,7 +186,7 @@ const pathsOnlyPlans = new WeakMap<CompiledMasking, CompiledMasking>();
 function pathsOnly(plan: CompiledMasking): CompiledMasking {
   let p = pathsOnlyPlans.get(plan);
   if (!p) {
-    p = { ...plan, entityMask: 0, custom: [], contentEmpty: true };
+    p = { ...plan, entityMask: 0, custom: [], contentEmpty: true, minDigits: 0 };
     pathsOnlyPlans.set(plan, p);
   }
   return p;

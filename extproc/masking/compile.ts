@@ -58,7 +58,19 @@ export interface CompiledMasking {
   readonly paths: readonly { path: JsonPath; field: FieldMasking }[];
   /** Nothing to detect in content (field rules may still apply). */
   readonly contentEmpty: boolean;
+  /**
+   * The fewest ASCII digits a value must hold for any of the plan's content detectors to find something in it (a
+   * card number has 13 or more, an SSN 9): a value with fewer is answered without reading it. 0 when a detector
+   * needs none (an e-mail address, a key) or is a policy's own.
+   */
+  readonly minDigits: number;
 }
+
+/**
+ * Digits each built-in entity needs at the least, from its definition (docs/masking.md): CREDIT_CARD 13–19 digits,
+ * US_SSN nine. An entity not listed may need none.
+ */
+const MIN_DIGITS: Partial<Record<BuiltinEntity, number>> = { CREDIT_CARD: 13, US_SSN: 9 };
 
 /** Ids below are built-in entities (the entity mask is 32 bits); custom detectors take 32..62, field rules 63. */
 export const CUSTOM_ID_BASE = 32;
@@ -260,8 +272,11 @@ export function compileMaskingRules(
   });
   if (issues.length > 0) throw new MaskingRulesError(issues);
   let entityMask = 0;
+  let minDigits = custom.length === 0 ? Number.POSITIVE_INFINITY : 0;
   builtin.forEach((b, i) => {
-    if (b) entityMask |= 1 << i;
+    if (!b) return;
+    entityMask |= 1 << i;
+    minDigits = Math.min(minDigits, MIN_DIGITS[BUILTIN_ENTITIES[i]] ?? 0);
   });
   return {
     entityMask,
@@ -270,6 +285,7 @@ export function compileMaskingRules(
     columns,
     paths,
     contentEmpty: entityMask === 0 && custom.length === 0,
+    minDigits: Number.isFinite(minDigits) ? minDigits : 0,
   };
 }
 

@@ -213,6 +213,16 @@ export class MaskingStream {
   }
 }
 
+/** Whether `buf` holds at least `n` ASCII digits. */
+function holdsDigits(buf: Uint8Array, n: number): boolean {
+  let seen = 0;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i];
+    if (c >= 48 && c <= 57 && ++seen >= n) return true;
+  }
+  return false;
+}
+
 export interface MaskJsonOptions {
   /** JSON paths whose string values are base64 (Kubernetes Secret `data`): decoded before detection, re-encoded. */
   base64Paths?: readonly string[];
@@ -239,6 +249,8 @@ export class MaskingEngine {
     // colon is answered without a call into the core. Not with custom detectors: a policy's pattern may match 1 byte.
     if (buf.length < SHORTEST_ENTITY_WITHOUT_COLON && plan.custom.length === 0 && !buf.includes(COLON))
       return { output: buf, findings: [] };
+    // Fewer digits than any of the plan's detectors needs (a statement's text, an id, a name): nothing to find.
+    if (plan.minDigits > 0 && !holdsDigits(buf, plan.minDigits)) return { output: buf, findings: [] };
     const counter = new FindingCounter();
     this.core.reset();
     if (buf.length <= WHOLE_BUFFER_PIECE)
