@@ -4,9 +4,12 @@
  * (examples/policies/postgres-guardrails.yaml).
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import { actionFingerprint } from '../../extproc/approvals/fingerprint.ts';
+import { int32 } from '../../extproc/postgres/pg-wire.ts';
 import { PG_APP_OWNER } from '../harness/postgres.ts';
-import { startPgStack, type PgStack } from './pg-stack.ts';
+import { PG_TARGET, startPgStack, type PgStack } from './pg-stack.ts';
 
 let s: PgStack;
 
@@ -146,6 +149,19 @@ test('DELETE … WHERE id = $1 needs approval, shows the planner estimate, and r
       JSON.stringify(shown.body),
       /DELETE FROM orders WHERE id = \$1 \(1 bound value\) ≈ 1 row \(planner estimate\)/,
     );
+    // The fingerprint an approver reads is keyed: the statement with a guessed value, hashed without the key, does
+    // not give it (an unkeyed hash would let a reader test guesses at a bound SSN).
+    const guess = (value: string): string => {
+      const h = createHash('sha256').update('DELETE FROM orders WHERE id = $1');
+      h.update(Buffer.concat([Buffer.from([1]), int32(value.length), Buffer.from(value)]));
+      return actionFingerprint({
+        protocol: 'postgres',
+        target: PG_TARGET,
+        canonical: `postgres-statement\0bound:1\0${h.digest('hex')}`,
+      });
+    };
+    assert.match(shown.body.fingerprint, /^sha256:/);
+    assert.notEqual(shown.body.fingerprint, guess('7'));
     assert.equal((await s.svc.call(approver.token, 'POST', `/v1/approvals/${id}/approve`, {})).status, 200);
     // The approval covers the statement with 7, not with 8.
     await assert.rejects(del(8), (e: { code?: string }) => e.code === '42501');
