@@ -499,10 +499,9 @@ export class ResultMasker {
 
   /**
    * ErrorResponse / NoticeResponse: every field that can echo data masked by content. Not only the message, detail,
-   * hint and context: the internal query (`q`) is text a function built from data (`query_to_xml('SELECT ' ||
-   * card_number …)`), and a name (schema, table, column, type, constraint) can be built from data by dynamic SQL. The
-   * fields of a fixed vocabulary pass as they are, so that a client still reads the error's severity, code and
-   * positions.
+   * hint and context: the internal query (`q`) is text a database function built from data and ran, and a name
+   * (schema, table, column, type, constraint) can be built from data by dynamic SQL. The fields of a fixed vocabulary
+   * pass as they are, so that a client still reads the error's severity, code and positions.
    */
   notice(frame: PgFrame): Buffer {
     const plan = this.plan();

@@ -85,6 +85,8 @@ class StatementAction implements Action {
   // A statement is recorded with its decision, and usually its output inside it too (NewRecordingEvent.into): one
   // event per statement, not three.
   readonly recordedWithDecision = true;
+  /** Each bound value's keyed digest (null for NULL), as recorded; undefined for a simple Query. */
+  private readonly valueDigests: (string | null)[] | undefined;
 
   constructor(
     private readonly sql: SqlContext,
@@ -92,7 +94,7 @@ class StatementAction implements Action {
     private readonly values: (Buffer | null)[] | undefined,
     private readonly estimatedRows: number | null,
     private readonly shown: string,
-    private readonly digest: ((value: Uint8Array) => string) | null,
+    digest: ((value: Uint8Array) => string) | null,
   ) {
     this.section = { protocol: 'postgres', sql };
     const recorded: Record<string, unknown> = {
@@ -109,6 +111,7 @@ class StatementAction implements Action {
       }
       recorded.parameters = hashes.length;
       recorded.parameterHashes = hashes;
+      this.valueDigests = hashes;
     }
     if (estimatedRows !== null) recorded.estimatedRows = estimatedRows;
     this.recorded = recorded;
@@ -119,18 +122,10 @@ class StatementAction implements Action {
    * readable through the approvals API, and an unkeyed hash over the values would let a reader test guesses at them.
    */
   canonical(): string {
-    const values = this.values;
+    const digests = this.valueDigests;
     const h = createHash('sha256').update(this.sql.text);
-    for (const v of values ?? []) {
-      if (v === null) {
-        h.update(Buffer.from([0]));
-        continue;
-      }
-      // Fail closed: PgTraffic refuses a statement with values when there is no key, so this is a bug if reached.
-      if (!this.digest) throw new Error('a bound value to fingerprint without a value digest key');
-      h.update(Buffer.concat([Buffer.from([1]), Buffer.from(this.digest(v), 'latin1')]));
-    }
-    return `postgres-statement\0${values === undefined ? 'simple' : `bound:${values.length}`}\0${h.digest('hex')}`;
+    for (const d of digests ?? []) h.update(d === null ? Buffer.from([0]) : Buffer.from(`\x01${d}`, 'latin1'));
+    return `postgres-statement\0${digests === undefined ? 'simple' : `bound:${digests.length}`}\0${h.digest('hex')}`;
   }
 
   summary(): string {

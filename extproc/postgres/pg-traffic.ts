@@ -100,6 +100,11 @@ export function checkReportedSetting(frame: PgFrame): void {
 
 /** Statement names the gateway's own refusals use (pg-refusal.ts): an agent may not create or name one. */
 const RESERVED_PREFIX = 'portcullis_refused_';
+const RESERVED_NAME = refusal(
+  'unsupported',
+  `statement names beginning with ${RESERVED_PREFIX} are reserved`,
+  'reserved-name',
+);
 
 export class PgTraffic {
   /** Statements the extended protocol prepared on this connection, once the server confirmed each (ParseComplete). */
@@ -351,12 +356,7 @@ export class PgTraffic {
       const names = s.preparedNames;
       if (!names) continue;
       const all = [...names.prepares, ...names.executes, ...names.deallocates];
-      if (all.some((n) => n.startsWith(RESERVED_PREFIX)))
-        return refusal(
-          'unsupported',
-          `statement names beginning with ${RESERVED_PREFIX} are reserved`,
-          'reserved-name',
-        );
+      if (all.some((n) => n.startsWith(RESERVED_PREFIX))) return RESERVED_NAME;
       const protocol = names.executes.find((n) => this.preparedStatement(n));
       if (protocol !== undefined) {
         return refusal(
@@ -371,8 +371,7 @@ export class PgTraffic {
 
   /** Why a Parse of `name` is refused, or null: a reserved name, or a named statement that exists already. */
   private parseRefusal(name: string): Refusal | null {
-    if (name.startsWith(RESERVED_PREFIX))
-      return refusal('unsupported', `statement names beginning with ${RESERVED_PREFIX} are reserved`, 'reserved-name');
+    if (name.startsWith(RESERVED_PREFIX)) return RESERVED_NAME;
     // The server refuses it too (42P05); refused here, the gateway's account of the name cannot diverge from the server's.
     if (name !== '' && this.preparedStatement(name))
       return refusal('bad-request', `prepared statement "${name}" already exists`, 'duplicate-statement');
