@@ -6,7 +6,9 @@
  * that neither processor always runs first. Prints the median TPS of each, ours / echo (bar ≥ 80%; goal ≥ 95%) as
  * the median of the rounds' own ratios and as the ratio of the medians, the processors' CPU time per transaction, and
  * Redis's (INFO cpu: the recording's appends, which compete for the same cores). Then the classification cost per
- * statement for a 3-join SELECT, uncached (a new text each time) and cached (bar ≤ 60 µs and ≤ 5 µs).
+ * statement for a 3-join SELECT, uncached (a new text each time) and cached (bar ≤ 60 µs and ≤ 5 µs). And each
+ * processor's round trip as the stand-in times it (its mean, median and 99th percentile, and the part of the mean
+ * spent in trips over 1 ms, the stalls), which shows whether ours loses its TPS to its own work or to stalls.
  *
  * Why the rounds' own ratios: the machine's speed drifts by tens of percent over seconds (a shared virtual machine:
  * the direct TPS of one run ranged 43,637-71,262 across its rounds). Within a round echo and ours run back to back, so
@@ -96,6 +98,30 @@ const quantile = (xs: number[], q: number): number => {
 
 const percent = (x: number): string => `${(x * 100).toFixed(1)}%`;
 
+/** One round's processor round trips (µs): their mean, median and 99th percentile, and the mean's part in trips over 1 ms. */
+interface RoundTripFigures {
+  mean: number;
+  p50: number;
+  p99: number;
+  over1ms: number;
+}
+
+/**
+ * Four clients wait on every round trip, so the mean is what sets the TPS; the part of it spent in trips over a
+ * millisecond is what stalls (a collection, a core taken by another process) add, beside the processor's own work.
+ */
+function roundTripFigures(tripsMs: number[]): RoundTripFigures {
+  const us = tripsMs.map((t) => t * 1000);
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  const n = Math.max(us.length, 1);
+  return {
+    mean: sum(us) / n,
+    p50: quantile(us, 0.5),
+    p99: quantile(us, 0.99),
+    over1ms: sum(us.filter((t) => t > 1000)) / n,
+  };
+}
+
 /** Our service and the echo processor in a process of their own (bench/processors-child.ts). */
 async function startProcessors(redisUrl: string, dbPort: number, policy: string) {
   const nodeArgs = (process.env.BENCH_PROCESSOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -155,8 +181,17 @@ async function main(): Promise<void> {
     process.env.BENCH_POLICY ?? 'examples/policies/postgres-guardrails.yaml',
   );
   const upstream = { host: '127.0.0.1', port: db.port };
-  const echoEnvoy = await startNetworkStandIn({ processorAddress: processors.echoAddress, upstream });
-  const ourEnvoy = await startNetworkStandIn({ processorAddress: processors.grpcAddress, upstream });
+  const echoEnvoy = await startNetworkStandIn({
+    processorAddress: processors.echoAddress,
+    upstream,
+    timeRoundTrips: true,
+  });
+  const ourEnvoy = await startNetworkStandIn({
+    processorAddress: processors.grpcAddress,
+    upstream,
+    timeRoundTrips: true,
+  });
+  const envoys = { echo: echoEnvoy, ours: ourEnvoy };
   try {
     await run(
       'pgbench',
@@ -174,6 +209,8 @@ async function main(): Promise<void> {
     // PostgreSQL reads pgbench_accounts into its buffers. Measured from cold, the first round of ours ran at 60-75 %
     // of its later rounds' CPU efficiency, and the median of three rounds then carried that start-up.
     for (const side of ['direct', 'echo', 'ours'] as const) await sides[side](WARMUP_SECONDS);
+    echoEnvoy.roundTrips();
+    ourEnvoy.roundTrips();
     const tps: Record<keyof typeof sides, number[]> = { direct: [], echo: [], ours: [] };
     // The processors' CPU time per transaction (µs): what each processor costs, whatever the machine's load does to
     // the latency-bound TPS of four clients. Redis's CPU for ours (the recording's appends) is not in that figure but
@@ -181,13 +218,18 @@ async function main(): Promise<void> {
     const cpu: Record<'echo' | 'ours', number[]> = { echo: [], ours: [] };
     const redisCpu: number[] = [];
     const ratios: number[] = [];
+    // Each processor's round trips as the stand-in times them, per round: where ours' extra latency comes from.
+    const trips: Record<'echo' | 'ours', RoundTripFigures[]> = { echo: [], ours: [] };
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? (['direct', 'echo', 'ours'] as const) : (['ours', 'echo', 'direct'] as const);
       for (const side of order) {
         const before = await processors.cpuMicros();
         const redisBefore = await redisCpuMicros(redisInfo);
         const r = await sides[side]();
-        if (side !== 'direct') cpu[side].push(((await processors.cpuMicros()) - before) / r.transactions);
+        if (side !== 'direct') {
+          cpu[side].push(((await processors.cpuMicros()) - before) / r.transactions);
+          trips[side].push(roundTripFigures(envoys[side].roundTrips()));
+        }
         if (side === 'ours') redisCpu.push(((await redisCpuMicros(redisInfo)) - redisBefore) / r.transactions);
         tps[side].push(r.tps);
       }
@@ -210,6 +252,11 @@ async function main(): Promise<void> {
     console.log(
       `CPU per transaction (median): echo processor ${median(cpu.echo).toFixed(0)} µs, ours ${median(cpu.ours).toFixed(0)} µs + Redis ${median(redisCpu).toFixed(0)} µs`,
     );
+    const trip = (side: 'echo' | 'ours'): string => {
+      const f = (k: keyof RoundTripFigures): string => median(trips[side].map((t) => t[k])).toFixed(0);
+      return `${side} mean ${f('mean')} µs, p50 ${f('p50')}, p99 ${f('p99')}, of which over 1 ms ${f('over1ms')} µs a message`;
+    };
+    console.log(`processor round trip (medians of the rounds): ${trip('echo')}; ${trip('ours')}`);
   } finally {
     redisInfo.disconnect();
     await ourEnvoy.close();

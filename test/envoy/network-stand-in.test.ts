@@ -342,6 +342,36 @@ test('echo processor: bytes unchanged both ways, one gRPC stream per TCP connect
   assert.equal(envoy.counters.get('connections_closed'), 0);
 });
 
+test('timeRoundTrips: one round trip per answered message, in both directions, taken once', T, async (t) => {
+  const echo = await startNetworkEchoProcessor();
+  const up = new Upstream('lineEcho');
+  await up.start();
+  const upstream = { host: '127.0.0.1', port: up.port };
+  const timed = await startNetworkStandIn({ processorAddress: echo.address, upstream, timeRoundTrips: true });
+  const untimed = await startNetworkStandIn({ processorAddress: echo.address, upstream });
+  t.after(async () => {
+    await timed.close();
+    await untimed.close();
+    await up.close();
+    await echo.close();
+  });
+
+  for (const envoy of [timed, untimed]) {
+    const c = await connectClient(envoy.port);
+    c.socket.write('one\n');
+    await c.has('echo:one\n');
+    c.socket.end();
+    await c.until(() => c.ended);
+  }
+  const trips = timed.roundTrips();
+  const answered = timed.counters.get('read_data_injected') + timed.counters.get('write_data_injected');
+  assert.ok(answered >= 3); // the line, the client's end of stream, the echo (and its end of stream)
+  assert.equal(trips.length, answered);
+  for (const ms of trips) assert.ok(ms >= 0 && ms < 20_000);
+  assert.deepEqual(timed.roundTrips(), []);
+  assert.deepEqual(untimed.roundTrips(), []);
+});
+
 test('bytes rewritten both ways: grow, shrink, drop', T, async (t) => {
   const dropping = { read: false, write: false };
   const r = await rig(t, {

@@ -101,6 +101,11 @@ export interface NetworkStandInOptions {
   overrides?: NetworkSettingsOverrides;
   /** What the message timers run on: the real clock unless a test about them moves its own. */
   clock?: Clock;
+  /**
+   * Time each message's round trip to the processor (from the request written to its answer received), for
+   * benchmarks: roundTrips() returns them. Envoy keeps no such figure for the network filter; off by default.
+   */
+  timeRoundTrips?: boolean;
 }
 
 /** How a connection was closed: Envoy's ConnectionCloseType FlushWrite / NoFlush / AbortReset. */
@@ -116,6 +121,8 @@ export interface NetworkEnvoyStandIn {
   counters: NetworkCounters;
   settings: NetworkExtProcSettings;
   events: EventEmitter;
+  /** The round trips (ms) timed since the last call, in the order answered; empty unless timeRoundTrips is set. */
+  roundTrips(): number[];
   close(): Promise<void>;
 }
 
@@ -146,7 +153,15 @@ export async function startNetworkStandIn(opts: NetworkStandInOptions): Promise<
   const events = new EventEmitter();
   const client = newNoRetryClient(opts.processorAddress);
   const conns = new Set<Connection>();
-  const ctx: Ctx = { settings, counters, events, client, upstream: opts.upstream, clock: opts.clock ?? realClock };
+  const ctx: Ctx = {
+    settings,
+    counters,
+    events,
+    client,
+    upstream: opts.upstream,
+    clock: opts.clock ?? realClock,
+    roundTrips: opts.timeRoundTrips ? [] : null,
+  };
   // pauseOnConnect: tcp_proxy keeps downstream reads disabled until the upstream connection is up.
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
     const c = new Connection(ctx, socket);
@@ -160,6 +175,7 @@ export async function startNetworkStandIn(opts: NetworkStandInOptions): Promise<
     counters,
     settings,
     events,
+    roundTrips: () => (ctx.roundTrips === null ? [] : ctx.roundTrips.splice(0)),
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const c of conns) c.destroy();
@@ -176,6 +192,8 @@ interface Ctx {
   client: NetworkProcessClient;
   upstream: { host: string; port: number };
   clock: Clock;
+  /** Round trips timed so far (ms), or null when not timed. */
+  roundTrips: number[] | null;
 }
 
 // ------------------------------------------------------------------------------------------------ the filter
@@ -202,6 +220,9 @@ class NetworkExtProcFilter {
   private complete = false;
   private readPending = false;
   private writePending = false;
+  /** When each message awaiting its answer was sent, per direction (only when round trips are timed). */
+  private readonly readSentAt: number[] = [];
+  private readonly writeSentAt: number[] = [];
   private readonly timers: { read?: Disarm; write?: Disarm } = {};
   /** closeStream() resets timeout_manager_: no timer is ever started again. */
   private timersGone = false;
@@ -271,6 +292,8 @@ class NetworkExtProcFilter {
       this.writePending = true;
     }
     this.startTimer(isRead);
+    // Answers come in order per direction, so each direction's send times form a queue.
+    if (this.ctx.roundTrips !== null) (isRead ? this.readSentAt : this.writeSentAt).push(performance.now());
     this.call.write(req);
     this.ctx.counters.inc('stream_msgs_sent');
     // The buffer is drained: the bytes now exist only in the message.
@@ -287,12 +310,14 @@ class NetworkExtProcFilter {
     this.handleConnectionStatus(r);
     if (this.complete) return;
     if (r.read_data) {
+      this.timeRoundTrip(this.readSentAt);
       if (this.readPending) this.stopTimer(true);
       this.readPending = false;
       this.cb.injectReadDataToFilterChain(toBuffer(r.read_data.data), r.read_data.end_of_stream === true);
       this.updateCloseCallbackStatus(false, true);
       counters.inc('read_data_injected');
     } else if (r.write_data) {
+      this.timeRoundTrip(this.writeSentAt);
       // Before envoyproxy/envoy#43167 a write answer stopped the READ timer.
       if (this.writePending) this.stopTimer(settings.writeTimerBug);
       this.writePending = false;
@@ -302,6 +327,11 @@ class NetworkExtProcFilter {
     } else {
       counters.inc('empty_response_received');
     }
+  }
+
+  private timeRoundTrip(sentAt: number[]): void {
+    const sent = sentAt.shift();
+    if (sent !== undefined) this.ctx.roundTrips?.push(performance.now() - sent);
   }
 
   private handleConnectionStatus(r: Received): void {
