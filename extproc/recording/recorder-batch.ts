@@ -34,6 +34,8 @@ const MAX_REBASES = 16;
 export interface BatchWriter {
   redis: RedisClient;
   slabs: EventSlabs;
+  /** Serializes every event whose serialization was deferred (chaining needs the JSON). */
+  serializeDeferred: () => void;
   /** The anchor key; null: tips are not anchored. */
   anchorKey: Buffer | null;
   /** An event the store refused for good (its stream was written around its tip): counted and logged as lost. */
@@ -67,16 +69,21 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * buffered events then hold no large strings for the collector to copy. Events recorded while it yields join their
  * session's waiting list behind those being chained, so the order is the order recorded.
  */
-async function chainWaiting(batch: Pending[], slabs: EventSlabs): Promise<void> {
+async function chainWaiting(batch: Pending[], w: BatchWriter): Promise<void> {
   const slice = batch.length < SLICED_BELOW ? CHAIN_SLICE : Number.POSITIVE_INFINITY;
   let chained = 0;
+  // Events recorded while this yields may still wait for their serialization: done before each slice.
+  w.serializeDeferred();
   for (const p of batch) {
     const waiting = p.state.unassigned;
     if (waiting.length === 0) continue;
     p.state.unassigned = [];
     for (const q of waiting) {
-      chainEvent(q, slabs);
-      if (++chained % slice === 0) await nextTurn();
+      chainEvent(q, w.slabs);
+      if (++chained % slice === 0) {
+        await nextTurn();
+        w.serializeDeferred();
+      }
     }
   }
   if (chained > 0 && slice === CHAIN_SLICE) await nextTurn();
@@ -84,7 +91,7 @@ async function chainWaiting(batch: Pending[], slabs: EventSlabs): Promise<void> 
 
 /** Writes `batch` (chaining what is not chained yet); throws when it must be retried. */
 export async function writeBatch(w: BatchWriter, batch: Pending[]): Promise<void> {
-  await chainWaiting(batch, w.slabs);
+  await chainWaiting(batch, w);
   const groups = new Map<SessionState, Pending[]>();
   for (const p of batch) {
     const g = groups.get(p.state);

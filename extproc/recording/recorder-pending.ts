@@ -8,7 +8,7 @@ import type { EventSlabs } from './event-slab.ts';
 import { canonicalEventPieces, type EventHeader } from './hash-chain.ts';
 import { DECISION_ACTIONS, entryId } from './keys.ts';
 import type { SessionState } from './recorder-session.ts';
-import type { RecordingEvent } from './types.ts';
+import type { NewRecordingEvent, RecordingEvent } from './types.ts';
 
 /** What the writer needs from an event besides its JSON, taken at record() time (the data itself is not kept). */
 export interface WriteNote {
@@ -25,6 +25,16 @@ export interface WriteNote {
  */
 export interface Pending extends EventHeader {
   note: WriteNote | null;
+  /**
+   * The data as record() was given it, until it is serialized (into canonicalData and note); null after. A decision
+   * is serialized after the turn of the event loop that recorded it (Recorder.serializeDeferred), every other event
+   * at once.
+   */
+  data: Record<string, unknown> | null;
+  /** Data built by the recorder itself (markers): serialized without redaction. */
+  trusted: boolean;
+  /** An output to fold into this decision once the turn's serialization runs (Recorder.foldIntoDecision). */
+  foldingOutput: NewRecordingEvent | null;
   /** Canonical JSON of the event's data, kept until the event is chained. */
   canonicalData: string;
   /** The hash the event links to, once chained. */

@@ -123,6 +123,9 @@ class RedisRecorder implements RecorderWithStats {
   private oldestAt = 0;
   /** The buffer: the events not yet acknowledged, in record() order (acknowledged ones leave it at once, ack()). */
   private queue: Pending[] = [];
+  /** Decisions recorded in this turn of the event loop, serialized after it (serializeDeferred), in record() order. */
+  private deferred: Pending[] = [];
+  private serializeScheduled = false;
   private nextIndex = 0;
   private ackedIndex = -1;
   private waiters: Array<{ index: number; resolve: () => void }> = [];
@@ -167,6 +170,7 @@ class RedisRecorder implements RecorderWithStats {
     this.batchWriter = {
       redis: this.redis,
       slabs: this.slabs,
+      serializeDeferred: this.serializeDeferred,
       anchorKey: opts.anchorKey ?? null,
       // Only a store written around a session's tip (its stream holds entries the tip does not account for) refuses.
       lost: (p, why) => {
@@ -283,16 +287,31 @@ class RedisRecorder implements RecorderWithStats {
       || decision.type !== 'decision'
       || decision.requestId !== input.requestId
       || decision.sessionId !== input.sessionId
+      || decision.foldingOutput !== null
     )
       return false;
+    // Serialized with the turn's decisions, after the answers of this turn went out (enqueue()).
+    decision.foldingOutput = input;
+    this.deferFolding(decision);
+    return true;
+  }
+
+  /**
+   * Folds a deferred output into its decision's JSON. Past the size limit together, the output becomes an event of
+   * its own after all, recorded now: it may then follow events recorded in the same turn after it (it names its
+   * request either way). Outputs are bounded samples, so this is rare.
+   */
+  private fold(decision: Pending): void {
+    const input = decision.foldingOutput;
+    if (input === null) return;
+    decision.foldingOutput = null;
     const folded = withMember(
       decision.canonicalData,
       'output',
       redactToCanonical(input.data ?? {}, this.secrets, null),
     );
-    if (this.overLimit(folded)) return false;
-    decision.canonicalData = folded;
-    return true;
+    if (this.overLimit(folded)) this.enqueue(decision.state, input, 'output', input.data ?? {});
+    else decision.canonicalData = folded;
   }
 
   flush(): Promise<void> {
@@ -345,6 +364,14 @@ class RedisRecorder implements RecorderWithStats {
     return { accepted: false, reason };
   }
 
+  /**
+   * Buffers an event. A decision's data is serialized (redacted, canonical JSON, search text) after the current turn
+   * of the event loop rather than here: the answer to the agent's request goes out in that turn's check phase (HTTP/2
+   * writes are flushed there, ahead of JavaScript's immediates), and every request handled in the same turn waited
+   * for the serialization of all of them. The event's place in the buffer, its time and the decision to accept it are
+   * fixed here; its JSON is made before anything reads it (a fold, the writer). Other events are serialized at once,
+   * after any deferred ones, so serialization keeps record() order.
+   */
   private enqueue(
     state: SessionState,
     input: NewRecordingEvent,
@@ -352,18 +379,6 @@ class RedisRecorder implements RecorderWithStats {
     data: Record<string, unknown>,
     trusted = false,
   ): Pending {
-    // An action's strings are its search text, whether it is recorded as an event of its own or inside its decision.
-    const withRequest = type === 'decision' && data.request !== undefined;
-    const texts =
-      (type === 'action' || withRequest) && state.textBytes < this.maxSearchTextBytes ? ([] as string[]) : null;
-    let canonicalData = trusted
-      ? canonicalJson(data)
-      : redactToCanonical(data, this.secrets, texts, withRequest ? 'request' : undefined);
-    if (this.overLimit(canonicalData)) {
-      canonicalData = canonicalJson(
-        limitEventData(redact(data, this.secrets) as Record<string, unknown>, this.maxEventBytes),
-      );
-    }
     const p: Pending = {
       type,
       sessionId: input.sessionId,
@@ -373,8 +388,11 @@ class RedisRecorder implements RecorderWithStats {
       requestId: input.requestId,
       seq: 0,
       time: this.clock.now(),
-      note: noteOf(type, data, texts, state),
-      canonicalData,
+      note: null,
+      data,
+      trusted,
+      foldingOutput: null,
+      canonicalData: '',
       prevHash: '',
       slab: null,
       start: 0,
@@ -383,6 +401,11 @@ class RedisRecorder implements RecorderWithStats {
       state,
       index: this.nextIndex++,
     };
+    if (type === 'decision' && !trusted) this.deferFolding(p);
+    else {
+      this.serializeDeferred();
+      this.serialize(p);
+    }
     state.unassigned.push(p);
     state.pending++;
     state.count++;
@@ -390,6 +413,47 @@ class RedisRecorder implements RecorderWithStats {
     this.queue.push(p);
     this.kick();
     return p;
+  }
+
+  /** Queues a decision to serialize, or an output to fold into it, after this turn. */
+  private deferFolding(p: Pending): void {
+    this.deferred.push(p);
+    if (!this.serializeScheduled) {
+      this.serializeScheduled = true;
+      setImmediate(this.serializeDeferred);
+    }
+  }
+
+  private readonly serializeDeferred = (): void => {
+    this.serializeScheduled = false;
+    if (this.deferred.length === 0) return;
+    const events = this.deferred;
+    this.deferred = [];
+    for (const p of events) {
+      this.serialize(p);
+      this.fold(p);
+    }
+  };
+
+  /** The event's canonical data and write note, from its data (which is then let go). */
+  private serialize(p: Pending): void {
+    const data = p.data;
+    if (data === null) return;
+    p.data = null;
+    // An action's strings are its search text, whether it is recorded as an event of its own or inside its decision.
+    const withRequest = p.type === 'decision' && data.request !== undefined;
+    const texts =
+      (p.type === 'action' || withRequest) && p.state.textBytes < this.maxSearchTextBytes ? ([] as string[]) : null;
+    let canonicalData = p.trusted
+      ? canonicalJson(data)
+      : redactToCanonical(data, this.secrets, texts, withRequest ? 'request' : undefined);
+    if (this.overLimit(canonicalData)) {
+      canonicalData = canonicalJson(
+        limitEventData(redact(data, this.secrets) as Record<string, unknown>, this.maxEventBytes),
+      );
+    }
+    p.canonicalData = canonicalData;
+    p.note = noteOf(p.type, data, texts, p.state);
   }
 
   /** Whether an event's canonical data passes the size limit. */

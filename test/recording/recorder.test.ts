@@ -282,6 +282,35 @@ describe('recorder', () => {
     await rec.close();
   });
 
+  it('stores whole the decisions recorded while the writer chains a batch, between its slices', async () => {
+    // A decision's JSON is made after the turn that recorded it; the writer chains eight events a turn and takes, in
+    // the same batch, what the session recorded meanwhile: it must not chain an event before its JSON exists.
+    const rec = createRecorder({ redis, failureMode: () => 'fail-closed', coalesceMs: 60_000 });
+    const id = 'slices-1';
+    const decide = (requestId: string) =>
+      rec.record({ ...ev(id, 'decision', { action: 'allow', request: { statement: requestId } }), requestId });
+    for (let i = 0; i < 100; i++) decide(`a${i}`);
+    const flushed = rec.flush();
+    for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setImmediate(r));
+      decide(`b${i}`);
+    }
+    await flushed;
+    await rec.close();
+    const ids: string[] = [];
+    for await (const e of readEvents(redis, id)) {
+      const event = e.event;
+      assert.ok(event, e.raw);
+      assert.equal((event.data.request as { statement: string }).statement, event.requestId);
+      ids.push(event.requestId ?? '');
+    }
+    assert.deepEqual(ids, [
+      ...Array.from({ length: 100 }, (_, i) => `a${i}`),
+      ...Array.from({ length: 40 }, (_, i) => `b${i}`),
+    ]);
+    assert.deepEqual(await verifySession(redis, id), { valid: true, events: 140, anchored: false });
+  });
+
   describe('an output folded into its decision', () => {
     const DECISION = { action: 'allow', code: null, message: '', policy: 'p', request: { statement: 'SELECT 1' } };
     const decision = (id: string, requestId: string): NewRecordingEvent => ({
