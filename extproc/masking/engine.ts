@@ -223,6 +223,16 @@ function holdsDigits(buf: Uint8Array, n: number): boolean {
   return false;
 }
 
+/** holdsDigits for text: ASCII digits are the same characters in a string as bytes in its UTF-8. */
+function textHoldsDigits(text: string, n: number): boolean {
+  let seen = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57 && ++seen >= n) return true;
+  }
+  return false;
+}
+
 export interface MaskJsonOptions {
   /** JSON paths whose string values are base64 (Kubernetes Secret `data`): decoded before detection, re-encoded. */
   base64Paths?: readonly string[];
@@ -307,6 +317,8 @@ export class MaskingEngine {
   /** Content detection over a string; the same string comes back when nothing was found. */
   maskText(value: string, plan: CompiledMasking): { value: string; findings: Finding[] } {
     if (plan.contentEmpty) return { value, findings: [] };
+    // maskBytes' digit prefilter, before the text is encoded (a statement's text, most often).
+    if (plan.minDigits > 0 && !textHoldsDigits(value, plan.minDigits)) return { value, findings: [] };
     const r = this.maskBytes(Buffer.from(value, 'utf8'), plan);
     return { value: r.findings.length === 0 ? value : Buffer.from(r.output).toString('utf8'), findings: r.findings };
   }

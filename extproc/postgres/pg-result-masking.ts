@@ -241,6 +241,8 @@ export class ResultMasker {
   /** Descriptions resolved under describedPlan, by the RowDescription's bytes. */
   private readonly describedMemo = new Map<string, Described>();
   private describedPlan: CompiledMasking | null | undefined = undefined;
+  /** The last description taken from the memo and its bytes: a connection repeating a statement skips the key. */
+  private lastDescribed: { body: Buffer; described: Described } | null = null;
 
   constructor(
     private readonly engine: MaskingEngine,
@@ -258,12 +260,18 @@ export class ResultMasker {
     if (plan !== this.describedPlan) {
       this.describedPlan = plan;
       this.describedMemo.clear();
+      this.lastDescribed = null;
     }
+    const last = this.lastDescribed;
+    if (last !== null && frame.body.equals(last.body)) return last.described;
     // The same statements describe the same columns again and again: a description already resolved under this plan
     // is taken as it was (the catalog's names of a table OID and column number do not change while the table exists).
     const key = frame.body.toString('latin1');
     const hit = this.describedMemo.get(key);
-    if (hit) return hit;
+    if (hit) {
+      this.lastDescribed = { body: Buffer.from(frame.body), described: hit };
+      return hit;
+    }
     return this.describeAnew(frame, plan).then((described) => {
       if (this.describedPlan === plan) {
         if (this.describedMemo.size >= DESCRIBED_MEMO_MAX) this.describedMemo.clear();
