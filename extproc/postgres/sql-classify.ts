@@ -165,6 +165,22 @@ export function classify(text: string): Classification {
   return result;
 }
 
+/**
+ * Whether an UPDATE's or DELETE's WHERE can tell rows apart: it names a column (of any table, anywhere in it) or is
+ * `WHERE CURRENT OF cursor`. A predicate without either (`WHERE true`, `WHERE 1 = 1`, `WHERE $1`, `WHERE
+ * now() > '2000-01-01'`) is the same for every row: it writes all of them or none, as no WHERE does. A tautology over
+ * columns (`WHERE id = id`) cannot be told from a real condition and counts as one.
+ */
+function picksRows(where: unknown): boolean {
+  if (where === undefined || where === null || typeof where !== 'object') return false;
+  if (Array.isArray(where)) return where.some(picksRows);
+  for (const [key, child] of Object.entries(where as Node)) {
+    if (key === 'ColumnRef' || key === 'CurrentOfExpr') return true;
+    if (picksRows(child)) return true;
+  }
+  return false;
+}
+
 /** Texts the shape key reads: ASCII without quotes, dollar signs, backslashes or comments (see shapeKey). */
 const PLAIN_TEXT = /^[\x20-\x7e\t\r\n]*$/;
 const NOT_PLAIN = /['"$\\]|--|\/\*/;
@@ -259,7 +275,7 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
       case 'MergeStmt':
         if (node.relation) writes.add(node.relation as Node);
         if (planOnly.has(node)) break;
-        if ((type === 'UpdateStmt' || type === 'DeleteStmt') && node.whereClause === undefined) {
+        if ((type === 'UpdateStmt' || type === 'DeleteStmt') && !picksRows(node.whereClause)) {
           out.unqualifiedWrite = true;
         }
         if (node !== stmt[kind]) nested.add(type);

@@ -67,6 +67,8 @@ test('refused statements get 42501 with the policy message and the same session 
     '-c',
     'DELETE FROM orders',
     '-c',
+    "UPDATE orders SET note = 'all' WHERE true",
+    '-c',
     "SELECT pg_read_file('/etc/passwd')",
     '-c',
     'PREPARE p AS DELETE FROM orders WHERE id = $1',
@@ -80,12 +82,14 @@ test('refused statements get 42501 with the policy message and the same session 
     'ERROR:  Dropping databases or tables and truncating tables are not allowed for agents.',
     'ERROR:  Dropping databases or tables and truncating tables are not allowed for agents.',
     'ERROR:  UPDATE and DELETE need a WHERE clause.',
+    'ERROR:  UPDATE and DELETE need a WHERE clause.',
     'ERROR:  Reading server files, large-object import/export, dblink, ending other sessions and set_config are not allowed.',
     'ERROR:  SQL-level PREPARE of a statement that writes is not allowed; send it with its values (extended protocol).',
   ]);
   const check = await s.db.superuser();
   try {
     assert.equal((await check.query('SELECT count(*)::int AS n FROM orders')).rows[0].n, 20);
+    assert.equal((await check.query("SELECT count(*)::int AS n FROM orders WHERE note = 'all'")).rows[0].n, 0);
   } finally {
     await check.end();
   }

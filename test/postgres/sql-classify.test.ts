@@ -64,6 +64,23 @@ test('kinds, nested kinds, functions and flags', () => {
   assert.equal(one('CALL p()').opaque, true);
   assert.equal(one('DELETE FROM orders WHERE id = 7').unqualifiedWrite, false);
   assert.equal(one('UPDATE orders SET note = NULL').unqualifiedWrite, true);
+  // A WHERE that names no column is the same for every row: all of them or none, as without WHERE.
+  for (const text of [
+    'UPDATE orders SET note = NULL WHERE true',
+    'DELETE FROM orders WHERE 1 = 1',
+    "UPDATE orders SET note = NULL WHERE 'a' = 'a' OR false",
+    'DELETE FROM orders WHERE $1',
+    'DELETE FROM orders WHERE EXISTS (SELECT 1)',
+    'WITH d AS (DELETE FROM orders WHERE NOT false RETURNING id) SELECT count(*) FROM d',
+  ])
+    assert.equal(one(text).unqualifiedWrite, true, text);
+  for (const text of [
+    'UPDATE orders SET note = NULL WHERE id = $1',
+    'UPDATE orders SET note = NULL WHERE CURRENT OF c',
+    'DELETE FROM orders WHERE id IN (SELECT order_id FROM refunds)',
+    'DELETE FROM orders o USING refunds r WHERE r.order_id = o.id',
+  ])
+    assert.equal(one(text).unqualifiedWrite, false, text);
   const many = classify('SELECT 1; DELETE FROM orders');
   assert.ok(many.ok);
   assert.deepEqual(
