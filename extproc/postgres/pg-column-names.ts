@@ -45,11 +45,13 @@ export class CatalogColumnNames implements ColumnNames {
     return out;
   }
 
-  async tableColumns(table: string): Promise<string[]> {
+  async tableColumns(table: string): Promise<Array<{ name: string; type: number }>> {
     const rows = await this.catalog.query(
-      `SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass(${literal(table)})
-       AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+      `SELECT a.attname, CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+       WHERE a.attrelid = pg_catalog.to_regclass(${literal(table)}) AND a.attnum > 0 AND NOT a.attisdropped
+       ORDER BY a.attnum`,
     );
-    return rows.map(([name]) => name ?? '');
+    return rows.map(([name, type]) => ({ name: name ?? '', type: Number(type ?? 0) }));
   }
 }

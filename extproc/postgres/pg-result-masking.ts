@@ -59,8 +59,8 @@ export interface ColumnNames {
   /** The planner's estimate of the rows a statement touches (for approvers), or null. */
   estimateRows(statement: string, values: (Buffer | null)[], formats: number[]): Promise<number | null>;
   resolve(sources: ColumnSource[]): Promise<Map<string, { table: string; column: string }>>;
-  /** A table's columns in order, for COPY without a column list. */
-  tableColumns(table: string): Promise<string[]>;
+  /** A table's columns in order, each with its type's OID (a domain's base type), for COPY's rows. */
+  tableColumns(table: string): Promise<Array<{ name: string; type: number }>>;
 }
 
 export const sourceKey = (s: ColumnSource): string => `${s.tableOid}:${s.attnum}`;
@@ -465,15 +465,23 @@ export class ResultMasker {
     return null;
   }
 
-  /** CopyOutResponse of a COPY … TO STDOUT whose columns are `columns` of `table` (text format). */
+  /**
+   * CopyOutResponse of a COPY … TO STDOUT whose columns are `columns` of `table` (text format). The table's columns
+   * and types come from the catalog: a column's rule is matched by its name, and a `bytea` column's text is decoded
+   * for the content detectors, as in a query's rows.
+   */
   async copyOut(frame: PgFrame, copy: { table: string | null; columns: string[] | null } | undefined): Promise<Buffer> {
     const plan = this.plan();
     this.copyColumns = null;
-    if (!plan || !copy?.table) return frame.raw;
+    if (!plan || !copy?.table || (plan.contentEmpty && plan.columns.length === 0)) return frame.raw;
     const match = memoColumnMatcher(plan);
     const table = copy.table;
-    const columns = copy.columns ?? (plan.columns.length > 0 ? await this.names.tableColumns(table) : []);
-    this.copyColumns = columns.map((c) => ({ field: match(c, table), form: 'text' as const, type: 0 }));
+    const typed = await this.names.tableColumns(table);
+    const types = new Map(typed.map((c) => [c.name, c.type]));
+    this.copyColumns = (copy.columns ?? typed.map((c) => c.name)).map((name) => {
+      const type = types.get(name) ?? 0;
+      return { field: match(name, table), form: type === BYTEA ? ('byteaText' as const) : ('text' as const), type };
+    });
     return frame.raw;
   }
 
@@ -483,7 +491,7 @@ export class ResultMasker {
     if (!plan) return frame.raw;
     const columns = this.copyColumns;
     this.counts.rows++;
-    if (!columns || columns.every((c) => c.field === undefined)) {
+    if (!columns || columns.every((c) => c.field === undefined && c.form === 'text')) {
       if (plan.contentEmpty) return frame.raw;
       const r = this.engine.maskBytes(frame.body, plan);
       if (r.findings.length === 0) return frame.raw;
@@ -496,10 +504,14 @@ export class ResultMasker {
     let changed = false;
     const masked = fields.map((f, i) => {
       if (f === '\\N') return f;
-      const out = this.maskValue(Buffer.from(f, 'utf8'), columns[i], plan);
+      // COPY doubles a value's backslashes: bytea's text (`\x…`, or the escape form's `\ooo`) is read without them.
+      const bytea = columns[i]?.form === 'byteaText';
+      const value = bytea ? Buffer.from(f.replaceAll('\\\\', '\\'), 'latin1') : Buffer.from(f, 'utf8');
+      const out = this.maskValue(value, columns[i], plan);
       if (out === null) return '\\N';
-      if (out.toString('utf8') !== f) changed = true;
-      return out.toString('utf8');
+      const text = bytea ? out.toString('latin1').replaceAll('\\', '\\\\') : out.toString('utf8');
+      if (text !== f) changed = true;
+      return text;
     });
     if (!changed) return frame.raw;
     return message('d', Buffer.from(`${masked.join('\t')}${newline}`, 'utf8'));
