@@ -30,7 +30,7 @@ import { BodyReader, cstr, int16, int32, message, noticeBody, readNoticeFields }
  */
 const matchers = new WeakMap<CompiledMasking, (column: string, table?: string) => FieldMasking | undefined>();
 const MEMO_MAX = 10_000;
-function memoColumnMatcher(plan: CompiledMasking): (column: string, table?: string) => FieldMasking | undefined {
+export function memoColumnMatcher(plan: CompiledMasking): (column: string, table?: string) => FieldMasking | undefined {
   let m = matchers.get(plan);
   if (!m) {
     const match = columnMatcher(plan);

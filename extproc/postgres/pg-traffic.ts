@@ -10,7 +10,13 @@ import { refusal } from '../spine/index.ts';
 import { type PgFrame, PgFrameError } from './pg-frames.ts';
 import type { PendingRefusals } from './pg-refusal.ts';
 import { ResponseOrder } from './pg-responses.ts';
-import type { ColumnNames, Described, MaskedCounts, ResultMasker } from './pg-result-masking.ts';
+import {
+  type ColumnNames,
+  type Described,
+  type MaskedCounts,
+  memoColumnMatcher,
+  type ResultMasker,
+} from './pg-result-masking.ts';
 import { recordedText, sqlContext, statementAction, wantsEstimate } from './pg-statements.ts';
 import { BodyReader, readNoticeFields } from './pg-wire.ts';
 import { changesParsing, classify, type Classification, type StatementClass } from './sql-classify.ts';
@@ -290,7 +296,7 @@ export class PgTraffic {
     const copies: NonNullable<StatementClass['copyOut']>[] = [];
     for (const s of classification.statements) if (s.copyOut) copies.push(s.copyOut);
     const shown = this.shownText(run, text);
-    const unmaskable = this.unmaskableCopy(run, copies);
+    const unmaskable = this.unmaskableCopy(run, copies) ?? this.unnamedCoveredValue(run, classification.statements);
     if (unmaskable) {
       run.refuse(unmaskable, { statement: shown });
       return unmaskable;
@@ -417,6 +423,38 @@ export class PgTraffic {
     const plan = run.masking();
     if (!plan || plan.contentEmpty) return recordedText(text);
     return recordedText(this.deps.engine.maskText(text, plan).value);
+  }
+
+  /**
+   * A statement that would send the value of a column a rule covers as the value of no column (StatementClass
+   * `unnamedValues`: inside an expression, a UNION, a sub-select in the select list, a copy into a table, or a whole
+   * row): the server reports no origin for it, so the rule could not be applied. Refused while the session's masking
+   * has column rules; the same column selected as a column of its own is masked.
+   */
+  private unnamedCoveredValue(run: ActionRun, statements: readonly StatementClass[]): Refusal | null {
+    const plan = run.masking();
+    if (!plan || plan.columns.length === 0) return null;
+    const match = memoColumnMatcher(plan);
+    for (const s of statements) {
+      const unnamed = s.unnamedValues;
+      if (!unnamed) continue;
+      if (unnamed.wholeRow) {
+        return refusal(
+          'unmaskable-response',
+          'a whole row used as a value cannot be masked by column here; select its columns',
+          'unmaskable-row',
+        );
+      }
+      const covered = unnamed.columns.find((c) => match(c) !== undefined);
+      if (covered !== undefined) {
+        return refusal(
+          'unmaskable-response',
+          `column "${covered.slice(0, 63)}" is masked, and here its value would leave as the value of no column (an expression, a UNION, a sub-select in the select list, or a copy into a table); select it as a column of its own`,
+          'unmaskable-expression',
+        );
+      }
+    }
+    return null;
   }
 
   /**

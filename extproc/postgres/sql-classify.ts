@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { loadModule, parseSync } from 'libpg-query';
+import { unnamedValues } from './sql-unnamed-values.ts';
 
 export type TableAccess = 'read' | 'write';
 
@@ -47,6 +48,13 @@ export interface StatementClass {
    * than the gateway names them. Absent when not.
    */
   searchPathChange?: true;
+  /**
+   * Columns whose values it can send to the client, or into a table, as values of no column: inside an expression, a
+   * UNION's arms, a sub-select in the select list, a copy into a table (sql-unnamed-values.ts); `wholeRow` when a row
+   * is used whole. Column rules cannot follow them: the gateway refuses the statement while a rule names one. Absent
+   * when none.
+   */
+  unnamedValues?: { columns: string[]; wholeRow?: true };
 }
 
 export type Classification = { ok: true; statements: StatementClass[] } | { ok: false; error: string };
@@ -435,6 +443,11 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
   out.tables = [...seenTables].map(([name, access]) => ({ name, access }));
   out.functions = [...functions];
   out.nestedKinds = [...nested].filter((k) => DML_KINDS.has(k) || k !== kind);
+  const unnamed = unnamedValues(stmt);
+  if (unnamed.columns.size > 0 || unnamed.wholeRow) {
+    out.unnamedValues = { columns: [...unnamed.columns].sort() };
+    if (unnamed.wholeRow) out.unnamedValues.wholeRow = true;
+  }
   return out;
 }
 

@@ -89,6 +89,35 @@ test('kinds, nested kinds, functions and flags', () => {
   );
 });
 
+test('unnamedValues: the columns whose values would leave as the value of no column, and whole rows', () => {
+  const unnamed = (text: string) => one(text).unnamedValues ?? null;
+  const rows: [string, { columns: string[]; wholeRow?: true } | null][] = [
+    ["SELECT ssn || '' FROM customers", { columns: ['ssn'] }],
+    ['SELECT ssn::text, upper(name) FROM customers', { columns: ['name', 'ssn'] }],
+    ['SELECT (SELECT ssn FROM customers LIMIT 1)', { columns: ['ssn'] }],
+    ['SELECT name FROM customers UNION ALL SELECT ssn FROM customers', { columns: ['name', 'ssn'] }],
+    ["SELECT x FROM (SELECT ssn || '' AS x FROM customers) s", { columns: ['ssn'] }],
+    ['SELECT * FROM unnest(ARRAY(SELECT ssn FROM customers))', { columns: ['ssn'] }],
+    ['UPDATE customers SET name = ssn WHERE id = 1', { columns: ['ssn'] }],
+    ['INSERT INTO notes SELECT ssn FROM customers', { columns: ['ssn'] }],
+    ['SELECT ssn INTO TEMP t2 FROM customers', { columns: ['ssn'] }],
+    ['DELETE FROM customers WHERE id = 1 RETURNING ssn AS x', { columns: ['ssn'] }],
+    ['SELECT c FROM customers c', { columns: [], wholeRow: true }],
+    ['SELECT row_to_json(c) FROM customers c', { columns: [], wholeRow: true }],
+    ['SELECT t FROM (SELECT ssn FROM customers) t', { columns: [], wholeRow: true }],
+    ['SELECT * FROM customers UNION SELECT * FROM customers', { columns: [], wholeRow: true }],
+    // A column selected as it is keeps its origin, also renamed and through sub-selects, CTEs and joins.
+    ['SELECT ssn AS x FROM customers', null],
+    ['SELECT x FROM (SELECT ssn AS x FROM customers) s', null],
+    ['WITH t AS (SELECT ssn FROM customers) SELECT ssn AS y FROM t', null],
+    ['SELECT c.*, o.id FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.ssn = $1', null],
+    ['DELETE FROM customers WHERE id = 1 RETURNING ssn, *', null],
+    // A function's alias in FROM names what the function returned, not a table's row.
+    ['SELECT x FROM unnest(ARRAY[1, 2]) x', null],
+  ];
+  for (const [text, expected] of rows) assert.deepEqual(unnamed(text), expected, text);
+});
+
 test('text the parser rejects is an error; the same text is parsed once (cached)', () => {
   const bad = classify('SELEC 1');
   assert.equal(bad.ok, false);
