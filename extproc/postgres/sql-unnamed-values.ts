@@ -70,6 +70,7 @@ function visitStatement(stmt: unknown, named: boolean, relations: Set<string>, o
         visitWith(b, relations, out);
         // The rows inserted land in a table the agent may read back under other names.
         visitStatement(b.selectStmt, false, relations, out);
+        collectAll(b.onConflictClause, relations, out);
         visitReturning(returning(b), relations, out);
         break;
       case 'UpdateStmt':
@@ -136,7 +137,10 @@ function visitSelect(s: Node, named: boolean, relations: Set<string>, out: Unnam
   visitFrom(s.fromClause, keepsOrigin, relations, out);
 }
 
-/** FROM items: sub-selects and joins keep their columns' origins when the query does; functions never do. */
+/**
+ * FROM items: sub-selects and joins keep their columns' origins when the query does; tables name theirs. Anything
+ * else (a function, ROWS FROM, XMLTABLE, JSON_TABLE) makes values of no column out of what it is given.
+ */
 function visitFrom(items: unknown, named: boolean, relations: Set<string>, out: UnnamedValues): void {
   if (!Array.isArray(items)) return;
   for (const item of items as Node[]) {
@@ -145,8 +149,8 @@ function visitFrom(items: unknown, named: boolean, relations: Set<string>, out: 
     const join = item.JoinExpr as Node | undefined;
     if (sub) visitStatement(sub.subquery, named, relations, out);
     else if (join) visitFrom([join.larg, join.rarg], named, relations, out);
-    else if (item.RangeFunction || item.RangeTableFunc) collectAll(item, relations, out);
     else if (item.RangeTableSample) visitFrom([(item.RangeTableSample as Node).relation], named, relations, out);
+    else if (!item.RangeVar && typeof item.relname !== 'string') collectAll(item, relations, out);
   }
 }
 

@@ -102,6 +102,14 @@ test('unnamedValues: the columns whose values would leave as the value of no col
     ['INSERT INTO notes SELECT ssn FROM customers', { columns: ['ssn'] }],
     ['SELECT ssn INTO TEMP t2 FROM customers', { columns: ['ssn'] }],
     ['DELETE FROM customers WHERE id = 1 RETURNING ssn AS x', { columns: ['ssn'] }],
+    [
+      "SELECT * FROM JSON_TABLE((SELECT to_json(ssn) FROM customers LIMIT 1), '$' COLUMNS (x text PATH '$')) jt",
+      { columns: ['ssn'] },
+    ],
+    [
+      "INSERT INTO notes (id, text) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET text = (SELECT ssn FROM customers LIMIT 1)",
+      { columns: ['ssn'] },
+    ],
     ['SELECT c FROM customers c', { columns: [], wholeRow: true }],
     ['SELECT row_to_json(c) FROM customers c', { columns: [], wholeRow: true }],
     ['SELECT t FROM (SELECT ssn FROM customers) t', { columns: [], wholeRow: true }],
