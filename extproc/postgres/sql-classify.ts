@@ -182,9 +182,9 @@ export function classify(text: string): Classification {
 function picksRows(where: unknown): boolean {
   if (where === undefined || where === null || typeof where !== 'object') return false;
   if (Array.isArray(where)) return where.some(picksRows);
-  for (const [key, child] of Object.entries(where as Node)) {
+  for (const key in where) {
     if (key === 'ColumnRef' || key === 'CurrentOfExpr') return true;
-    if (picksRows(child)) return true;
+    if (picksRows((where as Node)[key])) return true;
   }
   return false;
 }

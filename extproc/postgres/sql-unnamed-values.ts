@@ -43,23 +43,23 @@ function collectRelationNames(node: unknown, into: Set<string>): void {
     return;
   }
   const n = node as Node;
-  const aliasName = (): string | undefined => {
-    const a = (n.alias as Node | undefined)?.aliasname;
-    return typeof a === 'string' ? a : undefined;
-  };
   if (typeof n.relname === 'string' || n.subquery !== undefined) {
     if (typeof n.relname === 'string') into.add(n.relname);
-    const a = aliasName();
-    if (a !== undefined) into.add(a);
+    const alias = (n.alias as Node | undefined)?.aliasname;
+    if (typeof alias === 'string') into.add(alias);
   }
   if (typeof n.ctename === 'string') into.add(n.ctename);
-  for (const child of Object.values(n)) collectRelationNames(child, into);
+  for (const key in n) {
+    const child = n[key];
+    if (child !== null && typeof child === 'object') collectRelationNames(child, into);
+  }
 }
 
 /** A statement node `{Kind: body}`; `named`: its query's own result columns keep their origin. */
 function visitStatement(stmt: unknown, named: boolean, relations: Set<string>, out: UnnamedValues): void {
   if (stmt === null || typeof stmt !== 'object') return;
-  for (const [kind, body] of Object.entries(stmt as Node)) {
+  for (const kind in stmt) {
+    const body = (stmt as Node)[kind];
     if (body === null || typeof body !== 'object') continue;
     const b = body as Node;
     switch (kind) {
@@ -200,5 +200,8 @@ function collectAll(node: unknown, relations: Set<string>, out: UnnamedValues): 
     else out.columns.add(last);
     return;
   }
-  for (const child of Object.values(n)) collectAll(child, relations, out);
+  for (const key in n) {
+    const child = n[key];
+    if (child !== null && typeof child === 'object') collectAll(child, relations, out);
+  }
 }
