@@ -71,23 +71,23 @@ function visitStatement(stmt: unknown, named: boolean, relations: Set<string>, o
         // The rows inserted land in a table the agent may read back under other names.
         visitStatement(b.selectStmt, false, relations, out);
         collectAll(b.onConflictClause, relations, out);
-        visitReturning(returning(b), relations, out);
+        visitReturning(returning(b), named, relations, out);
         break;
       case 'UpdateStmt':
         visitWith(b, relations, out);
         collectAll(b.targetList, relations, out);
         visitFrom(b.fromClause, false, relations, out);
-        visitReturning(returning(b), relations, out);
+        visitReturning(returning(b), named, relations, out);
         break;
       case 'DeleteStmt':
         visitWith(b, relations, out);
-        visitReturning(returning(b), relations, out);
+        visitReturning(returning(b), named, relations, out);
         break;
       case 'MergeStmt':
         visitWith(b, relations, out);
         collectAll(b.mergeWhenClauses, relations, out);
         visitFrom([b.sourceRelation], false, relations, out);
-        visitReturning(returning(b), relations, out);
+        visitReturning(returning(b), named, relations, out);
         break;
       case 'CreateTableAsStmt':
       case 'ViewStmt':
@@ -120,7 +120,11 @@ function visitSelect(s: Node, named: boolean, relations: Set<string>, out: Unnam
     visitStatement({ SelectStmt: s.rarg }, false, relations, out);
     return;
   }
-  for (const c of ctes) visitStatement((c.CommonTableExpr as Node | undefined)?.ctequery, keepsOrigin, relations, out);
+  for (const c of ctes) {
+    // The server traces a CTE's SELECT columns back to their tables; a data-modifying CTE's RETURNING is read below.
+    const query = (c.CommonTableExpr as Node | undefined)?.ctequery as Node | undefined;
+    visitStatement(query, keepsOrigin && query?.SelectStmt !== undefined, relations, out);
+  }
   for (const t of (s.targetList as Node[] | undefined) ?? []) {
     const rt = (t.ResTarget as Node | undefined) ?? {};
     const bare = bareColumn(rt.val);
@@ -159,15 +163,21 @@ function returning(b: Node): unknown {
   return b.returningList ?? (b.returningClause as Node | undefined)?.exprs;
 }
 
-/** RETURNING: a column returned as it is, under its own name, is masked by its name; anything else is unnamed. */
-function visitReturning(list: unknown, relations: Set<string>, out: UnnamedValues): void {
+/**
+ * RETURNING of the statement itself: a column returned as it is, under its own name, is masked by its name; anything
+ * else is unnamed. A data-modifying CTE's RETURNING (`named` false) is read by a query that may rename it: all of it
+ * is unnamed.
+ */
+function visitReturning(list: unknown, named: boolean, relations: Set<string>, out: UnnamedValues): void {
   for (const t of (list as Node[] | undefined) ?? []) {
     const rt = (t.ResTarget as Node | undefined) ?? {};
     const bare = bareColumn(rt.val);
     const last = bare?.[bare.length - 1];
-    if (last === '*') continue;
-    if (bare && (rt.name === undefined || rt.name === last) && !(bare.length === 1 && relations.has(bare[0]))) continue;
-    collectAll(rt.val, relations, out);
+    if (named && last === '*') continue;
+    if (named && bare && (rt.name === undefined || rt.name === last) && !(bare.length === 1 && relations.has(bare[0])))
+      continue;
+    if (last === '*') out.wholeRow = true;
+    else collectAll(rt.val, relations, out);
   }
 }
 

@@ -102,6 +102,9 @@ test('unnamedValues: the columns whose values would leave as the value of no col
     ['INSERT INTO notes SELECT ssn FROM customers', { columns: ['ssn'] }],
     ['SELECT ssn INTO TEMP t2 FROM customers', { columns: ['ssn'] }],
     ['DELETE FROM customers WHERE id = 1 RETURNING ssn AS x', { columns: ['ssn'] }],
+    // A data-modifying CTE's RETURNING is read by a query that can rename it.
+    ['WITH d AS (DELETE FROM customers WHERE id = 9 RETURNING ssn) SELECT ssn AS z FROM d', { columns: ['ssn'] }],
+    ['WITH d AS (DELETE FROM customers WHERE id = 9 RETURNING *) SELECT * FROM d', { columns: [], wholeRow: true }],
     [
       "SELECT * FROM JSON_TABLE((SELECT to_json(ssn) FROM customers LIMIT 1), '$' COLUMNS (x text PATH '$')) jt",
       { columns: ['ssn'] },
