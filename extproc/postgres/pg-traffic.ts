@@ -4,7 +4,7 @@
  * (pg-refusal.ts); each server message matched to the request it answers (pg-responses.ts), its rows masked
  * (pg-result-masking.ts) and each statement's output recorded when its result ends.
  */
-import type { MaskingEngine } from '../masking/index.ts';
+import type { CompiledMasking, MaskingEngine } from '../masking/index.ts';
 import type { ActionRun, Outcome, Refusal, Session, Spine } from '../spine/index.ts';
 import { refusal } from '../spine/index.ts';
 import { type PgFrame, PgFrameError } from './pg-frames.ts';
@@ -165,7 +165,7 @@ export class PgTraffic {
         this.order.parse(name);
         if (refused) {
           const run = this.sessionRun();
-          run.refuse(refused, { parse: name.slice(0, 256), statement: this.shownText(run, text) });
+          run.refuse(refused, { parse: name.slice(0, 256), statement: this.shownText(run.masking(), text) });
           return this.refusals.bind(refused, '');
         }
         this.parsing.push({
@@ -282,7 +282,7 @@ export class PgTraffic {
         'unparsable',
       );
       const run = this.sessionRun();
-      run.refuse(r, { statement: this.shownText(run, text) });
+      run.refuse(r, { statement: this.shownText(run.masking(), text) });
       return r;
     }
     // Nothing to run (an empty query, or only comments): the server answers EmptyQueryResponse.
@@ -290,13 +290,15 @@ export class PgTraffic {
     const run = this.sessionRun();
     const ours = this.gatewayRefusal(classification.statements);
     if (ours) {
-      run.refuse(ours, { statement: this.shownText(run, text) });
+      run.refuse(ours, { statement: this.shownText(run.masking(), text) });
       return ours;
     }
     const copies: NonNullable<StatementClass['copyOut']>[] = [];
     for (const s of classification.statements) if (s.copyOut) copies.push(s.copyOut);
-    const shown = this.shownText(run, text);
-    const unmaskable = this.unmaskableCopy(run, copies) ?? this.unnamedCoveredValue(run, classification.statements);
+    // One reading of the session's masking plan for the statement: its recorded text and what can be masked by column.
+    const plan = run.masking();
+    const shown = this.shownText(plan, text);
+    const unmaskable = this.unmaskableByColumn(plan, classification.statements, copies);
     if (unmaskable) {
       run.refuse(unmaskable, { statement: shown });
       return unmaskable;
@@ -419,21 +421,37 @@ export class PgTraffic {
    * `when` counts), never less than a result of the statement would get. The whole text is masked before it is cut, so
    * a value across the cut is not kept in part. Only what is recorded and shown: the policy reads the text as sent.
    */
-  private shownText(run: ActionRun, text: string): string {
-    const plan = run.masking();
+  private shownText(plan: CompiledMasking | null, text: string): string {
     if (!plan || plan.contentEmpty) return recordedText(text);
     return recordedText(this.deps.engine.maskText(text, plan).value);
   }
 
   /**
-   * A statement that would send the value of a column a rule covers as the value of no column (StatementClass
-   * `unnamedValues`: inside an expression, a UNION, a sub-select in the select list, a copy into a table, or a whole
-   * row): the server reports no origin for it, so the rule could not be applied. Refused while the session's masking
-   * has column rules; the same column selected as a column of its own is masked.
+   * What column rules, when the session's masking has any, cannot be applied to:
+   * - a COPY … TO of a query (its columns are not known before it runs), in CSV or binary format, or with a delimiter
+   *   other than tab (rows are split into columns at tabs, the text format's own delimiter);
+   * - the value of a covered column sent as the value of no column (StatementClass `unnamedValues`: inside an
+   *   expression, a UNION, a sub-select in the select list, a copy into a table, or a whole row), for which the server
+   *   reports no origin. The same column selected as a column of its own is masked.
    */
-  private unnamedCoveredValue(run: ActionRun, statements: readonly StatementClass[]): Refusal | null {
-    const plan = run.masking();
+  private unmaskableByColumn(
+    plan: CompiledMasking | null,
+    statements: readonly StatementClass[],
+    copies: NonNullable<StatementClass['copyOut']>[],
+  ): Refusal | null {
     if (!plan || plan.columns.length === 0) return null;
+    const bad = copies.find((c) => c.table === null || c.format !== 'text' || c.delimiter !== '\t');
+    if (bad) {
+      return refusal(
+        'unmaskable-response',
+        bad.table === null
+          ? 'COPY (query) TO STDOUT cannot be masked by column here; COPY a table, or SELECT'
+          : bad.format !== 'text'
+            ? `COPY in ${bad.format} format cannot be masked by column here; use the text format`
+            : 'COPY with a DELIMITER other than tab cannot be masked by column here; use the default delimiter',
+        'unmaskable-copy',
+      );
+    }
     const match = memoColumnMatcher(plan);
     for (const s of statements) {
       const unnamed = s.unnamedValues;
@@ -455,26 +473,6 @@ export class PgTraffic {
       }
     }
     return null;
-  }
-
-  /**
-   * A COPY … TO whose rows column rules could not be applied to: a query (its columns are not known before it runs)
-   * or a CSV or binary format, while the session's masking has column rules.
-   */
-  private unmaskableCopy(run: ActionRun, copies: NonNullable<StatementClass['copyOut']>[]): Refusal | null {
-    if (copies.length === 0 || (run.masking()?.columns.length ?? 0) === 0) return null;
-    // Rows are split into columns at tabs, the text format's own delimiter.
-    const bad = copies.find((c) => c.table === null || c.format !== 'text' || c.delimiter !== '\t');
-    if (!bad) return null;
-    return refusal(
-      'unmaskable-response',
-      bad.table === null
-        ? 'COPY (query) TO STDOUT cannot be masked by column here; COPY a table, or SELECT'
-        : bad.format !== 'text'
-          ? `COPY in ${bad.format} format cannot be masked by column here; use the text format`
-          : 'COPY with a DELIMITER other than tab cannot be masked by column here; use the default delimiter',
-      'unmaskable-copy',
-    );
   }
 
   /** Records what the head statement's result was, once it ended. */

@@ -114,7 +114,7 @@ const SQL_TEXT_FUNCTIONS = new Set([
 ]);
 
 /** Whether a client encoding's name is one of the client-only encodings. */
-export function clientOnlyEncoding(name: string): boolean {
+function clientOnlyEncoding(name: string): boolean {
   return CLIENT_ONLY_ENCODINGS.has(name.toLowerCase().replace(/[^a-z0-9]/g, ''));
 }
 

@@ -292,7 +292,7 @@ class RedisRecorder implements RecorderWithStats {
       return false;
     // Serialized with the turn's decisions, after the answers of this turn went out (enqueue()).
     decision.foldingOutput = input;
-    this.deferFolding(decision);
+    this.deferSerialization(decision);
     return true;
   }
 
@@ -401,7 +401,7 @@ class RedisRecorder implements RecorderWithStats {
       state,
       index: this.nextIndex++,
     };
-    if (type === 'decision' && !trusted) this.deferFolding(p);
+    if (type === 'decision' && !trusted) this.deferSerialization(p);
     else {
       this.serializeDeferred();
       this.serialize(p);
@@ -416,7 +416,7 @@ class RedisRecorder implements RecorderWithStats {
   }
 
   /** Queues a decision to serialize, or an output to fold into it, after this turn. */
-  private deferFolding(p: Pending): void {
+  private deferSerialization(p: Pending): void {
     this.deferred.push(p);
     if (!this.serializeScheduled) {
       this.serializeScheduled = true;
