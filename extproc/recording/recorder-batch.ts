@@ -36,6 +36,8 @@ export interface BatchWriter {
   slabs: EventSlabs;
   /** Serializes every event whose serialization was deferred (chaining needs the JSON). */
   serializeDeferred: () => void;
+  /** Serializes a decision still waiting for its output (chained without it: the output becomes an event of its own). */
+  serialize: (p: Pending) => void;
   /** The anchor key; null: tips are not anchored. */
   anchorKey: Buffer | null;
   /** An event the store refused for good (its stream was written around its tip): counted and logged as lost. */
@@ -79,6 +81,7 @@ async function chainWaiting(batch: Pending[], w: BatchWriter): Promise<void> {
     if (waiting.length === 0) continue;
     p.state.unassigned = [];
     for (const q of waiting) {
+      if (q.data !== null) w.serialize(q);
       chainEvent(q, w.slabs);
       if (++chained % slice === 0) {
         await nextTurn();

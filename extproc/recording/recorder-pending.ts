@@ -27,8 +27,8 @@ export interface Pending extends EventHeader {
   note: WriteNote | null;
   /**
    * The data as record() was given it, until it is serialized (into canonicalData and note); null after. A decision
-   * is serialized after the turn of the event loop that recorded it (Recorder.serializeDeferred), every other event
-   * at once.
+   * is serialized after the turn of the event loop that recorded it (Recorder.serializeDeferred), or, when its output
+   * follows, after the turn its output came in (with it) or when the writer chains it; every other event at once.
    */
   data: Record<string, unknown> | null;
   /** Data built by the recorder itself (markers): serialized without redaction. */

@@ -171,6 +171,7 @@ class RedisRecorder implements RecorderWithStats {
       redis: this.redis,
       slabs: this.slabs,
       serializeDeferred: this.serializeDeferred,
+      serialize: (p) => this.serialize(p),
       anchorKey: opts.anchorKey ?? null,
       // Only a store written around a session's tip (its stream holds entries the tip does not account for) refuses.
       lost: (p, why) => {
@@ -290,14 +291,15 @@ class RedisRecorder implements RecorderWithStats {
       || decision.foldingOutput !== null
     )
       return false;
-    // Serialized with the turn's decisions, after the answers of this turn went out (enqueue()).
+    // Serialized after the answers of this turn went out (enqueue()): with the decision in one pass when the decision
+    // waited for it (outputFollows), else into the decision's JSON (fold()).
     decision.foldingOutput = input;
     this.deferSerialization(decision);
     return true;
   }
 
   /**
-   * Folds a deferred output into its decision's JSON. Past the size limit together, the output becomes an event of
+   * Folds a deferred output into its decision's JSON, when the decision was serialized before the output came. Past the size limit together, the output becomes an event of
    * its own after all, recorded now: it may then follow events recorded in the same turn after it (it names its
    * request either way). Outputs are bounded samples, so this is rare.
    */
@@ -401,8 +403,10 @@ class RedisRecorder implements RecorderWithStats {
       state,
       index: this.nextIndex++,
     };
-    if (type === 'decision' && !trusted) this.deferSerialization(p);
-    else {
+    if (type === 'decision' && !trusted) {
+      // One whose output is coming is serialized with it (foldIntoDecision), or by the writer if it comes too late.
+      if (input.outputFollows !== true) this.deferSerialization(p);
+    } else {
       this.serializeDeferred();
       this.serialize(p);
     }
@@ -435,18 +439,32 @@ class RedisRecorder implements RecorderWithStats {
     }
   };
 
-  /** The event's canonical data and write note, from its data (which is then let go). */
+  /**
+   * The event's canonical data and write note, from its data (which is then let go). A decision whose output has come
+   * (foldIntoDecision) is serialized with it as its `output` member, in the same pass; past the size limit together,
+   * the output becomes an event of its own, as in fold().
+   */
   private serialize(p: Pending): void {
     const data = p.data;
     if (data === null) return;
     p.data = null;
-    // An action's strings are its search text, whether it is recorded as an event of its own or inside its decision.
-    const withRequest = p.type === 'decision' && data.request !== undefined;
-    const texts =
-      (p.type === 'action' || withRequest) && p.state.textBytes < this.maxSearchTextBytes ? ([] as string[]) : null;
-    let canonicalData = p.trusted
-      ? canonicalJson(data)
-      : redactToCanonical(data, this.secrets, texts, withRequest ? 'request' : undefined);
+    const output = p.foldingOutput;
+    p.foldingOutput = null;
+    if (output !== null) {
+      // The decision's data is the recorder's (NewRecordingEvent.data): the output is set on it, not on a copy, whose
+      // spread cost more than the second pass it saves (measured: about 10 µs a statement).
+      data.output = output.data ?? {};
+      const texts = this.searchTexts(p, data);
+      const both = this.canonicalData(p, data, texts);
+      if (!this.overLimit(both)) {
+        p.canonicalData = both;
+        p.note = noteOf(p.type, data, texts, p.state);
+        return;
+      }
+      data.output = undefined;
+    }
+    const texts = this.searchTexts(p, data);
+    let canonicalData = this.canonicalData(p, data, texts);
     if (this.overLimit(canonicalData)) {
       canonicalData = canonicalJson(
         limitEventData(redact(data, this.secrets) as Record<string, unknown>, this.maxEventBytes),
@@ -454,6 +472,23 @@ class RedisRecorder implements RecorderWithStats {
     }
     p.canonicalData = canonicalData;
     p.note = noteOf(p.type, data, texts, p.state);
+    if (output !== null) this.enqueue(p.state, output, 'output', output.data ?? {});
+  }
+
+  /** Where an event's search text is collected: an action's strings, recorded on their own or in their decision. */
+  private searchTexts(p: Pending, data: Record<string, unknown>): string[] | null {
+    const withRequest = p.type === 'decision' && data.request !== undefined;
+    return (p.type === 'action' || withRequest) && p.state.textBytes < this.maxSearchTextBytes ? [] : null;
+  }
+
+  private canonicalData(p: Pending, data: Record<string, unknown>, texts: string[] | null): string {
+    if (p.trusted) return canonicalJson(data);
+    return redactToCanonical(
+      data,
+      this.secrets,
+      texts,
+      p.type === 'decision' && data.request !== undefined ? 'request' : undefined,
+    );
   }
 
   /** Whether an event's canonical data passes the size limit. */

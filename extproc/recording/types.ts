@@ -26,6 +26,10 @@ export interface NewRecordingEvent {
   protocol: Protocol;
   /** id of the request/decision this event belongs to, minted by the adapter at request start */
   requestId?: string;
+  /**
+   * The event's data, which becomes the recorder's: a decision's is serialized after the turn it was recorded in, and
+   * may gain its action's output (`output`) first. Pass an object of the event's own, not one shared or read again.
+   */
   data: Record<string, unknown>;
   /**
    * For an `output`: the decision of its action (as record() returned it), to store the output inside (the decision's
@@ -33,6 +37,12 @@ export interface NewRecordingEvent {
    * actions are many and small (SQL statements). Otherwise the output is an event of its own.
    */
   into?: RecordedEvent;
+  /**
+   * For a decision: its action's output is coming (an allowed action recorded with its decision, whose output the
+   * adapter records `into` it). Its serialization then waits for that output, so that both are serialized in one pass,
+   * or for the writer, whichever comes first.
+   */
+  outputFollows?: true;
 }
 
 declare const RECORDED: unique symbol;

@@ -22,7 +22,7 @@ import type { ActionSectionName, DecisionCache } from '../policy/decision-cache.
 import type { MaskingPlans } from '../policy/masking-plans.ts';
 import type { ScopedReads } from '../policy/scoped-reads.ts';
 import type { Decision } from '../policy/types.ts';
-import type { RecordedEvent, RecordingEventType, RecordResult } from '../recording/index.ts';
+import type { NewRecordingEvent, RecordedEvent, RecordingEventType, RecordResult } from '../recording/index.ts';
 import type {
   Action,
   ActionMeta,
@@ -456,7 +456,9 @@ export class ActionRun {
       data.reason === 'gateway' ? (data.code ?? 'gateway') : data.reason,
     );
     if (refused) this.log.info({ code: refused.code, detail: refused.detail }, 'action refused');
-    const recorded = this.record('decision', data as unknown as Record<string, unknown>);
+    // An allowed action recorded with its decision has its output recorded into it (output()).
+    const outputFollows = this.request !== undefined && refused === null;
+    const recorded = this.record('decision', data as unknown as Record<string, unknown>, undefined, outputFollows);
     if (this.request && recorded.accepted) this.decisionEvent = recorded.event;
     return outcome;
   }
@@ -476,10 +478,15 @@ export class ActionRun {
     };
   }
 
-  private record(type: RecordingEventType, data: Record<string, unknown>, into?: RecordedEvent): RecordResult {
+  private record(
+    type: RecordingEventType,
+    data: Record<string, unknown>,
+    into?: RecordedEvent,
+    outputFollows = false,
+  ): RecordResult {
     const s = this.session;
     this.ends?.active(s.id);
-    return this.core.recorder.record({
+    const event: NewRecordingEvent = {
       type,
       sessionId: s.id,
       agent: s.agent.id,
@@ -488,7 +495,9 @@ export class ActionRun {
       requestId: this.requestId,
       data,
       into,
-    });
+    };
+    if (outputFollows) event.outputFollows = true;
+    return this.core.recorder.record(event);
   }
 
   /** The action's logger, made on first use: an allowed action logs nothing, and a pino child costs ~20 µs. */

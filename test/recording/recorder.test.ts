@@ -313,8 +313,9 @@ describe('recorder', () => {
 
   describe('an output folded into its decision', () => {
     const DECISION = { action: 'allow', code: null, message: '', policy: 'p', request: { statement: 'SELECT 1' } };
+    // Each event's data is its own (the recorder may add the output to it).
     const decision = (id: string, requestId: string): NewRecordingEvent => ({
-      ...ev(id, 'decision', DECISION),
+      ...ev(id, 'decision', { ...DECISION }),
       requestId,
     });
     const output = (
@@ -406,6 +407,46 @@ describe('recorder', () => {
       );
       assert.equal(events[0].data.output, undefined);
       assert.equal(events[1].data.rows, 1);
+    });
+
+    // A decision told its output follows is serialized once, with the output, when that comes; the writer serializes
+    // it without one when it does not come in time. Either way the stored event is whole and the chain holds.
+    it('told that its output follows, is serialized with it, or without it by the writer', async () => {
+      const secrets = new SecretRegistry();
+      secrets.add('s3cr3t-vault-value');
+      const rec = createRecorder({ redis, failureMode: () => 'fail-closed', coalesceMs: 60_000, secrets });
+      const follows = (requestId: string, statement: string): NewRecordingEvent => ({
+        ...ev('fold-4', 'decision', { ...DECISION, request: { statement } }),
+        requestId,
+        outputFollows: true,
+      });
+      const d1 = rec.record(follows('r1', 'SELECT 1'));
+      const d2 = rec.record(follows('r2', 'SELECT 2'));
+      // An output that comes in a later turn, as a result does.
+      await new Promise((resolve) => setImmediate(resolve));
+      rec.record(output('fold-4', 'r1', d1, { rows: 1, sample: [['x s3cr3t-vault-value']] }));
+      await rec.flush();
+      // r2's output came after the writer chained r2: an event of its own.
+      rec.record(output('fold-4', 'r2', d2, { rows: 2 }));
+      rec.record(follows('r3', 'SELECT 3'));
+      // r3's output never comes (the connection ended): the writer serializes it as it is.
+      await rec.close();
+      const events = await stored('fold-4');
+      assert.deepEqual(
+        events.map((e) => `${e.type} ${e.requestId ?? ''}`),
+        ['decision r1', 'decision r2', 'output r2', 'decision r3'],
+      );
+      assert.deepEqual(events[0].data.output, { rows: 1, sample: [['x [REDACTED]']] });
+      assert.deepEqual(
+        events.map((e) => (e.data.request as { statement?: string } | undefined)?.statement),
+        ['SELECT 1', 'SELECT 2', undefined, 'SELECT 3'],
+      );
+      assert.equal(events[1].data.output, undefined);
+      assert.equal(events[3].data.output, undefined);
+      for (const e of events) assert.ok(e.raw.includes(`"data":${canonicalJson(JSON.parse(e.raw).data)}`), e.raw);
+      assert.deepEqual(await verifySession(redis, 'fold-4'), { valid: true, events: 4, anchored: false });
+      // The search text is the statements' (not their outputs').
+      assert.deepEqual((await redis.hvals('pc:rec:s:{fold-4}:text')).sort(), ['SELECT 1', 'SELECT 2', 'SELECT 3']);
     });
   });
 });
