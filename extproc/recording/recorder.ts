@@ -13,7 +13,7 @@
 import type { RedisClient } from '../common/redis-client.ts';
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { canonicalJson, withMember } from '../common/canonical-json.ts';
+import { canonicalJson } from '../common/canonical-json.ts';
 import { DEFAULT_MAX_EVENT_BYTES, limitEventData } from './event-size.ts';
 import { EventSlabs, sealedHash } from './event-slab.ts';
 import { EventClock } from './event-time.ts';
@@ -274,46 +274,27 @@ class RedisRecorder implements RecorderWithStats {
   }
 
   /**
-   * Stores an output inside its action's decision (`data.output`) when that decision is not chained yet. The decision
-   * is written in the same batch either way, so the output is neither written later nor lost sooner than as an event
-   * of its own, and the action costs one event (one XADD, one hash, one envelope) instead of two. The decision keeps
-   * its place in the chain and its time: events of the session's other connections recorded in between (a pool of
-   * connections shares one session) come after it. Otherwise — the decision is chained already (the action outlasted
-   * its batch window) or the two together would pass the size limit — the output is an event of its own, as for every
-   * other adapter.
+   * Stores an output inside its action's decision (`data.output`) when that decision is not serialized yet (it waits
+   * for its output: NewRecordingEvent.outputFollows). The decision is written in the same batch either way, so the
+   * output is neither written later nor lost sooner than as an event of its own, and the action costs one event (one
+   * XADD, one hash, one envelope) instead of two. The decision keeps its place in the chain and its time: events of the
+   * session's other connections recorded in between (a pool of connections shares one session) come after it.
+   * Otherwise — the writer serialized the decision first (the action outlasted its batch window) or the two together
+   * would pass the size limit — the output is an event of its own, as for every other adapter.
    */
   private foldIntoDecision(decision: Pending, input: NewRecordingEvent): boolean {
     if (
-      decision.seq !== 0
+      decision.data === null
       || decision.type !== 'decision'
       || decision.requestId !== input.requestId
       || decision.sessionId !== input.sessionId
       || decision.foldingOutput !== null
     )
       return false;
-    // Serialized after the answers of this turn went out (enqueue()): with the decision in one pass when the decision
-    // waited for it (outputFollows), else into the decision's JSON (fold()).
+    // Serialized with the decision, in one pass, after the answers of this turn went out (enqueue()).
     decision.foldingOutput = input;
     this.deferSerialization(decision);
     return true;
-  }
-
-  /**
-   * Folds a deferred output into its decision's JSON, when the decision was serialized before the output came. Past the size limit together, the output becomes an event of
-   * its own after all, recorded now: it may then follow events recorded in the same turn after it (it names its
-   * request either way). Outputs are bounded samples, so this is rare.
-   */
-  private fold(decision: Pending): void {
-    const input = decision.foldingOutput;
-    if (input === null) return;
-    decision.foldingOutput = null;
-    const folded = withMember(
-      decision.canonicalData,
-      'output',
-      redactToCanonical(input.data ?? {}, this.secrets, null),
-    );
-    if (this.overLimit(folded)) this.enqueue(decision.state, input, 'output', input.data ?? {});
-    else decision.canonicalData = folded;
   }
 
   flush(): Promise<void> {
@@ -433,16 +414,14 @@ class RedisRecorder implements RecorderWithStats {
     if (this.deferred.length === 0) return;
     const events = this.deferred;
     this.deferred = [];
-    for (const p of events) {
-      this.serialize(p);
-      this.fold(p);
-    }
+    for (const p of events) this.serialize(p);
   };
 
   /**
    * The event's canonical data and write note, from its data (which is then let go). A decision whose output has come
    * (foldIntoDecision) is serialized with it as its `output` member, in the same pass; past the size limit together,
-   * the output becomes an event of its own, as in fold().
+   * the output becomes an event of its own, recorded now: it may then follow events recorded in the same turn after it
+   * (it names its request either way). Outputs are bounded samples, so this is rare.
    */
   private serialize(p: Pending): void {
     const data = p.data;
@@ -451,8 +430,8 @@ class RedisRecorder implements RecorderWithStats {
     const output = p.foldingOutput;
     p.foldingOutput = null;
     if (output !== null) {
-      // The decision's data is the recorder's (NewRecordingEvent.data): the output is set on it, not on a copy, whose
-      // spread cost more than the second pass it saves (measured: about 10 µs a statement).
+      // The decision's data is the recorder's (NewRecordingEvent.data): the output is set on it, not on a copy (a
+      // spread copy cost about 10 µs more a statement, measured).
       data.output = output.data ?? {};
       const texts = this.searchTexts(p, data);
       const both = this.canonicalData(p, data, texts);
