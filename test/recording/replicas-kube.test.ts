@@ -131,8 +131,19 @@ test('a session served by two replicas and across a restart is recorded whole, v
   );
   const decisions = events.filter((e) => e.type === 'decision');
   assert.equal(decisions.length, events.filter((e) => e.type === 'action').length, 'one decision per action');
-  // Every request the API server saw was an allowed, recorded action; every delete was a recorded denial.
-  assert.equal(decisions.filter((e) => e.data.action === 'allow').length, stack.api.requests.length);
+  // Every request the API server saw was an allowed, recorded action; every delete was a recorded denial. An allowed
+  // request may not reach it when its stand-in gave up on the processor first (the message timeout: the decision is
+  // recorded and the agent gets Envoy's 504, as with Envoy), so the allowed decisions may exceed the requests by no
+  // more than the stand-ins' timeouts and failed streams (seen once on a loaded machine).
+  const allowed = decisions.filter((e) => e.data.action === 'allow').length;
+  const gaveUp = [first.envoy, stack.envoy, third.envoy].reduce(
+    (n, e) => n + e.counters.get('message_timeouts') + e.counters.get('streams_failed'),
+    0,
+  );
+  assert.ok(
+    allowed >= stack.api.requests.length && allowed <= stack.api.requests.length + gaveUp,
+    `${allowed} allowed decisions, ${stack.api.requests.length} requests upstream, ${gaveUp} given up by the stand-ins`,
+  );
   assert.equal(decisions.filter((e) => e.data.action === 'deny').length, deletes);
   assert.equal(events.filter((e) => e.type === 'session.start').length, 3, 'each replica announced the session');
 
