@@ -34,9 +34,10 @@ const MAX_REBASES = 16;
 export interface BatchWriter {
   redis: RedisClient;
   slabs: EventSlabs;
-  /** Serializes every event whose serialization was deferred (chaining needs the JSON). */
-  serializeDeferred: () => void;
-  /** Serializes a decision still waiting for its output (chained without it: the output becomes an event of its own). */
+  /**
+   * Makes an event's JSON if it is not made yet (chaining needs it): a decision whose serialization waits for the end
+   * of its turn, or for its output (chained without it: the output becomes an event of its own).
+   */
   serialize: (p: Pending) => void;
   /** The anchor key; null: tips are not anchored. */
   anchorKey: Buffer | null;
@@ -74,19 +75,15 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 async function chainWaiting(batch: Pending[], w: BatchWriter): Promise<void> {
   const slice = batch.length < SLICED_BELOW ? CHAIN_SLICE : Number.POSITIVE_INFINITY;
   let chained = 0;
-  // Events recorded while this yields may still wait for their serialization: done before each slice.
-  w.serializeDeferred();
   for (const p of batch) {
     const waiting = p.state.unassigned;
     if (waiting.length === 0) continue;
     p.state.unassigned = [];
     for (const q of waiting) {
+      // Events recorded while this yields may still wait for their serialization, as may a decision's output.
       if (q.data !== null) w.serialize(q);
       chainEvent(q, w.slabs);
-      if (++chained % slice === 0) {
-        await nextTurn();
-        w.serializeDeferred();
-      }
+      if (++chained % slice === 0) await nextTurn();
     }
   }
   if (chained > 0 && slice === CHAIN_SLICE) await nextTurn();

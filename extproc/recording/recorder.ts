@@ -170,7 +170,6 @@ class RedisRecorder implements RecorderWithStats {
     this.batchWriter = {
       redis: this.redis,
       slabs: this.slabs,
-      serializeDeferred: this.serializeDeferred,
       serialize: (p) => this.serialize(p),
       anchorKey: opts.anchorKey ?? null,
       // Only a store written around a session's tip (its stream holds entries the tip does not account for) refuses.
@@ -429,12 +428,14 @@ class RedisRecorder implements RecorderWithStats {
     p.data = null;
     const output = p.foldingOutput;
     p.foldingOutput = null;
+    // An action's strings are its search text, whether it is recorded as an event of its own or inside its decision.
+    const withRequest = p.type === 'decision' && data.request !== undefined;
     if (output !== null) {
       // The decision's data is the recorder's (NewRecordingEvent.data): the output is set on it, not on a copy (a
       // spread copy cost about 10 µs more a statement, measured).
       data.output = output.data ?? {};
-      const texts = this.searchTexts(p, data);
-      const both = this.canonicalData(p, data, texts);
+      const texts = this.searchTexts(p, withRequest);
+      const both = this.canonicalData(p, data, texts, withRequest);
       if (!this.overLimit(both)) {
         p.canonicalData = both;
         p.note = noteOf(p.type, data, texts, p.state);
@@ -442,8 +443,8 @@ class RedisRecorder implements RecorderWithStats {
       }
       data.output = undefined;
     }
-    const texts = this.searchTexts(p, data);
-    let canonicalData = this.canonicalData(p, data, texts);
+    const texts = this.searchTexts(p, withRequest);
+    let canonicalData = this.canonicalData(p, data, texts, withRequest);
     if (this.overLimit(canonicalData)) {
       canonicalData = canonicalJson(
         limitEventData(redact(data, this.secrets) as Record<string, unknown>, this.maxEventBytes),
@@ -454,20 +455,20 @@ class RedisRecorder implements RecorderWithStats {
     if (output !== null) this.enqueue(p.state, output, 'output', output.data ?? {});
   }
 
-  /** Where an event's search text is collected: an action's strings, recorded on their own or in their decision. */
-  private searchTexts(p: Pending, data: Record<string, unknown>): string[] | null {
-    const withRequest = p.type === 'decision' && data.request !== undefined;
+  /** Where an event's search text is collected (null: it has none, or its session's is full). */
+  private searchTexts(p: Pending, withRequest: boolean): string[] | null {
     return (p.type === 'action' || withRequest) && p.state.textBytes < this.maxSearchTextBytes ? [] : null;
   }
 
-  private canonicalData(p: Pending, data: Record<string, unknown>, texts: string[] | null): string {
+  /** Redacted canonical JSON of the data (as it is for the recorder's own); the search text only from its `request`. */
+  private canonicalData(
+    p: Pending,
+    data: Record<string, unknown>,
+    texts: string[] | null,
+    withRequest: boolean,
+  ): string {
     if (p.trusted) return canonicalJson(data);
-    return redactToCanonical(
-      data,
-      this.secrets,
-      texts,
-      p.type === 'decision' && data.request !== undefined ? 'request' : undefined,
-    );
+    return redactToCanonical(data, this.secrets, texts, withRequest ? 'request' : undefined);
   }
 
   /** Whether an event's canonical data passes the size limit. */
