@@ -226,11 +226,10 @@ function classifyUncached(text: string): Classification {
 }
 
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  if (Array.isArray(value)) for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
+  else for (const key in value) deepFreeze(value[key]);
+  return Object.freeze(value);
 }
 
 /** A key naming a node type (it starts with a capital letter) wraps that node. */
@@ -255,6 +254,8 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
   const seenTables = new Map<string, TableAccess>();
   const functions = new Set<string>();
   const nested = new Set<string>();
+  /** Names a one-part column reference may use for a whole row (sql-unnamed-values.ts). */
+  const relations = new Set<string>();
   /** The statement of a plain EXPLAIN: planned, not run (its tables still count). */
   const planOnly = new Set<Node>();
 
@@ -344,7 +345,13 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
         }
         break;
       case 'CommonTableExpr':
-        if (typeof node.ctename === 'string') cteNames.add(node.ctename);
+        if (typeof node.ctename === 'string') {
+          cteNames.add(node.ctename);
+          relations.add(node.ctename);
+        }
+        break;
+      case 'RangeSubselect':
+        addAlias(node);
         break;
       case 'ExplainStmt': {
         const options = (node.options as Node[] | undefined) ?? [];
@@ -397,6 +404,8 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
         out.opaque = true;
         break;
       case 'RangeVar': {
+        if (typeof node.relname === 'string') relations.add(node.relname);
+        addAlias(node);
         const parts = rangeVarParts(node);
         const write = writes.has(node);
         // A bare name that a WITH clause defines reads the CTE, not a table (a write target is always a table).
@@ -426,6 +435,11 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
     }
   };
 
+  const addAlias = (node: Node): void => {
+    const alias = (node.alias as Node | undefined)?.aliasname;
+    if (typeof alias === 'string') relations.add(alias);
+  };
+
   const names = (): NonNullable<StatementClass['preparedNames']> => {
     out.preparedNames ??= { prepares: [], executes: [], deallocates: [], deallocatesAll: false };
     return out.preparedNames;
@@ -443,7 +457,7 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
   out.tables = [...seenTables].map(([name, access]) => ({ name, access }));
   out.functions = [...functions];
   out.nestedKinds = [...nested].filter((k) => DML_KINDS.has(k) || k !== kind);
-  const unnamed = unnamedValues(stmt);
+  const unnamed = unnamedValues(stmt, relations);
   if (unnamed.columns.size > 0 || unnamed.wholeRow) {
     out.unnamedValues = { columns: [...unnamed.columns].sort() };
     if (unnamed.wholeRow) out.unnamedValues.wholeRow = true;

@@ -22,41 +22,21 @@ export interface UnnamedValues {
   wholeRow: boolean;
 }
 
-/** The unnamed values of one parsed statement ({"SelectStmt": {...}} and the like). */
-export function unnamedValues(stmt: Node): UnnamedValues {
-  const relations = new Set<string>();
-  collectRelationNames(stmt, relations);
+/**
+ * The unnamed values of one parsed statement ({"SelectStmt": {...}} and the like). `relations`: the names a one-part
+ * column reference may use for a whole row that could hold a table's columns — tables (and CTEs read by name) with
+ * their aliases, sub-selects' aliases and CTE names, anywhere in the statement; not a function's alias in FROM
+ * (`unnest(a) x`), whose row is what the function returned, from arguments read as unnamed values. The classifier
+ * collects them in its own walk of the tree (sql-classify.ts), so the tree is not walked once more for them.
+ */
+export function unnamedValues(stmt: Node, relations: ReadonlySet<string>): UnnamedValues {
   const out: UnnamedValues = { columns: new Set(), wholeRow: false };
   visitStatement(stmt, true, relations, out);
   return out;
 }
 
-/**
- * The names a one-part column reference may use for a whole row that could hold a table's columns: tables (and CTEs
- * read by name) with their aliases, sub-selects' aliases and CTE names, anywhere in the statement. Not a function's
- * alias in FROM (`unnest(a) x`): its row is what the function returned, from arguments read as unnamed values.
- */
-function collectRelationNames(node: unknown, into: Set<string>): void {
-  if (node === null || typeof node !== 'object') return;
-  if (Array.isArray(node)) {
-    for (const n of node) collectRelationNames(n, into);
-    return;
-  }
-  const n = node as Node;
-  if (typeof n.relname === 'string' || n.subquery !== undefined) {
-    if (typeof n.relname === 'string') into.add(n.relname);
-    const alias = (n.alias as Node | undefined)?.aliasname;
-    if (typeof alias === 'string') into.add(alias);
-  }
-  if (typeof n.ctename === 'string') into.add(n.ctename);
-  for (const key in n) {
-    const child = n[key];
-    if (child !== null && typeof child === 'object') collectRelationNames(child, into);
-  }
-}
-
 /** A statement node `{Kind: body}`; `named`: its query's own result columns keep their origin. */
-function visitStatement(stmt: unknown, named: boolean, relations: Set<string>, out: UnnamedValues): void {
+function visitStatement(stmt: unknown, named: boolean, relations: ReadonlySet<string>, out: UnnamedValues): void {
   if (stmt === null || typeof stmt !== 'object') return;
   for (const kind in stmt) {
     const body = (stmt as Node)[kind];
@@ -105,12 +85,12 @@ function visitStatement(stmt: unknown, named: boolean, relations: Set<string>, o
   }
 }
 
-function visitWith(b: Node, relations: Set<string>, out: UnnamedValues): void {
+function visitWith(b: Node, relations: ReadonlySet<string>, out: UnnamedValues): void {
   const ctes = ((b.withClause as Node | undefined)?.ctes as Node[] | undefined) ?? [];
   for (const c of ctes) visitStatement((c.CommonTableExpr as Node | undefined)?.ctequery, false, relations, out);
 }
 
-function visitSelect(s: Node, named: boolean, relations: Set<string>, out: UnnamedValues): void {
+function visitSelect(s: Node, named: boolean, relations: ReadonlySet<string>, out: UnnamedValues): void {
   const keepsOrigin = named && s.intoClause === undefined;
   const ctes = ((s.withClause as Node | undefined)?.ctes as Node[] | undefined) ?? [];
   if (s.op !== undefined && s.op !== 'SETOP_NONE') {
@@ -145,7 +125,7 @@ function visitSelect(s: Node, named: boolean, relations: Set<string>, out: Unnam
  * FROM items: sub-selects and joins keep their columns' origins when the query does; tables name theirs. Anything
  * else (a function, ROWS FROM, XMLTABLE, JSON_TABLE) makes values of no column out of what it is given.
  */
-function visitFrom(items: unknown, named: boolean, relations: Set<string>, out: UnnamedValues): void {
+function visitFrom(items: unknown, named: boolean, relations: ReadonlySet<string>, out: UnnamedValues): void {
   if (!Array.isArray(items)) return;
   for (const item of items as Node[]) {
     if (item === null || typeof item !== 'object') continue;
@@ -168,7 +148,7 @@ function returning(b: Node): unknown {
  * else is unnamed. A data-modifying CTE's RETURNING (`named` false) is read by a query that may rename it: all of it
  * is unnamed.
  */
-function visitReturning(list: unknown, named: boolean, relations: Set<string>, out: UnnamedValues): void {
+function visitReturning(list: unknown, named: boolean, relations: ReadonlySet<string>, out: UnnamedValues): void {
   for (const t of (list as Node[] | undefined) ?? []) {
     const rt = (t.ResTarget as Node | undefined) ?? {};
     const bare = bareColumn(rt.val);
@@ -196,7 +176,7 @@ function bareColumn(val: unknown): string[] | null {
 }
 
 /** Every column reference under `node`, each an unnamed value; a whole row or a `*` among them makes wholeRow. */
-function collectAll(node: unknown, relations: Set<string>, out: UnnamedValues): void {
+function collectAll(node: unknown, relations: ReadonlySet<string>, out: UnnamedValues): void {
   if (node === null || typeof node !== 'object') return;
   if (Array.isArray(node)) {
     for (const n of node) collectAll(n, relations, out);

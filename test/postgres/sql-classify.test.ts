@@ -114,6 +114,9 @@ test('unnamedValues: the columns whose values would leave as the value of no col
       { columns: ['ssn'] },
     ],
     ['SELECT c FROM customers c', { columns: [], wholeRow: true }],
+    ['SELECT customers FROM public.customers', { columns: [], wholeRow: true }],
+    // A CTE's name is read as a row wherever it is named (conservative: the server would read `d` as notes' column).
+    ['WITH d AS (SELECT ssn FROM customers) SELECT d FROM notes', { columns: [], wholeRow: true }],
     ['SELECT row_to_json(c) FROM customers c', { columns: [], wholeRow: true }],
     ['SELECT t FROM (SELECT ssn FROM customers) t', { columns: [], wholeRow: true }],
     ['SELECT * FROM customers UNION SELECT * FROM customers', { columns: [], wholeRow: true }],
