@@ -158,18 +158,20 @@ const cache = new Map<string, Classification>();
 /** Classifies `text` (which may hold several statements). The parser must be loaded (loadSqlParser). */
 export function classify(text: string): Classification {
   if (!ready) throw new Error('the SQL parser is not loaded (call loadSqlParser first)');
+  // A plain text is looked up by its shape first: equal texts have equal shapes, so it needs no key of its own unless
+  // it failed to parse (only what parsed is shared by shape: a text the parser rejects is refused for its own reason).
+  const shape = shapeKey(text);
+  if (shape !== null) {
+    const sameShape = cache.get(shape);
+    if (sameShape) return sameShape;
+  }
   // A hash key never equals a short text: the text key is prefixed with what no base64 digest starts with.
   const key = text.length <= KEY_AS_TEXT_MAX ? `=${text}` : createHash('sha256').update(text).digest('base64');
   const hit = cache.get(key);
   if (hit) return hit;
-  const shape = shapeKey(text);
-  const sameShape = shape === null ? undefined : cache.get(shape);
-  if (sameShape) return sameShape;
   const result = classifyUncached(text);
   if (cache.size >= CACHE_MAX) cache.clear();
-  cache.set(key, result);
-  // Only what parsed is shared by shape: a text the parser rejects is refused for its own reason.
-  if (shape !== null && result.ok) cache.set(shape, result);
+  cache.set(shape !== null && result.ok ? shape : key, result);
   return result;
 }
 
@@ -189,26 +191,61 @@ function picksRows(where: unknown): boolean {
   return false;
 }
 
-/** Texts the shape key reads: ASCII without quotes, dollar signs, backslashes or comments (see shapeKey). */
-const PLAIN_TEXT = /^[\x20-\x7e\t\r\n]*$/;
-const NOT_PLAIN = /['"$\\]|--|\/\*/;
-/** A run of 1–9 digits not preceded by an identifier character: a numeric constant that fits an integer. */
-const SMALL_NUMBER = /(?<![A-Za-z0-9_])[0-9]{1,9}(?![0-9])/g;
+const TAB = 9;
+const LF = 10;
+const CR = 13;
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
+/** The longest run of digits the shape replaces: up to nine digits always fit an integer constant. */
+const SMALL_NUMBER_DIGITS = 9;
+
+function isDigit(c: number): boolean {
+  return c >= DIGIT_0 && c <= DIGIT_9;
+}
+
+/** A character an identifier may hold after its first: a digit run behind one is part of the identifier. */
+function isIdentifierChar(c: number): boolean {
+  return isDigit(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
+
+/** Characters that end the plain lexing the shape relies on: quotes, dollar signs, backslashes. */
+function isQuoting(c: number): boolean {
+  return c === 39 || c === 34 || c === 36 || c === 92;
+}
 
 /**
  * The same statements with other numeric constants (`… WHERE aid = 12345` and `… WHERE aid = 678`) classify alike:
- * what a statement does, its tables and its functions never depend on a number's value. So a text is also cached under
+ * what a statement does, its tables and its functions never depend on a number's value. So a plain text is cached under
  * its shape: its numbers of up to nine digits replaced by `0` (each stays an integer constant, as the lexer reads it;
  * longer ones are kept as they are). Only for texts whose lexing is plain — ASCII, no string or quoted-identifier
  * quotes, no dollar quotes or parameters, no backslashes, no comments — so that a digit run outside an identifier is a
  * number and nothing else (a digit in `"t1"` names a table; such texts are keyed by their full text only). Null when
  * the text is not plain, or too long to be its own key. The policy still sees each statement's own text (`sql.text`).
- * The one difference: a value the grammar itself rejects (`float(0)`) is not refused by the gateway when the same
- * shape parsed before; the server, whose grammar it is, rejects it.
+ * The one difference: a value the grammar itself rejects (`float(0)`) is not refused by the gateway once the same
+ * shape has parsed; the server, whose grammar it is, rejects it.
  */
 function shapeKey(text: string): string | null {
-  if (text.length > KEY_AS_TEXT_MAX || !PLAIN_TEXT.test(text) || NOT_PLAIN.test(text)) return null;
-  return `#${text.replace(SMALL_NUMBER, '0')}`;
+  if (text.length > KEY_AS_TEXT_MAX) return null;
+  // One pass: every character is checked to be plain ASCII outside quotes and comments, and each run of 1-9 digits not
+  // behind an identifier character is replaced by `0` (a longer run is kept as it is).
+  let shape = '#';
+  let copied = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 126 || (c < 32 && c !== TAB && c !== LF && c !== CR) || isQuoting(c)) return null;
+    // `--` and `/*` start comments.
+    const next = text.charCodeAt(i + 1);
+    if ((c === 45 && next === 45) || (c === 47 && next === 42)) return null;
+    if (!isDigit(c)) continue;
+    let end = i + 1;
+    while (end < text.length && isDigit(text.charCodeAt(end))) end++;
+    if (end - i <= SMALL_NUMBER_DIGITS && (i === 0 || !isIdentifierChar(text.charCodeAt(i - 1)))) {
+      shape += `${text.slice(copied, i)}0`;
+      copied = end;
+    }
+    i = end - 1;
+  }
+  return shape + text.slice(copied);
 }
 
 function classifyUncached(text: string): Classification {

@@ -156,9 +156,12 @@ test('texts that differ only in numbers share one parse; names with digits, quot
   assert.equal(one("SELECT f2('x2')"), 'SelectStmt  f2');
   // A number cannot hide a statement kind: the shape of a text with a DELETE is its own.
   assert.equal(one('SELECT 1; DELETE FROM t1 WHERE id = 1'), 'SelectStmt  ; DeleteStmt t1:write ');
-  // A text that does not parse is refused for itself, even when a text of its shape parsed.
-  const bad = classify('SELECT 1 FROM');
+  // A text that does not parse is refused for itself: its failure is not kept for its shape, so a text of the same
+  // shape that parses is not refused for it.
+  const bad = classify('SELECT 1::float(0)');
   assert.equal(bad.ok, false);
+  assert.match(!bad.ok ? bad.error : '', /precision for type float must be at least 1 bit/);
+  assert.equal(one('SELECT 1::float(7)'), 'SelectStmt  ');
 });
 
 test('portcullis sql classify prints statements, or an error with exit status 1', async () => {
