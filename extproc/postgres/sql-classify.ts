@@ -191,27 +191,11 @@ function picksRows(where: unknown): boolean {
   return false;
 }
 
-const TAB = 9;
-const LF = 10;
-const CR = 13;
-const DIGIT_0 = 48;
-const DIGIT_9 = 57;
-/** The longest run of digits the shape replaces: up to nine digits always fit an integer constant. */
-const SMALL_NUMBER_DIGITS = 9;
-
-function isDigit(c: number): boolean {
-  return c >= DIGIT_0 && c <= DIGIT_9;
-}
-
-/** A character an identifier may hold after its first: a digit run behind one is part of the identifier. */
-function isIdentifierChar(c: number): boolean {
-  return isDigit(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
-}
-
-/** Characters that end the plain lexing the shape relies on: quotes, dollar signs, backslashes. */
-function isQuoting(c: number): boolean {
-  return c === 39 || c === 34 || c === 36 || c === 92;
-}
+/** Texts the shape key reads: ASCII without quotes, dollar signs, backslashes or comments (see shapeKey). */
+const PLAIN_TEXT = /^[\x20-\x7e\t\r\n]*$/;
+const NOT_PLAIN = /['"$\\]|--|\/\*/;
+/** A run of 1–9 digits not preceded by an identifier character: a numeric constant that fits an integer. */
+const SMALL_NUMBER = /(?<![A-Za-z0-9_])[0-9]{1,9}(?![0-9])/g;
 
 /**
  * The same statements with other numeric constants (`… WHERE aid = 12345` and `… WHERE aid = 678`) classify alike:
@@ -225,27 +209,8 @@ function isQuoting(c: number): boolean {
  * shape has parsed; the server, whose grammar it is, rejects it.
  */
 function shapeKey(text: string): string | null {
-  if (text.length > KEY_AS_TEXT_MAX) return null;
-  // One pass: every character is checked to be plain ASCII outside quotes and comments, and each run of 1-9 digits not
-  // behind an identifier character is replaced by `0` (a longer run is kept as it is).
-  let shape = '#';
-  let copied = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 126 || (c < 32 && c !== TAB && c !== LF && c !== CR) || isQuoting(c)) return null;
-    // `--` and `/*` start comments.
-    const next = text.charCodeAt(i + 1);
-    if ((c === 45 && next === 45) || (c === 47 && next === 42)) return null;
-    if (!isDigit(c)) continue;
-    let end = i + 1;
-    while (end < text.length && isDigit(text.charCodeAt(end))) end++;
-    if (end - i <= SMALL_NUMBER_DIGITS && (i === 0 || !isIdentifierChar(text.charCodeAt(i - 1)))) {
-      shape += `${text.slice(copied, i)}0`;
-      copied = end;
-    }
-    i = end - 1;
-  }
-  return shape + text.slice(copied);
+  if (text.length > KEY_AS_TEXT_MAX || !PLAIN_TEXT.test(text) || NOT_PLAIN.test(text)) return null;
+  return `#${text.replace(SMALL_NUMBER, '0')}`;
 }
 
 function classifyUncached(text: string): Classification {
