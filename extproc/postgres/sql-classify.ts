@@ -242,28 +242,64 @@ function isNodeName(key: string): boolean {
 
 function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
   const kind = Object.keys(stmt)[0] ?? 'Unknown';
-  const out: StatementClass = {
-    kind,
-    tables: [],
-    functions: [],
-    nestedKinds: [],
-    unqualifiedWrite: false,
-    roleChange: false,
-    opaque: kind === 'DoStmt' || kind === 'CallStmt',
-  };
-  const writes = new Set<Node>();
-  const cteNames = new Set<string>();
-  const seenTables = new Map<string, TableAccess>();
-  const functions = new Set<string>();
-  const nested = new Set<string>();
-  /** Names a one-part column reference may use for a whole row (sql-unnamed-values.ts). */
-  const relations = new Set<string>();
-  /** The statement of a plain EXPLAIN: planned, not run (its tables still count). */
-  const planOnly = new Set<Node>();
+  const walk = new StatementWalk(stmt, kind);
+  // CTE names first, so that a reference before the definition in tree order is still recognised. A CTE needs the
+  // keyword WITH, which has no other spelling: a text without it has none, and the tree need not be walked twice.
+  if (mayHaveCte) collectCteNames(stmt, walk.cteNames);
+  walk.onNode(kind, stmt[kind] as Node);
+  const out = walk.finish();
+  const unnamed = unnamedValues(stmt, walk.relations);
+  if (unnamed.columns.size > 0 || unnamed.wholeRow) {
+    out.unnamedValues = { columns: [...unnamed.columns].sort() };
+    if (unnamed.wholeRow) out.unnamedValues.wholeRow = true;
+  }
+  return out;
+}
 
-  const visit = (value: unknown, parentKind: string | null): void => {
+/**
+ * One statement's walk of its parse tree, and what it found on the way. A class rather than closures made per
+ * statement: an uncached classification made six of them, each a function object (and, run through tsx, a call to
+ * name it).
+ */
+class StatementWalk {
+  private readonly out: StatementClass;
+  private readonly writes = new Set<Node>();
+  readonly cteNames = new Set<string>();
+  private readonly seenTables = new Map<string, TableAccess>();
+  private readonly functions = new Set<string>();
+  private readonly nested = new Set<string>();
+  /** Names a one-part column reference may use for a whole row (sql-unnamed-values.ts). */
+  readonly relations = new Set<string>();
+  /** The statement of a plain EXPLAIN: planned, not run (its tables still count). */
+  private readonly planOnly = new Set<Node>();
+
+  constructor(
+    private readonly stmt: Node,
+    private readonly kind: string,
+  ) {
+    this.out = {
+      kind,
+      tables: [],
+      functions: [],
+      nestedKinds: [],
+      unqualifiedWrite: false,
+      roleChange: false,
+      opaque: kind === 'DoStmt' || kind === 'CallStmt',
+    };
+  }
+
+  /** The statement's class, once its tree was walked (onNode of its own node). */
+  finish(): StatementClass {
+    const out = this.out;
+    out.tables = [...this.seenTables].map(([name, access]) => ({ name, access }));
+    out.functions = [...this.functions];
+    out.nestedKinds = [...this.nested].filter((k) => DML_KINDS.has(k) || k !== this.kind);
+    return out;
+  }
+
+  private visit(value: unknown): void {
     if (Array.isArray(value)) {
-      for (const v of value) visit(v, parentKind);
+      for (const v of value) this.visit(v);
       return;
     }
     if (value === null || typeof value !== 'object') return;
@@ -271,34 +307,35 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
       const child = (value as Node)[key];
       if (child === null || typeof child !== 'object') continue;
       // A key naming a node type wraps that node: {"DeleteStmt": {...}}.
-      if (isNodeName(key)) onNode(key, child as Node, parentKind);
+      if (isNodeName(key)) this.onNode(key, child as Node);
       // Fields typed RangeVar in the parser (`relation`, `rel`) hold it bare, without the {"RangeVar": …} wrapper.
-      else if (typeof (child as Node).relname === 'string') onNode('RangeVar', child as Node, parentKind);
-      else visit(child, parentKind);
+      else if (typeof (child as Node).relname === 'string') this.onNode('RangeVar', child as Node);
+      else this.visit(child);
     }
-  };
+  }
 
-  const onNode = (type: string, node: Node, parentKind: string | null): void => {
+  /** A node of the tree, `type` its node type: what it adds to the class, then its children. */
+  onNode(type: string, node: Node): void {
     switch (type) {
       case 'InsertStmt':
       case 'UpdateStmt':
       case 'DeleteStmt':
       case 'MergeStmt':
-        if (node.relation) writes.add(node.relation as Node);
-        if (planOnly.has(node)) break;
+        if (node.relation) this.writes.add(node.relation as Node);
+        if (this.planOnly.has(node)) break;
         if ((type === 'UpdateStmt' || type === 'DeleteStmt') && !picksRows(node.whereClause)) {
-          out.unqualifiedWrite = true;
+          this.out.unqualifiedWrite = true;
         }
-        if (node !== stmt[kind]) nested.add(type);
+        if (node !== this.stmt[this.kind]) this.nested.add(type);
         break;
       case 'TruncateStmt':
       case 'LockStmt':
-        for (const r of (node.relations as Node[] | undefined) ?? []) writes.add((r.RangeVar as Node) ?? r);
+        for (const r of (node.relations as Node[] | undefined) ?? []) this.writes.add((r.RangeVar as Node) ?? r);
         break;
       case 'CopyStmt': {
         // COPY … PROGRAM runs a shell command, COPY to or from a file the server's files: opaque, as DO is.
-        if (node.is_program === true || typeof node.filename === 'string') out.opaque = true;
-        if (node.relation && node.is_from === true) writes.add(node.relation as Node);
+        if (node.is_program === true || typeof node.filename === 'string') this.out.opaque = true;
+        if (node.relation && node.is_from === true) this.writes.add(node.relation as Node);
         if (node.is_from === true) break;
         const rel = node.relation as Node | undefined;
         const option = (name: string): string | undefined => {
@@ -309,7 +346,7 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
           return v === undefined ? undefined : String(v);
         };
         const attlist = node.attlist as Node[] | undefined;
-        out.copyOut = {
+        this.out.copyOut = {
           table: rel ? tableName(rangeVarParts(rel)) : null,
           columns: attlist ? attlist.map((a) => String((a.String as Node | undefined)?.sval ?? '')) : null,
           format: (option('format') ?? 'text').toLowerCase(),
@@ -320,12 +357,12 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
       case 'SelectStmt': {
         // SELECT … INTO creates and fills a table.
         const into = node.intoClause as Node | undefined;
-        if (into?.rel) writes.add(into.rel as Node);
+        if (into?.rel) this.writes.add(into.rel as Node);
         break;
       }
       case 'CreateTableAsStmt': {
         const into = node.into as Node | undefined;
-        if (into?.rel) writes.add(into.rel as Node);
+        if (into?.rel) this.writes.add(into.rel as Node);
         break;
       }
       case 'CreateStmt':
@@ -336,24 +373,24 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
       case 'RuleStmt':
       case 'VacuumRelation':
       case 'ClusterStmt':
-        if (node.relation) writes.add(node.relation as Node);
+        if (node.relation) this.writes.add(node.relation as Node);
         break;
       case 'DropStmt':
         // DROP TABLE/VIEW/INDEX …: each object is a list of name parts.
         for (const obj of (node.objects as Node[] | undefined) ?? []) {
           const parts = ((obj.List as Node | undefined)?.items as Node[] | undefined) ?? [];
           const names = parts.map((p) => String((p.String as Node | undefined)?.sval ?? ''));
-          if (names.length > 0 && names.every((n) => n !== '')) addTable(names, 'write');
+          if (names.length > 0 && names.every((n) => n !== '')) this.addTable(names, 'write');
         }
         break;
       case 'CommonTableExpr':
         if (typeof node.ctename === 'string') {
-          cteNames.add(node.ctename);
-          relations.add(node.ctename);
+          this.cteNames.add(node.ctename);
+          this.relations.add(node.ctename);
         }
         break;
       case 'RangeSubselect':
-        addAlias(node);
+        this.addAlias(node);
         break;
       case 'ExplainStmt': {
         const options = (node.options as Node[] | undefined) ?? [];
@@ -361,110 +398,96 @@ function classifyStatement(stmt: Node, mayHaveCte: boolean): StatementClass {
         const inner = node.query as Node | undefined;
         const innerKind = inner ? Object.keys(inner)[0] : undefined;
         if (inner && innerKind) {
-          if (analyze) nested.add(innerKind);
-          else planOnly.add(inner[innerKind] as Node);
+          if (analyze) this.nested.add(innerKind);
+          else this.planOnly.add(inner[innerKind] as Node);
         }
         break;
       }
       case 'VariableSetStmt': {
         // Setting names are case-insensitive on the server: `SET "ROLE"` is `SET role`.
         const name = String(node.name ?? '').toLowerCase();
-        if (ROLE_SETTINGS.has(name) || node.kind === 'VAR_RESET_ALL') out.roleChange = true;
+        if (ROLE_SETTINGS.has(name) || node.kind === 'VAR_RESET_ALL') this.out.roleChange = true;
         if (node.kind === 'VAR_SET_VALUE') {
           const args = (node.args as Node[] | undefined) ?? [];
-          if (changesParsing(name, args.length === 1 ? constantText(args[0]) : null)) out.parserChange = true;
-          if (name === SEARCH_PATH) out.searchPathChange = true;
+          if (changesParsing(name, args.length === 1 ? constantText(args[0]) : null)) this.out.parserChange = true;
+          if (name === SEARCH_PATH) this.out.searchPathChange = true;
         }
         break;
       }
       case 'PrepareStmt':
-        names().prepares.push(String(node.name ?? ''));
+        this.names().prepares.push(String(node.name ?? ''));
         break;
       case 'ExecuteStmt':
-        names().executes.push(String(node.name ?? ''));
+        this.names().executes.push(String(node.name ?? ''));
         break;
       case 'DeallocateStmt':
-        if (node.isall === true) names().deallocatesAll = true;
-        else names().deallocates.push(String(node.name ?? ''));
+        if (node.isall === true) this.names().deallocatesAll = true;
+        else this.names().deallocates.push(String(node.name ?? ''));
         break;
       case 'DiscardStmt':
         // DISCARD ALL is also RESET ALL and SET SESSION AUTHORIZATION DEFAULT.
         if (node.target === 'DISCARD_ALL') {
-          names().deallocatesAll = true;
-          out.roleChange = true;
+          this.names().deallocatesAll = true;
+          this.out.roleChange = true;
         }
         break;
       case 'FuncCall':
-        addFunction(node);
+        this.addFunction(node);
         break;
       case 'CallStmt':
         // CALL holds its FuncCall bare (`funccall`), without the {"FuncCall": …} wrapper.
-        if (node.funccall) addFunction(node.funccall as Node);
-        out.opaque = true;
+        if (node.funccall) this.addFunction(node.funccall as Node);
+        this.out.opaque = true;
         break;
       case 'DoStmt':
-        out.opaque = true;
+        this.out.opaque = true;
         break;
       case 'RangeVar': {
-        if (typeof node.relname === 'string') relations.add(node.relname);
-        addAlias(node);
+        if (typeof node.relname === 'string') this.relations.add(node.relname);
+        this.addAlias(node);
         const parts = rangeVarParts(node);
-        const write = writes.has(node);
+        const write = this.writes.has(node);
         // A bare name that a WITH clause defines reads the CTE, not a table (a write target is always a table).
-        if (!write && parts.length === 1 && cteNames.has(parts[0])) return;
-        addTable(parts, write ? 'write' : 'read');
+        if (!write && parts.length === 1 && this.cteNames.has(parts[0])) return;
+        this.addTable(parts, write ? 'write' : 'read');
         return;
       }
       default:
         break;
     }
-    visit(node, parentKind ?? type);
-  };
+    this.visit(node);
+  }
 
-  const addFunction = (call: Node): void => {
+  private addFunction(call: Node): void {
     const parts = (call.funcname as Node[] | undefined) ?? [];
     const last = parts[parts.length - 1]?.String as Node | undefined;
     if (last?.sval === undefined) return;
     const name = String(last.sval);
-    functions.add(name);
-    if (SQL_TEXT_FUNCTIONS.has(name)) out.opaque = true;
+    this.functions.add(name);
+    if (SQL_TEXT_FUNCTIONS.has(name)) this.out.opaque = true;
     if (name === 'set_config') {
       // set_config(name, value, local): the setting is its first argument, a computed name could be any.
       const args = (call.args as Node[] | undefined) ?? [];
       const setting = constantText(args[0]);
-      if (setting === null || changesParsing(setting, constantText(args[1]))) out.parserChange = true;
-      if (setting?.toLowerCase() === SEARCH_PATH) out.searchPathChange = true;
+      if (setting === null || changesParsing(setting, constantText(args[1]))) this.out.parserChange = true;
+      if (setting?.toLowerCase() === SEARCH_PATH) this.out.searchPathChange = true;
     }
-  };
-
-  const addAlias = (node: Node): void => {
-    const alias = (node.alias as Node | undefined)?.aliasname;
-    if (typeof alias === 'string') relations.add(alias);
-  };
-
-  const names = (): NonNullable<StatementClass['preparedNames']> => {
-    out.preparedNames ??= { prepares: [], executes: [], deallocates: [], deallocatesAll: false };
-    return out.preparedNames;
-  };
-
-  const addTable = (parts: string[], access: TableAccess): void => {
-    const name = tableName(parts);
-    if (seenTables.get(name) !== 'write') seenTables.set(name, access);
-  };
-
-  // CTE names first, so that a reference before the definition in tree order is still recognised. A CTE needs the
-  // keyword WITH, which has no other spelling: a text without it has none, and the tree need not be walked twice.
-  if (mayHaveCte) collectCteNames(stmt, cteNames);
-  onNode(kind, stmt[kind] as Node, null);
-  out.tables = [...seenTables].map(([name, access]) => ({ name, access }));
-  out.functions = [...functions];
-  out.nestedKinds = [...nested].filter((k) => DML_KINDS.has(k) || k !== kind);
-  const unnamed = unnamedValues(stmt, relations);
-  if (unnamed.columns.size > 0 || unnamed.wholeRow) {
-    out.unnamedValues = { columns: [...unnamed.columns].sort() };
-    if (unnamed.wholeRow) out.unnamedValues.wholeRow = true;
   }
-  return out;
+
+  private addAlias(node: Node): void {
+    const alias = (node.alias as Node | undefined)?.aliasname;
+    if (typeof alias === 'string') this.relations.add(alias);
+  }
+
+  private names(): NonNullable<StatementClass['preparedNames']> {
+    this.out.preparedNames ??= { prepares: [], executes: [], deallocates: [], deallocatesAll: false };
+    return this.out.preparedNames;
+  }
+
+  private addTable(parts: string[], access: TableAccess): void {
+    const name = tableName(parts);
+    if (this.seenTables.get(name) !== 'write') this.seenTables.set(name, access);
+  }
 }
 
 function rangeVarParts(node: Node): string[] {
